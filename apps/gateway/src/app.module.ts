@@ -1,0 +1,14 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { PlatformModule } from '@cvp/platform';
+import type { Logger } from 'pino';
+import type { GatewayConfig } from './config';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: GatewayConfig, logger: Logger): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [PlatformModule.forRoot({ serviceName: 'gateway', config, logger })],
+    };
+  }
+}

@@ -1,0 +1,26 @@
+import { z } from 'zod';
+import { contract, message } from './envelope';
+import { engineConfigSchema } from './engines';
+import { MODEL_TASKS } from './enums';
+
+/** Gateway -> inference: a deployment was created or removed. */
+export const deploymentChangedSchema = message({
+  action: z.enum(['deploy', 'undeploy']),
+  deploymentId: z.string().min(1).max(64),
+  /** Name the data plane serves it under (/v2/models/{name}). */
+  modelName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/),
+  task: z.enum(MODEL_TASKS).optional(),
+  labels: z.array(z.string().max(200)).max(10000).optional(),
+  config: engineConfigSchema.optional(),
+});
+export type DeploymentChanged = z.infer<typeof deploymentChangedSchema>;
+export const DeploymentChangedContract = contract<DeploymentChanged>('deployment.changed', deploymentChangedSchema);
+
+/** Inference -> gateway: what a deployment became. */
+export const deploymentStatusSchema = message({
+  deploymentId: z.string().min(1).max(64),
+  state: z.enum(['loading', 'ready', 'failed', 'removed']),
+  error: z.string().max(4000).optional(),
+});
+export type DeploymentStatus = z.infer<typeof deploymentStatusSchema>;
+export const DeploymentStatusContract = contract<DeploymentStatus>('deployment.status', deploymentStatusSchema);

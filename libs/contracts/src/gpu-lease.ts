@@ -1,0 +1,2 @@
+// GPU lease RPC payloads (cvp.gpu.lease.*). Owned by the lease work of issue #4.
+export {};

@@ -1,0 +1,36 @@
+import type { JobType } from './enums';
+
+/**
+ * Every NATS subject of the platform, in one place: `cvp.<domain>.<verb>`.
+ * Jobs are dispatched on JetStream (one stream per job type); progress and state
+ * changes flow back on a JetStream stream the gateway consumes durably.
+ */
+export const Subjects = {
+  jobDispatch: (type: JobType) => `cvp.jobs.${type}.dispatch`,
+  jobDispatchAll: 'cvp.jobs.*.dispatch',
+  jobProgress: (jobId: string) => `cvp.jobs.${jobId}.progress`,
+  jobProgressAll: 'cvp.jobs.*.progress',
+  jobCancel: (jobId: string) => `cvp.jobs.${jobId}.cancel`,
+  jobCancelAll: 'cvp.jobs.*.cancel',
+  jobDeadLetter: 'cvp.jobs.deadletter',
+
+  leaseAcquire: 'cvp.gpu.lease.acquire',
+  leaseRenew: 'cvp.gpu.lease.renew',
+  leaseRelease: 'cvp.gpu.lease.release',
+
+  deploymentChanged: 'cvp.deployments.changed',
+  deploymentStatus: 'cvp.deployments.status',
+} as const;
+
+/** JetStream stream names. */
+export const Streams = {
+  jobs: (type: JobType) => `CVP_JOBS_${type.toUpperCase()}`,
+  jobEvents: 'CVP_JOB_EVENTS',
+  deadLetter: 'CVP_JOBS_DLQ',
+} as const;
+
+/** Durable consumer names. */
+export const Consumers = {
+  worker: (type: JobType) => `cvp-${type}-workers`,
+  gatewayJobEvents: 'cvp-gateway-job-events',
+} as const;

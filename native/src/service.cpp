@@ -1,0 +1,336 @@
+#include "service.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <mutex>
+
+#include "log.hpp"
+#include "postprocess.hpp"
+
+namespace cvp {
+namespace {
+
+using grpc::Status;
+using grpc::StatusCode;
+
+int64_t us_since(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t).count();
+}
+
+void fill_meta(const TensorMeta& m, pb::TensorInfo* t) {
+  t->set_name(m.name);
+  t->set_datatype(dtype_name(m.type));
+  for (int64_t d : m.shape) t->add_shape(d);
+  for (const auto& s : m.symbolic) t->add_symbolic_dims(s);
+}
+
+void fill_timing(const RunOutput& r, int64_t pre_us, int64_t post_us, pb::Timing* t) {
+  t->set_queue_us(r.queue_us);
+  t->set_pre_us(pre_us);
+  t->set_infer_us(r.infer_us);
+  t->set_post_us(post_us);
+  t->set_batch_size(r.batch_size);
+}
+
+// Spatial size of an NCHW image input: the model's own when fixed, else the request's imgsz.
+Status image_input(const Model& m, int32_t imgsz, int32_t fallback, int64_t* h, int64_t* w) {
+  if (m.inputs().size() != 1) return Status(StatusCode::FAILED_PRECONDITION, "image RPCs need a model with exactly one input");
+  const TensorMeta& in = m.inputs()[0];
+  if (in.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || in.shape.size() != 4 || (in.shape[1] != 3 && in.shape[1] != -1))
+    return Status(StatusCode::FAILED_PRECONDITION, "image RPCs need an FP32 NCHW input with 3 channels");
+  if (imgsz < 0 || imgsz > 4096) return Status(StatusCode::INVALID_ARGUMENT, "imgsz must be within 1..4096");
+  const int64_t size = imgsz > 0 ? imgsz : fallback;
+  *h = in.shape[2] > 0 ? in.shape[2] : size;
+  *w = in.shape[3] > 0 ? in.shape[3] : size;
+  return Status::OK;
+}
+
+HostTensor image_tensor(const Model& m, int64_t h, int64_t w) {
+  HostTensor t;
+  t.name = m.inputs()[0].name;
+  t.type = ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+  t.shape = {1, 3, h, w};
+  t.data.assign(static_cast<size_t>(3 * h * w) * sizeof(float), '\0');
+  return t;
+}
+
+bool is_client_error(StatusCode c) {
+  return c == StatusCode::INVALID_ARGUMENT || c == StatusCode::NOT_FOUND || c == StatusCode::ALREADY_EXISTS ||
+         c == StatusCode::FAILED_PRECONDITION || c == StatusCode::OUT_OF_RANGE;
+}
+
+}  // namespace
+
+std::string correlation_id(const grpc::ServerContext* ctx) {
+  const auto& md = ctx->client_metadata();
+  auto it = md.find("x-correlation-id");
+  if (it == md.end()) return "";
+  return std::string(it->second.data(), std::min<size_t>(it->second.size(), 128));
+}
+
+std::shared_ptr<Model> CoreService::find(const std::string& id) {
+  std::shared_lock<std::shared_mutex> lk(mu_);
+  auto it = models_.find(id);
+  return it == models_.end() ? nullptr : it->second;
+}
+
+Clock::time_point CoreService::deadline_of(const grpc::ServerContext* ctx) const {
+  const auto sys_now = std::chrono::system_clock::now();
+  const auto dl = ctx->deadline();
+  const auto now = Clock::now();
+  if (dl >= sys_now + std::chrono::hours(24)) return now + opts_.default_timeout;  // no deadline sent
+  return now + std::chrono::duration_cast<Clock::duration>(dl - sys_now);
+}
+
+Status CoreService::finish(const grpc::ServerContext* ctx, const char* rpc, const std::string& model, Clock::time_point t0,
+                           Status st) {
+  const auto level = st.ok() ? log::Level::Debug : (is_client_error(st.error_code()) ? log::Level::Info : log::Level::Warn);
+  if (log::enabled(level)) {
+    nlohmann::json f = {{"rpc", rpc}, {"model", model}, {"code", static_cast<int>(st.error_code())}, {"us", us_since(t0)}};
+    const std::string cid = correlation_id(ctx);
+    if (!cid.empty()) f["correlation_id"] = cid;
+    if (!st.ok()) f["error"] = st.error_message();
+    log::write(level, st.ok() ? "rpc ok" : "rpc failed", f);
+  }
+  return st;
+}
+
+Status CoreService::LoadModel(grpc::ServerContext* ctx, const pb::LoadModelRequest* req, pb::LoadModelResponse* resp) {
+  const auto t0 = Clock::now();
+  pb::LoadModelRequest r = *req;
+  if (!opts_.model_root.empty() && !r.path().empty()) {
+    // resolve symlinks and .. before comparing, so no path escapes the root
+    std::error_code ec;
+    const auto root = std::filesystem::weakly_canonical(opts_.model_root, ec);
+    const auto path = std::filesystem::weakly_canonical(r.path(), ec);
+    const std::string rs = root.string() + "/";
+    if (ec || path.string().compare(0, rs.size(), rs) != 0)
+      return finish(ctx, "LoadModel", r.id(), t0,
+                    Status(StatusCode::PERMISSION_DENIED, "model path is outside the model root " + opts_.model_root));
+    r.set_path(path.string());
+  }
+  if (find(r.id())) return finish(ctx, "LoadModel", r.id(), t0, Status(StatusCode::ALREADY_EXISTS, "model '" + r.id() + "' is already loaded"));
+  std::shared_ptr<Model> m;
+  Status st = Model::load(r, &m);
+  if (!st.ok()) return finish(ctx, "LoadModel", r.id(), t0, st);
+  {
+    std::unique_lock<std::shared_mutex> lk(mu_);
+    if (models_.count(r.id())) {
+      lk.unlock();
+      m->stop();
+      return finish(ctx, "LoadModel", r.id(), t0, Status(StatusCode::ALREADY_EXISTS, "model '" + r.id() + "' is already loaded"));
+    }
+    models_[r.id()] = m;
+  }
+  m->info(resp->mutable_model());
+  resp->set_load_us(us_since(t0));
+  resp->set_warmup_us(m->warmup_us());
+  log::info("model loaded", {{"model", r.id()}, {"path", r.path()}, {"provider", resp->model().engine().provider()},
+                             {"dynamic_batching", m->dynamic_batching()}, {"load_us", resp->load_us()},
+                             {"correlation_id", correlation_id(ctx)}});
+  return Status::OK;
+}
+
+Status CoreService::UnloadModel(grpc::ServerContext* ctx, const pb::UnloadModelRequest* req, pb::UnloadModelResponse*) {
+  const auto t0 = Clock::now();
+  std::shared_ptr<Model> m;
+  {
+    std::unique_lock<std::shared_mutex> lk(mu_);
+    auto it = models_.find(req->id());
+    if (it == models_.end()) return finish(ctx, "UnloadModel", req->id(), t0, Status(StatusCode::NOT_FOUND, "model '" + req->id() + "' is not loaded"));
+    m = it->second;
+    models_.erase(it);
+  }
+  m->stop();  // queued requests still finish; new ones get UNAVAILABLE
+  log::info("model unloaded", {{"model", req->id()}, {"correlation_id", correlation_id(ctx)}});
+  return Status::OK;
+}
+
+Status CoreService::ListModels(grpc::ServerContext*, const pb::ListModelsRequest*, pb::ListModelsResponse* resp) {
+  std::shared_lock<std::shared_mutex> lk(mu_);
+  for (const auto& [id, m] : models_) m->info(resp->add_models());
+  return Status::OK;
+}
+
+Status CoreService::ModelMetadata(grpc::ServerContext* ctx, const pb::ModelMetadataRequest* req, pb::ModelMetadataResponse* resp) {
+  auto m = find(req->id());
+  if (!m) return finish(ctx, "ModelMetadata", req->id(), Clock::now(), Status(StatusCode::NOT_FOUND, "model '" + req->id() + "' is not loaded"));
+  resp->set_id(m->id());
+  for (const auto& t : m->inputs()) fill_meta(t, resp->add_inputs());
+  for (const auto& t : m->outputs()) fill_meta(t, resp->add_outputs());
+  m->info(resp->mutable_model());
+  return Status::OK;
+}
+
+Status CoreService::Infer(grpc::ServerContext* ctx, const pb::InferRequest* req, pb::InferResponse* resp) {
+  const auto t0 = Clock::now();
+  auto m = find(req->model_id());
+  if (!m) return finish(ctx, "Infer", req->model_id(), t0, Status(StatusCode::NOT_FOUND, "model '" + req->model_id() + "' is not loaded"));
+  for (const auto& name : req->outputs()) {
+    const bool known = std::any_of(m->outputs().begin(), m->outputs().end(), [&](const TensorMeta& o) { return o.name == name; });
+    if (!known) {
+      m->count_failure();
+      return finish(ctx, "Infer", m->id(), t0, Status(StatusCode::INVALID_ARGUMENT, "unknown output '" + name + "'"));
+    }
+  }
+  std::vector<HostTensor> ins;
+  ins.reserve(static_cast<size_t>(req->inputs_size()));
+  for (const auto& t : req->inputs()) {
+    HostTensor h;
+    h.name = t.name();
+    h.type = dtype_from_name(t.datatype());
+    if (h.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED) {
+      m->count_failure();
+      return finish(ctx, "Infer", m->id(), t0, Status(StatusCode::INVALID_ARGUMENT, "unsupported datatype '" + t.datatype() + "'"));
+    }
+    h.shape.assign(t.shape().begin(), t.shape().end());
+    h.data = t.data();
+    ins.push_back(std::move(h));
+  }
+  const int64_t pre_us = us_since(t0);
+  RunOutput r;
+  Status st = m->run(std::move(ins), deadline_of(ctx), &r);
+  if (!st.ok()) return finish(ctx, "Infer", m->id(), t0, st);
+  const auto tp = Clock::now();
+  resp->set_model_id(m->id());
+  for (auto& o : r.outputs) {
+    if (req->outputs_size() > 0 && std::find(req->outputs().begin(), req->outputs().end(), o.name) == req->outputs().end()) continue;
+    auto* t = resp->add_outputs();
+    t->set_name(o.name);
+    t->set_datatype(dtype_name(o.type));
+    for (int64_t d : o.shape) t->add_shape(d);
+    t->set_data(std::move(o.data));
+  }
+  fill_timing(r, pre_us, us_since(tp), resp->mutable_timing());
+  return finish(ctx, "Infer", m->id(), t0, Status::OK);
+}
+
+Status CoreService::Detect(grpc::ServerContext* ctx, const pb::DetectRequest* req, pb::DetectResponse* resp) {
+  const auto t0 = Clock::now();
+  auto m = find(req->model_id());
+  if (!m) return finish(ctx, "Detect", req->model_id(), t0, Status(StatusCode::NOT_FOUND, "model '" + req->model_id() + "' is not loaded"));
+  auto fail = [&](Status st) {
+    m->count_failure();
+    return finish(ctx, "Detect", m->id(), t0, st);
+  };
+  const float conf = req->conf_threshold() > 0 ? req->conf_threshold() : 0.25f;
+  const float iou_thr = req->iou_threshold() > 0 ? req->iou_threshold() : 0.45f;
+  const int max_det = req->max_detections() > 0 ? std::min(req->max_detections(), 10000) : 300;
+  if (conf > 1.f || iou_thr > 1.f) return fail(Status(StatusCode::INVALID_ARGUMENT, "thresholds must be within 0..1"));
+  int64_t h = 0, w = 0;
+  if (auto st = image_input(*m, req->imgsz(), 640, &h, &w); !st.ok()) return fail(st);
+  if (m->outputs().empty() || m->outputs()[0].shape.size() != 3)
+    return fail(Status(StatusCode::FAILED_PRECONDITION, "Detect needs a YOLOv8-style output [1, 4+nc, anchors]"));
+  Image img;
+  if (auto st = decode_image(req->image(), opts_.image_limits, &img); !st.ok()) return fail(st);
+  const Letterbox lb = compute_letterbox(img.width, img.height, static_cast<int>(w), static_cast<int>(h));
+  HostTensor t = image_tensor(*m, h, w);
+  letterbox_to_chw(img, lb, reinterpret_cast<float*>(t.data.data()));
+  const int64_t pre_us = us_since(t0);
+  std::vector<HostTensor> ins;
+  ins.push_back(std::move(t));
+  RunOutput r;
+  if (auto st = m->run(std::move(ins), deadline_of(ctx), &r); !st.ok()) return finish(ctx, "Detect", m->id(), t0, st);
+  const auto tp = Clock::now();
+  const HostTensor& out = r.outputs.at(0);
+  if (out.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || out.shape.size() != 3 || out.shape[0] != 1)
+    return fail(Status(StatusCode::FAILED_PRECONDITION, "Detect needs an FP32 output [1, 4+nc, anchors]"));
+  int64_t ch = out.shape[1], n = out.shape[2];
+  const float* data = reinterpret_cast<const float*>(out.data.data());
+  std::vector<float> transposed;
+  if (ch > n) {  // [1, anchors, 4+nc] layout (some exporters transpose): bring it to channel-major
+    std::swap(ch, n);
+    transposed.resize(static_cast<size_t>(ch * n));
+    for (int64_t a = 0; a < n; ++a)
+      for (int64_t c = 0; c < ch; ++c) transposed[static_cast<size_t>(c * n + a)] = data[a * ch + c];
+    data = transposed.data();
+  }
+  if (ch < 5) return fail(Status(StatusCode::FAILED_PRECONDITION, "Detect output has fewer than 5 channels"));
+  auto dets = nms_classwise(decode_yolov8(data, ch, n, conf), iou_thr, max_det);
+  resp->set_model_id(m->id());
+  resp->set_image_width(img.width);
+  resp->set_image_height(img.height);
+  for (auto& d : dets) {
+    unletterbox_box(lb, &d.x1, &d.y1, &d.x2, &d.y2);
+    auto* o = resp->add_detections();
+    o->set_class_id(d.cls);
+    o->set_score(d.score);
+    o->set_x1(d.x1);
+    o->set_y1(d.y1);
+    o->set_x2(d.x2);
+    o->set_y2(d.y2);
+  }
+  fill_timing(r, pre_us, us_since(tp), resp->mutable_timing());
+  return finish(ctx, "Detect", m->id(), t0, Status::OK);
+}
+
+Status CoreService::Classify(grpc::ServerContext* ctx, const pb::ClassifyRequest* req, pb::ClassifyResponse* resp) {
+  const auto t0 = Clock::now();
+  auto m = find(req->model_id());
+  if (!m) return finish(ctx, "Classify", req->model_id(), t0, Status(StatusCode::NOT_FOUND, "model '" + req->model_id() + "' is not loaded"));
+  auto fail = [&](Status st) {
+    m->count_failure();
+    return finish(ctx, "Classify", m->id(), t0, st);
+  };
+  int64_t h = 0, w = 0;
+  if (auto st = image_input(*m, req->imgsz(), 224, &h, &w); !st.ok()) return fail(st);
+  static const float kImagenetMean[3] = {0.485f, 0.456f, 0.406f};
+  static const float kImagenetStd[3] = {0.229f, 0.224f, 0.225f};
+  static const float kZero[3] = {0.f, 0.f, 0.f};
+  static const float kOne[3] = {1.f, 1.f, 1.f};
+  const std::string& norm = req->normalization();
+  if (!norm.empty() && norm != "imagenet" && norm != "unit")
+    return fail(Status(StatusCode::INVALID_ARGUMENT, "normalization must be imagenet or unit"));
+  const bool unit = norm == "unit";
+  Image img;
+  if (auto st = decode_image(req->image(), opts_.image_limits, &img); !st.ok()) return fail(st);
+  HostTensor t = image_tensor(*m, h, w);
+  resize_normalize_chw(img, static_cast<int>(w), static_cast<int>(h), unit ? kZero : kImagenetMean,
+                       unit ? kOne : kImagenetStd, reinterpret_cast<float*>(t.data.data()));
+  const int64_t pre_us = us_since(t0);
+  std::vector<HostTensor> ins;
+  ins.push_back(std::move(t));
+  RunOutput r;
+  if (auto st = m->run(std::move(ins), deadline_of(ctx), &r); !st.ok()) return finish(ctx, "Classify", m->id(), t0, st);
+  const auto tp = Clock::now();
+  const HostTensor& out = r.outputs.at(0);
+  if (out.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || out.shape.empty() || out.shape[0] != 1 || out.data.empty())
+    return fail(Status(StatusCode::FAILED_PRECONDITION, "Classify needs an FP32 output [1, classes]"));
+  const int64_t nc = static_cast<int64_t>(out.data.size() / sizeof(float));
+  const auto top = topk_probs(reinterpret_cast<const float*>(out.data.data()), nc, req->top_k() > 0 ? req->top_k() : 5);
+  resp->set_model_id(m->id());
+  for (const auto& [cls, p] : top) {
+    auto* c = resp->add_classes();
+    c->set_class_id(cls);
+    c->set_score(p);
+  }
+  fill_timing(r, pre_us, us_since(tp), resp->mutable_timing());
+  return finish(ctx, "Classify", m->id(), t0, Status::OK);
+}
+
+Status CoreService::Stats(grpc::ServerContext* ctx, const pb::StatsRequest* req, pb::StatsResponse* resp) {
+  if (!req->model_id().empty()) {
+    auto m = find(req->model_id());
+    if (!m) return finish(ctx, "Stats", req->model_id(), Clock::now(), Status(StatusCode::NOT_FOUND, "model '" + req->model_id() + "' is not loaded"));
+    m->stats(resp->add_models());
+    return Status::OK;
+  }
+  std::vector<std::shared_ptr<Model>> all;
+  {
+    std::shared_lock<std::shared_mutex> lk(mu_);
+    for (const auto& [id, m] : models_) all.push_back(m);
+  }
+  for (const auto& m : all) m->stats(resp->add_models());
+  return Status::OK;
+}
+
+void CoreService::stop_all() {
+  std::map<std::string, std::shared_ptr<Model>> all;
+  {
+    std::unique_lock<std::shared_mutex> lk(mu_);
+    all.swap(models_);
+  }
+  for (auto& [id, m] : all) m->stop();
+}
+
+}  // namespace cvp

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Idempotent bootstrap: system packages, npm ci, python venv, native build, TypeScript build.
+# Prints each step; quick when nothing is missing. Never downloads anything at run time beyond
+# the package registries (apt, npm, PyPI).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+say() { printf '\033[1;34m[bootstrap]\033[0m %s\n' "$*"; }
+SKIP=",${CVP_BOOTSTRAP_SKIP:-},"
+
+# --- 1. system packages -------------------------------------------------------------------
+APT_PACKAGES=(nats-server libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev libgtest-dev
+  libbenchmark-dev nlohmann-json3-dev libopencv-dev libturbojpeg0-dev libspng-dev libstb-dev
+  cmake pkg-config g++ make jq lcov chromium fonts-dejavu-core docker-compose curl unzip)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${missing[*]}"
+  if [[ $(id -u) == 0 ]]; then
+    say "installing system packages: ${missing[*]}"
+    bash -c "$cmd"
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    say "installing system packages with sudo: ${missing[*]}"
+    sudo bash -c "$cmd"
+  else
+    echo "cvp needs system packages that are missing. Run as root:" >&2
+    echo "  $cmd" >&2
+    exit 1
+  fi
+else
+  say "system packages: present"
+fi
+
+# --- 2. node modules ----------------------------------------------------------------------
+lock_hash=$(sha256sum package-lock.json | cut -c1-16)
+if [[ ! -f node_modules/.cvp-lock-hash || $(cat node_modules/.cvp-lock-hash) != "$lock_hash" ]]; then
+  say "npm ci (lock $lock_hash)"
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
+  echo "$lock_hash" > node_modules/.cvp-lock-hash
+else
+  say "node_modules: up to date"
+fi
+
+# --- 3. python venv -----------------------------------------------------------------------
+if [[ $SKIP != *,python,* && -f python/scripts/setup-venv.sh ]]; then
+  bash python/scripts/setup-venv.sh
+fi
+
+# --- 4. native core -----------------------------------------------------------------------
+if [[ $SKIP != *,native,* && -f native/scripts/build.sh ]]; then
+  [[ -f native/scripts/fetch-ort-headers.sh ]] && bash native/scripts/fetch-ort-headers.sh
+  bash native/scripts/build.sh
+fi
+
+# --- 5. TypeScript services ---------------------------------------------------------------
+say "building TypeScript services (tsc, incremental)"
+npx --no-install tsc -p tsconfig.build.json
+say "ready"

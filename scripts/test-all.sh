@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Every suite: jest per Nx project (unit, integration against a real nats-server and SQLite, e2e),
+# ctest for native, pytest for python. Runs them all, then prints one coverage summary and
+# exits non-zero if any suite failed or coverage is under the gate.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export NX_DAEMON=false NX_NO_CLOUD=true NX_TUI=false CI=${CI:-true}
+rm -rf coverage && mkdir -p coverage
+failed=()
+run() {
+  local name=$1; shift
+  printf '\n\033[1;34m== %s ==\033[0m\n' "$name"
+  if ! "$@"; then failed+=("$name"); fi
+}
+
+run "lint" npx --no-install eslint apps libs --max-warnings=0
+run "jest (all Nx projects)" npx --no-install nx run-many -t test --parallel=1 --outputStyle=stream --skip-nx-cache
+[[ -f native/scripts/test.sh ]] && run "native (ctest)" bash native/scripts/test.sh
+[[ -f python/scripts/test.sh ]] && run "python (pytest)" bash python/scripts/test.sh
+
+node scripts/coverage-summary.js || failed+=("coverage gate")
+if ((${#failed[@]})); then
+  printf '\n\033[1;31mFAILED: %s\033[0m\n' "${failed[*]}"
+  exit 1
+fi
+printf '\n\033[1;32mall suites passed\033[0m\n'
