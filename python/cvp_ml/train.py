@@ -119,6 +119,10 @@ def run(model: str, data: str, task: str, epochs: int, imgsz: int, batch: int, d
 
     def on_fit_epoch_end(trainer):
         ep = trainer.epoch + 1
+        # Ultralytics fires this once more for the final validation of best.pt; report each epoch once
+        if ep > trainer.epochs or ep in state.setdefault("seen", set()):
+            return
+        state["seen"].add(ep)
         elapsed = time.time() - t0
         losses = {}
         if isinstance(trainer.tloss, dict):
