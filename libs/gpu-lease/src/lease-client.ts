@@ -1,0 +1,43 @@
+/**
+ * Client side of the central GPU lease service (hosted by the gateway), used by every service.
+ * INTERFACE ONLY for now: issue #4 implements it over NATS request-reply
+ * (cvp.gpu.lease.{acquire,renew,release}); callers code against these types.
+ */
+import type { LeasePriority } from '@cvp/contracts';
+
+export interface AcquireOptions {
+  /** Who holds it, for humans: "<service>:<job or deployment id>". */
+  holder: string;
+  priority: LeasePriority;
+  /** Lease time-to-live; the client renews every ttl/3. */
+  ttlMs: number;
+  /** How long to wait in the queue before giving up (LeaseTimeoutError). */
+  waitMs: number;
+  /** Aborting withdraws the request from the queue (or releases a lease granted meanwhile). */
+  signal?: AbortSignal;
+}
+
+export interface Lease {
+  readonly id: string;
+  /** Grows with every grant; work that commits GPU results checks it is still current. */
+  readonly fencingToken: number;
+  readonly holder: string;
+  /** Resolves when the lease is lost (not renewed in time, force-released); never rejects. */
+  readonly lost: Promise<{ reason: string }>;
+  isHeld(): boolean;
+  /** Idempotent. */
+  release(): Promise<void>;
+}
+
+export class LeaseTimeoutError extends Error {
+  constructor(holder: string, waitMs: number) {
+    super(`no GPU lease for ${holder} within ${waitMs} ms`);
+    this.name = 'LeaseTimeoutError';
+  }
+}
+
+export interface GpuLeaseClient {
+  acquire(opts: AcquireOptions): Promise<Lease>;
+  /** Releases every lease this client holds (service shutdown). */
+  close(): Promise<void>;
+}
