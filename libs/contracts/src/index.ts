@@ -6,3 +6,4 @@ export * from './jobs';
 export * from './deployments';
 export * from './gpu-lease';
 export * from './problem';
+export * from './registry';
