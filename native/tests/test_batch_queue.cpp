@@ -1,0 +1,137 @@
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "batch_queue.hpp"
+
+using namespace std::chrono;
+using cvp::BatchQueue;
+using cvp::Clock;
+using cvp::WorkItem;
+
+namespace {
+std::shared_ptr<WorkItem> item(int tag, int64_t rows = 1, std::string key = "k",
+                               Clock::time_point deadline = Clock::time_point::max()) {
+  auto w = std::make_shared<WorkItem>();
+  w->rows = rows;
+  w->key = std::move(key);
+  w->deadline = deadline;
+  cvp::HostTensor t;
+  t.name = std::to_string(tag);  // the tag identifies the request in assertions
+  w->inputs.push_back(t);
+  return w;
+}
+int tag(const std::shared_ptr<WorkItem>& w) { return std::stoi(w->inputs[0].name); }
+}  // namespace
+
+TEST(BatchQueue, FifoOrderAndMaxBatch) {
+  BatchQueue q(16, 4, microseconds(0));
+  for (int i = 0; i < 6; ++i) ASSERT_EQ(q.push(item(i)), BatchQueue::Admit::Ok);
+  auto a = q.pop();
+  ASSERT_EQ(a.batch.size(), 4u);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(tag(a.batch[static_cast<size_t>(i)]), i);
+  auto b = q.pop();
+  ASSERT_EQ(b.batch.size(), 2u);
+  EXPECT_EQ(tag(b.batch[0]), 4);
+  EXPECT_EQ(tag(b.batch[1]), 5);
+}
+
+TEST(BatchQueue, RefusesAtOnceWhenFull) {
+  BatchQueue q(2, 4, microseconds(0));
+  EXPECT_EQ(q.push(item(0)), BatchQueue::Admit::Ok);
+  EXPECT_EQ(q.push(item(1)), BatchQueue::Admit::Ok);
+  const auto t0 = steady_clock::now();
+  EXPECT_EQ(q.push(item(2)), BatchQueue::Admit::Full);
+  EXPECT_LT(steady_clock::now() - t0, milliseconds(50));
+  EXPECT_EQ(q.depth(), 2u);
+  q.pop();
+  EXPECT_EQ(q.push(item(3)), BatchQueue::Admit::Ok);  // space again once drained
+}
+
+TEST(BatchQueue, ExpiredRequestsAreDroppedUnrun) {
+  BatchQueue q(8, 4, microseconds(0));
+  q.push(item(0, 1, "k", Clock::now() - milliseconds(1)));
+  q.push(item(1));
+  auto p = q.pop();
+  ASSERT_EQ(p.expired.size(), 1u);
+  EXPECT_EQ(tag(p.expired[0]), 0);
+  EXPECT_TRUE(p.batch.empty());
+  auto r = q.pop();
+  ASSERT_EQ(r.batch.size(), 1u);
+  EXPECT_EQ(tag(r.batch[0]), 1);
+}
+
+TEST(BatchQueue, DeadlineThatPassesWhileWaitingWakesTheWorker) {
+  BatchQueue q(8, 8, seconds(10));  // the batching delay alone would wait 10 s
+  q.push(item(0, 1, "k", Clock::now() + milliseconds(30)));
+  const auto t0 = steady_clock::now();
+  auto p = q.pop();
+  EXPECT_LT(steady_clock::now() - t0, seconds(2));
+  ASSERT_EQ(p.expired.size(), 1u);
+}
+
+TEST(BatchQueue, WaitsUpToMaxDelayForAFullerBatch) {
+  BatchQueue q(8, 8, milliseconds(60));
+  q.push(item(0));
+  const auto t0 = steady_clock::now();
+  auto p = q.pop();
+  const auto waited = steady_clock::now() - t0;
+  EXPECT_EQ(p.batch.size(), 1u);
+  EXPECT_GE(waited, milliseconds(50));
+  EXPECT_LT(waited, seconds(2));
+}
+
+TEST(BatchQueue, DispatchesAsSoonAsTheBatchIsFull) {
+  BatchQueue q(8, 2, seconds(10));
+  q.push(item(0));
+  std::thread late([&] {
+    std::this_thread::sleep_for(milliseconds(20));
+    q.push(item(1));
+  });
+  const auto t0 = steady_clock::now();
+  auto p = q.pop();
+  late.join();
+  EXPECT_EQ(p.batch.size(), 2u);
+  EXPECT_LT(steady_clock::now() - t0, seconds(2));
+}
+
+TEST(BatchQueue, IncompatibleShapesAndRowOverflowSplitBatches) {
+  BatchQueue q(8, 4, seconds(10));
+  q.push(item(0, 1, "a"));
+  q.push(item(1, 1, "a"));
+  q.push(item(2, 1, "b"));
+  auto p = q.pop();  // next request cannot join: no waiting
+  ASSERT_EQ(p.batch.size(), 2u);
+  EXPECT_EQ(tag(p.batch[1]), 1);
+  q.pop();
+
+  q.push(item(3, 3));
+  q.push(item(4, 3));
+  auto r = q.pop();  // 3 + 3 > 4 rows
+  ASSERT_EQ(r.batch.size(), 1u);
+  EXPECT_EQ(tag(r.batch[0]), 3);
+}
+
+TEST(BatchQueue, CloseDrainsQueuedWorkThenStops) {
+  BatchQueue q(8, 8, seconds(10));
+  q.push(item(0));
+  q.push(item(1));
+  q.close();
+  EXPECT_EQ(q.push(item(2)), BatchQueue::Admit::Closed);
+  const auto t0 = steady_clock::now();
+  auto p = q.pop();
+  EXPECT_EQ(p.batch.size(), 2u);  // no batching delay once closed
+  EXPECT_LT(steady_clock::now() - t0, seconds(1));
+  EXPECT_TRUE(q.pop().closed_and_empty);
+}
+
+TEST(BatchQueue, CloseWakesAnIdleWorker) {
+  BatchQueue q(8, 8, seconds(10));
+  std::thread closer([&] {
+    std::this_thread::sleep_for(milliseconds(20));
+    q.close();
+  });
+  auto p = q.pop();
+  closer.join();
+  EXPECT_TRUE(p.closed_and_empty);
+}
