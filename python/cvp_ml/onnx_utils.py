@@ -237,6 +237,34 @@ def estimate_macs(model) -> dict[str, Any]:
     """MACs of Conv/ConvTranspose/Gemm/MatMul from shape inference, symbolic dims taken as 1."""
     import onnx
 
+    # Fix symbolic input dims before inference (batch 1, spatial from Ultralytics' imgsz
+    # metadata or 224) so that dynamic-H/W exports still get a meaningful estimate.
+    props = {p.key: p.value for p in model.metadata_props}
+    hw = [224, 224]
+    try:
+        import ast
+        v = ast.literal_eval(props.get("imgsz", "None"))
+        if isinstance(v, (list, tuple)) and len(v) == 2:
+            hw = [int(v[0]), int(v[1])]
+        elif isinstance(v, int):
+            hw = [v, v]
+    except (ValueError, SyntaxError):
+        pass
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    init_names = {i.name for i in m.graph.initializer}
+    assumed = {}
+    for inp in m.graph.input:
+        if inp.name in init_names or not inp.type.tensor_type.HasField("shape"):
+            continue
+        dims = inp.type.tensor_type.shape.dim
+        for i, d in enumerate(dims):
+            if not d.HasField("dim_value") or d.dim_value <= 0:
+                val = 1 if i == 0 else (hw[i - 2] if len(dims) == 4 and i >= 2 else 1)
+                d.Clear()
+                d.dim_value = val
+        assumed[inp.name] = [d.dim_value for d in dims]
+    model = m
     try:
         inferred = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False)
     except Exception:
@@ -282,7 +310,7 @@ def estimate_macs(model) -> dict[str, Any]:
             macs += int(np.prod(out, dtype=np.int64)) * int(a[-1])
         counted += 1
     return {"macs": macs, "flops": 2 * macs, "counted_nodes": counted, "unknown_nodes": unknown,
-            "note": "Conv/Gemm/MatMul only; symbolic dims taken as 1"}
+            "input_shapes": assumed}
 
 
 def metadata(path: str | Path) -> dict[str, Any]:
@@ -295,6 +323,7 @@ def metadata(path: str | Path) -> dict[str, Any]:
     params = int(sum(int(np.prod(i.dims, dtype=np.int64)) for i in g.initializer))
     ext_files = check_external_data(model, path)
     size = path.stat().st_size + sum((path.resolve().parent / f).stat().st_size for f in ext_files)
+    est = estimate_macs(model)
     opsets = {(o.domain or "ai.onnx"): int(o.version) for o in model.opset_import}
     ops: dict[str, int] = {}
     for n in g.node:
@@ -309,8 +338,9 @@ def metadata(path: str | Path) -> dict[str, Any]:
         "ir_version": int(model.ir_version),
         "producer": f"{model.producer_name} {model.producer_version}".strip(),
         "parameters": params,
-        **{k: v for k, v in estimate_macs(model).items() if k in ("macs", "flops")},
-        "flops_note": "2 x MACs of Conv/Gemm/MatMul at batch 1",
+        **{k: v for k, v in est.items() if k in ("macs", "flops")},
+        "flops_input_shapes": est["input_shapes"],
+        "flops_note": "2 x MACs of Conv/ConvTranspose/Gemm/MatMul; symbolic dims fixed as in flops_input_shapes",
         "nodes": len(g.node),
         "op_types": dict(sorted(ops.items())),
         "size_bytes": size,

@@ -112,8 +112,28 @@ def run(model_path: Path, kind: str, out: Path, calib_dir: Path | None = None, s
 
         # keep_io_types: callers keep feeding/reading float32; default op_block_list covers
         # Resize/NMS/TopK/Range/CumSum, which have no or broken fp16 kernels.
-        m16 = float16.convert_float_to_float16(model, keep_io_types=True)
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # one "value truncated" warning per tiny weight
+            m16 = float16.convert_float_to_float16(model, keep_io_types=True)
         onnx.save(m16, str(tmp))
+        extra = {"converter": "onnxconverter-common", "keep_io_types": True}
+        try:
+            ou.session(tmp)
+        except Exception as e:
+            # onnxconverter-common leaves a float16 value_info on the outputs of blocked ops
+            # (Resize in YOLO's upsample) and ORT refuses the graph; ORT's maintained fork of the
+            # same converter inserts the casts correctly.
+            log(f"onnxconverter-common fp16 graph does not load ({str(e)[:200]}); using onnxruntime.transformers.float16")
+            from onnxruntime.transformers.float16 import convert_float_to_float16 as ort_f16
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                m16 = ort_f16(model, keep_io_types=True)
+            onnx.save(m16, str(tmp))
+            extra = {"converter": "onnxruntime.transformers.float16 (fallback)", "keep_io_types": True,
+                     "fallback_reason": str(e)[:300]}
     else:
         from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
         from onnxruntime.quantization.shape_inference import quant_pre_process
