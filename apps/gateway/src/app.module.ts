@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { PlatformModule } from '@cvp/platform';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from './config';
+import { BenchmarksModule } from './benchmarks/benchmarks.module';
 import { DatabaseModule } from './database/database.module';
 
 @Module({})
@@ -13,6 +14,7 @@ export class AppModule {
         PlatformModule.forRoot({ serviceName: 'gateway', config, logger }),
         DatabaseModule,
         // feature modules (one line each)
+        BenchmarksModule,
       ],
     };
   }

@@ -7,3 +7,4 @@ export * from './deployments';
 export * from './gpu-lease';
 export * from './problem';
 export * from './registry';
+export * from './bench-report';

@@ -1,5 +1,11 @@
+import { AuthRegistry1764230000000 } from './1764230000000-auth-registry';
+import { Benchmarks1764237600000 } from './1764237600000-benchmarks';
+
 /**
  * Every migration of the gateway database, in order. Each feature adds its own file
  * (<timestamp>-<feature>.ts) and appends it here; never edit a migration that has landed.
  */
-export const ALL_MIGRATIONS: (new () => unknown)[] = [];
+export const ALL_MIGRATIONS: (new () => unknown)[] = [
+  AuthRegistry1764230000000,
+  Benchmarks1764237600000,
+];

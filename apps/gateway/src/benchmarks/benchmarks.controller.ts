@@ -1,0 +1,49 @@
+import { BadRequestException, Controller, Get, Param, Query, Res } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Roles } from '@cvp/platform';
+import type { Response } from 'express';
+import { BenchmarksService } from './benchmarks.service';
+import { listBenchmarksQuery, reportQuery } from './benchmarks.dto';
+
+@ApiTags('benchmarks')
+@Controller('benchmarks')
+export class BenchmarksController {
+  constructor(private readonly benchmarks: BenchmarksService) {}
+
+  @Get()
+  @Roles('admin', 'engineer', 'viewer')
+  @ApiOperation({ summary: 'Benchmarks, newest first, optionally of one model' })
+  list(@Query() query: Record<string, unknown>) {
+    const q = parseOr400(listBenchmarksQuery, query);
+    return this.benchmarks.list(q.modelId, q.limit);
+  }
+
+  @Get(':id')
+  @Roles('admin', 'engineer', 'viewer')
+  @ApiOperation({ summary: 'One benchmark: its selection and where its report lives' })
+  get(@Param('id') id: string) {
+    return this.benchmarks.get(id);
+  }
+
+  @Get(':id/report')
+  @Roles('admin', 'engineer', 'viewer')
+  @ApiOperation({ summary: 'Benchmark report: technical (charts, every measurement) or simple (plain-language verdict), as JSON or HTML' })
+  async report(@Param('id') id: string, @Query() query: Record<string, unknown>, @Res() res: Response) {
+    const q = parseOr400(reportQuery, query);
+    const r = await this.benchmarks.report(id, q.view, q.format);
+    res.status(200).type(r.contentType);
+    if (typeof r.body === 'string') {
+      // Reports are self-contained (inline SVG, no scripts): forbid anything remote.
+      res.setHeader('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; img-src data:");
+      res.send(r.body);
+    } else {
+      res.send(JSON.stringify(r.body));
+    }
+  }
+}
+
+function parseOr400<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: (string | number)[]; message: string }[] } } }, v: unknown): T {
+  const r = schema.safeParse(v);
+  if (!r.success) throw new BadRequestException(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  return r.data;
+}
