@@ -14,13 +14,6 @@ export const Registry = {
   latestBenchmark: 'cvp.registry.benchmark.latest',
 } as const;
 
-const tensorInfo = z.object({
-  name: z.string(),
-  dtype: z.string(),
-  /** Symbolic dims kept as strings ("batch"), fixed ones as numbers. */
-  shape: z.array(z.union([z.number().int(), z.string()])),
-});
-
 export const modelVersionSchema = z.object({
   version: z.number().int().min(1),
   onnxPath: z.string().nullable(),
