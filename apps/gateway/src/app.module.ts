@@ -2,8 +2,12 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { PlatformModule } from '@cvp/platform';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from './config';
+import { ApiKeysModule } from './api-keys/api-keys.module';
+import { AuditModule } from './audit/audit.module';
+import { AuthModule } from './auth/auth.module';
 import { BenchmarksModule } from './benchmarks/benchmarks.module';
 import { DatabaseModule } from './database/database.module';
+import { UsersModule } from './users/users.module';
 
 @Module({})
 export class AppModule {
@@ -13,6 +17,10 @@ export class AppModule {
       imports: [
         PlatformModule.forRoot({ serviceName: 'gateway', config, logger }),
         DatabaseModule,
+        AuthModule,
+        UsersModule,
+        ApiKeysModule,
+        AuditModule,
         // feature modules (one line each)
         BenchmarksModule,
       ],

@@ -1,9 +1,54 @@
 import { baseConfigSchema, portSetting } from '@cvp/platform';
 import { z } from 'zod';
 
+/** Secrets that ship in docs, examples and this file: never acceptable outside development. */
+export const DEV_JWT_SECRET = 'cvp-development-only-jwt-secret-do-not-use';
+export const KNOWN_DEFAULT_SECRETS = new Set([DEV_JWT_SECRET, 'secret', 'changeme', 'change-me', 'jwt-secret', 'jwtsecret', 'your-secret', 'mysecret', 'supersecret', 'cvp', 'cvp-secret']);
+export const MIN_JWT_SECRET_LENGTH = 32;
+
+const int = (def: number, min = 1, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
+
 /** gateway settings, validated at start-up; every key has a local default. */
-export const gatewayConfigSchema = baseConfigSchema.extend({
-  CVP_GATEWAY_PORT: portSetting(3000),
-  CVP_DB_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
-});
+export const gatewayConfigSchema = baseConfigSchema
+  .extend({
+    CVP_GATEWAY_PORT: portSetting(3000),
+    CVP_DB_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+
+    // auth
+    CVP_JWT_SECRET: z.string().default(DEV_JWT_SECRET),
+    CVP_JWT_ACCESS_TTL_S: int(900, 10, 86_400),
+    CVP_JWT_REFRESH_TTL_S: int(7 * 86_400, 60, 90 * 86_400),
+    CVP_BCRYPT_ROUNDS: int(12, 4, 15),
+    /** Failed logins in a row before the account is locked for CVP_LOGIN_LOCKOUT_S. */
+    CVP_LOGIN_MAX_FAILURES: int(5, 1, 100),
+    CVP_LOGIN_LOCKOUT_S: int(900, 1, 86_400),
+    /** Login attempts per client address per window (throttler), independent of the account lockout. */
+    CVP_LOGIN_THROTTLE_LIMIT: int(20, 1, 10_000),
+    CVP_LOGIN_THROTTLE_TTL_S: int(60, 1, 3600),
+    CVP_ADMIN_USERNAME: z.string().regex(/^[a-zA-Z0-9._-]{3,64}$/).default('admin'),
+    /** Password of the admin seeded on an empty users table; generated and printed once when unset. */
+    CVP_ADMIN_PASSWORD: z.string().min(8).optional(),
+
+    // uploads
+    CVP_MODEL_UPLOAD_MAX_BYTES: int(1024 ** 3),
+    CVP_DATASET_UPLOAD_MAX_BYTES: int(1024 ** 3),
+    CVP_DATASET_MAX_ENTRIES: int(20_000, 1),
+    CVP_DATASET_MAX_UNCOMPRESSED_BYTES: int(4 * 1024 ** 3),
+    /** Largest uncompressed/compressed ratio of any entry (zip bombs reach thousands). */
+    CVP_DATASET_MAX_RATIO: int(200, 1),
+    /** Pixel cap per decoded image (sharp limitInputPixels): stops image bombs. */
+    CVP_IMAGE_MAX_PIXELS: int(40_000_000, 1),
+    /** How long registry RPC responders may take; workers bound their own requests too. */
+    CVP_REGISTRY_TIMEOUT_MS: int(5000, 100, 60_000),
+  })
+  .superRefine((c, ctx) => {
+    // Outside development a guessable secret means anyone can mint admin tokens: refuse to start.
+    if (c.NODE_ENV === 'development') return;
+    const s = c.CVP_JWT_SECRET;
+    if (KNOWN_DEFAULT_SECRETS.has(s) || KNOWN_DEFAULT_SECRETS.has(s.toLowerCase())) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['CVP_JWT_SECRET'], message: `unset or a known default secret; set a random value of at least ${MIN_JWT_SECRET_LENGTH} characters (NODE_ENV=${c.NODE_ENV})` });
+    } else if (s.length < MIN_JWT_SECRET_LENGTH) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['CVP_JWT_SECRET'], message: `too short (${s.length} < ${MIN_JWT_SECRET_LENGTH} characters) outside development mode` });
+    }
+  });
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
