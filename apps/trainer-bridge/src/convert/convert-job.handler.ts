@@ -1,0 +1,179 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { Inject, Injectable } from '@nestjs/common';
+import type { JobInputs, ModelVersionInfo } from '@cvp/contracts';
+import { type JobContext, type JobHandler, type JobResult, PermanentJobError } from '@cvp/jobs';
+import { ModelVersionStore } from '../model-store/model-version-store';
+import { relayConvertProgress } from '../python-runner/progress-relay';
+import { PythonRunner } from '../python-runner/python-runner.service';
+import { RegistryClient, type ModelDescription } from '../registry/registry.client';
+import { TRAINER_SETTINGS, type TrainerSettings } from '../trainer-settings';
+
+/** What a convert job reports; the gateway's models module registers the version from it. */
+export interface ConvertJobResult extends JobResult {
+  modelId: string;
+  version: number;
+  onnxPath: string;
+  sourcePath: string | null;
+  sourceFormat: string;
+  /** `python -m cvp_ml inspect` output: inputs/outputs, opset, parameters, FLOPs, size, sha256. */
+  metadata: Record<string, unknown>;
+  /** Largest |source - onnx| on seeded inputs; null when the source is already ONNX. */
+  maxAbsDiff: number | null;
+  comparison: Record<string, unknown> | null;
+  validation: Record<string, unknown>;
+  trained: boolean;
+  preset: string | null;
+  /** True when the ONNX was added to an existing version that had only its source. */
+  filledExistingVersion: boolean;
+  note?: string;
+}
+
+/**
+ * convert {modelId}: a preset model is built from its architecture definition into a new version;
+ * an uploaded model's latest version without ONNX gets its ONNX (torch / Ultralytics / tf2onnx in
+ * python), validated and compared with the source.
+ */
+@Injectable()
+export class ConvertJobHandler implements JobHandler<'convert'> {
+  readonly type = 'convert' as const;
+  private readonly store: ModelVersionStore;
+
+  constructor(
+    private readonly registry: RegistryClient,
+    private readonly python: PythonRunner,
+    @Inject(TRAINER_SETTINGS) private readonly settings: TrainerSettings,
+  ) {
+    this.store = new ModelVersionStore(settings.dataDir);
+  }
+
+  async handle(input: JobInputs['convert'], ctx: JobContext): Promise<ConvertJobResult> {
+    const model = await this.registry.describeModel(input.modelId);
+    const done = await this.store.findCommitted(model.id, ctx.jobId);
+    if (done) {
+      ctx.logger.info({ version: done.version }, 'convert already committed by an earlier delivery');
+      return done as ConvertJobResult;
+    }
+    const latest = model.versions.find((v) => v.version === model.latestVersion) ?? model.versions.at(-1);
+    if (latest && latest.onnxPath === null && latest.sourcePath) return this.fillVersion(model, latest, ctx);
+    if (model.preset) return this.buildPreset(model, ctx);
+    if (latest?.sourcePath) return this.newVersionFromSource(model, latest, ctx);
+    throw new PermanentJobError(`model ${model.id} has neither a preset nor a stored source to convert`);
+  }
+
+  private async buildPreset(model: ModelDescription, ctx: JobContext): Promise<ConvertJobResult> {
+    const v = await this.store.claim(model.id, model.latestVersion + 1, ctx.jobId);
+    try {
+      ctx.progress({ stage: 'preset', progress: 0.05, detail: { preset: model.preset } });
+      const out = await this.python.run('preset', ['--name', String(model.preset), '--out', v.tmpDir, '--seed', '0'], {
+        signal: ctx.signal,
+        timeoutMs: this.settings.convertTimeoutMs,
+        onProgress: relayConvertProgress(ctx),
+      });
+      const source = (out.source ?? {}) as { path?: string; format?: string };
+      const result = this.resultOf(model, v.version, out, {
+        onnxPath: this.store.finalPath(v, String(out.onnx)),
+        sourcePath: source.path ? this.store.finalPath(v, source.path) : null,
+        sourceFormat: source.format ?? 'onnx',
+        trained: false,
+        filledExistingVersion: false,
+      });
+      result.metadata = { ...result.metadata, path: result.onnxPath };
+      await this.store.commit(v, ctx.jobId, result);
+      ctx.progress({ stage: 'committed', progress: 1, detail: { version: v.version } });
+      return result;
+    } catch (e) {
+      await this.store.abandon(v);
+      throw e;
+    }
+  }
+
+  /** Upload path: the latest version holds the source; put model.onnx beside it. */
+  private async fillVersion(model: ModelDescription, ver: ModelVersionInfo, ctx: JobContext): Promise<ConvertJobResult> {
+    const versionDir = path.join(this.store.modelDir(model.id), `v${ver.version}`);
+    await fs.mkdir(versionDir, { recursive: true });
+    const tmp = await fs.mkdtemp(path.join(this.store.modelDir(model.id), `.tmp-${ctx.jobId}-`));
+    try {
+      const out = await this.runConvert(model, ver, tmp, ctx);
+      // Move every produced file (model.onnx and any external-data files) into the version folder.
+      const moved: string[] = [];
+      for (const name of await fs.readdir(tmp)) {
+        await fs.rename(path.join(tmp, name), path.join(versionDir, name));
+        moved.push(name);
+      }
+      const onnxPath = path.join(versionDir, path.basename(String(out.onnx)));
+      const result = this.resultOf(model, ver.version, out, {
+        onnxPath,
+        sourcePath: ver.sourcePath,
+        sourceFormat: ver.sourceFormat,
+        trained: ver.trained,
+        filledExistingVersion: true,
+      });
+      result.metadata = { ...result.metadata, path: onnxPath };
+      await fs.writeFile(path.join(versionDir, '.cvp-job.json'), JSON.stringify({ jobId: ctx.jobId, result, files: moved }, null, 2));
+      ctx.progress({ stage: 'committed', progress: 1, detail: { version: ver.version } });
+      return result;
+    } finally {
+      await fs.rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /** Re-conversion of a version that already has ONNX: a new version with a copy of the source. */
+  private async newVersionFromSource(model: ModelDescription, ver: ModelVersionInfo, ctx: JobContext): Promise<ConvertJobResult> {
+    const v = await this.store.claim(model.id, model.latestVersion + 1, ctx.jobId);
+    try {
+      const srcCopy = path.join(v.tmpDir, `source${path.extname(String(ver.sourcePath))}`);
+      await fs.copyFile(String(ver.sourcePath), srcCopy);
+      const out = await this.runConvert(model, { ...ver, sourcePath: srcCopy }, v.tmpDir, ctx);
+      const result = this.resultOf(model, v.version, out, {
+        onnxPath: this.store.finalPath(v, String(out.onnx)),
+        sourcePath: this.store.finalPath(v, srcCopy),
+        sourceFormat: ver.sourceFormat,
+        trained: ver.trained,
+        filledExistingVersion: false,
+      });
+      result.metadata = { ...result.metadata, path: result.onnxPath };
+      await this.store.commit(v, ctx.jobId, result);
+      ctx.progress({ stage: 'committed', progress: 1, detail: { version: v.version } });
+      return result;
+    } catch (e) {
+      await this.store.abandon(v);
+      throw e;
+    }
+  }
+
+  private runConvert(model: ModelDescription, ver: ModelVersionInfo, outDir: string, ctx: JobContext) {
+    const args = ['--format', ver.sourceFormat, '--input', String(ver.sourcePath), '--out', outDir, '--task', model.task];
+    const shape = (ver.metadata as { inputShape?: unknown } | null)?.inputShape;
+    if (Array.isArray(shape) && shape.length === 4 && shape.every((d) => Number.isInteger(d) && d > 0)) {
+      args.push('--input-shape', shape.join(','));
+    }
+    ctx.progress({ stage: 'convert', progress: 0.05, detail: { format: ver.sourceFormat } });
+    return this.python.run('convert', args, {
+      signal: ctx.signal,
+      timeoutMs: this.settings.convertTimeoutMs,
+      onProgress: relayConvertProgress(ctx),
+    });
+  }
+
+  private resultOf(
+    model: ModelDescription,
+    version: number,
+    out: Record<string, unknown>,
+    fields: Pick<ConvertJobResult, 'onnxPath' | 'sourcePath' | 'sourceFormat' | 'trained' | 'filledExistingVersion'>,
+  ): ConvertJobResult {
+    const comparison = (out.comparison ?? null) as Record<string, unknown> | null;
+    const maxAbs = comparison && typeof comparison.max_abs_diff === 'number' ? comparison.max_abs_diff : null;
+    return {
+      modelId: model.id,
+      version,
+      ...fields,
+      metadata: (out.metadata ?? {}) as Record<string, unknown>,
+      maxAbsDiff: maxAbs,
+      comparison,
+      validation: (out.validation ?? {}) as Record<string, unknown>,
+      preset: model.preset ?? null,
+      ...(typeof out.note === 'string' ? { note: out.note } : {}),
+    };
+  }
+}

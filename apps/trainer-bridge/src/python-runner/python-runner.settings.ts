@@ -1,0 +1,12 @@
+export const PYTHON_RUNNER_SETTINGS = Symbol('PYTHON_RUNNER_SETTINGS');
+
+export interface PythonRunnerSettings {
+  /** Interpreter of the venv that has cvp_ml installed. */
+  python: string;
+  /** Absolute CVP_DATA_DIR handed to every child. */
+  dataDir: string;
+  defaultTimeoutMs: number;
+  /** SIGTERM -> SIGKILL grace; cancel must finish within 5 s end to end. */
+  killGraceMs: number;
+  threadsPerChild: number;
+}

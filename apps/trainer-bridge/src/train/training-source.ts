@@ -1,0 +1,28 @@
+import type { DatasetDescription, ModelDescription } from '../registry/registry.client';
+import { PermanentJobError } from '@cvp/jobs';
+
+const ULTRALYTICS_PRESETS = new Set(['yolov8n', 'yolov8s']);
+const FORMAT_FOR_TASK = { detect: 'yolo', classify: 'imagefolder' } as const;
+
+/**
+ * What `cvp_ml train --model` gets: the newest Ultralytics checkpoint of the model (fine-tuning
+ * continues from it), else the preset's architecture. Anything else cannot be trained here.
+ */
+export function trainingModelArg(model: ModelDescription): string {
+  const pt = [...model.versions]
+    .sort((a, b) => b.version - a.version)
+    .find((v) => v.sourceFormat === 'ultralytics' && v.sourcePath && /\.pt$/i.test(v.sourcePath));
+  if (pt?.sourcePath) return pt.sourcePath;
+  if (model.preset && ULTRALYTICS_PRESETS.has(model.preset)) return model.preset;
+  throw new PermanentJobError(
+    `model ${model.id} cannot be trained: training needs an Ultralytics model (preset yolov8n/yolov8s or an uploaded .pt), ` +
+      `it has preset ${model.preset ?? 'none'} and formats ${[...new Set(model.versions.map((v) => v.sourceFormat))].join(', ') || 'none'}`,
+  );
+}
+
+/** Refuses data sets that failed validation or do not fit the model's task. */
+export function assertTrainableDataset(model: ModelDescription, ds: DatasetDescription): void {
+  if (!ds.valid) throw new PermanentJobError(`data set ${ds.id} failed validation and cannot be used for training (see its validation report)`);
+  const want = FORMAT_FOR_TASK[model.task];
+  if (ds.format !== want) throw new PermanentJobError(`model ${model.id} is a ${model.task} model and needs a ${want} data set; ${ds.id} is ${ds.format}`);
+}

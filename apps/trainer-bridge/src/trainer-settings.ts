@@ -1,0 +1,51 @@
+import * as path from 'node:path';
+import type { TrainerBridgeConfig } from './config';
+import type { PythonRunnerSettings } from './python-runner/python-runner.settings';
+
+export const TRAINER_SETTINGS = Symbol('TRAINER_SETTINGS');
+
+/** The config with paths made absolute, in the shape the feature services need. */
+export interface TrainerSettings {
+  dataDir: string;
+  natsUrl: string;
+  python: PythonRunnerSettings;
+  convertTimeoutMs: number;
+  trainTimeoutMs: number;
+  tuneTimeoutMs: number;
+  gpuTokens: number;
+  leaseTtlMs: number;
+  leaseWaitMs: number;
+  registryTimeoutMs: number;
+  /** Absolute path of bench's latency script, or undefined when it does not exist (fallback in python). */
+  latencyScript: string;
+  /** Command prefix of the trial lease wrapper (node, path registration, compiled script). */
+  trialWrapperCommand: string[];
+  /** Node binary for the node scripts (trial wrapper, latency). */
+  node: string;
+}
+
+export function toTrainerSettings(c: TrainerBridgeConfig, cwd = process.cwd()): TrainerSettings {
+  const abs = (p: string) => path.resolve(cwd, p);
+  const dataDir = abs(c.CVP_DATA_DIR);
+  return {
+    dataDir,
+    natsUrl: c.CVP_NATS_URL,
+    python: {
+      python: abs(c.CVP_PYTHON),
+      dataDir,
+      defaultTimeoutMs: c.CVP_TRAIN_TIMEOUT_MS,
+      killGraceMs: c.CVP_KILL_GRACE_MS,
+      threadsPerChild: c.CVP_TRAIN_THREADS,
+    },
+    convertTimeoutMs: c.CVP_CONVERT_TIMEOUT_MS,
+    trainTimeoutMs: c.CVP_TRAIN_TIMEOUT_MS,
+    tuneTimeoutMs: c.CVP_TUNE_TIMEOUT_MS,
+    gpuTokens: c.CVP_GPU_TOKENS,
+    leaseTtlMs: c.CVP_LEASE_TTL_MS,
+    leaseWaitMs: c.CVP_LEASE_WAIT_MS,
+    registryTimeoutMs: c.CVP_REGISTRY_TIMEOUT_MS,
+    latencyScript: abs(c.CVP_LATENCY_SCRIPT),
+    trialWrapperCommand: [process.execPath, '-r', abs('scripts/register-paths.js'), abs(c.CVP_TRIAL_WRAPPER_SCRIPT)],
+    node: process.execPath,
+  };
+}

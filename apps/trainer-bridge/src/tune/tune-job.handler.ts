@@ -1,0 +1,191 @@
+import { existsSync, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { Inject, Injectable } from '@nestjs/common';
+import type { JobInputs } from '@cvp/contracts';
+import { type JobContext, type JobHandler, type JobResult, PermanentJobError } from '@cvp/jobs';
+import { ModelVersionStore } from '../model-store/model-version-store';
+import type { PyProgressLine } from '../python-runner/python-protocol';
+import { PythonRunner } from '../python-runner/python-runner.service';
+import { RegistryClient } from '../registry/registry.client';
+import { assertTrainableDataset, trainingModelArg } from '../train/training-source';
+import { TRAINER_SETTINGS, type TrainerSettings } from '../trainer-settings';
+import { type ParetoPoint, renderTuneReportHtml, type TrialRecord, type TuneReport } from './tune-report';
+
+export interface TuneJobResult extends JobResult {
+  strategy: string;
+  trials: TrialRecord[];
+  completed: number;
+  failed: number;
+  best: TuneReport['best'];
+  paretoFront?: ParetoPoint[];
+  /** The best trial's model, registered as a new version. */
+  modelId: string;
+  version: number;
+  onnxPath: string;
+  sourcePath: string;
+  sourceFormat: 'ultralytics';
+  trained: true;
+  metrics: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+  reportPath: string;
+  reportHtmlPath: string;
+  studyPath: string;
+}
+
+/** POSIX shell quoting: the coordinator splits CVP_TRIAL_WRAPPER with shlex. */
+export const shellQuote = (s: string) => (/^[A-Za-z0-9_\-./:=@%+,]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/**
+ * tune {modelId, datasetId, strategy, trials, epochs, imgsz, device, seed, space?}: runs the python
+ * coordinator (one process owns the Optuna study) with the study under jobs/<jobId>/study, so a
+ * redelivered job resumes and skips finished trials. Trials run in parallel up to the GPU tokens;
+ * each one holds its own lease through the trial wrapper. The best trial's model becomes a version.
+ */
+@Injectable()
+export class TuneJobHandler implements JobHandler<'tune'> {
+  readonly type = 'tune' as const;
+  private readonly store: ModelVersionStore;
+
+  constructor(
+    private readonly registry: RegistryClient,
+    private readonly python: PythonRunner,
+    @Inject(TRAINER_SETTINGS) private readonly settings: TrainerSettings,
+  ) {
+    this.store = new ModelVersionStore(settings.dataDir);
+  }
+
+  async handle(input: JobInputs['tune'], ctx: JobContext): Promise<TuneJobResult> {
+    const [model, dataset] = await Promise.all([this.registry.describeModel(input.modelId), this.registry.describeDataset(input.datasetId)]);
+    const done = await this.store.findCommitted(model.id, ctx.jobId);
+    if (done) return done as TuneJobResult;
+    assertTrainableDataset(model, dataset);
+    const modelArg = trainingModelArg(model);
+    const jobDir = this.store.jobDir(ctx.jobId);
+    const studyPath = path.join(jobDir, 'study', 'study.db');
+    const trialsDir = path.join(jobDir, 'trials');
+    await fs.mkdir(path.dirname(studyPath), { recursive: true });
+
+    const parallel = Math.max(1, Math.min(this.settings.gpuTokens, input.trials));
+    const args = [
+      '--coordinator', '--study', studyPath, '--strategy', input.strategy, '--trials', String(input.trials),
+      '--parallel', String(parallel), '--model', modelArg, '--data', dataset.path, '--task', model.task,
+      '--epochs', String(input.epochs), '--imgsz', String(input.imgsz), '--device', input.device,
+      '--seed', String(input.seed), '--out', trialsDir,
+    ];
+    if (input.space) args.push('--space', JSON.stringify(input.space));
+    if (input.strategy === 'nsga2' && existsSync(this.settings.latencyScript)) {
+      args.push('--latency-cmd', [this.settings.node, this.settings.latencyScript, '{onnx}'].map(shellQuote).join(' '));
+    }
+    const env = {
+      CVP_TRIAL_WRAPPER: [...this.settings.trialWrapperCommand, '--holder', `trainer-bridge:${ctx.jobId}`, '--'].map(shellQuote).join(' '),
+      CVP_NATS_URL: this.settings.natsUrl,
+      CVP_LEASE_TTL_MS: String(this.settings.leaseTtlMs),
+      CVP_LEASE_WAIT_MS: String(this.settings.leaseWaitMs),
+      CVP_KILL_GRACE_MS: String(this.settings.python.killGraceMs),
+    };
+    let finished = 0;
+    ctx.progress({ stage: 'tuning', progress: 0, detail: { strategy: input.strategy, trials: input.trials, parallel } });
+    const out = await this.python.run('tune', args, {
+      signal: ctx.signal,
+      timeoutMs: this.settings.tuneTimeoutMs,
+      env,
+      onProgress: (line) => {
+        if (line.stage === 'tune_start') finished = Number(line.finished_before) || 0;
+        if (line.stage === 'trial') finished++;
+        ctx.progress(tuneProgress(line, finished, input.trials));
+      },
+    });
+
+    const trials = (out.trials ?? []) as TrialRecord[];
+    const best = (out.best ?? null) as TuneReport['best'];
+    const report: TuneReport = {
+      jobId: ctx.jobId,
+      modelId: model.id,
+      datasetId: dataset.id,
+      strategy: input.strategy,
+      objectives: (out.objectives ?? ['accuracy']) as string[],
+      trialsRequested: input.trials,
+      completed: Number(out.completed ?? 0),
+      failed: Number(out.failed ?? 0),
+      finishedBeforeStart: Number(out.finished_before_start ?? 0),
+      parallel,
+      best,
+      ...(out.pareto_front !== undefined ? { paretoFront: out.pareto_front as ParetoPoint[] } : {}),
+      trials,
+      registered: null,
+      generatedAt: new Date().toISOString(),
+    };
+    const reportPath = path.join(jobDir, 'tune-report.json');
+    const reportHtmlPath = path.join(jobDir, 'tune-report.html');
+    if (!best) {
+      await this.writeReport(report, reportPath, reportHtmlPath);
+      const firstError = trials.find((t) => t.error)?.error;
+      throw new PermanentJobError(`no trial completed (${trials.length} ran)${firstError ? `: ${firstError}` : ''}; report at ${reportHtmlPath}`);
+    }
+    const bestRecord = trials.find((t) => t.number === best.number);
+    const checkpoint = typeof bestRecord?.checkpoint === 'string' ? bestRecord.checkpoint : undefined;
+    if (!checkpoint) throw new PermanentJobError(`best trial ${best.number} left no checkpoint`);
+
+    ctx.progress({ stage: 'registering-best', progress: 0.95, detail: { trial: best.number } });
+    const v = await this.store.claim(model.id, model.latestVersion + 1, ctx.jobId);
+    try {
+      const pt = path.join(v.tmpDir, 'model.pt');
+      await fs.copyFile(checkpoint, pt);
+      const conv = await this.python.run(
+        'convert',
+        ['--format', 'ultralytics', '--input', pt, '--out', v.tmpDir, '--input-shape', `1,3,${input.imgsz},${input.imgsz}`, '--task', model.task],
+        { signal: ctx.signal, timeoutMs: this.settings.convertTimeoutMs },
+      );
+      const onnxPath = this.store.finalPath(v, String(conv.onnx));
+      report.registered = { modelId: model.id, version: v.version, onnxPath };
+      await this.writeReport(report, reportPath, reportHtmlPath);
+      const result: TuneJobResult = {
+        strategy: input.strategy,
+        trials: trials.map(compactTrial),
+        completed: report.completed,
+        failed: report.failed,
+        best,
+        ...(report.paretoFront ? { paretoFront: report.paretoFront } : {}),
+        modelId: model.id,
+        version: v.version,
+        onnxPath,
+        sourcePath: this.store.finalPath(v, pt),
+        sourceFormat: 'ultralytics',
+        trained: true,
+        metrics: (bestRecord?.metrics ?? {}) as Record<string, unknown>,
+        metadata: { ...((conv.metadata ?? {}) as Record<string, unknown>), path: onnxPath },
+        reportPath,
+        reportHtmlPath,
+        studyPath,
+      };
+      await this.store.commit(v, ctx.jobId, result);
+      ctx.progress({ stage: 'committed', progress: 1, detail: { version: v.version } });
+      return result;
+    } catch (e) {
+      await this.store.abandon(v);
+      throw e;
+    }
+  }
+
+  private async writeReport(report: TuneReport, jsonPath: string, htmlPath: string): Promise<void> {
+    for (const [file, body] of [
+      [jsonPath, JSON.stringify(report, null, 2)],
+      [htmlPath, renderTuneReportHtml(report)],
+    ] as const) {
+      const tmp = `${file}.tmp`;
+      await fs.writeFile(tmp, body);
+      await fs.rename(tmp, file);
+    }
+  }
+}
+
+/** What the job result keeps per trial (the full record stays in the report). */
+function compactTrial(t: TrialRecord): TrialRecord {
+  const keep = ['number', 'status', 'params', 'accuracy', 'latency_ms', 'duration_s', 'started_at', 'finished_at', 'error', 'retry_of'];
+  return Object.fromEntries(Object.entries(t).filter(([k]) => keep.includes(k))) as TrialRecord;
+}
+
+export function tuneProgress(line: PyProgressLine, finished: number, trials: number) {
+  const { type: _t, ts: _ts, stage, ...detail } = line;
+  return { stage, progress: Math.min(0.95, (finished / Math.max(1, trials)) * 0.95), detail: { ...detail, finished, trials } };
+}
