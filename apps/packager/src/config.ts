@@ -1,8 +1,14 @@
 import { baseConfigSchema, portSetting } from '@cvp/platform';
-import type { z } from 'zod';
+import { z } from 'zod';
 
 /** packager settings, validated at start-up; every key has a local default. */
 export const packagerConfigSchema = baseConfigSchema.extend({
   CVP_PACKAGER_PORT: portSetting(3103),
+  /** Platform checkout whose compiled data plane (dist/), lockfile and native/ sources go into bundles. */
+  CVP_PACKAGER_PLATFORM_ROOT: z.string().min(1).default('.'),
+  /** Bound on each registry RPC to the gateway. */
+  CVP_PACKAGER_REGISTRY_TIMEOUT_MS: z.coerce.number().int().min(100).max(120000).default(5000),
+  /** Largest model file a bundle may carry. */
+  CVP_PACKAGER_MAX_MODEL_MB: z.coerce.number().int().min(1).max(65536).default(4096),
 });
 export type PackagerConfig = z.infer<typeof packagerConfigSchema>;
