@@ -1,0 +1,184 @@
+import type { BenchCandidate, BenchConstraints, ConstraintCheck, ConstraintName, DecisionCandidate, DecisionRecord } from '@cvp/contracts';
+
+/** Defaults applied where the job sets no limit (SPEC: VRAM limit 6.5 GiB; agreement threshold). */
+export const DEFAULT_MAX_ACCURACY_DROP = 0.01;
+export const DEFAULT_MAX_VRAM_MB = 6.5 * 1024;
+/** Noise margin floor as a share of the fastest p95, where the measured spread is smaller. */
+export const MIN_MARGIN_FRACTION = 0.02;
+export const TIE_BREAK = ['accuracyDrop', 'peakRssMb', 'peakVramMb', 'engine', 'candidateId'] as const;
+
+/** What selection reads of a measured candidate (a subset of BenchCandidate). */
+export type SelectableCandidate = Pick<BenchCandidate, 'id' | 'engine' | 'options' | 'modelPath' | 'throughput' | 'peakRssMb' | 'peakVramMb'> & {
+  latency: Pick<BenchCandidate['latency'], 'p95Ms' | 'stdMs' | 'unstable'>;
+  agreement: Pick<NonNullable<BenchCandidate['agreement']>, 'accuracyDrop'> | null;
+};
+
+export interface SelectOptions {
+  /** The baseline (step 1) is the reference for agreement: its accuracy drop is 0 by definition. */
+  baselineId?: string;
+}
+
+const fmt = (x: number) => (Math.round(x * 1000) / 1000).toString();
+
+function accuracyDrop(c: SelectableCandidate, baselineId?: string): number | null {
+  if (c.id === baselineId) return 0;
+  return c.agreement ? c.agreement.accuracyDrop : null;
+}
+
+function checksFor(c: SelectableCandidate, limits: Record<ConstraintName, number | null>, baselineId?: string): ConstraintCheck[] {
+  const upper = (constraint: ConstraintName, value: number | null, unit: string, unmeasured: string): ConstraintCheck => {
+    const limit = limits[constraint];
+    if (limit === null) return { constraint, limit, value, passed: true, why: 'no limit set' };
+    if (value === null) return { constraint, limit, value, passed: false, why: `${unmeasured}; cannot prove <= ${fmt(limit)} ${unit}` };
+    const passed = value <= limit;
+    return { constraint, limit, value, passed, why: `${fmt(value)} ${unit} ${passed ? '<=' : '>'} ${fmt(limit)} ${unit}` };
+  };
+  const gpu = c.options.provider !== 'cpu';
+  const vram: ConstraintCheck =
+    !gpu && c.peakVramMb === null
+      ? { constraint: 'maxVramMb', limit: limits.maxVramMb, value: 0, passed: true, why: 'CPU engine: uses no GPU memory' }
+      : upper('maxVramMb', c.peakVramMb, 'MB', 'VRAM not measured');
+  const minTp = limits.minThroughput;
+  const tp: ConstraintCheck =
+    minTp === null
+      ? { constraint: 'minThroughput', limit: null, value: c.throughput, passed: true, why: 'no limit set' }
+      : { constraint: 'minThroughput', limit: minTp, value: c.throughput, passed: c.throughput >= minTp, why: `${fmt(c.throughput)} img/s ${c.throughput >= minTp ? '>=' : '<'} ${fmt(minTp)} img/s` };
+  return [
+    upper('maxP95Ms', c.latency.p95Ms, 'ms', 'latency not measured'),
+    upper('maxRssMb', c.peakRssMb, 'MB', 'peak RSS not measured'),
+    vram,
+    upper('maxAccuracyDrop', accuracyDrop(c, baselineId), '', 'accuracy agreement not measured'),
+    tp,
+  ];
+}
+
+/** Spread-derived margin: differences smaller than the fastest candidate's std (or 2 % of its p95) are noise. */
+export function noiseMarginMs(fastest: SelectableCandidate): number {
+  return Math.round(Math.max(fastest.latency.stdMs, MIN_MARGIN_FRACTION * fastest.latency.p95Ms) * 1000) / 1000;
+}
+
+function tieBreak(a: SelectableCandidate, b: SelectableCandidate, baselineId?: string): number {
+  return (
+    (accuracyDrop(a, baselineId) ?? Infinity) - (accuracyDrop(b, baselineId) ?? Infinity) ||
+    (a.peakRssMb ?? Infinity) - (b.peakRssMb ?? Infinity) ||
+    (a.peakVramMb ?? 0) - (b.peakVramMb ?? 0) ||
+    cmp(a.engine, b.engine) ||
+    cmp(a.id, b.id)
+  );
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Sum of how far each failed limit was overshot, relative to the limit: ranks "closest" candidates. */
+function overshoot(checks: ConstraintCheck[]): number {
+  return checks
+    .filter((k) => !k.passed)
+    .reduce((s, k) => {
+      if (k.value === null || k.limit === null || k.limit === 0) return s + 1;
+      return s + Math.abs(k.value - k.limit) / Math.abs(k.limit);
+    }, 0);
+}
+
+/**
+ * Picks an engine: a pure function of measurements and constraints. Feasible candidates are
+ * ranked by p95; those within the noise margin of the fastest tie-break by accuracy drop, then
+ * memory, then engine name (then id, so the order is total). Same input, same record.
+ */
+export function selectEngine(candidates: readonly SelectableCandidate[], constraints: BenchConstraints, opts: SelectOptions = {}): DecisionRecord {
+  const limits: Record<ConstraintName, number | null> = {
+    maxP95Ms: constraints.maxP95Ms ?? null,
+    maxRssMb: constraints.maxRssMb ?? null,
+    maxVramMb: constraints.maxVramMb ?? DEFAULT_MAX_VRAM_MB,
+    maxAccuracyDrop: constraints.maxAccuracyDrop ?? DEFAULT_MAX_ACCURACY_DROP,
+    minThroughput: constraints.minThroughput ?? null,
+  };
+  const effective: Record<string, number> = {};
+  for (const [k, v] of Object.entries(limits)) if (v !== null) effective[k] = v;
+  const base = {
+    objective: 'p95Ms' as const,
+    constraints,
+    effectiveConstraints: effective,
+    tieBreak: [...TIE_BREAK],
+  };
+  const sorted = [...candidates].sort((a, b) => cmp(a.id, b.id));
+  if (sorted.length === 0) {
+    return { ...base, status: 'no-candidates', noiseMarginMs: 0, chosenId: null, chosen: null, closest: null, candidates: [], summary: 'no engine could be measured, so none was selected' };
+  }
+  const evaluated = sorted.map((c) => ({ c, checks: checksFor(c, limits, opts.baselineId) }));
+  const feasible = evaluated.filter((e) => e.checks.every((k) => k.passed));
+
+  if (feasible.length === 0) {
+    const closest = [...evaluated].sort(
+      (a, b) =>
+        a.checks.filter((k) => !k.passed).length - b.checks.filter((k) => !k.passed).length ||
+        overshoot(a.checks) - overshoot(b.checks) ||
+        a.c.latency.p95Ms - b.c.latency.p95Ms ||
+        cmp(a.c.id, b.c.id),
+    )[0];
+    const failed = closest.checks.filter((k) => !k.passed);
+    return {
+      ...base,
+      status: 'infeasible',
+      noiseMarginMs: 0,
+      chosenId: null,
+      chosen: null,
+      closest: { candidateId: closest.c.id, failed: failed.map((k) => k.constraint) },
+      candidates: evaluated.map(({ c, checks }) => ({
+        candidateId: c.id,
+        feasible: false,
+        rank: null,
+        objectiveMs: c.latency.p95Ms,
+        withinMargin: false,
+        checks,
+        why: `infeasible: fails ${checks.filter((k) => !k.passed).map((k) => `${k.constraint} (${k.why})`).join(', ')}`,
+      })),
+      summary: `no engine satisfies the constraints; the closest is ${closest.c.id}, which fails ${failed.map((k) => `${k.constraint} (${k.why})`).join(' and ')}`,
+    };
+  }
+
+  const byObjective = [...feasible].sort((a, b) => a.c.latency.p95Ms - b.c.latency.p95Ms || cmp(a.c.id, b.c.id));
+  const fastest = byObjective[0].c;
+  const margin = noiseMarginMs(fastest);
+  const bound = fastest.latency.p95Ms + margin;
+  const inMargin = byObjective.filter((e) => e.c.latency.p95Ms <= bound).sort((a, b) => tieBreak(a.c, b.c, opts.baselineId));
+  const outside = byObjective.filter((e) => e.c.latency.p95Ms > bound);
+  const ranked = [...inMargin, ...outside];
+  const chosen = ranked[0].c;
+  const rankOf = new Map(ranked.map((e, i) => [e.c.id, i + 1]));
+  const why = (c: SelectableCandidate, checks: ConstraintCheck[]): string => {
+    if (!checks.every((k) => k.passed)) return `infeasible: fails ${checks.filter((k) => !k.passed).map((k) => `${k.constraint} (${k.why})`).join(', ')}`;
+    const p = c.latency.p95Ms;
+    if (c.id === chosen.id) {
+      return inMargin.length > 1
+        ? `chosen: p95 ${fmt(p)} ms is within the ${fmt(margin)} ms noise margin of the fastest feasible (${fmt(fastest.latency.p95Ms)} ms) and wins the tie-break (accuracy drop, memory, engine name) over ${inMargin.length - 1} other(s)`
+        : `chosen: fastest feasible candidate (p95 ${fmt(p)} ms), more than the ${fmt(margin)} ms noise margin ahead of the next`;
+    }
+    if (p <= bound) {
+      const dropC = accuracyDrop(chosen, opts.baselineId) ?? 0;
+      const dropX = accuracyDrop(c, opts.baselineId) ?? Infinity;
+      const reason =
+        dropX !== dropC ? `accuracy drop ${fmt(dropX)} vs ${fmt(dropC)}` : (c.peakRssMb ?? Infinity) !== (chosen.peakRssMb ?? Infinity) ? `peak RSS ${c.peakRssMb ?? '?'} MB vs ${chosen.peakRssMb ?? '?'} MB` : `name order (${c.engine}, ${c.id})`;
+      return `feasible and within the noise margin (p95 ${fmt(p)} ms), lost the tie-break on ${reason}`;
+    }
+    return `feasible, p95 ${fmt(p)} ms is ${fmt(p - fastest.latency.p95Ms)} ms slower than the fastest, outside the ${fmt(margin)} ms noise margin`;
+  };
+  const decided: DecisionCandidate[] = evaluated.map(({ c, checks }) => ({
+    candidateId: c.id,
+    feasible: checks.every((k) => k.passed),
+    rank: rankOf.get(c.id) ?? null,
+    objectiveMs: c.latency.p95Ms,
+    withinMargin: checks.every((k) => k.passed) && c.latency.p95Ms <= bound,
+    checks,
+    why: why(c, checks),
+  }));
+  return {
+    ...base,
+    status: 'selected',
+    noiseMarginMs: margin,
+    chosenId: chosen.id,
+    chosen: { engine: chosen.engine, options: chosen.options, modelPath: chosen.modelPath },
+    closest: null,
+    candidates: decided,
+    summary: `selected ${chosen.id}: p95 ${fmt(chosen.latency.p95Ms)} ms, ${feasible.length} of ${sorted.length} candidates feasible${chosen.latency.unstable ? ' (its measurement was unstable: CV stayed above the threshold)' : ''}`,
+  };
+}

@@ -1,0 +1,19 @@
+/** Small seeded PRNG (mulberry32): the same seed gives the same inputs on every machine. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Float32 tensor data in [0, 1) from a seed. */
+export function seededTensor(size: number, seed: number): Float32Array {
+  const r = seededRandom(seed);
+  const out = new Float32Array(size);
+  for (let i = 0; i < size; i++) out[i] = r();
+  return out;
+}
