@@ -1,0 +1,35 @@
+import * as path from 'node:path';
+import { MessageBus } from '@cvp/platform';
+import pino from 'pino';
+import { PythonRunner } from '../python-runner/python-runner.service';
+import { RegistryClient } from '../registry/registry.client';
+import type { TrainerSettings } from '../trainer-settings';
+import { requirePython } from './python-env';
+
+/** Settings for handler tests: a scratch data dir, the real venv python, short leases. */
+export function testSettings(name: string, overrides: Partial<TrainerSettings> = {}): TrainerSettings {
+  const dataDir = path.join(process.env.CVP_TEST_DIR!, name);
+  return {
+    dataDir,
+    natsUrl: process.env.CVP_NATS_URL!,
+    python: { python: requirePython(), dataDir, defaultTimeoutMs: 600_000, killGraceMs: 2000, threadsPerChild: 1 },
+    convertTimeoutMs: 600_000,
+    trainTimeoutMs: 600_000,
+    tuneTimeoutMs: 900_000,
+    gpuTokens: 2,
+    leaseTtlMs: 3000,
+    leaseWaitMs: 60_000,
+    registryTimeoutMs: 3000,
+    latencyScript: path.join(dataDir, 'no-latency-script.js'),
+    trialWrapperCommand: [],
+    node: process.execPath,
+    ...overrides,
+  };
+}
+
+/** The handlers' collaborators over a real NATS connection. */
+export async function handlerDeps(settings: TrainerSettings) {
+  const bus = new MessageBus({ url: settings.natsUrl, name: 'trainer-bridge-test', logger: pino({ level: 'silent' }) });
+  await bus.connect();
+  return { bus, registry: new RegistryClient(bus, settings.registryTimeoutMs), python: new PythonRunner(settings.python) };
+}
