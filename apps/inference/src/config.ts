@@ -1,8 +1,33 @@
 import { baseConfigSchema, portSetting } from '@cvp/platform';
-import type { z } from 'zod';
+import { z } from 'zod';
+
+const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 
 /** inference settings, validated at start-up; every key has a local default. */
 export const inferenceConfigSchema = baseConfigSchema.extend({
   CVP_INFERENCE_PORT: portSetting(8000),
+  /** The native core's gRPC address (loopback). */
+  CVP_NATIVE_ADDR: z
+    .string()
+    .regex(/^[A-Za-z0-9.\-[\]:]+:\d+$/, 'must be host:port')
+    .default('127.0.0.1:8001'),
+  /** Requests running at once, all models together. */
+  CVP_INFER_WORKERS: int(10, 1, 1024),
+  /** Requests waiting for a worker; beyond it 429 at once. Sized for 100 users on the default pool. */
+  CVP_INFER_QUEUE_CAP: int(256, 0, 100_000),
+  /** Per-request deadline: queue wait plus run time. */
+  CVP_INFER_DEADLINE_MS: int(30_000, 10, 600_000),
+  /** Request body cap (tensors or image). */
+  CVP_INFER_MAX_BODY_MB: int(64, 1, 1024),
+  /** Decoded image cap (pixels), against image bombs. */
+  CVP_INFER_MAX_IMAGE_PIXELS: int(40_000_000, 1, 1_000_000_000),
+  /** Per-model engine queue (ort-node runner, native core) behind the worker pool. */
+  CVP_INFER_ENGINE_QUEUE_CAP: int(1024, 1, 100_000),
+  /** How long a dynamic batch may wait to fill, when a deployment's maxBatch > 1. */
+  CVP_INFER_BATCH_DELAY_US: int(2000, 0, 1_000_000),
+  /** Bound on one model load + warm-up. */
+  CVP_INFER_LOAD_TIMEOUT_MS: int(600_000, 1000, 3_600_000),
+  /** Engine used when a deployment event names none. */
+  CVP_INFER_DEFAULT_ENGINE: z.enum(['native', 'ort-node']).default('native'),
 });
 export type InferenceConfig = z.infer<typeof inferenceConfigSchema>;

@@ -1,0 +1,105 @@
+import { isDeadlineExceeded, isInvalidArgument, isResourceExhausted, type NativeCoreApi, type NativeTiming } from '@cvp/native-client';
+import { DATATYPES, type DataType, DeadlineExceededError, type Engine, EngineOverloadedError, InvalidInferenceInputError, type LoadedModel, type LoadRequest, type ModelSignature, type Tensor, type Timing } from './engine';
+
+export interface NativeEngineOptions {
+  /** Bound on model load + warm-up in the core (TensorRT builds are slow). */
+  loadTimeoutMs: number;
+  /** Per-model queue capacity in the core. */
+  queueCap: number;
+  maxQueueDelayUs: number;
+}
+
+function timing(t: NativeTiming | undefined): Timing {
+  return { queueUs: t?.queueUs ?? 0, preUs: t?.preUs ?? 0, inferUs: t?.inferUs ?? 0, postUs: t?.postUs ?? 0, batchSize: t?.batchSize || 1 };
+}
+
+/** Maps gRPC status codes to the data plane's errors (429, 400, deadline). */
+function mapError(e: unknown): Error {
+  if (isResourceExhausted(e)) return new EngineOverloadedError((e as Error).message);
+  if (isDeadlineExceeded(e)) return new DeadlineExceededError((e as Error).message);
+  if (isInvalidArgument(e)) return new InvalidInferenceInputError((e as { details?: string }).details || (e as Error).message);
+  return e as Error;
+}
+
+const remaining = (deadline: number) => Math.max(1, deadline - Date.now());
+
+/** A model loaded in the native core; tensors and images cross gRPC as bytes. */
+export class NativeModel implements LoadedModel {
+  constructor(
+    private readonly core: NativeCoreApi,
+    private readonly id: string,
+    readonly signature: ModelSignature,
+  ) {}
+
+  async infer(inputs: Tensor[], outputs: string[] | undefined, deadline: number) {
+    try {
+      const r = await this.core.infer({ modelId: this.id, inputs, outputs: outputs ?? [] }, remaining(deadline));
+      const outs: Tensor[] = r.outputs.map((o) => {
+        if (!(DATATYPES as readonly string[]).includes(o.datatype)) throw new Error(`core returned unsupported datatype ${o.datatype}`);
+        return { name: o.name, datatype: o.datatype as DataType, shape: o.shape.map(Number), data: o.data };
+      });
+      return { outputs: outs, timing: timing(r.timing) };
+    } catch (e) {
+      throw mapError(e);
+    }
+  }
+
+  async detect(image: Buffer, opts: { conf: number; iou: number; maxDet: number; imgsz: number }, deadline: number) {
+    try {
+      const r = await this.core.detect(
+        { modelId: this.id, image, confThreshold: opts.conf, iouThreshold: opts.iou, maxDetections: opts.maxDet, imgsz: opts.imgsz },
+        remaining(deadline),
+      );
+      return {
+        detections: r.detections.map((d) => ({ classId: d.classId, score: d.score, box: [d.x1, d.y1, d.x2, d.y2] as [number, number, number, number] })),
+        timing: timing(r.timing),
+        width: r.imageWidth,
+        height: r.imageHeight,
+      };
+    } catch (e) {
+      throw mapError(e);
+    }
+  }
+
+  async classify(image: Buffer, opts: { topK: number; imgsz: number; normalization: 'imagenet' | 'unit' }, deadline: number) {
+    try {
+      const r = await this.core.classify({ modelId: this.id, image, topK: opts.topK, imgsz: opts.imgsz, normalization: opts.normalization }, remaining(deadline));
+      return { classes: r.classes.map((c) => ({ classId: c.classId, score: c.score })), timing: timing(r.timing) };
+    } catch (e) {
+      throw mapError(e);
+    }
+  }
+
+  /** The core warms up during LoadModel (warmup: true). */
+  async warmup(): Promise<void> {}
+
+  async close(): Promise<void> {
+    await this.core.unloadModel({ id: this.id }, 30_000);
+  }
+}
+
+/** The C++ core over gRPC (CVP_NATIVE_ADDR). */
+export class NativeEngine implements Engine {
+  readonly id = 'native' as const;
+  constructor(
+    private readonly core: NativeCoreApi,
+    private readonly opts: NativeEngineOptions,
+  ) {}
+
+  async load(req: LoadRequest): Promise<LoadedModel> {
+    const o = req.config.options;
+    await this.core.loadModel(
+      {
+        id: req.id,
+        path: req.config.modelPath,
+        engine: { provider: o.provider, precision: o.precision, graphOptimization: o.graphOptimization, intraOpThreads: o.threads, interOpThreads: 1 },
+        batching: { maxBatch: o.maxBatch, maxQueueDelayUs: o.maxBatch > 1 ? this.opts.maxQueueDelayUs : 0, queueCapacity: this.opts.queueCap, instanceCount: 1 },
+        warmup: true,
+      },
+      this.opts.loadTimeoutMs,
+    );
+    const md = await this.core.modelMetadata({ id: req.id }, 10_000);
+    const spec = (t: { name: string; datatype: string; shape: number[] }) => ({ name: t.name, datatype: t.datatype, shape: t.shape.map(Number) });
+    return new NativeModel(this.core, req.id, { inputs: md.inputs.map(spec), outputs: md.outputs.map(spec) });
+  }
+}

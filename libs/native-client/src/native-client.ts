@@ -1,0 +1,171 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+
+/**
+ * TypeScript client of the native core (libs/contracts/proto/cvp_inference.proto, package
+ * cvp.inference.v1). Field names are the proto's camelCased; bytes are Buffers; int64 read back
+ * as numbers. Every call carries a deadline.
+ */
+export interface NativeEngineConfig {
+  provider?: string;
+  precision?: string;
+  graphOptimization?: string;
+  intraOpThreads?: number;
+  interOpThreads?: number;
+  deviceId?: number;
+  trtEngineCacheDir?: string;
+  trtTimingCacheDir?: string;
+}
+export interface NativeBatchingConfig {
+  maxBatch?: number;
+  maxQueueDelayUs?: number;
+  queueCapacity?: number;
+  instanceCount?: number;
+}
+export interface NativeModelInfo {
+  id: string;
+  path: string;
+  engine?: NativeEngineConfig;
+  batching?: NativeBatchingConfig;
+  dynamicBatching: boolean;
+  state: string;
+}
+export interface NativeTensorInfo {
+  name: string;
+  datatype: string;
+  shape: number[];
+  symbolicDims: string[];
+}
+export interface NativeTensor {
+  name: string;
+  datatype: string;
+  shape: number[];
+  data: Buffer;
+}
+export interface NativeTiming {
+  queueUs: number;
+  preUs: number;
+  inferUs: number;
+  postUs: number;
+  batchSize: number;
+}
+export interface NativeDetection {
+  classId: number;
+  score: number;
+  x1: number;
+  y1: number;
+  x2: number;
+  y2: number;
+}
+export interface NativeHistogram {
+  bounds: number[];
+  counts: number[];
+  sum: number;
+  count: number;
+}
+export interface NativeModelStats {
+  id: string;
+  success: number;
+  failed: number;
+  rejected: number;
+  expired: number;
+  executions: number;
+  inferences: number;
+  queueUs?: NativeHistogram;
+  computeUs?: NativeHistogram;
+  batchSize?: NativeHistogram;
+  queueDepth: number;
+}
+
+export interface NativeCoreApi {
+  loadModel(req: { id: string; path: string; engine?: NativeEngineConfig; batching?: NativeBatchingConfig; warmup?: boolean }, timeoutMs: number): Promise<{ model: NativeModelInfo; loadUs: number; warmupUs: number }>;
+  unloadModel(req: { id: string }, timeoutMs: number): Promise<Record<string, never>>;
+  listModels(req: Record<string, never>, timeoutMs: number): Promise<{ models: NativeModelInfo[] }>;
+  modelMetadata(req: { id: string }, timeoutMs: number): Promise<{ id: string; inputs: NativeTensorInfo[]; outputs: NativeTensorInfo[]; model?: NativeModelInfo }>;
+  infer(req: { modelId: string; inputs: NativeTensor[]; outputs?: string[] }, timeoutMs: number): Promise<{ modelId: string; outputs: NativeTensor[]; timing: NativeTiming }>;
+  detect(
+    req: { modelId: string; image: Buffer; confThreshold?: number; iouThreshold?: number; maxDetections?: number; imgsz?: number },
+    timeoutMs: number,
+  ): Promise<{ modelId: string; detections: NativeDetection[]; timing: NativeTiming; imageWidth: number; imageHeight: number }>;
+  classify(
+    req: { modelId: string; image: Buffer; topK?: number; imgsz?: number; normalization?: string },
+    timeoutMs: number,
+  ): Promise<{ modelId: string; classes: { classId: number; score: number }[]; timing: NativeTiming }>;
+  stats(req: { modelId?: string }, timeoutMs: number): Promise<{ models: NativeModelStats[] }>;
+}
+
+/** Finds the proto from the source tree or from dist/ (walks up to the repository root). */
+export function findProto(start = __dirname): string {
+  let dir = start;
+  for (let i = 0; i < 8; i++) {
+    const p = path.join(dir, 'libs/contracts/proto/cvp_inference.proto');
+    if (existsSync(p)) return p;
+    dir = path.dirname(dir);
+  }
+  const cwd = path.resolve('libs/contracts/proto/cvp_inference.proto');
+  if (existsSync(cwd)) return cwd;
+  throw new Error('cvp_inference.proto not found above ' + start);
+}
+
+/** True for errors that mean "the core's queue for this model is full". */
+export function isResourceExhausted(e: unknown): boolean {
+  return (e as { code?: number })?.code === grpc.status.RESOURCE_EXHAUSTED;
+}
+export function isDeadlineExceeded(e: unknown): boolean {
+  return (e as { code?: number })?.code === grpc.status.DEADLINE_EXCEEDED;
+}
+export function isInvalidArgument(e: unknown): boolean {
+  const c = (e as { code?: number })?.code;
+  return c === grpc.status.INVALID_ARGUMENT || c === grpc.status.NOT_FOUND || c === grpc.status.FAILED_PRECONDITION || c === grpc.status.OUT_OF_RANGE;
+}
+export function isUnavailable(e: unknown): boolean {
+  return (e as { code?: number })?.code === grpc.status.UNAVAILABLE;
+}
+
+export interface NativeClientOptions {
+  /** host:port of the core (loopback). */
+  address: string;
+  maxMessageBytes?: number;
+}
+
+type Unary = (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, res: unknown) => void) => void;
+
+export class NativeCoreClient implements NativeCoreApi {
+  private readonly client: grpc.Client & Record<string, Unary>;
+
+  constructor(opts: NativeClientOptions) {
+    const def = protoLoader.loadSync(findProto(), { keepCase: false, longs: Number, enums: String, defaults: true, arrays: true });
+    const pkg = grpc.loadPackageDefinition(def) as unknown as { cvp: { inference: { v1: { InferenceCore: grpc.ServiceClientConstructor } } } };
+    const max = opts.maxMessageBytes ?? 256 * 1024 * 1024;
+    this.client = new pkg.cvp.inference.v1.InferenceCore(opts.address, grpc.credentials.createInsecure(), {
+      'grpc.max_receive_message_length': max,
+      'grpc.max_send_message_length': max,
+    }) as unknown as grpc.Client & Record<string, Unary>;
+  }
+
+  private call<T>(method: string, req: unknown, timeoutMs: number, meta?: grpc.Metadata): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.client[method].call(this.client, req, meta ?? new grpc.Metadata(), { deadline: Date.now() + Math.max(1, timeoutMs) }, (e, res) => (e ? reject(e) : resolve(res as T)));
+    });
+  }
+
+  /** Waits (bounded) until the channel is connected. */
+  waitForReady(timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => this.client.waitForReady(Date.now() + timeoutMs, (e) => (e ? reject(e) : resolve())));
+  }
+
+  loadModel: NativeCoreApi['loadModel'] = (r, t) => this.call('LoadModel', r, t);
+  unloadModel: NativeCoreApi['unloadModel'] = (r, t) => this.call('UnloadModel', r, t);
+  listModels: NativeCoreApi['listModels'] = (r, t) => this.call('ListModels', r, t);
+  modelMetadata: NativeCoreApi['modelMetadata'] = (r, t) => this.call('ModelMetadata', r, t);
+  infer: NativeCoreApi['infer'] = (r, t) => this.call('Infer', r, t);
+  detect: NativeCoreApi['detect'] = (r, t) => this.call('Detect', r, t);
+  classify: NativeCoreApi['classify'] = (r, t) => this.call('Classify', r, t);
+  stats: NativeCoreApi['stats'] = (r, t) => this.call('Stats', r, t);
+
+  close(): void {
+    this.client.close();
+  }
+}
