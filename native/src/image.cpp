@@ -63,6 +63,8 @@ grpc::Status decode_png(const std::string& bytes, const ImageLimits& limits, Ima
   out->rgb.assign(size, 0);
   if (int rc = spng_decode_image(ctx.get(), out->rgb.data(), size, SPNG_FMT_RGB8, 0); rc != 0)
     return bad(std::string("PNG decode failed: ") + spng_strerror(rc));
+  // spng stops after the image data; a file cut after IDAT would pass, so require IEND
+  if (bytes.rfind("IEND") == std::string::npos) return bad("PNG is truncated (no IEND chunk)");
   return grpc::Status::OK;
 }
 

@@ -295,6 +295,7 @@ void Model::stats(pb::ModelStats* s) {
   counters_->compute_us.to_proto(s->mutable_compute_us());
   counters_->batch_size.to_proto(s->mutable_batch_size());
   s->set_queue_depth(static_cast<int32_t>(queue_->depth()));
+  s->set_running(running_.load());
 }
 
 Status Model::warmup() {
@@ -426,6 +427,7 @@ void Model::worker(size_t instance) {
 
 void Model::execute(size_t instance, std::vector<std::shared_ptr<WorkItem>>& batch) {
   const auto start = Clock::now();
+  ++running_;
   int64_t total_rows = 0;
   for (const auto& it : batch) total_rows += it->rows;
   Status status = Status::OK;
@@ -486,6 +488,7 @@ void Model::execute(size_t instance, std::vector<std::shared_ptr<WorkItem>>& bat
     status = Status(StatusCode::INTERNAL, std::string("inference failed: ") + ex.what());
   }
   const auto end = Clock::now();
+  --running_;
   const int64_t infer_us = us_between(start, end);
   {
     std::lock_guard<std::mutex> lk(counters_->mu);

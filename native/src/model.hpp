@@ -73,6 +73,7 @@ class Model {
   std::vector<std::thread> workers_;
   std::atomic<bool> stopped_{false};
   std::atomic<bool> draining_{false};
+  std::atomic<int> running_{0};
   int64_t warmup_us_ = 0;
 };
 

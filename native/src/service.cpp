@@ -238,7 +238,7 @@ Status CoreService::Detect(grpc::ServerContext* ctx, const pb::DetectRequest* re
   int64_t ch = out.shape[1], n = out.shape[2];
   const float* data = reinterpret_cast<const float*>(out.data.data());
   std::vector<float> transposed;
-  if (ch > n) {  // [1, anchors, 4+nc] layout (some exporters transpose): bring it to channel-major
+  if (req->anchors_first()) {  // [1, anchors, 4+nc] layout (some exporters): bring it to channel-major
     std::swap(ch, n);
     transposed.resize(static_cast<size_t>(ch * n));
     for (int64_t a = 0; a < n; ++a)

@@ -41,7 +41,7 @@ TEST(Letterbox, BoxesMapBackExactly) {
       cvp::letterbox_box(lb, &x1, &y1, &x2, &y2);
       // in model space the box must sit inside the content region
       EXPECT_GE(x1, lb.left - 1e-3f);
-      EXPECT_LE(x2, lb.left + lb.new_w + 1e-2f);
+      EXPECT_LE(x2, static_cast<float>(lb.left) + static_cast<float>(s[0]) * lb.r + 1e-2f);
       cvp::unletterbox_box(lb, &x1, &y1, &x2, &y2);
       EXPECT_NEAR(x1, b[0], 1e-3) << s[0] << "x" << s[1];
       EXPECT_NEAR(y1, b[1], 1e-3);

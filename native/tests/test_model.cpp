@@ -1,0 +1,283 @@
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <thread>
+
+#include "model.hpp"
+
+using namespace std::chrono;
+using cvp::Clock;
+using cvp::HostTensor;
+using cvp::Model;
+using cvp::RunOutput;
+using grpc::StatusCode;
+namespace pb = cvp::inference::v1;
+
+namespace {
+
+std::string fixture(const char* name) { return std::string(CVP_FIXTURES) + "/" + name; }
+
+pb::LoadModelRequest load_req(const std::string& id, const char* file, int max_batch = 1, int64_t delay_us = 0,
+                              int capacity = 64) {
+  pb::LoadModelRequest r;
+  r.set_id(id);
+  r.set_path(fixture(file));
+  r.mutable_batching()->set_max_batch(max_batch);
+  r.mutable_batching()->set_max_queue_delay_us(delay_us);
+  r.mutable_batching()->set_queue_capacity(capacity);
+  return r;
+}
+
+HostTensor f32(const std::string& name, std::vector<int64_t> shape, const std::vector<float>& v) {
+  HostTensor t;
+  t.name = name;
+  t.type = ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+  t.shape = std::move(shape);
+  t.data.assign(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+  return t;
+}
+
+std::vector<float> floats(const HostTensor& t) {
+  std::vector<float> v(t.data.size() / sizeof(float));
+  std::memcpy(v.data(), t.data.data(), t.data.size());
+  return v;
+}
+
+std::shared_ptr<Model> must_load(const pb::LoadModelRequest& r) {
+  std::shared_ptr<Model> m;
+  auto st = Model::load(r, &m);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  return m;
+}
+
+Clock::time_point in(milliseconds ms) { return Clock::now() + ms; }
+
+// A request that keeps small_cnn busy for a while (hundreds of ms on this class of CPU).
+// Bounded poll: waits until pred() holds (or 10 s pass) so tests sequence on state, not sleeps.
+template <class F>
+bool wait_for(F pred) {
+  for (int i = 0; i < 2000; ++i) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  return false;
+}
+
+pb::ModelStats stats_of(Model& m) {
+  pb::ModelStats s;
+  m.stats(&s);
+  return s;
+}
+
+HostTensor heavy_input(int64_t batch) {
+  return f32("input", {batch, 3, 64, 64}, std::vector<float>(static_cast<size_t>(batch) * 3 * 64 * 64, 0.5f));
+}
+
+}  // namespace
+
+TEST(Model, MetadataReportsSymbolicDims) {
+  auto m = must_load(load_req("a", "affine_dyn.onnx", 4));
+  ASSERT_EQ(m->inputs().size(), 1u);
+  EXPECT_EQ(m->inputs()[0].name, "x");
+  EXPECT_EQ(cvp::dtype_name(m->inputs()[0].type), "FP32");
+  EXPECT_EQ(m->inputs()[0].shape, (std::vector<int64_t>{-1, 4}));
+  EXPECT_EQ(m->inputs()[0].symbolic[0], "batch");
+  EXPECT_EQ(m->inputs()[0].symbolic[1], "");
+  ASSERT_EQ(m->outputs().size(), 2u);
+  EXPECT_TRUE(m->dynamic_batching());
+  auto fixed = must_load(load_req("f", "affine_fixed.onnx", 4));
+  EXPECT_FALSE(fixed->dynamic_batching());  // no symbolic leading axis: one request per run
+}
+
+TEST(Model, InferComputesTheGraph) {
+  auto m = must_load(load_req("a", "affine_dyn.onnx"));
+  RunOutput out;
+  std::vector<HostTensor> ins{f32("x", {2, 4}, {1, 2, 3, 4, -1, 0, 0.5f, 10})};
+  auto st = m->run(std::move(ins), in(seconds(5)), &out);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_EQ(out.outputs.size(), 2u);
+  EXPECT_EQ(out.outputs[0].name, "y");
+  EXPECT_EQ(out.outputs[0].shape, (std::vector<int64_t>{2, 4}));
+  EXPECT_EQ(floats(out.outputs[0]), (std::vector<float>{3, 5, 7, 9, -1, 1, 2, 21}));
+  EXPECT_EQ(floats(out.outputs[1]), (std::vector<float>{10, 9.5f}));
+}
+
+TEST(Model, RejectsMalformedInputs) {
+  auto m = must_load(load_req("a", "affine_dyn.onnx", 4));
+  RunOutput out;
+  auto code = [&](HostTensor t) {
+    std::vector<HostTensor> v;
+    v.push_back(std::move(t));
+    return m->run(std::move(v), in(seconds(5)), &out).error_code();
+  };
+  EXPECT_EQ(code(f32("nope", {1, 4}, {1, 2, 3, 4})), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(code(f32("x", {1, 5}, {1, 2, 3, 4, 5})), StatusCode::INVALID_ARGUMENT);   // fixed dim
+  EXPECT_EQ(code(f32("x", {4}, {1, 2, 3, 4})), StatusCode::INVALID_ARGUMENT);         // rank
+  EXPECT_EQ(code(f32("x", {1, 4}, {1, 2, 3})), StatusCode::INVALID_ARGUMENT);         // bytes
+  EXPECT_EQ(code(f32("x", {0, 4}, {})), StatusCode::INVALID_ARGUMENT);                // empty
+  EXPECT_EQ(code(f32("x", {5, 4}, std::vector<float>(20))), StatusCode::INVALID_ARGUMENT);  // > max_batch
+  EXPECT_EQ(code(f32("x", {int64_t(1) << 40, int64_t(1) << 40}, {})), StatusCode::INVALID_ARGUMENT);
+  HostTensor wrong_type = f32("x", {1, 4}, {1, 2, 3, 4});
+  wrong_type.type = ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32;
+  EXPECT_EQ(code(wrong_type), StatusCode::INVALID_ARGUMENT);
+  std::vector<HostTensor> none;
+  EXPECT_EQ(m->run(std::move(none), in(seconds(5)), &out).error_code(), StatusCode::INVALID_ARGUMENT);
+  pb::ModelStats s;
+  m->stats(&s);
+  EXPECT_EQ(s.failed(), 9u);
+  EXPECT_EQ(s.success(), 0u);
+}
+
+TEST(Model, GpuProvidersAreRefusedExplicitlyWithoutFallback) {
+  for (const char* p : {"cuda", "tensorrt"}) {
+    auto r = load_req("g", "affine_dyn.onnx");
+    r.mutable_engine()->set_provider(p);
+    std::shared_ptr<Model> m;
+    auto st = Model::load(r, &m);
+    EXPECT_EQ(st.error_code(), StatusCode::FAILED_PRECONDITION) << p << ": " << st.error_message();
+    EXPECT_FALSE(st.error_message().empty());
+    EXPECT_EQ(m, nullptr);  // no CPU session was made in its place
+  }
+  auto r = load_req("g", "affine_dyn.onnx");
+  r.mutable_engine()->set_provider("opencl");
+  std::shared_ptr<Model> m;
+  EXPECT_EQ(Model::load(r, &m).error_code(), StatusCode::INVALID_ARGUMENT);
+}
+
+TEST(Model, LoadErrors) {
+  std::shared_ptr<Model> m;
+  auto r = load_req("x", "does_not_exist.onnx");
+  EXPECT_EQ(Model::load(r, &m).error_code(), StatusCode::NOT_FOUND);
+  const std::string bad = ::testing::TempDir() + "/garbage.onnx";
+  std::ofstream(bad) << "this is not a protobuf";
+  r.set_path(bad);
+  EXPECT_EQ(Model::load(r, &m).error_code(), StatusCode::INVALID_ARGUMENT);
+  r = load_req("x", "affine_dyn.onnx");
+  r.mutable_engine()->set_graph_optimization("max");
+  EXPECT_EQ(Model::load(r, &m).error_code(), StatusCode::INVALID_ARGUMENT);
+  r = load_req("x", "affine_dyn.onnx");
+  r.mutable_batching()->set_instance_count(1000);
+  EXPECT_EQ(Model::load(r, &m).error_code(), StatusCode::INVALID_ARGUMENT);
+}
+
+TEST(Model, GraphOptimizationLevelsAndWarmupAllWork) {
+  for (const char* level : {"disabled", "basic", "extended", "all"}) {
+    auto r = load_req(level, "affine_fixed.onnx");
+    r.mutable_engine()->set_graph_optimization(level);
+    r.mutable_engine()->set_intra_op_threads(1);
+    r.set_warmup(true);
+    auto m = must_load(r);
+    ASSERT_NE(m, nullptr);
+    EXPECT_GT(m->warmup_us(), 0);
+    pb::ModelStats s;
+    m->stats(&s);
+    EXPECT_EQ(s.executions(), 0u);  // warm-up is not counted as traffic
+  }
+}
+
+TEST(Model, ConcurrentRequestsAreBatchedAndEachGetsItsOwnRows) {
+  auto m = must_load(load_req("a", "affine_dyn.onnx", 8, 50000));
+  constexpr int kN = 8;
+  std::vector<std::thread> ts;
+  std::vector<RunOutput> outs(kN);
+  std::vector<grpc::Status> sts(kN);
+  for (int i = 0; i < kN; ++i) {
+    ts.emplace_back([&, i] {
+      const float v = static_cast<float>(i);
+      std::vector<HostTensor> ins{f32("x", {1, 4}, {v, v, v, v})};
+      sts[static_cast<size_t>(i)] = m->run(std::move(ins), in(seconds(10)), &outs[static_cast<size_t>(i)]);
+    });
+  }
+  for (auto& t : ts) t.join();
+  int max_batch_seen = 0;
+  for (int i = 0; i < kN; ++i) {
+    ASSERT_TRUE(sts[static_cast<size_t>(i)].ok()) << sts[static_cast<size_t>(i)].error_message();
+    const float v = static_cast<float>(i);
+    EXPECT_EQ(floats(outs[static_cast<size_t>(i)].outputs[0]), (std::vector<float>(4, 2 * v + 1)));
+    EXPECT_EQ(outs[static_cast<size_t>(i)].outputs[0].shape, (std::vector<int64_t>{1, 4}));
+    max_batch_seen = std::max(max_batch_seen, outs[static_cast<size_t>(i)].batch_size);
+  }
+  pb::ModelStats s;
+  m->stats(&s);
+  EXPECT_EQ(s.success(), static_cast<uint64_t>(kN));
+  EXPECT_EQ(s.inferences(), static_cast<uint64_t>(kN));
+  EXPECT_LT(s.executions(), static_cast<uint64_t>(kN));  // at least two requests shared a run
+  EXPECT_GT(max_batch_seen, 1);
+  EXPECT_EQ(s.batch_size().count(), s.executions());
+}
+
+TEST(Model, FullQueueAnswersResourceExhaustedAtOnce) {
+  auto m = must_load(load_req("c", "small_cnn.onnx", 1, 0, 1));
+  RunOutput a_out;
+  grpc::Status a_st;
+  std::thread a([&] {
+    std::vector<HostTensor> v{heavy_input(256)};
+    a_st = m->run(std::move(v), in(seconds(60)), &a_out);
+  });
+  ASSERT_TRUE(wait_for([&] { return stats_of(*m).running() == 1; }));  // A runs, the queue is empty
+  RunOutput b_out;
+  grpc::Status b_st;
+  std::thread b([&] {
+    std::vector<HostTensor> v{heavy_input(1)};
+    b_st = m->run(std::move(v), in(seconds(60)), &b_out);
+  });
+  ASSERT_TRUE(wait_for([&] { return stats_of(*m).queue_depth() == 1; }));  // B holds the only slot
+  ASSERT_EQ(stats_of(*m).running(), 1);  // A is still running (else this test proves nothing)
+  RunOutput c_out;
+  std::vector<HostTensor> v{heavy_input(1)};
+  const auto t0 = steady_clock::now();
+  auto c_st = m->run(std::move(v), in(seconds(60)), &c_out);
+  EXPECT_EQ(c_st.error_code(), StatusCode::RESOURCE_EXHAUSTED) << c_st.error_message();
+  EXPECT_LT(steady_clock::now() - t0, milliseconds(50));
+  a.join();
+  b.join();
+  EXPECT_TRUE(a_st.ok()) << a_st.error_message();
+  EXPECT_TRUE(b_st.ok()) << b_st.error_message();
+  pb::ModelStats s;
+  m->stats(&s);
+  EXPECT_EQ(s.rejected(), 1u);
+  EXPECT_EQ(s.success(), 2u);
+}
+
+TEST(Model, RequestsWhoseDeadlinePassedInTheQueueAreNotRun) {
+  auto m = must_load(load_req("c", "small_cnn.onnx", 1, 0, 8));
+  grpc::Status a_st;
+  std::thread a([&] {
+    RunOutput o;
+    std::vector<HostTensor> v{heavy_input(256)};
+    a_st = m->run(std::move(v), in(seconds(60)), &o);
+  });
+  ASSERT_TRUE(wait_for([&] { return stats_of(*m).running() == 1; }));
+  RunOutput b_out;
+  std::vector<HostTensor> v{heavy_input(1)};
+  const auto t0 = steady_clock::now();
+  auto b_st = m->run(std::move(v), in(milliseconds(30)), &b_out);
+  EXPECT_EQ(b_st.error_code(), StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_LT(steady_clock::now() - t0, milliseconds(500));  // the wait was bounded by the deadline
+  EXPECT_EQ(stats_of(*m).running(), 1);                     // A still running: B expired in the queue
+  a.join();
+  ASSERT_TRUE(a_st.ok());
+  m->stop();  // joins the worker: B has been handed back by now
+  pb::ModelStats s;
+  m->stats(&s);
+  EXPECT_EQ(s.expired(), 1u);
+  EXPECT_EQ(s.executions(), 1u);  // only A ran
+  EXPECT_EQ(s.success(), 1u);
+}
+
+TEST(Model, StopDrainsQueuedWorkAndRefusesNewWork) {
+  auto m = must_load(load_req("a", "affine_dyn.onnx", 4, 200000));
+  RunOutput out;
+  grpc::Status st;
+  std::thread t([&] {
+    std::vector<HostTensor> v{f32("x", {1, 4}, {1, 1, 1, 1})};
+    st = m->run(std::move(v), in(seconds(10)), &out);
+  });
+  std::this_thread::sleep_for(milliseconds(30));  // queued, waiting for a fuller batch
+  m->stop();
+  t.join();
+  EXPECT_TRUE(st.ok()) << st.error_message();  // finished, not dropped
+  std::vector<HostTensor> v{f32("x", {1, 4}, {1, 1, 1, 1})};
+  EXPECT_EQ(m->run(std::move(v), in(seconds(1)), &out).error_code(), StatusCode::UNAVAILABLE);
+}
