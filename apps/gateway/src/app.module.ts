@@ -7,6 +7,7 @@ import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
 import { BenchmarksModule } from './benchmarks/benchmarks.module';
 import { DatabaseModule } from './database/database.module';
+import { JobsModule } from './jobs/jobs.module';
 import { UsersModule } from './users/users.module';
 
 @Module({})
@@ -23,6 +24,7 @@ export class AppModule {
         AuditModule,
         // feature modules (one line each)
         BenchmarksModule,
+        JobsModule,
       ],
     };
   }

@@ -1,5 +1,6 @@
 import { baseConfigSchema, portSetting } from '@cvp/platform';
 import { z } from 'zod';
+import { jobsConfigShape } from './jobs/jobs.config';
 
 /** Secrets that ship in docs, examples and this file: never acceptable outside development. */
 export const DEV_JWT_SECRET = 'cvp-development-only-jwt-secret-do-not-use';
@@ -13,6 +14,7 @@ export const gatewayConfigSchema = baseConfigSchema
   .extend({
     CVP_GATEWAY_PORT: portSetting(3000),
     CVP_DB_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+    ...jobsConfigShape,
 
     // auth
     CVP_JWT_SECRET: z.string().default(DEV_JWT_SECRET),

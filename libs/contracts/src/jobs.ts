@@ -107,3 +107,11 @@ export const jobDeadLetterSchema = message({
 });
 export type JobDeadLetter = z.infer<typeof jobDeadLetterSchema>;
 export const JobDeadLetterContract = contract<JobDeadLetter>('job.deadletter', jobDeadLetterSchema);
+
+/** Worker -> gateway: the job's current state, so a redelivered finished job is not run again (`cvp.jobs.status.get`). */
+export const jobStatusRequestSchema = message({ jobId: id });
+export type JobStatusRequest = z.infer<typeof jobStatusRequestSchema>;
+export const JobStatusRequestContract = contract<JobStatusRequest>('job.status.req', jobStatusRequestSchema);
+export const jobStatusReplySchema = message({ jobId: id, state: z.union([jobStateSchema, z.literal('unknown')]) });
+export type JobStatusReply = z.infer<typeof jobStatusReplySchema>;
+export const JobStatusReplyContract = contract<JobStatusReply>('job.status.reply', jobStatusReplySchema);

@@ -13,6 +13,8 @@ export const Subjects = {
   jobCancel: (jobId: string) => `cvp.jobs.${jobId}.cancel`,
   jobCancelAll: 'cvp.jobs.*.cancel',
   jobDeadLetter: 'cvp.jobs.deadletter',
+  /** Request-reply answered by the gateway: a job's state (worker idempotency check). */
+  jobStatus: 'cvp.jobs.status.get',
 
   leaseAcquire: 'cvp.gpu.lease.acquire',
   leaseRenew: 'cvp.gpu.lease.renew',

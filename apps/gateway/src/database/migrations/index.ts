@@ -1,5 +1,6 @@
 import { AuthRegistry1764230000000 } from './1764230000000-auth-registry';
 import { Benchmarks1764237600000 } from './1764237600000-benchmarks';
+import { Jobs1764241200000 } from './1764241200000-jobs';
 
 /**
  * Every migration of the gateway database, in order. Each feature adds its own file
@@ -8,4 +9,5 @@ import { Benchmarks1764237600000 } from './1764237600000-benchmarks';
 export const ALL_MIGRATIONS: (new () => unknown)[] = [
   AuthRegistry1764230000000,
   Benchmarks1764237600000,
+  Jobs1764241200000,
 ];

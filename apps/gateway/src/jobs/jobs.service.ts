@@ -1,0 +1,240 @@
+import { randomUUID } from 'node:crypto';
+import { ConflictException, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { type JobEvent, jobInputSchemas, type JobState, type JobType, TERMINAL_JOB_STATES } from '@cvp/contracts';
+import { InjectLogger } from '@cvp/platform';
+import type { Logger } from 'pino';
+import { type FindOptionsWhere, Repository } from 'typeorm';
+import { type Page, pageOf, skipTake } from '../auth/pagination';
+import { JobCompletionRegistry } from './job-completion.registry';
+import { JobDispatcher } from './job-dispatcher';
+import { JobEventEntity } from './job-event.entity';
+import { JobEventHub } from './job-event-hub';
+import { JobEntity } from './job.entity';
+import type { JobEventView, JobView, ListJobsQuery } from './jobs.dto';
+
+const isTerminal = (s: string) => TERMINAL_JOB_STATES.includes(s as JobState);
+const now = () => new Date().toISOString();
+
+function parseJson(s: string | null): Record<string, unknown> | null {
+  if (s === null) return null;
+  try {
+    return JSON.parse(s) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+}
+
+function toView(j: JobEntity): JobView {
+  return {
+    id: j.id,
+    type: j.type as JobType,
+    state: j.state as JobState,
+    progress: j.progress,
+    stage: j.stage,
+    result: parseJson(j.result),
+    error: j.error,
+    attempts: j.attempts,
+    ownerId: j.ownerId,
+    input: parseJson(j.input) ?? {},
+    createdAt: j.createdAt,
+    startedAt: j.startedAt,
+    finishedAt: j.finishedAt,
+  };
+}
+
+/**
+ * Jobs: created here (validated, stored, dispatched durably), moved through their states by the
+ * events workers report, cancelled on request. The gateway's copy is the authority on a job's
+ * state; workers ask it before running a delivery (idempotency by job id).
+ */
+@Injectable()
+export class JobsService {
+  /** Per-job serialisation of state changes (worker events and REST cancels race otherwise). */
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(
+    @InjectRepository(JobEntity) private readonly jobs: Repository<JobEntity>,
+    @InjectRepository(JobEventEntity) private readonly events: Repository<JobEventEntity>,
+    private readonly completion: JobCompletionRegistry,
+    private readonly dispatcher: JobDispatcher,
+    private readonly hub: JobEventHub,
+    @InjectLogger() private readonly logger: Logger,
+  ) {}
+
+  /** Validates the input (ZodError -> 400 listing every issue), stores the job and dispatches it. */
+  async create(type: JobType, input: unknown, ownerId: string): Promise<JobView> {
+    const schema = jobInputSchemas[type];
+    if (!schema) throw new NotFoundException(`unknown job type ${type}`);
+    const parsed = schema.parse(input ?? {}) as Record<string, unknown>;
+    const t = now();
+    const job = this.jobs.create({
+      id: randomUUID(),
+      ownerId,
+      type,
+      input: JSON.stringify(parsed),
+      state: 'queued',
+      attempts: 0,
+      error: null,
+      progress: 0,
+      stage: null,
+      result: null,
+      createdAt: t,
+      startedAt: null,
+      finishedAt: null,
+      updatedAt: t,
+      lastEventSeq: 0,
+    });
+    await this.jobs.save(job);
+    await this.record(job, { state: 'queued', progress: 0 });
+    try {
+      await this.dispatcher.dispatch({ jobId: job.id, type, ownerId, input: parsed });
+    } catch (e) {
+      const reason = `could not be queued: ${(e as Error).message}`;
+      await this.locked(job.id, () => this.finish(job, 'failed', { error: reason }));
+      this.logger.error({ err: e, jobId: job.id }, 'job dispatch failed');
+      throw new ServiceUnavailableException(`job ${job.id} ${reason}`);
+    }
+    this.logger.info({ jobId: job.id, type, ownerId }, 'job queued');
+    return toView(job);
+  }
+
+  async list(q: ListJobsQuery): Promise<Page<JobView>> {
+    const where: FindOptionsWhere<JobEntity> = {};
+    if (q.type) where.type = q.type;
+    if (q.state) where.state = q.state;
+    const [rows, total] = await this.jobs.findAndCount({ where, order: { createdAt: 'DESC', id: 'ASC' }, ...skipTake(q) });
+    return pageOf(rows.map(toView), total, q);
+  }
+
+  async get(id: string): Promise<JobView> {
+    return toView(await this.entity(id));
+  }
+
+  /** State for the workers' idempotency check; 'unknown' for a job this gateway never made. */
+  async stateOf(id: string): Promise<JobState | 'unknown'> {
+    const j = await this.jobs.findOne({ where: { id }, select: { id: true, state: true } });
+    return (j?.state as JobState | undefined) ?? 'unknown';
+  }
+
+  /**
+   * Cancels a job: it is cancelled at once (the user's intent is final) and the running worker,
+   * if any, is told to abort, stop its child processes and release its GPU lease.
+   */
+  async cancel(id: string, requestedBy: string): Promise<JobView> {
+    const view = await this.locked(id, async () => {
+      const job = await this.entity(id);
+      if (isTerminal(job.state)) throw new ConflictException(`job ${id} already ${job.state}`);
+      await this.finish(job, 'cancelled', { error: `cancelled by ${requestedBy}` });
+      return toView(job);
+    });
+    try {
+      this.dispatcher.cancel(id, requestedBy);
+    } catch (e) {
+      // The worker still learns it at its next delivery check (state cancelled): not fatal.
+      this.logger.warn({ err: e, jobId: id }, 'cancel notice not published');
+    }
+    return view;
+  }
+
+  /** Events with seq > after, oldest first (SSE resume), bounded. */
+  async eventsAfter(id: string, after: number, limit = 1000): Promise<JobEventView[]> {
+    const rows = await this.events
+      .createQueryBuilder('e')
+      .where('e.job_id = :id AND e.seq > :after', { id, after })
+      .orderBy('e.seq', 'ASC')
+      .limit(limit)
+      .getMany();
+    return rows.map((r) => ({ ...(parseJson(r.payload) ?? {}), seq: r.seq, at: r.at }) as JobEventView);
+  }
+
+  /** Applies one event a worker reported; events for finished jobs change nothing. */
+  async applyWorkerEvent(e: JobEvent): Promise<void> {
+    await this.locked(e.jobId, async () => {
+      const job = await this.jobs.findOne({ where: { id: e.jobId } });
+      if (!job) {
+        this.logger.warn({ jobId: e.jobId }, 'event for an unknown job ignored');
+        return;
+      }
+      if (isTerminal(job.state)) return;
+      switch (e.state) {
+        case 'succeeded':
+          return this.succeed(job, e.result ?? {});
+        case 'failed':
+          return this.finish(job, 'failed', { error: e.error ?? 'failed' });
+        case 'cancelled':
+          return this.finish(job, 'cancelled', { error: e.error ?? 'cancelled' });
+        case 'running': {
+          const t = now();
+          job.state = 'running';
+          job.startedAt ??= t;
+          if (e.attempt) job.attempts = Math.max(job.attempts, e.attempt);
+          job.updatedAt = t;
+          await this.jobs.save(job);
+          await this.record(job, { state: 'running', attempt: e.attempt, progress: job.progress });
+          return;
+        }
+        default: {
+          if (e.progress !== undefined) job.progress = e.progress;
+          if (e.stage !== undefined) job.stage = e.stage;
+          job.updatedAt = now();
+          await this.jobs.save(job);
+          await this.record(job, { progress: e.progress, stage: e.stage, detail: e.detail });
+        }
+      }
+    });
+  }
+
+  private async succeed(job: JobEntity, result: Record<string, unknown>): Promise<void> {
+    let merged: Record<string, unknown>;
+    try {
+      merged = await this.completion.complete(job.type as JobType, { id: job.id, ownerId: job.ownerId, input: parseJson(job.input) ?? {} }, result);
+    } catch (e) {
+      this.logger.warn({ err: e, jobId: job.id }, 'completion hook failed; job failed');
+      await this.finish(job, 'failed', { error: `completing the job failed: ${(e as Error).message}`.slice(0, 4000) });
+      return;
+    }
+    await this.finish(job, 'succeeded', { result: merged });
+  }
+
+  private async finish(job: JobEntity, state: 'succeeded' | 'failed' | 'cancelled', o: { error?: string; result?: Record<string, unknown> }) {
+    const t = now();
+    job.state = state;
+    job.finishedAt = t;
+    job.updatedAt = t;
+    if (state === 'succeeded') job.progress = 1;
+    if (o.error !== undefined) job.error = o.error;
+    if (o.result !== undefined) job.result = JSON.stringify(o.result);
+    await this.jobs.save(job);
+    await this.record(job, { state, error: o.error, result: o.result, progress: job.progress });
+    this.logger.info({ jobId: job.id, state, error: o.error }, 'job finished');
+  }
+
+  /** Appends an event to the job's log and relays it to live SSE streams. */
+  private async record(job: JobEntity, body: Omit<JobEventView, 'seq' | 'at'>): Promise<void> {
+    const clean = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
+    const seq = job.lastEventSeq + 1;
+    const at = now();
+    await this.events.insert({ jobId: job.id, seq, at, payload: JSON.stringify(clean) });
+    job.lastEventSeq = seq;
+    await this.jobs.update({ id: job.id }, { lastEventSeq: seq });
+    this.hub.publish(job.id, { ...clean, seq, at } as JobEventView);
+  }
+
+  private async entity(id: string): Promise<JobEntity> {
+    const j = await this.jobs.findOne({ where: { id } });
+    if (!j) throw new NotFoundException(`job ${id} not found`);
+    return j;
+  }
+
+  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(id) ?? Promise.resolve();
+    const run = prev.catch(() => undefined).then(fn);
+    this.locks.set(id, run);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(id) === run) this.locks.delete(id);
+    }
+  }
+}

@@ -1,0 +1,320 @@
+import { type BeforeApplicationShutdown, Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import {
+  Consumers,
+  type JobDispatch,
+  JobCancelContract,
+  JobDeadLetterContract,
+  JobDispatchContract,
+  type JobEvent,
+  JobEventContract,
+  jobInputSchemas,
+  type JobState,
+  JobStatusReplyContract,
+  JobStatusRequestContract,
+  type JobType,
+  Streams,
+  Subjects,
+  TERMINAL_JOB_STATES,
+} from '@cvp/contracts';
+import { InjectLogger, MessageBus } from '@cvp/platform';
+import { AckPolicy, type Consumer, DeliverPolicy, type JetStreamManager, type JsMsg, nanos, type Subscription } from 'nats';
+import type { Logger } from 'pino';
+import { ensureJobStreams } from './job-streams';
+import { type JobContext, type JobHandler, type JobProgressUpdate, type JobResult, PermanentJobError } from './job-handler';
+import { JOB_HANDLERS, JOB_WORKER_OPTIONS, type ResolvedJobWorkerOptions } from './job-worker.options';
+
+type EventBody = Omit<JobEvent, 'schemaVersion' | 'jobId' | 'seq' | 'at'>;
+
+interface RunningJob {
+  controller: AbortController;
+  cancelled: boolean;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Why a job failed, as a short human sentence. */
+function reasonOf(e: unknown): string {
+  if (e && typeof e === 'object' && 'issues' in e && Array.isArray((e as { issues: unknown[] }).issues)) {
+    // zod: list what was wrong with the input
+    const issues = (e as { issues: { path: (string | number)[]; message: string }[] }).issues;
+    return `invalid input: ${issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`;
+  }
+  return (e instanceof Error ? e.message : String(e)).slice(0, 3900) || 'unknown error';
+}
+
+/**
+ * The worker side of durable jobs: one durable pull consumer per handled job type; each message
+ * is checked against the gateway (a finished job is not run again), run with in-progress signals,
+ * acked after completion, nak'd with backoff on retryable failures and dead-lettered after
+ * maxDeliveries. Cancel requests abort the handler's ctx.signal.
+ */
+@Injectable()
+export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly running = new Map<string, RunningJob>();
+  private readonly loops: Promise<void>[] = [];
+  private cancelSub?: Subscription;
+  private stopping = false;
+
+  constructor(
+    private readonly bus: MessageBus,
+    @InjectLogger() private readonly logger: Logger,
+    @Inject(JOB_WORKER_OPTIONS) private readonly opts: ResolvedJobWorkerOptions,
+    @Inject(JOB_HANDLERS) private readonly handlers: JobHandler<JobType>[],
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    const jsm = await this.bus.jetstreamManager();
+    await ensureJobStreams(jsm);
+    this.cancelSub = this.bus.subscribe(JobCancelContract, Subjects.jobCancelAll, (c) => {
+      this.cancelLocal(c.jobId, c.requestedBy);
+    });
+    for (const handler of this.handlers) {
+      await this.ensureConsumer(jsm, handler.type);
+      const consumer = await this.bus.jetstream().consumers.get(Streams.jobs(handler.type), Consumers.worker(handler.type));
+      for (let i = 0; i < this.opts.concurrency; i++) this.loops.push(this.loop(consumer, handler));
+      this.logger.info({ type: handler.type, concurrency: this.opts.concurrency }, 'job worker consuming');
+    }
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopping = true;
+    this.cancelSub?.unsubscribe();
+    for (const r of this.running.values()) r.controller.abort(new Error('worker shutting down'));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled(this.loops), new Promise((r) => (timer = setTimeout(r, this.opts.shutdownGraceMs)))]);
+    clearTimeout(timer);
+  }
+
+  /** Jobs running in this process right now. */
+  runningJobIds(): string[] {
+    return [...this.running.keys()];
+  }
+
+  /** Aborts a job running here; returns false when it does not run in this process. */
+  cancelLocal(jobId: string, requestedBy = 'unknown'): boolean {
+    const r = this.running.get(jobId);
+    if (!r) return false;
+    r.cancelled = true;
+    this.logger.info({ jobId, requestedBy }, 'cancelling job');
+    r.controller.abort(new Error(`cancelled by ${requestedBy}`));
+    return true;
+  }
+
+  private async ensureConsumer(jsm: JetStreamManager, type: JobType): Promise<void> {
+    const stream = Streams.jobs(type);
+    const durable = Consumers.worker(type);
+    // Deliveries are unlimited on the server: the worker counts them itself, so a job whose worker
+    // is killed on every attempt still reaches the dead letter (the server would just stop).
+    const cfg = {
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: nanos(this.opts.ackWaitMs),
+      max_deliver: -1,
+      max_ack_pending: 1000,
+    };
+    try {
+      await jsm.consumers.info(stream, durable);
+      await jsm.consumers.update(stream, durable, cfg);
+    } catch {
+      try {
+        await jsm.consumers.add(stream, { ...cfg, durable_name: durable, deliver_policy: DeliverPolicy.All });
+      } catch (e) {
+        if (!/already (in use|exists)/i.test((e as Error).message)) throw e;
+      }
+    }
+  }
+
+  private async loop(consumer: Consumer, handler: JobHandler<JobType>): Promise<void> {
+    while (!this.stopping) {
+      let msg: JsMsg | null;
+      try {
+        msg = await consumer.next({ expires: 1000 });
+      } catch (e) {
+        if (this.stopping) break;
+        this.logger.warn({ err: e, type: handler.type }, 'pulling jobs failed; retrying');
+        await sleep(500);
+        continue;
+      }
+      if (!msg) continue;
+      try {
+        await this.process(msg, handler);
+      } catch (e) {
+        this.logger.error({ err: e, type: handler.type }, 'job processing failed unexpectedly');
+      }
+    }
+  }
+
+  private backoff(attempt: number): number {
+    const b = this.opts.backoffMs;
+    return b[Math.min(attempt - 1, b.length - 1)];
+  }
+
+  private async jobState(jobId: string): Promise<JobState | 'unknown'> {
+    const r = await this.bus.request(JobStatusRequestContract, JobStatusReplyContract, Subjects.jobStatus, { jobId }, this.opts.statusTimeoutMs);
+    return r.state;
+  }
+
+  private async deadLetter(jobId: string, type: JobType, deliveries: number, reason: string): Promise<void> {
+    await this.bus.publishDurable(JobDeadLetterContract, Subjects.jobDeadLetter, { jobId, type, deliveries, reason, at: new Date().toISOString() });
+  }
+
+  private async process(msg: JsMsg, handler: JobHandler<JobType>): Promise<void> {
+    const attempt = msg.info.deliveryCount;
+    const dispatch = this.bus.decode(JobDispatchContract, msg.data, msg.subject);
+    if (!dispatch) {
+      // Poison: nothing can ever run it; keep it for humans and stop redelivering.
+      let jobId = 'unparseable';
+      try {
+        const raw = JSON.parse(new TextDecoder().decode(msg.data)) as { jobId?: unknown };
+        if (typeof raw.jobId === 'string' && raw.jobId.length > 0 && raw.jobId.length <= 64) jobId = raw.jobId;
+      } catch {
+        /* not JSON */
+      }
+      const reason = 'dispatch message does not match its contract';
+      await this.deadLetter(jobId, handler.type, attempt, reason);
+      if (jobId !== 'unparseable') await this.emitTo(jobId, 0, { state: 'failed', error: reason, attempt });
+      msg.term(reason);
+      return;
+    }
+    const { jobId } = dispatch;
+    const log = this.logger.child({ jobId, type: dispatch.type, attempt });
+
+    if (attempt > this.opts.maxDeliveries) {
+      const reason = `gave up after ${this.opts.maxDeliveries} deliveries: the last attempt never finished (worker crashed or hung)`;
+      await this.deadLetter(jobId, dispatch.type, attempt - 1, reason);
+      await this.emitTo(jobId, 0, { state: 'failed', error: reason, attempt });
+      msg.term(reason);
+      log.warn({ reason }, 'job dead-lettered');
+      return;
+    }
+
+    let state: JobState | 'unknown';
+    try {
+      state = await this.jobState(jobId);
+    } catch (e) {
+      log.warn({ err: e }, 'gateway did not answer the job status check; retrying later');
+      msg.nak(this.backoff(attempt));
+      return;
+    }
+    if (state === 'unknown' || TERMINAL_JOB_STATES.includes(state)) {
+      // Idempotency: a redelivered finished (or unknown) job is not run again.
+      log.info({ state }, 'job already finished; acknowledging without running it');
+      msg.ack();
+      return;
+    }
+    await this.run(msg, handler, dispatch, attempt, log);
+  }
+
+  private async run(msg: JsMsg, handler: JobHandler<JobType>, dispatch: JobDispatch, attempt: number, log: Logger): Promise<void> {
+    const { jobId } = dispatch;
+    const entry: RunningJob = { controller: new AbortController(), cancelled: false };
+    this.running.set(jobId, entry);
+    const heartbeat = setInterval(() => msg.working(), Math.max(100, Math.floor(this.opts.ackWaitMs / 3)));
+    let seq = 1;
+    const emit = (body: EventBody) => this.emitTo(jobId, seq++, body);
+    let lastProgressAt = 0;
+    let pending: JobProgressUpdate | undefined;
+    let flushTimer: NodeJS.Timeout | undefined;
+    const flush = () => {
+      flushTimer = undefined;
+      if (!pending) return;
+      const u = pending;
+      pending = undefined;
+      lastProgressAt = Date.now();
+      emit({ progress: u.progress, stage: u.stage?.slice(0, 200), detail: u.detail }).catch((e) => log.warn({ err: e }, 'progress event not published'));
+    };
+    const ctx: JobContext = {
+      jobId,
+      ownerId: dispatch.ownerId,
+      attempt,
+      signal: entry.controller.signal,
+      logger: log,
+      progress: (u) => {
+        msg.working();
+        const p = u.progress === undefined ? undefined : Math.min(1, Math.max(0, u.progress));
+        pending = { ...u, progress: p };
+        const wait = this.opts.progressIntervalMs - (Date.now() - lastProgressAt);
+        if (wait <= 0) flush();
+        else flushTimer ??= setTimeout(flush, wait);
+      },
+    };
+    const stopProgress = () => {
+      clearTimeout(flushTimer);
+      pending = undefined;
+    };
+
+    try {
+      await emit({ state: 'running', attempt });
+      let result: JobResult;
+      try {
+        const input = jobInputSchemas[dispatch.type].parse(dispatch.input);
+        result = await handler.handle(input as never, ctx);
+        if (entry.cancelled) throw new Error('cancelled');
+      } catch (e) {
+        stopProgress();
+        await this.onFailure(msg, dispatch, attempt, entry, e, emit, log);
+        return;
+      }
+      stopProgress();
+      await emit({ state: 'succeeded', progress: 1, result });
+      msg.ack();
+      log.info('job succeeded');
+    } catch (e) {
+      // Reporting failed (NATS down): leave the message unacked; it is redelivered after the ack wait.
+      log.error({ err: e }, 'could not report the job outcome; it will be redelivered');
+    } finally {
+      clearInterval(heartbeat);
+      stopProgress();
+      this.running.delete(jobId);
+    }
+  }
+
+  private async onFailure(
+    msg: JsMsg,
+    dispatch: JobDispatch,
+    attempt: number,
+    entry: RunningJob,
+    e: unknown,
+    emit: (b: EventBody) => Promise<void>,
+    log: Logger,
+  ): Promise<void> {
+    const reason = reasonOf(e);
+    if (entry.cancelled) {
+      await emit({ state: 'cancelled', error: 'cancelled' });
+      msg.ack();
+      log.info('job cancelled');
+      return;
+    }
+    if (this.stopping) {
+      // Our own shutdown, not the job's fault: hand it to another worker at once.
+      msg.nak();
+      log.info('job handed back (worker shutting down)');
+      return;
+    }
+    const permanent = e instanceof PermanentJobError || (e as { name?: string })?.name === 'ZodError';
+    if (permanent) {
+      await emit({ state: 'failed', error: reason });
+      msg.term(reason);
+      log.warn({ reason }, 'job failed');
+      return;
+    }
+    if (attempt >= this.opts.maxDeliveries) {
+      const why = `failed after ${attempt} deliveries: ${reason}`;
+      await this.deadLetter(dispatch.jobId, dispatch.type, attempt, why);
+      await emit({ state: 'failed', error: why });
+      msg.term(why);
+      log.warn({ reason: why }, 'job dead-lettered');
+      return;
+    }
+    const delay = this.backoff(attempt);
+    await emit({ stage: 'retrying', detail: { error: reason, attempt, retryInMs: delay } });
+    msg.nak(delay);
+    log.warn({ reason, retryInMs: delay }, 'job attempt failed; retrying');
+  }
+
+  private async emitTo(jobId: string, seq: number, body: EventBody): Promise<void> {
+    const event = { ...body, jobId, seq, at: new Date().toISOString() };
+    // Drop undefined keys: the contract is strict about shape, not about absent optionals.
+    for (const k of Object.keys(event) as (keyof typeof event)[]) if (event[k] === undefined) delete event[k];
+    await this.bus.publishDurable(JobEventContract, Subjects.jobProgress(jobId), event);
+  }
+}
