@@ -1,0 +1,54 @@
+import onnx
+import pytest
+
+
+@pytest.mark.parametrize("kind", ["fp16", "int8-static", "int8-dynamic"])
+def test_classifier_variants_agree(cli, tiny_onnx, tmp_path, kind):
+    out = tmp_path / f"{kind}.onnx"
+    r = cli("variant", "--model", tiny_onnx, "--kind", kind, "--out", out, "--seed", 1, check=0).result
+    a = r["agreement"]
+    assert r["task"] == "classify" and a["samples"] == 4
+    assert a["cosine_similarity"] > 0.98, a
+    assert a["top1_agreement"] >= 0.75, a
+    ops = r["metadata"]["op_types"]
+    m = onnx.load(str(out))
+    if kind == "fp16":
+        assert any(i.data_type == onnx.TensorProto.FLOAT16 for i in m.graph.initializer)
+        assert r["metadata"]["inputs"][0]["dtype"] == "float32"  # keep_io_types
+        assert 0 < a["max_abs_diff"] < 0.05
+    elif kind == "int8-static":
+        assert ops.get("QuantizeLinear", 0) > 0 and ops.get("DequantizeLinear", 0) > 0  # QDQ format
+        assert "seeded synthetic" in r["calibration"]
+        assert a["max_abs_diff"] > 0  # it really is quantized
+    else:
+        assert any(t.startswith(("MatMulInteger", "DynamicQuantize", "ConvInteger")) for t in ops), ops
+    assert r["size_bytes"] == out.stat().st_size
+
+
+def test_int8_static_calibrates_on_images(cli, tiny_onnx, cls_data, tmp_path):
+    r = cli("variant", "--model", tiny_onnx, "--kind", "int8-static", "--out", tmp_path / "q.onnx",
+            "--calib-dir", cls_data / "train", check=0).result
+    assert r["calibration"].startswith("6 images")
+    assert r["agreement"]["cosine_similarity"] > 0.98
+
+
+def test_yolo_int8_static_excludes_head_and_fp16_loads(cli, yolov8n_preset, tmp_path):
+    src = yolov8n_preset["onnx"]
+    r = cli("variant", "--model", src, "--kind", "int8-static", "--out", tmp_path / "q.onnx", "--calib-count", 4,
+            check=0).result
+    assert r["task"] == "detect" and r["excluded_nodes"] > 10
+    assert "score_max_abs_diff" in r["agreement"] and r["agreement"]["score_max_abs_diff"] < 0.05
+    m = onnx.load(str(tmp_path / "q.onnx"))
+    # no QuantizeLinear feeds the excluded decoding nodes (final Concat keeps float inputs)
+    final_concat = [n for n in m.graph.node if n.output[0] == m.graph.output[0].name]
+    assert final_concat and final_concat[0].op_type != "DequantizeLinear"
+    r = cli("variant", "--model", src, "--kind", "fp16", "--out", tmp_path / "h.onnx", check=0).result
+    assert r["agreement"]["cosine_similarity"] > 0.99
+
+
+def test_variant_bad_calib_dir(cli, tiny_onnx, tmp_path):
+    (tmp_path / "empty").mkdir()
+    r = cli("variant", "--model", tiny_onnx, "--kind", "int8-static", "--out", tmp_path / "q.onnx",
+            "--calib-dir", tmp_path / "empty")
+    assert r.rc == 2 and "no images" in r.final["message"]
+    assert not (tmp_path / "q.onnx").exists()
