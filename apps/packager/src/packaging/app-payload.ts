@@ -177,6 +177,9 @@ export async function collectAppPayload(platformRoot: string): Promise<{ files: 
   files.push(textFile(`${APP_DIR}/package-lock.json`, `${JSON.stringify(pruneLockfile(lock, dependencies, name, version), null, 2)}\n`));
   files.push(textFile(`${APP_DIR}/.npmrc`, '# the CPU library ships inside onnxruntime-node; CUDA images set ONNXRUNTIME_NODE_INSTALL=cuda12\nonnxruntime-node-install=skip\nfund=false\naudit=false\n'));
   files.push(textFile(`${APP_DIR}/register-paths.js`, REGISTER_PATHS));
+  // libs/native-client finds the proto by walking up from its compiled folder to libs/contracts/proto.
+  const proto = path.join(platformRoot, 'libs/contracts/proto/cvp_inference.proto');
+  if (seenLibs.has('native-client') && existsSync(proto)) files.push(copiedFile(`${APP_DIR}/libs/contracts/proto/cvp_inference.proto`, proto));
   return { files, dependencies };
 }
 
