@@ -7,7 +7,10 @@ import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
 import { BenchmarksModule } from './benchmarks/benchmarks.module';
 import { DatabaseModule } from './database/database.module';
+import { DatasetsModule } from './datasets/datasets.module';
 import { JobsModule } from './jobs/jobs.module';
+import { ModelsModule } from './models/models.module';
+import { RegistryModule } from './registry/registry.module';
 import { UsersModule } from './users/users.module';
 
 @Module({})
@@ -22,6 +25,9 @@ export class AppModule {
         UsersModule,
         ApiKeysModule,
         AuditModule,
+        ModelsModule,
+        DatasetsModule,
+        RegistryModule,
         // feature modules (one line each)
         BenchmarksModule,
         JobsModule,

@@ -1,0 +1,83 @@
+import { BadRequestException, Controller, Delete, Get, HttpCode, Injectable, Param, ParseUUIDPipe, Post, Query, Req, UseInterceptors } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiConsumes, ApiCreatedResponse, ApiOkResponse, ApiProperty, ApiPropertyOptional, ApiTags, ApiUnprocessableEntityResponse } from '@nestjs/swagger';
+import { DATASET_FORMATS } from '@cvp/contracts';
+import { InjectConfig, Roles } from '@cvp/platform';
+import { z } from 'zod';
+import { PageDto, paginationQuery } from '../auth/pagination';
+import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
+import { ZodValidationPipe } from '../auth/zod-validation.pipe';
+import type { GatewayConfig } from '../config';
+import { SingleFileUploadInterceptor, stagedUpload, type UploadLimits, type UploadRequest } from '../models/upload/single-file-upload.interceptor';
+import { DatasetsService } from './datasets.service';
+
+const uploadFields = z.object({ format: z.enum(DATASET_FORMATS), name: z.string().min(1).max(200).optional() }).strict();
+const listQuery = paginationQuery.extend({ valid: z.enum(['true', 'false']).transform((v) => v === 'true').optional(), format: z.enum(DATASET_FORMATS).optional() });
+
+class UploadDatasetDto {
+  @ApiProperty({ type: 'string', format: 'binary', description: 'zip: YOLO (data.yaml, images/<split>, labels/<split>) or imagefolder (<split>/<class>/*.jpg)' }) file!: unknown;
+  @ApiProperty({ enum: DATASET_FORMATS }) format!: string;
+  @ApiPropertyOptional() name?: string;
+}
+class DatasetDto {
+  @ApiProperty() id!: string;
+  @ApiProperty() name!: string;
+  @ApiProperty({ enum: DATASET_FORMATS }) format!: string;
+  @ApiProperty() valid!: boolean;
+  @ApiProperty({ type: [String] }) classes!: string[];
+  @ApiProperty({ type: 'object', additionalProperties: true, description: 'validation report: problems (file, line, message), splits with per-class counts' }) report!: Record<string, unknown>;
+}
+
+/** Data set zips: capped at CVP_DATASET_UPLOAD_MAX_BYTES. */
+@Injectable()
+export class DatasetUploadInterceptor extends SingleFileUploadInterceptor {
+  constructor(
+    @InjectConfig() private readonly config: GatewayConfig,
+    private readonly datasets: DatasetsService,
+  ) {
+    super();
+  }
+  protected limits(): UploadLimits {
+    return { maxFileBytes: this.config.CVP_DATASET_UPLOAD_MAX_BYTES, tmpDir: this.datasets.uploadTmpDir };
+  }
+}
+
+@ApiTags('datasets')
+@ApiBearerAuth()
+@Controller('datasets')
+export class DatasetsController {
+  constructor(private readonly datasets: DatasetsService) {}
+
+  @Post()
+  @Roles('admin', 'engineer')
+  @UseInterceptors(DatasetUploadInterceptor)
+  @ApiConsumes('multipart/form-data')
+  @ApiBody({ type: UploadDatasetDto })
+  @ApiCreatedResponse({ type: DatasetDto, description: 'extracted and valid' })
+  @ApiUnprocessableEntityResponse({ description: 'unsafe archive (zip-slip, symlink, device entry), or a data set that failed validation (kept with its report: datasetId, report)' })
+  upload(@Req() req: UploadRequest, @CurrentPrincipal() who: AuthenticatedPrincipal) {
+    const staged = stagedUpload(req);
+    if (!staged) throw new BadRequestException('multipart part "file" is missing');
+    return this.datasets.upload(staged, uploadFields.parse(req.body ?? {}), who.ownerId);
+  }
+
+  @Get()
+  @Roles('admin', 'engineer', 'viewer')
+  @ApiOkResponse({ type: PageDto })
+  list(@Query(new ZodValidationPipe(listQuery)) q: z.infer<typeof listQuery>) {
+    return this.datasets.list(q);
+  }
+
+  @Get(':id')
+  @Roles('admin', 'engineer', 'viewer')
+  @ApiOkResponse({ type: DatasetDto })
+  get(@Param('id', ParseUUIDPipe) id: string) {
+    return this.datasets.get(id);
+  }
+
+  @Delete(':id')
+  @Roles('admin', 'engineer')
+  @HttpCode(204)
+  async remove(@Param('id', ParseUUIDPipe) id: string) {
+    await this.datasets.remove(id);
+  }
+}

@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { DatasetEntity } from './dataset.entity';
+import { DatasetsController, DatasetUploadInterceptor } from './datasets.controller';
+import { DatasetsService } from './datasets.service';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([DatasetEntity])],
+  controllers: [DatasetsController],
+  providers: [DatasetsService, DatasetUploadInterceptor],
+  exports: [DatasetsService],
+})
+export class DatasetsModule {}

@@ -1,0 +1,19 @@
+import { Injectable } from '@nestjs/common';
+import { InjectConfig } from '@cvp/platform';
+import type { GatewayConfig } from '../config';
+import { ModelFiles } from './model-files';
+import { SingleFileUploadInterceptor, type UploadLimits } from './upload/single-file-upload.interceptor';
+
+/** Model uploads: capped at CVP_MODEL_UPLOAD_MAX_BYTES, staged under the data dir's tmp/uploads. */
+@Injectable()
+export class ModelUploadInterceptor extends SingleFileUploadInterceptor {
+  constructor(
+    @InjectConfig() private readonly config: GatewayConfig,
+    private readonly files: ModelFiles,
+  ) {
+    super();
+  }
+  protected limits(): UploadLimits {
+    return { maxFileBytes: this.config.CVP_MODEL_UPLOAD_MAX_BYTES, tmpDir: this.files.uploadTmpDir };
+  }
+}

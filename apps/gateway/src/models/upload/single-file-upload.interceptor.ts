@@ -1,0 +1,87 @@
+import {
+  BadRequestException,
+  type CallHandler,
+  type ExecutionContext,
+  HttpException,
+  Injectable,
+  type NestInterceptor,
+  PayloadTooLargeException,
+} from '@nestjs/common';
+import type { Request, Response } from 'express';
+import multer from 'multer';
+import { promises as fs } from 'node:fs';
+import { catchError, from, mergeMap, type Observable, switchMap } from 'rxjs';
+import { HashingTempStorage, type StagedUpload } from './hashing-storage';
+
+export interface UploadLimits {
+  /** Largest file accepted; checked on Content-Length before reading, then on the stream. */
+  maxFileBytes: number;
+  tmpDir: string;
+  field?: string;
+}
+
+/** Room for multipart boundaries and the small text fields next to the file. */
+const MULTIPART_OVERHEAD = 64 * 1024;
+
+export type UploadRequest = Request & { file?: Express.Multer.File & { staged?: StagedUpload } };
+
+/** The staged file of a request handled by SingleFileUploadInterceptor (undefined when none was sent). */
+export function stagedUpload(req: UploadRequest): StagedUpload | undefined {
+  return req.file?.staged;
+}
+
+/**
+ * Streams one multipart file to a temp path (hash while streaming). A Content-Length above the cap
+ * is answered 413 before a byte of the body is read (and the connection closed, so a client
+ * sending 2 GB stops early); a chunked body is cut at the cap by the stream limit. Subclasses
+ * supply their limits (they differ for models and data sets).
+ */
+@Injectable()
+export abstract class SingleFileUploadInterceptor implements NestInterceptor {
+  protected abstract limits(): UploadLimits;
+
+  intercept(ctx: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const http = ctx.switchToHttp();
+    const req = http.getRequest<UploadRequest>();
+    const res = http.getResponse<Response>();
+    const l = this.limits();
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > l.maxFileBytes + MULTIPART_OVERHEAD) {
+      res.setHeader('Connection', 'close');
+      throw new PayloadTooLargeException(`upload of ${declared} bytes exceeds the limit of ${l.maxFileBytes} bytes`);
+    }
+    if (!String(req.headers['content-type'] ?? '').startsWith('multipart/form-data')) {
+      throw new HttpException('expected multipart/form-data with a "file" part', 415);
+    }
+    const upload = multer({
+      storage: new HashingTempStorage(l.tmpDir),
+      limits: { fileSize: l.maxFileBytes, files: 1, fields: 20, fieldSize: 64 * 1024, parts: 25, headerPairs: 200 },
+    }).single(l.field ?? 'file');
+    const run = new Promise<void>((resolve, reject) => {
+      upload(req, res, (err: unknown) => {
+        if (!err) return resolve();
+        const code = (err as { code?: string }).code;
+        if (code === 'LIMIT_FILE_SIZE') {
+          res.setHeader('Connection', 'close');
+          return reject(new PayloadTooLargeException(`file exceeds the limit of ${l.maxFileBytes} bytes`));
+        }
+        if (typeof code === 'string' && code.startsWith('LIMIT_')) return reject(new BadRequestException(`multipart limit: ${(err as Error).message}`));
+        reject(new BadRequestException(`malformed multipart body: ${(err as Error).message}`));
+      });
+    });
+    // Whatever the handler did, the temp file must not outlive the request: the service renames it
+    // into place on success (then rm is a no-op); on any error it is removed before the answer.
+    const cleanup = () => (req.file?.path ? fs.rm(req.file.path, { force: true }) : Promise.resolve());
+    return from(run).pipe(
+      switchMap(() => next.handle()),
+      mergeMap(async (v) => {
+        await cleanup();
+        return v;
+      }),
+      catchError(async (e) => {
+        await cleanup();
+        throw e;
+      }),
+    );
+  }
+}
