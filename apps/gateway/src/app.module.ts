@@ -12,6 +12,7 @@ import { JobsModule } from './jobs/jobs.module';
 import { ModelsModule } from './models/models.module';
 import { RegistryModule } from './registry/registry.module';
 import { UsersModule } from './users/users.module';
+import { PackagesModule } from './packages/packages.module';
 
 @Module({})
 export class AppModule {
@@ -31,6 +32,7 @@ export class AppModule {
         // feature modules (one line each)
         BenchmarksModule,
         JobsModule,
+        PackagesModule,
       ],
     };
   }

@@ -1,6 +1,7 @@
 import { AuthRegistry1764230000000 } from './1764230000000-auth-registry';
 import { Benchmarks1764237600000 } from './1764237600000-benchmarks';
 import { Jobs1764241200000 } from './1764241200000-jobs';
+import { Packages1764248400000 } from './1764248400000-packages';
 
 /**
  * Every migration of the gateway database, in order. Each feature adds its own file
@@ -10,4 +11,5 @@ export const ALL_MIGRATIONS: (new () => unknown)[] = [
   AuthRegistry1764230000000,
   Benchmarks1764237600000,
   Jobs1764241200000,
+  Packages1764248400000,
 ];

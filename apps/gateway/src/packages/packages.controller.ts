@@ -1,0 +1,49 @@
+import { createReadStream } from 'node:fs';
+import { BadRequestException, Controller, Get, Param, Query, Res } from '@nestjs/common';
+import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { Roles } from '@cvp/platform';
+import type { Response } from 'express';
+import { listPackagesQuery } from './packages.dto';
+import { PackagesService } from './packages.service';
+
+@ApiTags('packages')
+@Controller('packages')
+export class PackagesController {
+  constructor(private readonly packages: PackagesService) {}
+
+  @Get()
+  @Roles('admin', 'engineer', 'viewer')
+  @ApiOperation({ summary: 'Deployable bundles made by package jobs, newest first, optionally of one model' })
+  list(@Query() query: Record<string, unknown>) {
+    const r = listPackagesQuery.safeParse(query);
+    if (!r.success) throw new BadRequestException(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+    return this.packages.list(r.data.modelId, r.data.limit);
+  }
+
+  @Get(':id')
+  @Roles('admin', 'engineer', 'viewer')
+  @ApiOperation({ summary: 'One package: model, engine, variant, tarball checksum and size' })
+  get(@Param('id') id: string) {
+    return this.packages.get(id);
+  }
+
+  @Get(':id/download')
+  @Roles('admin', 'engineer', 'viewer')
+  @ApiProduces('application/gzip')
+  @ApiOperation({ summary: 'The bundle tarball (.tar.gz), streamed with Content-Length and its SHA-256 (X-Checksum-Sha256, Repr-Digest)' })
+  async download(@Param('id') id: string, @Res() res: Response) {
+    const d = await this.packages.download(id);
+    res.status(200);
+    res.setHeader('Content-Type', 'application/gzip');
+    res.setHeader('Content-Length', String(d.sizeBytes));
+    res.setHeader('Content-Disposition', `attachment; filename="${d.fileName}"`);
+    res.setHeader('X-Checksum-Sha256', d.sha256);
+    // RFC 9530: the digest of the representation, base64 of the raw hash.
+    res.setHeader('Repr-Digest', `sha-256=:${Buffer.from(d.sha256, 'hex').toString('base64')}:`);
+    res.setHeader('Cache-Control', 'private, max-age=0, must-revalidate');
+    res.setHeader('ETag', `"${d.sha256}"`);
+    const stream = createReadStream(d.file);
+    stream.on('error', (e) => res.destroy(e));
+    stream.pipe(res);
+  }
+}

@@ -1,0 +1,105 @@
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { Injectable, NotFoundException } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { InjectConfig } from '@cvp/platform';
+import type { Repository } from 'typeorm';
+import { PackageEntity } from './package.entity';
+import { type PackageView, packageJobResultSchema } from './packages.dto';
+
+/** A package job result that cannot become a row; the job is stored failed with this message. */
+export class InvalidPackageResultError extends Error {
+  override name = 'InvalidPackageResultError';
+}
+
+const isInside = (root: string, p: string) => p === root || p.startsWith(root + path.sep);
+
+function toView(r: PackageEntity): PackageView {
+  return {
+    id: r.id,
+    jobId: r.jobId,
+    ownerId: r.ownerId,
+    modelId: r.modelId,
+    modelVersion: r.modelVersion,
+    engine: r.engine,
+    selected: !!r.selected,
+    variant: r.variant,
+    benchmarkId: r.benchmarkId,
+    sha256: r.sha256,
+    sizeBytes: Number(r.sizeBytes),
+    fileCount: r.fileCount,
+    createdAt: r.createdAt,
+    downloadUrl: `/api/v1/packages/${r.id}/download`,
+  };
+}
+
+export interface PackageDownload {
+  file: string;
+  fileName: string;
+  sizeBytes: number;
+  sha256: string;
+}
+
+@Injectable()
+export class PackagesService {
+  private readonly dataDir: string;
+
+  constructor(
+    @InjectRepository(PackageEntity) private readonly repo: Repository<PackageEntity>,
+    @InjectConfig() config: { CVP_DATA_DIR: string },
+  ) {
+    this.dataDir = path.resolve(config.CVP_DATA_DIR);
+  }
+
+  /**
+   * Stores a succeeded package job as a row. The tarball must exist inside the data dir with the
+   * reported size; the same packageId (same content) from another job updates the row's job.
+   */
+  async recordFromJob(job: { id: string; ownerId: string }, result: Record<string, unknown>): Promise<PackageView> {
+    const parsed = packageJobResultSchema.safeParse(result);
+    if (!parsed.success) throw new InvalidPackageResultError(`package result rejected: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    const r = parsed.data;
+    const tarball = path.resolve(this.dataDir, r.tarballPath);
+    if (!isInside(path.join(this.dataDir, 'packages'), tarball)) throw new InvalidPackageResultError(`tarball ${r.tarballPath} is outside the data dir's packages folder`);
+    if (!existsSync(tarball) || statSync(tarball).size !== r.sizeBytes) throw new InvalidPackageResultError(`tarball ${r.tarballPath} is missing or not ${r.sizeBytes} bytes`);
+    const existing = await this.repo.findOne({ where: { id: r.packageId } });
+    const row = this.repo.create({
+      id: r.packageId,
+      jobId: job.id,
+      ownerId: job.ownerId,
+      modelId: r.modelId,
+      modelVersion: r.modelVersion,
+      engine: r.engine,
+      selected: r.selected,
+      variant: r.variant,
+      benchmarkId: r.benchmarkId,
+      sha256: r.sha256,
+      sizeBytes: r.sizeBytes,
+      fileCount: r.fileCount,
+      tarballPath: path.relative(this.dataDir, tarball),
+      createdAt: existing?.createdAt ?? new Date().toISOString(),
+    });
+    await this.repo.save(row);
+    return toView(row);
+  }
+
+  async list(modelId?: string, limit = 100): Promise<PackageView[]> {
+    const rows = await this.repo.find({ where: modelId ? { modelId } : {}, order: { createdAt: 'DESC', id: 'DESC' }, take: limit });
+    return rows.map(toView);
+  }
+
+  async get(id: string): Promise<PackageView> {
+    const row = await this.repo.findOne({ where: { id } });
+    if (!row) throw new NotFoundException(`package ${id} not found`);
+    return toView(row);
+  }
+
+  /** The tarball of a package, checked to still be there (a deleted file is 404, never a 500). */
+  async download(id: string): Promise<PackageDownload> {
+    const row = await this.repo.findOne({ where: { id } });
+    if (!row) throw new NotFoundException(`package ${id} not found`);
+    const file = path.resolve(this.dataDir, row.tarballPath);
+    if (!isInside(this.dataDir, file) || !existsSync(file)) throw new NotFoundException(`the tarball of package ${id} is no longer in the data dir`);
+    return { file, fileName: path.basename(file), sizeBytes: statSync(file).size, sha256: row.sha256 };
+  }
+}
