@@ -1,10 +1,10 @@
-import * as ort from 'onnxruntime-node';
 import { DATATYPE_BYTES, type DataType, DeadlineExceededError, type Detection, type Engine, EngineOverloadedError, InvalidInferenceInputError, type LoadedModel, type LoadRequest, type ModelSignature, type Tensor, type Timing } from './engine';
 import { classifierInput, detectorInput, type ImageLimits } from '../vision/image-input';
 import { unletterboxBox } from '../vision/letterbox';
 import { decodeYolov8, nmsClasswise, topkProbs } from '../vision/yolo';
+import { type Feed, type OrtType, OrtWorkerSession, type Typed, type ValueMeta } from './ort-worker-session';
 
-const TO_ORT: Record<DataType, ort.Tensor.Type> = {
+const TO_ORT: Record<DataType, OrtType> = {
   BOOL: 'bool',
   UINT8: 'uint8',
   UINT16: 'uint16',
@@ -20,7 +20,6 @@ const TO_ORT: Record<DataType, ort.Tensor.Type> = {
 };
 const FROM_ORT = Object.fromEntries(Object.entries(TO_ORT).map(([k, v]) => [v, k])) as Record<string, DataType>;
 
-type Typed = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | BigUint64Array | BigInt64Array | Float32Array | Float64Array;
 const VIEW: Record<DataType, new (b: ArrayBufferLike, o: number, n: number) => Typed> = {
   BOOL: Uint8Array,
   UINT8: Uint8Array,
@@ -44,11 +43,11 @@ export function typedView(t: Pick<Tensor, 'datatype' | 'data'>): Typed {
   return new VIEW[t.datatype](buf.buffer, buf.byteOffset, buf.length / size);
 }
 
-export function toOrtTensor(t: Tensor): ort.Tensor {
-  return new ort.Tensor(TO_ORT[t.datatype], typedView(t) as never, t.shape);
+export function toFeed(t: Tensor): Feed {
+  return { type: TO_ORT[t.datatype], dims: t.shape, data: typedView(t) };
 }
 
-export function fromOrtTensor(name: string, t: ort.Tensor): Tensor {
+export function fromFeed(name: string, t: Feed): Tensor {
   const datatype = FROM_ORT[t.type];
   if (!datatype) throw new Error(`output ${name} has unsupported type ${t.type}`);
   const d = t.data as Typed;
@@ -58,12 +57,12 @@ export function fromOrtTensor(name: string, t: ort.Tensor): Tensor {
 const usNow = () => Number(process.hrtime.bigint() / 1000n);
 
 interface Job {
-  feeds: Record<string, ort.Tensor>;
+  feeds: Record<string, Feed>;
   outputs?: string[];
   rows: number;
   deadline: number;
   enqueuedUs: number;
-  resolve: (r: { outputs: Record<string, ort.Tensor>; queueUs: number; inferUs: number; batchSize: number }) => void;
+  resolve: (r: { outputs: Record<string, Feed>; queueUs: number; inferUs: number; batchSize: number }) => void;
   reject: (e: Error) => void;
 }
 
@@ -88,23 +87,23 @@ export class OrtNodeModel implements LoadedModel {
   private readonly batchable: boolean;
 
   constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly session: OrtWorkerSession,
     private readonly maxBatch: number,
     private readonly opts: OrtNodeEngineOptions,
   ) {
-    const spec = (m: ort.InferenceSession.ValueMetadata) => ({
+    const spec = (m: ValueMeta) => ({
       name: m.name,
       datatype: m.isTensor ? (FROM_ORT[m.type] ?? m.type.toUpperCase()) : 'BYTES',
       shape: m.isTensor ? m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) : [],
     });
-    this.signature = { inputs: session.inputMetadata.map(spec), outputs: session.outputMetadata.map(spec) };
+    this.signature = { inputs: session.inputs.map(spec), outputs: session.outputs.map(spec) };
     this.batchable = maxBatch > 1 && [...this.signature.inputs, ...this.signature.outputs].every((t) => t.shape.length > 0 && t.shape[0] === -1);
   }
 
-  private enqueue(feeds: Record<string, ort.Tensor>, rows: number, outputs: string[] | undefined, deadline: number) {
+  private enqueue(feeds: Record<string, Feed>, rows: number, outputs: string[] | undefined, deadline: number) {
     if (this.closed) return Promise.reject(new EngineOverloadedError('model is being unloaded'));
     if (this.queue.length >= this.opts.queueCap) return Promise.reject(new EngineOverloadedError(`${this.queue.length} requests queued for this model`));
-    return new Promise<{ outputs: Record<string, ort.Tensor>; queueUs: number; inferUs: number; batchSize: number }>((resolve, reject) => {
+    return new Promise<{ outputs: Record<string, Feed>; queueUs: number; inferUs: number; batchSize: number }>((resolve, reject) => {
       this.queue.push({ feeds, rows, outputs, deadline, enqueuedUs: usNow(), resolve, reject });
       this.pump();
     });
@@ -152,7 +151,7 @@ export class OrtNodeModel implements LoadedModel {
     const startUs = usNow();
     try {
       const feeds = batch.length === 1 ? batch[0].feeds : stackFeeds(batch.map((j) => j.feeds));
-      const out = batch[0].outputs ? await this.session.run(feeds, batch[0].outputs) : await this.session.run(feeds);
+      const out = await this.session.run(feeds, batch[0].outputs);
       const inferUs = usNow() - startUs;
       const rows = batch.reduce((s, j) => s + j.rows, 0);
       if (batch.length === 1) {
@@ -161,7 +160,7 @@ export class OrtNodeModel implements LoadedModel {
       }
       let row = 0;
       for (const j of batch) {
-        const part: Record<string, ort.Tensor> = {};
+        const part: Record<string, Feed> = {};
         for (const [n, t] of Object.entries(out)) part[n] = sliceRows(t, row, j.rows);
         row += j.rows;
         j.resolve({ outputs: part, queueUs: startUs - j.enqueuedUs, inferUs, batchSize: rows });
@@ -180,14 +179,14 @@ export class OrtNodeModel implements LoadedModel {
       for (const o of outputs) if (!outs.has(o)) throw new InvalidInferenceInputError(`unknown output ${o}`);
     }
     const preStart = usNow();
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const t of inputs) feeds[t.name] = toOrtTensor(t);
+    const feeds: Record<string, Feed> = {};
+    for (const t of inputs) feeds[t.name] = toFeed(t);
     const rows = inputs[0]?.shape[0] ?? 1;
     const preUs = usNow() - preStart;
     const r = await this.enqueue(feeds, this.batchable ? rows : 1, outputs, deadline);
     const postStart = usNow();
     const names = outputs ?? this.signature.outputs.map((o) => o.name);
-    const result = names.map((n) => fromOrtTensor(n, r.outputs[n]));
+    const result = names.map((n) => fromFeed(n, r.outputs[n]));
     const timing: Timing = { queueUs: r.queueUs, preUs, inferUs: r.inferUs, postUs: usNow() - postStart, batchSize: r.batchSize };
     return { outputs: result, timing };
   }
@@ -205,7 +204,7 @@ export class OrtNodeModel implements LoadedModel {
     const input = await detectorInput(image, w, h, this.opts.imageLimits);
     const inName = this.signature.inputs[0].name;
     const preUs = usNow() - preStart;
-    const r = await this.enqueue({ [inName]: new ort.Tensor('float32', input.tensor, [1, 3, h, w]) }, 1, undefined, deadline);
+    const r = await this.enqueue({ [inName]: { type: 'float32', data: input.tensor, dims: [1, 3, h, w] } }, 1, undefined, deadline);
     const postStart = usNow();
     const out = r.outputs[this.signature.outputs[0].name];
     if (out.dims.length !== 3) throw new InvalidInferenceInputError(`detector output has rank ${out.dims.length}; expected [batch, 4 + classes, anchors]`);
@@ -219,7 +218,7 @@ export class OrtNodeModel implements LoadedModel {
     const [h, w] = this.imageSize(opts.imgsz);
     const tensor = await classifierInput(image, w, h, opts.normalization, this.opts.imageLimits);
     const preUs = usNow() - preStart;
-    const r = await this.enqueue({ [this.signature.inputs[0].name]: new ort.Tensor('float32', tensor, [1, 3, h, w]) }, 1, undefined, deadline);
+    const r = await this.enqueue({ [this.signature.inputs[0].name]: { type: 'float32', data: tensor, dims: [1, 3, h, w] } }, 1, undefined, deadline);
     const postStart = usNow();
     const out = r.outputs[this.signature.outputs[0].name];
     const classes = topkProbs(out.data as Float32Array, opts.topK);
@@ -227,15 +226,15 @@ export class OrtNodeModel implements LoadedModel {
   }
 
   async warmup(): Promise<void> {
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const i of this.session.inputMetadata) {
+    const feeds: Record<string, Feed> = {};
+    for (const i of this.session.inputs) {
       if (!i.isTensor) return;
       const dt = FROM_ORT[i.type];
       if (!dt) return;
       // Symbolic dims: batch 1, image dims 640 for NCHW (the detector default), else 1.
       const shape = i.shape.map((d, k) => (typeof d === 'number' && d > 0 ? d : i.shape.length === 4 && k >= 2 ? 640 : 1));
       const n = shape.reduce((a, b) => a * b, 1);
-      feeds[i.name] = toOrtTensor({ name: i.name, datatype: dt, shape, data: Buffer.alloc(n * DATATYPE_BYTES[dt]) });
+      feeds[i.name] = toFeed({ name: i.name, datatype: dt, shape, data: Buffer.alloc(n * DATATYPE_BYTES[dt]) });
     }
     await this.session.run(feeds);
   }
@@ -245,12 +244,12 @@ export class OrtNodeModel implements LoadedModel {
     // Queued work finishes (the repository stops routing here first), then the session goes.
     const until = Date.now() + 30_000;
     while ((this.busy || this.queue.length) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-    await this.session.release();
+    await this.session.close();
   }
 }
 
-function stackFeeds(list: Record<string, ort.Tensor>[]): Record<string, ort.Tensor> {
-  const out: Record<string, ort.Tensor> = {};
+function stackFeeds(list: Record<string, Feed>[]): Record<string, Feed> {
+  const out: Record<string, Feed> = {};
   for (const name of Object.keys(list[0])) {
     const parts = list.map((f) => f[name]);
     const rows = parts.reduce((s, t) => s + Number(t.dims[0]), 0);
@@ -262,15 +261,15 @@ function stackFeeds(list: Record<string, ort.Tensor>[]): Record<string, ort.Tens
       (data as Float32Array).set(t.data as Float32Array, off);
       off += (t.data as Typed).length;
     }
-    out[name] = new ort.Tensor(parts[0].type, data as never, [rows, ...parts[0].dims.slice(1)]);
+    out[name] = { type: parts[0].type, data, dims: [rows, ...parts[0].dims.slice(1)] };
   }
   return out;
 }
 
-function sliceRows(t: ort.Tensor, row: number, rows: number): ort.Tensor {
+function sliceRows(t: Feed, row: number, rows: number): Feed {
   const per = t.dims.slice(1).reduce((a, b) => a * Number(b), 1);
   const d = t.data as Typed;
-  return new ort.Tensor(t.type, d.subarray(row * per, (row + rows) * per) as never, [rows, ...t.dims.slice(1)]);
+  return { type: t.type, data: d.subarray(row * per, (row + rows) * per), dims: [rows, ...t.dims.slice(1)] };
 }
 
 /** onnxruntime-node in process. GPU providers are refused here unless the repository granted a GPU. */
@@ -281,7 +280,7 @@ export class OrtNodeEngine implements Engine {
   async load(req: LoadRequest): Promise<LoadedModel> {
     const o = req.config.options;
     const providers = o.provider === 'cpu' ? ['cpu'] : o.provider === 'cuda' ? ['cuda'] : ['tensorrt'];
-    const session = await ort.InferenceSession.create(req.config.modelPath, {
+    const session = await OrtWorkerSession.create(req.config.modelPath, {
       executionProviders: providers,
       graphOptimizationLevel: o.graphOptimization,
       intraOpNumThreads: o.threads || undefined,

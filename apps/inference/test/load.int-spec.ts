@@ -1,0 +1,65 @@
+import autocannon from 'autocannon';
+import { type Harness, startInference } from '../src/testing/inference-harness';
+
+/** A binary v2 infer request for the mlp fixture: [rows, 256] FP32 (a run of a few ms). */
+function mlpRequest(rows = 64): { headers: Record<string, string>; body: Buffer } {
+  const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'a', datatype: 'FP32', shape: [rows, 256], parameters: { binary_data_size: rows * 256 * 4 } }], outputs: [{ name: 'b', parameters: { binary_data: true } }] }));
+  const data = Buffer.alloc(rows * 256 * 4);
+  for (let i = 0; i < rows * 256; i++) data.writeFloatLE(Math.sin(i), i * 4);
+  return { headers: { 'inference-header-content-length': String(header.length), 'content-type': 'application/octet-stream' }, body: Buffer.concat([header, data]) };
+}
+
+function run(opts: autocannon.Options): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    autocannon({ timeout: 20, ...opts }, (err, res) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+const codes = (r: autocannon.Result) => Object.keys(r.statusCodeStats ?? {}).map(Number).sort();
+
+describe('load with real HTTP clients (autocannon)', () => {
+  let h: Harness;
+  afterEach(() => h?.close());
+
+  it('overload beyond the queue cap yields only 200s and 429s with Retry-After, no hang, no 5xx', async () => {
+    h = await startInference({ CVP_INFER_WORKERS: '2', CVP_INFER_QUEUE_CAP: '3', CVP_INFER_DEADLINE_MS: '20000' });
+    await h.deploy('mlp', 'mlp.onnx');
+    const req = mlpRequest(128);
+    const started = Date.now();
+    const r = await run({ url: `${h.url}/v2/models/mlp/infer`, method: 'POST', connections: 32, duration: 3, ...req });
+    expect(Date.now() - started).toBeLessThan(15_000); // bounded: nobody waited for a timeout
+    expect(r.errors).toBe(0);
+    expect(r.timeouts).toBe(0);
+    expect(codes(r)).toEqual([200, 429]);
+    expect(r['2xx']).toBeGreaterThan(0);
+    expect(r.non2xx).toBe(r.statusCodeStats['429'].count);
+    // A 429 arrives at once and says when to come back (heavier requests keep the workers busy).
+    const heavy = mlpRequest(2048);
+    const burst = await Promise.all(Array.from({ length: 16 }, () => fetch(`${h.url}/v2/models/mlp/infer`, { method: 'POST', headers: heavy.headers, body: heavy.body })));
+    const refused = burst.filter((b) => b.status === 429);
+    expect(refused.length).toBeGreaterThan(0);
+    expect(burst.every((b) => b.status === 200 || b.status === 429)).toBe(true);
+    expect(Number(refused[0].headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    const metrics = await (await fetch(`${h.url}/metrics`)).text();
+    expect(metrics).toMatch(/cvp_inference_failures_total\{[^}]*model="mlp"[^}]*reason="rejected"[^}]*\} [1-9]/);
+  });
+
+  it('a deployment made while traffic flows does not drop requests for other models', async () => {
+    h = await startInference({ CVP_INFER_WORKERS: '4', CVP_INFER_QUEUE_CAP: '64' });
+    await h.deploy('steady', 'mlp.onnx');
+    const req = mlpRequest(16);
+    const traffic = run({ url: `${h.url}/v2/models/steady/infer`, method: 'POST', connections: 8, duration: 4, ...req });
+    await new Promise((r) => setTimeout(r, 800));
+    // A new model loads, and then the served model itself is redeployed (swap after warm-up).
+    await h.deploy('newcomer', 'conv_det.onnx', { task: 'detect' });
+    await h.deploy('steady', 'mlp.onnx', { deploymentId: 'steady-v2' });
+    const r = await traffic;
+    expect(r.errors).toBe(0);
+    expect(r.timeouts).toBe(0);
+    expect(r.non2xx).toBe(0);
+    expect(r['2xx']).toBeGreaterThan(10);
+    expect(h.repository.get('steady')?.deploymentId).toBe('steady-v2');
+    expect((await fetch(`${h.url}/v2/models/newcomer/ready`)).status).toBe(200);
+    expect((await fetch(`${h.url}/v2/health/ready`)).status).toBe(200);
+  });
+});
