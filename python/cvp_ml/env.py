@@ -37,13 +37,17 @@ def setup_offline_env() -> Path:
     # under that name satisfies the check without network. Arial.Unicode.ttf likewise.
     cfg_dir = Path(os.environ["YOLO_CONFIG_DIR"])
     cfg_dir.mkdir(parents=True, exist_ok=True)
+    # Ultralytics' USER_CONFIG_DIR is YOLO_CONFIG_DIR/Ultralytics (that is where check_font looks,
+    # and its YOLO_OFFLINE does not stop that check from probing the URL): place fonts in both.
     if DEJAVU.exists():
-        for name in ("Arial.ttf", "Arial.Unicode.ttf"):
-            dst = cfg_dir / name
-            if not dst.exists():
-                tmp = dst.with_suffix(".tmp")
-                shutil.copyfile(DEJAVU, tmp)
-                os.replace(tmp, dst)
+        for folder in (cfg_dir, cfg_dir / "Ultralytics"):
+            folder.mkdir(parents=True, exist_ok=True)
+            for name in ("Arial.ttf", "Arial.Unicode.ttf"):
+                dst = folder / name
+                if not dst.exists():
+                    tmp = dst.with_name(f".{name}.{os.getpid()}.tmp")
+                    shutil.copyfile(DEJAVU, tmp)
+                    os.replace(tmp, dst)
     # Hub/analytics/experiment trackers all reach out to the network.
     for var in ("WANDB_MODE", "COMET_MODE", "CLEARML_OFFLINE_MODE"):
         os.environ.setdefault(var, "disabled" if var != "CLEARML_OFFLINE_MODE" else "1")
@@ -60,6 +64,10 @@ def import_ultralytics():
 
     off = {k: False for k in ("sync", "hub", "wandb", "mlflow", "comet", "clearml", "dvc", "neptune",
                               "raytune", "tensorboard") if k in SETTINGS}
-    if any(SETTINGS.get(k) for k in off):
-        SETTINGS.update(off)
+    # Keep Ultralytics' default folders inside the data dir rather than the cwd/git root.
+    base = data_dir() / "ultralytics"
+    dirs = {"datasets_dir": str(base / "datasets"), "weights_dir": str(base / "weights"), "runs_dir": str(base / "runs")}
+    want = {**off, **{k: v for k, v in dirs.items() if k in SETTINGS}}
+    if any(SETTINGS.get(k) != v for k, v in want.items()):
+        SETTINGS.update(want)
     return ultralytics

@@ -8,6 +8,7 @@ import { AuthModule } from './auth/auth.module';
 import { BenchmarksModule } from './benchmarks/benchmarks.module';
 import { DatabaseModule } from './database/database.module';
 import { DatasetsModule } from './datasets/datasets.module';
+import { GpuLeasesModule } from './gpu-leases/gpu-leases.module';
 import { JobsModule } from './jobs/jobs.module';
 import { ModelsModule } from './models/models.module';
 import { RegistryModule } from './registry/registry.module';
@@ -32,6 +33,7 @@ export class AppModule {
         // feature modules (one line each)
         BenchmarksModule,
         JobsModule,
+        GpuLeasesModule,
         PackagesModule,
       ],
     };

@@ -1,5 +1,6 @@
 import { baseConfigSchema, portSetting } from '@cvp/platform';
 import { z } from 'zod';
+import { gpuLeaseConfigShape } from './gpu-leases/gpu-leases.config';
 import { jobsConfigShape } from './jobs/jobs.config';
 
 /** Secrets that ship in docs, examples and this file: never acceptable outside development. */
@@ -15,6 +16,7 @@ export const gatewayConfigSchema = baseConfigSchema
     CVP_GATEWAY_PORT: portSetting(3000),
     CVP_DB_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
     ...jobsConfigShape,
+    ...gpuLeaseConfigShape,
 
     // auth
     CVP_JWT_SECRET: z.string().default(DEV_JWT_SECRET),

@@ -11,8 +11,12 @@ _log = os.environ.get("CVP_NET_LOG")
 
 def _record(what):
     if _log:
+        import traceback
+
+        # the caller chain tells which library tried to go online
+        where = " <- ".join(f"{fs.filename.split('site-packages/')[-1]}:{fs.lineno}" for fs in traceback.extract_stack()[-30:-2] if 'site-packages' in fs.filename and 'urllib3' not in fs.filename and 'requests/' not in fs.filename)
         with open(_log, "a") as f:
-            f.write(f"{os.getpid()} {what}\n")
+            f.write(f"{os.getpid()} {what} at {where}\n")
 
 
 _orig_connect = socket.socket.connect
