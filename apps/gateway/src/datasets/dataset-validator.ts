@@ -83,7 +83,8 @@ async function findRoot(extracted: string, marker: (dir: string) => Promise<bool
     const dir = path.join(extracted, rel);
     if (await marker(dir)) return rel;
     const entries = await listDir(dir);
-    if (entries.length !== 1 || !entries[0].dir) return rel;
+    // Only a wrapper folder is unwrapped, never a split or data folder of the set itself.
+    if (entries.length !== 1 || !entries[0].dir || [...SPLITS, 'images', 'labels'].includes(entries[0].name)) return rel;
     rel = rel ? `${rel}/${entries[0].name}` : entries[0].name;
   }
   return rel;
