@@ -14,6 +14,7 @@ export const FIXTURES = path.resolve(__dirname, '../../test/fixtures');
 export interface Harness {
   app: INestApplication;
   url: string;
+  dataDir: string;
   repository: ModelRepository;
   deploy(name: string, modelFile: string, extra?: Partial<DeploymentChanged> & { options?: Partial<EngineConfig['options']>; engine?: EngineConfig['engine'] }): Promise<string>;
   close(): Promise<void>;
@@ -23,7 +24,7 @@ let seq = 0;
 
 /** Starts the real inference app in process on a free loopback port. */
 export async function startInference(env: Record<string, string> = {}): Promise<Harness> {
-  const dataDir = mkdtempSync(path.join(process.env.CVP_TEST_DIR ?? '/tmp', 'inference-'));
+  const dataDir = env.CVP_DATA_DIR ?? mkdtempSync(path.join(process.env.CVP_TEST_DIR ?? '/tmp', 'inference-'));
   const config = parseConfig(inferenceConfigSchema, { ...process.env, CVP_DATA_DIR: dataDir, CVP_LOG_LEVEL: 'warn', ...env });
   const logger = createLogger('inference', config.CVP_LOG_LEVEL);
   const app = await createService({
@@ -42,6 +43,7 @@ export async function startInference(env: Record<string, string> = {}): Promise<
   return {
     app,
     url: `http://127.0.0.1:${port}`,
+    dataDir,
     repository,
     async deploy(name, modelFile, extra = {}) {
       const deploymentId = extra.deploymentId ?? `dep-${process.pid}-${++seq}`;
