@@ -35,6 +35,8 @@ export const leaseGrantSchema = z
     fencingToken,
     holder: z.string(),
     ttlMs: z.number().int().min(1),
+    /** Time left on the lease when the reply was sent; the client's deadline is its send time plus this (never later than the service's). */
+    expiresInMs: z.number().int().min(0),
   })
   .strict();
 export type LeaseGrant = z.infer<typeof leaseGrantSchema>;
@@ -54,7 +56,12 @@ export const leaseRenewSchema = message({ leaseId, fencingToken });
 export type LeaseRenew = z.infer<typeof leaseRenewSchema>;
 export const LeaseRenewContract = contract<LeaseRenew>('gpu.lease.renew', leaseRenewSchema);
 
-export const leaseRenewReplySchema = message({ ok: z.boolean(), reason: z.string().max(500).optional() });
+export const leaseRenewReplySchema = message({
+  ok: z.boolean(),
+  /** On ok: time left after this renew (see leaseGrantSchema.expiresInMs). */
+  expiresInMs: z.number().int().min(0).optional(),
+  reason: z.string().max(500).optional(),
+});
 export type LeaseRenewReply = z.infer<typeof leaseRenewReplySchema>;
 export const LeaseRenewReplyContract = contract<LeaseRenewReply>('gpu.lease.renew.reply', leaseRenewReplySchema);
 

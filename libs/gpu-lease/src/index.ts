@@ -1,1 +1,3 @@
 export * from './lease-client';
+export * from './nats-lease-client';
+export * from './gpu-lease.module';

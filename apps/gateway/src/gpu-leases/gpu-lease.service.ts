@@ -1,0 +1,137 @@
+import { Injectable, NotFoundException } from '@nestjs/common';
+import type { GpuLeasesView, LeaseAcquire } from '@cvp/contracts';
+import { InjectConfig, InjectLogger } from '@cvp/platform';
+import type { Logger } from 'pino';
+import { gpuLeaseSettings } from './gpu-leases.config';
+import { leaseExpirations, leaseQueueDepth, leasesInUse, leaseWaitSeconds } from './gpu-lease.metrics';
+import {
+  acquire,
+  type AcquireResult,
+  byPriorityThenFifo,
+  type HolderRecord,
+  type LeasePolicy,
+  type LeaseState,
+  normalize,
+  release,
+  renew,
+  type RenewResult,
+  reviveWaiters,
+} from './lease-state';
+import { LeaseStore } from './lease-store';
+
+type Decision<R> = { changed: boolean; granted: HolderRecord[]; expired: HolderRecord[]; result: R };
+
+/**
+ * The central GPU lease service: at most CVP_GPU_TOKENS holders, FIFO within priority
+ * (inference > bench > train), ttl-based expiry computed from stored timestamps, persisted in
+ * JetStream KV with compare-and-set writes. Decisions are serialised in this process and fenced
+ * across processes by the KV revision.
+ */
+@Injectable()
+export class GpuLeaseService {
+  readonly policy: LeasePolicy;
+  private chain: Promise<unknown> = Promise.resolve();
+  /** Called with every new grant (the responder nudges the waiter). */
+  onGrant?: (h: HolderRecord) => void;
+
+  constructor(
+    private readonly store: LeaseStore,
+    @InjectConfig() config: Record<string, unknown>,
+    @InjectLogger() private readonly logger: Logger,
+  ) {
+    const s = gpuLeaseSettings(config);
+    this.policy = { tokens: s.CVP_GPU_TOKENS, waiterStaleMs: s.CVP_GPU_LEASE_WAITER_STALE_MS, maxWaiters: s.CVP_GPU_LEASE_MAX_WAITERS };
+  }
+
+  /** Opens the table; waiters queued before a restart get a fresh grace period to re-send. */
+  async start(): Promise<void> {
+    await this.store.open();
+    await this.decide((s, now) => {
+      const revived = reviveWaiters(s, now);
+      const n = normalize(s, now, this.policy);
+      return { ...n, changed: revived || n.changed, result: undefined };
+    });
+  }
+
+  acquire(a: Omit<LeaseAcquire, 'schemaVersion' | 'correlationId'>): Promise<AcquireResult> {
+    return this.decide((s, now) => acquire(s, now, this.policy, a));
+  }
+
+  renew(leaseId: string, fencingToken: number): Promise<RenewResult> {
+    return this.decide((s, now) => renew(s, now, this.policy, leaseId, fencingToken));
+  }
+
+  release(by: { leaseId?: string; requestId?: string }): Promise<{ released: boolean }> {
+    return this.decide((s, now) => release(s, now, this.policy, by));
+  }
+
+  /** Admin force-release; 404 when no such lease is held. */
+  async forceRelease(leaseId: string, by: string): Promise<void> {
+    const r = await this.release({ leaseId });
+    if (!r.released) throw new NotFoundException(`no GPU lease ${leaseId} is held`);
+    this.logger.warn({ leaseId, by }, 'GPU lease force-released');
+  }
+
+  /** Expires holders whose ttl passed and drops dead waiters; hands their tokens on. */
+  sweep(): Promise<void> {
+    return this.decide((s, now) => ({ ...normalize(s, now, this.policy), result: undefined }));
+  }
+
+  async view(): Promise<GpuLeasesView> {
+    const { state } = await this.store.read();
+    const now = Date.now();
+    // Show the table as the next sweep will leave it (expired holders are already gone for renewals).
+    normalize(state, now, this.policy);
+    return {
+      tokens: this.policy.tokens,
+      inUse: state.holders.length,
+      holders: state.holders.map((h) => ({
+        id: h.leaseId,
+        holder: h.holder,
+        priority: h.priority,
+        fencingToken: h.fencingToken,
+        grantedAt: new Date(h.grantedAt).toISOString(),
+        ageMs: now - h.grantedAt,
+        expiresInMs: Math.max(0, h.expiresAt - now),
+      })),
+      waiters: [...state.waiters].sort(byPriorityThenFifo).map((w, i) => ({
+        requestId: w.requestId,
+        holder: w.holder,
+        priority: w.priority,
+        position: i + 1,
+        enqueuedAt: new Date(w.enqueuedAt).toISOString(),
+        waitingMs: now - w.enqueuedAt,
+      })),
+    };
+  }
+
+  /** One decision at a time in this process; the store's CAS write fences other processes. */
+  private decide<R>(fn: (s: LeaseState, now: number) => Decision<R>): Promise<R> {
+    const run = this.chain.then(async () => {
+      let last: Decision<R> | undefined;
+      const { result, state } = await this.store.transact((s) => {
+        last = fn(s, Date.now());
+        return last;
+      });
+      this.observe(state, last!);
+      return result;
+    });
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private observe(state: LeaseState, d: Decision<unknown>): void {
+    leasesInUse.set(state.holders.length);
+    leaseQueueDepth.set(state.waiters.length);
+    if (!d.changed) return;
+    for (const h of d.expired) {
+      leaseExpirations.inc();
+      this.logger.warn({ leaseId: h.leaseId, holder: h.holder }, 'GPU lease expired (holder stopped renewing)');
+    }
+    for (const h of d.granted) {
+      leaseWaitSeconds.observe({ priority: h.priority }, (h.grantedAt - h.enqueuedAt) / 1000);
+      this.logger.info({ leaseId: h.leaseId, holder: h.holder, fencingToken: h.fencingToken }, 'GPU lease granted');
+      this.onGrant?.(h);
+    }
+  }
+}
