@@ -350,6 +350,11 @@ def _finish(study, r: _Trial, args, multi: bool, timed_out: bool) -> None:
                 rec.update(status="failed", error=f"latency measurement failed: {e}")
                 values = None
     tid = r.trial._trial_id
+    # GA/NSGA-II generation (Optuna keeps it as "<Sampler>:generation"), shown in the history
+    sa = study._storage.get_trial_system_attrs(tid)
+    gen = next((v for k, v in sa.items() if k.endswith(":generation")), None)
+    if gen is not None:
+        rec["generation"] = gen
     study._storage.set_trial_user_attr(tid, "record", rec)
     if values is None:
         study.tell(r.number, state=optuna.trial.TrialState.FAIL)
