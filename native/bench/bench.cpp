@@ -1,1 +1,214 @@
-int main() { return 0; }
+// cvp-bench (issue #5): ONNX Runtime called in-process vs the same model served by the core over
+// gRPC (loopback), at concurrency 1 and 16, plus RSS over 10k served requests. Not a test: it
+// writes measured numbers and the ratios against the targets to a JSON file.
+//
+//   cvp-bench [--model F.onnx] [--out results.json] [--requests N] [--rss-requests N] [--threads N]
+#include <grpcpp/grpcpp.h>
+#include <onnxruntime_cxx_api.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <random>
+#include <thread>
+
+#include "model.hpp"
+#include "server.hpp"
+
+using namespace std::chrono;
+using nlohmann::json;
+namespace pb = cvp::inference::v1;
+
+namespace {
+
+double rss_mb() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return 0;
+}
+
+struct Result {
+  std::vector<double> lat_ms;
+  double seconds = 0;
+  int errors = 0;
+};
+
+json summarize(Result r) {
+  std::sort(r.lat_ms.begin(), r.lat_ms.end());
+  auto pct = [&](double p) {
+    if (r.lat_ms.empty()) return 0.0;
+    return r.lat_ms[std::min(r.lat_ms.size() - 1, static_cast<size_t>(p * static_cast<double>(r.lat_ms.size())))];
+  };
+  const double mean = r.lat_ms.empty() ? 0 : std::accumulate(r.lat_ms.begin(), r.lat_ms.end(), 0.0) / static_cast<double>(r.lat_ms.size());
+  return {{"requests", r.lat_ms.size()}, {"errors", r.errors}, {"p50_ms", pct(0.50)}, {"p95_ms", pct(0.95)},
+          {"p99_ms", pct(0.99)}, {"mean_ms", mean}, {"throughput_rps", static_cast<double>(r.lat_ms.size()) / r.seconds}};
+}
+
+// Runs fn(i) total times spread over `conc` threads; returns per-call latencies.
+template <class F>
+Result drive(int conc, int total, F fn) {
+  Result r;
+  std::vector<std::vector<double>> lat(static_cast<size_t>(conc));
+  std::atomic<int> next{0}, errors{0};
+  const auto t0 = steady_clock::now();
+  std::vector<std::thread> ts;
+  for (int c = 0; c < conc; ++c) {
+    ts.emplace_back([&, c] {
+      for (int i; (i = next++) < total;) {
+        const auto s = steady_clock::now();
+        if (!fn(c)) ++errors;
+        lat[static_cast<size_t>(c)].push_back(duration<double, std::milli>(steady_clock::now() - s).count());
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  r.seconds = duration<double>(steady_clock::now() - t0).count();
+  for (auto& l : lat) r.lat_ms.insert(r.lat_ms.end(), l.begin(), l.end());
+  r.errors = errors;
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string model = std::string(CVP_SOURCE_DIR) + "/tests/fixtures/small_cnn.onnx";
+  std::string out = std::string(CVP_SOURCE_DIR) + "/../bench/results/native-core.json";
+  int requests = 2000, rss_requests = 10000, threads = 1;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i], v = argv[i + 1];
+    if (a == "--model") model = v;
+    else if (a == "--out") out = v;
+    else if (a == "--requests") requests = std::stoi(v);
+    else if (a == "--rss-requests") rss_requests = std::stoi(v);
+    else if (a == "--threads") threads = std::stoi(v);
+    else {
+      std::cerr << "unknown flag " << a << "\n";
+      return 2;
+    }
+  }
+  cvp::log::set_level(cvp::log::Level::Warn);
+
+  // ---- raw: one in-process session, same options the served model gets ----
+  Ort::SessionOptions so;
+  so.SetGraphOptimizationLevel(ORT_ENABLE_ALL);
+  so.SetIntraOpNumThreads(threads);
+  Ort::Session session(cvp::ort_env(), model.c_str(), so);
+  Ort::AllocatorWithDefaultOptions alloc;
+  const std::string in_name = session.GetInputNameAllocated(0, alloc).get();
+  const std::string out_name = session.GetOutputNameAllocated(0, alloc).get();
+  std::vector<int64_t> shape = session.GetInputTypeInfo(0).GetTensorTypeAndShapeInfo().GetShape();
+  for (auto& d : shape)
+    if (d < 0) d = 1;
+  size_t n = 1;
+  for (auto d : shape) n *= static_cast<size_t>(d);
+  std::vector<float> input(n);
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(0.f, 1.f);
+  for (auto& v : input) v = u(rng);
+  const auto mem = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+  const char* in_names[] = {in_name.c_str()};
+  const char* out_names[] = {out_name.c_str()};
+  auto raw_call = [&](int) {
+    std::vector<float> local(input);  // a request owns its buffer, as a served one does
+    auto v = Ort::Value::CreateTensor<float>(mem, local.data(), local.size(), shape.data(), shape.size());
+    auto o = session.Run(Ort::RunOptions{nullptr}, in_names, &v, 1, out_names, 1);
+    return o.size() == 1;
+  };
+  drive(1, 200, raw_call);  // warm-up
+  const json raw1 = summarize(drive(1, requests, raw_call));
+  const json raw16 = summarize(drive(16, requests, raw_call));
+
+  // ---- served: the core's gRPC server in this process, a real loopback TCP channel ----
+  cvp::ServerConfig cfg;
+  cfg.port = 0;
+  std::string err;
+  auto server = cvp::Server::start(cfg, &err);
+  if (!server) {
+    std::cerr << err << "\n";
+    return 1;
+  }
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server->port()), grpc::InsecureChannelCredentials());
+  auto stub = pb::InferenceCore::NewStub(channel);
+  {
+    grpc::ClientContext c;
+    pb::LoadModelRequest r;
+    r.set_id("bench");
+    r.set_path(model);
+    r.mutable_engine()->set_intra_op_threads(threads);
+    r.mutable_batching()->set_max_batch(16);
+    r.mutable_batching()->set_max_queue_delay_us(0);  // batch only what is already waiting
+    r.mutable_batching()->set_queue_capacity(256);
+    r.mutable_batching()->set_instance_count(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    r.set_warmup(true);
+    pb::LoadModelResponse resp;
+    auto st = stub->LoadModel(&c, r, &resp);
+    if (!st.ok()) {
+      std::cerr << "LoadModel: " << st.error_message() << "\n";
+      return 1;
+    }
+  }
+  pb::InferRequest req;
+  req.set_model_id("bench");
+  auto* t = req.add_inputs();
+  t->set_name(in_name);
+  t->set_datatype("FP32");
+  for (auto d : shape) t->add_shape(d);
+  t->set_data(std::string(reinterpret_cast<const char*>(input.data()), input.size() * sizeof(float)));
+  auto served_call = [&](int) {
+    grpc::ClientContext c;
+    c.set_deadline(system_clock::now() + seconds(30));
+    pb::InferResponse resp;
+    return stub->Infer(&c, req, &resp).ok() && resp.outputs_size() == 1;
+  };
+  drive(1, 200, served_call);
+  const json srv1 = summarize(drive(1, requests, served_call));
+  const json srv16 = summarize(drive(16, requests, served_call));
+
+  // ---- RSS over 10k served requests (concurrency 16), sampled every 1k ----
+  std::vector<double> rss;
+  rss.push_back(rss_mb());
+  for (int done = 0; done < rss_requests; done += 1000) {
+    drive(16, std::min(1000, rss_requests - done), served_call);
+    rss.push_back(rss_mb());
+  }
+  pb::StatsResponse stats;
+  {
+    grpc::ClientContext c;
+    stub->Stats(&c, pb::StatsRequest(), &stats);
+  }
+  server->drain(milliseconds(5000));
+
+  const double raw_p50 = raw1["p50_ms"], srv_p50 = srv1["p50_ms"];
+  const double raw_best = std::max<double>(raw1["throughput_rps"], raw16["throughput_rps"]);
+  const double srv_tp16 = srv16["throughput_rps"];
+  const double rss_growth = rss.back() - rss[1];  // after the first 1k requests warmed caches/arenas
+  const bool rss_flat = rss_growth <= std::max(5.0, 0.05 * rss[1]);
+  json batch_hist;
+  if (stats.models_size() == 1) {
+    const auto& h = stats.models(0).batch_size();
+    for (int i = 0; i < h.counts_size(); ++i) batch_hist[i < h.bounds_size() ? std::to_string(static_cast<int>(h.bounds(i))) : "more"] = h.counts(i);
+  }
+  json result = {
+      {"model", model},
+      {"generated_at", duration_cast<seconds>(system_clock::now().time_since_epoch()).count()},
+      {"environment", {{"ort_version", Ort::GetVersionString()}, {"hardware_threads", std::thread::hardware_concurrency()},
+                       {"intra_op_threads", threads}, {"input_shape", shape}, {"transport", "gRPC over loopback TCP, in-process server"}}},
+      {"raw", {{"c1", raw1}, {"c16", raw16}}},
+      {"served", {{"c1", srv1}, {"c16", srv16}, {"batch_size_histogram", batch_hist}}},
+      {"rss_mb", {{"samples_every_1k", rss}, {"growth_after_warmup", rss_growth}, {"requests", rss_requests}}},
+      {"ratios", {{"served_p50_over_raw_p50", srv_p50 / raw_p50}, {"served_c16_throughput_over_raw_best", srv_tp16 / raw_best}}},
+      {"targets",
+       {{"p50", {{"rule", "served p50 <= raw p50 * 1.05 + 1 ms"}, {"limit_ms", raw_p50 * 1.05 + 1.0}, {"pass", srv_p50 <= raw_p50 * 1.05 + 1.0}}},
+        {"throughput", {{"rule", "served c16 >= 0.95 * raw best"}, {"pass", srv_tp16 >= 0.95 * raw_best}}},
+        {"rss", {{"rule", "growth after warm-up <= max(5 MB, 5%)"}, {"pass", rss_flat}}}}}};
+  std::ofstream(out) << result.dump(2) << "\n";
+  std::cout << result.dump(2) << "\n";
+  return 0;
+}

@@ -77,23 +77,32 @@ export interface NativeModelStats {
   computeUs?: NativeHistogram;
   batchSize?: NativeHistogram;
   queueDepth: number;
+  /** batches executing now */
+  running?: number;
+}
+
+/** Per-call options: the correlation id travels as gRPC metadata `x-correlation-id` and appears in the core's logs. */
+export interface NativeCallOptions {
+  correlationId?: string;
 }
 
 export interface NativeCoreApi {
-  loadModel(req: { id: string; path: string; engine?: NativeEngineConfig; batching?: NativeBatchingConfig; warmup?: boolean }, timeoutMs: number): Promise<{ model: NativeModelInfo; loadUs: number; warmupUs: number }>;
-  unloadModel(req: { id: string }, timeoutMs: number): Promise<Record<string, never>>;
-  listModels(req: Record<string, never>, timeoutMs: number): Promise<{ models: NativeModelInfo[] }>;
-  modelMetadata(req: { id: string }, timeoutMs: number): Promise<{ id: string; inputs: NativeTensorInfo[]; outputs: NativeTensorInfo[]; model?: NativeModelInfo }>;
-  infer(req: { modelId: string; inputs: NativeTensor[]; outputs?: string[] }, timeoutMs: number): Promise<{ modelId: string; outputs: NativeTensor[]; timing: NativeTiming }>;
+  loadModel(req: { id: string; path: string; engine?: NativeEngineConfig; batching?: NativeBatchingConfig; warmup?: boolean }, timeoutMs: number, opts?: NativeCallOptions): Promise<{ model: NativeModelInfo; loadUs: number; warmupUs: number }>;
+  unloadModel(req: { id: string }, timeoutMs: number, opts?: NativeCallOptions): Promise<Record<string, never>>;
+  listModels(req: Record<string, never>, timeoutMs: number, opts?: NativeCallOptions): Promise<{ models: NativeModelInfo[] }>;
+  modelMetadata(req: { id: string }, timeoutMs: number, opts?: NativeCallOptions): Promise<{ id: string; inputs: NativeTensorInfo[]; outputs: NativeTensorInfo[]; model?: NativeModelInfo }>;
+  infer(req: { modelId: string; inputs: NativeTensor[]; outputs?: string[] }, timeoutMs: number, opts?: NativeCallOptions): Promise<{ modelId: string; outputs: NativeTensor[]; timing: NativeTiming }>;
   detect(
-    req: { modelId: string; image: Buffer; confThreshold?: number; iouThreshold?: number; maxDetections?: number; imgsz?: number },
+    req: { modelId: string; image: Buffer; confThreshold?: number; iouThreshold?: number; maxDetections?: number; imgsz?: number; anchorsFirst?: boolean },
     timeoutMs: number,
+    opts?: NativeCallOptions,
   ): Promise<{ modelId: string; detections: NativeDetection[]; timing: NativeTiming; imageWidth: number; imageHeight: number }>;
   classify(
     req: { modelId: string; image: Buffer; topK?: number; imgsz?: number; normalization?: string },
     timeoutMs: number,
+    opts?: NativeCallOptions,
   ): Promise<{ modelId: string; classes: { classId: number; score: number }[]; timing: NativeTiming }>;
-  stats(req: { modelId?: string }, timeoutMs: number): Promise<{ models: NativeModelStats[] }>;
+  stats(req: { modelId?: string }, timeoutMs: number, opts?: NativeCallOptions): Promise<{ models: NativeModelStats[] }>;
 }
 
 /** Finds the proto from the source tree or from dist/ (walks up to the repository root). */
@@ -145,9 +154,11 @@ export class NativeCoreClient implements NativeCoreApi {
     }) as unknown as grpc.Client & Record<string, Unary>;
   }
 
-  private call<T>(method: string, req: unknown, timeoutMs: number, meta?: grpc.Metadata): Promise<T> {
+  private call<T>(method: string, req: unknown, timeoutMs: number, opts?: NativeCallOptions): Promise<T> {
+    const meta = new grpc.Metadata();
+    if (opts?.correlationId) meta.set('x-correlation-id', opts.correlationId);
     return new Promise<T>((resolve, reject) => {
-      this.client[method].call(this.client, req, meta ?? new grpc.Metadata(), { deadline: Date.now() + Math.max(1, timeoutMs) }, (e, res) => (e ? reject(e) : resolve(res as T)));
+      this.client[method].call(this.client, req, meta, { deadline: Date.now() + Math.max(1, timeoutMs) }, (e, res) => (e ? reject(e) : resolve(res as T)));
     });
   }
 
@@ -156,14 +167,14 @@ export class NativeCoreClient implements NativeCoreApi {
     return new Promise((resolve, reject) => this.client.waitForReady(Date.now() + timeoutMs, (e) => (e ? reject(e) : resolve())));
   }
 
-  loadModel: NativeCoreApi['loadModel'] = (r, t) => this.call('LoadModel', r, t);
-  unloadModel: NativeCoreApi['unloadModel'] = (r, t) => this.call('UnloadModel', r, t);
-  listModels: NativeCoreApi['listModels'] = (r, t) => this.call('ListModels', r, t);
-  modelMetadata: NativeCoreApi['modelMetadata'] = (r, t) => this.call('ModelMetadata', r, t);
-  infer: NativeCoreApi['infer'] = (r, t) => this.call('Infer', r, t);
-  detect: NativeCoreApi['detect'] = (r, t) => this.call('Detect', r, t);
-  classify: NativeCoreApi['classify'] = (r, t) => this.call('Classify', r, t);
-  stats: NativeCoreApi['stats'] = (r, t) => this.call('Stats', r, t);
+  loadModel: NativeCoreApi['loadModel'] = (r, t, o) => this.call('LoadModel', r, t, o);
+  unloadModel: NativeCoreApi['unloadModel'] = (r, t, o) => this.call('UnloadModel', r, t, o);
+  listModels: NativeCoreApi['listModels'] = (r, t, o) => this.call('ListModels', r, t, o);
+  modelMetadata: NativeCoreApi['modelMetadata'] = (r, t, o) => this.call('ModelMetadata', r, t, o);
+  infer: NativeCoreApi['infer'] = (r, t, o) => this.call('Infer', r, t, o);
+  detect: NativeCoreApi['detect'] = (r, t, o) => this.call('Detect', r, t, o);
+  classify: NativeCoreApi['classify'] = (r, t, o) => this.call('Classify', r, t, o);
+  stats: NativeCoreApi['stats'] = (r, t, o) => this.call('Stats', r, t, o);
 
   close(): void {
     this.client.close();
