@@ -1,7 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { JobCancelledError, PermanentJobError, RetryableJobError } from '@cvp/jobs';
 import { PY_EXIT, asPyLine, type PyErrorLine, type PyProgressLine } from './python-protocol';
-import { runProcess } from './run-process';
+import { JobCancelledError, PermanentJobError, RetryableJobError, runProcess } from '@cvp/jobs';
 import { PYTHON_RUNNER_SETTINGS, type PythonRunnerSettings } from './python-runner.settings';
 
 export interface PythonRunOptions {

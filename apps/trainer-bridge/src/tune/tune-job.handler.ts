@@ -74,15 +74,21 @@ export class TuneJobHandler implements JobHandler<'tune'> {
     ];
     if (input.space) args.push('--space', JSON.stringify(input.space));
     if (input.strategy === 'nsga2' && existsSync(this.settings.latencyScript)) {
-      args.push('--latency-cmd', [this.settings.node, this.settings.latencyScript, '{onnx}'].map(shellQuote).join(' '));
+      // bench's measurement code (libs/measure through scripts/measure-latency.js), not a copy of it
+      const latency = [this.settings.node, this.settings.latencyScript, '{onnx}', '--input-shape', `1,3,${input.imgsz},${input.imgsz}`, '--iterations', '20', '--threads', '1'];
+      args.push('--latency-cmd', latency.map(shellQuote).join(' '));
     }
-    const env = {
-      CVP_TRIAL_WRAPPER: [...this.settings.trialWrapperCommand, '--holder', `trainer-bridge:${ctx.jobId}`, '--'].map(shellQuote).join(' '),
+    const env: Record<string, string> = {
       CVP_NATS_URL: this.settings.natsUrl,
       CVP_LEASE_TTL_MS: String(this.settings.leaseTtlMs),
       CVP_LEASE_WAIT_MS: String(this.settings.leaseWaitMs),
       CVP_KILL_GRACE_MS: String(this.settings.python.killGraceMs),
     };
+    // Every trial acquires its own GPU lease through the wrapper (an empty command = no wrapper,
+    // for tests of the coordinator path alone; --parallel still bounds the trials).
+    if (this.settings.trialWrapperCommand.length) {
+      env.CVP_TRIAL_WRAPPER = [...this.settings.trialWrapperCommand, '--holder', `trainer-bridge:${ctx.jobId}`, '--'].map(shellQuote).join(' ');
+    }
     let finished = 0;
     ctx.progress({ stage: 'tuning', progress: 0, detail: { strategy: input.strategy, trials: input.trials, parallel } });
     const out = await this.python.run('tune', args, {
