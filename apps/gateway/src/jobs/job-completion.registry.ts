@@ -24,6 +24,11 @@ export class JobCompletionRegistry {
     this.hooks.set(type, list);
   }
 
+  /** Drops the hooks of a type (tests that stand in for the module owning that type). */
+  clear(type: JobType): void {
+    this.hooks.delete(type);
+  }
+
   /** Runs every hook of the type in registration order; returns the merged result. */
   async complete(type: JobType, job: CompletedJob, result: Record<string, unknown>): Promise<Record<string, unknown>> {
     let merged = { ...result };

@@ -1,12 +1,14 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { NatsGpuLeaseClient } from '@cvp/gpu-lease';
 import { type INestApplicationContext, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { decodeMessage, type JobDeadLetter, JobDeadLetterContract, Streams } from '@cvp/contracts';
 import { JobWorkerModule, processGroupAlive } from '@cvp/jobs';
 // Test fixtures of libs/jobs are not part of its public entry point (production code never loads them).
 // eslint-disable-next-line @nx/enforce-module-boundaries
-import { FixtureConvertHandler } from '../../../../libs/jobs/src/testing/fixture-handlers';
+import { FIXTURE_LEASES, FixtureConvertHandler } from '../../../../libs/jobs/src/testing/fixture-handlers';
 import { baseConfigSchema, createLogger, MessageBus, PlatformModule } from '@cvp/platform';
 import { type GatewayTestApp, startGatewayTestApp } from '../testing/gateway-test-app';
 import { JobCompletionRegistry } from './job-completion.registry';
@@ -20,7 +22,15 @@ async function startWorker(): Promise<INestApplicationContext> {
   @Module({
     imports: [
       PlatformModule.forRoot({ serviceName: 'test-worker', config, logger }),
-      JobWorkerModule.forRoot({ handlers: [FixtureConvertHandler], ackWaitMs: 2000, maxDeliveries: 2, backoffMs: [200], progressIntervalMs: 50 }),
+      JobWorkerModule.forRoot({
+        handlers: [FixtureConvertHandler],
+        // The fixture's hold-* jobs take a real GPU lease from the gateway's lease service.
+        providers: [{ provide: FIXTURE_LEASES, inject: [MessageBus], useFactory: (bus: MessageBus) => new NatsGpuLeaseClient(bus, { logger, pollMs: 200 }) }],
+        ackWaitMs: 2000,
+        maxDeliveries: 2,
+        backoffMs: [200],
+        progressIntervalMs: 50,
+      }),
     ],
   })
   class WorkerModule {}
@@ -101,6 +111,8 @@ describe('jobs (gateway + a worker over real NATS JetStream)', () => {
     gw = await startGatewayTestApp({ env: { CVP_JOB_SSE_HEARTBEAT_MS: '200' } });
     engineer = await gw.login('engineer');
     viewer = await gw.login('viewer');
+    // This suite stands in for the models module: its convert hook needs real model files.
+    gw.app.get(JobCompletionRegistry).clear('convert');
     gw.app.get(JobCompletionRegistry).register('convert', async (job, result) => {
       hookCalls.push(job.id);
       if (result.echo === 'ok-hookfail') throw new Error('registry said no');
@@ -194,21 +206,63 @@ describe('jobs (gateway + a worker over real NATS JetStream)', () => {
     expect(dl!.reason).toContain('poison pill');
   });
 
-  it('cancels a running job: the worker kills its child process group and the job ends cancelled', async () => {
+  it('cancels a running job: the worker kills its child process group, releases its GPU lease, and the job ends cancelled', async () => {
     const job = await create('hold-1');
     const pidFile = path.join(process.env.CVP_TEST_DIR!, `${job.id}.pid`);
     await waitFor(job.id, (x) => x.stage === 'child running');
     const pid = Number(readFileSync(pidFile, 'utf8'));
     expect(processGroupAlive(pid)).toBe(true);
+    const leasesOf = async () =>
+      ((await (await fetch(`${gw.api}/gpu/leases`, { headers: auth(viewer) })).json()) as { holders: { holder: string }[] }).holders.filter((h) => h.holder === `fixture:${job.id}`);
+    expect(await leasesOf()).toHaveLength(1);
     const t0 = Date.now();
     const r = await post(`/jobs/${job.id}/cancel`, engineer);
     expect(r.status).toBe(202);
     expect(((await r.json()) as JobView).state).toBe('cancelled');
     while (processGroupAlive(pid) && Date.now() - t0 < 5000) await sleep(50);
     expect(processGroupAlive(pid)).toBe(false);
+    while ((await leasesOf()).length > 0 && Date.now() - t0 < 5000) await sleep(50);
+    expect(await leasesOf()).toHaveLength(0);
     expect(Date.now() - t0).toBeLessThan(5000);
     expect((await getJob(job.id)).state).toBe('cancelled');
     expect((await post(`/jobs/${job.id}/cancel`, engineer)).status).toBe(409);
     expect(existsSync(pidFile)).toBe(true);
+  });
+
+  it('a worker killed mid-job (SIGKILL) is redelivered after the ack wait and the job succeeds exactly once', async () => {
+    // Only the child worker consumes while the job starts.
+    await worker.close();
+    const root = path.resolve(__dirname, '../../../..');
+    const child: ChildProcess = spawn(process.execPath, ['-r', path.join(root, 'libs/jobs/src/testing/register-ts.js'), path.join(root, 'libs/jobs/src/testing/worker-process.ts')], {
+      env: { ...process.env, CVP_TEST_ACK_WAIT_MS: '2000' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('child worker did not start')), 30_000);
+        child.stdout!.on('data', (b: Buffer) => b.toString().includes('ready') && (clearTimeout(t), resolve()));
+        child.once('exit', (c) => reject(new Error(`child worker exited ${c}`)));
+      });
+      const job = await create('slow-kill');
+      await waitFor(job.id, (x) => x.state === 'running' && x.progress > 0);
+      child.kill('SIGKILL');
+    } finally {
+      child.kill('SIGKILL');
+    }
+    const runsBefore = FixtureConvertHandler.runs.length;
+    worker = await startWorker();
+    const list = (await (await fetch(`${gw.api}/jobs?state=running&type=convert`, { headers: auth(viewer) })).json()) as { items: JobView[] };
+    const id = list.items.find((j) => (j.input as { modelId?: string }).modelId === 'slow-kill')!.id;
+    const done = await waitFor(id, (x) => x.state === 'succeeded', 30_000);
+    expect(done.attempts).toBe(2);
+    expect(done.result).toMatchObject({ echo: 'slow-kill', attempt: 2, pid: process.pid });
+    expect(FixtureConvertHandler.runs.slice(runsBefore).filter((r) => r === id)).toHaveLength(1);
+    expect(hookCalls.filter((h) => h === id)).toHaveLength(1);
+    // Exactly one succeeded event in the job's log, even if the message is delivered again.
+    const tr = await post(`/jobs/${id}/events/token`, viewer);
+    const { streamToken } = (await tr.json()) as { streamToken: string };
+    const { events } = await readSse(`${gw.api}/jobs/${id}/events?streamToken=${streamToken}`);
+    expect(events.filter((e) => e.data.state === 'succeeded')).toHaveLength(1);
+    expect(events.filter((e) => e.data.state === 'running').map((e) => e.data.attempt)).toEqual([1, 2]);
   });
 });
