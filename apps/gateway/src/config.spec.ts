@@ -1,0 +1,46 @@
+import { ConfigError, parseConfig } from '@cvp/platform';
+import { DEV_JWT_SECRET, gatewayConfigSchema } from './config';
+
+describe('gateway config: the JWT secret policy', () => {
+  const strong = 'k'.repeat(20) + 'Zx9!q2Lr7Vb3Nm8Pw4Tt';
+  const load = (env: Record<string, string>) => parseConfig(gatewayConfigSchema, env);
+  const refusal = (env: Record<string, string>) => {
+    try {
+      load(env);
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      return (e as ConfigError).problems.join('\n');
+    }
+    throw new Error('config was accepted');
+  };
+
+  it('development mode starts with the built-in development secret', () => {
+    expect(load({ NODE_ENV: 'development' }).CVP_JWT_SECRET).toBe(DEV_JWT_SECRET);
+    expect(load({}).CVP_JWT_SECRET).toBe(DEV_JWT_SECRET);
+  });
+
+  it.each(['production', 'test'])('%s mode refuses a missing secret', (NODE_ENV) => {
+    expect(refusal({ NODE_ENV })).toMatch(/CVP_JWT_SECRET.*known default/);
+  });
+
+  it('refuses known defaults, in any case', () => {
+    expect(refusal({ NODE_ENV: 'production', CVP_JWT_SECRET: 'changeme' })).toMatch(/CVP_JWT_SECRET/);
+    expect(refusal({ NODE_ENV: 'production', CVP_JWT_SECRET: 'SECRET' })).toMatch(/CVP_JWT_SECRET/);
+    expect(refusal({ NODE_ENV: 'production', CVP_JWT_SECRET: DEV_JWT_SECRET })).toMatch(/known default/);
+  });
+
+  it('refuses a short secret outside development', () => {
+    expect(refusal({ NODE_ENV: 'production', CVP_JWT_SECRET: 'only-twenty-chars-xx' })).toMatch(/too short/);
+  });
+
+  it('accepts a long random secret, and reads token TTLs and upload caps with defaults', () => {
+    const c = load({ NODE_ENV: 'production', CVP_JWT_SECRET: strong, CVP_JWT_ACCESS_TTL_S: '300' });
+    expect(c.CVP_JWT_ACCESS_TTL_S).toBe(300);
+    expect(c.CVP_JWT_REFRESH_TTL_S).toBe(7 * 86_400);
+    expect(c.CVP_MODEL_UPLOAD_MAX_BYTES).toBe(1024 ** 3);
+  });
+
+  it('refuses out-of-range settings naming the key', () => {
+    expect(refusal({ NODE_ENV: 'development', CVP_BCRYPT_ROUNDS: '2' })).toMatch(/CVP_BCRYPT_ROUNDS/);
+  });
+});
