@@ -2,6 +2,7 @@ import { baseConfigSchema, portSetting } from '@cvp/platform';
 import { z } from 'zod';
 import { gpuLeaseConfigShape } from './gpu-leases/gpu-leases.config';
 import { jobsConfigShape } from './jobs/jobs.config';
+import { deploymentsConfigShape } from './deployments/deployments.config';
 
 /** Secrets that ship in docs, examples and this file: never acceptable outside development. */
 export const DEV_JWT_SECRET = 'cvp-development-only-jwt-secret-do-not-use';
@@ -16,6 +17,7 @@ export const gatewayConfigSchema = baseConfigSchema
     CVP_GATEWAY_PORT: portSetting(3000),
     CVP_DB_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
     ...jobsConfigShape,
+    ...deploymentsConfigShape,
     ...gpuLeaseConfigShape,
 
     // auth

@@ -2,6 +2,7 @@ import { AuthRegistry1764230000000 } from './1764230000000-auth-registry';
 import { Benchmarks1764237600000 } from './1764237600000-benchmarks';
 import { Jobs1764241200000 } from './1764241200000-jobs';
 import { Packages1764248400000 } from './1764248400000-packages';
+import { Deployments1764252000000 } from './1764252000000-deployments';
 
 /**
  * Every migration of the gateway database, in order. Each feature adds its own file
@@ -12,4 +13,5 @@ export const ALL_MIGRATIONS: (new () => unknown)[] = [
   Benchmarks1764237600000,
   Jobs1764241200000,
   Packages1764248400000,
+  Deployments1764252000000,
 ];

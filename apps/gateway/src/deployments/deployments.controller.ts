@@ -1,0 +1,43 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Roles } from '@cvp/platform';
+import { ZodValidationPipe } from '../auth/zod-validation.pipe';
+import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
+import { type CreateDeployment, createDeploymentSchema, listDeploymentsQuery } from './deployments.dto';
+import { DeploymentsService } from './deployments.service';
+
+@ApiTags('deployments')
+@Controller('deployments')
+export class DeploymentsController {
+  constructor(private readonly deployments: DeploymentsService) {}
+
+  @Post()
+  @HttpCode(202)
+  @Roles('admin', 'engineer')
+  @ApiOperation({ summary: 'Deploy a model on the data plane with an engine, or bench\'s selection ("selected"); loads asynchronously (state loading -> ready | failed)' })
+  create(@Body(new ZodValidationPipe(createDeploymentSchema)) body: CreateDeployment, @CurrentPrincipal() who: AuthenticatedPrincipal) {
+    return this.deployments.create(body, who.ownerId);
+  }
+
+  @Get()
+  @Roles('admin', 'engineer', 'viewer')
+  @ApiOperation({ summary: 'Deployments, newest first (active ones unless all=true), optionally of one model' })
+  list(@Query(new ZodValidationPipe(listDeploymentsQuery)) q: { modelId?: string; all?: 'true' | 'false'; limit: number }) {
+    return this.deployments.list(q);
+  }
+
+  @Get(':id')
+  @Roles('admin', 'engineer', 'viewer')
+  @ApiOperation({ summary: 'One deployment: engine, options, state and error' })
+  get(@Param('id') id: string) {
+    return this.deployments.get(id);
+  }
+
+  @Delete(':id')
+  @HttpCode(202)
+  @Roles('admin', 'engineer')
+  @ApiOperation({ summary: 'Undeploy (idempotent): the data plane unloads after in-flight requests drain' })
+  remove(@Param('id') id: string) {
+    return this.deployments.remove(id);
+  }
+}

@@ -1,0 +1,22 @@
+import { ENGINE_IDS, engineOptionsSchema } from '@cvp/contracts';
+import { z } from 'zod';
+
+/** POST /deployments: a model, an engine (or bench's selection), optional engine options. */
+export const createDeploymentSchema = z
+  .object({
+    modelId: z.string().min(1).max(64),
+    engine: z.enum([...ENGINE_IDS, 'selected']),
+    /** Overrides of the engine options (for "selected": over bench's chosen options). */
+    options: engineOptionsSchema.partial().strict().optional(),
+  })
+  .strict();
+export type CreateDeployment = z.infer<typeof createDeploymentSchema>;
+
+export const listDeploymentsQuery = z
+  .object({
+    modelId: z.string().min(1).max(64).optional(),
+    /** Include removed/replaced/failed ones (default: only active). */
+    all: z.enum(['true', 'false']).optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(100),
+  })
+  .strict();
