@@ -17,8 +17,9 @@ const Module = require('node:module');
 
 const root = path.resolve(__dirname, '..');
 
-/** Loads libs/measure: from TypeScript sources through SWC when available (dev), else from dist/. */
-function loadMeasure() {
+let hooked = false;
+/** Loads libs/measure (or another TS module of the repo, by its path under the root): from TypeScript sources through SWC when available (dev), else from dist/. */
+function loadMeasure(rel = 'libs/measure/src') {
   let swc;
   try {
     swc = require('@swc/core');
@@ -27,8 +28,10 @@ function loadMeasure() {
   }
   if (!swc) {
     require('./register-paths');
-    return require(path.join(root, 'dist/libs/measure/src'));
+    return require(path.join(root, 'dist', rel));
   }
+  if (hooked) return require(path.join(root, rel));
+  hooked = true;
   const origResolve = Module._resolveFilename;
   Module._resolveFilename = function (request, parent, ...rest) {
     if (request.startsWith('@cvp/')) request = path.join(root, 'libs', request.slice(5).split('/')[0], 'src');
@@ -43,7 +46,7 @@ function loadMeasure() {
     });
     mod._compile(out.code, filename);
   };
-  return require(path.join(root, 'libs/measure/src/index.ts'));
+  return require(path.join(root, rel));
 }
 
 function parseArgs(argv) {
@@ -100,4 +103,5 @@ async function main() {
   );
 }
 
-main().catch((e) => fail(1, e && e.message ? e.message : String(e)));
+module.exports = { loadMeasure };
+if (require.main === module) main().catch((e) => fail(1, e && e.message ? e.message : String(e)));

@@ -57,7 +57,7 @@ const providerName: Record<string, string> = { cpu: 'cpu', cuda: 'cuda', tensorr
 export async function createOrtSession(modelPath: string, o: { graphOptimization: GraphOptLevel; threads: number; provider?: string }): Promise<OrtSession> {
   return ort.InferenceSession.create(modelPath, {
     graphOptimizationLevel: o.graphOptimization,
-    intraOpNumThreads: o.threads > 0 ? o.threads : undefined,
+    ...(o.threads > 0 ? { intraOpNumThreads: o.threads } : {}),
     interOpNumThreads: 1,
     executionMode: 'sequential',
     executionProviders: [providerName[o.provider ?? 'cpu'] ?? 'cpu'],

@@ -1,0 +1,59 @@
+import os from 'node:os';
+import path from 'node:path';
+import type { VariantKind } from '@cvp/contracts';
+
+/** How thoroughly the protocol measures; defaults fit "whole protocol <= 10 min" for yolov8n 640 on 2 cores. */
+export interface ProtocolSettings {
+  warmup: number;
+  iterations: number;
+  cvThreshold: number;
+  maxAttempts: number;
+  seed: number;
+  /** Intra-op thread settings tried at each graph level (0 = ORT default). */
+  threads: number[];
+  concurrency: number[];
+  concurrencyRequests: number;
+  stabilityUsers: number;
+  stabilityDurationMs: number;
+  agreementSamples: number;
+  /** Largest batch tried when the model has a dynamic batch axis. */
+  maxBatch: number;
+  variants: Exclude<VariantKind, 'fp32'>[];
+  /** python interpreter of the venv; null skips variants (reported). */
+  python: string | null;
+  /** Folder python runs in (the repo's python/). */
+  pythonCwd: string;
+  nativeBinary: string;
+  /** Measure native-core engines (when the binary exists). */
+  native: boolean;
+  measureTimeoutMs: number;
+  variantTimeoutMs: number;
+  /** Bound on one gRPC call to the native core. */
+  rpcTimeoutMs: number;
+}
+
+export function defaultProtocolSettings(repoRoot = path.resolve(__dirname, '../../../..')): ProtocolSettings {
+  const cores = Math.max(1, os.cpus().length);
+  return {
+    warmup: 3,
+    iterations: 20,
+    cvThreshold: 0.1,
+    maxAttempts: 2,
+    seed: 0,
+    threads: [...new Set([1, cores])],
+    concurrency: [1, 2, 4, 8],
+    concurrencyRequests: 16,
+    stabilityUsers: 100,
+    stabilityDurationMs: 10_000,
+    agreementSamples: 2,
+    maxBatch: 4,
+    variants: ['fp16', 'int8-static', 'int8-dynamic'],
+    python: path.join(repoRoot, 'python/.venv/bin/python'),
+    pythonCwd: path.join(repoRoot, 'python'),
+    nativeBinary: path.join(repoRoot, 'native/build/cvp-core'),
+    native: true,
+    measureTimeoutMs: 180_000,
+    variantTimeoutMs: 300_000,
+    rpcTimeoutMs: 30_000,
+  };
+}

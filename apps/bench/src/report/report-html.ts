@@ -1,0 +1,104 @@
+import type { BenchCandidate, BenchReport } from '@cvp/contracts';
+import { barChart, distributionChart, esc, lineChart } from './svg-charts';
+
+const STYLE = `body{font-family:system-ui,sans-serif;margin:24px;color:#111;max-width:1100px}h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:12px;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}th{background:#f3f4f6}
+.pass{color:#15803d}.fail{color:#b91c1c;font-weight:bold}.skipped{color:#92400e}.done{color:#15803d}.failed{color:#b91c1c}.chosen{background:#ecfdf5}
+figure{margin:10px 0}figcaption{font-weight:600;font-size:13px;margin-bottom:4px}.verdict{font-size:18px;padding:12px;border-left:4px solid #2563eb;background:#eff6ff}
+.muted{color:#555;font-size:12px}ul{margin:4px 0}`;
+
+const n = (x: number | null | undefined, d = 2) => (x === null || x === undefined ? '–' : Number.isInteger(x) ? String(x) : x.toFixed(d));
+const label = (c: BenchCandidate) => c.id;
+
+function page(title: string, body: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title><style>${STYLE}</style></head><body>${body}</body></html>`;
+}
+
+/** Technical report: every step, every measurement, the decision record, charts as inline SVG. */
+export function technicalHtml(r: BenchReport): string {
+  const chosenId = r.decision.chosenId;
+  const b1 = r.candidates.filter((c) => c.selectable);
+  const charts = [
+    distributionChart(
+      'latency-distribution',
+      'Latency distribution per engine (batch 1): dots = iterations, box = p50..p95, red line = median',
+      b1.map((c) => ({ label: label(c), samples: c.latency.samplesMs, p50: c.latency.p50Ms, p95: c.latency.p95Ms, highlight: c.id === chosenId })),
+      'ms',
+    ),
+    barChart('latency-bars', 'p50 and p95 latency per engine (batch 1)', ['p50', 'p95'], b1.map((c) => ({ label: label(c), values: [c.latency.p50Ms, c.latency.p95Ms], highlight: c.id === chosenId })), { unit: 'ms' }),
+  ];
+  const engines = [...new Set(r.concurrency.map((p) => p.engine))];
+  if (engines.length) {
+    charts.push(
+      lineChart(
+        'throughput-concurrency',
+        'Throughput against concurrency (serving path)',
+        engines.map((e) => ({ name: e, points: r.concurrency.filter((p) => p.engine === e).map((p) => ({ x: p.concurrency, y: p.throughputRps })) })),
+        { xLabel: 'concurrent callers', yLabel: 'requests / s' },
+      ),
+    );
+  }
+  const split = r.candidates.filter((c) => c.timeSplit);
+  if (split.length) {
+    charts.push(barChart('time-split', 'Time split per request: pre-processing / inference / post-processing', ['pre', 'infer', 'post'], split.map((c) => ({ label: label(c), values: [c.timeSplit!.preMs, c.timeSplit!.inferMs, c.timeSplit!.postMs], highlight: c.id === chosenId })), { unit: 'ms', stacked: true }));
+  }
+  const mem = r.candidates.filter((c) => c.peakRssMb !== null);
+  if (mem.length) charts.push(barChart('memory', 'Peak resident memory per engine (process high-water mark)', ['peak RSS'], mem.map((c) => ({ label: label(c), values: [c.peakRssMb!], highlight: c.id === chosenId })), { unit: 'MB' }));
+  const batches = r.candidates.filter((c) => c.step === 5 || (c.batch === 1 && r.candidates.some((x) => x.step === 5 && x.engine === c.engine && x.modelPath === c.modelPath && x.options.graphOptimization === c.options.graphOptimization && x.options.threads === c.options.threads)));
+  if (batches.length > 1) charts.push(barChart('batch-throughput', 'Throughput by batch size (one caller)', ['images / s'], batches.map((c) => ({ label: label(c), values: [c.throughput] })), { unit: 'img/s' }));
+
+  const steps = r.steps
+    .map((s) => `<tr><td>${s.step}</td><td>${esc(s.name)}</td><td class="${s.status}">${s.status}</td><td>${(s.durationMs / 1000).toFixed(1)} s</td><td>${s.candidateIds.length}</td><td>${s.reasons.length ? `<ul>${s.reasons.map((x) => `<li>${esc(x)}</li>`).join('')}</ul>` : ''}</td></tr>`)
+    .join('');
+  const cands = r.candidates
+    .map(
+      (c) =>
+        `<tr class="${c.id === chosenId ? 'chosen' : ''}"><td>${esc(c.id)}</td><td>${c.step}</td><td>${n(c.latency.p50Ms)}</td><td>${n(c.latency.p95Ms)}</td><td>${n(c.latency.p99Ms)}</td><td>${n(c.latency.meanMs)}</td><td>${n(c.latency.stdMs)}</td><td>${n(c.latency.cv, 3)}${c.latency.unstable ? ' <span class="fail">unstable</span>' : ''}</td><td>${c.latency.iterations}×${c.latency.attempts}</td><td>${n(c.throughput)}</td><td>${n(c.buildMs, 0)}</td><td>${n(c.firstInferenceMs, 1)}</td><td>${n(c.peakRssMb, 0)}</td><td>${c.agreement ? `${n(c.agreement.cosine, 6)} / ${c.agreement.maxAbsDiff.toExponential(2)}` : '–'}</td><td>${c.agreement ? n(c.agreement.accuracyDrop, 6) : '–'}</td></tr>`,
+    )
+    .join('');
+  const decision = r.decision.candidates
+    .map(
+      (d) =>
+        `<tr class="${d.candidateId === chosenId ? 'chosen' : ''}"><td>${esc(d.candidateId)}</td><td class="${d.feasible ? 'pass' : 'fail'}">${d.feasible ? 'feasible' : 'infeasible'}</td><td>${d.rank ?? '–'}</td><td>${n(d.objectiveMs)}</td>${d.checks.map((k) => `<td class="${k.passed ? 'pass' : 'fail'}">${k.passed ? 'pass' : 'FAIL'}<br><span class="muted">${esc(k.why)}</span></td>`).join('')}<td>${esc(d.why)}</td></tr>`,
+    )
+    .join('');
+  const env = r.environment;
+  const conc = r.concurrency.map((p) => `<tr><td>${esc(p.engine)}</td><td>${p.concurrency}</td><td>${p.requests}</td><td>${p.errors}</td><td>${n(p.throughputRps)}</td><td>${n(p.p50Ms)}</td><td>${n(p.p95Ms)}</td></tr>`).join('');
+  const stab = r.stability.map((x) => `<tr><td>${esc(x.engine)}</td><td>${x.users}</td><td>${(x.durationMs / 1000).toFixed(1)} s</td><td>${x.requests}</td><td class="${x.errors ? 'fail' : 'pass'}">${x.errors}</td><td>${n(x.p95Ms)}</td><td class="${x.passed ? 'pass' : 'fail'}">${x.passed ? 'passed' : 'FAILED'}</td></tr>`).join('');
+  const body = `<h1>Benchmark ${esc(r.id)}: ${esc(r.model.name)} v${r.model.version}</h1>
+<p class="verdict">${esc(r.simple.headline)}</p>
+<p>${esc(r.decision.summary)}</p>
+<p class="muted">Model ${esc(r.model.id)} (${esc(r.model.task ?? 'unknown task')}), input ${esc(r.model.inputName)} [${r.model.inputShape.join(', ')}]${r.model.dynamicBatch ? ', dynamic batch axis' : ''}. Started ${esc(r.createdAt)}, took ${(r.durationMs / 1000).toFixed(1)} s. Inputs: ${esc(r.settings.inputSource)}.</p>
+<h2>Charts</h2>${charts.join('\n')}
+<h2>Protocol steps</h2><table><tr><th>#</th><th>step</th><th>status</th><th>time</th><th>candidates</th><th>notes / skip reasons</th></tr>${steps}</table>
+<h2>Decision record</h2><p>Objective: ${esc(r.decision.objective)}; noise margin ${n(r.decision.noiseMarginMs, 3)} ms (from the measured spread of the fastest feasible candidate); tie-break: ${esc(r.decision.tieBreak.join(' → '))}. Constraints given: <code>${esc(JSON.stringify(r.decision.constraints))}</code>, applied: <code>${esc(JSON.stringify(r.decision.effectiveConstraints))}</code>.${r.decision.closest ? ` Closest candidate: ${esc(r.decision.closest.candidateId)} (fails ${esc(r.decision.closest.failed.join(', '))}).` : ''}</p>
+<table><tr><th>candidate</th><th>verdict</th><th>rank</th><th>p95 ms</th><th>maxP95Ms</th><th>maxRssMb</th><th>maxVramMb</th><th>maxAccuracyDrop</th><th>minThroughput</th><th>why</th></tr>${decision}</table>
+<h2>Measurements</h2><table><tr><th>candidate</th><th>step</th><th>p50</th><th>p95</th><th>p99</th><th>mean</th><th>std</th><th>CV</th><th>iter×attempts</th><th>img/s</th><th>build ms</th><th>first inf. ms</th><th>peak RSS MB</th><th>cosine / max abs diff</th><th>accuracy drop</th></tr>${cands}</table>
+<h2>Concurrency sweep</h2><table><tr><th>engine</th><th>callers</th><th>requests</th><th>errors</th><th>req/s</th><th>p50 ms</th><th>p95 ms</th></tr>${conc}</table>
+<h2>Stability</h2><table><tr><th>engine</th><th>users</th><th>duration</th><th>requests</th><th>errors</th><th>p95 ms</th><th>result</th></tr>${stab}</table>
+<h2>Environment</h2><table>${Object.entries(env)
+    .map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(Array.isArray(v) ? v.join(', ') : String(v ?? '–'))}</td></tr>`)
+    .join('')}</table>
+<h2>Settings</h2><table>${Object.entries(r.settings)
+    .map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(Array.isArray(v) ? v.join(', ') : String(v))}</td></tr>`)
+    .join('')}</table>`;
+  return page(`Benchmark ${r.id} — technical report`, body);
+}
+
+/** Simple report: the verdict in plain language, one chart, the caveats. */
+export function simpleHtml(r: BenchReport): string {
+  const s = r.simple;
+  const chosen = r.candidates.find((c) => c.id === r.decision.chosenId);
+  const base = r.candidates.find((c) => c.id === r.baselineId)!;
+  const chart = chosen
+    ? barChart('simple-speed', 'Median time per image', ['median ms'], [{ label: 'before (unoptimized)', values: [base.latency.p50Ms] }, { label: 'after (chosen engine)', values: [chosen.latency.p50Ms], highlight: true }], { unit: 'ms' })
+    : '';
+  const body = `<h1>${esc(r.model.name)}: which engine to use</h1>
+<p class="verdict">${esc(s.headline)}</p>
+${chart}
+<h2>Accuracy</h2><p>${esc(s.accuracyImpact)}</p>
+<h2>Recommendation</h2><p>${esc(s.recommendation)}</p>
+<h2>Caveats</h2>${s.caveats.length ? `<ul>${s.caveats.map((c) => `<li>${esc(c)}</li>`).join('')}</ul>` : '<p>None.</p>'}
+<p class="muted">Benchmark ${esc(r.id)}, ${esc(r.createdAt)}, on ${esc(r.environment.cpuModel)} (${r.environment.cores} cores). The technical report lists every measurement and the full decision record.</p>`;
+  return page(`Benchmark ${r.id} — summary`, body);
+}
