@@ -1,4 +1,5 @@
 import { type DynamicModule, Module, type Provider } from '@nestjs/common';
+import { GpuLeaseModule } from '@cvp/gpu-lease';
 import { JobWorkerModule } from '@cvp/jobs';
 import { PlatformModule } from '@cvp/platform';
 import type { Logger } from 'pino';
@@ -32,6 +33,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         PlatformModule.forRoot({ serviceName: 'trainer-bridge', config, logger }),
+        GpuLeaseModule.forRoot(),
         JobWorkerModule.forRoot({
           handlers: [ConvertJobHandler, TrainJobHandler, TuneJobHandler],
           providers: [...trainerProviders(settings), leaseClientProvider],

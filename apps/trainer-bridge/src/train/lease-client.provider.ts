@@ -1,10 +1,6 @@
 import type { Provider } from '@nestjs/common';
+import { GPU_LEASE_CLIENT } from '@cvp/gpu-lease';
 import { TRAINER_LEASE_CLIENT } from './lease-guard';
 
-/** Binds the handlers' lease client to libs/gpu-lease's NATS client (#4). */
-export const leaseClientProvider: Provider = {
-  provide: TRAINER_LEASE_CLIENT,
-  useFactory: () => {
-    throw new Error('libs/gpu-lease has no NATS client yet (#4)');
-  },
-};
+/** The handlers' lease client is libs/gpu-lease's NATS client (GpuLeaseModule, global). */
+export const leaseClientProvider: Provider = { provide: TRAINER_LEASE_CLIENT, useExisting: GPU_LEASE_CLIENT };
