@@ -8,6 +8,8 @@ export const packagerConfigSchema = baseConfigSchema.extend({
   CVP_PACKAGER_PLATFORM_ROOT: z.string().min(1).default('.'),
   /** Bound on each registry RPC to the gateway. */
   CVP_PACKAGER_REGISTRY_TIMEOUT_MS: z.coerce.number().int().min(100).max(120000).default(5000),
+  /** Package jobs run at once in this process. */
+  CVP_PACKAGER_CONCURRENCY: z.coerce.number().int().min(1).max(16).default(1),
   /** Largest model file a bundle may carry. */
   CVP_PACKAGER_MAX_MODEL_MB: z.coerce.number().int().min(1).max(65536).default(4096),
 });

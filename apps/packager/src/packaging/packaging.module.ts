@@ -1,12 +1,27 @@
-import { Module } from '@nestjs/common';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { Module, type OnModuleInit } from '@nestjs/common';
+import { InjectConfig, ReadinessRegistry } from '@cvp/platform';
+import type { PackagerConfig } from '../config';
+import { INFERENCE_MAIN } from './app-payload';
 import { BundleAssembler } from './bundle-assembler.service';
-import { PackageJobHandler } from './package-job.handler';
 import { PackageWriter } from './package-writer.service';
 import { RegistryClient } from './registry.client';
 
-/** Package jobs: registry facts -> bundle -> tarball. */
+/** What the package job handler needs: registry facts -> bundle files -> folder + tarball. */
 @Module({
-  providers: [RegistryClient, BundleAssembler, PackageWriter, PackageJobHandler],
-  exports: [PackageJobHandler, RegistryClient, BundleAssembler, PackageWriter],
+  providers: [RegistryClient, BundleAssembler, PackageWriter],
+  exports: [RegistryClient, BundleAssembler, PackageWriter],
 })
-export class PackagingModule {}
+export class PackagingModule implements OnModuleInit {
+  constructor(
+    private readonly readiness: ReadinessRegistry,
+    @InjectConfig() private readonly config: PackagerConfig,
+  ) {}
+
+  onModuleInit() {
+    // A packager without the compiled data plane would fail every job: say so on /health/ready.
+    const main = path.resolve(this.config.CVP_PACKAGER_PLATFORM_ROOT, 'dist', INFERENCE_MAIN.replace(/^app\/dist\//, ''));
+    this.readiness.register('platform-build', () => existsSync(main) || `compiled data plane missing at ${main} (npm run build)`);
+  }
+}
