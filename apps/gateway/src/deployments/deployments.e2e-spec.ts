@@ -100,7 +100,7 @@ describe('deployments and the inference proxy (gateway + data plane, real NATS)'
 
   it('passes the data plane\'s 429 + Retry-After through at once, and 4xx for bad images', async () => {
     // One worker and no queue on the data plane: concurrent large images overflow it.
-    const big = await sharp({ create: { width: 1200, height: 1200, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).png().toBuffer();
+    const big = await sharp({ create: { width: 640, height: 640, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).png().toBuffer();
     const answers = await Promise.all(Array.from({ length: 12 }, () => api(`/models/${detModel}/infer`, apiKey, { method: 'POST', headers: { 'content-type': 'image/png' }, body: big })));
     const statuses = answers.map((a) => a.status);
     expect(statuses.every((s) => s === 200 || s === 429)).toBe(true);
