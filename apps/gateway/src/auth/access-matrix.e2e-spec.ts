@@ -90,6 +90,14 @@ describe('access: every route declares its roles, and the guard enforces them (e
     expect(mismatches).toEqual([]);
   });
 
+  it('OpenAPI at /api/docs documents every registered route', async () => {
+    const doc = (await (await fetch(`${gw.baseUrl}/api/docs/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+    const documented = new Set(Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`)));
+    const toOpenApi = (r: RouteInfo) => `${r.method} ${ROOT_PATHS.test(r.path) ? '' : '/api/v1'}${r.path.replace(/:([A-Za-z]+)/g, '{$1}')}`;
+    const missing = routes.map(toOpenApi).filter((k) => !documented.has(k));
+    expect(missing).toEqual([]);
+  });
+
   it('role x route matrix: each principal is let through exactly where declared (403 otherwise, 401 without credentials)', async () => {
     const failures: string[] = [];
     const fill = (p: string) => p.replace(/:id\b/g, '00000000-0000-4000-8000-000000000000').replace(/:name\b/g, 'no-such-preset').replace(/:type\b/g, 'convert').replace(/:[A-Za-z]+/g, 'x');

@@ -141,4 +141,16 @@ describe('gateway auth (e2e, in-process gateway, real NATS and SQLite)', () => {
     expect((await fetch(`${gw.baseUrl}/metrics`)).status).toBe(200);
     expect((await fetch(`${gw.baseUrl}/api/docs`)).status).toBe(200);
   });
+
+  it('throttles login attempts per client address with 429 (ThrottlerGuard)', async () => {
+    const small = await startGatewayTestApp({ env: { CVP_LOGIN_THROTTLE_LIMIT: '3', CVP_LOGIN_THROTTLE_TTL_S: '60' } });
+    try {
+      const attempt = () => fetch(`${small.api}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'nobody', password: 'whatever-1' }) });
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) statuses.push((await attempt()).status);
+      expect(statuses).toEqual([401, 401, 401, 429, 429]);
+    } finally {
+      await small.close();
+    }
+  });
 });
