@@ -23,7 +23,7 @@ export class RegistryClient {
     @InjectConfig() private readonly config: PackagerConfig,
   ) {}
 
-  private async ask<Req, Res>(what: string, call: () => Promise<Res>): Promise<Res> {
+  private async ask<Res>(what: string, call: () => Promise<Res>): Promise<Res> {
     try {
       return await call();
     } catch (e) {
