@@ -4,8 +4,9 @@ import { assertSafeBundlePath } from './bundle-file';
 describe('requiredPackages', () => {
   it('lists bare package names of compiled requires, scoped ones whole, without builtins or relative paths', () => {
     const src = `const a = require("@nestjs/core"); const b = require('nats'); const c = require("./x"); const d = require("node:fs");
-      const e = require("path"); const f = require("@grpc/grpc-js/build/src/x"); const g = require("lodash/fp"); require("@cvp/platform");`;
-    expect(requiredPackages(src).sort()).toEqual(['@cvp/platform', '@grpc/grpc-js', '@nestjs/core', 'lodash', 'nats']);
+      const e = require("path"); const f = require("@grpc/grpc-js/build/src/x"); const g = require("lodash/fp"); require("@cvp/platform");
+      new Worker(src(require.resolve('onnxruntime-node'))); await import("esm-only");`;
+    expect(requiredPackages(src).sort()).toEqual(['@cvp/platform', '@grpc/grpc-js', '@nestjs/core', 'esm-only', 'lodash', 'nats', 'onnxruntime-node']);
   });
 });
 
@@ -33,6 +34,9 @@ describe('pruneLockfile', () => {
     const pruned = pruneLockfile(lock, { a: '1' }, 'bundle', '0.1.0');
     expect(Object.keys(pruned.packages).sort()).toEqual(['', 'node_modules/@s/o', 'node_modules/a', 'node_modules/a/node_modules/b', 'node_modules/d', 'node_modules/p']);
     expect(pruned.packages['']).toEqual({ name: 'bundle', version: '0.1.0', dependencies: { a: '1' } });
+    // registry tarball URLs filled in, so an offline `npm ci` needs no metadata
+    expect(pruned.packages['node_modules/a/node_modules/b'].resolved).toBe('https://registry.npmjs.org/b/-/b-2.0.0.tgz');
+    expect(pruned.packages['node_modules/@s/o'].resolved).toBe('https://registry.npmjs.org/@s/o/-/o-1.0.0.tgz');
     expect(pruned).toMatchObject({ name: 'bundle', version: '0.1.0', lockfileVersion: 3 });
   });
 

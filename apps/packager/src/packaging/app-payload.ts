@@ -14,6 +14,8 @@ export class PlatformBuildMissingError extends Error {
 
 interface LockEntry {
   version?: string;
+  resolved?: string;
+  link?: boolean;
   dev?: boolean;
   optional?: boolean;
   dependencies?: Record<string, string>;
@@ -45,10 +47,26 @@ async function listJs(dir: string): Promise<string[]> {
   return out;
 }
 
-const REQUIRE_RE = /\brequire\(\s*["']([^"'./][^"']*)["']\s*\)/g;
+const REQUIRE_RE = /\b(?:require(?:\.resolve)?|import)\(\s*["']([^"'./][^"']*)["']\s*\)/g;
+
+/**
+ * Packages loaded by name at run time (invisible to the scan): NestFactory loads the HTTP
+ * adapter with loadPackage('@nestjs/platform-express').
+ */
+const IMPLICIT_PACKAGES: Record<string, string[]> = { '@nestjs/core': ['@nestjs/platform-express'] };
+
+/**
+ * The platform's lockfile omits `resolved` (omit-lockfile-registry-resolved), which makes npm fetch
+ * package metadata even with --offline. Registry tarball URLs are a function of name and version,
+ * so the bundle's lock carries them: `npm ci --offline` then needs only the cached tarballs.
+ */
+export function registryTarballUrl(name: string, version: string): string {
+  const base = name.startsWith('@') ? name.split('/')[1] : name;
+  return `https://registry.npmjs.org/${name}/-/${base}-${version}.tgz`;
+}
 const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
 
-/** Bare module specifiers (`require("x")`) of compiled JS, as package names. */
+/** Bare module specifiers (`require("x")`, `require.resolve("x")`, `import("x")`) of compiled JS, as package names. */
 export function requiredPackages(source: string): string[] {
   const names = new Set<string>();
   for (const m of source.matchAll(REQUIRE_RE)) {
@@ -94,7 +112,11 @@ export function pruneLockfile(lock: Lockfile, roots: Record<string, string>, nam
     for (const d of [...Object.keys({ ...e.dependencies, ...e.optionalDependencies }), ...peers]) queue.push([key, d]);
   }
   const packages: Record<string, LockEntry> = { '': { name, version, dependencies: { ...roots } } };
-  for (const key of [...keep].sort()) packages[key] = lock.packages[key];
+  for (const key of [...keep].sort()) {
+    const e = lock.packages[key];
+    const name = key.slice(key.lastIndexOf('node_modules/') + 'node_modules/'.length);
+    packages[key] = e.resolved || e.link || !e.version ? e : { ...e, resolved: registryTarballUrl(name, e.version) };
+  }
   return { name, version, lockfileVersion: lock.lockfileVersion, requires: true, packages };
 }
 
@@ -154,6 +176,7 @@ export async function collectAppPayload(platformRoot: string): Promise<{ files: 
       if (!rel.includes('/testing/')) files.push(copiedFile(`${APP_DIR}/dist/${rel}`, js));
     }
   }
+  for (const [trigger, implied] of Object.entries(IMPLICIT_PACKAGES)) if (packages.has(trigger)) implied.forEach((p) => packages.add(p));
   const dependencies: Record<string, string> = {};
   const missing: string[] = [];
   for (const p of [...packages].sort()) {

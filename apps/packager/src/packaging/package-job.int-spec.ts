@@ -112,13 +112,16 @@ describe('package job (real NATS, real ONNX model, registry test double)', () =>
     const pkg = JSON.parse(readFileSync(path.join(bundle, 'app/package.json'), 'utf8'));
     const lock = JSON.parse(readFileSync(path.join(bundle, 'app/package-lock.json'), 'utf8'));
     expect(pkg.devDependencies).toBeUndefined();
-    expect(Object.keys(pkg.dependencies)).toEqual(expect.arrayContaining(['@nestjs/core', 'nats']));
+    expect(Object.keys(pkg.dependencies)).toEqual(expect.arrayContaining(['@nestjs/core', '@nestjs/platform-express', 'nats']));
     for (const dev of ['jest', 'typescript', 'typeorm', 'sqlite3']) {
       expect(pkg.dependencies[dev]).toBeUndefined();
       expect(lock.packages[`node_modules/${dev}`]).toBeUndefined();
     }
     expect(Object.values(lock.packages as Record<string, { dev?: boolean }>).some((e) => e.dev)).toBe(false);
     expect(lock.packages['']).toEqual({ name: pkg.name, version: pkg.version, dependencies: pkg.dependencies });
+    for (const [k, e] of Object.entries(lock.packages as Record<string, { resolved?: string; integrity?: string }>)) {
+      if (k) expect(e.resolved).toMatch(/^https:\/\/registry\.npmjs\.org\/.+\.tgz$/);
+    }
   });
 
   it('the generated docker-compose.yml passes `docker-compose config -q`, for the cpu and the cuda variant', async () => {
