@@ -115,7 +115,7 @@ describe('model conversion of every format through the real trainer-bridge (e2e)
     expect(r.status).toBe(202);
     const modelId = (r.body.model as { id: string }).id;
     const job = await waitForJob((r.body.job as { id: string }).id);
-    expect({ state: job.state, error: job.error }).toEqual({ state: 'succeeded', error: job.error ?? undefined });
+    if (job.state !== 'succeeded') throw new Error(`job ${job.state}: ${job.error}\n${workerLog}`);
     expect(job.result).toMatchObject({ modelId, version: 1 });
 
     const model = (await (await fetch(`${gw.api}/models/${modelId}`, { headers: { authorization: `Bearer ${token}` } })).json()) as Record<string, unknown> & { versions: { converted: boolean; metadata: Record<string, unknown> }[] };
@@ -143,7 +143,7 @@ describe('model conversion of every format through the real trainer-bridge (e2e)
     expect(body.note).toMatch(/UNTRAINED/);
     expect(body.model.preset).toBe('yolov8n');
     const job = await waitForJob(body.job.id);
-    expect({ state: job.state, error: job.error }).toEqual({ state: 'succeeded', error: job.error ?? undefined });
+    if (job.state !== 'succeeded') throw new Error(`job ${job.state}: ${job.error}\n${workerLog}`);
     const model = (await (await fetch(`${gw.api}/models/${body.model.id}`, { headers: { authorization: `Bearer ${token}` } })).json()) as { trained: boolean; latestVersion: number; task: string; outputs: unknown[] };
     expect(model).toMatchObject({ trained: false, latestVersion: 1, task: 'detect' });
     expect(model.outputs.length).toBeGreaterThan(0);
