@@ -172,7 +172,8 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
       const reason = 'dispatch message does not match its contract';
       await this.deadLetter(jobId, handler.type, attempt, reason);
       if (jobId !== 'unparseable') await this.emitTo(jobId, 0, { state: 'failed', error: reason, attempt });
-      msg.term(reason);
+      // term() without a reason text: nats-server 2.9 does not understand "+TERM <reason>" and redelivers.
+      msg.term();
       return;
     }
     const { jobId } = dispatch;
@@ -182,7 +183,7 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
       const reason = `gave up after ${this.opts.maxDeliveries} deliveries: the last attempt never finished (worker crashed or hung)`;
       await this.deadLetter(jobId, dispatch.type, attempt - 1, reason);
       await this.emitTo(jobId, 0, { state: 'failed', error: reason, attempt });
-      msg.term(reason);
+      msg.term();
       log.warn({ reason }, 'job dead-lettered');
       return;
     }
@@ -293,7 +294,7 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
     const permanent = e instanceof PermanentJobError || (e as { name?: string })?.name === 'ZodError';
     if (permanent) {
       await emit({ state: 'failed', error: reason });
-      msg.term(reason);
+      msg.term();
       log.warn({ reason }, 'job failed');
       return;
     }
@@ -301,7 +302,7 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
       const why = `failed after ${attempt} deliveries: ${reason}`;
       await this.deadLetter(dispatch.jobId, dispatch.type, attempt, why);
       await emit({ state: 'failed', error: why });
-      msg.term(why);
+      msg.term();
       log.warn({ reason: why }, 'job dead-lettered');
       return;
     }

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 export interface RunProcessOptions {
@@ -40,8 +41,33 @@ function killGroup(pid: number, sig: NodeJS.Signals): boolean {
   }
 }
 
-/** True while any process of the group still exists. */
+/**
+ * True while any process of the group still runs. Zombies (killed, not yet reaped by their new
+ * parent) do not count: they hold no resources but a pid. Reads /proc on Linux.
+ */
 export function processGroupAlive(pgid: number): boolean {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return signalProbe(pgid);
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // pid (comm) state ppid pgrp ...; comm may contain spaces, so parse after the last ')'.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(rest[2]) === pgid && rest[0] !== 'Z' && rest[0] !== 'X') return true;
+  }
+  return false;
+}
+
+function signalProbe(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
     return true;

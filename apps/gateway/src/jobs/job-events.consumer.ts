@@ -72,7 +72,7 @@ export class JobEventsConsumer implements OnApplicationBootstrap, BeforeApplicat
       if (!msg) continue;
       const event = this.bus.decode(JobEventContract, msg.data, msg.subject);
       if (!event) {
-        msg.term('invalid job event');
+        msg.term();
         continue;
       }
       try {
