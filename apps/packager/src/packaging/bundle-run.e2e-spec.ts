@@ -134,12 +134,17 @@ describe('bundle started with run.sh vs the platform deployment (real data plane
     return bundle;
   }
 
-  async function startBundle(bundle: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<string> {
+  /**
+   * deps "own": run.sh installs the bundle's pruned lock with `npm ci --omit=dev --offline` from the
+   * local npm cache (the proof that the bundle names every package it needs); "platform": NODE_PATH
+   * points at the platform's node_modules (the documented shortcut).
+   */
+  async function startBundle(bundle: string, deps: 'own' | 'platform', extraEnv: NodeJS.ProcessEnv = {}): Promise<string> {
     const port = await freePort();
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
-      NODE_PATH: path.join(REPO_ROOT, 'node_modules'),
+      ...(deps === 'platform' ? { NODE_PATH: path.join(REPO_ROOT, 'node_modules') } : {}),
       CVP_INFERENCE_PORT: String(port),
       CVP_NATIVE_PORT: String(await freePort()),
       CVP_LOG_LEVEL: 'info',
@@ -221,20 +226,21 @@ describe('bundle started with run.sh vs the platform deployment (real data plane
     expect(Math.max(...x.map((v, i) => Math.abs(v - y[i])))).toBeLessThan(1e-4);
   };
 
-  it('engine ort-node: answers /v2/health/ready and gives the same detections as the platform deployment', async () => {
+  it('engine ort-node, dependencies from its own lock (npm ci --offline): answers /v2/health/ready and gives the same detections as the platform deployment', async () => {
     const bundle = await makeBundle('ort-node');
     const deployment = JSON.parse(readFileSync(path.join(bundle, 'model/model-config.json'), 'utf8')) as DeploymentChanged;
-    const url = await startBundle(bundle);
+    const url = await startBundle(bundle, 'own');
+    expect(existsSync(path.join(bundle, 'app/node_modules/onnxruntime-node'))).toBe(true);
     const platform = await platformDeployment({ ...deployment, deploymentId: 'platform-ort', config: { ...deployment.config!, modelPath: onnx } });
     await expectSameAnswers(url, platform, deployment.modelName);
   }, 400_000);
 
-  it('engine native: run.sh starts the core through the same entrypoint and answers like the platform', async () => {
+  it('engine native, NODE_PATH to the platform\'s node_modules: run.sh starts the core through the same entrypoint and answers like the platform', async () => {
     const nativeBin = path.join(REPO_ROOT, 'native/build/cvp-core');
     if (!existsSync(nativeBin)) throw new Error(`native core not built at ${nativeBin}: the bootstrap builds it (native/scripts/build.sh)`);
     const bundle = await makeBundle('native');
     const deployment = JSON.parse(readFileSync(path.join(bundle, 'model/model-config.json'), 'utf8')) as DeploymentChanged;
-    const url = await startBundle(bundle, { CVP_NATIVE_BIN: nativeBin });
+    const url = await startBundle(bundle, 'platform', { CVP_NATIVE_BIN: nativeBin });
     // The platform's own native core, as the supervisor starts it.
     platformNative = start(nativeBin, ['--host', '127.0.0.1', '--port', String(platformNativePort)], { PATH: process.env.PATH }, REPO_ROOT, path.join(dir, 'platform-native.log'));
     const platform = await platformDeployment({ ...deployment, deploymentId: 'platform-native', config: { ...deployment.config!, modelPath: onnx } });
