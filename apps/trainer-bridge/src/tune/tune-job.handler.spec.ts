@@ -5,21 +5,13 @@ import * as ort from 'onnxruntime-node';
 import { FakeRegistry } from '../testing/fake-registry';
 import { handlerDeps, testSettings } from '../testing/handler-harness';
 import { testJobContext } from '../testing/job-context';
+import { maxOverlap } from '../testing/overlap';
 import type { TrainerSettings } from '../trainer-settings';
 import { shellQuote, TuneJobHandler } from './tune-job.handler';
 
 const input = (over: Record<string, unknown> = {}) => ({
   modelId: 'tune-m', datasetId: 'tune-ds', strategy: 'random' as const, trials: 4, epochs: 1, imgsz: 32, device: 'cpu', seed: 3, ...over,
 });
-
-/** Most trials whose [start, end] intervals overlap at one instant. */
-export function maxOverlap(intervals: [number, number][]): number {
-  const ev = intervals.flatMap(([s, e]) => [[s, 1], [e, -1]] as [number, number][]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  let cur = 0;
-  let max = 0;
-  for (const [, d] of ev) max = Math.max(max, (cur += d));
-  return max;
-}
 
 describe('TuneJobHandler (real python coordinator and trainings, 2 trials at a time)', () => {
   let settings: TrainerSettings;
@@ -62,13 +54,14 @@ describe('TuneJobHandler (real python coordinator and trainings, 2 trials at a t
     expect(existsSync(res.studyPath)).toBe(true);
   });
 
-  it('cancel stops the coordinator and its trials within 5 s; the redelivery resumes the study and skips finished trials', async () => {
+  it('cancel stops the coordinator and its trial within 5 s; the redelivery resumes the study and skips the finished trial', async () => {
+    // one token: trial 0 finishes, trial 1 is running when the cancel comes
+    const serial = new TuneJobHandler(deps.registry, deps.python, { ...settings, gpuTokens: 1 });
     const ctx = testJobContext('job-tune-2');
-    const p = handler.handle(input({ trials: 3, strategy: 'tpe' }), ctx);
-    // wait for the first finished trial, then cancel while the next ones run
+    const p = serial.handle(input({ trials: 2, strategy: 'tpe' }), ctx);
     await new Promise<void>((resolve) => {
       const t = setInterval(() => {
-        if (ctx.updates.some((u) => u.stage === 'trial')) {
+        if (ctx.updates.some((u) => u.stage === 'trial_start' && u.detail?.trial === 1)) {
           clearInterval(t);
           resolve();
         }
@@ -80,13 +73,12 @@ describe('TuneJobHandler (real python coordinator and trainings, 2 trials at a t
     expect(Date.now() - t0).toBeLessThan(5000);
 
     const ctx2 = testJobContext('job-tune-2', 2);
-    const res = await handler.handle(input({ trials: 3, strategy: 'tpe' }), ctx2);
+    const res = await serial.handle(input({ trials: 2, strategy: 'tpe' }), ctx2);
     const start = ctx2.updates.find((u) => u.stage === 'tune_start');
-    expect(start?.detail).toMatchObject({ resumed: true });
-    expect(Number(start?.detail?.finished_before)).toBeGreaterThanOrEqual(1);
-    // only the unfinished trials ran again
-    expect(ctx2.updates.filter((u) => u.stage === 'trial').length).toBe(3 - Number(start?.detail?.finished_before));
-    expect(res.completed).toBe(3);
+    expect(start?.detail).toMatchObject({ resumed: true, finished_before: 1 });
+    // only the interrupted trial ran again
+    expect(ctx2.updates.filter((u) => u.stage === 'trial')).toHaveLength(1);
+    expect(res.completed).toBe(2);
     expect(res.version).toBe(2);
   });
 
