@@ -1,4 +1,6 @@
 // cvp-core: the native inference core (issue #5). See native/README.md.
+#include <malloc.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -38,6 +40,7 @@ int main(int argc, char** argv) {
   sigaddset(&sigs, SIGINT);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+  cvp::tune_allocator();
 
   cvp::ServerConfig cfg;
   long long drain_ms = 10000;

@@ -1,6 +1,8 @@
 #include "model.hpp"
 
 #include <algorithm>
+#include <malloc.h>
+
 #include <filesystem>
 #include <limits>
 
@@ -167,6 +169,17 @@ size_t dtype_size(ONNXTensorElementDataType t) {
 Ort::Env& ort_env() {
   static Ort::Env env(ORT_LOGGING_LEVEL_ERROR, "cvp-core");
   return env;
+}
+
+void tune_allocator() {
+  // Tensors and images are large (hundreds of KB to MB). glibc's dynamic mmap threshold would
+  // move such buffers onto fragmented heap arenas after the first frees, and each of up to
+  // 8 x cores threads may get its own arena: RSS then creeps up under load. A fixed threshold
+  // returns large buffers to the OS on free, and a few arenas bound fragmentation.
+  const char* env = std::getenv("CVP_MALLOC_TUNING");
+  if (env && std::string(env) == "0") return;
+  mallopt(M_ARENA_MAX, 4);
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 }
 
 std::vector<std::string> available_providers() { return Ort::GetAvailableProviders(); }

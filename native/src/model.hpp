@@ -30,6 +30,8 @@ ONNXTensorElementDataType dtype_from_name(const std::string& name);
 size_t dtype_size(ONNXTensorElementDataType t);
 
 Ort::Env& ort_env();
+// Process-wide malloc policy for a long-running server (see model.cpp); call before threads start.
+void tune_allocator();
 std::vector<std::string> available_providers();
 
 class Model {
