@@ -62,4 +62,31 @@ describe('load with real HTTP clients (autocannon)', () => {
     expect((await fetch(`${h.url}/v2/models/newcomer/ready`)).status).toBe(200);
     expect((await fetch(`${h.url}/v2/health/ready`)).status).toBe(200);
   });
+
+  it('a client that hangs up is dropped from the queue instead of being computed for nobody', async () => {
+    h = await startInference({ CVP_INFER_WORKERS: '1', CVP_INFER_QUEUE_CAP: '16' });
+    await h.deploy('mlp', 'mlp.onnx');
+    const heavy = mlpRequest(2048);
+    const busy = fetch(`${h.url}/v2/models/mlp/infer`, { method: 'POST', headers: heavy.headers, body: heavy.body });
+    await new Promise((r) => setTimeout(r, 100));
+    const quitters = Array.from({ length: 5 }, () => {
+      const ac = new AbortController();
+      const p = fetch(`${h.url}/v2/models/mlp/infer`, { method: 'POST', headers: heavy.headers, body: heavy.body, signal: ac.signal }).catch((e: Error) => e.name);
+      setTimeout(() => ac.abort(), 150);
+      return p;
+    });
+    expect(await Promise.all(quitters)).toEqual(Array(5).fill('AbortError'));
+    expect((await busy).status).toBe(200);
+    const until = Date.now() + 5000;
+    let text = '';
+    while (Date.now() < until) {
+      text = await (await fetch(`${h.url}/metrics`)).text();
+      if (/cvp_inference_failures_total\{[^}]*model="mlp"[^}]*reason="aborted"[^}]*\} 5/.test(text)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(text).toMatch(/cvp_inference_failures_total\{[^}]*model="mlp"[^}]*reason="aborted"[^}]*\} 5/);
+    // only the one real request ran
+    const stats = await (await fetch(`${h.url}/v2/models/mlp/stats`)).json();
+    expect(stats.model_stats[0].inference_stats.success.count).toBe(1);
+  });
 });

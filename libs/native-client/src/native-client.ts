@@ -84,6 +84,8 @@ export interface NativeModelStats {
 /** Per-call options: the correlation id travels as gRPC metadata `x-correlation-id` and appears in the core's logs. */
 export interface NativeCallOptions {
   correlationId?: string;
+  /** Aborting cancels the call (the core drops a request still queued); used when the HTTP client hangs up. */
+  signal?: AbortSignal;
 }
 
 export interface NativeCoreApi {
@@ -129,6 +131,9 @@ export function isInvalidArgument(e: unknown): boolean {
   const c = (e as { code?: number })?.code;
   return c === grpc.status.INVALID_ARGUMENT || c === grpc.status.NOT_FOUND || c === grpc.status.FAILED_PRECONDITION || c === grpc.status.OUT_OF_RANGE;
 }
+export function isCancelled(e: unknown): boolean {
+  return (e as { code?: number })?.code === grpc.status.CANCELLED;
+}
 export function isUnavailable(e: unknown): boolean {
   return (e as { code?: number })?.code === grpc.status.UNAVAILABLE;
 }
@@ -139,7 +144,7 @@ export interface NativeClientOptions {
   maxMessageBytes?: number;
 }
 
-type Unary = (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, res: unknown) => void) => void;
+type Unary = (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, res: unknown) => void) => grpc.ClientUnaryCall;
 
 export class NativeCoreClient implements NativeCoreApi {
   private readonly client: grpc.Client & Record<string, Unary>;
@@ -157,8 +162,16 @@ export class NativeCoreClient implements NativeCoreApi {
   private call<T>(method: string, req: unknown, timeoutMs: number, opts?: NativeCallOptions): Promise<T> {
     const meta = new grpc.Metadata();
     if (opts?.correlationId) meta.set('x-correlation-id', opts.correlationId);
+    const signal = opts?.signal;
     return new Promise<T>((resolve, reject) => {
-      this.client[method].call(this.client, req, meta, { deadline: Date.now() + Math.max(1, timeoutMs) }, (e, res) => (e ? reject(e) : resolve(res as T)));
+      const onAbort = () => call.cancel();
+      const call = this.client[method].call(this.client, req, meta, { deadline: Date.now() + Math.max(1, timeoutMs) }, (e, res) => {
+        signal?.removeEventListener('abort', onAbort);
+        if (e) reject(e);
+        else resolve(res as T);
+      });
+      if (signal?.aborted) call.cancel();
+      else signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 

@@ -5,7 +5,7 @@
  */
 export class AdmissionRejectedError extends Error {
   constructor(
-    readonly reason: 'queue_full' | 'deadline' | 'closed',
+    readonly reason: 'queue_full' | 'deadline' | 'closed' | 'aborted',
     readonly retryAfterSeconds: number,
     message: string,
   ) {
@@ -60,8 +60,8 @@ export class AdmissionPool {
    * Runs `work` in a worker slot. Resolves with its result; rejects with AdmissionRejectedError
    * when the queue is full or the deadline (absolute, ms since epoch) passes while queued.
    */
-  async run<T>(deadline: number, work: (queuedMs: number) => Promise<T>): Promise<T> {
-    const queuedMs = await this.acquire(deadline);
+  async run<T>(deadline: number, work: (queuedMs: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const queuedMs = await this.acquire(deadline, signal);
     const started = Date.now();
     try {
       return await work(queuedMs);
@@ -71,7 +71,8 @@ export class AdmissionPool {
     }
   }
 
-  private acquire(deadline: number): Promise<number> {
+  private acquire(deadline: number, signal?: AbortSignal): Promise<number> {
+    if (signal?.aborted) return Promise.reject(new AdmissionRejectedError('aborted', 1, 'client went away'));
     if (this.closed) return Promise.reject(new AdmissionRejectedError('closed', 1, 'server is shutting down'));
     if (this.running < this.opts.workers && this.waiting.length === 0) {
       this.running++;
@@ -94,6 +95,18 @@ export class AdmissionPool {
         }, wait),
       };
       this.waiting.push(w);
+      // A client that hangs up leaves the queue at once: no work is done for nobody.
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const i = this.waiting.indexOf(w);
+          if (i < 0) return;
+          this.waiting.splice(i, 1);
+          clearTimeout(w.timer);
+          reject(new AdmissionRejectedError('aborted', 1, 'client went away while queued'));
+        },
+        { once: true },
+      );
     });
   }
 

@@ -66,12 +66,12 @@ export interface ClassifyOptions {
   normalization: 'imagenet' | 'unit';
 }
 
-/** What a loaded model can do; every call is bounded by an absolute deadline (Date.now() ms). */
+/** What a loaded model can do; every call is bounded by an absolute deadline (Date.now() ms) and dropped when `signal` aborts (client gone). */
 export interface LoadedModel {
   readonly signature: ModelSignature;
-  infer(inputs: Tensor[], outputs: string[] | undefined, deadline: number): Promise<{ outputs: Tensor[]; timing: Timing }>;
-  detect(image: Buffer, opts: DetectOptions, deadline: number): Promise<{ detections: Detection[]; timing: Timing; width: number; height: number }>;
-  classify(image: Buffer, opts: ClassifyOptions, deadline: number): Promise<{ classes: { classId: number; score: number }[]; timing: Timing }>;
+  infer(inputs: Tensor[], outputs: string[] | undefined, deadline: number, signal?: AbortSignal): Promise<{ outputs: Tensor[]; timing: Timing }>;
+  detect(image: Buffer, opts: DetectOptions, deadline: number, signal?: AbortSignal): Promise<{ detections: Detection[]; timing: Timing; width: number; height: number }>;
+  classify(image: Buffer, opts: ClassifyOptions, deadline: number, signal?: AbortSignal): Promise<{ classes: { classId: number; score: number }[]; timing: Timing }>;
   /** Runs one zero input so the first user request does not pay for lazy initialisation. */
   warmup(): Promise<void>;
   close(): Promise<void>;

@@ -1,4 +1,5 @@
-import { isDeadlineExceeded, isInvalidArgument, isResourceExhausted, type NativeCoreApi, type NativeTiming } from '@cvp/native-client';
+import { isCancelled, isDeadlineExceeded, isInvalidArgument, isResourceExhausted, type NativeCoreApi, type NativeTiming } from '@cvp/native-client';
+import { currentCorrelationId } from '@cvp/platform';
 import { DATATYPES, type DataType, DeadlineExceededError, type Engine, EngineOverloadedError, InvalidInferenceInputError, type LoadedModel, type LoadRequest, type ModelSignature, type Tensor, type Timing } from './engine';
 
 export interface NativeEngineOptions {
@@ -17,6 +18,7 @@ function timing(t: NativeTiming | undefined): Timing {
 function mapError(e: unknown): Error {
   if (isResourceExhausted(e)) return new EngineOverloadedError((e as Error).message);
   if (isDeadlineExceeded(e)) return new DeadlineExceededError((e as Error).message);
+  if (isCancelled(e)) return new DeadlineExceededError('client went away');
   if (isInvalidArgument(e)) return new InvalidInferenceInputError((e as { details?: string }).details || (e as Error).message);
   return e as Error;
 }
@@ -31,9 +33,9 @@ export class NativeModel implements LoadedModel {
     readonly signature: ModelSignature,
   ) {}
 
-  async infer(inputs: Tensor[], outputs: string[] | undefined, deadline: number) {
+  async infer(inputs: Tensor[], outputs: string[] | undefined, deadline: number, signal?: AbortSignal) {
     try {
-      const r = await this.core.infer({ modelId: this.id, inputs, outputs: outputs ?? [] }, remaining(deadline));
+      const r = await this.core.infer({ modelId: this.id, inputs, outputs: outputs ?? [] }, remaining(deadline), { signal, correlationId: currentCorrelationId() });
       const outs: Tensor[] = r.outputs.map((o) => {
         if (!(DATATYPES as readonly string[]).includes(o.datatype)) throw new Error(`core returned unsupported datatype ${o.datatype}`);
         return { name: o.name, datatype: o.datatype as DataType, shape: o.shape.map(Number), data: o.data };
@@ -44,11 +46,12 @@ export class NativeModel implements LoadedModel {
     }
   }
 
-  async detect(image: Buffer, opts: { conf: number; iou: number; maxDet: number; imgsz: number }, deadline: number) {
+  async detect(image: Buffer, opts: { conf: number; iou: number; maxDet: number; imgsz: number }, deadline: number, signal?: AbortSignal) {
     try {
       const r = await this.core.detect(
         { modelId: this.id, image, confThreshold: opts.conf, iouThreshold: opts.iou, maxDetections: opts.maxDet, imgsz: opts.imgsz },
         remaining(deadline),
+        { signal, correlationId: currentCorrelationId() },
       );
       return {
         detections: r.detections.map((d) => ({ classId: d.classId, score: d.score, box: [d.x1, d.y1, d.x2, d.y2] as [number, number, number, number] })),
@@ -61,9 +64,9 @@ export class NativeModel implements LoadedModel {
     }
   }
 
-  async classify(image: Buffer, opts: { topK: number; imgsz: number; normalization: 'imagenet' | 'unit' }, deadline: number) {
+  async classify(image: Buffer, opts: { topK: number; imgsz: number; normalization: 'imagenet' | 'unit' }, deadline: number, signal?: AbortSignal) {
     try {
-      const r = await this.core.classify({ modelId: this.id, image, topK: opts.topK, imgsz: opts.imgsz, normalization: opts.normalization }, remaining(deadline));
+      const r = await this.core.classify({ modelId: this.id, image, topK: opts.topK, imgsz: opts.imgsz, normalization: opts.normalization }, remaining(deadline), { signal, correlationId: currentCorrelationId() });
       return { classes: r.classes.map((c) => ({ classId: c.classId, score: c.score })), timing: timing(r.timing) };
     } catch (e) {
       throw mapError(e);

@@ -61,6 +61,7 @@ interface Job {
   outputs?: string[];
   rows: number;
   deadline: number;
+  signal?: AbortSignal;
   enqueuedUs: number;
   resolve: (r: { outputs: Record<string, Feed>; queueUs: number; inferUs: number; batchSize: number }) => void;
   reject: (e: Error) => void;
@@ -100,11 +101,11 @@ export class OrtNodeModel implements LoadedModel {
     this.batchable = maxBatch > 1 && [...this.signature.inputs, ...this.signature.outputs].every((t) => t.shape.length > 0 && t.shape[0] === -1);
   }
 
-  private enqueue(feeds: Record<string, Feed>, rows: number, outputs: string[] | undefined, deadline: number) {
+  private enqueue(feeds: Record<string, Feed>, rows: number, outputs: string[] | undefined, deadline: number, signal?: AbortSignal) {
     if (this.closed) return Promise.reject(new EngineOverloadedError('model is being unloaded'));
     if (this.queue.length >= this.opts.queueCap) return Promise.reject(new EngineOverloadedError(`${this.queue.length} requests queued for this model`));
     return new Promise<{ outputs: Record<string, Feed>; queueUs: number; inferUs: number; batchSize: number }>((resolve, reject) => {
-      this.queue.push({ feeds, rows, outputs, deadline, enqueuedUs: usNow(), resolve, reject });
+      this.queue.push({ feeds, rows, outputs, deadline, signal, enqueuedUs: usNow(), resolve, reject });
       this.pump();
     });
   }
@@ -125,8 +126,13 @@ export class OrtNodeModel implements LoadedModel {
 
   private takeBatch(): Job[] {
     const now = Date.now();
-    // Requests whose deadline already passed are dropped unrun, as the native core does.
-    while (this.queue.length && this.queue[0].deadline <= now) this.queue.shift()!.reject(new DeadlineExceededError('deadline passed while queued for the engine'));
+    // Requests whose deadline passed, or whose client went away, are dropped unrun.
+    for (let i = 0; i < this.queue.length; ) {
+      const j = this.queue[i];
+      if (j.deadline <= now) this.queue.splice(i, 1)[0].reject(new DeadlineExceededError('deadline passed while queued for the engine'));
+      else if (j.signal?.aborted) this.queue.splice(i, 1)[0].reject(new DeadlineExceededError('client went away while queued for the engine'));
+      else i++;
+    }
     const first = this.queue.shift();
     if (!first) return [];
     const batch = [first];
@@ -171,7 +177,7 @@ export class OrtNodeModel implements LoadedModel {
     }
   }
 
-  async infer(inputs: Tensor[], outputs: string[] | undefined, deadline: number) {
+  async infer(inputs: Tensor[], outputs: string[] | undefined, deadline: number, signal?: AbortSignal) {
     const known = new Set(this.signature.inputs.map((i) => i.name));
     for (const i of inputs) if (!known.has(i.name)) throw new InvalidInferenceInputError(`unknown input ${i.name}; the model takes ${[...known].join(', ')}`);
     if (outputs) {
@@ -183,7 +189,7 @@ export class OrtNodeModel implements LoadedModel {
     for (const t of inputs) feeds[t.name] = toFeed(t);
     const rows = inputs[0]?.shape[0] ?? 1;
     const preUs = usNow() - preStart;
-    const r = await this.enqueue(feeds, this.batchable ? rows : 1, outputs, deadline);
+    const r = await this.enqueue(feeds, this.batchable ? rows : 1, outputs, deadline, signal);
     const postStart = usNow();
     const names = outputs ?? this.signature.outputs.map((o) => o.name);
     const result = names.map((n) => fromFeed(n, r.outputs[n]));
@@ -198,13 +204,13 @@ export class OrtNodeModel implements LoadedModel {
     return [s[2] > 0 ? s[2] : imgsz, s[3] > 0 ? s[3] : imgsz];
   }
 
-  async detect(image: Buffer, opts: { conf: number; iou: number; maxDet: number; imgsz: number }, deadline: number) {
+  async detect(image: Buffer, opts: { conf: number; iou: number; maxDet: number; imgsz: number }, deadline: number, signal?: AbortSignal) {
     const preStart = usNow();
     const [h, w] = this.imageSize(opts.imgsz);
     const input = await detectorInput(image, w, h, this.opts.imageLimits);
     const inName = this.signature.inputs[0].name;
     const preUs = usNow() - preStart;
-    const r = await this.enqueue({ [inName]: { type: 'float32', data: input.tensor, dims: [1, 3, h, w] } }, 1, undefined, deadline);
+    const r = await this.enqueue({ [inName]: { type: 'float32', data: input.tensor, dims: [1, 3, h, w] } }, 1, undefined, deadline, signal);
     const postStart = usNow();
     const out = r.outputs[this.signature.outputs[0].name];
     if (out.dims.length !== 3) throw new InvalidInferenceInputError(`detector output has rank ${out.dims.length}; expected [batch, 4 + classes, anchors]`);
@@ -213,12 +219,12 @@ export class OrtNodeModel implements LoadedModel {
     return { detections, width: input.width, height: input.height, timing: { queueUs: r.queueUs, preUs, inferUs: r.inferUs, postUs: usNow() - postStart, batchSize: r.batchSize } };
   }
 
-  async classify(image: Buffer, opts: { topK: number; imgsz: number; normalization: 'imagenet' | 'unit' }, deadline: number) {
+  async classify(image: Buffer, opts: { topK: number; imgsz: number; normalization: 'imagenet' | 'unit' }, deadline: number, signal?: AbortSignal) {
     const preStart = usNow();
     const [h, w] = this.imageSize(opts.imgsz);
     const tensor = await classifierInput(image, w, h, opts.normalization, this.opts.imageLimits);
     const preUs = usNow() - preStart;
-    const r = await this.enqueue({ [this.signature.inputs[0].name]: { type: 'float32', data: tensor, dims: [1, 3, h, w] } }, 1, undefined, deadline);
+    const r = await this.enqueue({ [this.signature.inputs[0].name]: { type: 'float32', data: tensor, dims: [1, 3, h, w] } }, 1, undefined, deadline, signal);
     const postStart = usNow();
     const out = r.outputs[this.signature.outputs[0].name];
     const classes = topkProbs(out.data as Float32Array, opts.topK);
@@ -283,7 +289,8 @@ export class OrtNodeEngine implements Engine {
     const session = await OrtWorkerSession.create(req.config.modelPath, {
       executionProviders: providers,
       graphOptimizationLevel: o.graphOptimization,
-      intraOpNumThreads: o.threads || undefined,
+      // 0 = ORT's default (all cores); the key must be absent, not undefined, for ORT.
+      ...(o.threads ? { intraOpNumThreads: o.threads } : {}),
       interOpNumThreads: 1,
       executionMode: 'sequential',
     });

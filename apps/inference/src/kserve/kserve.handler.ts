@@ -114,6 +114,12 @@ export class KserveHandler {
     // Overload answers before the body is even read: 429 at once, never a hang.
     if (this.pool.saturated()) return this.drainAnd(req, () => fail(429, 'rejected', 'server overloaded: every worker is busy and the queue is full', this.pool.retryAfterSeconds()));
     const deadline = Date.now() + this.opts.deadlineMs;
+    // A client that hangs up cancels its request wherever it waits (admission queue, engine queue, core).
+    const ac = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) ac.abort();
+    });
+    const signal = ac.signal;
     entry.enter();
     try {
       const body = await readBody(req, this.opts.maxBodyBytes);
@@ -122,7 +128,7 @@ export class KserveHandler {
       if (endpoint === 'infer') {
         const h = req.headers[INFERENCE_HEADER];
         const parsed = parseInferRequest(body, h === undefined ? undefined : Number(h));
-        const r = await this.admit(name, deadline, (queuedUs) => entry.model!.infer(parsed.inputs, parsed.outputs, deadline).then((x) => ((x.timing.queueUs += queuedUs), x)));
+        const r = await this.admit(name, deadline, (queuedUs) => entry.model!.infer(parsed.inputs, parsed.outputs, deadline, signal).then((x) => ((x.timing.queueUs += queuedUs), x)), signal);
         timing = r.timing;
         respond = () => {
           const enc = encodeInferResponse(name, parsed, r.outputs);
@@ -143,7 +149,7 @@ export class KserveHandler {
             maxDet: Math.round(num(q, 'max_det', 300, 1, 10000)),
             imgsz: Math.round(num(q, 'imgsz', 640, 32, 4096)),
           };
-          const r = await this.admit(name, deadline, (queuedUs) => entry.model!.detect(image, opts, deadline).then((x) => ((x.timing.queueUs += queuedUs), x)));
+          const r = await this.admit(name, deadline, (queuedUs) => entry.model!.detect(image, opts, deadline, signal).then((x) => ((x.timing.queueUs += queuedUs), x)), signal);
           timing = r.timing;
           respond = () =>
             sendJson(res, 200, {
@@ -156,7 +162,7 @@ export class KserveHandler {
           const norm = q.get('normalization') ?? 'imagenet';
           if (norm !== 'imagenet' && norm !== 'unit') throw new HttpError(400, 'normalization must be imagenet or unit');
           const opts = { topK: Math.round(num(q, 'top_k', 5, 1, 1000)), imgsz: Math.round(num(q, 'imgsz', 224, 16, 4096)), normalization: norm as 'imagenet' | 'unit' };
-          const r = await this.admit(name, deadline, (queuedUs) => entry.model!.classify(image, opts, deadline).then((x) => ((x.timing.queueUs += queuedUs), x)));
+          const r = await this.admit(name, deadline, (queuedUs) => entry.model!.classify(image, opts, deadline, signal).then((x) => ((x.timing.queueUs += queuedUs), x)), signal);
           timing = r.timing;
           respond = () =>
             sendJson(res, 200, {
@@ -169,6 +175,7 @@ export class KserveHandler {
       respond();
       this.metrics.succeeded(name, endpoint, timing, performance.now() - t0);
     } catch (e) {
+      if (signal.aborted) return fail(499, 'aborted', 'client closed the request');
       if (e instanceof AdmissionRejectedError) {
         if (e.reason === 'closed') return fail(503, 'rejected', e.message, e.retryAfterSeconds);
         return fail(429, e.reason === 'deadline' ? 'deadline' : 'rejected', e.message, e.retryAfterSeconds);
@@ -187,7 +194,7 @@ export class KserveHandler {
   }
 
   /** Runs work in a worker slot; the in-flight gauge covers exactly the admitted time. */
-  private admit<T>(name: string, deadline: number, work: (queuedUs: number) => Promise<T>): Promise<T> {
+  private admit<T>(name: string, deadline: number, work: (queuedUs: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
     this.metrics.setQueueDepth(this.pool.queued + 1);
     return this.pool.run(deadline, async (queuedMs) => {
       this.metrics.admitted(name);
@@ -197,7 +204,7 @@ export class KserveHandler {
       } finally {
         this.metrics.finished(name);
       }
-    });
+    }, signal);
   }
 
   private imageOf(req: IncomingMessage, body: Buffer): Buffer {

@@ -3,7 +3,7 @@ import { metricsRegistry } from '@cvp/platform';
 import { Counter, Gauge, Histogram } from 'prom-client';
 
 export type Endpoint = 'infer' | 'detect' | 'classify';
-export type FailureReason = 'rejected' | 'deadline' | 'bad_request' | 'not_ready' | 'error';
+export type FailureReason = 'rejected' | 'deadline' | 'aborted' | 'bad_request' | 'not_ready' | 'error';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30];
 
