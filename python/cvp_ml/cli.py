@@ -12,20 +12,9 @@ from pathlib import Path
 from .protocol import (EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_OOM, EXIT_OTHER, Cancelled, CvpError,
                        claim_stdout, emit, log)
 
-_cancel_hooks = []
-
-
-def on_cancel(fn) -> None:
-    """Register cleanup to run when SIGTERM/SIGINT arrives (e.g. stop tuning children)."""
-    _cancel_hooks.append(fn)
-
-
 def _handle_signal(signum, frame):
-    for fn in list(_cancel_hooks):
-        try:
-            fn()
-        except Exception:
-            pass
+    # Raised in the main thread; commands clean up in their own except/finally blocks
+    # (tune stops its trial children and re-queues their parameters).
     raise Cancelled(signal.Signals(signum).name)
 
 

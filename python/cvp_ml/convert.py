@@ -73,7 +73,11 @@ def _convert_ultralytics(inp: Path, dst: Path, shape: list[int] | None):
         model = YOLO(str(inp))
     except Exception as e:
         raise CvpError("invalid_model", f"not a loadable Ultralytics checkpoint: {type(e).__name__}: {str(e)[:500]}") from None
-    imgsz = shape[2] if shape else int(getattr(model.model, "args", {}).get("imgsz", 640) or 640)
+    args = getattr(model.model, "args", None)
+    ck_imgsz = args.get("imgsz") if isinstance(args, dict) else getattr(args, "imgsz", None)
+    if isinstance(ck_imgsz, (list, tuple)):
+        ck_imgsz = ck_imgsz[0]
+    imgsz = shape[2] if shape else int(ck_imgsz or 640)
     if imgsz % 32:
         raise CvpError("bad_input", f"YOLO input size must be a multiple of 32, got {imgsz}")
     ultralytics_export(inp, dst, imgsz)
@@ -123,19 +127,20 @@ def tf_available() -> tuple[bool, str]:
 
 
 def _convert_savedmodel(inp: Path, dst: Path, shape: list[int] | None, seed: int):
-    ok, why = tf_available()
-    if not ok:
-        raise CvpError("converter_unavailable",
-                       "tensorflow-savedmodel conversion needs tensorflow-cpu and tf2onnx "
-                       f"(python/requirements-tf.txt), which are not importable here: {why}",
-                       exit_code=EXIT_OTHER)
     work = Path(tempfile.mkdtemp(prefix="cvp-tf-", dir=dst.parent))
     try:
+        # input checks first: they are cheap, importing TensorFlow is not
         if inp.is_file():
             safe_extract_zip(inp, work)
             sm = _find_savedmodel(work)
         else:
             sm = _find_savedmodel(inp)
+        ok, why = tf_available()
+        if not ok:
+            raise CvpError("converter_unavailable",
+                           "tensorflow-savedmodel conversion needs tensorflow-cpu and tf2onnx "
+                           f"(python/requirements-tf.txt), which are not importable here: {why}",
+                           exit_code=EXIT_OTHER)
         tmp = atomic_dir_file(dst)
         # tf2onnx in a child: TF holds lots of global state and its logging floods stdout.
         cmd = [sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(sm), "--output", str(tmp),

@@ -103,6 +103,11 @@ def run(model: str, data: str, task: str, epochs: int, imgsz: int, batch: int, d
     bad = sorted(set(hyp) - HYP_KEYS)
     if bad:
         raise CvpError("bad_input", f"unknown hyperparameters {bad}")
+    if device != "cpu":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise CvpError("bad_input", f"--device {device!r} requested but no CUDA device is available; use --device cpu")
     data_arg = check_data(data, task)
     model_arg = resolve_model(model, task)
 

@@ -72,11 +72,15 @@ def test_savedmodel_zip_slip_refused(cli, tmp_path):
     with zipfile.ZipFile(z, "w") as zf:
         zf.writestr("../../evil.txt", "x")
     r = cli("convert", "--format", "tensorflow-savedmodel", "--input", z, "--out", tmp_path / "o")
-    if not tf_available()[0]:
-        assert r.rc == 1 and r.final["code"] == "converter_unavailable"
-        return
     assert r.rc == 2 and r.final["code"] == "bad_input"
     assert not (tmp_path.parent / "evil.txt").exists()
+    # a zip without saved_model.pb is refused before TensorFlow is even needed
+    z2 = tmp_path / "empty.zip"
+    with zipfile.ZipFile(z2, "w") as zf:
+        zf.writestr("readme.txt", "x")
+    r = cli("convert", "--format", "tensorflow-savedmodel", "--input", z2, "--out", tmp_path / "o2")
+    assert r.rc == 2 and "saved_model.pb" in r.final["message"]
+    assert not list((tmp_path / "o2").glob("cvp-tf-*"))  # temp extraction removed
 
 
 TF_OK, TF_WHY = tf_available()
