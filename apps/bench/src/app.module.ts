@@ -1,14 +1,30 @@
-import { type DynamicModule, Module } from '@nestjs/common';
+import { type DynamicModule, Module, type Provider } from '@nestjs/common';
+import { GpuLeaseModule } from '@cvp/gpu-lease';
+import { JobWorkerModule } from '@cvp/jobs';
 import { PlatformModule } from '@cvp/platform';
 import type { Logger } from 'pino';
+import { BENCH_SETTINGS, type BenchServiceSettings, toBenchSettings } from './bench-settings';
 import type { BenchConfig } from './config';
+import { BenchJobHandler } from './jobs/bench-job.handler';
+import { BenchRegistryClient } from './registry/bench-registry.client';
+
+/** Providers the bench handler needs; exported for tests that build the handler alone. */
+export function benchProviders(settings: BenchServiceSettings): Provider[] {
+  return [{ provide: BENCH_SETTINGS, useValue: settings }, BenchRegistryClient];
+}
 
 @Module({})
 export class AppModule {
-  static forRoot(config: BenchConfig, logger: Logger): DynamicModule {
+  static forRoot(config: BenchConfig, logger: Logger, settings: BenchServiceSettings = toBenchSettings(config)): DynamicModule {
     return {
       module: AppModule,
-      imports: [PlatformModule.forRoot({ serviceName: 'bench', config, logger })],
+      imports: [
+        PlatformModule.forRoot({ serviceName: 'bench', config, logger }),
+        GpuLeaseModule.forRoot(),
+        // One benchmark at a time per process; the host lock serialises across processes too.
+        // Bench jobs signal progress well within the ack wait while they measure.
+        JobWorkerModule.forRoot({ handlers: [BenchJobHandler], providers: benchProviders(settings), concurrency: 1, ackWaitMs: 60_000 }),
+      ],
     };
   }
 }

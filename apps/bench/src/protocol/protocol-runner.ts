@@ -269,8 +269,9 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
           seed: s.seed,
           timeoutMs: s.variantTimeoutMs,
           signal,
+          cacheDir: path.join(path.dirname(input.outDir), '.variant-cache'),
         });
-        made[kind] = { path: v.path, pythonAgreement: v.agreement, error: v.error, durationMs: v.durationMs };
+        made[kind] = { path: v.path, pythonAgreement: v.agreement, error: v.error, durationMs: v.durationMs, reusedFromCache: v.cached };
         if (!v.path) {
           rec.reasons.push(`${kind}: variant not made: ${v.error}`);
           continue;

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { runProcess } from '@cvp/jobs';
 import type { VariantKind } from '@cvp/contracts';
@@ -9,6 +11,8 @@ export interface VariantResult {
   agreement: Record<string, unknown> | null;
   error: string | null;
   durationMs: number;
+  /** Reused from the variant cache. */
+  cached: boolean;
 }
 
 export interface VariantOptions {
@@ -19,11 +23,37 @@ export interface VariantOptions {
   seed: number;
   timeoutMs: number;
   signal?: AbortSignal;
+  /** Folder of variants already made (same model bytes, kind, shape, seed, calibration): reused instead of re-made. */
+  cacheDir?: string | null;
+}
+
+async function sha256(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** Variants are deterministic in their inputs, so a second benchmark of the same model reuses them. */
+export async function variantCacheKey(model: string, kind: string, o: Pick<VariantOptions, 'inputShape' | 'calibDir' | 'seed'>): Promise<string> {
+  return createHash('sha256')
+    .update(JSON.stringify([await sha256(model), kind, o.inputShape, o.calibDir ?? null, o.seed]))
+    .digest('hex')
+    .slice(0, 32);
 }
 
 /** `python -m cvp_ml variant`: FP16 (keep_io_types), INT8 static QDQ, INT8 dynamic. Never throws for a failed variant. */
 export async function makeVariant(model: string, kind: VariantResult['kind'], outDir: string, o: VariantOptions): Promise<VariantResult> {
   const out = path.join(outDir, `${kind}.onnx`);
+  const key = o.cacheDir ? await variantCacheKey(model, kind, o) : null;
+  const cached = key ? path.join(o.cacheDir!, `${key}.onnx`) : null;
+  if (cached) {
+    const meta = await fs.readFile(`${cached}.json`, 'utf8').catch(() => null);
+    if (meta && (await fs.stat(cached).catch(() => null))) {
+      await fs.copyFile(cached, `${out}.tmp`);
+      await fs.rename(`${out}.tmp`, out);
+      return { kind, path: out, agreement: (JSON.parse(meta) as { agreement: Record<string, unknown> | null }).agreement, error: null, durationMs: 0, cached: true };
+    }
+  }
   const args = ['-m', 'cvp_ml', 'variant', '--model', model, '--kind', kind, '--out', out, '--seed', String(o.seed), '--input-shape', o.inputShape.join(',')];
   if (o.calibDir && kind === 'int8-static') args.push('--calib-dir', o.calibDir);
   let result: Record<string, unknown> | null = null;
@@ -43,8 +73,15 @@ export async function makeVariant(model: string, kind: VariantResult['kind'], ou
   if (r.aborted) throw new Error('cancelled');
   const res = result as Record<string, unknown> | null;
   if (r.exitCode === 0 && res) {
-    return { kind, path: String(res.onnx ?? out), agreement: (res.agreement as Record<string, unknown>) ?? null, error: null, durationMs: r.durationMs };
+    const agreement = (res.agreement as Record<string, unknown>) ?? null;
+    if (cached) {
+      await fs.mkdir(o.cacheDir!, { recursive: true });
+      await fs.copyFile(String(res.onnx ?? out), `${cached}.tmp`);
+      await fs.rename(`${cached}.tmp`, cached);
+      await fs.writeFile(`${cached}.json`, JSON.stringify({ kind, agreement, source: model }));
+    }
+    return { kind, path: String(res.onnx ?? out), agreement, error: null, durationMs: r.durationMs, cached: false };
   }
   const why = r.timedOut ? `timed out after ${o.timeoutMs} ms` : (error ?? `exit ${r.exitCode}: ${r.stderrTail.slice(-400)}`);
-  return { kind, path: null, agreement: null, error: why, durationMs: r.durationMs };
+  return { kind, path: null, agreement: null, error: why, durationMs: r.durationMs, cached: false };
 }

@@ -1,0 +1,165 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { type BenchReport, benchReportSchema } from '@cvp/contracts';
+import { createLogger, parseConfig } from '@cvp/platform';
+import { chromium } from 'playwright-core';
+import { DataSource } from 'typeorm';
+import { BenchmarksService } from '../../gateway/src/benchmarks/benchmarks.service';
+import { ModelEntity, ModelVersionEntity } from '../../gateway/src/models/model.entity';
+import { type GatewayTestApp, startGatewayTestApp } from '../../gateway/src/testing/gateway-test-app';
+import { AppModule } from './app.module';
+import { benchConfigSchema } from './config';
+import { makeYoloPreset, REPO_ROOT, testBenchSettings } from './testing/bench-fixtures';
+
+const ARTIFACTS = path.join(REPO_ROOT, 'artifacts');
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+/**
+ * Bench end to end: the real gateway (SQLite, auth, jobs on JetStream, registry responders,
+ * benchmarks module) and the real bench worker (JobWorkerModule, child-process measurements,
+ * python variants, the native core when built) in one process, over the jest run's nats-server.
+ * The model is the yolov8n preset made by python at 64 px so two full protocols fit in minutes.
+ */
+describe('bench: yolov8n preset -> bench job -> 9 steps, selection, decision record, reports (real gateway + worker)', () => {
+  let gw: GatewayTestApp;
+  let bench: INestApplication;
+  let engineer: string;
+  let viewer: string;
+  let modelId: string;
+
+  const api = (p: string, token: string, init: RequestInit = {}) => fetch(`${gw.api}${p}`, { ...init, headers: { authorization: `Bearer ${token}`, ...(init.headers ?? {}) } });
+
+  async function runBenchJob(constraints: Record<string, number>): Promise<Record<string, unknown>> {
+    const r = await api('/jobs/bench', engineer, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ modelId, constraints }) });
+    expect(r.status).toBeLessThan(300);
+    const job = (await r.json()) as { id: string };
+    const until = Date.now() + 280_000;
+    let last: Record<string, unknown> = {};
+    while (Date.now() < until) {
+      try {
+        last = (await (await api(`/jobs/${job.id}`, viewer)).json()) as Record<string, unknown>;
+      } catch {
+        // A pooled keep-alive socket the busy server closed meanwhile (ECONNRESET): poll again.
+      }
+      if (['succeeded', 'failed', 'cancelled'].includes(String(last.state))) break;
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    expect(last).toMatchObject({ state: 'succeeded' });
+    return last.result as Record<string, unknown>;
+  }
+
+  beforeAll(async () => {
+    const modelDir = mkdtempSync(path.join(process.env.CVP_TEST_DIR ?? '/tmp', 'bench-e2e-model-'));
+    const presetOnnx = makeYoloPreset(modelDir, 64);
+    gw = await startGatewayTestApp();
+    engineer = await gw.login('engineer');
+    viewer = await gw.login('viewer');
+    // The model row as the preset import leaves it: version 1 with its ONNX under the data dir.
+    modelId = randomUUID();
+    const vdir = path.join(gw.dataDir, 'models', modelId, 'v1');
+    mkdirSync(vdir, { recursive: true });
+    const onnx = path.join(vdir, 'model.onnx');
+    writeFileSync(onnx, require('node:fs').readFileSync(presetOnnx));
+    const ds = gw.app.get(DataSource);
+    const ts = new Date().toISOString();
+    await ds.getRepository(ModelEntity).save({ id: modelId, name: 'yolov8n-64', task: 'detect', sourceFormat: 'ultralytics', preset: 'yolov8n', labels: null, ownerId: gw.userIds.engineer, latestVersion: 1, createdAt: ts, updatedAt: ts });
+    await ds.getRepository(ModelVersionEntity).save({ modelId, version: 1, sourcePath: onnx, sourceSha256: null, sourceSize: null, sourceFormat: 'ultralytics', onnxPath: onnx, trained: false, metadata: { metadata_props: { imgsz: '[64, 64]' } }, metrics: null, jobId: null, createdAt: ts });
+
+    const config = parseConfig(benchConfigSchema, { CVP_NATS_URL: process.env.CVP_NATS_URL, CVP_DATA_DIR: gw.dataDir, CVP_LOG_LEVEL: 'silent' });
+    bench = await NestFactory.create(AppModule.forRoot(config, createLogger('bench', 'silent'), testBenchSettings(gw.dataDir)), { logger: false });
+    await bench.init();
+  }, 240_000);
+
+  afterAll(async () => {
+    await bench?.close();
+    await gw?.close();
+  });
+
+  let first: Record<string, unknown>;
+  let report: BenchReport;
+
+  it('runs the protocol: every step recorded (skips with reasons), a selection and a decision record', async () => {
+    first = await runBenchJob({ maxP95Ms: 5000, maxAccuracyDrop: 0.01, maxRssMb: 4096 });
+    expect(first).toMatchObject({ status: 'selected', benchmarkId: expect.stringMatching(/^bm-/), reportUrl: expect.stringContaining('/benchmarks/') });
+    const r = await api(`/benchmarks/${String(first.benchmarkId)}/report?view=technical&format=json`, viewer);
+    expect(r.status).toBe(200);
+    report = benchReportSchema.parse(await r.json());
+    expect(report.steps.map((s) => s.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    for (const s of report.steps) if (s.status !== 'done') expect(s.reasons.length).toBeGreaterThan(0);
+    expect(report.steps[0]).toMatchObject({ status: 'done' });
+    expect(report.steps[1].candidateIds.length).toBeGreaterThanOrEqual(3); // basic/extended/all
+    expect(report.steps[2].candidateIds.some((id) => id.includes('int8-static'))).toBe(true);
+    expect(report.steps[2].candidateIds.some((id) => id.includes('fp16'))).toBe(true);
+    expect(report.steps[3]).toMatchObject({ status: 'skipped', reasons: [expect.stringMatching(/GPU/)] }); // no GPU here
+    expect(report.steps[4].candidateIds.some((id) => id.endsWith('/b2'))).toBe(true);
+    expect(report.steps[8]).toMatchObject({ status: 'done' });
+    expect(report.stability[0]).toMatchObject({ users: 100, errors: 0, passed: true });
+    expect(report.concurrency.map((p) => p.concurrency)).toEqual(expect.arrayContaining([1, 4]));
+    const base = report.candidates.find((c) => c.id === report.baselineId)!;
+    expect(base.options).toMatchObject({ graphOptimization: 'disabled', precision: 'fp32', provider: 'cpu' });
+    for (const c of report.candidates.filter((x) => x.id !== base.id)) expect(c.agreement).not.toBeNull();
+    // Decision record: every candidate, every constraint, pass/fail and why.
+    const d = report.decision;
+    expect(d.status).toBe('selected');
+    expect(d.candidates).toHaveLength(report.candidates.filter((c) => c.selectable).length);
+    for (const c of d.candidates) {
+      expect(c.checks.map((k) => k.constraint)).toEqual(['maxP95Ms', 'maxRssMb', 'maxVramMb', 'maxAccuracyDrop', 'minThroughput']);
+      expect(c.why.length).toBeGreaterThan(5);
+    }
+    expect(first.selectedId).toBe(d.chosenId);
+    expect(report.environment.cores).toBeGreaterThan(0);
+    // The gateway knows the selection (deployments with engine "selected" use it).
+    const sel = await gw.app.get(BenchmarksService).latestSelection(modelId);
+    expect(sel).toEqual({ benchmarkId: first.benchmarkId, config: d.chosen });
+  }, 300_000);
+
+  it('serves the simple view (JSON and HTML) and lists benchmarks of the model', async () => {
+    const simple = (await (await api(`/benchmarks/${String(first.benchmarkId)}/report?view=simple&format=json`, viewer)).json()) as { headline: string };
+    expect(simple).toMatchObject({ chosen: report.decision.chosenId, headline: expect.stringMatching(/^Use /), accuracyImpact: expect.any(String), caveats: expect.any(Array) });
+    const html = await api(`/benchmarks/${String(first.benchmarkId)}/report?view=simple&format=html`, viewer);
+    expect(html.headers.get('content-type')).toContain('text/html');
+    expect(await html.text()).toContain(simple.headline.slice(0, 40).replace(/"/g, '&quot;'));
+    const list = (await (await api(`/benchmarks?modelId=${modelId}`, viewer)).json()) as { id: string }[];
+    expect(list.map((b) => b.id)).toContain(first.benchmarkId);
+  });
+
+  it('the technical HTML report renders its charts offline in headless Chromium (screenshot saved)', async () => {
+    const r = await api(`/benchmarks/${String(first.benchmarkId)}/report?view=technical&format=html`, viewer);
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-security-policy')).toContain("default-src 'none'");
+    const html = await r.text();
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+      const requests: string[] = [];
+      page.on('request', (q) => requests.push(q.url()));
+      await page.setContent(html, { waitUntil: 'load' });
+      const charts = await page.$$eval('svg.chart', (els) =>
+        els.map((e) => ({ id: e.getAttribute('data-chart'), width: e.getBoundingClientRect().width, marks: e.querySelectorAll('rect,circle,polyline').length })),
+      );
+      expect(charts.map((c) => c.id)).toEqual(expect.arrayContaining(['latency-distribution', 'latency-bars', 'throughput-concurrency', 'time-split', 'memory']));
+      for (const c of charts) {
+        expect(c.width).toBeGreaterThan(100);
+        expect(c.marks).toBeGreaterThan(0);
+      }
+      expect(requests.filter((u) => !u.startsWith('about:') && !u.startsWith('data:'))).toEqual([]);
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: path.join(ARTIFACTS, 'bench-technical-report.png'), fullPage: true });
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
+
+  it('a second bench run on the same model chooses the same engine', async () => {
+    const second = await runBenchJob({ maxP95Ms: 5000, maxAccuracyDrop: 0.01, maxRssMb: 4096 });
+    expect(second.benchmarkId).not.toBe(first.benchmarkId);
+    const a = first.selected as { engine: string; options: { precision: string } };
+    const b = second.selected as { engine: string; options: { precision: string } };
+    expect({ engine: b.engine, precision: b.options.precision }).toEqual({ engine: a.engine, precision: a.options.precision });
+    const latest = await gw.app.get(BenchmarksService).latestSelection(modelId);
+    expect(latest?.benchmarkId).toBe(second.benchmarkId);
+  }, 300_000);
+});

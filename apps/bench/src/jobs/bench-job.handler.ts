@@ -1,0 +1,101 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import type { BenchJobResult, JobInputs } from '@cvp/contracts';
+import { GPU_LEASE_CLIENT, type GpuLeaseClient } from '@cvp/gpu-lease';
+import { JobCancelledError, type JobContext, type JobHandler, type JobResult, PermanentJobError, RetryableJobError } from '@cvp/jobs';
+import { BENCH_SETTINGS, type BenchServiceSettings } from '../bench-settings';
+import { acquireHostLock, HostBusyError } from '../protocol/host-lock';
+import { runProtocol } from '../protocol/protocol-runner';
+import { BenchRegistryClient } from '../registry/bench-registry.client';
+import { writeReport } from '../report/report-writer';
+
+/** Benchmark ids derive from the job id, so a redelivered job rewrites the same folder. */
+export const benchmarkIdFor = (jobId: string) => `bm-${jobId}`.slice(0, 64);
+
+/**
+ * Bench jobs: the 9-step protocol on the model's latest ONNX version, the selection under the
+ * job's constraints, and the reports under CVP_DATA_DIR/benchmarks/<id>/. The gateway turns the
+ * result into a benchmarks row.
+ */
+@Injectable()
+export class BenchJobHandler implements JobHandler<'bench'> {
+  readonly type = 'bench' as const;
+
+  constructor(
+    @Inject(BENCH_SETTINGS) private readonly settings: BenchServiceSettings,
+    private readonly registry: BenchRegistryClient,
+    @Optional() @Inject(GPU_LEASE_CLIENT) private readonly leases?: GpuLeaseClient,
+  ) {}
+
+  async handle(input: JobInputs['bench'], ctx: JobContext): Promise<JobResult> {
+    const model = await this.registry.describeModel(input.modelId);
+    const datasetDir = input.datasetId ? await this.registry.datasetPath(input.datasetId) : null;
+    const benchmarkId = benchmarkIdFor(ctx.jobId);
+    const outDir = path.join(this.settings.dataDir, 'benchmarks', benchmarkId);
+    ctx.progress({ progress: 0, stage: 'waiting for the host measurement lock' });
+    let release: () => Promise<void>;
+    try {
+      release = await acquireHostLock(this.settings.lockFile, `bench:${ctx.jobId}`, { waitMs: this.settings.lockWaitMs, signal: ctx.signal });
+    } catch (e) {
+      if (ctx.signal.aborted) throw new JobCancelledError('cancelled while waiting for the measurement lock');
+      if (e instanceof HostBusyError) throw new RetryableJobError(e.message);
+      throw e;
+    }
+    try {
+      const report = await runProtocol(
+        {
+          benchmarkId,
+          jobId: ctx.jobId,
+          model: { id: model.id, version: model.version, name: model.name, task: model.task, path: model.onnxPath, imgsz: model.imgsz },
+          inputShape: input.inputShape,
+          datasetDir,
+          constraints: input.constraints,
+          outDir,
+        },
+        this.settings.protocol,
+        {
+          signal: ctx.signal,
+          progress: (progress, stage, detail) => ctx.progress({ progress: Math.min(0.99, progress), stage, detail }),
+          withGpuLease: this.leases ? (fn) => this.withLease(ctx, fn) : undefined,
+        },
+      );
+      await writeReport(outDir, report);
+      const base = report.candidates.find((c) => c.id === report.baselineId)!;
+      const chosen = report.candidates.find((c) => c.id === report.decision.chosenId) ?? null;
+      const result: BenchJobResult = {
+        benchmarkId,
+        modelId: model.id,
+        modelVersion: model.version,
+        reportDir: outDir,
+        status: report.decision.status,
+        selected: report.decision.chosen,
+        selectedId: report.decision.chosenId,
+        baselineP50Ms: base.latency.p50Ms,
+        selectedP50Ms: chosen?.latency.p50Ms ?? null,
+        summary: report.decision.summary,
+      };
+      return result;
+    } catch (e) {
+      if (ctx.signal.aborted) {
+        await fs.rm(outDir, { recursive: true, force: true });
+        throw new JobCancelledError('bench cancelled');
+      }
+      if (e instanceof RetryableJobError || e instanceof PermanentJobError) throw e;
+      // The protocol records per-step failures itself; what escapes is the model not running at all.
+      await fs.rm(outDir, { recursive: true, force: true });
+      throw new PermanentJobError(`benchmark failed: ${(e as Error).message}`);
+    } finally {
+      await release();
+    }
+  }
+
+  private async withLease<T>(ctx: JobContext, fn: () => Promise<T>): Promise<T> {
+    const lease = await this.leases!.acquire({ holder: `bench:${ctx.jobId}`, priority: 'bench', ttlMs: 60_000, waitMs: 600_000, signal: ctx.signal });
+    try {
+      return await fn();
+    } finally {
+      await lease.release();
+    }
+  }
+}
