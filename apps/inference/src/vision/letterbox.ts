@@ -17,7 +17,7 @@ export interface Letterbox {
 
 /** C's lround: halves round away from zero (Math.round rounds them up). */
 export function lround(v: number): number {
-  return v < 0 ? -Math.round(-v) : Math.round(v);
+  return v < 0 ? -Math.round(-v) || 0 : Math.round(v); // `|| 0`: never -0
 }
 
 /** Float32 arithmetic as the C++ core computes it, so both sides agree on every pixel offset. */
