@@ -63,7 +63,12 @@ class HeldLease implements Lease {
     this.lost = new Promise((r) => (this.resolveLost = r));
     this.deadline = deadline;
     this.armDeadline();
-    this.scheduleRenew(Math.max(50, Math.floor(ttlMs / 3)));
+    this.scheduleRenew(this.renewDelay());
+  }
+
+  /** Every ttl/3, sooner when less than that is left (a grant claimed late, a slow renew). */
+  private renewDelay(): number {
+    return Math.max(20, Math.min(Math.floor(this.ttlMs / 3), Math.floor((this.deadline - Date.now()) / 2)));
   }
 
   isHeld(): boolean {
@@ -123,7 +128,7 @@ class HeldLease implements Lease {
       if (!r.ok) return this.markLost(r.reason ?? 'renew refused');
       this.deadline = sentAt + (r.expiresInMs ?? this.ttlMs);
       this.armDeadline();
-      this.scheduleRenew(Math.max(50, Math.floor(this.ttlMs / 3)));
+      this.scheduleRenew(this.renewDelay());
     } catch (e) {
       if (!this.held) return;
       // No answer (service restarting, broker hiccup): keep trying until our own deadline says lost.

@@ -19,6 +19,8 @@ import {
 } from './lease-state';
 import { LeaseStore } from './lease-store';
 
+const MAX_PENDING_DECISIONS = 10_000;
+
 type Decision<R> = { changed: boolean; granted: HolderRecord[]; expired: HolderRecord[]; result: R };
 
 /**
@@ -30,9 +32,15 @@ type Decision<R> = { changed: boolean; granted: HolderRecord[]; expired: HolderR
 @Injectable()
 export class GpuLeaseService {
   readonly policy: LeasePolicy;
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly urgent: (() => Promise<void>)[] = [];
+  private readonly normal: (() => Promise<void>)[] = [];
+  private pumping = false;
+  /** The table as of the last decision here (only used to answer "still queued" without a read). */
+  private cached?: LeaseState;
   /** Called with every new grant (the responder nudges the waiter). */
   onGrant?: (h: HolderRecord) => void;
+  /** When each waiter last re-sent its acquire, kept in memory (re-sends are not written). */
+  private readonly sightings = new Map<string, number>();
 
   constructor(
     private readonly store: LeaseStore,
@@ -46,7 +54,7 @@ export class GpuLeaseService {
   /** Opens the table; waiters queued before a restart get a fresh grace period to re-send. */
   async start(): Promise<void> {
     await this.store.open();
-    await this.decide((s, now) => {
+    await this.decide(true, (s, now) => {
       const revived = reviveWaiters(s, now);
       const n = normalize(s, now, this.policy);
       return { ...n, changed: revived || n.changed, result: undefined };
@@ -54,15 +62,28 @@ export class GpuLeaseService {
   }
 
   acquire(a: Omit<LeaseAcquire, 'schemaVersion' | 'correlationId'>): Promise<AcquireResult> {
-    return this.decide((s, now) => acquire(s, now, this.policy, a));
+    this.sightings.set(a.requestId, Date.now());
+    // A waiter re-sending while every token is held and none is due to expire: the answer is
+    // "still queued" and nothing would be decided, so spare the store. Anything else (a possible
+    // grant) is decided on the stored table.
+    const c = this.cached;
+    if (c) {
+      const now = Date.now();
+      const w = c.waiters.find((x) => x.requestId === a.requestId);
+      if (w && c.holders.length >= this.policy.tokens && c.holders.every((h) => h.expiresAt > now)) {
+        const position = [...c.waiters].sort(byPriorityThenFifo).indexOf(w) + 1;
+        return Promise.resolve({ status: 'queued', position });
+      }
+    }
+    return this.decide(false, (s, now) => acquire(s, now, this.policy, a));
   }
 
   renew(leaseId: string, fencingToken: number): Promise<RenewResult> {
-    return this.decide((s, now) => renew(s, now, this.policy, leaseId, fencingToken));
+    return this.decide(true, (s, now) => renew(s, now, this.policy, leaseId, fencingToken));
   }
 
   release(by: { leaseId?: string; requestId?: string }): Promise<{ released: boolean }> {
-    return this.decide((s, now) => release(s, now, this.policy, by));
+    return this.decide(true, (s, now) => release(s, now, this.policy, by));
   }
 
   /** Admin force-release; 404 when no such lease is held. */
@@ -74,7 +95,7 @@ export class GpuLeaseService {
 
   /** Expires holders whose ttl passed and drops dead waiters; hands their tokens on. */
   sweep(): Promise<void> {
-    return this.decide((s, now) => ({ ...normalize(s, now, this.policy), result: undefined }));
+    return this.decide(true, (s, now) => ({ ...normalize(s, now, this.policy), result: undefined }));
   }
 
   async view(): Promise<GpuLeasesView> {
@@ -105,19 +126,44 @@ export class GpuLeaseService {
     };
   }
 
-  /** One decision at a time in this process; the store's CAS write fences other processes. */
-  private decide<R>(fn: (s: LeaseState, now: number) => Decision<R>): Promise<R> {
-    const run = this.chain.then(async () => {
-      let last: Decision<R> | undefined;
-      const { result, state } = await this.store.transact((s) => {
-        last = fn(s, Date.now());
-        return last;
-      });
-      this.observe(state, last!);
-      return result;
+  /**
+   * One decision at a time in this process (the store's CAS write fences other processes).
+   * Renewals, releases and sweeps go first: a holder must never lose its lease because
+   * newcomers' acquires queued up in front of its renew. Both queues are capped.
+   */
+  private decide<R>(urgent: boolean, fn: (s: LeaseState, now: number) => Decision<R>): Promise<R> {
+    const q = urgent ? this.urgent : this.normal;
+    if (q.length >= MAX_PENDING_DECISIONS) return Promise.reject(new Error('GPU lease service overloaded; retry'));
+    return new Promise<R>((resolve, reject) => {
+      q.push(() => this.run(fn).then(resolve, reject));
+      void this.pump();
     });
-    this.chain = run.catch(() => undefined);
-    return run;
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      for (let task = this.urgent.shift() ?? this.normal.shift(); task; task = this.urgent.shift() ?? this.normal.shift()) await task();
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private async run<R>(fn: (s: LeaseState, now: number) => Decision<R>): Promise<R> {
+    let last: Decision<R> | undefined;
+    const { result, state } = await this.store.transact((s) => {
+      for (const w of s.waiters) w.lastSeenAt = Math.max(w.lastSeenAt, this.sightings.get(w.requestId) ?? 0);
+      last = fn(s, Date.now());
+      return last;
+    });
+    this.cached = state;
+    if (this.sightings.size > state.waiters.length + 1000) {
+      const live = new Set(state.waiters.map((w) => w.requestId));
+      for (const id of this.sightings.keys()) if (!live.has(id)) this.sightings.delete(id);
+    }
+    this.observe(state, last!);
+    return result;
   }
 
   private observe(state: LeaseState, d: Decision<unknown>): void {

@@ -21,6 +21,8 @@ describe('lease state decisions (pure)', () => {
     expect(acquire(s, 10, policy, req('c')).result).toEqual({ status: 'queued', position: 1 });
     const again = acquire(s, 20, policy, req('a')).result;
     expect(again.status === 'granted' && again.lease.fencingToken).toBe(1);
+    // Claiming a grant is proof of life: its ttl runs from the claim.
+    expect(again.status === 'granted' && again.lease.expiresAt).toBe(1020);
     expect(s.holders).toHaveLength(2);
     expect(s.waiters).toHaveLength(1);
   });

@@ -134,12 +134,17 @@ export function acquire(s: LeaseState, now: number, p: LeasePolicy, a: AcquireIn
   let changed = pre.changed;
   const granted = [...pre.granted];
   const held = s.holders.find((h) => h.requestId === a.requestId);
-  if (held) return { state: s, changed, granted, expired: pre.expired, result: { status: 'granted', lease: held } };
+  if (held) {
+    // The waiter claims a grant made while it was away: proof of life, so its ttl starts now.
+    held.expiresAt = now + held.ttlMs;
+    return { state: s, changed: true, granted, expired: pre.expired, result: { status: 'granted', lease: held } };
+  }
 
   let w = s.waiters.find((x) => x.requestId === a.requestId);
   if (w) {
+    // A re-send only proves the waiter alive; that alone is not worth a write (the service keeps
+    // sightings in memory and a restart revives every waiter anyway).
     w.lastSeenAt = now;
-    changed = true;
   } else {
     if (s.waiters.length >= p.maxWaiters) {
       return { state: s, changed, granted, expired: pre.expired, result: { status: 'refused', reason: `GPU lease queue is full (${p.maxWaiters} waiters)` } };

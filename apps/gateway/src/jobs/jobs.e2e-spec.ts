@@ -215,6 +215,10 @@ describe('jobs (gateway + a worker over real NATS JetStream)', () => {
     const leasesOf = async () =>
       ((await (await fetch(`${gw.api}/gpu/leases`, { headers: auth(viewer) })).json()) as { holders: { holder: string }[] }).holders.filter((h) => h.holder === `fixture:${job.id}`);
     expect(await leasesOf()).toHaveLength(1);
+    // Someone watches the job while it is cancelled: heartbeats while idle, then the terminal event ends the stream.
+    const { streamToken } = (await (await post(`/jobs/${job.id}/events/token`, viewer)).json()) as { streamToken: string };
+    const watching = readSse(`${gw.api}/jobs/${job.id}/events?streamToken=${streamToken}`);
+    await sleep(700);
     const t0 = Date.now();
     const r = await post(`/jobs/${job.id}/cancel`, engineer);
     expect(r.status).toBe(202);
@@ -225,6 +229,9 @@ describe('jobs (gateway + a worker over real NATS JetStream)', () => {
     expect(await leasesOf()).toHaveLength(0);
     expect(Date.now() - t0).toBeLessThan(5000);
     expect((await getJob(job.id)).state).toBe('cancelled');
+    const watched = await watching;
+    expect(watched.comments.some((c) => c.startsWith(': heartbeat'))).toBe(true);
+    expect(watched.events.at(-1)?.data).toMatchObject({ state: 'cancelled', jobId: job.id });
     expect((await post(`/jobs/${job.id}/cancel`, engineer)).status).toBe(409);
     expect(existsSync(pidFile)).toBe(true);
   });
