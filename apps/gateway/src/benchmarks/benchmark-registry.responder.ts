@@ -16,7 +16,8 @@ export class BenchmarkRegistryResponder implements OnApplicationBootstrap {
   onApplicationBootstrap() {
     this.bus.subscribe(LatestBenchmarkRequest, Registry.latestBenchmark, async (req, msg) => {
       try {
-        const b = await this.benchmarks.latest(req.modelId);
+        // Same answer as latestSelection(): the newest benchmark that selected an engine, else the newest one.
+        const b = (await this.benchmarks.latestSelected(req.modelId)) ?? (await this.benchmarks.latest(req.modelId));
         if (!b) return this.bus.respond(msg, LatestBenchmarkReply, { found: false });
         this.bus.respond(msg, LatestBenchmarkReply, {
           found: true,

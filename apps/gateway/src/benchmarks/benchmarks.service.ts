@@ -61,9 +61,14 @@ export class BenchmarksService {
 
   /** The engine bench chose for the model's latest benchmark that selected one; null when none did. */
   async latestSelection(modelId: string): Promise<{ benchmarkId: string; config: EngineConfig } | null> {
+    const b = await this.latestSelected(modelId);
+    return b?.selected ? { benchmarkId: b.id, config: b.selected } : null;
+  }
+
+  /** The newest benchmark of a model that selected an engine. */
+  async latestSelected(modelId: string): Promise<BenchmarkView | null> {
     const row = await this.repo.findOne({ where: { modelId, status: 'selected' }, order: { createdAt: 'DESC', id: 'DESC' } });
-    if (!row?.selectedConfig) return null;
-    return { benchmarkId: row.id, config: engineConfigSchema.parse(JSON.parse(row.selectedConfig)) };
+    return row ? toView(row) : null;
   }
 
   /** The latest benchmark of a model, whatever it concluded. */
