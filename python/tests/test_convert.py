@@ -112,3 +112,19 @@ def test_tensorflow_savedmodel_zip_to_onnx(cli, tmp_path):
     assert r["metadata"]["outputs"][0]["shape"][-1] == 8
     # the temporary extraction folder is gone
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["model.onnx"]
+
+
+def test_tensorflow_missing_is_a_clear_error(cli, tmp_path):
+    # simulate an install without TF: a shadowing package whose import fails
+    shadow = tmp_path / "shadow" / "tensorflow"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('tensorflow removed for this test')\n")
+    sm = tmp_path / "sm"
+    sm.mkdir()
+    (sm / "saved_model.pb").write_bytes(b"")
+    import os
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path / "shadow"), os.environ.get("PYTHONPATH", ""),
+                                         str(__import__("conftest").HERE / "netblock")])}
+    r = cli("convert", "--format", "tensorflow-savedmodel", "--input", sm, "--out", tmp_path / "o", env=env)
+    assert r.rc == 1 and r.final["code"] == "converter_unavailable"
+    assert "requirements-tf.txt" in r.final["message"] and "removed for this test" in r.final["message"]

@@ -141,3 +141,13 @@ def test_tune_input_errors(cli, yolo_data, tmp_path):
     r = cli("tune", "--study", tmp_path / "s.db", "--strategy", "tpe", "--trials", 1, "--data", tmp_path / "none",
             "--out", tmp_path, *TINY)
     assert r.rc == 2 and r.final["code"] == "data_error"
+
+
+def test_failed_trials_are_recorded_not_fatal(cli, yolo_data, tmp_path):
+    # a wrapper that refuses to run the trial (e.g. no lease): each trial fails without a result
+    r = cli("tune", "--study", tmp_path / "s.db", "--strategy", "random", "--trials", 2, "--parallel", 2,
+            "--data", yolo_data, "--out", tmp_path / "out", *TINY, env={"CVP_TRIAL_WRAPPER": "false"})
+    res = r.result
+    assert res["completed"] == 0 and res["failed"] == 2 and res["best"] is None
+    assert all(t["status"] == "failed" and t["exit_code"] == 1 and "without a result" in t["error"]
+               for t in res["trials"])
