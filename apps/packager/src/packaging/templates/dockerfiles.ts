@@ -39,8 +39,9 @@ RUN useradd --system --uid ${RUNTIME_UID} --user-group --no-create-home --shell 
 FROM ${NODE_IMAGE} AS deps
 WORKDIR ${IMAGE_ROOT}/app
 COPY app/package.json app/package-lock.json app/.npmrc ./
-# ${cuda ? 'cuda12 fetches the CUDA execution provider of onnxruntime-node at build time' : 'skip: the CPU library ships inside onnxruntime-node'}
-RUN ONNXRUNTIME_NODE_INSTALL=${cuda ? 'cuda12' : 'skip'} npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+# No install scripts (the CPU library ships inside onnxruntime-node; sharp uses its prebuilt @img package)${cuda ? ';\n# the CUDA execution provider of onnxruntime-node is fetched explicitly by its installer' : ''}
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \\
+${cuda ? ' && ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js \\\n' : ''} && npm cache clean --force
 
 # ---- native: the C++ inference core, built from native/ ----
 FROM ${NATIVE_BUILD_IMAGE} AS native

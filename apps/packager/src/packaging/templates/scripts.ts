@@ -83,9 +83,9 @@ elif [ -d "$BUNDLE_DIR/app/node_modules" ]; then
 else
   offline="--offline"
   [ "\${CVP_BUNDLE_ONLINE:-0}" = "1" ] && offline=""
-  echo "run.sh: installing production dependencies (npm ci --omit=dev $offline)" >&2
+  echo "run.sh: installing production dependencies (npm ci --omit=dev --ignore-scripts $offline)" >&2
   if ! (cd "$BUNDLE_DIR/app" && ONNXRUNTIME_NODE_INSTALL="\${ONNXRUNTIME_NODE_INSTALL:-skip}" \\
-        npm ci --omit=dev $offline --no-audit --no-fund); then
+        npm ci --omit=dev --ignore-scripts $offline --no-audit --no-fund); then
     rm -rf "$BUNDLE_DIR/app/node_modules"
     echo "run.sh: npm ci failed. Offline installs need the packages in the npm cache; set NODE_PATH to an" >&2
     echo "        existing node_modules, or run with CVP_BUNDLE_ONLINE=1 where the registry is reachable." >&2
