@@ -37,6 +37,13 @@ double rss_mb() {
   return 0;
 }
 
+double loadavg() {
+  std::ifstream f("/proc/loadavg");
+  double v = 0;
+  f >> v;
+  return v;
+}
+
 struct Result {
   std::vector<double> lat_ms;
   double seconds = 0;
@@ -126,9 +133,6 @@ int main(int argc, char** argv) {
     auto o = session.Run(Ort::RunOptions{nullptr}, in_names, &v, 1, out_names, 1);
     return o.size() == 1;
   };
-  drive(1, 200, raw_call);  // warm-up
-  const json raw1 = summarize(drive(1, requests, raw_call));
-  const json raw16 = summarize(drive(16, requests, raw_call));
 
   // ---- served: the core's gRPC server in this process, a real loopback TCP channel ----
   cvp::ServerConfig cfg;
@@ -172,9 +176,27 @@ int main(int argc, char** argv) {
     pb::InferResponse resp;
     return stub->Infer(&c, req, &resp).ok() && resp.outputs_size() == 1;
   };
+  drive(1, 200, raw_call);  // warm-up both paths
   drive(1, 200, served_call);
-  const json srv1 = summarize(drive(1, requests, served_call));
-  const json srv16 = summarize(drive(16, requests, served_call));
+  // Alternate raw and served in rounds so that drifting background load on a shared machine
+  // hits both paths alike, instead of whichever phase happened to run while it peaked.
+  auto interleaved = [&](int conc) {
+    Result raw, srv;
+    const int rounds = 5;
+    for (int r = 0; r < rounds; ++r) {
+      for (auto* pair : {&raw, &srv}) {
+        Result x = pair == &raw ? drive(conc, requests / rounds, raw_call) : drive(conc, requests / rounds, served_call);
+        pair->lat_ms.insert(pair->lat_ms.end(), x.lat_ms.begin(), x.lat_ms.end());
+        pair->seconds += x.seconds;
+        pair->errors += x.errors;
+      }
+    }
+    return std::make_pair(summarize(raw), summarize(srv));
+  };
+  const double load_before = loadavg();
+  const auto [raw1, srv1] = interleaved(1);
+  const auto [raw16, srv16] = interleaved(16);
+  const double load_after = loadavg();
 
   // ---- RSS over 10k served requests (concurrency 16), sampled every 1k, after a warm-up that
   // lets ORT's arena and the allocator reach the batch sizes dynamic batching produces ----
@@ -206,7 +228,8 @@ int main(int argc, char** argv) {
       {"model", model},
       {"generated_at", duration_cast<seconds>(system_clock::now().time_since_epoch()).count()},
       {"environment", {{"ort_version", Ort::GetVersionString()}, {"hardware_threads", std::thread::hardware_concurrency()},
-                       {"intra_op_threads", threads}, {"input_shape", shape}, {"transport", "gRPC over loopback TCP, in-process server"}}},
+                       {"intra_op_threads", threads}, {"loadavg_1m_before", load_before}, {"loadavg_1m_after", load_after},
+                       {"served_instances", std::max(1u, std::thread::hardware_concurrency())}, {"served_max_batch", 16}, {"input_shape", shape}, {"transport", "gRPC over loopback TCP, in-process server"}}},
       {"raw", {{"c1", raw1}, {"c16", raw16}}},
       {"served", {{"c1", srv1}, {"c16", srv16}, {"batch_size_histogram", batch_hist}}},
       {"rss_mb", {{"samples_every_1k", rss}, {"growth_after_warmup", rss_growth}, {"requests", rss_requests}, {"warmup_requests", rss_warmup}}},
