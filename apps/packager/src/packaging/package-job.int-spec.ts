@@ -48,7 +48,7 @@ describe('package job (real NATS, real ONNX model, registry test double)', () =>
     facts.set('pk-m4', { model: modelFacts('pk-m4', path.join(dir, 'outside.onnx')), benchmark: null });
     writeFileSync(path.join(dir, 'outside.onnx'), 'not in the data dir');
 
-    config = packagerConfig({ CVP_DATA_DIR: dataDir, CVP_PACKAGER_PLATFORM_ROOT: platformSnapshot(path.join(dir, 'platform')) });
+    config = packagerConfig({ CVP_DATA_DIR: dataDir, CVP_PACKAGER_PLATFORM_ROOT: platformSnapshot(path.join(dir, 'platform')), CVP_PACKAGER_REGISTRY_TIMEOUT_MS: '1500' });
     bus = await connectBus('packager-test');
     stopRegistry = serveRegistry(bus, facts);
     handler = new PackageJobHandler(new RegistryClient(bus, config), new BundleAssembler(config), new PackageWriter(config), config);
