@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { PermanentJobError } from '@cvp/jobs';
@@ -5,6 +6,8 @@ import * as ort from 'onnxruntime-node';
 import { FakeRegistry } from '../testing/fake-registry';
 import { handlerDeps, testSettings } from '../testing/handler-harness';
 import { testJobContext } from '../testing/job-context';
+import { REPO_ROOT } from '../testing/python-env';
+import { latencyCommand } from '../tune/tune-job.handler';
 import { ConvertJobHandler } from './convert-job.handler';
 
 describe('ConvertJobHandler (real python, registry answered over the test NATS)', () => {
@@ -47,6 +50,14 @@ describe('ConvertJobHandler (real python, registry answered over the test NATS)'
     const again = await handler.handle({ modelId: 'preset-m' }, testJobContext('job-convert-1', 2));
     expect(again.version).toBe(1);
     expect((await fs.readdir(path.join(settings.dataDir, 'models/preset-m'))).sort()).toEqual(['v1']);
+  });
+
+  it('the nsga2 latency command (bench\'s scripts/measure-latency.js) measures a converted model and prints p50_ms', () => {
+    const [cmd, ...args] = latencyCommand({ node: process.execPath, latencyScript: path.join(REPO_ROOT, 'scripts/measure-latency.js') }, 64).map((a) =>
+      a === '{onnx}' ? presetOnnx : a,
+    );
+    const out = execFileSync(cmd, args, { cwd: REPO_ROOT, timeout: 120_000 }).toString().trim().split('\n').pop()!;
+    expect(JSON.parse(out).p50_ms).toBeGreaterThan(0);
   });
 
   it('an uploaded ONNX version without ONNX output gets model.onnx in its own folder (same version)', async () => {

@@ -3,6 +3,9 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { JobCancelledError, PermanentJobError, RetryableJobError } from '@cvp/jobs';
 import { requirePython } from '../testing/python-env';
+import { ReadinessRegistry } from '@cvp/platform';
+import pino from 'pino';
+import { PythonReadiness } from './python-readiness';
 import { PythonRunner } from './python-runner.service';
 import type { PyProgressLine } from './python-protocol';
 
@@ -58,6 +61,17 @@ describe('PythonRunner against the real cvp_ml', () => {
     expect(await runner().version()).toMatch(/^\d+\.\d+\.\d+/);
     await expect(runner({ python: '/nonexistent/python' }).version(5000)).rejects.toThrow();
     await expect(runner({ python: '/nonexistent/python' }).run('inspect', [])).rejects.toThrow(PermanentJobError);
+  });
+
+  it('readiness: "python" is registered, up once cvp_ml answered, down with the reason for a broken interpreter', async () => {
+    const registry = new ReadinessRegistry();
+    const ok = new PythonReadiness(runner(), registry, pino({ level: 'silent' }));
+    ok.onApplicationBootstrap();
+    expect(registry.names()).toContain('python');
+    expect(await ok.check()).toBe(true);
+    expect(ok.version).toMatch(/^\d+\.\d+/);
+    const bad = new PythonReadiness(runner({ python: '/nonexistent/python' }), new ReadinessRegistry(), pino({ level: 'silent' }));
+    expect(await bad.check()).toMatch(/\/nonexistent\/python/);
   });
 
   it('gives the child the offline environment and the data dir', async () => {

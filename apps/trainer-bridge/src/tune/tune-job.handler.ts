@@ -74,9 +74,7 @@ export class TuneJobHandler implements JobHandler<'tune'> {
     ];
     if (input.space) args.push('--space', JSON.stringify(input.space));
     if (input.strategy === 'nsga2' && existsSync(this.settings.latencyScript)) {
-      // bench's measurement code (libs/measure through scripts/measure-latency.js), not a copy of it
-      const latency = [this.settings.node, this.settings.latencyScript, '{onnx}', '--input-shape', `1,3,${input.imgsz},${input.imgsz}`, '--iterations', '20', '--threads', '1'];
-      args.push('--latency-cmd', latency.map(shellQuote).join(' '));
+      args.push('--latency-cmd', latencyCommand(this.settings, input.imgsz).map(shellQuote).join(' '));
     }
     const env: Record<string, string> = {
       CVP_NATS_URL: this.settings.natsUrl,
@@ -183,6 +181,14 @@ export class TuneJobHandler implements JobHandler<'tune'> {
       await fs.rename(tmp, file);
     }
   }
+}
+
+/**
+ * nsga2's latency objective: bench's measurement code (libs/measure through
+ * scripts/measure-latency.js), not a copy of it. `{onnx}` is replaced by the trial's model.
+ */
+export function latencyCommand(settings: Pick<TrainerSettings, 'node' | 'latencyScript'>, imgsz: number): string[] {
+  return [settings.node, settings.latencyScript, '{onnx}', '--input-shape', `1,3,${imgsz},${imgsz}`, '--iterations', '20', '--threads', '1'];
 }
 
 /** What the job result keeps per trial (the full record stays in the report). */
