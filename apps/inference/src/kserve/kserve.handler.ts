@@ -175,7 +175,7 @@ export class KserveHandler {
       respond();
       this.metrics.succeeded(name, endpoint, timing, performance.now() - t0);
     } catch (e) {
-      if (signal.aborted) return fail(499, 'aborted', 'client closed the request');
+      if (signal.aborted || res.socket?.destroyed) return fail(499, 'aborted', 'client closed the request');
       if (e instanceof AdmissionRejectedError) {
         if (e.reason === 'closed') return fail(503, 'rejected', e.message, e.retryAfterSeconds);
         return fail(429, e.reason === 'deadline' ? 'deadline' : 'rejected', e.message, e.retryAfterSeconds);
