@@ -2,7 +2,7 @@
 // gRPC (loopback), at concurrency 1 and 16, plus RSS over 10k served requests. Not a test: it
 // writes measured numbers and the ratios against the targets to a JSON file.
 //
-//   cvp-bench [--model F.onnx] [--out results.json] [--requests N] [--rss-requests N] [--rss-warmup N] [--threads N]
+//   cvp-bench [--model F.onnx] [--out results.json] [--requests N] [--rss-requests N] [--rss-warmup N] [--threads N] [--instances N]
 #include <grpcpp/grpcpp.h>
 #include <onnxruntime_cxx_api.h>
 
@@ -91,6 +91,7 @@ int main(int argc, char** argv) {
   std::string model = std::string(CVP_SOURCE_DIR) + "/tests/fixtures/medium_cnn.onnx";
   std::string out = std::string(CVP_SOURCE_DIR) + "/../bench/results/native-core.json";
   int requests = 1000, rss_requests = 10000, rss_warmup = 2000, threads = 1;
+  int instances = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--model") model = v;
@@ -99,6 +100,7 @@ int main(int argc, char** argv) {
     else if (a == "--rss-requests") rss_requests = std::stoi(v);
     else if (a == "--threads") threads = std::stoi(v);
     else if (a == "--rss-warmup") rss_warmup = std::stoi(v);
+    else if (a == "--instances") instances = std::stoi(v);
     else {
       std::cerr << "unknown flag " << a << "\n";
       return 2;
@@ -154,7 +156,7 @@ int main(int argc, char** argv) {
     r.mutable_batching()->set_max_batch(16);
     r.mutable_batching()->set_max_queue_delay_us(0);  // batch only what is already waiting
     r.mutable_batching()->set_queue_capacity(256);
-    r.mutable_batching()->set_instance_count(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    r.mutable_batching()->set_instance_count(instances);
     r.set_warmup(true);
     pb::LoadModelResponse resp;
     auto st = stub->LoadModel(&c, r, &resp);
@@ -229,7 +231,7 @@ int main(int argc, char** argv) {
       {"generated_at", duration_cast<seconds>(system_clock::now().time_since_epoch()).count()},
       {"environment", {{"ort_version", Ort::GetVersionString()}, {"hardware_threads", std::thread::hardware_concurrency()},
                        {"intra_op_threads", threads}, {"loadavg_1m_before", load_before}, {"loadavg_1m_after", load_after},
-                       {"served_instances", std::max(1u, std::thread::hardware_concurrency())}, {"served_max_batch", 16}, {"input_shape", shape}, {"transport", "gRPC over loopback TCP, in-process server"}}},
+                       {"served_instances", instances}, {"served_max_batch", 16}, {"input_shape", shape}, {"transport", "gRPC over loopback TCP, in-process server"}}},
       {"raw", {{"c1", raw1}, {"c16", raw16}}},
       {"served", {{"c1", srv1}, {"c16", srv16}, {"batch_size_histogram", batch_hist}}},
       {"rss_mb", {{"samples_every_1k", rss}, {"growth_after_warmup", rss_growth}, {"requests", rss_requests}, {"warmup_requests", rss_warmup}}},
