@@ -49,7 +49,7 @@ function specAllows(r: RouteInfo): Principal[] | 'public' | undefined {
   if (/^\/(users|api-keys|audit)(\/|$)/.test(p)) return ['admin'];
   if (/^\/gpu\/leases\/:/.test(p) && r.method === 'DELETE') return ['admin'];
   if (/^\/models\/:id\/infer$/.test(p)) return ['admin', 'engineer', 'viewer', 'infer'];
-  if (/^\/(models|datasets|jobs|deployments)(\/|$)/.test(p) && r.method === 'GET' && !/\/events$/.test(p)) return ['admin', 'engineer', 'viewer'];
+  if (/^\/(models|datasets|jobs|deployments|benchmarks|gpu\/leases)(\/|$)/.test(p) && r.method === 'GET' && !/\/events$/.test(p)) return ['admin', 'engineer', 'viewer'];
   if (/^\/(models|datasets|deployments)(\/|$)/.test(p) && ['POST', 'DELETE'].includes(r.method)) return ['admin', 'engineer'];
   if (/^\/jobs(\/:type|\/:id\/cancel)$/.test(p) && r.method === 'POST') return ['admin', 'engineer'];
   return undefined;
