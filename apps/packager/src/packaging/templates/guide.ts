@@ -53,7 +53,8 @@ CVP_BUNDLE_ONLINE=1 ./run.sh               # same, allowed to reach the npm regi
 NODE_PATH=/srv/cvp/node_modules ./run.sh   # reuse an existing install of the same versions
 \`\`\`
 
-run.sh listens on 127.0.0.1:${INFERENCE_PORT} by default (CVP_HOST, CVP_INFERENCE_PORT change that).
+run.sh listens on 127.0.0.1:${INFERENCE_PORT} by default (CVP_HOST, CVP_INFERENCE_PORT change that). It reads
+\`.env\` when present, for settings the environment does not already set.
 ${spec.engine === 'native' ? 'Engine native: run.sh builds native/ with cmake once (packages: see the `native` stage of Dockerfile.cpu), or uses CVP_NATIVE_BIN.\n' : ''}
 ## Configure workers and queue
 
@@ -63,7 +64,7 @@ environment (run.sh):
 
 | setting | default | meaning |
 |---|---|---|
-${TUNABLES.map((t) => `| \`${t.key}\` | ${t.def} | ${t.doc} |`).join('\n')}
+${TUNABLES.map((t) => `| \`${t.key}\` | ${t.def} | ${t.doc.replace(/\|/g, '\\|')} |`).join('\n')}
 
 Workers beyond the number of cores (CPU) or one GPU's capacity add queueing, not throughput: size
 CVP_INFER_WORKERS from the benchmark report's concurrency sweep (\`reports/\`).

@@ -71,6 +71,17 @@ set -eu
 BUNDLE_DIR="$(cd "$(dirname "$0")" && pwd)"
 ENGINE="${spec.engine}"
 
+# Settings from .env (same file docker compose reads) for keys the environment does not set.
+if [ -f "$BUNDLE_DIR/.env" ]; then
+  while IFS= read -r line || [ -n "$line" ]; do
+    key="\${line%%=*}"
+    [ "$key" = "$line" ] && continue
+    case "$key" in ''|[0-9]*|*[!A-Za-z0-9_]*) continue ;; esac
+    eval "already=\\\${$key+set}"
+    [ -n "$already" ] || export "$key=\${line#*=}"
+  done < "$BUNDLE_DIR/.env"
+fi
+
 command -v node >/dev/null 2>&1 || { echo "run.sh: node (>= 20) is not on PATH" >&2; exit 1; }
 node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' ||
   { echo "run.sh: node >= 20 required, found $(node --version)" >&2; exit 1; }
