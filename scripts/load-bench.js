@@ -302,14 +302,19 @@ async function main() {
     log(`data plane: ${args.connections} users for ${args.duration} s`);
     const dataPlane = await loadRun({ url: dataPlaneUrl, headers: { 'content-type': 'image/jpeg' }, body: image, connections: args.connections, duration: args.duration });
     log(`data plane: ${dataPlane.throughput} req/s, p50 ${dataPlane.latencyMs.p50} ms, 429s ${dataPlane.status429}, errors ${dataPlane.errors}`);
-    await sleep(2000); // let the tail of the previous run drain
+    await sleep(2000); // let the tail of the previous run drain (hung-up requests are dropped by the server)
+    const rawMid = await rawEngineThroughput(modelPath, args.rawSeconds);
+    log(`raw between: ${rawMid.throughput} inferences/s`);
     log(`gateway: ${args.connections} users for ${args.duration} s`);
     const gateway = await loadRun({ url: gatewayUrl, headers: { 'content-type': 'image/jpeg', authorization: `Bearer ${apiKey}` }, body: image, connections: args.connections, duration: args.duration });
     log(`gateway: ${gateway.throughput} req/s, p50 ${gateway.latencyMs.p50} ms, 429s ${gateway.status429}, errors ${gateway.errors}`);
     await sleep(2000);
     const rawAfter = await rawEngineThroughput(modelPath, args.rawSeconds);
     log(`raw after: ${rawAfter.throughput} inferences/s`);
-    const raw = round((rawBefore.throughput + rawAfter.throughput) / 2);
+    // The machine is shared: each HTTP run is compared with the raw runs right before and after it.
+    const raw = round((rawBefore.throughput + rawMid.throughput + rawAfter.throughput) / 3);
+    const rawAroundDataPlane = round((rawBefore.throughput + rawMid.throughput) / 2);
+    const rawAroundGateway = round((rawMid.throughput + rawAfter.throughput) / 2);
     const stats = await (await fetch(`http://127.0.0.1:${ports.inference}/v2/models/${modelId}/stats`)).json();
 
     const cleanErrors = (r) => r.errors === 0 && r.timeouts === 0 && r.non2xx === r.status429;
@@ -321,14 +326,20 @@ async function main() {
       environment: { host: os.hostname(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, loadavgAtEnd: os.loadavg().map((v) => round(v, 2)), node: process.version, platform: `${os.platform()} ${os.release()}` },
       model: { name: 'yolov8n', path: path.relative(ROOT, modelPath).startsWith('..') ? modelPath : path.relative(ROOT, modelPath), input: [1, 3, 640, 640], imageBytes: image.length, imageSize: '640x480 JPEG' },
       serving: { engine: args.engine, deploymentId, workers: Number(process.env.CVP_INFER_WORKERS || 10), queueCap: Number(env.CVP_INFER_QUEUE_CAP), deadlineMs: Number(env.CVP_INFER_DEADLINE_MS), maxBatch: 1, threads: 'ORT default (all cores)' },
-      rawEngine: { method: 'onnxruntime-node session in a worker thread (OrtWorkerSession), closed loop, batch 1, same model and session options; measured before and after the HTTP runs', before: rawBefore, after: rawAfter, throughput: raw },
-      dataPlane: { url: '/v2/models/<id>/detect', ...dataPlane, ratioToRaw: round(dataPlane.throughput / raw) },
-      gateway: { url: '/api/v1/models/<id>/infer (API key)', ...gateway, ratioToRaw: round(gateway.throughput / raw) },
+      rawEngine: {
+        method: 'onnxruntime-node session in a worker thread (OrtWorkerSession), closed loop, batch 1, same model and session options; measured before, between and after the HTTP runs',
+        before: rawBefore,
+        between: rawMid,
+        after: rawAfter,
+        throughput: raw,
+      },
+      dataPlane: { url: '/v2/models/<id>/detect', ...dataPlane, rawThroughputAround: rawAroundDataPlane, ratioToRaw: round(dataPlane.throughput / rawAroundDataPlane) },
+      gateway: { url: '/api/v1/models/<id>/infer (API key)', ...gateway, rawThroughputAround: rawAroundGateway, ratioToRaw: round(gateway.throughput / rawAroundGateway) },
       serverStats: stats.model_stats?.[0] ?? null,
       targets: {
         zeroErrorsBesides429: cleanErrors(dataPlane) && cleanErrors(gateway),
-        dataPlaneThroughputAtLeast90PctOfRaw: dataPlane.throughput >= 0.9 * raw,
-        gatewayThroughputAtLeast90PctOfRaw: gateway.throughput >= 0.9 * raw,
+        dataPlaneThroughputAtLeast90PctOfRaw: dataPlane.throughput >= 0.9 * rawAroundDataPlane,
+        gatewayThroughputAtLeast90PctOfRaw: gateway.throughput >= 0.9 * rawAroundGateway,
         note: 'GPU latency targets (p50 < 100 ms, p95 < 200 ms, p99 < 500 ms) apply to GPU machines (docs/gpu.md); on this CPU-only machine 100 users queue behind one engine, so latency is N / throughput by design.',
       },
     };

@@ -27,7 +27,5 @@ export const inferenceConfigSchema = baseConfigSchema.extend({
   CVP_INFER_BATCH_DELAY_US: int(2000, 0, 1_000_000),
   /** Bound on one model load + warm-up. */
   CVP_INFER_LOAD_TIMEOUT_MS: int(600_000, 1000, 3_600_000),
-  /** Engine used when a deployment event names none. */
-  CVP_INFER_DEFAULT_ENGINE: z.enum(['native', 'ort-node']).default('native'),
 });
 export type InferenceConfig = z.infer<typeof inferenceConfigSchema>;

@@ -5,7 +5,8 @@ import { z } from 'zod';
 export const createDeploymentSchema = z
   .object({
     modelId: z.string().min(1).max(64),
-    engine: z.enum([...ENGINE_IDS, 'selected']),
+    /** native (the C++ core, the default), ort-node, or bench's choice for this model. */
+    engine: z.enum([...ENGINE_IDS, 'selected']).default('native'),
     /** Overrides of the engine options (for "selected": over bench's chosen options). */
     options: engineOptionsSchema.partial().strict().optional(),
   })

@@ -3,6 +3,8 @@ import { copyFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { DataSource } from 'typeorm';
+// An e2e across two apps: the real data plane runs in process next to the gateway.
+// eslint-disable-next-line @nx/enforce-module-boundaries
 import { type Harness, startInference } from '../../../inference/src/testing/inference-harness';
 import { BenchmarkEntity } from '../benchmarks/benchmark.entity';
 import { ModelEntity, ModelVersionEntity } from '../models/model.entity';

@@ -46,7 +46,6 @@ const NATIVE_CLIENT = Symbol('NATIVE_CLIENT');
       useFactory: (c: InferenceConfig): RepositoryOptions => ({
         stateFile: path.resolve(c.CVP_DATA_DIR, 'inference', 'deployments.json'),
         loadTimeoutMs: c.CVP_INFER_LOAD_TIMEOUT_MS,
-        defaultEngine: c.CVP_INFER_DEFAULT_ENGINE,
       }),
     },
     { provide: REPOSITORY_LOGGER, useExisting: SERVICE_LOGGER },

@@ -16,7 +16,6 @@ export interface RepositoryOptions {
   /** Where the deployed set is kept so a restart reloads it; undefined = memory only. */
   stateFile?: string;
   loadTimeoutMs: number;
-  defaultEngine: EngineConfig['engine'];
   /** Probe for a GPU; injectable so tests can state what they simulate. */
   gpuPresent?: () => boolean;
 }

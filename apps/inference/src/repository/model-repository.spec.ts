@@ -50,7 +50,7 @@ function stubLeases() {
 describe('ModelRepository', () => {
   it('loads, reports statuses, persists the deployed set and swaps a redeploy only once it is ready', async () => {
     const stateFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'repo-')), 'deployments.json');
-    const repo = new ModelRepository([ort], { stateFile, loadTimeoutMs: 20000, defaultEngine: 'ort-node' }, log);
+    const repo = new ModelRepository([ort], { stateFile, loadTimeoutMs: 20000 }, log);
     const statuses: string[] = [];
     repo.onStatus((s) => statuses.push(`${s.deploymentId}:${s.state}`));
     expect(repo.readiness()).toBe('restoring deployments');
@@ -76,12 +76,12 @@ describe('ModelRepository', () => {
   });
 
   it('refuses a GPU provider where no GPU is present (this machine), with the reason', async () => {
-    const repo = new ModelRepository([ort], { loadTimeoutMs: 5000, defaultEngine: 'ort-node', gpuPresent: () => false }, log);
+    const repo = new ModelRepository([ort], { loadTimeoutMs: 5000, gpuPresent: () => false }, log);
     const errors: string[] = [];
     repo.onStatus((s) => s.error && errors.push(s.error));
     await repo.apply(ev({ provider: 'cuda' }));
     expect(errors[0]).toMatch(/needs an NVIDIA GPU/);
-    const noClient = new ModelRepository([ort], { loadTimeoutMs: 5000, defaultEngine: 'ort-node', gpuPresent: () => true }, log);
+    const noClient = new ModelRepository([ort], { loadTimeoutMs: 5000, gpuPresent: () => true }, log);
     noClient.onStatus((s) => s.error && errors.push(s.error));
     await noClient.apply(ev({ provider: 'cuda' }));
     expect(errors[1]).toMatch(/no lease client/);
@@ -90,7 +90,7 @@ describe('ModelRepository', () => {
   it('holds one GPU lease per loaded instance and unloads when the lease is lost (GPU simulated: stub engine and lease client)', async () => {
     const engine = new StubGpuEngine();
     const leases = stubLeases();
-    const repo = new ModelRepository([engine], { loadTimeoutMs: 5000, defaultEngine: 'ort-node', gpuPresent: () => true }, log, leases.client);
+    const repo = new ModelRepository([engine], { loadTimeoutMs: 5000, gpuPresent: () => true }, log, leases.client);
     const statuses: string[] = [];
     repo.onStatus((s) => statuses.push(`${s.state}${s.error ? `:${s.error}` : ''}`));
     await repo.apply(ev({ provider: 'cuda' }));
@@ -106,7 +106,7 @@ describe('ModelRepository', () => {
 
   it('releases the lease when a GPU load fails, and reports unknown engines', async () => {
     const leases = stubLeases();
-    const repo = new ModelRepository([ort], { loadTimeoutMs: 5000, defaultEngine: 'ort-node', gpuPresent: () => true }, log, leases.client);
+    const repo = new ModelRepository([ort], { loadTimeoutMs: 5000, gpuPresent: () => true }, log, leases.client);
     const errors: string[] = [];
     repo.onStatus((s) => s.error && errors.push(s.error));
     await repo.apply(ev({ provider: 'cuda', config: { engine: 'native', modelPath: 'x.onnx', options: { provider: 'cuda', precision: 'fp32', graphOptimization: 'all', threads: 0, maxBatch: 1 } } }));
