@@ -111,6 +111,8 @@ export const stabilityResultSchema = z.object({
   errors: z.number().int(),
   p95Ms: z.number(),
   passed: z.boolean(),
+  /** The first error seen, when any. */
+  firstError: z.string().optional(),
 });
 export type StabilityResult = z.infer<typeof stabilityResultSchema>;
 

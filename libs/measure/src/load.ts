@@ -70,6 +70,7 @@ export function stabilityResult(engine: string, users: number, r: LoadResult): S
     errors: r.errors,
     p95Ms: round(percentile(sorted, 95)),
     passed: r.errors === 0 && r.requests > 0,
+    ...(r.firstError ? { firstError: r.firstError.slice(0, 500) } : {}),
   };
 }
 

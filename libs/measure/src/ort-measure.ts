@@ -26,6 +26,8 @@ export interface OrtMeasureRequest {
   iterations: number;
   cvThreshold: number;
   maxAttempts: number;
+  /** Per-attempt time budget (ms); iterations stop early once spent (at least 5 run). */
+  timeBudgetMs?: number;
   /** Real images for inputs (data set folder); seeded synthetic inputs when absent. */
   datasetDir?: string | null;
   /** Samples (batch 1) whose outputs are written and/or compared for accuracy agreement. */
@@ -135,7 +137,7 @@ export async function measureOrt(req: OrtMeasureRequest, signal?: AbortSignal): 
     await session.run(feeds);
     const firstInferenceMs = Number(process.hrtime.bigint() - f0) / 1e6;
 
-    const latency = await measureRepeated(() => session.run(feeds), { warmup: req.warmup, iterations: req.iterations, cvThreshold: req.cvThreshold, maxAttempts: req.maxAttempts, signal });
+    const latency = await measureRepeated(() => session.run(feeds), { warmup: req.warmup, iterations: req.iterations, cvThreshold: req.cvThreshold, maxAttempts: req.maxAttempts, timeBudgetMs: req.timeBudgetMs, signal });
     const throughput = latency.meanMs > 0 ? round((req.batch * 1000) / latency.meanMs, 2) : 0;
 
     let agreement: Agreement | null = null;
@@ -188,7 +190,7 @@ export async function measureOrt(req: OrtMeasureRequest, signal?: AbortSignal): 
 async function measureTimeSplit(session: OrtSession, inputName: string, outNames: readonly string[], req: OrtMeasureRequest, signal?: AbortSignal): Promise<TimeSplit> {
   const [, c, h, w] = req.inputShape;
   const image = await seededJpeg(req.seed);
-  const n = Math.max(3, Math.min(10, req.iterations));
+  const n = Math.max(3, Math.min(5, req.iterations));
   let pre = 0;
   let inf = 0;
   let post = 0;

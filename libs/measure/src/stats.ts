@@ -48,6 +48,10 @@ export interface RepeatOptions {
   cvThreshold: number;
   /** Attempts at most (>= 1); after the last the result is marked unstable instead of failing. */
   maxAttempts: number;
+  /** Per-attempt time budget: stop iterating once it is spent and minIterations ran (bounds slow models). */
+  timeBudgetMs?: number;
+  /** Iterations an attempt always runs, budget or not (default min(5, iterations)). */
+  minIterations?: number;
   signal?: AbortSignal;
 }
 
@@ -64,8 +68,11 @@ export async function measureRepeated(once: () => Promise<unknown>, o: RepeatOpt
   const attempts = Math.max(1, o.maxAttempts);
   for (let a = 1; a <= attempts; a++) {
     const samples: number[] = [];
+    const started = Date.now();
+    const minIter = Math.min(o.iterations, o.minIterations ?? 5);
     for (let i = 0; i < o.iterations; i++) {
       o.signal?.throwIfAborted();
+      if (o.timeBudgetMs !== undefined && i >= minIter && Date.now() - started >= o.timeBudgetMs) break;
       const t0 = process.hrtime.bigint();
       await once();
       samples.push(Number(process.hrtime.bigint() - t0) / 1e6);

@@ -19,11 +19,12 @@ export interface NativeMeasureRequest {
   iterations: number;
   cvThreshold: number;
   maxAttempts: number;
+  timeBudgetMs?: number;
   datasetDir?: string | null;
   agreementSamples: number;
   compareWith?: string | null;
   timeSplit: boolean;
-  load?: { concurrency: number[]; requestsPerLevel: number; stabilityUsers: number; stabilityDurationMs: number; engineName: string } | null;
+  load?: { concurrency: number[]; requestsPerLevel: number; poolSize: number; stabilityUsers: number; stabilityDurationMs: number; engineName: string } | null;
   /** Bound on every single RPC. */
   rpcTimeoutMs: number;
 }
@@ -117,7 +118,7 @@ export async function measureNative(req: NativeMeasureRequest, signal?: AbortSig
     const f0 = process.hrtime.bigint();
     await client.infer(batchReq, req.rpcTimeoutMs);
     const firstInferenceMs = Number(process.hrtime.bigint() - f0) / 1e6;
-    const latency = await measureRepeated(() => client.infer(batchReq, req.rpcTimeoutMs), { warmup: req.warmup, iterations: req.iterations, cvThreshold: req.cvThreshold, maxAttempts: req.maxAttempts, signal });
+    const latency = await measureRepeated(() => client.infer(batchReq, req.rpcTimeoutMs), { warmup: req.warmup, iterations: req.iterations, cvThreshold: req.cvThreshold, maxAttempts: req.maxAttempts, timeBudgetMs: req.timeBudgetMs, signal });
 
     let agreement: Agreement | null = null;
     if (req.compareWith) {
@@ -132,7 +133,7 @@ export async function measureNative(req: NativeMeasureRequest, signal?: AbortSig
     let timeSplit: TimeSplit | null = null;
     if (req.timeSplit && req.task) {
       const image = await seededJpeg(req.seed);
-      const n = Math.max(3, Math.min(10, req.iterations));
+      const n = Math.max(3, Math.min(5, req.iterations));
       let pre = 0;
       let inf = 0;
       let post = 0;
@@ -151,8 +152,9 @@ export async function measureNative(req: NativeMeasureRequest, signal?: AbortSig
     const concurrency: ConcurrencyPoint[] = [];
     let stability: StabilityResult | null = null;
     if (req.load) {
-      // The core bounds its own queue; the client side keeps a generous bound too.
-      const pool = new BoundedPool(64, 100000);
+      // The serving path admits through a bounded worker pool (apps/inference, CVP_INFER_WORKERS) in
+      // front of the core, whose gRPC thread pool refuses calls beyond its cap: bench does the same.
+      const pool = new BoundedPool(req.load.poolSize, 100000);
       const one = { modelId: id, inputs: [toTensor(samples[0], req.inputShape)] };
       const call = () => pool.run(() => client.infer(one, Math.max(req.rpcTimeoutMs, 60000)));
       for (const c of req.load.concurrency) {

@@ -128,6 +128,7 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
     iterations: s.iterations,
     cvThreshold: s.cvThreshold,
     maxAttempts: s.maxAttempts,
+    timeBudgetMs: s.timeBudgetMs,
     datasetDir: input.datasetDir ?? null,
     agreementSamples: s.agreementSamples,
     compareWith: baselineOut,
@@ -193,6 +194,7 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
     iterations: s.iterations,
     cvThreshold: s.cvThreshold,
     maxAttempts: s.maxAttempts,
+    timeBudgetMs: s.timeBudgetMs,
     datasetDir: input.datasetDir ?? null,
     agreementSamples: s.agreementSamples,
     compareWith: baselineOut,
@@ -250,6 +252,9 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
     }
   });
 
+  const bestThreads = (engine: EngineId): number =>
+    candidates.filter((c) => c.engine === engine && c.step === 2).sort((a, b) => a.latency.p50Ms - b.latency.p50Ms || (a.id < b.id ? -1 : 1))[0]?.options.threads ?? s.threads[0];
+
   // Step 3: FP16 and INT8 variants from python, each validated against the baseline.
   await step(
     3,
@@ -258,6 +263,7 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
       rec.reasons.push(gpu.present ? 'fp16 on CUDA: measured in step 4' : `fp16 on CUDA: skipped: ${gpu.reason}`);
       const made: Record<string, unknown> = {};
       rec.details.variants = made;
+      rec.details.threads = { 'ort-node': bestThreads('ort-node'), native: nativeReason ? null : bestThreads('native'), why: 'variants run at each engine\'s fastest thread setting of step 2' };
       let k = 0;
       for (const kind of s.variants) {
         progress((2 + (k++ / s.variants.length) * 0.5) / 9, 'step 3: making variants', { kind });
@@ -276,13 +282,10 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
           rec.reasons.push(`${kind}: variant not made: ${v.error}`);
           continue;
         }
-        for (const t of s.threads) {
-          const c = await measureOrtCandidate(rec, 3, kind, v.path, 'all', t, 1);
-          if (c && !c.agreement) rec.reasons.push(`${c.id}: no agreement measured`);
-        }
-        if (!nativeReason) {
-          for (const t of s.threads) await measureNativeCandidate(rec, 3, kind, v.path, 'all', t, 1);
-        }
+        // Each engine runs the variant at its best thread setting of step 2 (bounds the protocol's time).
+        const c = await measureOrtCandidate(rec, 3, kind, v.path, 'all', bestThreads('ort-node'), 1);
+        if (c && !c.agreement) rec.reasons.push(`${c.id}: no agreement measured`);
+        if (!nativeReason) await measureNativeCandidate(rec, 3, kind, v.path, 'all', bestThreads('native'), 1);
       }
       if (nativeReason) rec.reasons.push(`native: skipped: ${nativeReason}`);
     },
@@ -416,7 +419,7 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
       stability.push(r.stability);
       rec.ids.push(target.id);
       rec.details.result = r.stability;
-      if (!r.stability.passed) throw new Error(`${r.stability.errors} errors in ${r.stability.requests} requests`);
+      if (!r.stability.passed) throw new Error(`${r.stability.errors} errors in ${r.stability.requests} requests${r.stability.firstError ? ` (first: ${r.stability.firstError})` : ''}`);
     },
     s.stabilityUsers > 0 && s.stabilityDurationMs > 0 ? undefined : 'stability run disabled by settings',
   );

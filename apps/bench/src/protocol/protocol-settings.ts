@@ -8,6 +8,8 @@ export interface ProtocolSettings {
   iterations: number;
   cvThreshold: number;
   maxAttempts: number;
+  /** Per-attempt measuring time budget per candidate (ms): slow models run fewer iterations (>= 5). */
+  timeBudgetMs: number;
   seed: number;
   /** Intra-op thread settings tried at each graph level (0 = ORT default). */
   threads: number[];
@@ -35,10 +37,11 @@ export interface ProtocolSettings {
 export function defaultProtocolSettings(repoRoot = path.resolve(__dirname, '../../../..')): ProtocolSettings {
   const cores = Math.max(1, os.cpus().length);
   return {
-    warmup: 3,
+    warmup: 2,
     iterations: 20,
     cvThreshold: 0.1,
     maxAttempts: 2,
+    timeBudgetMs: 6000,
     seed: 0,
     threads: [...new Set([1, cores])],
     concurrency: [1, 2, 4, 8],
