@@ -37,6 +37,8 @@ export const gatewayConfigSchema = baseConfigSchema
 
     // uploads
     CVP_MODEL_UPLOAD_MAX_BYTES: int(1024 ** 3),
+    /** Uploads processed at once per kind (models, data sets); more are answered 429 + Retry-After. */
+    CVP_UPLOAD_CONCURRENCY: int(4, 1, 64),
     CVP_DATASET_UPLOAD_MAX_BYTES: int(1024 ** 3),
     CVP_DATASET_MAX_ENTRIES: int(20_000, 1),
     CVP_DATASET_MAX_UNCOMPRESSED_BYTES: int(4 * 1024 ** 3),

@@ -8,6 +8,7 @@ import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal
 import { ZodValidationPipe } from '../auth/zod-validation.pipe';
 import type { GatewayConfig } from '../config';
 import { SingleFileUploadInterceptor, stagedUpload, type UploadLimits, type UploadRequest } from '../models/upload/single-file-upload.interceptor';
+import { UploadAdmission } from '../models/upload/upload-admission';
 import { DatasetsService } from './datasets.service';
 
 const uploadFields = z.object({ format: z.enum(DATASET_FORMATS), name: z.string().min(1).max(200).optional() }).strict();
@@ -30,14 +31,16 @@ class DatasetDto {
 /** Data set zips: capped at CVP_DATASET_UPLOAD_MAX_BYTES. */
 @Injectable()
 export class DatasetUploadInterceptor extends SingleFileUploadInterceptor {
+  private readonly admission: UploadAdmission;
   constructor(
     @InjectConfig() private readonly config: GatewayConfig,
     private readonly datasets: DatasetsService,
   ) {
     super();
+    this.admission = new UploadAdmission(config.CVP_UPLOAD_CONCURRENCY);
   }
   protected limits(): UploadLimits {
-    return { maxFileBytes: this.config.CVP_DATASET_UPLOAD_MAX_BYTES, tmpDir: this.datasets.uploadTmpDir };
+    return { maxFileBytes: this.config.CVP_DATASET_UPLOAD_MAX_BYTES, tmpDir: this.datasets.uploadTmpDir, admission: this.admission };
   }
 }
 

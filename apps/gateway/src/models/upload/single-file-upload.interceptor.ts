@@ -12,12 +12,15 @@ import multer from 'multer';
 import { promises as fs } from 'node:fs';
 import { catchError, from, mergeMap, type Observable, switchMap } from 'rxjs';
 import { HashingTempStorage, type StagedUpload } from './hashing-storage';
+import type { UploadAdmission } from './upload-admission';
 
 export interface UploadLimits {
   /** Largest file accepted; checked on Content-Length before reading, then on the stream. */
   maxFileBytes: number;
   tmpDir: string;
   field?: string;
+  /** Shared bound on uploads in progress (429 when full). */
+  admission: UploadAdmission;
 }
 
 /** Room for multipart boundaries and the small text fields next to the file. */
@@ -53,6 +56,7 @@ export abstract class SingleFileUploadInterceptor implements NestInterceptor {
     if (!String(req.headers['content-type'] ?? '').startsWith('multipart/form-data')) {
       throw new HttpException('expected multipart/form-data with a "file" part', 415);
     }
+    const release = l.admission.acquire();
     const upload = multer({
       storage: new HashingTempStorage(l.tmpDir),
       limits: { fileSize: l.maxFileBytes, files: 1, fields: 20, fieldSize: 64 * 1024, parts: 25, headerPairs: 200 },
@@ -71,7 +75,10 @@ export abstract class SingleFileUploadInterceptor implements NestInterceptor {
     });
     // Whatever the handler did, the temp file must not outlive the request: the service renames it
     // into place on success (then rm is a no-op); on any error it is removed before the answer.
-    const cleanup = () => (req.file?.path ? fs.rm(req.file.path, { force: true }) : Promise.resolve());
+    const cleanup = () => {
+      release();
+      return req.file?.path ? fs.rm(req.file.path, { force: true }) : Promise.resolve();
+    };
     return from(run).pipe(
       switchMap(() => next.handle()),
       mergeMap(async (v) => {
