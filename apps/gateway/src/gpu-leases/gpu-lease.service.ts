@@ -35,8 +35,7 @@ export class GpuLeaseService {
   private readonly urgent: (() => Promise<void>)[] = [];
   private readonly normal: (() => Promise<void>)[] = [];
   private pumping = false;
-  /** The table as of the last decision here (only used to answer "still queued" without a read). */
-  private cached?: LeaseState;
+  private sweeping?: Promise<void>;
   /** Called with every new grant (the responder nudges the waiter). */
   onGrant?: (h: HolderRecord) => void;
   /** When each waiter last re-sent its acquire, kept in memory (re-sends are not written). */
@@ -63,18 +62,6 @@ export class GpuLeaseService {
 
   acquire(a: Omit<LeaseAcquire, 'schemaVersion' | 'correlationId'>): Promise<AcquireResult> {
     this.sightings.set(a.requestId, Date.now());
-    // A waiter re-sending while every token is held and none is due to expire: the answer is
-    // "still queued" and nothing would be decided, so spare the store. Anything else (a possible
-    // grant) is decided on the stored table.
-    const c = this.cached;
-    if (c) {
-      const now = Date.now();
-      const w = c.waiters.find((x) => x.requestId === a.requestId);
-      if (w && c.holders.length >= this.policy.tokens && c.holders.every((h) => h.expiresAt > now)) {
-        const position = [...c.waiters].sort(byPriorityThenFifo).indexOf(w) + 1;
-        return Promise.resolve({ status: 'queued', position });
-      }
-    }
     return this.decide(false, (s, now) => acquire(s, now, this.policy, a));
   }
 
@@ -95,7 +82,10 @@ export class GpuLeaseService {
 
   /** Expires holders whose ttl passed and drops dead waiters; hands their tokens on. */
   sweep(): Promise<void> {
-    return this.decide(true, (s, now) => ({ ...normalize(s, now, this.policy), result: undefined }));
+    // Coalesced: a slow store must not let sweeps pile up (and starve acquires behind them).
+    if (this.sweeping) return this.sweeping;
+    this.sweeping = this.decide(false, (s, now) => ({ ...normalize(s, now, this.policy), result: undefined })).finally(() => (this.sweeping = undefined));
+    return this.sweeping;
   }
 
   async view(): Promise<GpuLeasesView> {
@@ -128,7 +118,7 @@ export class GpuLeaseService {
 
   /**
    * One decision at a time in this process (the store's CAS write fences other processes).
-   * Renewals, releases and sweeps go first: a holder must never lose its lease because
+   * Renewals and releases go first: a holder must never lose its lease because
    * newcomers' acquires queued up in front of its renew. Both queues are capped.
    */
   private decide<R>(urgent: boolean, fn: (s: LeaseState, now: number) => Decision<R>): Promise<R> {
@@ -157,7 +147,6 @@ export class GpuLeaseService {
       last = fn(s, Date.now());
       return last;
     });
-    this.cached = state;
     if (this.sightings.size > state.waiters.length + 1000) {
       const live = new Set(state.waiters.map((w) => w.requestId));
       for (const id of this.sightings.keys()) if (!live.has(id)) this.sightings.delete(id);

@@ -73,7 +73,7 @@ describe('GPU lease service over real NATS (JetStream KV)', () => {
     expect(sampler.max()).toBeLessThanOrEqual(2);
     expect(sampler.max()).toBe(2); // the tokens were actually contended
     expect(monitor.maxHolders()).toBeLessThanOrEqual(2);
-    expect(monitor.seen.size).toBe(20);
+    expect(monitor.seen.size).toBeGreaterThanOrEqual(20);
     for (const c of crashes) {
       const s = monitor.seen.get(c.leaseId)!;
       expect(s.gone).toBeDefined();
@@ -166,5 +166,31 @@ describe('GPU lease service over real NATS (JetStream KV)', () => {
     expect(d.isHeld()).toBe(false);
     expect((await svc.view()).holders).toEqual([]);
     await expect(c.client.acquire({ holder: 'e', priority: 'train', ttlMs: 900, waitMs: 1000 })).rejects.toThrow(/closed/);
+  });
+
+  it('two lease services on one table at once (old and new gateway overlapping) still never grant more than 2', async () => {
+    const bucket = `LEASE_T4_${randomUUID().slice(0, 8)}`;
+    apps.push(await startLeaseService({ natsUrl: url, bucket, sweepMs: 20 }), await startLeaseService({ natsUrl: url, bucket, sweepMs: 20 }));
+    const monitor = await watchLeaseTable(url, bucket, logger);
+    monitors.push(monitor);
+    const live = new Set<Lease>();
+    const sampler = heldSampler(live);
+    const run = async (i: number) => {
+      const c = await startLeaseClient(url, `dual-${i}`, logger, 100);
+      clients.push(c);
+      for (let k = 0; k < 3; k++) {
+        const l = await c.client.acquire({ holder: `dual-${i}-${k}`, priority: 'train', ttlMs: 2000, waitMs: 60_000 });
+        live.add(l);
+        await sleep(Math.random() * 60);
+        await l.release();
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, (_, i) => run(i)));
+    sampler.stop();
+    expect(monitor.seen.size).toBeGreaterThanOrEqual(24); // more only if a grant expired unclaimed (an overloaded machine)
+    expect(monitor.maxHolders()).toBeLessThanOrEqual(2);
+    expect(sampler.max()).toBeLessThanOrEqual(2);
+    const tokens = [...live].map((l) => l.fencingToken);
+    expect(new Set(tokens).size).toBe(24); // no fencing token handed out twice
   });
 });
