@@ -21,6 +21,12 @@ if [[ ! -f "$ort" ]]; then
   exit 1
 fi
 
+# ccache (installed by the bootstrap) makes a fresh clone's build, CI's included, reuse earlier
+# compilations; CCACHE_BASEDIR keeps its keys independent of where the clone lives.
+if command -v ccache >/dev/null; then
+  opts+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+  export CCACHE_BASEDIR="$(cd "$native/.." && pwd)" CCACHE_NOHASHDIR=1
+fi
 if [[ ! -f "$dir/CMakeCache.txt" ]]; then
   echo "[native/build] configuring $dir"
   cmake -S "$native" -B "$dir" "${opts[@]}"
