@@ -22,8 +22,9 @@ if [[ ! -f "$ort" ]]; then
 fi
 
 # ccache (installed by the bootstrap) makes a fresh clone's build, CI's included, reuse earlier
-# compilations; CCACHE_BASEDIR keeps its keys independent of where the clone lives.
-if command -v ccache >/dev/null; then
+# compilations; CCACHE_BASEDIR keeps its keys independent of where the clone lives. Not for the
+# coverage build: its .gcno notes carry the clone's paths, which a cached object would not.
+if command -v ccache >/dev/null && [[ "${1:-}" != --coverage ]]; then
   opts+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
   export CCACHE_BASEDIR="$(cd "$native/.." && pwd)" CCACHE_NOHASHDIR=1
 fi
