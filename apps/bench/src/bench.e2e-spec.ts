@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -7,8 +7,11 @@ import { type BenchReport, benchReportSchema } from '@cvp/contracts';
 import { createLogger, parseConfig } from '@cvp/platform';
 import { chromium } from 'playwright-core';
 import { DataSource } from 'typeorm';
+// eslint-disable-next-line @nx/enforce-module-boundaries
 import { BenchmarksService } from '../../gateway/src/benchmarks/benchmarks.service';
+// eslint-disable-next-line @nx/enforce-module-boundaries
 import { ModelEntity, ModelVersionEntity } from '../../gateway/src/models/model.entity';
+// eslint-disable-next-line @nx/enforce-module-boundaries
 import { type GatewayTestApp, startGatewayTestApp } from '../../gateway/src/testing/gateway-test-app';
 import { AppModule } from './app.module';
 import { benchConfigSchema } from './config';
@@ -62,7 +65,7 @@ describe('bench: yolov8n preset -> bench job -> 9 steps, selection, decision rec
     const vdir = path.join(gw.dataDir, 'models', modelId, 'v1');
     mkdirSync(vdir, { recursive: true });
     const onnx = path.join(vdir, 'model.onnx');
-    writeFileSync(onnx, require('node:fs').readFileSync(presetOnnx));
+    copyFileSync(presetOnnx, onnx);
     const ds = gw.app.get(DataSource);
     const ts = new Date().toISOString();
     await ds.getRepository(ModelEntity).save({ id: modelId, name: 'yolov8n-64', task: 'detect', sourceFormat: 'ultralytics', preset: 'yolov8n', labels: null, ownerId: gw.userIds.engineer, latestVersion: 1, createdAt: ts, updatedAt: ts });

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -157,7 +157,7 @@ describe('onnxruntime-node measurement', () => {
 
   it('uses real images of an attached data set for inputs', async () => {
     const ds = path.join(dir, 'ds', 'images');
-    require('node:fs').mkdirSync(ds, { recursive: true });
+    mkdirSync(ds, { recursive: true });
     await sharp({ create: { width: 20, height: 10, channels: 3, background: { r: 255, g: 0, b: 0 } } }).png().toFile(path.join(ds, 'a.png'));
     writeFileSync(path.join(ds, 'notes.txt'), 'x');
     expect(await listImages(path.dirname(ds), 10)).toHaveLength(1);

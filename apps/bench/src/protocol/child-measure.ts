@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { runProcess } from '@cvp/jobs';
 import type { OrtMeasureRequest, OrtMeasureResult } from '@cvp/measure';
@@ -8,7 +8,7 @@ export function measureScript(): string {
   let dir = __dirname;
   for (let i = 0; i < 8; i++) {
     const p = path.join(dir, 'scripts/measure-latency.js');
-    if (require('node:fs').existsSync(p)) return p;
+    if (existsSync(p)) return p;
     dir = path.dirname(dir);
   }
   return path.resolve('scripts/measure-latency.js');

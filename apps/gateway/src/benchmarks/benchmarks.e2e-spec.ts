@@ -2,7 +2,9 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { LatestBenchmarkReply, LatestBenchmarkRequest, Registry } from '@cvp/contracts';
 import { createLogger, MessageBus } from '@cvp/platform';
+// eslint-disable-next-line @nx/enforce-module-boundaries
 import { writeReport } from '../../../bench/src/report/report-writer';
+// eslint-disable-next-line @nx/enforce-module-boundaries
 import { fixtureReport } from '../../../bench/src/testing/report-fixture';
 import { JobCompletionRegistry } from '../jobs/job-completion.registry';
 import { type GatewayTestApp, startGatewayTestApp } from '../testing/gateway-test-app';
