@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { VariantKind } from '@cvp/contracts';
@@ -34,7 +35,17 @@ export interface ProtocolSettings {
   rpcTimeoutMs: number;
 }
 
-export function defaultProtocolSettings(repoRoot = path.resolve(__dirname, '../../../..')): ProtocolSettings {
+/** The repository root, from the source tree or from dist/ (the folder holding package.json and python/). */
+export function findRepoRoot(start = __dirname): string {
+  let dir = start;
+  for (let i = 0; i < 8; i++) {
+    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'python'))) return dir;
+    dir = path.dirname(dir);
+  }
+  return process.cwd();
+}
+
+export function defaultProtocolSettings(repoRoot = findRepoRoot()): ProtocolSettings {
   const cores = Math.max(1, os.cpus().length);
   return {
     warmup: 2,
