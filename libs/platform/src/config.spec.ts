@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { baseConfigSchema, ConfigError, parseConfig, portSetting } from './config';
 
 const schema = baseConfigSchema.extend({ CVP_X_PORT: portSetting(1234) });
@@ -19,6 +20,16 @@ describe('config validation', () => {
       const msg = (e as Error).message;
       expect(msg).toContain('CVP_X_PORT="70000"');
       expect(msg).toContain('CVP_NATS_URL="http://x"');
+    }
+  });
+
+  it('never echoes a secret value', () => {
+    const withSecret = schema.extend({ CVP_JWT_SECRET: baseConfigSchema.shape.CVP_DATA_DIR.pipe(z.string().min(32)) });
+    expect(() => parseConfig(withSecret, { CVP_JWT_SECRET: 'short-secret' })).toThrow(/CVP_JWT_SECRET=\(hidden\)/);
+    try {
+      parseConfig(withSecret, { CVP_JWT_SECRET: 'short-secret' });
+    } catch (e) {
+      expect((e as Error).message).not.toContain('short-secret');
     }
   });
 });

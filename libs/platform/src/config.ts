@@ -13,6 +13,8 @@ export type BaseConfig = z.infer<typeof baseConfigSchema>;
 /** Integer port parsed from env, with a default. */
 export const portSetting = (def: number) => z.coerce.number().int().min(1).max(65535).default(def);
 
+const SECRET_KEY = /SECRET|PASSWORD|TOKEN|KEY$/i;
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
@@ -28,7 +30,9 @@ export function parseConfig<S extends z.ZodTypeAny>(schema: S, env: NodeJS.Proce
     r.error.issues.map((i) => {
       const key = i.path.join('.');
       const val = env[key];
-      return `${key}=${val === undefined ? '(unset)' : JSON.stringify(val)}: ${i.message}`;
+      // Never echo a secret, even a rejected one: start-up errors end up in logs.
+      const shown = val === undefined ? '(unset)' : SECRET_KEY.test(key) ? '(hidden)' : JSON.stringify(val);
+      return `${key}=${shown}: ${i.message}`;
     }),
   );
 }
