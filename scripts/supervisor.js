@@ -95,6 +95,7 @@ function httpOk(url) {
 const log = (msg) => process.stdout.write(`[supervisor] ${msg}\n`);
 const running = new Map(); // name -> { child, exited }
 let stopping = false;
+let adminPasswordGenerated = false;
 
 function start(p) {
   const logFile = path.join(LOGS, `${p.name}.log`);
@@ -169,6 +170,12 @@ function table(rows) {
 async function main() {
   for (const d of [DATA, LOGS, RUN]) fs.mkdirSync(d, { recursive: true });
   const freshDataDir = !fs.existsSync(path.join(DATA, 'gateway.sqlite'));
+  // The gateway seeds the admin on an empty users table; the supervisor picks the password so it
+  // can print it once and the demo can log in with it.
+  if (freshDataDir && !env.CVP_ADMIN_PASSWORD && !env.CVP_DB_URL) {
+    env.CVP_ADMIN_PASSWORD = require('node:crypto').randomBytes(12).toString('base64url');
+    adminPasswordGenerated = true;
+  }
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
 
@@ -198,11 +205,14 @@ async function main() {
   }
   process.stdout.write(`\n${table(rows)}\n\n`);
   log(`gateway: http://127.0.0.1:${ports.gateway}/api/v1  (OpenAPI UI: http://127.0.0.1:${ports.gateway}/api/docs)`);
+  if (adminPasswordGenerated) {
+    log(`admin account created: username=${env.CVP_ADMIN_USERNAME || 'admin'} password=${env.CVP_ADMIN_PASSWORD}  (shown once; set CVP_ADMIN_PASSWORD to choose it)`);
+  }
   log(`all processes ready (pid ${process.pid}); Ctrl-C stops everything`);
 
   if (freshDataDir && env.CVP_DEMO !== '0') {
     try {
-      await require('./demo').runDemo({ root: ROOT, dataDir: DATA, ports, log });
+      await require('./demo').runDemo({ root: ROOT, dataDir: DATA, ports, log, admin: { username: env.CVP_ADMIN_USERNAME || 'admin', password: env.CVP_ADMIN_PASSWORD } });
     } catch (e) {
       log(`demo failed: ${e.message}`);
     }
