@@ -2,13 +2,12 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Inject, Injectable, type OnApplicationShutdown, Optional } from '@nestjs/common';
 import type { DeploymentChanged, DeploymentStatus, EngineConfig, ModelTask } from '@cvp/contracts';
-import type { GpuLeaseClient, Lease } from '@cvp/gpu-lease';
+import { GPU_LEASE_CLIENT, type GpuLeaseClient, type Lease } from '@cvp/gpu-lease';
 import type { Logger } from 'pino';
 import type { Engine, LoadedModel } from '../engines/engine';
 import { nvidiaGpuPresent } from './gpu-probe';
 
 export const ENGINES = Symbol('ENGINES');
-export const GPU_LEASE_CLIENT = Symbol('GPU_LEASE_CLIENT');
 export const REPOSITORY_OPTIONS = Symbol('REPOSITORY_OPTIONS');
 export const REPOSITORY_LOGGER = Symbol('REPOSITORY_LOGGER');
 

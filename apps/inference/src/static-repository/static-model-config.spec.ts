@@ -63,11 +63,11 @@ describe('StaticModelConfigLoader (in-memory repository stand-in)', () => {
   const log = pino({ level: 'silent' });
   const settle = () => new Promise((r) => setTimeout(r, 20));
 
-  it('applies the deployment at bootstrap, then marks the repository restored', async () => {
+  it('applies the deployment at module init, then marks the repository restored', async () => {
     const repo = new RecordingRepository(true);
     const fatal = jest.fn();
     const loader = new StaticModelConfigLoader(repo as unknown as ModelRepository, write('ok/model-config.json', valid), log, fatal);
-    await loader.onApplicationBootstrap();
+    await loader.onModuleInit();
     await settle();
     expect(repo.applied).toHaveLength(1);
     expect(repo.applied[0].config!.modelPath).toBe(path.join(dir, 'ok/model.onnx'));
@@ -75,13 +75,13 @@ describe('StaticModelConfigLoader (in-memory repository stand-in)', () => {
     expect(fatal).not.toHaveBeenCalled();
   });
 
-  it('reports a model that did not load as fatal, and an invalid file at bootstrap', async () => {
+  it('reports a model that did not load as fatal, and an invalid file at start-up', async () => {
     const repo = new RecordingRepository(false);
     const fatal = jest.fn();
-    await new StaticModelConfigLoader(repo as unknown as ModelRepository, write('fail/model-config.json', valid), log, fatal).onApplicationBootstrap();
+    await new StaticModelConfigLoader(repo as unknown as ModelRepository, write('fail/model-config.json', valid), log, fatal).onModuleInit();
     await settle();
     expect(fatal).toHaveBeenCalledWith(expect.objectContaining({ message: expect.stringMatching(/street-cams .* did not load/) }));
     expect(repo.restored).toBe(0);
-    await expect(new StaticModelConfigLoader(repo as unknown as ModelRepository, path.join(dir, 'missing.json'), log, fatal).onApplicationBootstrap()).rejects.toThrow(StaticModelConfigError);
+    await expect(new StaticModelConfigLoader(repo as unknown as ModelRepository, path.join(dir, 'missing.json'), log, fatal).onModuleInit()).rejects.toThrow(StaticModelConfigError);
   });
 });

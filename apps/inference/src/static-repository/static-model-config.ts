@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Inject, Injectable, type OnApplicationBootstrap, Optional } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleInit, Optional } from '@nestjs/common';
 import { ContractViolationError, type DeploymentChanged, DeploymentChangedContract, validate } from '@cvp/contracts';
 import { InjectLogger } from '@cvp/platform';
 import type { Logger } from 'pino';
@@ -51,7 +51,7 @@ export async function readStaticModelConfig(file: string): Promise<DeploymentCha
  * supervisor (Docker restart policy) sees the failure instead of a live server with no model.
  */
 @Injectable()
-export class StaticModelConfigLoader implements OnApplicationBootstrap {
+export class StaticModelConfigLoader implements OnModuleInit {
   constructor(
     private readonly repository: ModelRepository,
     @Inject(STATIC_MODEL_CONFIG_PATH) private readonly file: string,
@@ -65,7 +65,11 @@ export class StaticModelConfigLoader implements OnApplicationBootstrap {
     process.exit(1);
   }
 
-  async onApplicationBootstrap(): Promise<void> {
+  /**
+   * At module init, before any bootstrap hook: the deployment is pending before the repository
+   * can be marked restored, so /v2/health/ready never reads true without the model.
+   */
+  async onModuleInit(): Promise<void> {
     const ev = await readStaticModelConfig(this.file);
     this.log.info({ file: this.file, model: ev.modelName, engine: ev.config?.engine }, 'deploying model from static config');
     void (async () => {
