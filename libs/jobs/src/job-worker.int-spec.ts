@@ -146,7 +146,7 @@ describe('JobWorkerModule against real NATS JetStream (the test plays the gatewa
     const unknown = await dispatch('never');
     states.delete(unknown);
     await sleep(1500);
-    expect(calls.filter((c) => [done, cancelled, unknown].includes(c.jobId))).toEqual([]);
+    expect(calls.filter((c) => ([done, cancelled, unknown] as string[]).includes(c.jobId))).toEqual([]);
     expect((await (await bus.jetstreamManager()).streams.info(Streams.jobs('package'))).state.messages).toBe(0);
   });
 

@@ -188,27 +188,30 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
       return;
     }
 
+    // Registered before the status check, so a cancel that arrives during the check is not missed.
+    const entry: RunningJob = { controller: new AbortController(), cancelled: false };
+    this.running.set(jobId, entry);
     let state: JobState | 'unknown';
     try {
       state = await this.jobState(jobId);
     } catch (e) {
+      this.running.delete(jobId);
       log.warn({ err: e }, 'gateway did not answer the job status check; retrying later');
       msg.nak(this.backoff(attempt));
       return;
     }
-    if (state === 'unknown' || TERMINAL_JOB_STATES.includes(state)) {
-      // Idempotency: a redelivered finished (or unknown) job is not run again.
-      log.info({ state }, 'job already finished; acknowledging without running it');
+    if (state === 'unknown' || TERMINAL_JOB_STATES.includes(state) || entry.cancelled) {
+      // Idempotency: a redelivered finished (or unknown, or just cancelled) job is not run again.
+      this.running.delete(jobId);
+      log.info({ state, cancelled: entry.cancelled }, 'job already finished; acknowledging without running it');
       msg.ack();
       return;
     }
-    await this.run(msg, handler, dispatch, attempt, log);
+    await this.run(msg, handler, dispatch, attempt, entry, log);
   }
 
-  private async run(msg: JsMsg, handler: JobHandler<JobType>, dispatch: JobDispatch, attempt: number, log: Logger): Promise<void> {
+  private async run(msg: JsMsg, handler: JobHandler<JobType>, dispatch: JobDispatch, attempt: number, entry: RunningJob, log: Logger): Promise<void> {
     const { jobId } = dispatch;
-    const entry: RunningJob = { controller: new AbortController(), cancelled: false };
-    this.running.set(jobId, entry);
     const heartbeat = setInterval(() => msg.working(), Math.max(100, Math.floor(this.opts.ackWaitMs / 3)));
     let seq = 1;
     const emit = (body: EventBody) => this.emitTo(jobId, seq++, body);
