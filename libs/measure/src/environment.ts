@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { Environment } from '@cvp/contracts';
@@ -20,6 +21,21 @@ export function detectGpu(): GpuInfo {
     name = 'NVIDIA GPU';
   }
   return { present: true, name, reason: null };
+}
+
+/**
+ * GPU memory a process holds now, through NVML's command-line face (nvidia-smi); null where
+ * there is no GPU or no nvidia-smi. Sampled while the session is loaded, its arena still held.
+ */
+export function processVramMb(pid: number): number | null {
+  if (!detectGpu().present) return null;
+  try {
+    const out = execFileSync('nvidia-smi', ['--query-compute-apps=pid,used_memory', '--format=csv,noheader,nounits'], { encoding: 'utf8', timeout: 5000 });
+    const line = out.split('\n').find((l) => l.split(',')[0]?.trim() === String(pid));
+    return line ? Number(line.split(',')[1]) : 0;
+  } catch {
+    return null;
+  }
 }
 
 /** Execution providers onnxruntime-node can load here (CUDA/TensorRT ship unbundled). */

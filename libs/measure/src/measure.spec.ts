@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { compareOutputs } from './agreement';
-import { environmentFingerprint, detectGpu, ortProviders } from './environment';
+import { environmentFingerprint, detectGpu, ortProviders, processVramMb } from './environment';
 import { imageToTensor, listImages, seededJpeg } from './images';
 import { BoundedPool, concurrencyPoint, runLoad, stabilityResult } from './load';
 import { makeSamples, measureOrt, readOutputs, writeOutputs } from './ort-measure';
@@ -178,6 +178,7 @@ describe('onnxruntime-node measurement', () => {
     expect(env).toMatchObject({ nativeCore: 'x', onnxruntimeNode: expect.stringMatching(/^\d+\.\d+/) });
     expect(env.cores).toBeGreaterThan(0);
     expect(ortProviders()).toContain('cpu');
+    if (!detectGpu().present) expect(processVramMb(process.pid)).toBeNull();
     expect(detectGpu().present ? detectGpu().reason : detectGpu().reason).toEqual(detectGpu().present ? null : expect.stringMatching(/no NVIDIA GPU/));
     const outs = path.join(dir, 'o.out');
     await writeOutputs(outs, [[{ data: Float32Array.from([1, 2]), dims: [1, 2] }]]);

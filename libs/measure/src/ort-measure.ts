@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import type { ConcurrencyPoint, GraphOptLevel, LatencyStats, StabilityResult, TimeSplit, Agreement } from '@cvp/contracts';
 import type { InferenceSession as OrtSession, Tensor as OrtTensor } from 'onnxruntime-node';
 import { compareOutputs, type OutputTensor } from './agreement';
+import { processVramMb } from './environment';
 import { imageToTensor, listImages, seededJpeg } from './images';
 import { BoundedPool, concurrencyPoint, runLoad, stabilityResult } from './load';
 import { decodeYolo, topK } from './postprocess';
@@ -51,6 +52,8 @@ export interface OrtMeasureResult {
   stability: StabilityResult | null;
   /** Peak resident set of this process (the engine is alone in it). */
   peakRssMb: number;
+  /** GPU memory held by this process after measuring (GPU providers); null on CPU or without NVML. */
+  peakVramMb: number | null;
   inputSource: string;
 }
 
@@ -179,6 +182,7 @@ export async function measureOrt(req: OrtMeasureRequest, signal?: AbortSignal): 
       concurrency,
       stability,
       peakRssMb: round(process.resourceUsage().maxRSS / 1024, 1),
+      peakVramMb: (req.provider ?? 'cpu') === 'cpu' ? null : processVramMb(process.pid),
       inputSource: source,
     };
   } finally {

@@ -159,7 +159,7 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
     buildMs: r.buildMs,
     firstInferenceMs: r.firstInferenceMs,
     peakRssMb: r.peakRssMb,
-    peakVramMb: null,
+    peakVramMb: 'peakVramMb' in r ? r.peakVramMb : null,
     agreement: r.agreement,
     timeSplit: r.timeSplit,
     selectable: batch === 1,
@@ -311,7 +311,7 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
         if (providers.includes('tensorrt')) await measureOrtCandidate(rec, 4, 'fp16', fp16?.modelPath ?? input.model.path, 'all', 0, 1, 'tensorrt');
         else rec.reasons.push('tensorrt: provider libraries not available');
       });
-      rec.reasons.push('peak VRAM per GPU engine is not measured (no NVML binding); GPU candidates with a VRAM limit are held infeasible');
+      rec.details.vram = 'sampled with nvidia-smi (NVML) in each GPU candidate\'s own process after measuring; a candidate whose VRAM could not be read is held infeasible under a VRAM limit';
     },
     gpuSkip,
   );
@@ -352,7 +352,9 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
     rec.details.peakRssMb = Object.fromEntries(candidates.map((c) => [c.id, c.peakRssMb]));
     rec.ids.push(...candidates.map((c) => c.id));
     rec.details.method = 'each engine measured alone in a fresh process (ort-node: child node process, native: its own core process); peak = the process high-water mark';
-    rec.reasons.push(gpu.present ? 'VRAM: skipped: NVML is not queried by this build' : `VRAM: skipped: ${gpu.reason}`);
+    const gpuCands = candidates.filter((c) => c.options.provider !== 'cpu');
+    if (gpuCands.length) rec.details.peakVramMb = Object.fromEntries(gpuCands.map((c) => [c.id, c.peakVramMb]));
+    else rec.reasons.push(`VRAM: skipped: ${gpu.present ? 'no GPU engine was measured' : gpu.reason}`);
   });
 
   const decision = selectEngine(
