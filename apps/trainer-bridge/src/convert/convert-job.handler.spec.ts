@@ -76,6 +76,19 @@ describe('ConvertJobHandler (real python, registry answered over the test NATS)'
     expect((await fs.readdir(path.join(settings.dataDir, 'models/up-m'))).sort()).toEqual(['v1']);
   });
 
+  it('re-converting a version that already has ONNX makes a new version with its own copy of the source', async () => {
+    const v1 = path.join(settings.dataDir, 'models/up-m/v1');
+    registry.models.set('up-m', {
+      id: 'up-m', name: 'u', task: 'detect', preset: null, latestVersion: 1,
+      versions: [{ version: 1, onnxPath: path.join(v1, 'model.onnx'), sourcePath: path.join(v1, 'source.onnx'), sourceFormat: 'onnx', trained: true, createdAt: new Date().toISOString(), metadata: null }],
+    });
+    const res = await handler.handle({ modelId: 'up-m' }, testJobContext('job-convert-6'));
+    expect(res).toMatchObject({ version: 2, filledExistingVersion: false, sourceFormat: 'onnx' });
+    expect(res.sourcePath).toBe(path.join(settings.dataDir, 'models/up-m/v2/source.onnx'));
+    expect(existsSync(res.onnxPath)).toBe(true);
+    expect((await fs.readdir(path.join(settings.dataDir, 'models/up-m'))).sort()).toEqual(['v1', 'v2']);
+  });
+
   it('a broken upload fails permanently with the parser\'s reason and leaves no ONNX', async () => {
     const vdir = path.join(settings.dataDir, 'models/bad-m/v1');
     await fs.mkdir(vdir, { recursive: true });
