@@ -4,9 +4,14 @@ import path from 'node:path';
 import { builtinModules } from 'node:module';
 import { type BundleFile, copiedFile, textFile } from './bundle-file';
 
-/** Where the bundle keeps the data plane; the entrypoint starts `app/dist/apps/inference/src/main.js`. */
+/**
+ * Where the bundle keeps the data plane. The entrypoint starts the inference app's standalone
+ * entry (apps/inference/src/static-repository/standalone.main.ts): the same KServe module and
+ * engines as the platform's inference service, no NATS, the model deployed from a file.
+ */
 export const APP_DIR = 'app';
-export const INFERENCE_MAIN = `${APP_DIR}/dist/apps/inference/src/main.js`;
+export const INFERENCE_ENTRY = 'apps/inference/src/static-repository/standalone.main.js';
+export const INFERENCE_MAIN = `${APP_DIR}/dist/${INFERENCE_ENTRY}`;
 
 export class PlatformBuildMissingError extends Error {
   override name = 'PlatformBuildMissingError';
@@ -147,7 +152,7 @@ Module._resolveFilename = function (request, parent, isMain, options) {
  */
 export async function collectAppPayload(platformRoot: string): Promise<{ files: BundleFile[]; dependencies: Record<string, string> }> {
   const dist = path.join(platformRoot, 'dist');
-  const main = path.join(dist, 'apps/inference/src/main.js');
+  const main = path.join(dist, INFERENCE_ENTRY);
   if (!existsSync(main)) throw new PlatformBuildMissingError(`compiled data plane missing at ${main}: run \`npm run build\` on the platform first`);
   const rootPkg = JSON.parse(await readFile(path.join(platformRoot, 'package.json'), 'utf8')) as RootPackageJson;
   const lock = JSON.parse(await readFile(path.join(platformRoot, 'package-lock.json'), 'utf8')) as Lockfile;

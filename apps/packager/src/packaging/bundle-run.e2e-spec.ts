@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { type DeploymentChanged, DeploymentChangedContract, Subjects } from '@cvp/contracts';
@@ -16,8 +16,8 @@ import { PackageWriter } from './package-writer.service';
  * The proof that a bundle is complete: extract the tarball, start it with ./run.sh (no Docker, no
  * NATS, the platform's node_modules through NODE_PATH), and compare its answers with the
  * platform's own data plane serving the same model (deployed over NATS) for the same image.
- * Needs apps/inference to deploy from CVP_INFER_MODEL_CONFIG (issue #6 + this issue's
- * static-repository loader); until then it FAILS saying so.
+ * The bundle runs apps/inference/src/static-repository/standalone.main.ts: the platform's
+ * KServe module and engines without NATS, the model deployed from CVP_INFER_MODEL_CONFIG.
  */
 const READY_TIMEOUT_MS = 120_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -119,18 +119,8 @@ describe('bundle started with run.sh vs the platform deployment (real data plane
     plan.engineConfig.options = { ...plan.engineConfig.options, threads: 1 };
     const written = await new PackageWriter(config).write(await new BundleAssembler(config).assemble(plan));
     const bundle = extractTarball(written.tarballPath, path.join(dir, `extracted-${engine}`));
-    // Something besides the loader itself must wire it (config key, module registration).
-    const js = readdirSync(path.join(bundle, 'app/dist/apps/inference/src'), { recursive: true, withFileTypes: true })
-      .filter((e) => e.isFile() && e.name.endsWith('.js') && e.name !== 'static-model-config.js')
-      .map((e) => readFileSync(path.join(e.parentPath, e.name), 'utf8'))
-      .join('\n');
-    if (!/CVP_INFER_MODEL_CONFIG|StaticModelConfigLoader|STATIC_MODEL_CONFIG_PATH/.test(js)) {
-      throw new Error(
-        'apps/inference does not deploy a model from a static config file yet: it must read CVP_INFER_MODEL_CONFIG (register ' +
-          'apps/inference/src/static-repository StaticModelConfigLoader) and run without NATS when CVP_INFER_STANDALONE=1 (issue #6 / #9). ' +
-          'Until it does, a bundle cannot serve its model.',
-      );
-    }
+    const entry = path.join(bundle, 'app/dist/apps/inference/src/static-repository/standalone.main.js');
+    if (!existsSync(entry)) throw new Error(`the bundle lacks the data plane's standalone entry (${entry}): build apps/inference (npx tsc -p tsconfig.build.json)`);
     return bundle;
   }
 

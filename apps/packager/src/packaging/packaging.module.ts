@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Module, type OnModuleInit } from '@nestjs/common';
 import { InjectConfig, ReadinessRegistry } from '@cvp/platform';
 import type { PackagerConfig } from '../config';
-import { INFERENCE_MAIN } from './app-payload';
+import { INFERENCE_ENTRY } from './app-payload';
 import { BundleAssembler } from './bundle-assembler.service';
 import { PackageWriter } from './package-writer.service';
 import { RegistryClient } from './registry.client';
@@ -21,7 +21,7 @@ export class PackagingModule implements OnModuleInit {
 
   onModuleInit() {
     // A packager without the compiled data plane would fail every job: say so on /health/ready.
-    const main = path.resolve(this.config.CVP_PACKAGER_PLATFORM_ROOT, 'dist', INFERENCE_MAIN.replace(/^app\/dist\//, ''));
+    const main = path.resolve(this.config.CVP_PACKAGER_PLATFORM_ROOT, 'dist', INFERENCE_ENTRY);
     this.readiness.register('platform-build', () => existsSync(main) || `compiled data plane missing at ${main} (npm run build)`);
   }
 }

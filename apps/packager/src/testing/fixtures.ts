@@ -32,7 +32,7 @@ export function scratchDir(prefix: string): string {
  * cannot change the bytes between two packagings.
  */
 export function platformSnapshot(into: string): string {
-  const main = path.join(REPO_ROOT, 'dist/apps/inference/src/main.js');
+  const main = path.join(REPO_ROOT, 'dist/apps/inference/src/static-repository/standalone.main.js');
   if (!existsSync(main)) throw new Error(`the compiled data plane is missing (${main}): run \`npx tsc -p tsconfig.build.json\` first (npm test's bootstrap does)`);
   for (const rel of ['package.json', 'package-lock.json', 'dist/apps/inference', 'dist/libs', 'native/CMakeLists.txt', 'native/src', 'native/scripts', 'libs/contracts/proto']) {
     cpSync(path.join(REPO_ROOT, rel), path.join(into, rel), { recursive: true, filter: (src) => !src.endsWith('.map') && !src.endsWith('.tsbuildinfo') });
