@@ -48,6 +48,18 @@ async function main() {
     const { defaultProtocolSettings } = loadMeasure('apps/bench/src/protocol/protocol-settings');
     const { writeReport } = loadMeasure('apps/bench/src/report/report-writer');
     const { DEFAULT_MAX_ACCURACY_DROP } = loadMeasure('apps/bench/src/selection/engine-selector');
+    const { acquireHostLock } = loadMeasure('apps/bench/src/protocol/host-lock');
+    // Same host lock as the bench service: a benchmark job and this script never measure at once.
+    const lockFile = process.env.CVP_BENCH_LOCK_FILE || path.join(os.tmpdir(), 'cvp-bench-measure.lock');
+    const release = await acquireHostLock(lockFile, 'scripts/bench-protocol.js', { waitMs: 30 * 60 * 1000 });
+    process.once('exit', () => {
+      // A failed run must not leave the lock behind (only ours: the pid inside says whose it is).
+      try {
+        if (JSON.parse(fs.readFileSync(lockFile, 'utf8')).pid === process.pid) fs.unlinkSync(lockFile);
+      } catch {
+        /* released already */
+      }
+    });
     const settings = defaultProtocolSettings(root);
     if (args.quick) Object.assign(settings, { warmup: 1, iterations: 4, maxAttempts: 1, concurrency: [1, 2], concurrencyRequests: 4, stabilityUsers: 10, stabilityDurationMs: 1000, variants: ['int8-static'] });
     let last = -1;
@@ -69,6 +81,7 @@ async function main() {
       },
     );
     await writeReport(reportDir, report);
+    await release();
     const base = report.candidates.find((c) => c.id === report.baselineId);
     const chosen = report.candidates.find((c) => c.id === report.decision.chosenId);
     const protocolMs = report.durationMs;
