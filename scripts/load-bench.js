@@ -239,6 +239,27 @@ function loadRun({ url, headers, body, connections, duration }) {
   });
 }
 
+/**
+ * Waits (bounded) until the serving path is idle again: a probe answers within a few service
+ * times. The data plane drops requests whose client hung up, but the native core (as of issue #5)
+ * still computes queued requests whose gRPC call was cancelled, so its backlog must drain.
+ */
+async function drain(url, headers, body, rawThroughput, limitMs = 300_000) {
+  const fast = Math.max(3000, (3 / Math.max(rawThroughput, 0.01)) * 1000);
+  const until = Date.now() + limitMs;
+  while (Date.now() < until) {
+    const t0 = Date.now();
+    try {
+      const r = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(limitMs) });
+      await r.arrayBuffer();
+      if (r.status === 200 && Date.now() - t0 < fast) return Date.now() - t0;
+    } catch {
+      /* keep probing */
+    }
+  }
+  throw new Error(`serving path still busy after ${limitMs} ms`);
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const modelPath = args.model ?? yolov8n();
@@ -302,13 +323,13 @@ async function main() {
     log(`data plane: ${args.connections} users for ${args.duration} s`);
     const dataPlane = await loadRun({ url: dataPlaneUrl, headers: { 'content-type': 'image/jpeg' }, body: image, connections: args.connections, duration: args.duration });
     log(`data plane: ${dataPlane.throughput} req/s, p50 ${dataPlane.latencyMs.p50} ms, 429s ${dataPlane.status429}, errors ${dataPlane.errors}`);
-    await sleep(2000); // let the tail of the previous run drain (hung-up requests are dropped by the server)
+    await drain(dataPlaneUrl, { 'content-type': 'image/jpeg' }, image, rawBefore.throughput);
     const rawMid = await rawEngineThroughput(modelPath, args.rawSeconds);
     log(`raw between: ${rawMid.throughput} inferences/s`);
     log(`gateway: ${args.connections} users for ${args.duration} s`);
     const gateway = await loadRun({ url: gatewayUrl, headers: { 'content-type': 'image/jpeg', authorization: `Bearer ${apiKey}` }, body: image, connections: args.connections, duration: args.duration });
     log(`gateway: ${gateway.throughput} req/s, p50 ${gateway.latencyMs.p50} ms, 429s ${gateway.status429}, errors ${gateway.errors}`);
-    await sleep(2000);
+    await drain(dataPlaneUrl, { 'content-type': 'image/jpeg' }, image, rawMid.throughput);
     const rawAfter = await rawEngineThroughput(modelPath, args.rawSeconds);
     log(`raw after: ${rawAfter.throughput} inferences/s`);
     // The machine is shared: each HTTP run is compared with the raw runs right before and after it.
