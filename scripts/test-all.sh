@@ -17,6 +17,7 @@ run "lint" npx --no-install eslint apps libs --max-warnings=0
 run "jest (all Nx projects)" npx --no-install nx run-many -t test --parallel=1 --outputStyle=stream --skip-nx-cache
 [[ -f native/scripts/test.sh ]] && run "native (ctest)" bash native/scripts/test.sh
 [[ -f python/scripts/test.sh ]] && run "python (pytest)" bash python/scripts/test.sh
+run "inference with tritonclient (pytest)" bash apps/inference/test-py/run.sh
 
 node scripts/coverage-summary.js || failed+=("coverage gate")
 if ((${#failed[@]})); then
