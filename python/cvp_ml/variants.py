@@ -141,11 +141,19 @@ def run(model_path: Path, kind: str, out: Path, calib_dir: Path | None = None, s
         work = Path(tempfile.mkdtemp(prefix="cvp-q-", dir=out.parent))
         try:
             pre = work / "pre.onnx"
+            src = str(model_path.resolve())
+            # ORT's symbolic shape inference saves sym_shape_infer_temp.onnx into the cwd:
+            # run it inside the temp folder so nothing lands in the caller's directory.
+            cwd = os.getcwd()
+            os.chdir(work)
             try:
-                quant_pre_process(str(model_path), str(pre), skip_symbolic_shape=False)
-            except Exception as e:  # symbolic shape inference fails on some graphs; ONNX inference suffices
-                log(f"quant_pre_process with symbolic shapes failed ({e}); retrying without")
-                quant_pre_process(str(model_path), str(pre), skip_symbolic_shape=True)
+                try:
+                    quant_pre_process(src, str(pre), skip_symbolic_shape=False)
+                except Exception as e:  # symbolic shape inference fails on some graphs; ONNX inference suffices
+                    log(f"quant_pre_process with symbolic shapes failed ({e}); retrying without")
+                    quant_pre_process(src, str(pre), skip_symbolic_shape=True)
+            finally:
+                os.chdir(cwd)
             if kind == "int8-static":
                 reader = _Reader(inp.name, shape, calib_dir, seed, calib_count)
                 exclude = yolo_head_exclusions(model) if task == "detect" else []

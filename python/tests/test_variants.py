@@ -23,6 +23,8 @@ def test_classifier_variants_agree(cli, tiny_onnx, tmp_path, kind):
     else:
         assert any(t.startswith(("MatMulInteger", "DynamicQuantize", "ConvInteger")) for t in ops), ops
     assert r["size_bytes"] == out.stat().st_size
+    from conftest import PY_ROOT
+    assert not list(PY_ROOT.glob("sym_shape_infer_temp*"))  # ORT's temp file stays in our temp dir
 
 
 def test_int8_static_calibrates_on_images(cli, tiny_onnx, cls_data, tmp_path):
