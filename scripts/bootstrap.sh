@@ -37,7 +37,13 @@ fi
 lock_hash=$(sha256sum package-lock.json | cut -c1-16)
 if [[ ! -f node_modules/.cvp-lock-hash || $(cat node_modules/.cvp-lock-hash) != "$lock_hash" ]]; then
   say "npm ci (lock $lock_hash)"
+  # sqlite3 has no reachable prebuilt binary and compiles from source: ccache makes the next
+  # clean clone (CI's) reuse that compilation.
+  if command -v ccache >/dev/null; then
+    export CC="ccache gcc" CXX="ccache g++" CCACHE_BASEDIR="$ROOT" CCACHE_NOHASHDIR=1
+  fi
   ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
+  unset CC CXX
   echo "$lock_hash" > node_modules/.cvp-lock-hash
 else
   say "node_modules: up to date"
