@@ -67,7 +67,8 @@ class BatchQueue {
       if (item->enqueued == Clock::time_point{}) item->enqueued = Clock::now();
       q_.push_back(std::move(item));
     }
-    cv_.notify_all();
+    // one push makes work for one worker; waking all instances at once is a thundering herd
+    cv_.notify_one();
     return Admit::Ok;
   }
 
