@@ -3,6 +3,7 @@ import { type INestApplicationContext, Injectable, Module } from '@nestjs/common
 import { NestFactory } from '@nestjs/core';
 import {
   decodeMessage,
+  JobCancelContract,
   type JobDeadLetter,
   JobDeadLetterContract,
   JobDispatchContract,
@@ -214,7 +215,7 @@ describe('JobWorkerModule against real NATS JetStream (the test plays the gatewa
     const svc = worker.get(JobWorkerService);
     expect(svc.runningJobIds()).toContain(jobId);
     expect(svc.cancelLocal('not-running-here')).toBe(false);
-    bus.publish({ name: 'job.cancel', schema: (await import('@cvp/contracts')).jobCancelSchema }, Subjects.jobCancel(jobId), { jobId, requestedBy: 'tester' });
+    bus.publish(JobCancelContract, Subjects.jobCancel(jobId), { jobId, requestedBy: 'tester' });
     const ev = await eventsOf(jobId);
     expect(ev.at(-1)).toMatchObject({ state: 'cancelled' });
     expect(svc.runningJobIds()).not.toContain(jobId);

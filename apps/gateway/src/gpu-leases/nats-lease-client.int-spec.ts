@@ -2,14 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { type INestApplicationContext, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { baseConfigSchema, createLogger, MessageBus, PlatformModule } from '@cvp/platform';
-// The real lease service lives in the gateway; these client tests run against it, not a stand-in.
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { GpuLeaseService } from '../../../apps/gateway/src/gpu-leases/gpu-lease.service';
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { startLeaseService } from '../../../apps/gateway/src/gpu-leases/testing/lease-harness';
-import { GPU_LEASE_CLIENT, GpuLeaseModule } from './gpu-lease.module';
-import { type GpuLeaseClient, LeaseTimeoutError } from './lease-client';
-import { LeaseRefusedError, NatsGpuLeaseClient } from './nats-lease-client';
+import { GPU_LEASE_CLIENT, type GpuLeaseClient, GpuLeaseModule, LeaseRefusedError, LeaseTimeoutError, NatsGpuLeaseClient } from '@cvp/gpu-lease';
+// The lease client (libs/gpu-lease) is tested here, against the real lease service, not a stand-in.
+import { GpuLeaseService } from './gpu-lease.service';
+import { startLeaseService } from './testing/lease-harness';
 
 const url = process.env.CVP_NATS_URL!;
 const logger = createLogger('lease-client-test', 'silent');
