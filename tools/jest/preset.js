@@ -3,11 +3,20 @@
 const path = require('node:path');
 const root = path.resolve(__dirname, '../..');
 
-module.exports = (projectDir, overrides = {}) => {
+/**
+ * @param projectDir the project's folder
+ * @param overrides jest options; `coverageAlso: ['libs/x']` adds another project's sources to this
+ *   project's coverage, for a lib whose real counterpart lives in an app (the lease client is
+ *   tested against the gateway's lease service, and a lib may not import an app).
+ */
+module.exports = (projectDir, { coverageAlso = [], ...overrides } = {}) => {
   const name = path.relative(root, projectDir);
+  const sources = [name, ...coverageAlso];
   return {
     displayName: name,
-    rootDir: projectDir,
+    // rootDir is the workspace so coverage can name sources of more than one project.
+    rootDir: root,
+    roots: [projectDir],
     testEnvironment: 'node',
     testMatch: ['**/*.spec.ts', '**/*.int-spec.ts', '**/*.e2e-spec.ts'],
     transform: {
@@ -29,7 +38,14 @@ module.exports = (projectDir, overrides = {}) => {
     moduleNameMapper: { '^@cvp/(.*)$': path.join(root, 'libs/$1/src') },
     globalSetup: path.join(__dirname, 'global-setup.js'),
     globalTeardown: path.join(__dirname, 'global-teardown.js'),
-    collectCoverageFrom: ['src/**/*.ts', '!src/**/*.spec.ts', '!src/**/*.int-spec.ts', '!src/**/*.e2e-spec.ts', '!src/main.ts', '!src/**/testing/**'],
+    collectCoverageFrom: sources.flatMap((p) => [
+      `${p}/src/**/*.ts`,
+      `!${p}/src/**/*.spec.ts`,
+      `!${p}/src/**/*.int-spec.ts`,
+      `!${p}/src/**/*.e2e-spec.ts`,
+      `!${p}/src/main.ts`,
+      `!${p}/src/**/testing/**`,
+    ]),
     coverageDirectory: path.join(root, 'coverage', name),
     coverageReporters: ['json-summary', 'lcov', 'text-summary'],
     testTimeout: 60000,
