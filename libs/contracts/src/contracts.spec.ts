@@ -1,0 +1,77 @@
+import {
+  benchStepSchema,
+  DeploymentChangedContract,
+  DescribeModelReply,
+  encodeMessage,
+  engineOptionsSchema,
+  LeaseAcquireContract,
+  LeaseReleaseContract,
+  PROBLEM_CONTENT_TYPE,
+  SCHEMA_VERSION,
+  Streams,
+  Consumers,
+  Subjects,
+  validate,
+} from './index';
+
+const v = { schemaVersion: SCHEMA_VERSION };
+
+describe('lease payloads', () => {
+  it('accept a well-formed acquire and bound its ttl', () => {
+    const ok = { ...v, requestId: 'req-12345', holder: 'bench:j1', priority: 'bench' as const, ttlMs: 3000, waitMs: 1000 };
+    expect(validate(LeaseAcquireContract, ok)).toEqual(ok);
+    expect(() => validate(LeaseAcquireContract, { ...ok, ttlMs: 50 })).toThrow(/ttlMs/);
+    expect(() => validate(LeaseAcquireContract, { ...ok, priority: 'urgent' })).toThrow(/priority/);
+  });
+
+  it('refuse a release that names neither a lease nor a request', () => {
+    expect(() => validate(LeaseReleaseContract, { ...v })).toThrow(/leaseId or requestId/);
+    expect(validate(LeaseReleaseContract, { ...v, leaseId: 'lease-1234' }).leaseId).toBe('lease-1234');
+  });
+});
+
+describe('deployment and registry payloads', () => {
+  it('refuse a model name that could escape a URL path', () => {
+    const ok = { ...v, action: 'deploy' as const, deploymentId: 'd1', modelName: 'm-1.v2' };
+    expect(() => encodeMessage(DeploymentChangedContract, ok)).not.toThrow();
+    expect(() => encodeMessage(DeploymentChangedContract, { ...ok, modelName: '../etc' })).toThrow(/modelName/);
+  });
+
+  it('keep symbolic dims as strings in model versions', () => {
+    const reply = {
+      ...v,
+      found: true,
+      model: {
+        id: 'm1',
+        name: 'yolo',
+        task: 'detect' as const,
+        latestVersion: 1,
+        versions: [
+          { version: 1, onnxPath: '/d/model.onnx', sourcePath: null, sourceFormat: 'onnx' as const, trained: false, createdAt: 'now', metadata: { inputs: [{ shape: ['batch', 3, 640, 640] }] } },
+        ],
+      },
+    };
+    expect(validate(DescribeModelReply, reply).model?.versions[0].metadata).toEqual({ inputs: [{ shape: ['batch', 3, 640, 640] }] });
+    expect(() => validate(DescribeModelReply, { ...reply, model: { ...reply.model, task: 'segment' } })).toThrow(/task/);
+  });
+
+  it('fill engine option defaults', () => {
+    expect(engineOptionsSchema.parse({})).toEqual({ provider: 'cpu', precision: 'fp32', graphOptimization: 'all', threads: 0, maxBatch: 1 });
+    expect(() => engineOptionsSchema.parse({ provider: 'rocm' })).toThrow();
+  });
+});
+
+describe('bench report steps', () => {
+  it('require a reason-bearing status', () => {
+    expect(() => benchStepSchema.parse({})).toThrow();
+  });
+});
+
+describe('names', () => {
+  it('derive stream and consumer names from the job type', () => {
+    expect(Streams.jobs('bench')).toBe('CVP_JOBS_BENCH');
+    expect(Consumers.worker('train')).toBe('cvp-train-workers');
+    expect(Subjects.jobCancel('j1')).toBe('cvp.jobs.j1.cancel');
+    expect(PROBLEM_CONTENT_TYPE).toBe('application/problem+json');
+  });
+});
