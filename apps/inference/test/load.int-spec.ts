@@ -72,7 +72,10 @@ describe('load with real HTTP clients (autocannon)', () => {
     const before = await (await fetch(`${h.url}/metrics`)).text();
     const abortedBefore = abortedCount(before);
     const receivedBefore = receivedCount(before);
-    const busy = fetch(`${h.url}/v2/models/mlp/infer`, { method: 'POST', headers: heavy.headers, body: heavy.body });
+    // Three real requests keep the single worker busy well past the hang-ups, however fast the
+    // machine is, so every quitter is still queued when it leaves.
+    const BUSY = 3;
+    const busy = Array.from({ length: BUSY }, () => fetch(`${h.url}/v2/models/mlp/infer`, { method: 'POST', headers: heavy.headers, body: heavy.body }));
     await new Promise((r) => setTimeout(r, 100));
     const quitters = Array.from({ length: 5 }, () => {
       const ac = new AbortController();
@@ -81,7 +84,7 @@ describe('load with real HTTP clients (autocannon)', () => {
       return p;
     });
     expect(await Promise.all(quitters)).toEqual(Array(5).fill('AbortError'));
-    expect((await busy).status).toBe(200);
+    for (const b of await Promise.all(busy)) expect(b.status).toBe(200);
     // the registry is per process: compare against the count before this test's hang-ups
     const until = Date.now() + 5000;
     let aborted = 0;
@@ -90,14 +93,14 @@ describe('load with real HTTP clients (autocannon)', () => {
       const text = await (await fetch(`${h.url}/metrics`)).text();
       aborted = abortedCount(text) - abortedBefore;
       received = receivedCount(text) - receivedBefore;
-      if (aborted > 0 && aborted === received - 1) break;
+      if (aborted > 0 && aborted === received - BUSY) break;
       await new Promise((r) => setTimeout(r, 50));
     }
     // every hang-up that reached the server is counted aborted (one may leave before it arrives)
     expect(aborted).toBeGreaterThanOrEqual(3);
-    expect(aborted).toBe(received - 1);
-    // only the one real request ran
+    expect(aborted).toBe(received - BUSY);
+    // only the real requests ran
     const stats = await (await fetch(`${h.url}/v2/models/mlp/stats`)).json();
-    expect(stats.model_stats[0].inference_stats.success.count).toBe(1);
+    expect(stats.model_stats[0].inference_stats.success.count).toBe(BUSY);
   });
 });
