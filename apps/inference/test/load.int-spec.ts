@@ -96,9 +96,10 @@ describe('load with real HTTP clients (autocannon)', () => {
       if (aborted > 0 && aborted === received - BUSY) break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    // every hang-up that reached the server is counted aborted (one may leave before it arrives)
+    // hang-ups that were queued are counted aborted (one may leave while its body is still
+    // arriving, before admission, and is then not queued at all)
     expect(aborted).toBeGreaterThanOrEqual(3);
-    expect(aborted).toBe(received - BUSY);
+    expect(aborted).toBeLessThanOrEqual(received - BUSY);
     // only the real requests ran
     const stats = await (await fetch(`${h.url}/v2/models/mlp/stats`)).json();
     expect(stats.model_stats[0].inference_stats.success.count).toBe(BUSY);
