@@ -93,15 +93,19 @@ describe('load with real HTTP clients (autocannon)', () => {
       const text = await (await fetch(`${h.url}/metrics`)).text();
       aborted = abortedCount(text) - abortedBefore;
       received = receivedCount(text) - receivedBefore;
-      if (aborted > 0 && aborted === received - BUSY) break;
+      if (aborted >= 3 && aborted >= received - BUSY - 1) break;
       await new Promise((r) => setTimeout(r, 50));
     }
     // hang-ups that were queued are counted aborted (one may leave while its body is still
     // arriving, before admission, and is then not queued at all)
     expect(aborted).toBeGreaterThanOrEqual(3);
     expect(aborted).toBeLessThanOrEqual(received - BUSY);
-    // only the real requests ran
+    // Queued quitters never run. The one holding the single worker when it hangs up (if any)
+    // cannot be stopped mid-compute, so at most one extra request ran.
     const stats = await (await fetch(`${h.url}/v2/models/mlp/stats`)).json();
-    expect(stats.model_stats[0].inference_stats.success.count).toBe(BUSY);
+    const ran = stats.model_stats[0].inference_stats.success.count;
+    expect(ran).toBeGreaterThanOrEqual(BUSY);
+    expect(ran).toBeLessThanOrEqual(BUSY + 1);
+    expect(aborted + (ran - BUSY)).toBeLessThanOrEqual(received - BUSY);
   });
 });
