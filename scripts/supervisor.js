@@ -176,6 +176,13 @@ async function main() {
     env.CVP_ADMIN_PASSWORD = require('node:crypto').randomBytes(12).toString('base64url');
     adminPasswordGenerated = true;
   }
+  // Outside development mode the gateway refuses a missing secret; the local platform makes a
+  // strong one once and keeps it under the data dir (owner-only), so tokens survive restarts.
+  if (!env.CVP_JWT_SECRET) {
+    const secretFile = path.join(RUN, 'jwt-secret');
+    if (!fs.existsSync(secretFile)) fs.writeFileSync(secretFile, require('node:crypto').randomBytes(48).toString('base64url'), { mode: 0o600 });
+    env.CVP_JWT_SECRET = fs.readFileSync(secretFile, 'utf8').trim();
+  }
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
 

@@ -18,7 +18,16 @@ describe('supervisor (npm start without the bootstrap)', () => {
     const out = new OutputWatcher(sup.stdout!);
     new OutputWatcher(sup.stderr!);
     try {
-      await out.waitFor(/all processes ready/, 150000);
+      // Fails at once if the supervisor gives up (it exits), instead of waiting out the timeout.
+      let ready = false;
+      await Promise.race([
+        out.waitFor(/all processes ready/, 150000).then(() => (ready = true)),
+        new Promise<never>((_, reject) =>
+          sup.once('exit', (code) => {
+            if (!ready) reject(new Error(`supervisor exited ${code} before readiness:\n${out.text}`));
+          }),
+        ),
+      ]);
       // One status table naming every process.
       for (const p of ['nats', 'gateway', 'inference', 'trainer-bridge', 'bench', 'packager']) expect(out.text).toMatch(new RegExp(`^${p}\\s+ready`, 'm'));
       const run = JSON.parse(fs.readFileSync(path.join(dataDir, 'run/supervisor.json'), 'utf8'));
