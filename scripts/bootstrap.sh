@@ -63,4 +63,4 @@ fi
 # --- 5. TypeScript services ---------------------------------------------------------------
 say "building TypeScript services (tsc, incremental)"
 npx --no-install tsc -p tsconfig.build.json
-say "ready"
+say "ready in ${SECONDS}s"

@@ -7,10 +7,13 @@ cd "$(dirname "$0")/.."
 export NX_DAEMON=false NX_NO_CLOUD=true NX_TUI=false CI=${CI:-true}
 rm -rf coverage && mkdir -p coverage
 failed=()
+timings=()
 run() {
   local name=$1; shift
+  local t0=$SECONDS
   printf '\n\033[1;34m== %s ==\033[0m\n' "$name"
   if ! "$@"; then failed+=("$name"); fi
+  timings+=("$(printf '%-40s %5ss' "$name" $((SECONDS - t0)))")
 }
 
 # The module-boundaries rule reads Nx's project graph; a clean clone has none cached until an nx
@@ -23,6 +26,8 @@ run "jest (all Nx projects)" npx --no-install nx run-many -t test --parallel=1 -
 run "inference with tritonclient (pytest)" bash apps/inference/test-py/run.sh
 
 node scripts/coverage-summary.js || failed+=("coverage gate")
+printf '\nsuite times\n'; printf '  %s\n' "${timings[@]}"
+
 if ((${#failed[@]})); then
   printf '\n\033[1;31mFAILED: %s\033[0m\n' "${failed[*]}"
   exit 1
