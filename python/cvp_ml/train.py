@@ -60,6 +60,7 @@ def check_data(data: str, task: str) -> str:
         raise CvpError("data_error", "data.yaml has a 'download' key; offline data sets must not")
     if "names" not in cfg and "nc" not in cfg:
         raise CvpError("data_error", "data.yaml needs 'names'")
+    home = yml.parent.resolve()
     root = Path(cfg.get("path") or yml.parent)
     if not root.is_absolute():
         root = (yml.parent / root).resolve()
@@ -69,7 +70,10 @@ def check_data(data: str, task: str) -> str:
             raise CvpError("data_error", f"data.yaml has no '{split}' entry")
         for item in (v if isinstance(v, list) else [v]):
             sp = Path(item)
-            sp = sp if sp.is_absolute() else root / sp
+            sp = (sp if sp.is_absolute() else root / sp).resolve()
+            # A data set reads only its own files: no absolute or '..' escape via data.yaml.
+            if sp != home and home not in sp.parents:
+                raise CvpError("data_error", f"{split} split {str(sp)!r} lies outside the data set folder {str(home)!r}")
             if not sp.exists() or (sp.is_dir() and _count_images(sp) == 0):
                 raise CvpError("data_error", f"{split} split {str(sp)!r} is missing or has no images")
     return str(yml.resolve())
