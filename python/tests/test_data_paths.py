@@ -36,3 +36,10 @@ def test_splits_escaping_the_folder_are_refused(tmp_path, yaml_text):
         check_data(str(ds), "detect")
     assert e.value.code == "data_error"
     assert "outside the data set folder" in str(e.value)
+
+
+def test_a_missing_split_inside_the_folder_is_named(tmp_path):
+    ds = _yolo(tmp_path, "train: images/train\nval: images/nowhere\nnames: [a]\n")
+    with pytest.raises(CvpError) as e:
+        check_data(str(ds), "detect")
+    assert "val split" in str(e.value) and "missing" in str(e.value)

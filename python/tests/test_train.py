@@ -58,7 +58,8 @@ def test_data_errors_exit_2(cli, yolo_data, tmp_path):
     assert r.rc == 2 and "download" in r.final["message"]
     (bad / "data.yaml").write_text(yaml.safe_dump({**cfg, "val": str(tmp_path / "nowhere")}))
     r = cli("train", "--model", "yolov8n", "--data", bad, "--out", tmp_path / "o")
-    assert r.rc == 2 and "val split" in r.final["message"]
+    # bad/data.yaml reuses another folder's absolute split paths: refused before anything is read
+    assert r.rc == 2 and "outside the data set folder" in r.final["message"]
     (bad / "data.yaml").write_text(": not yaml : [")
     r = cli("train", "--model", "yolov8n", "--data", bad, "--out", tmp_path / "o")
     assert r.rc == 2
