@@ -1,5 +1,5 @@
 import { ConfigError, parseConfig } from '@cvp/platform';
-import { DEV_JWT_SECRET, gatewayConfigSchema } from './config';
+import { gatewayConfigSchema } from './config';
 
 describe('gateway config: the JWT secret policy', () => {
   const strong = 'k'.repeat(20) + 'Zx9!q2Lr7Vb3Nm8Pw4Tt';
@@ -14,19 +14,22 @@ describe('gateway config: the JWT secret policy', () => {
     throw new Error('config was accepted');
   };
 
-  it('development mode starts with the built-in development secret', () => {
-    expect(load({ NODE_ENV: 'development' }).CVP_JWT_SECRET).toBe(DEV_JWT_SECRET);
-    expect(load({}).CVP_JWT_SECRET).toBe(DEV_JWT_SECRET);
+  it('development mode without a secret gets a fresh random one, never a committed default', () => {
+    const a = load({ NODE_ENV: 'development' }).CVP_JWT_SECRET;
+    const b = load({}).CVP_JWT_SECRET;
+    expect(a).toMatch(/^[0-9a-f]{64}$/);
+    expect(b).toMatch(/^[0-9a-f]{64}$/);
+    expect(a).not.toBe(b);
   });
 
   it.each(['production', 'test'])('%s mode refuses a missing secret', (NODE_ENV) => {
-    expect(refusal({ NODE_ENV })).toMatch(/CVP_JWT_SECRET.*known default/);
+    expect(refusal({ NODE_ENV })).toMatch(/CVP_JWT_SECRET.*unset/);
   });
 
   it('refuses known defaults, in any case', () => {
     expect(refusal({ NODE_ENV: 'production', CVP_JWT_SECRET: 'changeme' })).toMatch(/CVP_JWT_SECRET/);
     expect(refusal({ NODE_ENV: 'production', CVP_JWT_SECRET: 'SECRET' })).toMatch(/CVP_JWT_SECRET/);
-    expect(refusal({ NODE_ENV: 'production', CVP_JWT_SECRET: DEV_JWT_SECRET })).toMatch(/known default/);
+    expect(refusal({ NODE_ENV: 'production', CVP_JWT_SECRET: 'Cvp-Secret' })).toMatch(/known default/);
   });
 
   it('refuses a short secret outside development', () => {

@@ -1,12 +1,12 @@
 import { baseConfigSchema, portSetting } from '@cvp/platform';
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { gpuLeaseConfigShape } from './gpu-leases/gpu-leases.config';
 import { jobsConfigShape } from './jobs/jobs.config';
 import { deploymentsConfigShape } from './deployments/deployments.config';
 
-/** Secrets that ship in docs, examples and this file: never acceptable outside development. */
-export const DEV_JWT_SECRET = 'cvp-development-only-jwt-secret-do-not-use';
-export const KNOWN_DEFAULT_SECRETS = new Set([DEV_JWT_SECRET, 'secret', 'changeme', 'change-me', 'jwt-secret', 'jwtsecret', 'your-secret', 'mysecret', 'supersecret', 'cvp', 'cvp-secret']);
+/** Guessable secrets seen in docs and examples: refused outside development. */
+export const KNOWN_DEFAULT_SECRETS = new Set(['secret', 'changeme', 'change-me', 'jwt-secret', 'jwtsecret', 'your-secret', 'mysecret', 'supersecret', 'cvp', 'cvp-secret']);
 export const MIN_JWT_SECRET_LENGTH = 32;
 
 const int = (def: number, min = 1, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
@@ -21,7 +21,8 @@ export const gatewayConfigSchema = baseConfigSchema
     ...gpuLeaseConfigShape,
 
     // auth
-    CVP_JWT_SECRET: z.string().default(DEV_JWT_SECRET),
+    /** Unset in development: a random per-process secret (tokens end with the process). */
+    CVP_JWT_SECRET: z.string().optional(),
     CVP_JWT_ACCESS_TTL_S: int(900, 10, 86_400),
     CVP_JWT_REFRESH_TTL_S: int(7 * 86_400, 60, 90 * 86_400),
     CVP_BCRYPT_ROUNDS: int(12, 4, 15),
@@ -53,10 +54,14 @@ export const gatewayConfigSchema = baseConfigSchema
     // Outside development a guessable secret means anyone can mint admin tokens: refuse to start.
     if (c.NODE_ENV === 'development') return;
     const s = c.CVP_JWT_SECRET;
-    if (KNOWN_DEFAULT_SECRETS.has(s) || KNOWN_DEFAULT_SECRETS.has(s.toLowerCase())) {
+    if (s === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['CVP_JWT_SECRET'], message: `unset; set a random value of at least ${MIN_JWT_SECRET_LENGTH} characters (NODE_ENV=${c.NODE_ENV})` });
+    } else if (KNOWN_DEFAULT_SECRETS.has(s) || KNOWN_DEFAULT_SECRETS.has(s.toLowerCase())) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['CVP_JWT_SECRET'], message: `unset or a known default secret; set a random value of at least ${MIN_JWT_SECRET_LENGTH} characters (NODE_ENV=${c.NODE_ENV})` });
     } else if (s.length < MIN_JWT_SECRET_LENGTH) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['CVP_JWT_SECRET'], message: `too short (${s.length} < ${MIN_JWT_SECRET_LENGTH} characters) outside development mode` });
     }
-  });
+  })
+  // No secret is committed anywhere: development without one gets a fresh random secret.
+  .transform((c) => ({ ...c, CVP_JWT_SECRET: c.CVP_JWT_SECRET ?? randomBytes(32).toString('hex') }));
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
