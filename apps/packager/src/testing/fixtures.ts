@@ -125,16 +125,19 @@ function requireDockerCompose(): void {
   composePresent = true;
 }
 
+/** Settings the root compose file requires from the operator (it ships no default credential). */
+const COMPOSE_REQUIRED_ENV = { CVP_GRAFANA_ADMIN_PASSWORD: 'compose-validation-only' };
+
 export function composeConfigCheck(file: string): { ok: boolean; output: string } {
   requireDockerCompose();
-  const r = spawnSync('docker-compose', ['-f', file, 'config', '-q'], { encoding: 'utf8', cwd: path.dirname(file), timeout: 60_000, env: { PATH: process.env.PATH, HOME: process.env.HOME } });
+  const r = spawnSync('docker-compose', ['-f', file, 'config', '-q'], { encoding: 'utf8', cwd: path.dirname(file), timeout: 60_000, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...COMPOSE_REQUIRED_ENV } });
   return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
 }
 
 /** The resolved compose model (`docker-compose config`, YAML -> JSON through python3-yaml, a dependency of docker-compose). */
 export function composeResolved(files: string[], cwd: string): { services: Record<string, Record<string, unknown>>; volumes?: Record<string, unknown> } {
   requireDockerCompose();
-  const r = spawnSync('docker-compose', [...files.flatMap((f) => ['-f', f]), 'config'], { cwd, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync('docker-compose', [...files.flatMap((f) => ['-f', f]), 'config'], { cwd, encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...COMPOSE_REQUIRED_ENV } });
   if (r.status !== 0) throw new Error(`docker-compose config failed: ${r.stderr}`);
   const j = spawnSync('python3', ['-c', 'import sys, yaml, json; json.dump(yaml.safe_load(sys.stdin), sys.stdout)'], { input: r.stdout, encoding: 'utf8' });
   if (j.status !== 0) throw new Error(`yaml -> json failed: ${j.stderr}`);
