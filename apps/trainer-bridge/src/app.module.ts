@@ -1,14 +1,13 @@
 import { type DynamicModule, Module, type Provider } from '@nestjs/common';
 import { GpuLeaseModule } from '@cvp/gpu-lease';
-import { JobWorkerModule } from '@cvp/jobs';
-import { PlatformModule } from '@cvp/platform';
+import { JobWorkerModule, RegistryClient } from '@cvp/jobs';
+import { MessageBus, PlatformModule } from '@cvp/platform';
 import type { Logger } from 'pino';
 import type { TrainerBridgeConfig } from './config';
 import { ConvertJobHandler } from './convert/convert-job.handler';
 import { PythonReadiness } from './python-runner/python-readiness';
 import { PythonRunner } from './python-runner/python-runner.service';
 import { PYTHON_RUNNER_SETTINGS } from './python-runner/python-runner.settings';
-import { REGISTRY_TIMEOUT_MS, RegistryClient } from './registry/registry.client';
 import { TrainJobHandler } from './train/train-job.handler';
 import { TRAINER_SETTINGS, type TrainerSettings, toTrainerSettings } from './trainer-settings';
 import { TuneJobHandler } from './tune/tune-job.handler';
@@ -19,9 +18,8 @@ export function trainerProviders(settings: TrainerSettings): Provider[] {
   return [
     { provide: TRAINER_SETTINGS, useValue: settings },
     { provide: PYTHON_RUNNER_SETTINGS, useValue: settings.python },
-    { provide: REGISTRY_TIMEOUT_MS, useValue: settings.registryTimeoutMs },
     PythonRunner,
-    RegistryClient,
+    { provide: RegistryClient, inject: [MessageBus], useFactory: (bus: MessageBus) => new RegistryClient(bus, settings.registryTimeoutMs) },
     PythonReadiness,
   ];
 }

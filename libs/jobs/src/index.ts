@@ -4,3 +4,4 @@ export * from './job-worker.module';
 export * from './job-worker.options';
 export * from './job-worker.service';
 export * from './run-process';
+export * from './registry.client';

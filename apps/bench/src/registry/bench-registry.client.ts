@@ -1,6 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DescribeDatasetReply, DescribeDatasetRequest, DescribeModelReply, DescribeModelRequest, Registry } from '@cvp/contracts';
-import { PermanentJobError, RetryableJobError } from '@cvp/jobs';
+import { PermanentJobError, RegistryClient } from '@cvp/jobs';
 import { MessageBus } from '@cvp/platform';
 import { BENCH_SETTINGS, type BenchServiceSettings } from '../bench-settings';
 
@@ -20,36 +19,25 @@ export function imgszFromMetadata(metadata: Record<string, unknown> | null | und
   return m ? Number(m[1]) : null;
 }
 
-/** The gateway's registry over NATS: which ONNX file and data set a bench job measures. */
+/** What a bench job measures, derived from the shared registry client's answers. */
 @Injectable()
 export class BenchRegistryClient {
-  constructor(
-    private readonly bus: MessageBus,
-    @Inject(BENCH_SETTINGS) private readonly settings: BenchServiceSettings,
-  ) {}
+  private readonly registry: RegistryClient;
+
+  constructor(bus: MessageBus, @Inject(BENCH_SETTINGS) settings: BenchServiceSettings) {
+    this.registry = new RegistryClient(bus, settings.registryTimeoutMs);
+  }
 
   async describeModel(modelId: string): Promise<BenchModelFacts> {
-    let reply: DescribeModelReply;
-    try {
-      reply = await this.bus.request(DescribeModelRequest, DescribeModelReply, Registry.describeModel, { modelId }, this.settings.registryTimeoutMs);
-    } catch (e) {
-      throw new RetryableJobError(`model registry did not answer: ${(e as Error).message}`);
-    }
-    if (!reply.found || !reply.model) throw new PermanentJobError(`model ${modelId} not found${reply.error ? `: ${reply.error}` : ''}`);
-    const withOnnx = [...reply.model.versions].filter((v) => v.onnxPath).sort((a, b) => b.version - a.version)[0];
+    const model = await this.registry.describeModel(modelId);
+    const withOnnx = [...model.versions].filter((v) => v.onnxPath).sort((a, b) => b.version - a.version)[0];
     if (!withOnnx?.onnxPath) throw new PermanentJobError(`model ${modelId} has no ONNX version yet: convert it first`);
-    return { id: reply.model.id, name: reply.model.name, task: reply.model.task, version: withOnnx.version, onnxPath: withOnnx.onnxPath, imgsz: imgszFromMetadata(withOnnx.metadata) };
+    return { id: model.id, name: model.name, task: model.task, version: withOnnx.version, onnxPath: withOnnx.onnxPath, imgsz: imgszFromMetadata(withOnnx.metadata) };
   }
 
   async datasetPath(datasetId: string): Promise<string> {
-    let reply: DescribeDatasetReply;
-    try {
-      reply = await this.bus.request(DescribeDatasetRequest, DescribeDatasetReply, Registry.describeDataset, { datasetId }, this.settings.registryTimeoutMs);
-    } catch (e) {
-      throw new RetryableJobError(`dataset registry did not answer: ${(e as Error).message}`);
-    }
-    if (!reply.found || !reply.dataset) throw new PermanentJobError(`dataset ${datasetId} not found`);
-    if (!reply.dataset.valid) throw new PermanentJobError(`dataset ${datasetId} did not pass validation`);
-    return reply.dataset.path;
+    const dataset = await this.registry.describeDataset(datasetId);
+    if (!dataset.valid) throw new PermanentJobError(`dataset ${datasetId} did not pass validation`);
+    return dataset.path;
   }
 }

@@ -8,7 +8,7 @@ import { PlatformBuildMissingError } from './app-payload';
 import { BundleAssembler } from './bundle-assembler.service';
 import { planPackage } from './package-plan';
 import { PackageWriter } from './package-writer.service';
-import { RegistryClient } from './registry.client';
+import { RegistryClient } from '@cvp/jobs';
 
 /**
  * `package` jobs: model facts and the bench choice from the registry -> a bundle folder and a

@@ -20,7 +20,7 @@ import type { PackagerConfig } from '../config';
 import { BundleAssembler } from './bundle-assembler.service';
 import { PackageJobHandler } from './package-job.handler';
 import { PackageWriter } from './package-writer.service';
-import { RegistryClient, type BenchmarkFacts, type ModelFacts } from './registry.client';
+import { type BenchmarkDescription as BenchmarkFacts, type ModelDescription as ModelFacts, RegistryClient } from '@cvp/jobs';
 
 /** Real nats-server, real ONNX, real files, real tar/sha256sum/docker-compose; only the gateway's registry is a test double. */
 describe('package job (real NATS, real ONNX model, registry test double)', () => {
@@ -51,7 +51,7 @@ describe('package job (real NATS, real ONNX model, registry test double)', () =>
     config = packagerConfig({ CVP_DATA_DIR: dataDir, CVP_PACKAGER_PLATFORM_ROOT: platformSnapshot(path.join(dir, 'platform')), CVP_PACKAGER_REGISTRY_TIMEOUT_MS: '1500' });
     bus = await connectBus('packager-test');
     stopRegistry = serveRegistry(bus, facts);
-    handler = new PackageJobHandler(new RegistryClient(bus, config), new BundleAssembler(config), new PackageWriter(config), config);
+    handler = new PackageJobHandler(new RegistryClient(bus, config.CVP_PACKAGER_REGISTRY_TIMEOUT_MS), new BundleAssembler(config), new PackageWriter(config), config);
   }, 240_000);
 
   afterAll(async () => {
@@ -201,7 +201,7 @@ describe('package job (real NATS, real ONNX model, registry test double)', () =>
   it('refuses a GPU selection in a CPU image, a model outside the data dir, and an unknown model', async () => {
     await expect(handler.handle({ modelId: 'pk-m3', engine: 'selected', variant: 'cpu' }, jobContext('j5'))).rejects.toThrow(/provider tensorrt.*variant "cuda"/);
     await expect(handler.handle({ modelId: 'pk-m4', engine: 'ort-node', variant: 'cpu' }, jobContext('j6'))).rejects.toThrow(/outside the data dir/);
-    await expect(handler.handle({ modelId: 'pk-missing', engine: 'ort-node', variant: 'cpu' }, jobContext('j7'))).rejects.toThrow(/registry model.describe failed/);
+    await expect(handler.handle({ modelId: 'pk-missing', engine: 'ort-node', variant: 'cpu' }, jobContext('j7'))).rejects.toThrow(/model registry did not answer/);
   });
 
   it('a cancelled job stops and leaves no half-written package', async () => {

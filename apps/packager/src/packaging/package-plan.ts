@@ -1,6 +1,6 @@
 import { engineOptionsSchema, type EngineConfig, type JobInputs, type ModelVersionInfo } from '@cvp/contracts';
 import { PermanentJobError } from '@cvp/jobs';
-import type { BenchmarkFacts, ModelFacts } from './registry.client';
+import type { BenchmarkDescription as BenchmarkFacts, ModelDescription as ModelFacts } from '@cvp/jobs';
 
 /** What one package job bundles, decided from its input and the registry's facts. */
 export interface PackagePlan {

@@ -1,16 +1,24 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Module, type OnModuleInit } from '@nestjs/common';
-import { InjectConfig, ReadinessRegistry } from '@cvp/platform';
+import { RegistryClient } from '@cvp/jobs';
+import { InjectConfig, MessageBus, ReadinessRegistry, SERVICE_CONFIG } from '@cvp/platform';
 import type { PackagerConfig } from '../config';
 import { INFERENCE_ENTRY } from './app-payload';
 import { BundleAssembler } from './bundle-assembler.service';
 import { PackageWriter } from './package-writer.service';
-import { RegistryClient } from './registry.client';
 
 /** What the package job handler needs: registry facts -> bundle files -> folder + tarball. */
 @Module({
-  providers: [RegistryClient, BundleAssembler, PackageWriter],
+  providers: [
+    {
+      provide: RegistryClient,
+      inject: [MessageBus, SERVICE_CONFIG],
+      useFactory: (bus: MessageBus, c: PackagerConfig) => new RegistryClient(bus, c.CVP_PACKAGER_REGISTRY_TIMEOUT_MS),
+    },
+    BundleAssembler,
+    PackageWriter,
+  ],
   exports: [RegistryClient, BundleAssembler, PackageWriter],
 })
 export class PackagingModule implements OnModuleInit {

@@ -14,7 +14,7 @@ import {
 import type { JobContext, JobProgressUpdate } from '@cvp/jobs';
 import { MessageBus } from '@cvp/platform';
 import { packagerConfigSchema, type PackagerConfig } from '../config';
-import type { BenchmarkFacts, ModelFacts } from '../packaging/registry.client';
+import type { BenchmarkDescription as BenchmarkFacts, ModelDescription as ModelFacts } from '@cvp/jobs';
 
 export const REPO_ROOT = path.resolve(__dirname, '../../../..');
 export const PYTHON = path.join(REPO_ROOT, 'python/.venv/bin/python');

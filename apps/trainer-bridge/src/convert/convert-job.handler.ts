@@ -6,7 +6,7 @@ import { type JobContext, type JobHandler, type JobResult, PermanentJobError } f
 import { ModelVersionStore } from '../model-store/model-version-store';
 import { relayConvertProgress } from '../python-runner/progress-relay';
 import { PythonRunner } from '../python-runner/python-runner.service';
-import { RegistryClient, type ModelDescription } from '../registry/registry.client';
+import { RegistryClient, type ModelDescription } from '@cvp/jobs';
 import { TRAINER_SETTINGS, type TrainerSettings } from '../trainer-settings';
 
 /** What a convert job reports; the gateway's models module registers the version from it. */

@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { MessageBus } from '@cvp/platform';
 import pino from 'pino';
 import { PythonRunner } from '../python-runner/python-runner.service';
-import { RegistryClient } from '../registry/registry.client';
+import { RegistryClient } from '@cvp/jobs';
 import type { TrainerSettings } from '../trainer-settings';
 import { requirePython } from './python-env';
 

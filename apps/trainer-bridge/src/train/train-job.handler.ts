@@ -7,7 +7,7 @@ import { type JobContext, type JobHandler, type JobResult, RetryableJobError } f
 import { ModelVersionStore } from '../model-store/model-version-store';
 import { epochProgress } from '../python-runner/progress-relay';
 import { PythonRunner } from '../python-runner/python-runner.service';
-import { RegistryClient } from '../registry/registry.client';
+import { RegistryClient } from '@cvp/jobs';
 import { TRAINER_SETTINGS, type TrainerSettings } from '../trainer-settings';
 import { holdLease, TRAINER_LEASE_CLIENT } from './lease-guard';
 import { assertTrainableDataset, trainingModelArg } from './training-source';

@@ -1,4 +1,4 @@
-import type { DatasetDescription, ModelDescription } from '../registry/registry.client';
+import type { DatasetDescription, ModelDescription } from '@cvp/jobs';
 import { PermanentJobError } from '@cvp/jobs';
 
 const ULTRALYTICS_PRESETS = new Set(['yolov8n', 'yolov8s']);

@@ -6,7 +6,7 @@ import { type JobContext, type JobHandler, type JobResult, PermanentJobError } f
 import { ModelVersionStore } from '../model-store/model-version-store';
 import type { PyProgressLine } from '../python-runner/python-protocol';
 import { PythonRunner } from '../python-runner/python-runner.service';
-import { RegistryClient } from '../registry/registry.client';
+import { RegistryClient } from '@cvp/jobs';
 import { assertTrainableDataset, trainingModelArg } from '../train/training-source';
 import { TRAINER_SETTINGS, type TrainerSettings } from '../trainer-settings';
 import { type ParetoPoint, renderTuneReportHtml, type TrialRecord, type TuneReport } from './tune-report';

@@ -1,0 +1,54 @@
+import {
+  DescribeDatasetReply,
+  DescribeDatasetRequest,
+  DescribeModelReply,
+  DescribeModelRequest,
+  LatestBenchmarkReply,
+  LatestBenchmarkRequest,
+  Registry,
+} from '@cvp/contracts';
+import type { MessageBus } from '@cvp/platform';
+import { PermanentJobError, RetryableJobError } from './job-handler';
+
+export type ModelDescription = NonNullable<DescribeModelReply['model']>;
+export type DatasetDescription = NonNullable<DescribeDatasetReply['dataset']>;
+export type BenchmarkDescription = NonNullable<LatestBenchmarkReply['benchmark']>;
+
+/**
+ * The gateway's registry read over NATS by every worker service (the gateway owns the tables).
+ * An unreachable gateway is retried by the job machinery; an unknown id fails the job at once.
+ */
+export class RegistryClient {
+  constructor(
+    private readonly bus: MessageBus,
+    private readonly timeoutMs: number,
+  ) {}
+
+  private async ask<Res>(what: string, call: () => Promise<Res>): Promise<Res> {
+    try {
+      return await call();
+    } catch (e) {
+      throw new RetryableJobError(`${what} registry did not answer: ${(e as Error).message}`);
+    }
+  }
+
+  async describeModel(modelId: string): Promise<ModelDescription> {
+    const reply = await this.ask('model', () => this.bus.request(DescribeModelRequest, DescribeModelReply, Registry.describeModel, { modelId }, this.timeoutMs));
+    if (!reply.found || !reply.model) throw new PermanentJobError(`model ${modelId} not found${reply.error ? `: ${reply.error}` : ''}`);
+    return reply.model;
+  }
+
+  async describeDataset(datasetId: string): Promise<DatasetDescription> {
+    const reply = await this.ask('data set', () =>
+      this.bus.request(DescribeDatasetRequest, DescribeDatasetReply, Registry.describeDataset, { datasetId }, this.timeoutMs),
+    );
+    if (!reply.found || !reply.dataset) throw new PermanentJobError(`data set ${datasetId} not found${reply.error ? `: ${reply.error}` : ''}`);
+    return reply.dataset;
+  }
+
+  /** The newest benchmark of a model, or null when it has none. */
+  async latestBenchmark(modelId: string): Promise<BenchmarkDescription | null> {
+    const reply = await this.ask('benchmark', () => this.bus.request(LatestBenchmarkRequest, LatestBenchmarkReply, Registry.latestBenchmark, { modelId }, this.timeoutMs));
+    return reply.found && reply.benchmark ? reply.benchmark : null;
+  }
+}
