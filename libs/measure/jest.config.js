@@ -1,1 +1,1 @@
-module.exports = require('../../tools/jest/preset')(__dirname, { testEnvironment: require('node:path').join(__dirname, 'test/ort-environment.js') });
+module.exports = require('../../tools/jest/preset')(__dirname, { testEnvironment: require.resolve('../../tools/jest/ort-environment.js') });
