@@ -35,6 +35,7 @@ export function toBenchSettings(c: BenchConfig): BenchServiceSettings {
       stabilityUsers: c.CVP_BENCH_STABILITY_USERS,
       stabilityDurationMs: Math.round(c.CVP_BENCH_STABILITY_SECONDS * 1000),
       maxBatch: c.CVP_BENCH_MAX_BATCH,
+      mapImages: c.CVP_BENCH_MAP_IMAGES,
       variants: c.CVP_BENCH_VARIANTS.split(',').map((x) => x.trim()).filter(Boolean) as ProtocolSettings['variants'],
       native: c.CVP_BENCH_NATIVE,
       python: c.CVP_PYTHON || d.python,

@@ -39,6 +39,8 @@ export const benchConfigSchema = baseConfigSchema.extend({
     .string()
     .default('fp16,int8-static,int8-dynamic')
     .refine((s) => s.split(',').filter(Boolean).every((k) => ['fp16', 'int8-static', 'int8-dynamic'].includes(k.trim())), 'variants: fp16, int8-static, int8-dynamic'),
+  /** Images of a labelled YOLO data set each detector candidate is scored on for mAP (0 = no mAP). */
+  CVP_BENCH_MAP_IMAGES: z.coerce.number().int().min(0).max(100000).default(32),
   CVP_BENCH_NATIVE: bool(true),
   CVP_BENCH_MEASURE_TIMEOUT_MS: z.coerce.number().int().min(1000).default(180_000),
   CVP_BENCH_VARIANT_TIMEOUT_MS: z.coerce.number().int().min(1000).default(300_000),

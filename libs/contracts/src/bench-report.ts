@@ -31,6 +31,20 @@ export const latencyStatsSchema = z.object({
 });
 export type LatencyStats = z.infer<typeof latencyStatsSchema>;
 
+export const mapScoresSchema = z.object({
+  /** Split of the data set the images came from (val first, train only when nothing else exists). */
+  split: z.string(),
+  images: z.number().int(),
+  /** Ground-truth boxes in those images. */
+  boxes: z.number().int(),
+  baselineMap50: z.number(),
+  map50: z.number(),
+  /** COCO mAP@0.5:0.95. */
+  baselineMap50_95: z.number(),
+  map50_95: z.number(),
+});
+export type MapScores = z.infer<typeof mapScoresSchema>;
+
 export const agreementSchema = z.object({
   maxAbsDiff: z.number(),
   meanAbsDiff: z.number(),
@@ -40,11 +54,21 @@ export const agreementSchema = z.object({
   top1Agreement: z.number().nullable(),
   /** Largest change of a detector's class confidence (rows 4.. of [B, 4+nc, N]). */
   scoreMaxAbsDiff: z.number().nullable(),
-  /** mAP change against a labelled data set; null when none is attached. */
+  /** Detectors with a labelled data set: this candidate's mAP@0.5 minus the baseline's; else null (see mapSkipReason). */
   mapChange: z.number().nullable(),
-  /** The number the maxAccuracyDrop constraint compares: 1 - top-1 agreement, else 1 - cosine. */
+  /** The number the maxAccuracyDrop constraint compares (which one: accuracyBasis). */
   accuracyDrop: z.number(),
   samples: z.number().int(),
+  /**
+   * What accuracyDrop is: 'map50' = max(0, baseline mAP@0.5 - this mAP@0.5) (detectors with a
+   * labelled data set), 'top1' = 1 - top-1 agreement (classifiers), 'cosine' = 1 - lowest cosine.
+   * Absent in reports written before it existed (they used top1 or cosine).
+   */
+  accuracyBasis: z.enum(['map50', 'top1', 'cosine']).optional(),
+  /** Both mAP values behind mapChange, on the same images of the labelled data set. */
+  map: mapScoresSchema.nullable().optional(),
+  /** Why mapChange is null for a detector (no data set, no YOLO labels, evaluation failed). */
+  mapSkipReason: z.string().nullable().optional(),
 });
 export type Agreement = z.infer<typeof agreementSchema>;
 

@@ -1,4 +1,5 @@
 import type { Agreement } from '@cvp/contracts';
+import type { DetectionMap } from './detection-map';
 import { round } from './stats';
 
 export interface OutputTensor {
@@ -66,6 +67,28 @@ export function compareOutputs(ref: OutputTensor[][], other: OutputTensor[][], t
     mapChange: null,
     accuracyDrop: round(top1 !== null ? 1 - top1 : Math.max(0, 1 - cosine), 6),
     samples,
+    accuracyBasis: top1 !== null ? 'top1' : 'cosine',
+  };
+}
+
+/**
+ * Adds the mAP change against the baseline (both scored on the same labelled images) and makes
+ * it the accuracy drop: for a detector with labels, losing mAP is what "less accurate" means,
+ * while output cosine only says the numbers moved. A gain counts as no drop. Without ground truth
+ * on either side the agreement keeps its output-based drop and says why.
+ */
+export function withMapChange(a: Agreement, baseline: DetectionMap, candidate: DetectionMap): Agreement {
+  if (baseline.map50 === null || candidate.map50 === null || baseline.map50_95 === null || candidate.map50_95 === null) {
+    return { ...a, mapChange: null, map: null, mapSkipReason: `no ground-truth boxes in the ${baseline.images} evaluated image(s) of split ${baseline.split}` };
+  }
+  const change = round(candidate.map50 - baseline.map50, 6);
+  return {
+    ...a,
+    mapChange: change,
+    map: { split: candidate.split, images: candidate.images, boxes: candidate.boxes, baselineMap50: baseline.map50, map50: candidate.map50, baselineMap50_95: baseline.map50_95, map50_95: candidate.map50_95 },
+    mapSkipReason: null,
+    accuracyDrop: round(Math.max(0, -change), 6),
+    accuracyBasis: 'map50',
   };
 }
 

@@ -7,7 +7,6 @@ import { environmentFingerprint, detectGpu, ortProviders, processVramMb } from '
 import { imageToTensor, listImages, seededJpeg } from './images';
 import { BoundedPool, concurrencyPoint, runLoad, stabilityResult } from './load';
 import { makeSamples, measureOrt, readOutputs, writeOutputs } from './ort-measure';
-import { decodeYolo, topK } from './postprocess';
 import { seededRandom, seededTensor } from './rng';
 import { measureRepeated, percentile, summarize } from './stats';
 import { tinyIdentityOnnx } from './testing/tiny-onnx';
@@ -69,31 +68,6 @@ describe('agreement', () => {
     const det2 = [[t([10, 10, 4, 4, 0.5, 0.7], [1, 6, 1])]];
     expect(compareOutputs(det, det2, 'detect').scoreMaxAbsDiff).toBeCloseTo(0.2, 5);
     expect(() => compareOutputs(ref, [[t([1], [1, 1])]], null)).toThrow(/sizes differ/);
-  });
-});
-
-describe('post-processing', () => {
-  it('decodes YOLO output and suppresses overlapping boxes of a class', () => {
-    // [1, 4+2, 3]: three anchors, two classes; anchors 0 and 1 overlap (class 0), anchor 2 is class 1.
-    const n = 3;
-    const rows = [
-      [50, 52, 200],
-      [50, 50, 200],
-      [20, 20, 30],
-      [20, 20, 30],
-      [0.9, 0.8, 0.1],
-      [0.1, 0.1, 0.7],
-    ];
-    const data = Float32Array.from(rows.flat());
-    const d = decodeYolo(data, [1, 6, n]);
-    expect(d.map((x) => x.classId)).toEqual([0, 1]);
-    expect(d[0].score).toBeCloseTo(0.9);
-    expect(decodeYolo(data, [1, 6, n], 0.95)).toEqual([]);
-  });
-  it('top-k with softmax', () => {
-    const k = topK(Float32Array.from([1, 3, 2]), 2);
-    expect(k.map((x) => x.classId)).toEqual([1, 2]);
-    expect(k[0].score + k[1].score).toBeLessThan(1);
   });
 });
 

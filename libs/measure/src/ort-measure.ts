@@ -2,15 +2,21 @@ import { promises as fs } from 'node:fs';
 import type { ConcurrencyPoint, GraphOptLevel, LatencyStats, StabilityResult, TimeSplit, Agreement } from '@cvp/contracts';
 import type { InferenceSession as OrtSession, Tensor as OrtTensor } from 'onnxruntime-node';
 import { compareOutputs, type OutputTensor } from './agreement';
+import { type DetectionMap, evaluateDetector, loadYoloLabelledSet } from './detection-map';
 import { processVramMb } from './environment';
 import { imageToTensor, listImages, seededJpeg } from './images';
 import { BoundedPool, concurrencyPoint, runLoad, stabilityResult } from './load';
-import { decodeYolo, topK } from './postprocess';
 import { seededTensor } from './rng';
 import { measureRepeated, round } from './stats';
+import { decodeYolov8, nmsClasswise, topkProbs } from './yolo';
 
+/**
+ * onnxruntime-node, loaded on first use: apps/inference imports this lib for YOLO post-processing
+ * (./yolo) and keeps onnxruntime-node out of its main thread (its sessions live in worker threads).
+ */
+let ortModule: typeof import('onnxruntime-node') | undefined;
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
+const ort = () => (ortModule ??= require('onnxruntime-node') as typeof import('onnxruntime-node'));
 
 export interface OrtMeasureRequest {
   modelPath: string;
@@ -36,6 +42,8 @@ export interface OrtMeasureRequest {
   writeOutputsTo?: string | null;
   compareWith?: string | null;
   timeSplit?: boolean;
+  /** Detectors: score mAP on this labelled YOLO data set (at most maxImages images). */
+  mapEval?: { datasetDir: string; maxImages: number } | null;
   load?: { concurrency: number[]; requestsPerLevel: number; poolSize: number; stabilityUsers: number; stabilityDurationMs: number; engineName: string } | null;
 }
 
@@ -48,6 +56,9 @@ export interface OrtMeasureResult {
   throughput: number;
   timeSplit: TimeSplit | null;
   agreement: Agreement | null;
+  /** mAP on the labelled data set (mapEval); null when not asked or not possible (mapError says why). */
+  detectionMap: DetectionMap | null;
+  mapError: string | null;
   concurrency: ConcurrencyPoint[];
   stability: StabilityResult | null;
   /** Peak resident set of this process (the engine is alone in it). */
@@ -60,7 +71,7 @@ export interface OrtMeasureResult {
 const providerName: Record<string, string> = { cpu: 'cpu', cuda: 'cuda', tensorrt: 'tensorrt' };
 
 export async function createOrtSession(modelPath: string, o: { graphOptimization: GraphOptLevel; threads: number; provider?: string }): Promise<OrtSession> {
-  return ort.InferenceSession.create(modelPath, {
+  return ort().InferenceSession.create(modelPath, {
     graphOptimizationLevel: o.graphOptimization,
     ...(o.threads > 0 ? { intraOpNumThreads: o.threads } : {}),
     interOpNumThreads: 1,
@@ -125,6 +136,7 @@ export async function readOutputs(file: string): Promise<OutputTensor[][]> {
  * CV-driven re-measurement, optional time split, agreement, concurrency sweep and stability.
  */
 export async function measureOrt(req: OrtMeasureRequest, signal?: AbortSignal): Promise<OrtMeasureResult> {
+  const { Tensor } = ort();
   const t0 = process.hrtime.bigint();
   const session = await createOrtSession(req.modelPath, req);
   const buildMs = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -134,7 +146,7 @@ export async function measureOrt(req: OrtMeasureRequest, signal?: AbortSignal): 
     const sampleCount = Math.max(1, req.agreementSamples ?? 2, req.batch);
     const { samples, source } = await makeSamples(req.inputShape, sampleCount, req.seed, req.datasetDir);
     const dims = [req.batch, ...req.inputShape.slice(1)];
-    const feeds = { [inputName]: new ort.Tensor('float32', batchOf(samples, req.batch), dims) };
+    const feeds = { [inputName]: new Tensor('float32', batchOf(samples, req.batch), dims) };
 
     const f0 = process.hrtime.bigint();
     await session.run(feeds);
@@ -147,12 +159,17 @@ export async function measureOrt(req: OrtMeasureRequest, signal?: AbortSignal): 
     if (req.writeOutputsTo || req.compareWith) {
       const outs: OutputTensor[][] = [];
       for (let i = 0; i < (req.agreementSamples ?? 2); i++) {
-        const one = { [inputName]: new ort.Tensor('float32', samples[i % samples.length], req.inputShape) };
+        const one = { [inputName]: new Tensor('float32', samples[i % samples.length], req.inputShape) };
         outs.push(toOutputs(await session.run(one), outNames));
       }
       if (req.writeOutputsTo) await writeOutputs(req.writeOutputsTo, outs);
       if (req.compareWith) agreement = compareOutputs(await readOutputs(req.compareWith), outs, req.task);
     }
+
+    const { detectionMap, mapError } = await scoreMap(req.mapEval, req.inputShape, async (sample) => {
+      const res = await session.run({ [inputName]: new Tensor('float32', sample, req.inputShape) });
+      return toOutputs(res, outNames.slice(0, 1))[0];
+    }, signal);
 
     const timeSplit = req.timeSplit ? await measureTimeSplit(session, inputName, outNames, req, signal) : null;
 
@@ -160,7 +177,7 @@ export async function measureOrt(req: OrtMeasureRequest, signal?: AbortSignal): 
     let stability: StabilityResult | null = null;
     if (req.load) {
       const pool = new BoundedPool(req.load.poolSize, 10000);
-      const one = { [inputName]: new ort.Tensor('float32', samples[0], req.inputShape) };
+      const one = { [inputName]: new Tensor('float32', samples[0], req.inputShape) };
       const call = () => pool.run(() => session.run(one));
       for (const c of req.load.concurrency) {
         const r = await runLoad(call, { users: c, maxRequests: req.load.requestsPerLevel, durationMs: 60000, signal });
@@ -179,6 +196,8 @@ export async function measureOrt(req: OrtMeasureRequest, signal?: AbortSignal): 
       throughput,
       timeSplit,
       agreement,
+      detectionMap,
+      mapError,
       concurrency,
       stability,
       peakRssMb: round(process.resourceUsage().maxRSS / 1024, 1),
@@ -190,8 +209,27 @@ export async function measureOrt(req: OrtMeasureRequest, signal?: AbortSignal): 
   }
 }
 
+/** mAP of one engine on the labelled set, or why there is none; shared by the ort-node and native measurements. */
+export async function scoreMap(
+  mapEval: { datasetDir: string; maxImages: number } | null | undefined,
+  inputShape: readonly number[],
+  infer: (sample: Float32Array) => Promise<OutputTensor>,
+  signal?: AbortSignal,
+): Promise<{ detectionMap: DetectionMap | null; mapError: string | null }> {
+  if (!mapEval) return { detectionMap: null, mapError: null };
+  try {
+    const set = await loadYoloLabelledSet(mapEval.datasetDir, mapEval.maxImages);
+    if ('reason' in set) return { detectionMap: null, mapError: set.reason };
+    return { detectionMap: await evaluateDetector(set, inputShape, infer, signal), mapError: null };
+  } catch (e) {
+    if (signal?.aborted) throw e;
+    return { detectionMap: null, mapError: `mAP evaluation failed: ${(e as Error).message}` };
+  }
+}
+
 /** Where a request's time goes: image decode + resize (pre), the model (infer), decoding/NMS (post). */
 async function measureTimeSplit(session: OrtSession, inputName: string, outNames: readonly string[], req: OrtMeasureRequest, signal?: AbortSignal): Promise<TimeSplit> {
+  const { Tensor } = ort();
   const [, c, h, w] = req.inputShape;
   const image = await seededJpeg(req.seed);
   const n = Math.max(3, Math.min(5, req.iterations));
@@ -201,13 +239,14 @@ async function measureTimeSplit(session: OrtSession, inputName: string, outNames
   for (let i = 0; i < n; i++) {
     signal?.throwIfAborted();
     const a = process.hrtime.bigint();
-    const tensor = new ort.Tensor('float32', await imageToTensor(image, c, h, w), req.inputShape);
+    const tensor = new Tensor('float32', await imageToTensor(image, c, h, w), req.inputShape);
     const b = process.hrtime.bigint();
     const res = await session.run({ [inputName]: tensor });
     const d = process.hrtime.bigint();
     const out = res[outNames[0]];
-    if (req.task === 'detect' && out.dims.length === 3) decodeYolo(out.data as Float32Array, out.dims.map(Number));
-    else if (req.task === 'classify') topK(out.data as Float32Array);
+    // The serving path's post-processing and thresholds (apps/inference: conf 0.25, IoU 0.45, 300 boxes).
+    if (req.task === 'detect' && out.dims.length === 3) nmsClasswise(decodeYolov8(out.data as Float32Array, Number(out.dims[1]), Number(out.dims[2]), 0.25), 0.45, 300);
+    else if (req.task === 'classify') topkProbs(out.data as Float32Array, 5);
     const e = process.hrtime.bigint();
     pre += Number(b - a);
     inf += Number(d - b);

@@ -47,7 +47,7 @@ describe('BenchJobHandler', () => {
       if (id !== 'm1') throw new PermanentJobError(`model ${id} not found`);
       return facts;
     },
-    datasetPath: async () => root,
+    dataset: async () => ({ path: root, format: 'imagefolder' }),
   } as unknown as BenchRegistryClient;
   const ctx = (jobId: string, signal = new AbortController().signal): JobContext & { events: { progress?: number; stage?: string }[] } => {
     const events: { progress?: number; stage?: string }[] = [];

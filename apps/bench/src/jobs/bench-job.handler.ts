@@ -30,7 +30,7 @@ export class BenchJobHandler implements JobHandler<'bench'> {
 
   async handle(input: JobInputs['bench'], ctx: JobContext): Promise<JobResult> {
     const model = await this.registry.describeModel(input.modelId);
-    const datasetDir = input.datasetId ? await this.registry.datasetPath(input.datasetId) : null;
+    const dataset = input.datasetId ? await this.registry.dataset(input.datasetId) : null;
     const benchmarkId = benchmarkIdFor(ctx.jobId);
     const outDir = path.join(this.settings.dataDir, 'benchmarks', benchmarkId);
     ctx.progress({ progress: 0, stage: 'waiting for the host measurement lock' });
@@ -49,7 +49,8 @@ export class BenchJobHandler implements JobHandler<'bench'> {
           jobId: ctx.jobId,
           model: { id: model.id, version: model.version, name: model.name, task: model.task, path: model.onnxPath, imgsz: model.imgsz },
           inputShape: input.inputShape,
-          datasetDir,
+          datasetDir: dataset?.path ?? null,
+          datasetFormat: dataset?.format ?? null,
           constraints: input.constraints,
           outDir,
         },

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import type { Agreement, ConcurrencyPoint, GraphOptLevel, LatencyStats, StabilityResult, TimeSplit } from '@cvp/contracts';
-import { BoundedPool, compareOutputs, concurrencyPoint, makeSamples, type OutputTensor, readOutputs, round, runLoad, seededJpeg, stabilityResult, measureRepeated } from '@cvp/measure';
+import { BoundedPool, compareOutputs, concurrencyPoint, type DetectionMap, makeSamples, type OutputTensor, readOutputs, round, runLoad, scoreMap, seededJpeg, stabilityResult, measureRepeated } from '@cvp/measure';
 import { NativeCoreClient } from '@cvp/native-client';
 
 export interface NativeMeasureRequest {
@@ -24,6 +24,8 @@ export interface NativeMeasureRequest {
   agreementSamples: number;
   compareWith?: string | null;
   timeSplit: boolean;
+  /** Detectors: score mAP on this labelled YOLO data set, through Infer like the agreement samples. */
+  mapEval?: { datasetDir: string; maxImages: number } | null;
   load?: { concurrency: number[]; requestsPerLevel: number; poolSize: number; stabilityUsers: number; stabilityDurationMs: number; engineName: string } | null;
   /** Bound on every single RPC. */
   rpcTimeoutMs: number;
@@ -36,6 +38,8 @@ export interface NativeMeasureResult {
   throughput: number;
   timeSplit: TimeSplit | null;
   agreement: Agreement | null;
+  detectionMap: DetectionMap | null;
+  mapError: string | null;
   concurrency: ConcurrencyPoint[];
   stability: StabilityResult | null;
   peakRssMb: number | null;
@@ -120,15 +124,17 @@ export async function measureNative(req: NativeMeasureRequest, signal?: AbortSig
     const firstInferenceMs = Number(process.hrtime.bigint() - f0) / 1e6;
     const latency = await measureRepeated(() => client.infer(batchReq, req.rpcTimeoutMs), { warmup: req.warmup, iterations: req.iterations, cvThreshold: req.cvThreshold, maxAttempts: req.maxAttempts, timeBudgetMs: req.timeBudgetMs, signal });
 
+    const inferOne = async (sample: Float32Array): Promise<OutputTensor[]> => {
+      const r = await client.infer({ modelId: id, inputs: [toTensor(sample, req.inputShape)] }, req.rpcTimeoutMs);
+      return r.outputs.map((o) => ({ dims: o.shape.map(Number), data: new Float32Array(o.data.buffer.slice(o.data.byteOffset, o.data.byteOffset + o.data.byteLength)) }));
+    };
     let agreement: Agreement | null = null;
     if (req.compareWith) {
       const outs: OutputTensor[][] = [];
-      for (let i = 0; i < req.agreementSamples; i++) {
-        const r = await client.infer({ modelId: id, inputs: [toTensor(samples[i % samples.length], req.inputShape)] }, req.rpcTimeoutMs);
-        outs.push(r.outputs.map((o) => ({ dims: o.shape.map(Number), data: new Float32Array(o.data.buffer.slice(o.data.byteOffset, o.data.byteOffset + o.data.byteLength)) })));
-      }
+      for (let i = 0; i < req.agreementSamples; i++) outs.push(await inferOne(samples[i % samples.length]));
       agreement = compareOutputs(await readOutputs(req.compareWith), outs, req.task);
     }
+    const { detectionMap, mapError } = await scoreMap(req.mapEval, req.inputShape, async (sample) => (await inferOne(sample))[0], signal);
 
     let timeSplit: TimeSplit | null = null;
     if (req.timeSplit && req.task) {
@@ -171,6 +177,8 @@ export async function measureNative(req: NativeMeasureRequest, signal?: AbortSig
       throughput: latency.meanMs > 0 ? round((req.batch * 1000) / latency.meanMs, 2) : 0,
       timeSplit,
       agreement,
+      detectionMap,
+      mapError,
       concurrency,
       stability,
       peakRssMb: child.pid ? peakRssOf(child.pid) : null,

@@ -1,6 +1,7 @@
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type {
+  Agreement,
   BenchCandidate,
   BenchConstraints,
   BenchReport,
@@ -14,7 +15,7 @@ import type {
   VariantKind,
 } from '@cvp/contracts';
 import { BENCH_REPORT_VERSION } from '@cvp/contracts';
-import { detectGpu, environmentFingerprint, type OrtMeasureRequest, type OrtMeasureResult, ortProviders } from '@cvp/measure';
+import { type DetectionMap, detectGpu, environmentFingerprint, loadYoloLabelledSet, type OrtMeasureRequest, type OrtMeasureResult, ortProviders, withMapChange } from '@cvp/measure';
 import { selectEngine } from '../selection/engine-selector';
 import { buildSimpleView } from '../report/simple-view';
 import { measureInChild } from './child-measure';
@@ -32,6 +33,8 @@ export interface ProtocolInput {
   /** Fills symbolic dims (N,C,H,W). */
   inputShape?: number[];
   datasetDir?: string | null;
+  /** Format of the attached data set (the registry's): only 'yolo' sets carry detection labels for mAP. */
+  datasetFormat?: 'yolo' | 'imagefolder' | null;
   constraints: BenchConstraints;
   /** benchmarks/<id>/: variants and scratch files go below it. */
   outDir: string;
@@ -70,6 +73,21 @@ export async function resolveInput(modelPath: string, given?: number[], imgsz?: 
   }
 }
 
+/**
+ * Whether detector candidates get an mAP change: only a detector with an attached YOLO data set
+ * that holds labelled boxes (val split first). Otherwise the reason, recorded in step 1.
+ */
+export async function planMap(input: Pick<ProtocolInput, 'model' | 'datasetDir' | 'datasetFormat'>, s: Pick<ProtocolSettings, 'mapImages'>): Promise<{ eval: { datasetDir: string; maxImages: number } | null; reason: string | null }> {
+  if (input.model.task !== 'detect') return { eval: null, reason: 'not a detector' };
+  if (!input.datasetDir) return { eval: null, reason: 'no data set attached to the bench job (mAP needs a labelled YOLO data set)' };
+  if (input.datasetFormat && input.datasetFormat !== 'yolo') return { eval: null, reason: `the attached data set is ${input.datasetFormat}, which has no detection labels` };
+  if (s.mapImages <= 0) return { eval: null, reason: 'mAP scoring disabled by settings (CVP_BENCH_MAP_IMAGES=0)' };
+  const set = await loadYoloLabelledSet(input.datasetDir, s.mapImages).catch((e: Error) => ({ reason: `the data set could not be read: ${e.message}` }));
+  if ('reason' in set) return { eval: null, reason: set.reason };
+  if (set.boxes === 0) return { eval: null, reason: `no labelled boxes in the first ${set.images.length} image(s) of split ${set.split}` };
+  return { eval: { datasetDir: input.datasetDir, maxImages: s.mapImages }, reason: null };
+}
+
 const candidateId = (engine: EngineId, provider: Provider, variant: VariantKind, level: GraphOptLevel, threads: number, batch: number) =>
   `${engine}/${provider}/${variant}/${level}/t${threads}/b${batch}`;
 
@@ -94,6 +112,9 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
   const gpu = detectGpu();
   const providers = ortProviders();
   let inputSource = input.datasetDir ? 'attached data set' : `seeded synthetic inputs (seed ${s.seed})`;
+  const mapPlan = await planMap(input, s);
+  let baseMap: DetectionMap | null = null;
+  let mapReason = mapPlan.reason;
 
   const step = async (n: number, name: string, body: (rec: { reasons: string[]; ids: string[]; details: Record<string, unknown> }) => Promise<void>, skipAll?: string) => {
     const t0 = Date.now();
@@ -133,6 +154,8 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
     agreementSamples: s.agreementSamples,
     compareWith: baselineOut,
     timeSplit: batch === 1,
+    // Batch > 1 runs the same model on the same engine as its batch-1 candidate: mAP is scored once, there.
+    mapEval: batch === 1 ? mapPlan.eval : null,
     ...extra,
   });
 
@@ -160,10 +183,17 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
     firstInferenceMs: r.firstInferenceMs,
     peakRssMb: r.peakRssMb,
     peakVramMb: 'peakVramMb' in r ? r.peakVramMb : null,
-    agreement: r.agreement,
+    agreement: withMap(r.agreement, r, batch),
     timeSplit: r.timeSplit,
     selectable: batch === 1,
   });
+
+  /** Detectors: the mAP change against the baseline when both were scored, else the reason there is none. */
+  const withMap = (a: Agreement | null, r: OrtMeasureResult | NativeMeasureResult, batch: number): Agreement | null => {
+    if (!a || task !== 'detect') return a;
+    if (baseMap && r.detectionMap) return withMapChange(a, baseMap, r.detectionMap);
+    return { ...a, mapSkipReason: mapReason ?? r.mapError ?? (batch > 1 ? 'batch > 1: scored on its batch-1 candidate (same model and engine)' : 'not scored') };
+  };
 
   const measureOrtCandidate = async (rec: { reasons: string[]; ids: string[] }, stepNo: number, variant: VariantKind, modelPath: string, level: GraphOptLevel, threads: number, batch: number, provider: Provider = 'cpu') => {
     const id = candidateId('ort-node', provider, variant, level, threads, batch);
@@ -199,6 +229,7 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
     agreementSamples: s.agreementSamples,
     compareWith: baselineOut,
     timeSplit: batch === 1,
+    mapEval: batch === 1 ? mapPlan.eval : null,
     rpcTimeoutMs: s.rpcTimeoutMs,
   });
 
@@ -222,11 +253,31 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
   await step(1, 'baseline: ONNX Runtime CPU FP32, graph optimizations off', async (rec) => {
     const r = await measureInChild(ortRequest(input.model.path, 'disabled', 0, 1, { compareWith: null, writeOutputsTo: baselineOut }), scratch, { timeoutMs: s.measureTimeoutMs, signal });
     inputSource = r.inputSource;
+    if (mapPlan.eval && !r.detectionMap) mapReason = `the baseline could not be scored: ${r.mapError ?? 'no result'}`;
+    else if (r.detectionMap && r.detectionMap.map50 === null) mapReason = `no ground-truth boxes in the ${r.detectionMap.images} scored image(s) of split ${r.detectionMap.split}`;
+    else baseMap = r.detectionMap;
     baseline = toCandidate(1, 'ort-node', 'cpu', 'fp32', input.model.path, 'disabled', 0, 1, r);
-    baseline.agreement = { maxAbsDiff: 0, meanAbsDiff: 0, cosine: 1, top1Agreement: task === 'classify' ? 1 : null, scoreMaxAbsDiff: task === 'detect' ? 0 : null, mapChange: null, accuracyDrop: 0, samples: s.agreementSamples };
+    const identical: Agreement = {
+      maxAbsDiff: 0,
+      meanAbsDiff: 0,
+      cosine: 1,
+      top1Agreement: task === 'classify' ? 1 : null,
+      scoreMaxAbsDiff: task === 'detect' ? 0 : null,
+      mapChange: null,
+      accuracyDrop: 0,
+      samples: s.agreementSamples,
+      accuracyBasis: task === 'classify' ? 'top1' : 'cosine',
+    };
+    baseline.agreement = withMap(identical, r, 1);
     candidates.push(baseline);
     rec.ids.push(baseline.id);
     rec.details.threads = 'ONNX Runtime default (0)';
+    if (task === 'detect') {
+      rec.details.map = baseMap
+        ? { ...baseMap, rule: 'accuracyDrop = max(0, baseline mAP@0.5 - candidate mAP@0.5) for every candidate scored on these images' }
+        : { skipped: mapReason };
+      if (!baseMap) rec.reasons.push(`mAP change: skipped: ${mapReason}; accuracy drop is 1 - cosine of the outputs`);
+    }
   });
   if (!baseline) throw new Error(`the baseline could not run: ${steps[0].reasons.join('; ')}`);
   const base: BenchCandidate = baseline;
@@ -384,11 +435,11 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
       const r =
         c.engine === 'ort-node'
           ? await measureInChild(
-              ortRequest(c.modelPath, c.options.graphOptimization, c.options.threads, 1, { warmup: 1, iterations: 2, maxAttempts: 1, compareWith: null, timeSplit: false, load, provider: c.options.provider }),
+              ortRequest(c.modelPath, c.options.graphOptimization, c.options.threads, 1, { warmup: 1, iterations: 2, maxAttempts: 1, compareWith: null, timeSplit: false, mapEval: null, load, provider: c.options.provider }),
               scratch,
               { timeoutMs: s.measureTimeoutMs + s.stabilityDurationMs, signal },
             )
-          : await measureNative({ ...nativeRequest(c.modelPath, c.variant, c.options.graphOptimization, c.options.threads, 1), warmup: 1, iterations: 2, maxAttempts: 1, compareWith: null, timeSplit: false, load }, signal);
+          : await measureNative({ ...nativeRequest(c.modelPath, c.variant, c.options.graphOptimization, c.options.threads, 1), warmup: 1, iterations: 2, maxAttempts: 1, compareWith: null, timeSplit: false, mapEval: null, load }, signal);
       loadRuns.set(c.id, { concurrency: r.concurrency, stability: r.stability });
     } catch (e) {
       if (signal?.aborted) throw e;

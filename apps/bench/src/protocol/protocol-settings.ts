@@ -19,6 +19,8 @@ export interface ProtocolSettings {
   stabilityUsers: number;
   stabilityDurationMs: number;
   agreementSamples: number;
+  /** Detectors with a labelled YOLO data set: images scored for mAP per candidate (0 = no mAP). */
+  mapImages: number;
   /** Largest batch tried when the model has a dynamic batch axis. */
   maxBatch: number;
   variants: Exclude<VariantKind, 'fp32'>[];
@@ -60,6 +62,8 @@ export function defaultProtocolSettings(repoRoot = findRepoRoot()): ProtocolSett
     stabilityUsers: 100,
     stabilityDurationMs: 10_000,
     agreementSamples: 2,
+    // Every batch-1 candidate runs these images once more: 32 keeps yolov8n 640 on 2 cores within the protocol's budget.
+    mapImages: 32,
     maxBatch: 4,
     variants: ['fp16', 'int8-static', 'int8-dynamic'],
     python: path.join(repoRoot, 'python/.venv/bin/python'),

@@ -35,9 +35,10 @@ export class BenchRegistryClient {
     return { id: model.id, name: model.name, task: model.task, version: withOnnx.version, onnxPath: withOnnx.onnxPath, imgsz: imgszFromMetadata(withOnnx.metadata) };
   }
 
-  async datasetPath(datasetId: string): Promise<string> {
+  /** The validated data set's folder and format (a YOLO set's labels give detectors an mAP change). */
+  async dataset(datasetId: string): Promise<{ path: string; format: 'yolo' | 'imagefolder' }> {
     const dataset = await this.registry.describeDataset(datasetId);
     if (!dataset.valid) throw new PermanentJobError(`dataset ${datasetId} did not pass validation`);
-    return dataset.path;
+    return { path: dataset.path, format: dataset.format };
   }
 }

@@ -9,6 +9,26 @@ figure{margin:10px 0}figcaption{font-weight:600;font-size:13px;margin-bottom:4px
 
 const n = (x: number | null | undefined, d = 2) => (x === null || x === undefined ? '–' : Number.isInteger(x) ? String(x) : x.toFixed(d));
 const label = (c: BenchCandidate) => c.id;
+const signed = (x: number, d = 3) => `${x > 0 ? '+' : x < 0 ? '−' : '±'}${Math.abs(x).toFixed(d)}`;
+
+/** "0.512 (−0.004)" for a detector scored on the labelled set; the reason in a tooltip otherwise. */
+function mapCell(c: BenchCandidate): string {
+  const a = c.agreement;
+  if (!a) return '–';
+  if (a.map && a.mapChange !== null) return `${n(a.map.map50, 3)} <span class="muted">(${signed(a.mapChange)})</span>`;
+  return a.mapSkipReason ? `<span class="muted" title="${esc(a.mapSkipReason)}">n/a</span>` : '–';
+}
+
+/** How accuracy drop was judged: by mAP on labelled images, or by how far the outputs moved. */
+function accuracyNote(r: BenchReport): string {
+  const base = r.candidates.find((c) => c.id === r.baselineId)?.agreement;
+  if (base?.map) {
+    const m = base.map;
+    return `Accuracy: detectors scored on ${m.images} labelled image(s) (${m.boxes} boxes, split ${esc(m.split)}) of the attached data set; baseline mAP@0.5 ${n(m.baselineMap50, 3)}, mAP@0.5:0.95 ${n(m.baselineMap50_95, 3)}. Accuracy drop = max(0, baseline mAP@0.5 − candidate mAP@0.5); the mAP column shows each candidate's mAP@0.5 and its change.`;
+  }
+  const why = base?.mapSkipReason;
+  return `Accuracy drop = ${r.model.task === 'classify' ? '1 − top-1 agreement with the baseline' : '1 − lowest cosine similarity of the outputs to the baseline'}.${why ? ` mAP change not measured: ${esc(why)}.` : ''}`;
+}
 
 function page(title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title><style>${STYLE}</style></head><body>${body}</body></html>`;
@@ -53,7 +73,7 @@ export function technicalHtml(r: BenchReport): string {
   const cands = r.candidates
     .map(
       (c) =>
-        `<tr class="${c.id === chosenId ? 'chosen' : ''}"><td>${esc(c.id)}</td><td>${c.step}</td><td>${n(c.latency.p50Ms)}</td><td>${n(c.latency.p95Ms)}</td><td>${n(c.latency.p99Ms)}</td><td>${n(c.latency.meanMs)}</td><td>${n(c.latency.stdMs)}</td><td>${n(c.latency.cv, 3)}${c.latency.unstable ? ' <span class="fail">unstable</span>' : ''}</td><td>${c.latency.iterations}×${c.latency.attempts}</td><td>${n(c.throughput)}</td><td>${n(c.buildMs, 0)}</td><td>${n(c.firstInferenceMs, 1)}</td><td>${n(c.peakRssMb, 0)}</td><td>${c.agreement ? `${n(c.agreement.cosine, 6)} / ${c.agreement.maxAbsDiff.toExponential(2)}` : '–'}</td><td>${c.agreement ? n(c.agreement.accuracyDrop, 6) : '–'}</td></tr>`,
+        `<tr class="${c.id === chosenId ? 'chosen' : ''}"><td>${esc(c.id)}</td><td>${c.step}</td><td>${n(c.latency.p50Ms)}</td><td>${n(c.latency.p95Ms)}</td><td>${n(c.latency.p99Ms)}</td><td>${n(c.latency.meanMs)}</td><td>${n(c.latency.stdMs)}</td><td>${n(c.latency.cv, 3)}${c.latency.unstable ? ' <span class="fail">unstable</span>' : ''}</td><td>${c.latency.iterations}×${c.latency.attempts}</td><td>${n(c.throughput)}</td><td>${n(c.buildMs, 0)}</td><td>${n(c.firstInferenceMs, 1)}</td><td>${n(c.peakRssMb, 0)}</td><td>${c.agreement ? `${n(c.agreement.cosine, 6)} / ${c.agreement.maxAbsDiff.toExponential(2)}` : '–'}</td><td>${c.agreement ? `${n(c.agreement.accuracyDrop, 6)}${c.agreement.accuracyBasis ? ` <span class="muted">${c.agreement.accuracyBasis}</span>` : ''}` : '–'}</td><td>${mapCell(c)}</td></tr>`,
     )
     .join('');
   const decision = r.decision.candidates
@@ -73,7 +93,7 @@ export function technicalHtml(r: BenchReport): string {
 <h2>Protocol steps</h2><table><tr><th>#</th><th>step</th><th>status</th><th>time</th><th>candidates</th><th>notes / skip reasons</th></tr>${steps}</table>
 <h2>Decision record</h2><p>Objective: ${esc(r.decision.objective)}; noise margin ${n(r.decision.noiseMarginMs, 3)} ms (from the measured spread of the fastest feasible candidate); tie-break: ${esc(r.decision.tieBreak.join(' → '))}. Constraints given: <code>${esc(JSON.stringify(r.decision.constraints))}</code>, applied: <code>${esc(JSON.stringify(r.decision.effectiveConstraints))}</code>.${r.decision.closest ? ` Closest candidate: ${esc(r.decision.closest.candidateId)} (fails ${esc(r.decision.closest.failed.join(', '))}).` : ''}</p>
 <table><tr><th>candidate</th><th>verdict</th><th>rank</th><th>p95 ms</th><th>maxP95Ms</th><th>maxRssMb</th><th>maxVramMb</th><th>maxAccuracyDrop</th><th>minThroughput</th><th>why</th></tr>${decision}</table>
-<h2>Measurements</h2><table><tr><th>candidate</th><th>step</th><th>p50</th><th>p95</th><th>p99</th><th>mean</th><th>std</th><th>CV</th><th>iter×attempts</th><th>img/s</th><th>build ms</th><th>first inf. ms</th><th>peak RSS MB</th><th>cosine / max abs diff</th><th>accuracy drop</th></tr>${cands}</table>
+<h2>Measurements</h2><p class="muted">${accuracyNote(r)}</p><table><tr><th>candidate</th><th>step</th><th>p50</th><th>p95</th><th>p99</th><th>mean</th><th>std</th><th>CV</th><th>iter×attempts</th><th>img/s</th><th>build ms</th><th>first inf. ms</th><th>peak RSS MB</th><th>cosine / max abs diff</th><th>accuracy drop</th><th>mAP@0.5 (Δ)</th></tr>${cands}</table>
 <h2>Concurrency sweep</h2><table><tr><th>engine</th><th>callers</th><th>requests</th><th>errors</th><th>req/s</th><th>p50 ms</th><th>p95 ms</th></tr>${conc}</table>
 <h2>Stability</h2><table><tr><th>engine</th><th>users</th><th>duration</th><th>requests</th><th>errors</th><th>p95 ms</th><th>result</th></tr>${stab}</table>
 <h2>Environment</h2><table>${Object.entries(env)

@@ -44,7 +44,9 @@ export function buildSimpleView(r: BenchReport): SimpleView {
   const accuracyImpact =
     chosen.id === base.id || !a
       ? 'None: the chosen engine is the baseline configuration itself.'
-      : a.top1Agreement !== null
+      : a.map && a.mapChange !== null
+        ? `On ${a.map.images} labelled image(s) of your data set, mAP@0.5 is ${a.map.map50.toFixed(3)} against ${a.map.baselineMap50.toFixed(3)} for the unoptimized model (${a.mapChange >= 0 ? 'no loss' : `a drop of ${(-a.mapChange * 100).toFixed(1)} points`}; allowed drop ${(limit * 100).toFixed(1)} points).`
+        : a.top1Agreement !== null
         ? `Top-1 class agrees with the unoptimized model on ${(a.top1Agreement * 100).toFixed(1)} % of test inputs (allowed drop ${(limit * 100).toFixed(1)} %).`
         : `Outputs match the unoptimized model closely: cosine similarity ${a.cosine.toFixed(5)}, largest difference ${a.maxAbsDiff.toExponential(2)}${a.scoreMaxAbsDiff !== null ? `, largest confidence change ${a.scoreMaxAbsDiff.toExponential(2)}` : ''} (allowed drop ${(limit * 100).toFixed(1)} %).`;
   const faster = speedup === null ? '' : speedup >= 1.05 ? `${speedup.toFixed(2)}x faster than` : speedup > 0.95 ? 'about as fast as' : `${(1 / speedup).toFixed(2)}x slower than`;

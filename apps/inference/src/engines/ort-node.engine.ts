@@ -1,7 +1,7 @@
+import { decodeYolov8, nmsClasswise, topkProbs } from '@cvp/measure';
 import { DATATYPE_BYTES, type DataType, DeadlineExceededError, type Detection, type Engine, EngineOverloadedError, InvalidInferenceInputError, type LoadedModel, type LoadRequest, type ModelSignature, type Tensor, type Timing } from './engine';
 import { classifierInput, detectorInput, type ImageLimits } from '../vision/image-input';
 import { unletterboxBox } from '../vision/letterbox';
-import { decodeYolov8, nmsClasswise, topkProbs } from '../vision/yolo';
 import { type Feed, type OrtType, OrtWorkerSession, type Typed, type ValueMeta } from './ort-worker-session';
 
 const TO_ORT: Record<DataType, OrtType> = {

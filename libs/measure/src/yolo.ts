@@ -2,16 +2,20 @@
  * YOLOv8 post-processing, a line-for-line match of the native core (native/src/postprocess.cpp):
  * head decode (best class per anchor over [4 + nc, n]), class-wise NMS, top-k probabilities.
  */
-export interface Det {
-  cls: number;
-  score: number;
+/** Corners in input pixels. */
+export interface Box {
   x1: number;
   y1: number;
   x2: number;
   y2: number;
 }
 
-export function iou(a: Det, b: Det): number {
+export interface Det extends Box {
+  cls: number;
+  score: number;
+}
+
+export function iou(a: Box, b: Box): number {
   const ix1 = Math.max(a.x1, b.x1);
   const iy1 = Math.max(a.y1, b.y1);
   const ix2 = Math.min(a.x2, b.x2);
