@@ -31,6 +31,12 @@ describe('selectEngine (pure selection under constraints)', () => {
       chosen: 'small',
     },
     {
+      name: 'within the margin and equal drop, memory within the memory margin is noise: the name decides, not a 3 MB wobble',
+      candidates: [cand('ort-node/cpu/fp32/extended/t1/b1', 50, { std: 2, rss: 201 }), cand('ort-node/cpu/fp32/all/t1/b1', 50.5, { rss: 204 })],
+      constraints: {},
+      chosen: 'ort-node/cpu/fp32/all/t1/b1',
+    },
+    {
       name: 'within the margin, same drop and memory: engine name decides (native < ort-node)',
       candidates: [cand('x-ort', 50, { std: 2 }), cand('y-native', 50.5, { engine: 'native' })],
       constraints: {},
@@ -109,6 +115,16 @@ describe('selectEngine (pure selection under constraints)', () => {
     const r = selectEngine([cand('drifty', 10, { drop: DEFAULT_MAX_ACCURACY_DROP * 2 }), cand('ok', 40)], {});
     expect(r.chosenId).toBe('ok');
     expect(r.effectiveConstraints.maxAccuracyDrop).toBe(DEFAULT_MAX_ACCURACY_DROP);
+  });
+
+  it('the memory margin: a wobble below it does not change the choice, a real difference does', () => {
+    const pair = (rssA: number, rssB: number) => selectEngine([cand('a', 50, { std: 2, rss: rssA }), cand('b', 50.2, { rss: rssB })], {}).chosenId;
+    // Same two configurations measured twice, peak RSS moving by a few MB each time: same choice.
+    expect(new Set([pair(200, 203), pair(205, 199), pair(201, 201), pair(198, 206)])).toEqual(new Set(['a']));
+    expect(pair(260, 200)).toBe('b');
+    const r = selectEngine([cand('a', 50, { std: 2, rss: 205 }), cand('b', 50.2, { rss: 199 })], {});
+    expect(r.candidates.find((c) => c.candidateId === 'b')?.why).toMatch(/name order .*memory margin/);
+    expect(selectEngine([cand('a', 50, { std: 2, rss: 300 }), cand('b', 50.2, { rss: 199 })], {}).candidates.find((c) => c.candidateId === 'a')?.why).toMatch(/peak RSS 300 MB vs 199 MB/);
   });
 
   it('with no candidates answers no-candidates', () => {

@@ -6,6 +6,15 @@ export const DEFAULT_MAX_VRAM_MB = 6.5 * 1024;
 /** Noise margin floor as a share of the fastest p95, where the measured spread is smaller. */
 export const MIN_MARGIN_FRACTION = 0.02;
 export const TIE_BREAK = ['accuracyDrop', 'peakRssMb', 'peakVramMb', 'engine', 'candidateId'] as const;
+/**
+ * Memory noise: peak RSS/VRAM of the same configuration moves by a few MB from run to run, so
+ * in the tie-break memory within this margin of the smallest counts as equal (then the engine
+ * name decides). Without it, two runs of the same model could pick different graph levels of
+ * one engine on a 1 MB wobble.
+ */
+export const MEMORY_MARGIN_MB = 8;
+export const MEMORY_MARGIN_FRACTION = 0.05;
+export const memoryMarginMb = (smallest: number) => Math.max(MEMORY_MARGIN_MB, MEMORY_MARGIN_FRACTION * smallest);
 
 /** What selection reads of a measured candidate (a subset of BenchCandidate). */
 export type SelectableCandidate = Pick<BenchCandidate, 'id' | 'engine' | 'options' | 'modelPath' | 'throughput' | 'peakRssMb' | 'peakVramMb'> & {
@@ -57,14 +66,30 @@ export function noiseMarginMs(fastest: SelectableCandidate): number {
   return Math.round(Math.max(fastest.latency.stdMs, MIN_MARGIN_FRACTION * fastest.latency.p95Ms) * 1000) / 1000;
 }
 
-function tieBreak(a: SelectableCandidate, b: SelectableCandidate, baselineId?: string): number {
-  return (
-    (accuracyDrop(a, baselineId) ?? Infinity) - (accuracyDrop(b, baselineId) ?? Infinity) ||
-    (a.peakRssMb ?? Infinity) - (b.peakRssMb ?? Infinity) ||
-    (a.peakVramMb ?? 0) - (b.peakVramMb ?? 0) ||
-    cmp(a.engine, b.engine) ||
-    cmp(a.id, b.id)
-  );
+/**
+ * Orders the candidates inside the noise margin: repeatedly takes the best of the rest by
+ * accuracy drop, then memory (peak RSS, then VRAM, each within the memory margin of the smallest
+ * counting as equal), then engine name, then id. Filtering against the smallest keeps the order
+ * total and the same for any input order, which a pairwise "close enough" comparison would not.
+ */
+function tieBreakOrder<T extends { c: SelectableCandidate }>(items: T[], baselineId?: string): T[] {
+  const out: T[] = [];
+  let rest = [...items];
+  const near = (pick: (c: SelectableCandidate) => number, set: T[]) => {
+    const least = Math.min(...set.map((e) => pick(e.c)));
+    return set.filter((e) => pick(e.c) <= least + (Number.isFinite(least) ? memoryMarginMb(least) : 0));
+  };
+  while (rest.length) {
+    const drop = (c: SelectableCandidate) => accuracyDrop(c, baselineId) ?? Infinity;
+    const leastDrop = Math.min(...rest.map((e) => drop(e.c)));
+    let pool = rest.filter((e) => drop(e.c) === leastDrop);
+    pool = near((c) => c.peakRssMb ?? Infinity, pool);
+    pool = near((c) => c.peakVramMb ?? 0, pool);
+    const best = pool.sort((a, b) => cmp(a.c.engine, b.c.engine) || cmp(a.c.id, b.c.id))[0];
+    out.push(best);
+    rest = rest.filter((e) => e !== best);
+  }
+  return out;
 }
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -140,7 +165,7 @@ export function selectEngine(candidates: readonly SelectableCandidate[], constra
   const fastest = byObjective[0].c;
   const margin = noiseMarginMs(fastest);
   const bound = fastest.latency.p95Ms + margin;
-  const inMargin = byObjective.filter((e) => e.c.latency.p95Ms <= bound).sort((a, b) => tieBreak(a.c, b.c, opts.baselineId));
+  const inMargin = tieBreakOrder(byObjective.filter((e) => e.c.latency.p95Ms <= bound), opts.baselineId);
   const outside = byObjective.filter((e) => e.c.latency.p95Ms > bound);
   const ranked = [...inMargin, ...outside];
   const chosen = ranked[0].c;
@@ -156,8 +181,16 @@ export function selectEngine(candidates: readonly SelectableCandidate[], constra
     if (p <= bound) {
       const dropC = accuracyDrop(chosen, opts.baselineId) ?? 0;
       const dropX = accuracyDrop(c, opts.baselineId) ?? Infinity;
+      const rssC = chosen.peakRssMb ?? Infinity;
+      const rssX = c.peakRssMb ?? Infinity;
       const reason =
-        dropX !== dropC ? `accuracy drop ${fmt(dropX)} vs ${fmt(dropC)}` : (c.peakRssMb ?? Infinity) !== (chosen.peakRssMb ?? Infinity) ? `peak RSS ${c.peakRssMb ?? '?'} MB vs ${chosen.peakRssMb ?? '?'} MB` : `name order (${c.engine}, ${c.id})`;
+        dropX !== dropC
+          ? `accuracy drop ${fmt(dropX)} vs ${fmt(dropC)}`
+          : rssX > rssC + (Number.isFinite(rssC) ? memoryMarginMb(rssC) : 0)
+            ? `peak RSS ${c.peakRssMb ?? '?'} MB vs ${chosen.peakRssMb ?? '?'} MB`
+            : (c.peakVramMb ?? 0) > (chosen.peakVramMb ?? 0) + memoryMarginMb(chosen.peakVramMb ?? 0)
+              ? `peak VRAM ${c.peakVramMb} MB vs ${chosen.peakVramMb ?? 0} MB`
+              : `name order (${c.engine}, ${c.id}), memory within the ${fmt(Number.isFinite(Math.min(rssC, rssX)) ? memoryMarginMb(Math.min(rssC, rssX)) : MEMORY_MARGIN_MB)} MB memory margin`;
       return `feasible and within the noise margin (p95 ${fmt(p)} ms), lost the tie-break on ${reason}`;
     }
     return `feasible, p95 ${fmt(p)} ms is ${fmt(p - fastest.latency.p95Ms)} ms slower than the fastest, outside the ${fmt(margin)} ms noise margin`;
