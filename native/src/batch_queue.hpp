@@ -2,13 +2,18 @@
 //
 // A worker asks for a batch; it gets the FIFO prefix of compatible requests (same non-batch
 // shapes) once either max_batch rows are waiting, the next request cannot join, or the oldest
-// request has waited max_queue_delay. Requests whose deadline passed while queued are handed
-// back separately so the caller can answer DEADLINE_EXCEEDED without running them. Admission is
+// request has waited max_queue_delay. Requests whose deadline passed, or whose caller went away,
+// while queued are handed back separately so they are answered without being run. Admission is
 // bounded: push() refuses at once when capacity requests are already waiting.
+//
+// With several model instances, a batch is dispatched with at most its share of the waiting rows
+// when other instances are free (ceil(waiting / (free + 1))): on a CPU with one intra-op thread
+// per instance, one worker taking all 16 waiting requests would leave the other cores idle.
 #pragma once
 #include <grpcpp/support/status.h>
 #include <onnxruntime_c_api.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -45,6 +50,7 @@ struct WorkItem {
   Clock::time_point deadline = Clock::time_point::max();
   std::vector<HostTensor> inputs;
   std::promise<RunOutput> promise;
+  std::atomic<bool> cancelled{false};  // the caller stopped waiting (cancelled RPC, deadline)
 };
 
 class BatchQueue {
@@ -52,12 +58,17 @@ class BatchQueue {
   enum class Admit { Ok, Full, Closed };
   struct Popped {
     std::vector<std::shared_ptr<WorkItem>> batch;
-    std::vector<std::shared_ptr<WorkItem>> expired;
+    std::vector<std::shared_ptr<WorkItem>> expired;    // deadline passed while queued
+    std::vector<std::shared_ptr<WorkItem>> cancelled;  // caller gone while queued
     bool closed_and_empty = false;
   };
 
-  BatchQueue(size_t capacity, int64_t max_batch, std::chrono::microseconds max_delay)
-      : capacity_(capacity == 0 ? 1 : capacity), max_batch_(max_batch < 1 ? 1 : max_batch), max_delay_(max_delay) {}
+  // workers: how many instances pop from this queue (each calls release() after running a batch).
+  BatchQueue(size_t capacity, int64_t max_batch, std::chrono::microseconds max_delay, int workers = 1)
+      : capacity_(capacity == 0 ? 1 : capacity),
+        max_batch_(max_batch < 1 ? 1 : max_batch),
+        max_delay_(max_delay),
+        workers_(workers < 1 ? 1 : workers) {}
 
   Admit push(std::shared_ptr<WorkItem> item) {
     {
@@ -83,11 +94,14 @@ class BatchQueue {
         if ((*it)->deadline <= now) {
           p.expired.push_back(std::move(*it));
           it = q_.erase(it);
+        } else if ((*it)->cancelled) {
+          p.cancelled.push_back(std::move(*it));
+          it = q_.erase(it);
         } else {
           ++it;
         }
       }
-      if (!p.expired.empty()) return p;
+      if (!p.expired.empty() || !p.cancelled.empty()) return p;
       if (q_.empty()) {
         if (closed_) {
           p.closed_and_empty = true;
@@ -108,10 +122,13 @@ class BatchQueue {
       const bool cannot_grow = rows >= max_batch_ || n < q_.size();
       const auto ready_at = q_.front()->enqueued + max_delay_;
       if (cannot_grow || closed_ || now >= ready_at) {
+        n = share_of(n, rows);
         for (size_t i = 0; i < n; ++i) {
           p.batch.push_back(std::move(q_.front()));
           q_.pop_front();
         }
+        ++busy_;
+        if (!q_.empty()) cv_.notify_one();  // the rest is for a free instance
         return p;
       }
       // wait for more requests, but no longer than the batching delay or the earliest deadline
@@ -119,6 +136,12 @@ class BatchQueue {
       for (const auto& it : q_) wake = std::min(wake, it->deadline);
       cv_.wait_until(lk, wake);
     }
+  }
+
+  // A worker has finished the batch pop() gave it and is free again.
+  void release() {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (busy_ > 0) --busy_;
   }
 
   void close() {
@@ -136,12 +159,30 @@ class BatchQueue {
   int64_t max_batch() const { return max_batch_; }
 
  private:
+  // How many of the n ready requests (rows in all) this worker takes: all of them when no other
+  // instance is free, else its share of the waiting rows, so free instances get work too.
+  size_t share_of(size_t n, int64_t rows) const {
+    const int free_peers = workers_ - busy_ - 1;
+    if (free_peers <= 0 || n <= 1) return n;
+    int64_t waiting = 0;
+    for (const auto& it : q_)
+      if (it->key == q_.front()->key) waiting += it->rows;
+    const int64_t share = std::max<int64_t>(1, (waiting + free_peers) / (free_peers + 1));
+    if (share >= rows) return n;
+    int64_t taken = 0;
+    size_t k = 0;
+    for (; k < n && (k == 0 || taken + q_[k]->rows <= share); ++k) taken += q_[k]->rows;
+    return k;
+  }
+
   const size_t capacity_;
   const int64_t max_batch_;
   const std::chrono::microseconds max_delay_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
+  const int workers_;
   std::deque<std::shared_ptr<WorkItem>> q_;
+  int busy_ = 0;  // workers running a batch pop() handed out
   bool closed_ = false;
 };
 

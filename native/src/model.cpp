@@ -172,14 +172,19 @@ Ort::Env& ort_env() {
 }
 
 void tune_allocator() {
-  // Tensors and images are large (hundreds of KB to MB). glibc's dynamic mmap threshold would
-  // move such buffers onto fragmented heap arenas after the first frees, and each of up to
-  // 8 x cores threads may get its own arena: RSS then creeps up under load. A fixed threshold
-  // returns large buffers to the OS on free, and a few arenas bound fragmentation.
+  // Tensors and images are large (hundreds of KB to MB) and every request allocates a few. glibc's
+  // defaults let the mmap threshold float and give each of up to 8 x cores threads its own arena:
+  // RSS then creeps up under load. Mapping every large buffer fresh instead (a low fixed
+  // threshold) keeps RSS flat but costs page faults on each request (~1.7 ms for 600 KB tensors,
+  // measured with cvp-bench). So: a few arenas, large buffers served from the heap (a fixed high
+  // threshold also stops the floating one), and only heap tops above 64 MB handed back, so that
+  // request buffers are reused instead of faulted in again. Batch staging buffers are kept per
+  // instance (model.cpp), which removes the varying sizes that would fragment the heap.
   const char* env = std::getenv("CVP_MALLOC_TUNING");
   if (env && std::string(env) == "0") return;
   mallopt(M_ARENA_MAX, 4);
-  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
 }
 
 std::vector<std::string> available_providers() { return Ort::GetAvailableProviders(); }
@@ -261,8 +266,10 @@ Status Model::load(const pb::LoadModelRequest& in, std::shared_ptr<Model>* out) 
   m->max_batch_ = batchable ? b->max_batch() : 1;
   m->req_ = req;
   m->queue_ = std::make_unique<BatchQueue>(static_cast<size_t>(b->queue_capacity()), m->max_batch_,
-                                           std::chrono::microseconds(batchable ? b->max_queue_delay_us() : 0));
+                                           std::chrono::microseconds(batchable ? b->max_queue_delay_us() : 0),
+                                           b->instance_count());
   m->counters_ = std::make_unique<ModelCounters>(static_cast<int>(m->max_batch_));
+  m->join_buffers_.assign(m->sessions_.size(), std::vector<std::string>(m->inputs_.size()));
   if (req.warmup()) {
     if (auto st = m->warmup(); !st.ok()) return st;
   }
@@ -302,6 +309,7 @@ void Model::stats(pb::ModelStats* s) {
   s->set_failed(counters_->failed);
   s->set_rejected(counters_->rejected);
   s->set_expired(counters_->expired);
+  s->set_cancelled(counters_->cancelled);
   s->set_executions(counters_->executions);
   s->set_inferences(counters_->inferences);
   counters_->queue_us.to_proto(s->mutable_queue_us());
@@ -345,7 +353,8 @@ Status Model::warmup() {
   return Status::OK;
 }
 
-Status Model::run(std::vector<HostTensor> inputs, Clock::time_point deadline, RunOutput* out) {
+Status Model::run(std::vector<HostTensor> inputs, Clock::time_point deadline, RunOutput* out,
+                  const std::function<bool()>& caller_gone) {
   auto fail = [&](StatusCode c, const std::string& m) {
     count_failure();
     return Status(c, m);
@@ -413,8 +422,18 @@ Status Model::run(std::vector<HostTensor> inputs, Clock::time_point deadline, Ru
     }
     case BatchQueue::Admit::Closed: return Status(StatusCode::UNAVAILABLE, "model '" + id_ + "' is unloading");
   }
-  if (fut.wait_until(item->deadline) != std::future_status::ready)
-    return Status(StatusCode::DEADLINE_EXCEEDED, "deadline exceeded before model '" + id_ + "' answered");
+  // Wait in short slices so that a caller who went away (a cancelled RPC) is noticed while the
+  // request is still queued: the worker then drops it instead of computing an unwanted answer.
+  for (;;) {
+    const auto slice = std::min(item->deadline, Clock::now() + kCallerCheck);
+    if (fut.wait_until(slice) == std::future_status::ready) break;
+    if (Clock::now() >= item->deadline)  // the worker drops it as expired
+      return Status(StatusCode::DEADLINE_EXCEEDED, "deadline exceeded before model '" + id_ + "' answered");
+    if (caller_gone && caller_gone()) {
+      item->cancelled = true;
+      return Status(StatusCode::CANCELLED, "the caller cancelled the request");
+    }
+  }
   *out = fut.get();
   return out->status;
 }
@@ -433,7 +452,21 @@ void Model::worker(size_t instance) {
         it->promise.set_value(std::move(r));
       }
     }
-    if (!p.batch.empty()) execute(instance, p.batch);
+    if (!p.cancelled.empty()) {
+      {
+        std::lock_guard<std::mutex> lk(counters_->mu);
+        counters_->cancelled += p.cancelled.size();
+      }
+      for (auto& it : p.cancelled) {
+        RunOutput r;
+        r.status = Status(StatusCode::CANCELLED, "the caller went away while queued; request was not run");
+        it->promise.set_value(std::move(r));
+      }
+    }
+    if (!p.batch.empty()) {
+      execute(instance, p.batch);
+      queue_->release();
+    }
     if (p.closed_and_empty) return;
   }
 }
@@ -447,7 +480,9 @@ void Model::execute(size_t instance, std::vector<std::shared_ptr<WorkItem>>& bat
   std::vector<std::vector<HostTensor>> results(batch.size());
   try {
     static const Ort::MemoryInfo mem = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
-    std::vector<std::string> joined(inputs_.size());
+    // one staging buffer per input and instance, reused: its capacity settles at the largest batch
+    // seen, so batches of varying size neither fault in fresh pages nor fragment the heap
+    std::vector<std::string>& joined = join_buffers_[instance];
     std::vector<Ort::Value> values;
     for (size_t i = 0; i < inputs_.size(); ++i) {
       HostTensor& first = batch[0]->inputs[i];
@@ -459,6 +494,7 @@ void Model::execute(size_t instance, std::vector<std::shared_ptr<WorkItem>>& bat
         shape[0] = total_rows;
         size_t total = 0;
         for (const auto& it : batch) total += it->inputs[i].data.size();
+        joined[i].clear();
         joined[i].reserve(total);
         for (const auto& it : batch) joined[i] += it->inputs[i].data;
         ptr = joined[i].data();

@@ -4,6 +4,7 @@
 #include <onnxruntime_cxx_api.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -42,7 +43,11 @@ class Model {
   ~Model();
 
   // Validates inputs against the model's signature, queues them and waits (bounded by deadline).
-  grpc::Status run(std::vector<HostTensor> inputs, Clock::time_point deadline, RunOutput* out);
+  // caller_gone, polled every kCallerCheck while waiting, says the caller no longer wants the
+  // answer (a cancelled RPC): the request is then dropped unrun if still queued (CANCELLED).
+  grpc::Status run(std::vector<HostTensor> inputs, Clock::time_point deadline, RunOutput* out,
+                   const std::function<bool()>& caller_gone = {});
+  static constexpr std::chrono::milliseconds kCallerCheck{20};
 
   // Stop admitting, let queued requests finish, join the workers. Idempotent.
   void stop();
@@ -71,6 +76,7 @@ class Model {
   bool batchable_ = false;
   int64_t max_batch_ = 1;
   std::unique_ptr<BatchQueue> queue_;
+  std::vector<std::vector<std::string>> join_buffers_;  // [instance][input]: batch staging
   std::unique_ptr<ModelCounters> counters_;
   std::vector<std::thread> workers_;
   std::atomic<bool> stopped_{false};

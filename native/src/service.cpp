@@ -55,8 +55,13 @@ HostTensor image_tensor(const Model& m, int64_t h, int64_t w) {
 }
 
 bool is_client_error(StatusCode c) {
-  return c == StatusCode::INVALID_ARGUMENT || c == StatusCode::NOT_FOUND || c == StatusCode::ALREADY_EXISTS ||
+  return c == StatusCode::INVALID_ARGUMENT || c == StatusCode::NOT_FOUND || c == StatusCode::ALREADY_EXISTS || c == StatusCode::CANCELLED ||
          c == StatusCode::FAILED_PRECONDITION || c == StatusCode::OUT_OF_RANGE;
+}
+
+// A handler's view of its caller: true once the client cancelled or went away.
+std::function<bool()> caller_gone(grpc::ServerContext* ctx) {
+  return [ctx] { return ctx->IsCancelled(); };
 }
 
 }  // namespace
@@ -184,12 +189,14 @@ Status CoreService::Infer(grpc::ServerContext* ctx, const pb::InferRequest* req,
       return finish(ctx, "Infer", m->id(), t0, Status(StatusCode::INVALID_ARGUMENT, "unsupported datatype '" + t.datatype() + "'"));
     }
     h.shape.assign(t.shape().begin(), t.shape().end());
-    h.data = t.data();
+    // The request message belongs to this handler until it returns and is not read again:
+    // taking its bytes instead of copying them saves a full tensor copy (600 KB for 224x224).
+    h.data.swap(*const_cast<pb::Tensor&>(t).mutable_data());
     ins.push_back(std::move(h));
   }
   const int64_t pre_us = us_since(t0);
   RunOutput r;
-  Status st = m->run(std::move(ins), deadline_of(ctx), &r);
+  Status st = m->run(std::move(ins), deadline_of(ctx), &r, caller_gone(ctx));
   if (!st.ok()) return finish(ctx, "Infer", m->id(), t0, st);
   const auto tp = Clock::now();
   resp->set_model_id(m->id());
@@ -230,7 +237,7 @@ Status CoreService::Detect(grpc::ServerContext* ctx, const pb::DetectRequest* re
   std::vector<HostTensor> ins;
   ins.push_back(std::move(t));
   RunOutput r;
-  if (auto st = m->run(std::move(ins), deadline_of(ctx), &r); !st.ok()) return finish(ctx, "Detect", m->id(), t0, st);
+  if (auto st = m->run(std::move(ins), deadline_of(ctx), &r, caller_gone(ctx)); !st.ok()) return finish(ctx, "Detect", m->id(), t0, st);
   const auto tp = Clock::now();
   const HostTensor& out = r.outputs.at(0);
   if (out.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || out.shape.size() != 3 || out.shape[0] != 1)
@@ -291,7 +298,7 @@ Status CoreService::Classify(grpc::ServerContext* ctx, const pb::ClassifyRequest
   std::vector<HostTensor> ins;
   ins.push_back(std::move(t));
   RunOutput r;
-  if (auto st = m->run(std::move(ins), deadline_of(ctx), &r); !st.ok()) return finish(ctx, "Classify", m->id(), t0, st);
+  if (auto st = m->run(std::move(ins), deadline_of(ctx), &r, caller_gone(ctx)); !st.ok()) return finish(ctx, "Classify", m->id(), t0, st);
   const auto tp = Clock::now();
   const HostTensor& out = r.outputs.at(0);
   if (out.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || out.shape.empty() || out.shape[0] != 1 || out.data.empty())

@@ -46,7 +46,7 @@ struct ModelCounters {
           return b;
         }()) {}
   std::mutex mu;
-  uint64_t success = 0, failed = 0, rejected = 0, expired = 0, executions = 0, inferences = 0;
+  uint64_t success = 0, failed = 0, rejected = 0, expired = 0, cancelled = 0, executions = 0, inferences = 0;
   Histogram queue_us, compute_us, batch_size;
 };
 

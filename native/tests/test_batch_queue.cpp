@@ -135,3 +135,40 @@ TEST(BatchQueue, CloseWakesAnIdleWorker) {
   closer.join();
   EXPECT_TRUE(p.closed_and_empty);
 }
+
+TEST(BatchQueue, SharesWaitingRowsWithFreeInstances) {
+  BatchQueue q(16, 16, microseconds(0), 2);
+  for (int i = 0; i < 8; ++i) q.push(item(i));
+  auto a = q.pop();  // the other instance is free: take half
+  ASSERT_EQ(a.batch.size(), 4u);
+  EXPECT_EQ(tag(a.batch[0]), 0);
+  auto b = q.pop();  // the first is busy now: the second takes what is left
+  ASSERT_EQ(b.batch.size(), 4u);
+  EXPECT_EQ(tag(b.batch[0]), 4);
+  q.release();
+  q.release();
+  for (int i = 8; i < 11; ++i) q.push(item(i));
+  EXPECT_EQ(q.pop().batch.size(), 2u);  // ceil(3 / 2)
+  EXPECT_EQ(q.pop().batch.size(), 1u);
+}
+
+TEST(BatchQueue, OneInstanceTakesTheWholeBatch) {
+  BatchQueue q(16, 16, microseconds(0), 1);
+  for (int i = 0; i < 8; ++i) q.push(item(i));
+  EXPECT_EQ(q.pop().batch.size(), 8u);
+}
+
+TEST(BatchQueue, CancelledRequestsAreHandedBackUnrun) {
+  BatchQueue q(8, 4, microseconds(0));
+  auto gone = item(0);
+  q.push(gone);
+  q.push(item(1));
+  gone->cancelled = true;  // its caller stopped waiting while it was queued
+  auto p = q.pop();
+  ASSERT_EQ(p.cancelled.size(), 1u);
+  EXPECT_EQ(tag(p.cancelled[0]), 0);
+  EXPECT_TRUE(p.batch.empty());
+  auto r = q.pop();
+  ASSERT_EQ(r.batch.size(), 1u);
+  EXPECT_EQ(tag(r.batch[0]), 1);
+}

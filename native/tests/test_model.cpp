@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
 #include <fstream>
 #include <thread>
@@ -264,6 +265,39 @@ TEST(Model, RequestsWhoseDeadlinePassedInTheQueueAreNotRun) {
   EXPECT_EQ(s.expired(), 1u);
   EXPECT_EQ(s.executions(), 1u);  // only A ran
   EXPECT_EQ(s.success(), 1u);
+}
+
+TEST(Model, RequestsWhoseCallerWentAwayInTheQueueAreNotRun) {
+  auto m = must_load(load_req("c", "small_cnn.onnx", 1, 0, 8));
+  grpc::Status a_st;
+  std::thread a([&] {
+    RunOutput o;
+    std::vector<HostTensor> v{heavy_input(256)};
+    a_st = m->run(std::move(v), in(seconds(60)), &o);
+  });
+  ASSERT_TRUE(wait_for([&] { return stats_of(*m).running() == 1; }));
+  std::atomic<bool> gone{false};
+  grpc::Status b_st;
+  std::thread b([&] {
+    RunOutput o;
+    std::vector<HostTensor> v{heavy_input(1)};
+    b_st = m->run(std::move(v), in(seconds(60)), &o, [&] { return gone.load(); });
+  });
+  ASSERT_TRUE(wait_for([&] { return stats_of(*m).queue_depth() == 1; }));
+  const auto t0 = steady_clock::now();
+  gone = true;  // the RPC behind B was cancelled
+  b.join();
+  EXPECT_EQ(b_st.error_code(), StatusCode::CANCELLED) << b_st.error_message();
+  EXPECT_LT(steady_clock::now() - t0, milliseconds(500));  // noticed within a polling slice
+  EXPECT_EQ(stats_of(*m).running(), 1);                     // A still running: B left while queued
+  a.join();
+  ASSERT_TRUE(a_st.ok());
+  m->stop();
+  pb::ModelStats s;
+  m->stats(&s);
+  EXPECT_EQ(s.cancelled(), 1u);
+  EXPECT_EQ(s.expired(), 0u);
+  EXPECT_EQ(s.executions(), 1u);  // only A ran
 }
 
 TEST(Model, StopDrainsQueuedWorkAndRefusesNewWork) {

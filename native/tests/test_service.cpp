@@ -249,6 +249,51 @@ TEST_F(ServiceTest, ClassifyTopKWithSoftmax) {
   EXPECT_EQ(stub_->Detect(ctx().get(), d, &dr).error_code(), StatusCode::FAILED_PRECONDITION);
 }
 
+TEST_F(ServiceTest, CancelledRpcIsDroppedFromTheQueueUnrun) {
+  ASSERT_TRUE(load("c", "small_cnn.onnx").ok());
+  auto infer_req = [](int64_t batch) {
+    pb::InferRequest r;
+    r.set_model_id("c");
+    auto* t = r.add_inputs();
+    t->set_name("input");
+    t->set_datatype("FP32");
+    for (int64_t d : {batch, int64_t{3}, int64_t{64}, int64_t{64}}) t->add_shape(d);
+    t->set_data(std::string(static_cast<size_t>(batch) * 3 * 64 * 64 * sizeof(float), '\0'));
+    return r;
+  };
+  auto stats = [&] {
+    pb::StatsResponse s;
+    stub_->Stats(ctx().get(), pb::StatsRequest(), &s);
+    return s.models(0);
+  };
+  auto until = [](auto pred) {  // bounded poll on observable state
+    for (int i = 0; i < 2000 && !pred(); ++i) std::this_thread::sleep_for(milliseconds(5));
+    return pred();
+  };
+  grpc::Status a_st;
+  std::thread a([&] {  // A keeps the only instance busy (batch 64 on a single session)
+    pb::InferResponse resp;
+    a_st = stub_->Infer(ctx(milliseconds(60000)).get(), infer_req(64), &resp);
+  });
+  ASSERT_TRUE(until([&] { return stats().running() == 1; }));
+  auto b_ctx = ctx(milliseconds(60000));
+  grpc::Status b_st;
+  std::thread b([&] {
+    pb::InferResponse resp;
+    b_st = stub_->Infer(b_ctx.get(), infer_req(1), &resp);
+  });
+  ASSERT_TRUE(until([&] { return stats().queue_depth() == 1; }));
+  ASSERT_EQ(stats().running(), 1);  // B is queued behind A, else this proves nothing
+  b_ctx->TryCancel();
+  b.join();
+  EXPECT_EQ(b_st.error_code(), grpc::StatusCode::CANCELLED);
+  a.join();
+  EXPECT_TRUE(a_st.ok()) << a_st.error_message();
+  ASSERT_TRUE(until([&] { return stats().cancelled() == 1; }));  // the worker dropped B
+  EXPECT_EQ(stats().executions(), 1u);                             // only A ran
+  EXPECT_EQ(stats().success(), 1u);
+}
+
 TEST_F(ServiceTest, ProviderRefusalOverGrpc) {
   pb::LoadModelRequest r;
   r.set_id("gpu");

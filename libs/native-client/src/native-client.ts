@@ -71,6 +71,8 @@ export interface NativeModelStats {
   failed: number;
   rejected: number;
   expired: number;
+  /** the caller cancelled while queued; dropped unrun */
+  cancelled: number;
   executions: number;
   inferences: number;
   queueUs?: NativeHistogram;
