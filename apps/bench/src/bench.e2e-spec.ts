@@ -156,12 +156,29 @@ describe('bench: yolov8n preset -> bench job -> 9 steps, selection, decision rec
     }
   }, 60_000);
 
-  it('a second bench run on the same model chooses the same engine', async () => {
+  it('a second bench run on the same model chooses the same engine configuration', async () => {
     const second = await runBenchJob({ maxP95Ms: 5000, maxAccuracyDrop: 0.01, maxRssMb: 4096 });
     expect(second.benchmarkId).not.toBe(first.benchmarkId);
-    const a = first.selected as { engine: string; options: { precision: string } };
-    const b = second.selected as { engine: string; options: { precision: string } };
-    expect({ engine: b.engine, precision: b.options.precision }).toEqual({ engine: a.engine, precision: a.options.precision });
+    const again = benchReportSchema.parse(await (await api(`/benchmarks/${String(second.benchmarkId)}/report?view=technical&format=json`, viewer)).json());
+    // The full configuration, not just engine and precision: the candidate id names engine,
+    // provider, variant, graph level, threads and batch; the config is what a deployment runs.
+    const config = (r: BenchReport) => {
+      const c = r.candidates.find((x) => x.id === r.decision.chosenId)!;
+      return { id: c.id, engine: c.engine, options: c.options, variant: c.variant, batch: c.batch, modelFile: path.basename(c.modelPath), chosen: { ...r.decision.chosen, modelPath: path.basename(r.decision.chosen!.modelPath) } };
+    };
+    expect(second.selectedId).toBe(first.selectedId);
+    expect(second.selected).toMatchObject({ engine: config(report).engine, options: config(report).options });
+    expect(config(again)).toEqual(config(report));
+    // The ranked order past the choice is not asserted: ranks outside the noise margin follow p95
+    // values measured afresh on a shared host, and the rule promises "same measurements -> same
+    // record" (engine-selector.spec), not the same p95 ordering of two measurements. What is the
+    // same input both times is asserted: of the candidates both runs measured (a measurement that
+    // failed in one run is recorded with its reason, not compared), the same ones are feasible;
+    // the limits are loose on latency and memory, and accuracy drops are deterministic.
+    const both = new Set(report.decision.candidates.map((c) => c.candidateId).filter((id) => again.decision.candidates.some((c) => c.candidateId === id)));
+    const feasible = (r: BenchReport) => r.decision.candidates.filter((c) => c.feasible && both.has(c.candidateId)).map((c) => c.candidateId).sort();
+    expect(both.size).toBeGreaterThanOrEqual(3);
+    expect(feasible(again)).toEqual(feasible(report));
     const latest = await gw.app.get(BenchmarksService).latestSelection(modelId);
     expect(latest?.benchmarkId).toBe(second.benchmarkId);
   }, 300_000);
