@@ -13,6 +13,7 @@
 #include <grpcpp/support/status.h>
 #include <onnxruntime_c_api.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -32,7 +33,14 @@ struct HostTensor {
   std::string name;
   ONNXTensorElementDataType type = ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
   std::vector<int64_t> shape;
-  std::string data;  // raw little-endian bytes
+  std::string data;  // raw little-endian bytes, when the tensor owns them
+  // ...or a view into a registered shared-memory region, which `keep` keeps mapped
+  std::shared_ptr<const void> keep;
+  const char* view = nullptr;
+  size_t view_size = 0;
+
+  const char* bytes() const { return view ? view : data.data(); }
+  size_t size() const { return view ? view_size : data.size(); }
 };
 
 struct RunOutput {
@@ -77,9 +85,9 @@ class BatchQueue {
       if (q_.size() >= capacity_) return Admit::Full;
       if (item->enqueued == Clock::time_point{}) item->enqueued = Clock::now();
       q_.push_back(std::move(item));
+      // one push makes work for one worker; waking all instances at once is a thundering herd
+      wake_one();
     }
-    // one push makes work for one worker; waking all instances at once is a thundering herd
-    cv_.notify_one();
     return Admit::Ok;
   }
 
@@ -107,7 +115,7 @@ class BatchQueue {
           p.closed_and_empty = true;
           return p;
         }
-        cv_.wait(lk);
+        idle_wait(lk, Clock::time_point::max());
         continue;
       }
       int64_t rows = 0;
@@ -128,13 +136,13 @@ class BatchQueue {
           q_.pop_front();
         }
         ++busy_;
-        if (!q_.empty()) cv_.notify_one();  // the rest is for a free instance
+        if (!q_.empty()) wake_one();  // the rest is for a free instance
         return p;
       }
       // wait for more requests, but no longer than the batching delay or the earliest deadline
       auto wake = ready_at;
       for (const auto& it : q_) wake = std::min(wake, it->deadline);
-      cv_.wait_until(lk, wake);
+      idle_wait(lk, wake);
     }
   }
 
@@ -145,11 +153,13 @@ class BatchQueue {
   }
 
   void close() {
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      closed_ = true;
+    std::lock_guard<std::mutex> lk(mu_);
+    closed_ = true;
+    for (Waiter* w : idle_) {
+      w->woken = true;
+      w->cv.notify_one();
     }
-    cv_.notify_all();
+    idle_.clear();
   }
 
   size_t depth() const {
@@ -159,6 +169,32 @@ class BatchQueue {
   int64_t max_batch() const { return max_batch_; }
 
  private:
+  // Idle workers wait on their own condition variable in a stack, and new work wakes the most
+  // recently idle one: at low load the same instance (its weights and arena warm in cache)
+  // serves every request instead of the instances taking turns.
+  struct Waiter {
+    std::condition_variable cv;
+    bool woken = false;
+  };
+
+  // Waits (mu_ held through lk) until woken by wake_one()/close() or until `until`.
+  void idle_wait(std::unique_lock<std::mutex>& lk, Clock::time_point until) {
+    Waiter w;
+    idle_.push_back(&w);
+    if (until == Clock::time_point::max()) w.cv.wait(lk, [&] { return w.woken; });
+    else w.cv.wait_until(lk, until, [&] { return w.woken; });
+    if (!w.woken) idle_.erase(std::find(idle_.begin(), idle_.end(), &w));
+  }
+
+  // Called with mu_ held: notifying under the lock keeps the waiter (on its own stack) alive.
+  void wake_one() {
+    if (idle_.empty()) return;
+    Waiter* w = idle_.back();
+    idle_.pop_back();
+    w->woken = true;
+    w->cv.notify_one();
+  }
+
   // How many of the n ready requests (rows in all) this worker takes: all of them when no other
   // instance is free, else its share of the waiting rows, so free instances get work too.
   size_t share_of(size_t n, int64_t rows) const {
@@ -179,7 +215,7 @@ class BatchQueue {
   const int64_t max_batch_;
   const std::chrono::microseconds max_delay_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;
+  std::vector<Waiter*> idle_;  // workers waiting in pop(), most recently idle last
   const int workers_;
   std::deque<std::shared_ptr<WorkItem>> q_;
   int busy_ = 0;  // workers running a batch pop() handed out

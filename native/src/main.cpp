@@ -17,6 +17,7 @@ void usage() {
   std::cerr << "usage: cvp-core [--host H] [--port P] [--max-message-mb N] [--max-image-pixels N]\n"
                "                [--max-image-mb N] [--default-timeout-ms N] [--drain-timeout-ms N]\n"
                "                [--max-threads N] [--model-root DIR] [--log-level debug|info|warn|error]\n"
+               "                [--unix-socket PATH] [--allow-shared-memory]\n"
                "env: CVP_NATIVE_PORT (default port when --port is not given)\n";
 }
 
@@ -58,6 +59,10 @@ int main(int argc, char** argv) {
       usage();
       return 0;
     }
+    if (a == "--allow-shared-memory") {
+      cfg.service.allow_shared_memory = true;
+      continue;
+    }
     if (i + 1 >= argc) {
       std::cerr << "missing value for " << a << "\n";
       usage();
@@ -75,6 +80,7 @@ int main(int argc, char** argv) {
     else if (a == "--drain-timeout-ms") ok = parse_int(v, 0, 3600000, &n) && ((drain_ms = n), true);
     else if (a == "--max-threads") ok = parse_int(v, 2, 4096, &n) && ((cfg.max_threads = static_cast<int>(n)), true);
     else if (a == "--model-root") cfg.service.model_root = v;
+    else if (a == "--unix-socket") cfg.unix_socket = v;
     else if (a == "--log-level") cvp::log::set_level(cvp::log::parse_level(v));
     else {
       std::cerr << "unknown flag " << a << "\n";

@@ -232,7 +232,12 @@ Status Model::load(const pb::LoadModelRequest& in, std::shared_ptr<Model>* out) 
   std::shared_ptr<Model> m(new Model());
   m->id_ = req.id();
   try {
-    for (int i = 0; i < b->instance_count(); ++i)
+    // On CPU every instance runs on one shared session (Run is thread-safe): the weights and
+    // their pre-packed copies are held once, in memory and in the caches both cores read, instead
+    // of once per instance (measured: ~7% more engine time per request with a session each).
+    // GPU instances keep a session each so that their runs can overlap on the device.
+    const int sessions = e->provider() == "cpu" ? 1 : b->instance_count();
+    for (int i = 0; i < sessions; ++i)
       m->sessions_.push_back(std::make_unique<Ort::Session>(ort_env(), req.path().c_str(), so));
   } catch (const Ort::Exception& ex) {
     // with a GPU provider the failure is almost always the provider (missing CUDA/cuDNN/TensorRT)
@@ -269,11 +274,11 @@ Status Model::load(const pb::LoadModelRequest& in, std::shared_ptr<Model>* out) 
                                            std::chrono::microseconds(batchable ? b->max_queue_delay_us() : 0),
                                            b->instance_count());
   m->counters_ = std::make_unique<ModelCounters>(static_cast<int>(m->max_batch_));
-  m->join_buffers_.assign(m->sessions_.size(), std::vector<std::string>(m->inputs_.size()));
+  m->join_buffers_.assign(static_cast<size_t>(b->instance_count()), std::vector<std::string>(m->inputs_.size()));
   if (req.warmup()) {
     if (auto st = m->warmup(); !st.ok()) return st;
   }
-  for (size_t i = 0; i < m->sessions_.size(); ++i) m->workers_.emplace_back([mp = m.get(), i] { mp->worker(i); });
+  for (size_t i = 0; i < static_cast<size_t>(b->instance_count()); ++i) m->workers_.emplace_back([mp = m.get(), i] { mp->worker(i); });
   *out = std::move(m);
   return Status::OK;
 }
@@ -391,8 +396,8 @@ Status Model::run(std::vector<HostTensor> inputs, Clock::time_point deadline, Ru
         return fail(StatusCode::INVALID_ARGUMENT, "input '" + t.name + "' is too large");
       elems *= static_cast<uint64_t>(v);
     }
-    if (elems > (1ull << 40) || elems * dtype_size(m.type) != t.data.size())
-      return fail(StatusCode::INVALID_ARGUMENT, "input '" + t.name + "' has " + std::to_string(t.data.size()) +
+    if (elems > (1ull << 40) || elems * dtype_size(m.type) != t.size())
+      return fail(StatusCode::INVALID_ARGUMENT, "input '" + t.name + "' has " + std::to_string(t.size()) +
                                                     " bytes; shape " + shape_str(t.shape) + " of " + dtype_name(m.type) +
                                                     " needs " + std::to_string(elems * dtype_size(m.type)));
     if (batchable_) {
@@ -487,22 +492,23 @@ void Model::execute(size_t instance, std::vector<std::shared_ptr<WorkItem>>& bat
     for (size_t i = 0; i < inputs_.size(); ++i) {
       HostTensor& first = batch[0]->inputs[i];
       std::vector<int64_t> shape = first.shape;
-      char* ptr = first.data.data();
-      size_t bytes = first.data.size();
+      // ORT reads inputs only; CreateTensor's non-const pointer does not mean it writes them
+      char* ptr = const_cast<char*>(first.bytes());
+      size_t bytes = first.size();
       if (batch.size() > 1) {
         // leading axis is the batch axis and tensors are row-major: concatenation is byte-wise
         shape[0] = total_rows;
         size_t total = 0;
-        for (const auto& it : batch) total += it->inputs[i].data.size();
+        for (const auto& it : batch) total += it->inputs[i].size();
         joined[i].clear();
         joined[i].reserve(total);
-        for (const auto& it : batch) joined[i] += it->inputs[i].data;
+        for (const auto& it : batch) joined[i].append(it->inputs[i].bytes(), it->inputs[i].size());
         ptr = joined[i].data();
         bytes = joined[i].size();
       }
       values.push_back(Ort::Value::CreateTensor(mem, ptr, bytes, shape.data(), shape.size(), first.type));
     }
-    auto outs = sessions_[instance]->Run(Ort::RunOptions{nullptr}, input_names_.data(), values.data(), values.size(),
+    auto outs = sessions_[instance % sessions_.size()]->Run(Ort::RunOptions{nullptr}, input_names_.data(), values.data(), values.size(),
                                          output_names_.data(), output_names_.size());
     for (size_t o = 0; o < outs.size(); ++o) {
       auto info = outs[o].GetTensorTypeAndShapeInfo();

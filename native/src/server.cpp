@@ -2,6 +2,8 @@
 
 #include <grpcpp/health_check_service_interface.h>
 
+#include <unistd.h>
+
 #include "log.hpp"
 
 namespace cvp {
@@ -13,6 +15,12 @@ std::unique_ptr<Server> Server::start(const ServerConfig& cfg, std::string* erro
   grpc::ServerBuilder b;
   const std::string addr = (cfg.host.find(':') != std::string::npos ? "[" + cfg.host + "]" : cfg.host) + ":" + std::to_string(cfg.port);
   b.AddListeningPort(addr, grpc::InsecureServerCredentials(), &s->port_);
+  if (!cfg.unix_socket.empty()) {
+    // a same-host client (the inference service) skips the TCP stack; a stale socket file from
+    // a killed run would make the bind fail, so it is removed first
+    ::unlink(cfg.unix_socket.c_str());
+    b.AddListeningPort("unix:" + cfg.unix_socket, grpc::InsecureServerCredentials());
+  }
   const int bytes = cfg.max_message_mb * 1024 * 1024;
   b.SetMaxReceiveMessageSize(bytes);
   b.SetMaxSendMessageSize(bytes);

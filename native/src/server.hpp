@@ -14,6 +14,7 @@ struct ServerConfig {
   int port = 8001;  // 0 = pick a free port (reported in Server::port)
   int max_message_mb = 64;
   int max_threads = 64;  // gRPC sync-server thread cap: admission beyond it is refused by gRPC
+  std::string unix_socket;  // also listen on this Unix domain socket path (same-host clients)
   ServiceOptions service;
 };
 

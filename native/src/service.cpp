@@ -189,6 +189,19 @@ Status CoreService::Infer(grpc::ServerContext* ctx, const pb::InferRequest* req,
       return finish(ctx, "Infer", m->id(), t0, Status(StatusCode::INVALID_ARGUMENT, "unsupported datatype '" + t.datatype() + "'"));
     }
     h.shape.assign(t.shape().begin(), t.shape().end());
+    if (t.has_shared_memory()) {
+      Status st = !opts_.allow_shared_memory
+                      ? Status(StatusCode::FAILED_PRECONDITION, "shared memory is disabled (cvp-core --allow-shared-memory)")
+                  : !t.data().empty()
+                      ? Status(StatusCode::INVALID_ARGUMENT, "input '" + t.name() + "' has both data and shared_memory")
+                      : shared_memory_.view(t.shared_memory(), &h);
+      if (!st.ok()) {
+        m->count_failure();
+        return finish(ctx, "Infer", m->id(), t0, st);
+      }
+      ins.push_back(std::move(h));
+      continue;
+    }
     // The request message belongs to this handler until it returns and is not read again:
     // taking its bytes instead of copying them saves a full tensor copy (600 KB for 224x224).
     h.data.swap(*const_cast<pb::Tensor&>(t).mutable_data());
@@ -329,6 +342,20 @@ Status CoreService::Stats(grpc::ServerContext* ctx, const pb::StatsRequest* req,
   }
   for (const auto& m : all) m->stats(resp->add_models());
   return Status::OK;
+}
+
+Status CoreService::RegisterSharedMemory(grpc::ServerContext* ctx, const pb::RegisterSharedMemoryRequest* req,
+                                         pb::RegisterSharedMemoryResponse*) {
+  const auto t0 = Clock::now();
+  if (!opts_.allow_shared_memory)
+    return finish(ctx, "RegisterSharedMemory", "", t0,
+                  Status(StatusCode::FAILED_PRECONDITION, "shared memory is disabled (cvp-core --allow-shared-memory)"));
+  return finish(ctx, "RegisterSharedMemory", "", t0, shared_memory_.add(req->name(), req->key(), req->offset(), req->byte_size()));
+}
+
+Status CoreService::UnregisterSharedMemory(grpc::ServerContext* ctx, const pb::UnregisterSharedMemoryRequest* req,
+                                           pb::UnregisterSharedMemoryResponse*) {
+  return finish(ctx, "UnregisterSharedMemory", "", Clock::now(), shared_memory_.remove(req->name()));
 }
 
 void CoreService::stop_all() {

@@ -10,6 +10,7 @@
 #include "cvp_inference.grpc.pb.h"
 #include "image.hpp"
 #include "model.hpp"
+#include "shared_memory.hpp"
 
 namespace cvp {
 
@@ -17,6 +18,7 @@ struct ServiceOptions {
   ImageLimits image_limits;
   std::chrono::milliseconds default_timeout{30000};  // bound for RPCs that carry no deadline
   std::string model_root;                            // when set, model paths must resolve inside it
+  bool allow_shared_memory = false;                  // Register/UnregisterSharedMemory (trusted clients)
 };
 
 class CoreService final : public pb::InferenceCore::Service {
@@ -32,6 +34,10 @@ class CoreService final : public pb::InferenceCore::Service {
   grpc::Status Detect(grpc::ServerContext*, const pb::DetectRequest*, pb::DetectResponse*) override;
   grpc::Status Classify(grpc::ServerContext*, const pb::ClassifyRequest*, pb::ClassifyResponse*) override;
   grpc::Status Stats(grpc::ServerContext*, const pb::StatsRequest*, pb::StatsResponse*) override;
+  grpc::Status RegisterSharedMemory(grpc::ServerContext*, const pb::RegisterSharedMemoryRequest*,
+                                    pb::RegisterSharedMemoryResponse*) override;
+  grpc::Status UnregisterSharedMemory(grpc::ServerContext*, const pb::UnregisterSharedMemoryRequest*,
+                                      pb::UnregisterSharedMemoryResponse*) override;
 
   // Drain: stop every model's queue after in-flight RPCs have finished.
   void stop_all();
@@ -45,6 +51,7 @@ class CoreService final : public pb::InferenceCore::Service {
   ServiceOptions opts_;
   std::shared_mutex mu_;
   std::map<std::string, std::shared_ptr<Model>> models_;
+  SharedMemoryRegistry shared_memory_;
 };
 
 std::string correlation_id(const grpc::ServerContext* ctx);

@@ -271,9 +271,9 @@ TEST_F(ServiceTest, CancelledRpcIsDroppedFromTheQueueUnrun) {
     return pred();
   };
   grpc::Status a_st;
-  std::thread a([&] {  // A keeps the only instance busy (batch 64 on a single session)
+  std::thread a([&] {  // A keeps the only instance busy for a few hundred ms (the 8 MB message cap allows 150)
     pb::InferResponse resp;
-    a_st = stub_->Infer(ctx(milliseconds(60000)).get(), infer_req(64), &resp);
+    a_st = stub_->Infer(ctx(milliseconds(60000)).get(), infer_req(150), &resp);
   });
   ASSERT_TRUE(until([&] { return stats().running() == 1; }));
   auto b_ctx = ctx(milliseconds(60000));
@@ -289,7 +289,7 @@ TEST_F(ServiceTest, CancelledRpcIsDroppedFromTheQueueUnrun) {
   EXPECT_EQ(b_st.error_code(), grpc::StatusCode::CANCELLED);
   a.join();
   EXPECT_TRUE(a_st.ok()) << a_st.error_message();
-  ASSERT_TRUE(until([&] { return stats().cancelled() == 1; }));  // the worker dropped B
+  ASSERT_TRUE(until([&] { return stats().cancelled() == 1; })) << stats().DebugString();  // the worker dropped B
   EXPECT_EQ(stats().executions(), 1u);                             // only A ran
   EXPECT_EQ(stats().success(), 1u);
 }
