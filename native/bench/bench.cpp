@@ -293,7 +293,7 @@ int main(int argc, char** argv) {
 
   // ---- RSS over 10k served requests (concurrency 16), sampled every 1k, after a warm-up that
   // lets ORT's arena and the allocator reach the batch sizes dynamic batching produces ----
-  drive(16, rss_warmup, served_call);
+  if (rss_requests > 0) drive(16, rss_warmup, served_call);
   std::vector<double> rss;
   rss.push_back(rss_mb());
   for (int done = 0; done < rss_requests; done += 1000) {
