@@ -444,30 +444,26 @@ Status Model::run(std::vector<HostTensor> inputs, Clock::time_point deadline, Ru
 }
 
 void Model::worker(size_t instance) {
+  // requests dropped from the queue unrun are answered at once and counted by reason
+  auto answer_unrun = [this](std::vector<std::shared_ptr<WorkItem>>& items, uint64_t ModelCounters::*counter,
+                             StatusCode code, const char* why) {
+    if (items.empty()) return;
+    {
+      std::lock_guard<std::mutex> lk(counters_->mu);
+      (*counters_).*counter += items.size();
+    }
+    for (auto& it : items) {
+      RunOutput r;
+      r.status = Status(code, why);
+      it->promise.set_value(std::move(r));
+    }
+  };
   for (;;) {
     BatchQueue::Popped p = queue_->pop();
-    if (!p.expired.empty()) {
-      {
-        std::lock_guard<std::mutex> lk(counters_->mu);
-        counters_->expired += p.expired.size();
-      }
-      for (auto& it : p.expired) {
-        RunOutput r;
-        r.status = Status(StatusCode::DEADLINE_EXCEEDED, "deadline passed while queued; request was not run");
-        it->promise.set_value(std::move(r));
-      }
-    }
-    if (!p.cancelled.empty()) {
-      {
-        std::lock_guard<std::mutex> lk(counters_->mu);
-        counters_->cancelled += p.cancelled.size();
-      }
-      for (auto& it : p.cancelled) {
-        RunOutput r;
-        r.status = Status(StatusCode::CANCELLED, "the caller went away while queued; request was not run");
-        it->promise.set_value(std::move(r));
-      }
-    }
+    answer_unrun(p.expired, &ModelCounters::expired, StatusCode::DEADLINE_EXCEEDED,
+                 "deadline passed while queued; request was not run");
+    answer_unrun(p.cancelled, &ModelCounters::cancelled, StatusCode::CANCELLED,
+                 "the caller went away while queued; request was not run");
     if (!p.batch.empty()) {
       execute(instance, p.batch);
       queue_->release();

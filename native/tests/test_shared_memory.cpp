@@ -42,6 +42,18 @@ pb::SharedMemoryRef ref(const std::string& region, uint64_t offset, uint64_t siz
   return r;
 }
 
+// Infer on affine_dyn.onnx with one [1, 4] FP32 input "x" whose bytes the caller fills in.
+pb::InferRequest affine_request() {
+  pb::InferRequest r;
+  r.set_model_id("aff");
+  auto* t = r.add_inputs();
+  t->set_name("x");
+  t->set_datatype("FP32");
+  t->add_shape(1);
+  t->add_shape(4);
+  return r;
+}
+
 std::string floats(std::vector<float> v) { return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)); }
 
 }  // namespace
@@ -132,13 +144,8 @@ TEST_F(SharedMemoryService, InferReadsInputsFromARegisteredRegion) {
   // two tensors side by side in one region; the second is the one used
   ShmObject obj(floats({9, 9, 9, 9, 1, 2, 3, 4}));
   ASSERT_TRUE(register_region("in", obj.key, 32).ok());
-  pb::InferRequest r;
-  r.set_model_id("aff");
-  auto* t = r.add_inputs();
-  t->set_name("x");
-  t->set_datatype("FP32");
-  t->add_shape(1);
-  t->add_shape(4);
+  pb::InferRequest r = affine_request();
+  auto* t = r.mutable_inputs(0);
   *t->mutable_shared_memory() = ref("in", 16, 16);
   pb::InferResponse by_shm, by_bytes;
   auto st = infer(r, &by_shm);
@@ -176,13 +183,8 @@ TEST_F(SharedMemoryService, DisabledByDefault) {
   auto server = start(false);
   ShmObject obj(floats({1, 2, 3, 4}));
   EXPECT_EQ(register_region("in", obj.key, 16).error_code(), StatusCode::FAILED_PRECONDITION);
-  pb::InferRequest r;
-  r.set_model_id("aff");
-  auto* t = r.add_inputs();
-  t->set_name("x");
-  t->set_datatype("FP32");
-  t->add_shape(1);
-  t->add_shape(4);
+  pb::InferRequest r = affine_request();
+  auto* t = r.mutable_inputs(0);
   *t->mutable_shared_memory() = ref("in", 0, 16);
   pb::InferResponse resp;
   EXPECT_EQ(infer(r, &resp).error_code(), StatusCode::FAILED_PRECONDITION);
