@@ -19,6 +19,8 @@ def test_classifier_variants_agree(cli, tiny_onnx, tmp_path, kind):
     elif kind == "int8-static":
         assert ops.get("QuantizeLinear", 0) > 0 and ops.get("DequantizeLinear", 0) > 0  # QDQ format
         assert "seeded synthetic" in r["calibration"]
+        from cvp_ml.variants import int8_weight_range
+        assert r["reduce_range"] == int8_weight_range()[0] and r["weight_range_reason"]
         assert a["max_abs_diff"] > 0  # it really is quantized
     else:
         assert any(t.startswith(("MatMulInteger", "DynamicQuantize", "ConvInteger")) for t in ops), ops
@@ -54,3 +56,17 @@ def test_variant_bad_calib_dir(cli, tiny_onnx, tmp_path):
             "--calib-dir", tmp_path / "empty")
     assert r.rc == 2 and "no images" in r.final["message"]
     assert not (tmp_path / "q.onnx").exists()
+
+
+@pytest.mark.parametrize("flags,reduce", [
+    ("fpu sse2 avx avx2 fma", True),                   # AVX2 without VNNI (this project's machine)
+    ("fpu sse2 avx avx2 avx512f avx512_vnni", False),  # VNNI: full range
+    ("fpu sse2 avx avx2 avx_vnni", False),
+    ("fp asimd", False),                               # not x86 AVX2
+    ("", False),                                       # flags unknown
+])
+def test_int8_weight_range_follows_cpu_flags(flags, reduce):
+    from cvp_ml.variants import int8_weight_range
+    info = f"processor : 0\nflags\t\t: {flags}\n" if flags else "processor : 0\n"
+    got, why = int8_weight_range(info)
+    assert got is reduce and why
