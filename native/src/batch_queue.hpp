@@ -58,7 +58,7 @@ struct WorkItem {
   Clock::time_point deadline = Clock::time_point::max();
   std::vector<HostTensor> inputs;
   std::promise<RunOutput> promise;
-  std::atomic<bool> cancelled{false};  // the caller stopped waiting (cancelled RPC, deadline)
+  std::atomic<bool> cancelled{false};  // the caller went away (a cancelled RPC): drop unrun
 };
 
 class BatchQueue {
