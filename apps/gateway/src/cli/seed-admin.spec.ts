@@ -1,9 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import { seedAdmin } from './seed-admin';
 
 describe('seed-admin CLI (real SQLite under CVP_TEST_DIR)', () => {
-  const base = () => ({ NODE_ENV: 'test', CVP_DATA_DIR: mkdtempSync(path.join(process.env.CVP_TEST_DIR!, 'seed-')), CVP_JWT_SECRET: 'a'.repeat(16) + 'b'.repeat(16) + 'c9', CVP_LOG_LEVEL: 'silent', CVP_BCRYPT_ROUNDS: '4' });
+  const base = () => ({ NODE_ENV: 'test', CVP_DATA_DIR: mkdtempSync(path.join(process.env.CVP_TEST_DIR!, 'seed-')), CVP_JWT_SECRET: randomBytes(32).toString('hex'), CVP_LOG_LEVEL: 'silent', CVP_BCRYPT_ROUNDS: '4' });
 
   it('generates and prints a password once on an empty data dir, then does nothing', async () => {
     const env = base();
