@@ -1,0 +1,36 @@
+import type { DynamicModule } from '@nestjs/common';
+import { createLogger, loadConfigOrExit, runService } from '@cvp/platform';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import type { InferenceConfig } from './config';
+import { KserveHandler } from './kserve/kserve.handler';
+
+/**
+ * Starts the data plane: the platform's service (main.ts) and a packager bundle's standalone one
+ * (static-repository/standalone.main.ts) differ only in their config schema and root module.
+ */
+export function startInference<S extends z.ZodType<InferenceConfig, z.ZodTypeDef, unknown>>(
+  label: string,
+  schema: S,
+  rootModule: (config: z.infer<S>, logger: Logger) => DynamicModule,
+): void {
+  const run = async () => {
+    const config = loadConfigOrExit('inference', schema);
+    const logger = createLogger('inference', config.CVP_LOG_LEVEL);
+    await runService({
+      name: 'inference',
+      module: rootModule(config, logger),
+      host: config.CVP_HOST,
+      port: config.CVP_INFERENCE_PORT,
+      logger,
+      // /v2/** is served by a raw handler ahead of Nest's router and body parsers (the hot path).
+      configure: (app) => {
+        app.use(app.get(KserveHandler).middleware);
+      },
+    });
+  };
+  void run().catch((e) => {
+    process.stderr.write(`${label} failed to start: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  });
+}
