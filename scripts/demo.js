@@ -7,30 +7,10 @@
  */
 const fs = require('node:fs');
 const path = require('node:path');
+const { gatewayApi: api } = require('./lib/gateway-api');
 
 const JOB_TIMEOUT_MS = Number(process.env.CVP_DEMO_JOB_TIMEOUT_MS || 20 * 60 * 1000);
 
-async function api(base, token, method, route, body, headers = {}) {
-  const res = await fetch(`${base}${route}`, {
-    method,
-    headers: {
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      ...(body && !(body instanceof Uint8Array) ? { 'content-type': 'application/json' } : {}),
-      ...headers,
-    },
-    body: body === undefined ? undefined : body instanceof Uint8Array ? body : JSON.stringify(body),
-    signal: AbortSignal.timeout(60000),
-  });
-  const text = await res.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = { raw: text };
-  }
-  if (!res.ok) throw new Error(`${method} ${route} -> ${res.status}: ${json.detail || json.title || text.slice(0, 300)}`);
-  return json;
-}
 
 /** Polls a job until it ends; bounded by JOB_TIMEOUT_MS. */
 async function waitJob(base, token, jobId, label, log) {

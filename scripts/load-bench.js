@@ -18,6 +18,7 @@
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
+const { gatewayApi: api } = require('./lib/gateway-api');
 const path = require('node:path');
 const autocannon = require('autocannon');
 const { freePort, isPortOpen, waitFor } = require('./lib/ports');
@@ -122,49 +123,32 @@ async function httpReady(url, timeoutMs, what) {
   );
 }
 
-async function api(base, method, p, token, body, headers = {}) {
-  const r = await fetch(`${base}${p}`, {
-    method,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body && !(body instanceof FormData) ? { 'content-type': 'application/json' } : {}), ...headers },
-    body: body === undefined ? undefined : body instanceof FormData ? body : JSON.stringify(body),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await r.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = text;
-  }
-  if (r.status >= 400) throw new Error(`${method} ${p} -> ${r.status}: ${text.slice(0, 500)}`);
-  return json;
-}
 
 /** The user's path through the gateway: API key, upload, convert job, deployment. */
 async function deployThroughGateway(gw, modelPath, engine, adminPassword) {
-  const { accessToken } = await api(gw, 'POST', '/auth/login', null, { username: 'admin', password: adminPassword });
-  const { key } = await api(gw, 'POST', '/api-keys', accessToken, { name: 'load-bench' });
+  const { accessToken } = await api(gw, null, 'POST', '/auth/login', { username: 'admin', password: adminPassword });
+  const { key } = await api(gw, accessToken, 'POST', '/api-keys', { name: 'load-bench' });
   const form = new FormData();
   form.append('format', 'onnx');
   form.append('task', 'detect');
   form.append('name', 'yolov8n-load-bench');
   form.append('file', new Blob([fs.readFileSync(modelPath)]), 'model.onnx');
-  const up = await api(gw, 'POST', '/models', accessToken, form);
+  const up = await api(gw, accessToken, 'POST', '/models', form);
   const modelId = up.model.id;
   const jobId = up.job.id;
   log(`model ${modelId} uploaded; convert job ${jobId}`);
   const until = Date.now() + 300_000;
   for (;;) {
-    const job = await api(gw, 'GET', `/jobs/${jobId}`, accessToken);
+    const job = await api(gw, accessToken, 'GET', `/jobs/${jobId}`);
     if (job.state === 'succeeded') break;
     if (job.state === 'failed' || job.state === 'cancelled') throw new Error(`convert job ${job.state}: ${JSON.stringify(job.error)}`);
     if (Date.now() > until) throw new Error('convert job did not finish in 300 s');
     await sleep(500);
   }
-  const dep = await api(gw, 'POST', '/deployments', accessToken, { modelId, engine, options: { threads: 0, maxBatch: 1, graphOptimization: 'all' } });
+  const dep = await api(gw, accessToken, 'POST', '/deployments', { modelId, engine, options: { threads: 0, maxBatch: 1, graphOptimization: 'all' } });
   const until2 = Date.now() + 300_000;
   for (;;) {
-    const d = await api(gw, 'GET', `/deployments/${dep.id}`, accessToken);
+    const d = await api(gw, accessToken, 'GET', `/deployments/${dep.id}`);
     if (d.state === 'ready') break;
     if (d.state === 'failed') throw new Error(`deployment failed: ${d.error}`);
     if (Date.now() > until2) throw new Error('deployment not ready in 300 s');
