@@ -20,6 +20,7 @@ run() {
 # command computes it, and without it the rule is silently skipped.
 npx --no-install nx show projects >/dev/null
 run "lint" npx --no-install eslint apps libs e2e --max-warnings=0
+run "format (prettier --check)" npx --no-install prettier --check .
 run "jest (all Nx projects)" npx --no-install nx run-many -t test --parallel=1 --outputStyle=stream --skip-nx-cache
 [[ -f native/scripts/test.sh ]] && run "native (ctest)" bash native/scripts/test.sh
 [[ -f python/scripts/test.sh ]] && run "python (pytest)" bash python/scripts/test.sh
