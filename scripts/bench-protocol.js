@@ -61,13 +61,30 @@ async function main() {
       }
     });
     const settings = defaultProtocolSettings(root);
-    if (args.quick) Object.assign(settings, { warmup: 1, iterations: 4, maxAttempts: 1, concurrency: [1, 2], concurrencyRequests: 4, stabilityUsers: 10, stabilityDurationMs: 1000, variants: ['int8-static'] });
+    if (args.quick)
+      Object.assign(settings, {
+        warmup: 1,
+        iterations: 4,
+        maxAttempts: 1,
+        concurrency: [1, 2],
+        concurrencyRequests: 4,
+        stabilityUsers: 10,
+        stabilityDurationMs: 1000,
+        variants: ['int8-static'],
+      });
     let last = -1;
     const report = await runProtocol(
       {
         benchmarkId: `protocol-yolov8n-${imgsz}`,
         jobId: null,
-        model: { id: 'preset-yolov8n', version: 1, name: `yolov8n ${imgsz} (preset, untrained weights)`, task: 'detect', path: model, imgsz },
+        model: {
+          id: 'preset-yolov8n',
+          version: 1,
+          name: `yolov8n ${imgsz} (preset, untrained weights)`,
+          task: 'detect',
+          path: model,
+          imgsz,
+        },
         constraints: {},
         outDir: reportDir,
       },
@@ -87,9 +104,22 @@ async function main() {
     const protocolMs = report.durationMs;
     const ratio = chosen ? chosen.latency.p50Ms / base.latency.p50Ms : null;
     const targets = {
-      selectedP50AtMost60PctOfBaseline: { value: ratio === null ? null : Math.round(ratio * 1000) / 1000, limit: 0.6, met: ratio !== null && ratio <= 0.6 },
-      accuracyWithinDefaultThreshold: { value: chosen?.agreement?.accuracyDrop ?? null, limit: DEFAULT_MAX_ACCURACY_DROP, met: !!chosen && (chosen.agreement?.accuracyDrop ?? 0) <= DEFAULT_MAX_ACCURACY_DROP },
-      protocolAtMost10Minutes: { value: Math.round(protocolMs / 1000), limit: 600, unit: 's', met: protocolMs <= 600000 },
+      selectedP50AtMost60PctOfBaseline: {
+        value: ratio === null ? null : Math.round(ratio * 1000) / 1000,
+        limit: 0.6,
+        met: ratio !== null && ratio <= 0.6,
+      },
+      accuracyWithinDefaultThreshold: {
+        value: chosen?.agreement?.accuracyDrop ?? null,
+        limit: DEFAULT_MAX_ACCURACY_DROP,
+        met: !!chosen && (chosen.agreement?.accuracyDrop ?? 0) <= DEFAULT_MAX_ACCURACY_DROP,
+      },
+      protocolAtMost10Minutes: {
+        value: Math.round(protocolMs / 1000),
+        limit: 600,
+        unit: 's',
+        met: protocolMs <= 600000,
+      },
     };
     const result = {
       benchmark: 'optimization protocol, yolov8n preset',
@@ -101,14 +131,40 @@ async function main() {
       presetBuildMs: args.model ? null : presetMs,
       protocolMs,
       baseline: { id: base.id, p50Ms: base.latency.p50Ms, p95Ms: base.latency.p95Ms },
-      selected: chosen ? { id: chosen.id, p50Ms: chosen.latency.p50Ms, p95Ms: chosen.latency.p95Ms, agreement: chosen.agreement, config: report.decision.chosen } : null,
+      selected: chosen
+        ? {
+            id: chosen.id,
+            p50Ms: chosen.latency.p50Ms,
+            p95Ms: chosen.latency.p95Ms,
+            agreement: chosen.agreement,
+            config: report.decision.chosen,
+          }
+        : null,
       speedup: report.simple.speedup,
       targets,
       allTargetsMet: Object.values(targets).every((t) => t.met),
       decisionSummary: report.decision.summary,
       simple: report.simple,
-      steps: report.steps.map((s) => ({ step: s.step, name: s.name, status: s.status, durationMs: s.durationMs, candidates: s.candidateIds.length, reasons: s.reasons })),
-      candidates: report.candidates.map((c) => ({ id: c.id, step: c.step, p50Ms: c.latency.p50Ms, p95Ms: c.latency.p95Ms, cv: c.latency.cv, unstable: c.latency.unstable, throughput: c.throughput, peakRssMb: c.peakRssMb, accuracyDrop: c.agreement?.accuracyDrop ?? null, cosine: c.agreement?.cosine ?? null })),
+      steps: report.steps.map((s) => ({
+        step: s.step,
+        name: s.name,
+        status: s.status,
+        durationMs: s.durationMs,
+        candidates: s.candidateIds.length,
+        reasons: s.reasons,
+      })),
+      candidates: report.candidates.map((c) => ({
+        id: c.id,
+        step: c.step,
+        p50Ms: c.latency.p50Ms,
+        p95Ms: c.latency.p95Ms,
+        cv: c.latency.cv,
+        unstable: c.latency.unstable,
+        throughput: c.throughput,
+        peakRssMb: c.peakRssMb,
+        accuracyDrop: c.agreement?.accuracyDrop ?? null,
+        cosine: c.agreement?.cosine ?? null,
+      })),
       concurrency: report.concurrency,
       stability: report.stability,
       reportDir: args['report-dir'] ? reportDir : null,
@@ -116,7 +172,16 @@ async function main() {
     fs.mkdirSync(path.dirname(out), { recursive: true });
     fs.writeFileSync(`${out}.tmp`, JSON.stringify(result, null, 2) + '\n');
     fs.renameSync(`${out}.tmp`, out);
-    process.stdout.write(JSON.stringify({ out, protocolMs, baselineP50Ms: base.latency.p50Ms, selected: chosen?.id ?? null, ratio, allTargetsMet: result.allTargetsMet }) + '\n');
+    process.stdout.write(
+      JSON.stringify({
+        out,
+        protocolMs,
+        baselineP50Ms: base.latency.p50Ms,
+        selected: chosen?.id ?? null,
+        ratio,
+        allTargetsMet: result.allTargetsMet,
+      }) + '\n',
+    );
     process.exitCode = result.allTargetsMet ? 0 : 1;
   } finally {
     if (!args['report-dir']) fs.rmSync(work, { recursive: true, force: true });

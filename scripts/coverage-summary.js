@@ -31,8 +31,11 @@ const total = rows.reduce((a, r) => a + r[1], 0);
 const covered = rows.reduce((a, r) => a + r[2], 0);
 const pct = (c, t) => (t ? ((100 * c) / t).toFixed(1) : '100.0');
 console.log('\nline coverage');
-for (const [name, t, c] of rows) console.log(`  ${name.padEnd(28)} ${String(c).padStart(6)}/${String(t).padEnd(6)} ${pct(c, t).padStart(6)} %`);
-console.log(`  ${'TOTAL'.padEnd(28)} ${String(covered).padStart(6)}/${String(total).padEnd(6)} ${pct(covered, total).padStart(6)} %  (gate ${gate} %)`);
+for (const [name, t, c] of rows)
+  console.log(`  ${name.padEnd(28)} ${String(c).padStart(6)}/${String(t).padEnd(6)} ${pct(c, t).padStart(6)} %`);
+console.log(
+  `  ${'TOTAL'.padEnd(28)} ${String(covered).padStart(6)}/${String(total).padEnd(6)} ${pct(covered, total).padStart(6)} %  (gate ${gate} %)`,
+);
 if ((100 * covered) / total < gate) {
   console.error(`coverage ${pct(covered, total)} % is under the ${gate} % gate`);
   process.exit(1);

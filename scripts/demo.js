@@ -11,7 +11,6 @@ const { gatewayApi: api } = require('./lib/gateway-api');
 
 const JOB_TIMEOUT_MS = Number(process.env.CVP_DEMO_JOB_TIMEOUT_MS || 20 * 60 * 1000);
 
-
 /** Polls a job until it ends; bounded by JOB_TIMEOUT_MS. */
 async function waitJob(base, token, jobId, label, log) {
   const deadline = Date.now() + JOB_TIMEOUT_MS;
@@ -22,7 +21,8 @@ async function waitJob(base, token, jobId, label, log) {
     if (stage !== lastStage) log(`demo: ${label}: ${stage}`);
     lastStage = stage;
     if (job.state === 'succeeded') return job;
-    if (job.state === 'failed' || job.state === 'cancelled') throw new Error(`${label} ${job.state}: ${job.error || ''}`);
+    if (job.state === 'failed' || job.state === 'cancelled')
+      throw new Error(`${label} ${job.state}: ${job.error || ''}`);
     if (Date.now() > deadline) throw new Error(`${label} still ${job.state} after ${JOB_TIMEOUT_MS / 1000} s`);
     await new Promise((r) => setTimeout(r, 2000));
   }
@@ -42,9 +42,14 @@ async function runDemo({ ports, log, admin, dataDir }) {
   const origin = `http://127.0.0.1:${ports.gateway}`;
   const base = `${origin}/api/v1`;
   log('demo: logging in as the seeded admin');
-  const { accessToken: token } = await api(base, null, 'POST', '/auth/login', { username: admin.username, password: admin.password });
+  const { accessToken: token } = await api(base, null, 'POST', '/auth/login', {
+    username: admin.username,
+    password: admin.password,
+  });
 
-  log('demo: 1/4 importing preset yolov8n (built from its architecture definition: untrained, no weights can be downloaded here)');
+  log(
+    'demo: 1/4 importing preset yolov8n (built from its architecture definition: untrained, no weights can be downloaded here)',
+  );
   const preset = await api(base, token, 'POST', '/models/presets/yolov8n');
   const modelId = preset.model.id;
   await waitJob(base, token, preset.job.id, 'conversion', log);
@@ -67,16 +72,22 @@ async function runDemo({ ports, log, admin, dataDir }) {
 
   log('demo: 4/4 one detection request through the gateway');
   const { png, file } = await demoImage(dataDir);
-  const detections = await api(base, token, 'POST', `/models/${modelId}/infer`, new Uint8Array(png), { 'content-type': 'image/png' });
+  const detections = await api(base, token, 'POST', `/models/${modelId}/infer`, new Uint8Array(png), {
+    'content-type': 'image/png',
+  });
   const n = (detections.detections || []).length;
-  log(`demo: ${n} detection(s) (an untrained model finds little or nothing; the path is what this shows), timing_ms=${JSON.stringify(detections.timing_ms || {})}`);
+  log(
+    `demo: ${n} detection(s) (an untrained model finds little or nothing; the path is what this shows), timing_ms=${JSON.stringify(detections.timing_ms || {})}`,
+  );
 
   log(`demo: gateway   ${base}  (OpenAPI UI: ${origin}/api/docs)`);
   if (benchmarkId) {
     log(`demo: report    ${base}/benchmarks/${benchmarkId}/report?view=technical&format=html`);
     log(`demo: simple    ${base}/benchmarks/${benchmarkId}/report?view=simple&format=html`);
   }
-  log(`demo: curl -s -X POST -H "authorization: Bearer ${token}" -H "content-type: image/png" --data-binary @${file} ${base}/models/${modelId}/infer`);
+  log(
+    `demo: curl -s -X POST -H "authorization: Bearer ${token}" -H "content-type: image/png" --data-binary @${file} ${base}/models/${modelId}/infer`,
+  );
 }
 
 module.exports = { runDemo };

@@ -21,11 +21,21 @@ const root = path.resolve(__dirname, '..');
 require(path.join(root, 'libs/jobs/src/testing/register-ts.js'));
 require('reflect-metadata');
 const { startNatsServer } = require('./lib/nats-server');
-const { startLeaseService, startLeaseClient, watchLeaseTable } = require(path.join(root, 'apps/gateway/src/gpu-leases/testing/lease-harness.ts'));
+const { startLeaseService, startLeaseClient, watchLeaseTable } = require(
+  path.join(root, 'apps/gateway/src/gpu-leases/testing/lease-harness.ts'),
+);
 const { createLogger } = require(path.join(root, 'libs/platform/src/index.ts'));
 
 function args() {
-  const a = { seconds: 20, clients: 16, tokens: 2, ttlMs: 1000, crashRate: 0.1, nats: undefined, out: path.join(root, 'bench/results/lease-stress.json') };
+  const a = {
+    seconds: 20,
+    clients: 16,
+    tokens: 2,
+    ttlMs: 1000,
+    crashRate: 0.1,
+    nats: undefined,
+    out: path.join(root, 'bench/results/lease-stress.json'),
+  };
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
@@ -45,7 +55,8 @@ function args() {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const pct = (sorted, p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] : null);
+const pct = (sorted, p) =>
+  sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] : null;
 const PRIORITIES = ['inference', 'bench', 'train'];
 
 async function main() {
@@ -79,7 +90,12 @@ async function main() {
       const t0 = process.hrtime.bigint();
       let lease;
       try {
-        lease = await c.client.acquire({ holder: `stress-${i}`, priority: PRIORITIES[i % 3], ttlMs: a.ttlMs, waitMs: 30_000 });
+        lease = await c.client.acquire({
+          holder: `stress-${i}`,
+          priority: PRIORITIES[i % 3],
+          ttlMs: a.ttlMs,
+          waitMs: 30_000,
+        });
       } catch (e) {
         counts.errors++;
         continue;
@@ -141,7 +157,12 @@ async function main() {
     invariantHeld: Math.max(monitor.maxHolders(), clientMax) <= a.tokens,
     ...counts,
     lostReasons,
-    grantLatencyMs: { p50: r2(pct(sorted, 50)), p95: r2(pct(sorted, 95)), p99: r2(pct(sorted, 99)), max: r2(sorted.at(-1) ?? null) },
+    grantLatencyMs: {
+      p50: r2(pct(sorted, 50)),
+      p95: r2(pct(sorted, 95)),
+      p99: r2(pct(sorted, 99)),
+      max: r2(sorted.at(-1) ?? null),
+    },
     note: 'grantLatencyMs: acquire() call to grant under contention, queueing for a token included (lower priorities wait behind higher ones); uncontendedGrantLatencyMs: 200 sequential acquire+release by one client, tokens free',
     uncontendedGrantLatencyMs: (() => {
       const s2 = soloLatencies.sort((x, y) => x - y);

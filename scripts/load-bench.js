@@ -27,7 +27,15 @@ const { startNatsServer } = require('./lib/nats-server');
 const ROOT = path.resolve(__dirname, '..');
 
 function parseArgs(argv) {
-  const a = { quick: false, duration: 60, connections: 100, engine: 'ort-node', model: undefined, out: path.join(ROOT, 'bench/results/load-bench.json'), rawSeconds: undefined };
+  const a = {
+    quick: false,
+    duration: 60,
+    connections: 100,
+    engine: 'ort-node',
+    model: undefined,
+    out: path.join(ROOT, 'bench/results/load-bench.json'),
+    rawSeconds: undefined,
+  };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = () => {
@@ -48,7 +56,8 @@ function parseArgs(argv) {
   }
   if (a.quick && !argv.includes('--duration')) a.duration = 8;
   if (!(a.duration > 0 && a.duration <= 3600)) throw new Error('--duration must be in (0, 3600]');
-  if (!(Number.isInteger(a.connections) && a.connections >= 1 && a.connections <= 10000)) throw new Error('--connections must be 1..10000');
+  if (!(Number.isInteger(a.connections) && a.connections >= 1 && a.connections <= 10000))
+    throw new Error('--connections must be 1..10000');
   if (!['ort-node', 'native'].includes(a.engine)) throw new Error('--engine must be ort-node or native');
   a.rawSeconds ??= a.quick ? 4 : Math.max(10, Math.round(a.duration / 3));
   return a;
@@ -65,8 +74,13 @@ function yolov8n() {
   const py = path.join(ROOT, 'python/.venv/bin/python');
   if (!fs.existsSync(py)) throw new Error(`${py} missing: pass --model or set up the python venv`);
   log('making the yolov8n preset (python -m cvp_ml preset)');
-  const r = spawnSync(py, ['-m', 'cvp_ml', 'preset', '--name', 'yolov8n', '--out', dir], { cwd: path.join(ROOT, 'python'), encoding: 'utf8', timeout: 600_000 });
-  if (r.status !== 0 || !fs.existsSync(onnx)) throw new Error(`preset failed (${r.status}): ${(r.stderr || '').slice(-2000)}`);
+  const r = spawnSync(py, ['-m', 'cvp_ml', 'preset', '--name', 'yolov8n', '--out', dir], {
+    cwd: path.join(ROOT, 'python'),
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
+  if (r.status !== 0 || !fs.existsSync(onnx))
+    throw new Error(`preset failed (${r.status}): ${(r.stderr || '').slice(-2000)}`);
   return onnx;
 }
 
@@ -85,7 +99,12 @@ function startService(name, env, logDir) {
   const main = path.join(ROOT, `dist/apps/${name}/src/main.js`);
   if (!fs.existsSync(main)) throw new Error(`${main} missing: build first (npx tsc -p tsconfig.build.json)`);
   const fd = fs.openSync(path.join(logDir, `${name}.log`), 'a');
-  const child = spawn(process.execPath, ['-r', path.join(ROOT, 'scripts/register-paths.js'), main], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd], detached: true });
+  const child = spawn(process.execPath, ['-r', path.join(ROOT, 'scripts/register-paths.js'), main], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', fd, fd],
+    detached: true,
+  });
   fs.closeSync(fd);
   children.push(child);
   return child;
@@ -123,7 +142,6 @@ async function httpReady(url, timeoutMs, what) {
   );
 }
 
-
 /** The user's path through the gateway: API key, upload, convert job, deployment. */
 async function deployThroughGateway(gw, modelPath, engine, adminPassword) {
   const { accessToken } = await api(gw, null, 'POST', '/auth/login', { username: 'admin', password: adminPassword });
@@ -141,11 +159,16 @@ async function deployThroughGateway(gw, modelPath, engine, adminPassword) {
   for (;;) {
     const job = await api(gw, accessToken, 'GET', `/jobs/${jobId}`);
     if (job.state === 'succeeded') break;
-    if (job.state === 'failed' || job.state === 'cancelled') throw new Error(`convert job ${job.state}: ${JSON.stringify(job.error)}`);
+    if (job.state === 'failed' || job.state === 'cancelled')
+      throw new Error(`convert job ${job.state}: ${JSON.stringify(job.error)}`);
     if (Date.now() > until) throw new Error('convert job did not finish in 300 s');
     await sleep(500);
   }
-  const dep = await api(gw, accessToken, 'POST', '/deployments', { modelId, engine, options: { threads: 0, maxBatch: 1, graphOptimization: 'all' } });
+  const dep = await api(gw, accessToken, 'POST', '/deployments', {
+    modelId,
+    engine,
+    options: { threads: 0, maxBatch: 1, graphOptimization: 'all' },
+  });
   const until2 = Date.now() + 300_000;
   for (;;) {
     const d = await api(gw, accessToken, 'GET', `/deployments/${dep.id}`);
@@ -161,7 +184,12 @@ async function deployThroughGateway(gw, modelPath, engine, adminPassword) {
 /** Raw engine: one ORT session in a worker thread (the data plane's own OrtWorkerSession), closed loop, batch 1. */
 async function rawEngineThroughput(modelPath, seconds) {
   const { OrtWorkerSession } = require(path.join(ROOT, 'dist/apps/inference/src/engines/ort-worker-session.js'));
-  const s = await OrtWorkerSession.create(modelPath, { executionProviders: ['cpu'], graphOptimizationLevel: 'all', interOpNumThreads: 1, executionMode: 'sequential' });
+  const s = await OrtWorkerSession.create(modelPath, {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+  });
   try {
     const base = new Float32Array(3 * 640 * 640);
     for (let i = 0; i < base.length; i++) base[i] = ((i * 2654435761) % 1000) / 1000;
@@ -180,7 +208,13 @@ async function rawEngineThroughput(modelPath, seconds) {
     }
     const elapsed = (performance.now() - t0) / 1000;
     lat.sort((x, y) => x - y);
-    return { runs: lat.length, seconds: round(elapsed), throughput: round(lat.length / elapsed), p50Ms: round(pct(lat, 50)), p95Ms: round(pct(lat, 95)) };
+    return {
+      runs: lat.length,
+      seconds: round(elapsed),
+      throughput: round(lat.length / elapsed),
+      p50Ms: round(pct(lat, 50)),
+      p95Ms: round(pct(lat, 95)),
+    };
   } finally {
     await s.close();
   }
@@ -213,7 +247,13 @@ function loadRun({ url, headers, body, connections, duration }) {
         timeouts: res.timeouts,
         statusCodes: counts,
         throughput: round(c2xx / res.duration),
-        latencyMs: { p50: round(pct(ok, 50), 1), p95: round(pct(ok, 95), 1), p99: round(pct(ok, 99), 1), mean: round(ok.reduce((a, b) => a + b, 0) / (ok.length || 1), 1), max: round(ok.at(-1) ?? NaN, 1) },
+        latencyMs: {
+          p50: round(pct(ok, 50), 1),
+          p95: round(pct(ok, 95), 1),
+          p99: round(pct(ok, 99), 1),
+          mean: round(ok.reduce((a, b) => a + b, 0) / (ok.length || 1), 1),
+          max: round(ok.at(-1) ?? NaN, 1),
+        },
       });
     });
     inst.on('response', (_client, status, _bytes, ms) => {
@@ -254,7 +294,12 @@ async function main() {
   let nats;
   try {
     nats = await startNatsServer({ storeDir: path.join(work, 'nats'), logFile: path.join(logDir, 'nats.log') });
-    const ports = { gateway: await freePort(), inference: await freePort(), trainer: await freePort(), native: await freePort() };
+    const ports = {
+      gateway: await freePort(),
+      inference: await freePort(),
+      trainer: await freePort(),
+      native: await freePort(),
+    };
     const adminPassword = `bench-${Math.random().toString(36).slice(2)}-pass`;
     // Queue and deadline sized for N users on one CPU model (a run takes ~0.1-0.5 s here): nobody
     // should be refused for waiting, so the run measures throughput, not admission.
@@ -277,7 +322,12 @@ async function main() {
       const core = path.join(ROOT, 'native/build/cvp-core');
       if (!fs.existsSync(core)) throw new Error(`${core} not built`);
       const fd = fs.openSync(path.join(logDir, 'native.log'), 'a');
-      children.push(spawn(core, ['--host', '127.0.0.1', '--port', String(ports.native), '--log-level', 'warn'], { stdio: ['ignore', fd, fd], detached: true }));
+      children.push(
+        spawn(core, ['--host', '127.0.0.1', '--port', String(ports.native), '--log-level', 'warn'], {
+          stdio: ['ignore', fd, fd],
+          detached: true,
+        }),
+      );
       await waitFor(() => isPortOpen(ports.native), { timeoutMs: 20000, what: 'native core' });
     }
     startService('gateway', env, logDir);
@@ -296,7 +346,12 @@ async function main() {
       [dataPlaneUrl, {}],
       [gatewayUrl, { authorization: `Bearer ${apiKey}` }],
     ]) {
-      const r = await fetch(u, { method: 'POST', headers: { 'content-type': 'image/jpeg', ...h }, body: image, signal: AbortSignal.timeout(60_000) });
+      const r = await fetch(u, {
+        method: 'POST',
+        headers: { 'content-type': 'image/jpeg', ...h },
+        body: image,
+        signal: AbortSignal.timeout(60_000),
+      });
       if (r.status !== 200) throw new Error(`${u} -> ${r.status} ${await r.text()}`);
       await r.arrayBuffer();
     }
@@ -305,14 +360,30 @@ async function main() {
     const rawBefore = await rawEngineThroughput(modelPath, args.rawSeconds);
     log(`raw before: ${rawBefore.throughput} inferences/s`);
     log(`data plane: ${args.connections} users for ${args.duration} s`);
-    const dataPlane = await loadRun({ url: dataPlaneUrl, headers: { 'content-type': 'image/jpeg' }, body: image, connections: args.connections, duration: args.duration });
-    log(`data plane: ${dataPlane.throughput} req/s, p50 ${dataPlane.latencyMs.p50} ms, 429s ${dataPlane.status429}, errors ${dataPlane.errors}`);
+    const dataPlane = await loadRun({
+      url: dataPlaneUrl,
+      headers: { 'content-type': 'image/jpeg' },
+      body: image,
+      connections: args.connections,
+      duration: args.duration,
+    });
+    log(
+      `data plane: ${dataPlane.throughput} req/s, p50 ${dataPlane.latencyMs.p50} ms, 429s ${dataPlane.status429}, errors ${dataPlane.errors}`,
+    );
     await drain(dataPlaneUrl, { 'content-type': 'image/jpeg' }, image, rawBefore.throughput);
     const rawMid = await rawEngineThroughput(modelPath, args.rawSeconds);
     log(`raw between: ${rawMid.throughput} inferences/s`);
     log(`gateway: ${args.connections} users for ${args.duration} s`);
-    const gateway = await loadRun({ url: gatewayUrl, headers: { 'content-type': 'image/jpeg', authorization: `Bearer ${apiKey}` }, body: image, connections: args.connections, duration: args.duration });
-    log(`gateway: ${gateway.throughput} req/s, p50 ${gateway.latencyMs.p50} ms, 429s ${gateway.status429}, errors ${gateway.errors}`);
+    const gateway = await loadRun({
+      url: gatewayUrl,
+      headers: { 'content-type': 'image/jpeg', authorization: `Bearer ${apiKey}` },
+      body: image,
+      connections: args.connections,
+      duration: args.duration,
+    });
+    log(
+      `gateway: ${gateway.throughput} req/s, p50 ${gateway.latencyMs.p50} ms, 429s ${gateway.status429}, errors ${gateway.errors}`,
+    );
     await drain(dataPlaneUrl, { 'content-type': 'image/jpeg' }, image, rawMid.throughput);
     const rawAfter = await rawEngineThroughput(modelPath, args.rawSeconds);
     log(`raw after: ${rawAfter.throughput} inferences/s`);
@@ -328,18 +399,50 @@ async function main() {
       startedAt: started,
       finishedAt: new Date().toISOString(),
       mode: args.quick ? 'quick' : 'full',
-      environment: { host: os.hostname(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, loadavgAtEnd: os.loadavg().map((v) => round(v, 2)), node: process.version, platform: `${os.platform()} ${os.release()}` },
-      model: { name: 'yolov8n', path: path.relative(ROOT, modelPath).startsWith('..') ? modelPath : path.relative(ROOT, modelPath), input: [1, 3, 640, 640], imageBytes: image.length, imageSize: '640x480 JPEG' },
-      serving: { engine: args.engine, deploymentId, workers: Number(process.env.CVP_INFER_WORKERS || 10), queueCap: Number(env.CVP_INFER_QUEUE_CAP), deadlineMs: Number(env.CVP_INFER_DEADLINE_MS), maxBatch: 1, threads: 'ORT default (all cores)' },
+      environment: {
+        host: os.hostname(),
+        cpus: os.cpus().length,
+        cpuModel: os.cpus()[0]?.model,
+        loadavgAtEnd: os.loadavg().map((v) => round(v, 2)),
+        node: process.version,
+        platform: `${os.platform()} ${os.release()}`,
+      },
+      model: {
+        name: 'yolov8n',
+        path: path.relative(ROOT, modelPath).startsWith('..') ? modelPath : path.relative(ROOT, modelPath),
+        input: [1, 3, 640, 640],
+        imageBytes: image.length,
+        imageSize: '640x480 JPEG',
+      },
+      serving: {
+        engine: args.engine,
+        deploymentId,
+        workers: Number(process.env.CVP_INFER_WORKERS || 10),
+        queueCap: Number(env.CVP_INFER_QUEUE_CAP),
+        deadlineMs: Number(env.CVP_INFER_DEADLINE_MS),
+        maxBatch: 1,
+        threads: 'ORT default (all cores)',
+      },
       rawEngine: {
-        method: 'onnxruntime-node session in a worker thread (OrtWorkerSession), closed loop, batch 1, same model and session options; measured before, between and after the HTTP runs',
+        method:
+          'onnxruntime-node session in a worker thread (OrtWorkerSession), closed loop, batch 1, same model and session options; measured before, between and after the HTTP runs',
         before: rawBefore,
         between: rawMid,
         after: rawAfter,
         throughput: raw,
       },
-      dataPlane: { url: '/v2/models/<id>/detect', ...dataPlane, rawThroughputAround: rawAroundDataPlane, ratioToRaw: round(dataPlane.throughput / rawAroundDataPlane) },
-      gateway: { url: '/api/v1/models/<id>/infer (API key)', ...gateway, rawThroughputAround: rawAroundGateway, ratioToRaw: round(gateway.throughput / rawAroundGateway) },
+      dataPlane: {
+        url: '/v2/models/<id>/detect',
+        ...dataPlane,
+        rawThroughputAround: rawAroundDataPlane,
+        ratioToRaw: round(dataPlane.throughput / rawAroundDataPlane),
+      },
+      gateway: {
+        url: '/api/v1/models/<id>/infer (API key)',
+        ...gateway,
+        rawThroughputAround: rawAroundGateway,
+        ratioToRaw: round(gateway.throughput / rawAroundGateway),
+      },
       serverStats: stats.model_stats?.[0] ?? null,
       targets: {
         zeroErrorsBesides429: cleanErrors(dataPlane) && cleanErrors(gateway),

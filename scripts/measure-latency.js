@@ -41,7 +41,11 @@ function loadMeasure(rel = 'libs/measure/src') {
     const src = fs.readFileSync(filename, 'utf8');
     const out = swc.transformSync(src, {
       filename,
-      jsc: { target: 'es2022', parser: { syntax: 'typescript', decorators: true }, transform: { legacyDecorator: true, decoratorMetadata: true } },
+      jsc: {
+        target: 'es2022',
+        parser: { syntax: 'typescript', decorators: true },
+        transform: { legacyDecorator: true, decoratorMetadata: true },
+      },
       module: { type: 'commonjs' },
     });
     mod._compile(out.code, filename);
@@ -52,7 +56,7 @@ function loadMeasure(rel = 'libs/measure/src') {
 function parseArgs(argv) {
   const a = { _: [] };
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i].startsWith('--')) a[argv[i].slice(2)] = argv[i + 1], i++;
+    if (argv[i].startsWith('--')) ((a[argv[i].slice(2)] = argv[i + 1]), i++);
     else a._.push(argv[i]);
   }
   return a;
@@ -83,7 +87,8 @@ async function main() {
     await s.release();
     shape = (meta?.shape ?? []).map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : i === 1 ? 3 : 640));
   }
-  if (shape.length !== 4 || shape.some((d) => !Number.isInteger(d) || d < 1)) fail(2, `--input-shape must be N,C,H,W, got ${shape}`);
+  if (shape.length !== 4 || shape.some((d) => !Number.isInteger(d) || d < 1))
+    fail(2, `--input-shape must be N,C,H,W, got ${shape}`);
   const res = await m.measureOrt({
     modelPath: path.resolve(model),
     graphOptimization: args['graph-opt'] || 'all',
@@ -99,7 +104,17 @@ async function main() {
   });
   const l = res.latency;
   process.stdout.write(
-    JSON.stringify({ p50_ms: l.p50Ms, p95_ms: l.p95Ms, p99_ms: l.p99Ms, mean_ms: l.meanMs, cv: l.cv, unstable: l.unstable, build_ms: res.buildMs, first_inference_ms: res.firstInferenceMs, peak_rss_mb: res.peakRssMb }) + '\n',
+    JSON.stringify({
+      p50_ms: l.p50Ms,
+      p95_ms: l.p95Ms,
+      p99_ms: l.p99Ms,
+      mean_ms: l.meanMs,
+      cv: l.cv,
+      unstable: l.unstable,
+      build_ms: res.buildMs,
+      first_inference_ms: res.firstInferenceMs,
+      peak_rss_mb: res.peakRssMb,
+    }) + '\n',
   );
 }
 

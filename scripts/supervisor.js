@@ -180,7 +180,8 @@ async function main() {
   // strong one once and keeps it under the data dir (owner-only), so tokens survive restarts.
   if (!env.CVP_JWT_SECRET) {
     const secretFile = path.join(RUN, 'jwt-secret');
-    if (!fs.existsSync(secretFile)) fs.writeFileSync(secretFile, require('node:crypto').randomBytes(48).toString('base64url'), { mode: 0o600 });
+    if (!fs.existsSync(secretFile))
+      fs.writeFileSync(secretFile, require('node:crypto').randomBytes(48).toString('base64url'), { mode: 0o600 });
     env.CVP_JWT_SECRET = fs.readFileSync(secretFile, 'utf8').trim();
   }
   process.on('SIGINT', () => void stopAll(0));
@@ -199,10 +200,13 @@ async function main() {
     }
     start(p);
     try {
-      await waitFor(async () => {
-        if (running.get(p.name).exited) throw new Error('exited');
-        return p.ready();
-      }, { timeoutMs: READY_TIMEOUT_MS, what: `${p.name} readiness` });
+      await waitFor(
+        async () => {
+          if (running.get(p.name).exited) throw new Error('exited');
+          return p.ready();
+        },
+        { timeoutMs: READY_TIMEOUT_MS, what: `${p.name} readiness` },
+      );
     } catch {
       const e = running.get(p.name);
       log(`${p.name} did not become ready${e.exited ? ` (exited ${e.code})` : ''}; see var/logs/${p.name}.log`);
@@ -213,13 +217,21 @@ async function main() {
   process.stdout.write(`\n${table(rows)}\n\n`);
   log(`gateway: http://127.0.0.1:${ports.gateway}/api/v1  (OpenAPI UI: http://127.0.0.1:${ports.gateway}/api/docs)`);
   if (adminPasswordGenerated) {
-    log(`admin account created: username=${env.CVP_ADMIN_USERNAME || 'admin'} password=${env.CVP_ADMIN_PASSWORD}  (shown once; set CVP_ADMIN_PASSWORD to choose it)`);
+    log(
+      `admin account created: username=${env.CVP_ADMIN_USERNAME || 'admin'} password=${env.CVP_ADMIN_PASSWORD}  (shown once; set CVP_ADMIN_PASSWORD to choose it)`,
+    );
   }
   log(`all processes ready (pid ${process.pid}); Ctrl-C stops everything`);
 
   if (freshDataDir && env.CVP_DEMO !== '0') {
     try {
-      await require('./demo').runDemo({ root: ROOT, dataDir: DATA, ports, log, admin: { username: env.CVP_ADMIN_USERNAME || 'admin', password: env.CVP_ADMIN_PASSWORD } });
+      await require('./demo').runDemo({
+        root: ROOT,
+        dataDir: DATA,
+        ports,
+        log,
+        admin: { username: env.CVP_ADMIN_USERNAME || 'admin', password: env.CVP_ADMIN_PASSWORD },
+      });
     } catch (e) {
       log(`demo failed: ${e.message}`);
     }

@@ -39,7 +39,11 @@ const WRAPPER = path.join(root, 'dist/apps/trainer-bridge/src/tune/trial-lease-w
 const REGISTER = path.join(root, 'scripts/register-paths.js');
 const RUN_LIMIT_MS = 60 * 60_000;
 
-for (const [what, p] of [['python venv (bootstrap)', PYTHON], ['compiled gateway (npx tsc -p tsconfig.build.json)', GATEWAY], ['compiled trial wrapper (npx tsc -p tsconfig.build.json)', WRAPPER]]) {
+for (const [what, p] of [
+  ['python venv (bootstrap)', PYTHON],
+  ['compiled gateway (npx tsc -p tsconfig.build.json)', GATEWAY],
+  ['compiled trial wrapper (npx tsc -p tsconfig.build.json)', WRAPPER],
+]) {
   if (!fs.existsSync(p)) {
     console.error(`tune-scaling: missing ${what}: ${p}`);
     process.exit(2);
@@ -64,14 +68,22 @@ function run(cmd, argv, env, limitMs, cwd = root) {
     child.once('error', reject);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      const lines = out.split('\n').filter(Boolean).map((l) => {
-        try {
-          return JSON.parse(l);
-        } catch {
-          return { text: l };
-        }
-      });
-      if (code !== 0) reject(new Error(`${path.basename(cmd)} ${argv.slice(0, 3).join(' ')} exited ${code}: ${err.split('\n').slice(-6).join('\n')}`));
+      const lines = out
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => {
+          try {
+            return JSON.parse(l);
+          } catch {
+            return { text: l };
+          }
+        });
+      if (code !== 0)
+        reject(
+          new Error(
+            `${path.basename(cmd)} ${argv.slice(0, 3).join(' ')} exited ${code}: ${err.split('\n').slice(-6).join('\n')}`,
+          ),
+        );
       else resolve(lines);
     });
   });
@@ -82,9 +94,16 @@ async function startGateway(natsUrl, dataDir, tokens) {
   const child = spawn(process.execPath, ['-r', REGISTER, GATEWAY], {
     cwd: root,
     env: {
-      ...process.env, NODE_ENV: 'development', CVP_NATS_URL: natsUrl, CVP_DATA_DIR: dataDir, CVP_GATEWAY_PORT: String(port), CVP_LOG_LEVEL: 'warn',
-      CVP_GPU_TOKENS: String(tokens), CVP_GPU_LEASE_BUCKET: `TUNE_SCALING_${tokens}_${Date.now()}`,
-      CVP_JWT_SECRET: crypto.randomBytes(32).toString('hex'), CVP_ADMIN_PASSWORD: crypto.randomBytes(12).toString('hex'),
+      ...process.env,
+      NODE_ENV: 'development',
+      CVP_NATS_URL: natsUrl,
+      CVP_DATA_DIR: dataDir,
+      CVP_GATEWAY_PORT: String(port),
+      CVP_LOG_LEVEL: 'warn',
+      CVP_GPU_TOKENS: String(tokens),
+      CVP_GPU_LEASE_BUCKET: `TUNE_SCALING_${tokens}_${Date.now()}`,
+      CVP_JWT_SECRET: crypto.randomBytes(32).toString('hex'),
+      CVP_ADMIN_PASSWORD: crypto.randomBytes(12).toString('hex'),
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -93,7 +112,10 @@ async function startGateway(natsUrl, dataDir, tokens) {
   const deadline = Date.now() + 120_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`gateway exited ${child.exitCode}: ${log}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/health/ready`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}/health/ready`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     if (Date.now() > deadline) throw new Error(`gateway not ready in 120 s: ${log}`);
     await new Promise((r) => setTimeout(r, 500));
@@ -113,7 +135,12 @@ async function startGateway(natsUrl, dataDir, tokens) {
 }
 
 function maxOverlap(intervals) {
-  const ev = intervals.flatMap(([s, e]) => [[s, 1], [e, -1]]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const ev = intervals
+    .flatMap(([s, e]) => [
+      [s, 1],
+      [e, -1],
+    ])
+    .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   let cur = 0;
   let max = 0;
   for (const [, d] of ev) max = Math.max(max, (cur += d));
@@ -124,32 +151,89 @@ async function main() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'cvp-tune-scaling-'));
   const nats = await startNatsServer({ storeDir: path.join(work, 'nats'), logFile: path.join(work, 'nats.log') });
   const baseEnv = {
-    PATH: process.env.PATH, HOME: process.env.HOME ?? work, LANG: 'C.UTF-8', YOLO_OFFLINE: 'true', YOLO_AUTOINSTALL: 'false',
-    OMP_NUM_THREADS: String(opt.threads), MKL_NUM_THREADS: String(opt.threads), CVP_NATS_URL: nats.url, CVP_LEASE_TTL_MS: '10000',
+    PATH: process.env.PATH,
+    HOME: process.env.HOME ?? work,
+    LANG: 'C.UTF-8',
+    YOLO_OFFLINE: 'true',
+    YOLO_AUTOINSTALL: 'false',
+    OMP_NUM_THREADS: String(opt.threads),
+    MKL_NUM_THREADS: String(opt.threads),
+    CVP_NATS_URL: nats.url,
+    CVP_LEASE_TTL_MS: '10000',
   };
   const runs = [];
   try {
     const dataDir = path.join(work, 'data');
     const ds = path.join(dataDir, 'datasets', 'synth');
-    await run(PYTHON, ['-m', 'cvp_ml', 'synth-dataset', '--kind', 'yolo', '--out', ds, '--images', String(opt.images), '--imgsz', '64', '--seed', '0'], { ...baseEnv, CVP_DATA_DIR: dataDir }, 300_000);
+    await run(
+      PYTHON,
+      [
+        '-m',
+        'cvp_ml',
+        'synth-dataset',
+        '--kind',
+        'yolo',
+        '--out',
+        ds,
+        '--images',
+        String(opt.images),
+        '--imgsz',
+        '64',
+        '--seed',
+        '0',
+      ],
+      { ...baseEnv, CVP_DATA_DIR: dataDir },
+      300_000,
+    );
     for (const tokens of [1, 2]) {
       const runDir = path.join(dataDir, `tokens-${tokens}`);
       const gw = await startGateway(nats.url, path.join(work, `gateway-${tokens}`), tokens);
       try {
-        const wrapper = [process.execPath, '-r', REGISTER, WRAPPER, '--holder', `tune-scaling:tokens-${tokens}`, '--'].map(q).join(' ');
+        const wrapper = [process.execPath, '-r', REGISTER, WRAPPER, '--holder', `tune-scaling:tokens-${tokens}`, '--']
+          .map(q)
+          .join(' ');
         process.stderr.write(`tune-scaling: ${opt.trials} trials with ${tokens} token(s)...\n`);
         const t0 = Date.now();
         const lines = await run(
           PYTHON,
-          ['-m', 'cvp_ml', 'tune', '--study', path.join(runDir, 'study.db'), '--strategy', opt.strategy, '--trials', String(opt.trials), '--parallel', String(tokens),
-            '--model', 'yolov8n', '--data', ds, '--epochs', String(opt.epochs), '--imgsz', String(opt.imgsz), '--batch', '8', '--device', 'cpu', '--seed', '0', '--out', path.join(runDir, 'trials')],
+          [
+            '-m',
+            'cvp_ml',
+            'tune',
+            '--study',
+            path.join(runDir, 'study.db'),
+            '--strategy',
+            opt.strategy,
+            '--trials',
+            String(opt.trials),
+            '--parallel',
+            String(tokens),
+            '--model',
+            'yolov8n',
+            '--data',
+            ds,
+            '--epochs',
+            String(opt.epochs),
+            '--imgsz',
+            String(opt.imgsz),
+            '--batch',
+            '8',
+            '--device',
+            'cpu',
+            '--seed',
+            '0',
+            '--out',
+            path.join(runDir, 'trials'),
+          ],
           { ...baseEnv, CVP_DATA_DIR: dataDir, CVP_TRIAL_WRAPPER: wrapper },
           RUN_LIMIT_MS,
         );
         const wallS = (Date.now() - t0) / 1000;
         const result = lines.find((l) => l.type === 'result');
         if (!result) throw new Error(`no result line with ${tokens} tokens`);
-        const leases = fs.readdirSync(path.join(runDir, 'trials')).map((d) => JSON.parse(fs.readFileSync(path.join(runDir, 'trials', d, 'lease.json'), 'utf8')));
+        const leases = fs
+          .readdirSync(path.join(runDir, 'trials'))
+          .map((d) => JSON.parse(fs.readFileSync(path.join(runDir, 'trials', d, 'lease.json'), 'utf8')));
         runs.push({
           tokens,
           parallel: tokens,
@@ -175,8 +259,22 @@ async function main() {
     benchmark: 'tune-scaling',
     issue: '#8',
     date: new Date().toISOString(),
-    budget: { strategy: opt.strategy, trials: opt.trials, epochs: opt.epochs, imgsz: opt.imgsz, images: opt.images, device: 'cpu', threadsPerTrial: opt.threads, seed: 0 },
-    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), loadavgAtEnd: os.loadavg().map((x) => Math.round(x * 100) / 100) },
+    budget: {
+      strategy: opt.strategy,
+      trials: opt.trials,
+      epochs: opt.epochs,
+      imgsz: opt.imgsz,
+      images: opt.images,
+      device: 'cpu',
+      threadsPerTrial: opt.threads,
+      seed: 0,
+    },
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model,
+      memGiB: Math.round(os.totalmem() / 2 ** 30),
+      loadavgAtEnd: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    },
     runs: runs.map(({ params, ...r }) => r),
     sameHyperparameters: samePlan,
     ratio,
@@ -189,7 +287,9 @@ async function main() {
   fs.mkdirSync(path.dirname(opt.out), { recursive: true });
   fs.writeFileSync(`${opt.out}.tmp`, `${JSON.stringify(report, null, 2)}\n`);
   fs.renameSync(`${opt.out}.tmp`, opt.out);
-  console.log(JSON.stringify({ ratio, met: report.met, wallS: runs.map((r) => r.wallS), out: path.relative(root, opt.out) }));
+  console.log(
+    JSON.stringify({ ratio, met: report.met, wallS: runs.map((r) => r.wallS), out: path.relative(root, opt.out) }),
+  );
 }
 
 main().catch((e) => {

@@ -1,1 +1,3 @@
-module.exports = require('../../tools/jest/preset')(__dirname, { testEnvironment: require.resolve('../../tools/jest/ort-environment.js') });
+module.exports = require('../../tools/jest/preset')(__dirname, {
+  testEnvironment: require.resolve('../../tools/jest/ort-environment.js'),
+});

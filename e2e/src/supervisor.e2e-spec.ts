@@ -7,7 +7,15 @@ import { isAlive, OutputWatcher, ROOT, waitExit } from './support/processes';
 describe('supervisor (npm start without the bootstrap)', () => {
   it('starts every process, reports readiness, and on SIGTERM leaves no port bound and no child alive', async () => {
     const dataDir = path.join(process.env.CVP_TEST_DIR!, 'supervisor-var');
-    const names = ['CVP_NATS_PORT', 'CVP_NATIVE_PORT', 'CVP_GATEWAY_PORT', 'CVP_INFERENCE_PORT', 'CVP_TRAINER_PORT', 'CVP_BENCH_PORT', 'CVP_PACKAGER_PORT'];
+    const names = [
+      'CVP_NATS_PORT',
+      'CVP_NATIVE_PORT',
+      'CVP_GATEWAY_PORT',
+      'CVP_INFERENCE_PORT',
+      'CVP_TRAINER_PORT',
+      'CVP_BENCH_PORT',
+      'CVP_PACKAGER_PORT',
+    ];
     const ports: Record<string, string> = {};
     for (const n of names) ports[n] = String(await freePort());
     const sup = spawn(process.execPath, [path.join(ROOT, 'scripts/supervisor.js')], {
@@ -29,7 +37,8 @@ describe('supervisor (npm start without the bootstrap)', () => {
         ),
       ]);
       // One status table naming every process.
-      for (const p of ['nats', 'gateway', 'inference', 'trainer-bridge', 'bench', 'packager']) expect(out.text).toMatch(new RegExp(`^${p}\\s+ready`, 'm'));
+      for (const p of ['nats', 'gateway', 'inference', 'trainer-bridge', 'bench', 'packager'])
+        expect(out.text).toMatch(new RegExp(`^${p}\\s+ready`, 'm'));
       const run = JSON.parse(fs.readFileSync(path.join(dataDir, 'run/supervisor.json'), 'utf8'));
       const pids = Object.values(run.processes as Record<string, { pid: number }>).map((p) => p.pid);
       expect(pids.length).toBeGreaterThanOrEqual(6);

@@ -22,7 +22,8 @@ async function gatewayApi(base, token, method, route, body, headers = {}, timeou
   } catch {
     json = { raw: text };
   }
-  if (!res.ok) throw new Error(`${method} ${route} -> ${res.status}: ${json.detail || json.title || text.slice(0, 300)}`);
+  if (!res.ok)
+    throw new Error(`${method} ${route} -> ${res.status}: ${json.detail || json.title || text.slice(0, 300)}`);
   return json;
 }
 

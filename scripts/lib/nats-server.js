@@ -18,10 +18,13 @@ async function startNatsServer({ port, storeDir, logFile }) {
   });
   let exited = false;
   child.once('exit', () => (exited = true));
-  await waitFor(async () => {
-    if (exited) throw new Error('nats-server exited during start-up');
-    return isPortOpen(p);
-  }, { timeoutMs: 15000, what: `nats-server on port ${p}` });
+  await waitFor(
+    async () => {
+      if (exited) throw new Error('nats-server exited during start-up');
+      return isPortOpen(p);
+    },
+    { timeoutMs: 15000, what: `nats-server on port ${p}` },
+  );
   const stop = async () => {
     if (exited) return;
     try {

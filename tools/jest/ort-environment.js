@@ -4,7 +4,21 @@
 // environment shares the outer realm's typed-array constructors with the sandbox.
 const { TestEnvironment } = require('jest-environment-node');
 
-const SHARED = ['ArrayBuffer', 'SharedArrayBuffer', 'Uint8Array', 'Int8Array', 'Uint16Array', 'Int16Array', 'Uint32Array', 'Int32Array', 'Float32Array', 'Float64Array', 'BigInt64Array', 'BigUint64Array', 'Uint8ClampedArray'];
+const SHARED = [
+  'ArrayBuffer',
+  'SharedArrayBuffer',
+  'Uint8Array',
+  'Int8Array',
+  'Uint16Array',
+  'Int16Array',
+  'Uint32Array',
+  'Int32Array',
+  'Float32Array',
+  'Float64Array',
+  'BigInt64Array',
+  'BigUint64Array',
+  'Uint8ClampedArray',
+];
 
 class OrtEnvironment extends TestEnvironment {
   constructor(config, context) {

@@ -15,7 +15,11 @@ export function benchProviders(settings: BenchServiceSettings): Provider[] {
 
 @Module({})
 export class AppModule {
-  static forRoot(config: BenchConfig, logger: Logger, settings: BenchServiceSettings = toBenchSettings(config)): DynamicModule {
+  static forRoot(
+    config: BenchConfig,
+    logger: Logger,
+    settings: BenchServiceSettings = toBenchSettings(config),
+  ): DynamicModule {
     return {
       module: AppModule,
       imports: [
@@ -23,7 +27,12 @@ export class AppModule {
         GpuLeaseModule.forRoot(),
         // One benchmark at a time per process; the host lock serialises across processes too.
         // Bench jobs signal progress well within the ack wait while they measure.
-        JobWorkerModule.forRoot({ handlers: [BenchJobHandler], providers: benchProviders(settings), concurrency: 1, ackWaitMs: 60_000 }),
+        JobWorkerModule.forRoot({
+          handlers: [BenchJobHandler],
+          providers: benchProviders(settings),
+          concurrency: 1,
+          ackWaitMs: 60_000,
+        }),
       ],
     };
   }

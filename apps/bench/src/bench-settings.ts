@@ -16,7 +16,15 @@ export interface BenchServiceSettings {
 /** Validated config -> what the handler and the protocol use. */
 export function toBenchSettings(c: BenchConfig): BenchServiceSettings {
   const d = defaultProtocolSettings();
-  const threads = c.CVP_BENCH_THREADS.trim() ? [...new Set(c.CVP_BENCH_THREADS.split(',').map((x) => Number(x.trim())).filter((x) => Number.isInteger(x) && x >= 0))] : d.threads;
+  const threads = c.CVP_BENCH_THREADS.trim()
+    ? [
+        ...new Set(
+          c.CVP_BENCH_THREADS.split(',')
+            .map((x) => Number(x.trim()))
+            .filter((x) => Number.isInteger(x) && x >= 0),
+        ),
+      ]
+    : d.threads;
   return {
     dataDir: path.resolve(c.CVP_DATA_DIR),
     lockFile: c.CVP_BENCH_LOCK_FILE || path.join(os.tmpdir(), 'cvp-bench-measure.lock'),
@@ -36,7 +44,9 @@ export function toBenchSettings(c: BenchConfig): BenchServiceSettings {
       stabilityDurationMs: Math.round(c.CVP_BENCH_STABILITY_SECONDS * 1000),
       maxBatch: c.CVP_BENCH_MAX_BATCH,
       mapImages: c.CVP_BENCH_MAP_IMAGES,
-      variants: c.CVP_BENCH_VARIANTS.split(',').map((x) => x.trim()).filter(Boolean) as ProtocolSettings['variants'],
+      variants: c.CVP_BENCH_VARIANTS.split(',')
+        .map((x) => x.trim())
+        .filter(Boolean) as ProtocolSettings['variants'],
       native: c.CVP_BENCH_NATIVE,
       python: c.CVP_PYTHON || d.python,
       nativeBinary: c.CVP_NATIVE_BIN || d.nativeBinary,

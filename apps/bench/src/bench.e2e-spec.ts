@@ -18,7 +18,15 @@ import { benchConfigSchema } from './config';
 import { makeYoloPreset, REPO_ROOT, testBenchSettings } from './testing/bench-fixtures';
 
 const ARTIFACTS = path.join(REPO_ROOT, 'artifacts');
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 
 /**
  * Bench end to end: the real gateway (SQLite, auth, jobs on JetStream, registry responders,
@@ -33,10 +41,15 @@ describe('bench: yolov8n preset -> bench job -> 9 steps, selection, decision rec
   let viewer: string;
   let modelId: string;
 
-  const api = (p: string, token: string, init: RequestInit = {}) => fetch(`${gw.api}${p}`, { ...init, headers: { authorization: `Bearer ${token}`, ...(init.headers ?? {}) } });
+  const api = (p: string, token: string, init: RequestInit = {}) =>
+    fetch(`${gw.api}${p}`, { ...init, headers: { authorization: `Bearer ${token}`, ...(init.headers ?? {}) } });
 
   async function runBenchJob(constraints: Record<string, number>): Promise<Record<string, unknown>> {
-    const r = await api('/jobs/bench', engineer, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ modelId, constraints }) });
+    const r = await api('/jobs/bench', engineer, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ modelId, constraints }),
+    });
     expect(r.status).toBeLessThan(300);
     const job = (await r.json()) as { id: string };
     const until = Date.now() + 280_000;
@@ -68,11 +81,42 @@ describe('bench: yolov8n preset -> bench job -> 9 steps, selection, decision rec
     copyFileSync(presetOnnx, onnx);
     const ds = gw.app.get(DataSource);
     const ts = new Date().toISOString();
-    await ds.getRepository(ModelEntity).save({ id: modelId, name: 'yolov8n-64', task: 'detect', sourceFormat: 'ultralytics', preset: 'yolov8n', labels: null, ownerId: gw.userIds.engineer, latestVersion: 1, createdAt: ts, updatedAt: ts });
-    await ds.getRepository(ModelVersionEntity).save({ modelId, version: 1, sourcePath: onnx, sourceSha256: null, sourceSize: null, sourceFormat: 'ultralytics', onnxPath: onnx, trained: false, metadata: { metadata_props: { imgsz: '[64, 64]' } }, metrics: null, jobId: null, createdAt: ts });
+    await ds.getRepository(ModelEntity).save({
+      id: modelId,
+      name: 'yolov8n-64',
+      task: 'detect',
+      sourceFormat: 'ultralytics',
+      preset: 'yolov8n',
+      labels: null,
+      ownerId: gw.userIds.engineer,
+      latestVersion: 1,
+      createdAt: ts,
+      updatedAt: ts,
+    });
+    await ds.getRepository(ModelVersionEntity).save({
+      modelId,
+      version: 1,
+      sourcePath: onnx,
+      sourceSha256: null,
+      sourceSize: null,
+      sourceFormat: 'ultralytics',
+      onnxPath: onnx,
+      trained: false,
+      metadata: { metadata_props: { imgsz: '[64, 64]' } },
+      metrics: null,
+      jobId: null,
+      createdAt: ts,
+    });
 
-    const config = parseConfig(benchConfigSchema, { CVP_NATS_URL: process.env.CVP_NATS_URL, CVP_DATA_DIR: gw.dataDir, CVP_LOG_LEVEL: 'silent' });
-    bench = await NestFactory.create(AppModule.forRoot(config, createLogger('bench', 'silent'), testBenchSettings(gw.dataDir)), { logger: false });
+    const config = parseConfig(benchConfigSchema, {
+      CVP_NATS_URL: process.env.CVP_NATS_URL,
+      CVP_DATA_DIR: gw.dataDir,
+      CVP_LOG_LEVEL: 'silent',
+    });
+    bench = await NestFactory.create(
+      AppModule.forRoot(config, createLogger('bench', 'silent'), testBenchSettings(gw.dataDir)),
+      { logger: false },
+    );
     await bench.init();
   }, 240_000);
 
@@ -86,7 +130,11 @@ describe('bench: yolov8n preset -> bench job -> 9 steps, selection, decision rec
 
   it('runs the protocol: every step recorded (skips with reasons), a selection and a decision record', async () => {
     first = await runBenchJob({ maxP95Ms: 5000, maxAccuracyDrop: 0.01, maxRssMb: 4096 });
-    expect(first).toMatchObject({ status: 'selected', benchmarkId: expect.stringMatching(/^bm-/), reportUrl: expect.stringContaining('/benchmarks/') });
+    expect(first).toMatchObject({
+      status: 'selected',
+      benchmarkId: expect.stringMatching(/^bm-/),
+      reportUrl: expect.stringContaining('/benchmarks/'),
+    });
     const r = await api(`/benchmarks/${String(first.benchmarkId)}/report?view=technical&format=json`, viewer);
     expect(r.status).toBe(200);
     report = benchReportSchema.parse(await r.json());
@@ -109,7 +157,13 @@ describe('bench: yolov8n preset -> bench job -> 9 steps, selection, decision rec
     expect(d.status).toBe('selected');
     expect(d.candidates).toHaveLength(report.candidates.filter((c) => c.selectable).length);
     for (const c of d.candidates) {
-      expect(c.checks.map((k) => k.constraint)).toEqual(['maxP95Ms', 'maxRssMb', 'maxVramMb', 'maxAccuracyDrop', 'minThroughput']);
+      expect(c.checks.map((k) => k.constraint)).toEqual([
+        'maxP95Ms',
+        'maxRssMb',
+        'maxVramMb',
+        'maxAccuracyDrop',
+        'minThroughput',
+      ]);
       expect(c.why.length).toBeGreaterThan(5);
     }
     expect(first.selectedId).toBe(d.chosenId);
@@ -120,8 +174,15 @@ describe('bench: yolov8n preset -> bench job -> 9 steps, selection, decision rec
   }, 300_000);
 
   it('serves the simple view (JSON and HTML) and lists benchmarks of the model', async () => {
-    const simple = (await (await api(`/benchmarks/${String(first.benchmarkId)}/report?view=simple&format=json`, viewer)).json()) as { headline: string };
-    expect(simple).toMatchObject({ chosen: report.decision.chosenId, headline: expect.stringMatching(/^Use /), accuracyImpact: expect.any(String), caveats: expect.any(Array) });
+    const simple = (await (
+      await api(`/benchmarks/${String(first.benchmarkId)}/report?view=simple&format=json`, viewer)
+    ).json()) as { headline: string };
+    expect(simple).toMatchObject({
+      chosen: report.decision.chosenId,
+      headline: expect.stringMatching(/^Use /),
+      accuracyImpact: expect.any(String),
+      caveats: expect.any(Array),
+    });
     const html = await api(`/benchmarks/${String(first.benchmarkId)}/report?view=simple&format=html`, viewer);
     expect(html.headers.get('content-type')).toContain('text/html');
     expect(await html.text()).toContain(simple.headline.slice(0, 40).replace(/"/g, '&quot;'));
@@ -141,9 +202,21 @@ describe('bench: yolov8n preset -> bench job -> 9 steps, selection, decision rec
       page.on('request', (q) => requests.push(q.url()));
       await page.setContent(html, { waitUntil: 'load' });
       const charts = await page.$$eval('svg.chart', (els) =>
-        els.map((e) => ({ id: e.getAttribute('data-chart'), width: e.getBoundingClientRect().width, marks: e.querySelectorAll('rect,circle,polyline').length })),
+        els.map((e) => ({
+          id: e.getAttribute('data-chart'),
+          width: e.getBoundingClientRect().width,
+          marks: e.querySelectorAll('rect,circle,polyline').length,
+        })),
       );
-      expect(charts.map((c) => c.id)).toEqual(expect.arrayContaining(['latency-distribution', 'latency-bars', 'throughput-concurrency', 'time-split', 'memory']));
+      expect(charts.map((c) => c.id)).toEqual(
+        expect.arrayContaining([
+          'latency-distribution',
+          'latency-bars',
+          'throughput-concurrency',
+          'time-split',
+          'memory',
+        ]),
+      );
       for (const c of charts) {
         expect(c.width).toBeGreaterThan(100);
         expect(c.marks).toBeGreaterThan(0);
@@ -159,12 +232,22 @@ describe('bench: yolov8n preset -> bench job -> 9 steps, selection, decision rec
   it('a second bench run on the same model chooses the same engine configuration', async () => {
     const second = await runBenchJob({ maxP95Ms: 5000, maxAccuracyDrop: 0.01, maxRssMb: 4096 });
     expect(second.benchmarkId).not.toBe(first.benchmarkId);
-    const again = benchReportSchema.parse(await (await api(`/benchmarks/${String(second.benchmarkId)}/report?view=technical&format=json`, viewer)).json());
+    const again = benchReportSchema.parse(
+      await (await api(`/benchmarks/${String(second.benchmarkId)}/report?view=technical&format=json`, viewer)).json(),
+    );
     // The full configuration, not just engine and precision: the candidate id names engine,
     // provider, variant, graph level, threads and batch; the config is what a deployment runs.
     const config = (r: BenchReport) => {
       const c = r.candidates.find((x) => x.id === r.decision.chosenId)!;
-      return { id: c.id, engine: c.engine, options: c.options, variant: c.variant, batch: c.batch, modelFile: path.basename(c.modelPath), chosen: { ...r.decision.chosen, modelPath: path.basename(r.decision.chosen!.modelPath) } };
+      return {
+        id: c.id,
+        engine: c.engine,
+        options: c.options,
+        variant: c.variant,
+        batch: c.batch,
+        modelFile: path.basename(c.modelPath),
+        chosen: { ...r.decision.chosen, modelPath: path.basename(r.decision.chosen!.modelPath) },
+      };
     };
     expect(second.selectedId).toBe(first.selectedId);
     expect(second.selected).toMatchObject({ engine: config(report).engine, options: config(report).options });
@@ -175,8 +258,16 @@ describe('bench: yolov8n preset -> bench job -> 9 steps, selection, decision rec
     // same input both times is asserted: of the candidates both runs measured (a measurement that
     // failed in one run is recorded with its reason, not compared), the same ones are feasible;
     // the limits are loose on latency and memory, and accuracy drops are deterministic.
-    const both = new Set(report.decision.candidates.map((c) => c.candidateId).filter((id) => again.decision.candidates.some((c) => c.candidateId === id)));
-    const feasible = (r: BenchReport) => r.decision.candidates.filter((c) => c.feasible && both.has(c.candidateId)).map((c) => c.candidateId).sort();
+    const both = new Set(
+      report.decision.candidates
+        .map((c) => c.candidateId)
+        .filter((id) => again.decision.candidates.some((c) => c.candidateId === id)),
+    );
+    const feasible = (r: BenchReport) =>
+      r.decision.candidates
+        .filter((c) => c.feasible && both.has(c.candidateId))
+        .map((c) => c.candidateId)
+        .sort();
     expect(both.size).toBeGreaterThanOrEqual(3);
     expect(feasible(again)).toEqual(feasible(report));
     const latest = await gw.app.get(BenchmarksService).latestSelection(modelId);

@@ -11,7 +11,8 @@ const intList = (def: string) =>
         .map((x) => x.trim())
         .filter(Boolean)
         .map(Number);
-      if (v.length === 0 || v.some((x) => !Number.isInteger(x) || x < 0 || x > 1024)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be a comma-separated list of integers 0..1024' });
+      if (v.length === 0 || v.some((x) => !Number.isInteger(x) || x < 0 || x > 1024))
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be a comma-separated list of integers 0..1024' });
       return v;
     });
 const bool = (def: boolean) =>
@@ -38,7 +39,14 @@ export const benchConfigSchema = baseConfigSchema.extend({
   CVP_BENCH_VARIANTS: z
     .string()
     .default('fp16,int8-static,int8-dynamic')
-    .refine((s) => s.split(',').filter(Boolean).every((k) => ['fp16', 'int8-static', 'int8-dynamic'].includes(k.trim())), 'variants: fp16, int8-static, int8-dynamic'),
+    .refine(
+      (s) =>
+        s
+          .split(',')
+          .filter(Boolean)
+          .every((k) => ['fp16', 'int8-static', 'int8-dynamic'].includes(k.trim())),
+      'variants: fp16, int8-static, int8-dynamic',
+    ),
   /** Images of a labelled YOLO data set each detector candidate is scored on for mAP (0 = no mAP). */
   CVP_BENCH_MAP_IMAGES: z.coerce.number().int().min(0).max(100000).default(32),
   CVP_BENCH_NATIVE: bool(true),

@@ -5,7 +5,13 @@ import { benchConfigSchema } from './config';
 async function main() {
   const config = loadConfigOrExit('bench', benchConfigSchema);
   const logger = createLogger('bench', config.CVP_LOG_LEVEL);
-  await runService({ name: 'bench', module: AppModule.forRoot(config, logger), host: config.CVP_HOST, port: config.CVP_BENCH_PORT, logger });
+  await runService({
+    name: 'bench',
+    module: AppModule.forRoot(config, logger),
+    host: config.CVP_HOST,
+    port: config.CVP_BENCH_PORT,
+    logger,
+  });
 }
 
 void main().catch((e) => {

@@ -6,16 +6,31 @@ import { jobsConfigShape } from './jobs/jobs.config';
 import { deploymentsConfigShape } from './deployments/deployments.config';
 
 /** Guessable secrets seen in docs and examples: refused outside development. */
-export const KNOWN_DEFAULT_SECRETS = new Set(['secret', 'changeme', 'change-me', 'jwt-secret', 'jwtsecret', 'your-secret', 'mysecret', 'supersecret', 'cvp', 'cvp-secret']);
+export const KNOWN_DEFAULT_SECRETS = new Set([
+  'secret',
+  'changeme',
+  'change-me',
+  'jwt-secret',
+  'jwtsecret',
+  'your-secret',
+  'mysecret',
+  'supersecret',
+  'cvp',
+  'cvp-secret',
+]);
 export const MIN_JWT_SECRET_LENGTH = 32;
 
-const int = (def: number, min = 1, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
+const int = (def: number, min = 1, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(def);
 
 /** gateway settings, validated at start-up; every key has a local default. */
 export const gatewayConfigSchema = baseConfigSchema
   .extend({
     CVP_GATEWAY_PORT: portSetting(3000),
-    CVP_DB_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+    CVP_DB_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+      .optional(),
     ...jobsConfigShape,
     ...deploymentsConfigShape,
     ...gpuLeaseConfigShape,
@@ -32,7 +47,10 @@ export const gatewayConfigSchema = baseConfigSchema
     /** Login attempts per client address per window (throttler), independent of the account lockout. */
     CVP_LOGIN_THROTTLE_LIMIT: int(20, 1, 10_000),
     CVP_LOGIN_THROTTLE_TTL_S: int(60, 1, 3600),
-    CVP_ADMIN_USERNAME: z.string().regex(/^[a-zA-Z0-9._-]{3,64}$/).default('admin'),
+    CVP_ADMIN_USERNAME: z
+      .string()
+      .regex(/^[a-zA-Z0-9._-]{3,64}$/)
+      .default('admin'),
     /** Password of the admin seeded on an empty users table; generated and printed once when unset. */
     CVP_ADMIN_PASSWORD: z.string().min(8).optional(),
 
@@ -55,11 +73,23 @@ export const gatewayConfigSchema = baseConfigSchema
     if (c.NODE_ENV === 'development') return;
     const s = c.CVP_JWT_SECRET;
     if (s === undefined) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['CVP_JWT_SECRET'], message: `unset; set a random value of at least ${MIN_JWT_SECRET_LENGTH} characters (NODE_ENV=${c.NODE_ENV})` });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['CVP_JWT_SECRET'],
+        message: `unset; set a random value of at least ${MIN_JWT_SECRET_LENGTH} characters (NODE_ENV=${c.NODE_ENV})`,
+      });
     } else if (KNOWN_DEFAULT_SECRETS.has(s) || KNOWN_DEFAULT_SECRETS.has(s.toLowerCase())) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['CVP_JWT_SECRET'], message: `unset or a known default secret; set a random value of at least ${MIN_JWT_SECRET_LENGTH} characters (NODE_ENV=${c.NODE_ENV})` });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['CVP_JWT_SECRET'],
+        message: `unset or a known default secret; set a random value of at least ${MIN_JWT_SECRET_LENGTH} characters (NODE_ENV=${c.NODE_ENV})`,
+      });
     } else if (s.length < MIN_JWT_SECRET_LENGTH) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['CVP_JWT_SECRET'], message: `too short (${s.length} < ${MIN_JWT_SECRET_LENGTH} characters) outside development mode` });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['CVP_JWT_SECRET'],
+        message: `too short (${s.length} < ${MIN_JWT_SECRET_LENGTH} characters) outside development mode`,
+      });
     }
   })
   // No secret is committed anywhere: development without one gets a fresh random secret.

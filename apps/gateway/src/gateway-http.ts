@@ -22,7 +22,11 @@ export function configureGatewayHttp(app: INestApplication): void {
       .setTitle('cvp gateway')
       .setDescription('CV model optimization and deployment platform. Errors are RFC 9457 application/problem+json.')
       .setVersion('1')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'JWT access token, or an API key (cvp_...) for inference' })
+      .addBearerAuth({
+        type: 'http',
+        scheme: 'bearer',
+        description: 'JWT access token, or an API key (cvp_...) for inference',
+      })
       .build(),
   );
   SwaggerModule.setup(API_DOCS_PATH, app, doc, { jsonDocumentUrl: `${API_DOCS_PATH}/openapi.json` });

@@ -11,7 +11,11 @@ export class AppModule {
     return {
       module: AppModule,
       // GPU engines hold one lease per loaded instance from the central lease service (gateway).
-      imports: [PlatformModule.forRoot({ serviceName: 'inference', config, logger }), GpuLeaseModule.forRoot(), KserveModule],
+      imports: [
+        PlatformModule.forRoot({ serviceName: 'inference', config, logger }),
+        GpuLeaseModule.forRoot(),
+        KserveModule,
+      ],
     };
   }
 }

@@ -17,7 +17,11 @@ async function main() {
       action: 'deploy',
       deploymentId: `pytest-${modelName}`,
       modelName,
-      config: { engine, modelPath, options: { provider: 'cpu', precision: 'fp32', graphOptimization: 'all', threads: 1, maxBatch: 1 } },
+      config: {
+        engine,
+        modelPath,
+        options: { provider: 'cpu', precision: 'fp32', graphOptimization: 'all', threads: 1, maxBatch: 1 },
+      },
     };
     nc.publish('cvp.deployments.changed', sc.encode(JSON.stringify(ev)));
   }

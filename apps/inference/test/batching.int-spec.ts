@@ -11,7 +11,16 @@ describe('dynamic batching (ort-node, maxBatch > 1, symbolic batch axis)', () =>
   afterAll(() => h?.close());
 
   const body = (seed: number) =>
-    JSON.stringify({ inputs: [{ name: 'a', datatype: 'FP32', shape: [1, 256], data: Array.from({ length: 256 }, (_, i) => Math.sin(seed * 7 + i) / 2) }] });
+    JSON.stringify({
+      inputs: [
+        {
+          name: 'a',
+          datatype: 'FP32',
+          shape: [1, 256],
+          data: Array.from({ length: 256 }, (_, i) => Math.sin(seed * 7 + i) / 2),
+        },
+      ],
+    });
   const ask = async (model: string, seed: number) => {
     const r = await fetch(`${h.url}/v2/models/${model}/infer`, { method: 'POST', body: body(seed) });
     expect(r.status).toBe(200);
@@ -30,7 +39,9 @@ describe('dynamic batching (ort-node, maxBatch > 1, symbolic batch axis)', () =>
     const count = Number(/cvp_inference_batch_size_count\{[^}]*model="mlp-b"[^}]*\} (\d+)/.exec(metrics)?.[1]);
     expect(count).toBe(12);
     expect(le1).toBeLessThan(12); // some requests ran in a batch of more than one row
-    const stats = (await (await fetch(`${h.url}/v2/models/mlp-b/stats`)).json()) as { model_stats: { execution_count: number; inference_count: number }[] };
+    const stats = (await (await fetch(`${h.url}/v2/models/mlp-b/stats`)).json()) as {
+      model_stats: { execution_count: number; inference_count: number }[];
+    };
     expect(stats.model_stats[0].inference_count).toBe(12);
     expect(stats.model_stats[0].execution_count).toBeLessThan(12);
   });

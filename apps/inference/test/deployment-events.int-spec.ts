@@ -39,12 +39,18 @@ describe('deployments over NATS (real nats-server)', () => {
     }
     throw new Error(`no ${state} status for ${deploymentId}; saw ${JSON.stringify(statuses)}`);
   };
-  const publish = (ev: Omit<Parameters<MessageBus['publish']>[2], never>) => bus.publish(DeploymentChangedContract, Subjects.deploymentChanged, ev as never);
+  const publish = (ev: Omit<Parameters<MessageBus['publish']>[2], never>) =>
+    bus.publish(DeploymentChangedContract, Subjects.deploymentChanged, ev as never);
 
   it('loads on a deploy event, reports loading then ready, and readiness follows', async () => {
     h = await startInference({ CVP_NATS_URL: nats.url });
     await new Promise((r) => setTimeout(r, 200)); // subscription in place
-    publish({ action: 'deploy', deploymentId: 'd-1', modelName: 'mlp', config: { engine: 'ort-node', modelPath: path.join(FIXTURES, 'mlp.onnx'), options: cpu } });
+    publish({
+      action: 'deploy',
+      deploymentId: 'd-1',
+      modelName: 'mlp',
+      config: { engine: 'ort-node', modelPath: path.join(FIXTURES, 'mlp.onnx'), options: cpu },
+    });
     await waitStatus('d-1', 'loading');
     await waitStatus('d-1', 'ready');
     expect((await fetch(`${h.url}/v2/models/mlp/ready`)).status).toBe(200);
@@ -54,7 +60,12 @@ describe('deployments over NATS (real nats-server)', () => {
   });
 
   it('reports failed for a model that cannot load, and stays ready for the others', async () => {
-    publish({ action: 'deploy', deploymentId: 'd-bad', modelName: 'broken', config: { engine: 'ort-node', modelPath: '/nonexistent/model.onnx', options: cpu } });
+    publish({
+      action: 'deploy',
+      deploymentId: 'd-bad',
+      modelName: 'broken',
+      config: { engine: 'ort-node', modelPath: '/nonexistent/model.onnx', options: cpu },
+    });
     const s = await waitStatus('d-bad', 'failed');
     expect(s.error).toBeTruthy();
     expect((await fetch(`${h!.url}/v2/models/broken/ready`)).status).toBe(404);
@@ -62,7 +73,12 @@ describe('deployments over NATS (real nats-server)', () => {
   });
 
   it('refuses a GPU engine config on this machine, honestly, instead of silently using the CPU', async () => {
-    publish({ action: 'deploy', deploymentId: 'd-gpu', modelName: 'gpu', config: { engine: 'ort-node', modelPath: path.join(FIXTURES, 'mlp.onnx'), options: { ...cpu, provider: 'cuda' } } });
+    publish({
+      action: 'deploy',
+      deploymentId: 'd-gpu',
+      modelName: 'gpu',
+      config: { engine: 'ort-node', modelPath: path.join(FIXTURES, 'mlp.onnx'), options: { ...cpu, provider: 'cuda' } },
+    });
     const s = await waitStatus('d-gpu', 'failed');
     // Where a GPU exists the lease client decides instead; this machine has none.
     expect(s.error).toMatch(/needs an NVIDIA GPU|needs a GPU lease/);
@@ -73,7 +89,8 @@ describe('deployments over NATS (real nats-server)', () => {
     await h!.close();
     h = await startInference({ CVP_NATS_URL: nats.url, CVP_DATA_DIR: dataDir });
     const until = Date.now() + 20000;
-    while ((await fetch(`${h.url}/v2/health/ready`)).status !== 200 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    while ((await fetch(`${h.url}/v2/health/ready`)).status !== 200 && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 50));
     expect((await fetch(`${h.url}/v2/models/mlp/ready`)).status).toBe(200);
     // the failed and refused deployments were not kept
     expect(h.repository.list().map((e) => e.name)).toEqual(['mlp']);
@@ -84,7 +101,12 @@ describe('deployments over NATS (real nats-server)', () => {
   it('unloads on an undeploy event and reports removed', async () => {
     h = await startInference({ CVP_NATS_URL: nats.url });
     await new Promise((r) => setTimeout(r, 200));
-    publish({ action: 'deploy', deploymentId: 'd-2', modelName: 'cls', config: { engine: 'ort-node', modelPath: path.join(FIXTURES, 'tiny_cls.onnx'), options: cpu } });
+    publish({
+      action: 'deploy',
+      deploymentId: 'd-2',
+      modelName: 'cls',
+      config: { engine: 'ort-node', modelPath: path.join(FIXTURES, 'tiny_cls.onnx'), options: cpu },
+    });
     await waitStatus('d-2', 'ready');
     publish({ action: 'undeploy', deploymentId: 'd-2', modelName: 'cls' });
     await waitStatus('d-2', 'removed');

@@ -44,7 +44,15 @@ describe('KServe v2 HTTP (ort-node engine, fixture models)', () => {
       body: JSON.stringify({
         id: 'req-1',
         inputs: [
-          { name: 'x', datatype: 'FP32', shape: [2, 4], data: [[1, -2, 3.5, 0], [0.25, 5, -1, 2]] },
+          {
+            name: 'x',
+            datatype: 'FP32',
+            shape: [2, 4],
+            data: [
+              [1, -2, 3.5, 0],
+              [0.25, 5, -1, 2],
+            ],
+          },
           { name: 'k', datatype: 'INT64', shape: [2, 4], data: [1, 2, 3, 4, 5, 6, 7, 8] },
         ],
       }),
@@ -73,7 +81,11 @@ describe('KServe v2 HTTP (ort-node engine, fixture models)', () => {
       }),
     );
     const body = Buffer.concat([header, Buffer.from(x.buffer), Buffer.from(k.buffer)]);
-    const r = await fetch(`${h.url}/v2/models/multi/infer`, { method: 'POST', headers: { 'inference-header-content-length': String(header.length) }, body });
+    const r = await fetch(`${h.url}/v2/models/multi/infer`, {
+      method: 'POST',
+      headers: { 'inference-header-content-length': String(header.length) },
+      body,
+    });
     expect(r.status).toBe(200);
     const hl = Number(r.headers.get('inference-header-content-length'));
     const buf = Buffer.from(await r.arrayBuffer());
@@ -94,22 +106,51 @@ describe('KServe v2 HTTP (ort-node engine, fixture models)', () => {
       return r.status;
     };
     expect(await bad('not json')).toBe(400);
-    expect(await bad(JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3] }] }))).toBe(400);
-    expect(await bad(JSON.stringify({ inputs: [{ name: 'zz', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4] }] }))).toBe(400);
-    expect(await bad(JSON.stringify({ inputs: [{ name: 'x', datatype: 'BYTES', shape: [1], data: ['a'] }] }))).toBe(400);
-    expect(await bad('{"inputs":[{"name":"x","datatype":"FP32","shape":[1,4],"parameters":{"binary_data_size":16}}]}', { 'inference-header-content-length': '5' })).toBe(400);
+    expect(
+      await bad(JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3] }] })),
+    ).toBe(400);
+    expect(
+      await bad(JSON.stringify({ inputs: [{ name: 'zz', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4] }] })),
+    ).toBe(400);
+    expect(await bad(JSON.stringify({ inputs: [{ name: 'x', datatype: 'BYTES', shape: [1], data: ['a'] }] }))).toBe(
+      400,
+    );
+    expect(
+      await bad('{"inputs":[{"name":"x","datatype":"FP32","shape":[1,4],"parameters":{"binary_data_size":16}}]}', {
+        'inference-header-content-length': '5',
+      }),
+    ).toBe(400);
     // wrong type for the model: FP64 where FP32 is expected
-    expect(await bad(JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP64', shape: [1, 4], data: [1, 2, 3, 4] }, { name: 'k', datatype: 'INT64', shape: [1, 4], data: [1, 2, 3, 4] }] }))).toBe(400);
+    expect(
+      await bad(
+        JSON.stringify({
+          inputs: [
+            { name: 'x', datatype: 'FP64', shape: [1, 4], data: [1, 2, 3, 4] },
+            { name: 'k', datatype: 'INT64', shape: [1, 4], data: [1, 2, 3, 4] },
+          ],
+        }),
+      ),
+    ).toBe(400);
     const nf = await fetch(`${h.url}/v2/models/ghost/infer`, { method: 'POST', body: '{}' });
     expect(nf.status).toBe(404);
   });
 
   it('detects on a PNG body and on a multipart upload, boxes in original image coordinates', async () => {
     const png = await sharp({ create: { width: 160, height: 90, channels: 3, background: { r: 200, g: 30, b: 60 } } })
-      .composite([{ input: Buffer.from('<svg width="40" height="40"><rect width="40" height="40" fill="#0f0"/></svg>'), left: 30, top: 20 }])
+      .composite([
+        {
+          input: Buffer.from('<svg width="40" height="40"><rect width="40" height="40" fill="#0f0"/></svg>'),
+          left: 30,
+          top: 20,
+        },
+      ])
       .png()
       .toBuffer();
-    const r = await fetch(`${h.url}/v2/models/det/detect?conf=0.05`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: png });
+    const r = await fetch(`${h.url}/v2/models/det/detect?conf=0.05`, {
+      method: 'POST',
+      headers: { 'content-type': 'image/png' },
+      body: png,
+    });
     expect(r.status).toBe(200);
     const j = await r.json();
     expect(j.image).toEqual({ width: 160, height: 90 });
@@ -130,13 +171,23 @@ describe('KServe v2 HTTP (ort-node engine, fixture models)', () => {
   });
 
   it('classifies a JPEG and refuses non-images by content sniffing', async () => {
-    const jpg = await sharp({ create: { width: 50, height: 40, channels: 3, background: { r: 10, g: 20, b: 250 } } }).jpeg().toBuffer();
-    const r = await fetch(`${h.url}/v2/models/cls/classify?top_k=2`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: jpg });
+    const jpg = await sharp({ create: { width: 50, height: 40, channels: 3, background: { r: 10, g: 20, b: 250 } } })
+      .jpeg()
+      .toBuffer();
+    const r = await fetch(`${h.url}/v2/models/cls/classify?top_k=2`, {
+      method: 'POST',
+      headers: { 'content-type': 'image/jpeg' },
+      body: jpg,
+    });
     expect(r.status).toBe(200);
     const j = await r.json();
     expect(j.classes).toHaveLength(2);
     expect(j.classes[0]).toMatchObject({ class_id: 2, label: 'blue' });
-    const bad = await fetch(`${h.url}/v2/models/cls/classify`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: 'GIF89a fake' });
+    const bad = await fetch(`${h.url}/v2/models/cls/classify`, {
+      method: 'POST',
+      headers: { 'content-type': 'image/jpeg' },
+      body: 'GIF89a fake',
+    });
     expect(bad.status).toBe(415);
     const q = await fetch(`${h.url}/v2/models/cls/classify?top_k=abc`, { method: 'POST', body: jpg });
     expect(q.status).toBe(400);

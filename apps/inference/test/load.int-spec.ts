@@ -3,10 +3,18 @@ import { type Harness, startInference } from '../src/testing/inference-harness';
 
 /** A binary v2 infer request for the mlp fixture: [rows, 256] FP32 (a run of a few ms). */
 function mlpRequest(rows = 64): { headers: Record<string, string>; body: Buffer } {
-  const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'a', datatype: 'FP32', shape: [rows, 256], parameters: { binary_data_size: rows * 256 * 4 } }], outputs: [{ name: 'b', parameters: { binary_data: true } }] }));
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: [{ name: 'a', datatype: 'FP32', shape: [rows, 256], parameters: { binary_data_size: rows * 256 * 4 } }],
+      outputs: [{ name: 'b', parameters: { binary_data: true } }],
+    }),
+  );
   const data = Buffer.alloc(rows * 256 * 4);
   for (let i = 0; i < rows * 256; i++) data.writeFloatLE(Math.sin(i), i * 4);
-  return { headers: { 'inference-header-content-length': String(header.length), 'content-type': 'application/octet-stream' }, body: Buffer.concat([header, data]) };
+  return {
+    headers: { 'inference-header-content-length': String(header.length), 'content-type': 'application/octet-stream' },
+    body: Buffer.concat([header, data]),
+  };
 }
 
 function run(opts: autocannon.Options): Promise<autocannon.Result> {
@@ -15,7 +23,10 @@ function run(opts: autocannon.Options): Promise<autocannon.Result> {
   });
 }
 
-const codes = (r: autocannon.Result) => Object.keys(r.statusCodeStats ?? {}).map(Number).sort();
+const codes = (r: autocannon.Result) =>
+  Object.keys(r.statusCodeStats ?? {})
+    .map(Number)
+    .sort();
 
 describe('load with real HTTP clients (autocannon)', () => {
   let h: Harness;
@@ -35,7 +46,11 @@ describe('load with real HTTP clients (autocannon)', () => {
     expect(r.non2xx).toBe(r.statusCodeStats['429'].count);
     // A 429 arrives at once and says when to come back (heavier requests keep the workers busy).
     const heavy = mlpRequest(1024);
-    const burst = await Promise.all(Array.from({ length: 16 }, () => fetch(`${h.url}/v2/models/mlp/infer`, { method: 'POST', headers: heavy.headers, body: heavy.body })));
+    const burst = await Promise.all(
+      Array.from({ length: 16 }, () =>
+        fetch(`${h.url}/v2/models/mlp/infer`, { method: 'POST', headers: heavy.headers, body: heavy.body }),
+      ),
+    );
     const refused = burst.filter((b) => b.status === 429);
     expect(refused.length).toBeGreaterThan(0);
     expect(burst.every((b) => b.status === 200 || b.status === 429)).toBe(true);
@@ -48,7 +63,13 @@ describe('load with real HTTP clients (autocannon)', () => {
     h = await startInference({ CVP_INFER_WORKERS: '4', CVP_INFER_QUEUE_CAP: '64' });
     await h.deploy('steady', 'mlp.onnx');
     const req = mlpRequest(16);
-    const traffic = run({ url: `${h.url}/v2/models/steady/infer`, method: 'POST', connections: 8, duration: 4, ...req });
+    const traffic = run({
+      url: `${h.url}/v2/models/steady/infer`,
+      method: 'POST',
+      connections: 8,
+      duration: 4,
+      ...req,
+    });
     await new Promise((r) => setTimeout(r, 800));
     // A new model loads, and then the served model itself is redeployed (swap after warm-up).
     await h.deploy('newcomer', 'conv_det.onnx', { task: 'detect' });
@@ -67,19 +88,28 @@ describe('load with real HTTP clients (autocannon)', () => {
     h = await startInference({ CVP_INFER_WORKERS: '1', CVP_INFER_QUEUE_CAP: '16' });
     await h.deploy('mlp', 'mlp.onnx');
     const heavy = mlpRequest(2048);
-    const abortedCount = (text: string) => Number(/cvp_inference_failures_total\{[^}]*model="mlp"[^}]*reason="aborted"[^}]*\} (\d+)/.exec(text)?.[1] ?? 0);
-    const receivedCount = (text: string) => Number(/cvp_inference_requests_total\{[^}]*model="mlp"[^}]*\} (\d+)/.exec(text)?.[1] ?? 0);
+    const abortedCount = (text: string) =>
+      Number(/cvp_inference_failures_total\{[^}]*model="mlp"[^}]*reason="aborted"[^}]*\} (\d+)/.exec(text)?.[1] ?? 0);
+    const receivedCount = (text: string) =>
+      Number(/cvp_inference_requests_total\{[^}]*model="mlp"[^}]*\} (\d+)/.exec(text)?.[1] ?? 0);
     const before = await (await fetch(`${h.url}/metrics`)).text();
     const abortedBefore = abortedCount(before);
     const receivedBefore = receivedCount(before);
     // Three real requests keep the single worker busy well past the hang-ups, however fast the
     // machine is, so every quitter is still queued when it leaves.
     const BUSY = 3;
-    const busy = Array.from({ length: BUSY }, () => fetch(`${h.url}/v2/models/mlp/infer`, { method: 'POST', headers: heavy.headers, body: heavy.body }));
+    const busy = Array.from({ length: BUSY }, () =>
+      fetch(`${h.url}/v2/models/mlp/infer`, { method: 'POST', headers: heavy.headers, body: heavy.body }),
+    );
     await new Promise((r) => setTimeout(r, 100));
     const quitters = Array.from({ length: 5 }, () => {
       const ac = new AbortController();
-      const p = fetch(`${h.url}/v2/models/mlp/infer`, { method: 'POST', headers: heavy.headers, body: heavy.body, signal: ac.signal }).catch((e: Error) => e.name);
+      const p = fetch(`${h.url}/v2/models/mlp/infer`, {
+        method: 'POST',
+        headers: heavy.headers,
+        body: heavy.body,
+        signal: ac.signal,
+      }).catch((e: Error) => e.name);
       setTimeout(() => ac.abort(), 150);
       return p;
     });

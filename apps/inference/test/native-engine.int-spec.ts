@@ -48,7 +48,12 @@ d('native engine (the real C++ core over gRPC) against the ort-node engine', () 
   });
 
   it('serves every deployment (ready) with metadata from the core', async () => {
-    expect(h.repository.list().map((e) => e.name).sort()).toEqual(['cls-native', 'cls-ort', 'det-native', 'det-ort', 'multi-native']);
+    expect(
+      h.repository
+        .list()
+        .map((e) => e.name)
+        .sort(),
+    ).toEqual(['cls-native', 'cls-ort', 'det-native', 'det-ort', 'multi-native']);
     const m = await (await fetch(`${h.url}/v2/models/det-native`)).json();
     expect(m.inputs).toEqual([{ name: 'images', datatype: 'FP32', shape: [-1, 3, 64, 64] }]);
     expect(m.parameters.engine).toBe('native');
@@ -73,7 +78,9 @@ d('native engine (the real C++ core over gRPC) against the ort-node engine', () 
     // confident ones by best match.
     let matched = 0;
     for (const a of o.detections) {
-      const b = n.detections.find((x) => x.class_id === a.class_id && x.box.every((v, i) => Math.abs(v - a.box[i]) < 2.5));
+      const b = n.detections.find(
+        (x) => x.class_id === a.class_id && x.box.every((v, i) => Math.abs(v - a.box[i]) < 2.5),
+      );
       if (b) {
         matched++;
         expect(Math.abs(b.score - a.score)).toBeLessThan(0.03);
@@ -84,7 +91,8 @@ d('native engine (the real C++ core over gRPC) against the ort-node engine', () 
 
   it('classifications match between engines', async () => {
     const img = await scene(120, 80, 'jpeg');
-    const ask = async (m: string) => (await (await fetch(`${h.url}/v2/models/${m}/classify?top_k=3`, { method: 'POST', body: img })).json()).classes;
+    const ask = async (m: string) =>
+      (await (await fetch(`${h.url}/v2/models/${m}/classify?top_k=3`, { method: 'POST', body: img })).json()).classes;
     const [n, o] = await Promise.all([ask('cls-native'), ask('cls-ort')]);
     expect(n.map((c: { class_id: number }) => c.class_id)).toEqual(o.map((c: { class_id: number }) => c.class_id));
     n.forEach((c: { score: number }, i: number) => expect(Math.abs(c.score - o[i].score)).toBeLessThan(0.02));
@@ -101,9 +109,14 @@ d('native engine (the real C++ core over gRPC) against the ort-node engine', () 
       }),
     });
     expect(r.status).toBe(200);
-    const out = Object.fromEntries((await r.json()).outputs.map((o: { name: string; data: unknown }) => [o.name, o.data]));
+    const out = Object.fromEntries(
+      (await r.json()).outputs.map((o: { name: string; data: unknown }) => [o.name, o.data]),
+    );
     expect(out).toEqual({ y: [3, -3, 2, 1], kk: [2, 3, 4, -3], pos: [true, false, true, false], h: [1, -2, 0.5, 0] });
-    const bad = await fetch(`${h.url}/v2/models/multi-native/infer`, { method: 'POST', body: JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] }) });
+    const bad = await fetch(`${h.url}/v2/models/multi-native/infer`, {
+      method: 'POST',
+      body: JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] }),
+    });
     expect(bad.status).toBe(400);
   });
 });

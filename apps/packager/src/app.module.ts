@@ -15,7 +15,11 @@ export class AppModule {
         PlatformModule.forRoot({ serviceName: 'packager', config, logger }),
         PackagingModule,
         // Packaging is disk-bound: one job at a time per packager; run more packagers to scale.
-        JobWorkerModule.forRoot({ handlers: [PackageJobHandler], imports: [PackagingModule], concurrency: config.CVP_PACKAGER_CONCURRENCY }),
+        JobWorkerModule.forRoot({
+          handlers: [PackageJobHandler],
+          imports: [PackagingModule],
+          concurrency: config.CVP_PACKAGER_CONCURRENCY,
+        }),
       ],
     };
   }

@@ -19,14 +19,22 @@ export function trainerProviders(settings: TrainerSettings): Provider[] {
     { provide: TRAINER_SETTINGS, useValue: settings },
     { provide: PYTHON_RUNNER_SETTINGS, useValue: settings.python },
     PythonRunner,
-    { provide: RegistryClient, inject: [MessageBus], useFactory: (bus: MessageBus) => new RegistryClient(bus, settings.registryTimeoutMs) },
+    {
+      provide: RegistryClient,
+      inject: [MessageBus],
+      useFactory: (bus: MessageBus) => new RegistryClient(bus, settings.registryTimeoutMs),
+    },
     PythonReadiness,
   ];
 }
 
 @Module({})
 export class AppModule {
-  static forRoot(config: TrainerBridgeConfig, logger: Logger, settings: TrainerSettings = toTrainerSettings(config)): DynamicModule {
+  static forRoot(
+    config: TrainerBridgeConfig,
+    logger: Logger,
+    settings: TrainerSettings = toTrainerSettings(config),
+  ): DynamicModule {
     return {
       module: AppModule,
       imports: [

@@ -7,8 +7,16 @@ describe('trainer-bridge config', () => {
     const c = parseConfig(trainerBridgeConfigSchema, {});
     const s = toTrainerSettings(c, '/repo');
     expect(s).toMatchObject({ dataDir: '/repo/var', gpuTokens: 2, latencyScript: '/repo/scripts/measure-latency.js' });
-    expect(s.python).toMatchObject({ python: '/repo/python/.venv/bin/python', dataDir: '/repo/var', killGraceMs: 3000 });
-    expect(s.trialWrapperCommand.slice(1)).toEqual(['-r', '/repo/scripts/register-paths.js', '/repo/dist/apps/trainer-bridge/src/tune/trial-lease-wrapper.js']);
+    expect(s.python).toMatchObject({
+      python: '/repo/python/.venv/bin/python',
+      dataDir: '/repo/var',
+      killGraceMs: 3000,
+    });
+    expect(s.trialWrapperCommand.slice(1)).toEqual([
+      '-r',
+      '/repo/scripts/register-paths.js',
+      '/repo/dist/apps/trainer-bridge/src/tune/trial-lease-wrapper.js',
+    ]);
   });
 
   it('refuses a kill grace that would break the 5 s cancel bound, naming the key', () => {

@@ -5,7 +5,13 @@ import { trainerBridgeConfigSchema } from './config';
 async function main() {
   const config = loadConfigOrExit('trainer-bridge', trainerBridgeConfigSchema);
   const logger = createLogger('trainer-bridge', config.CVP_LOG_LEVEL);
-  await runService({ name: 'trainer-bridge', module: AppModule.forRoot(config, logger), host: config.CVP_HOST, port: config.CVP_TRAINER_PORT, logger });
+  await runService({
+    name: 'trainer-bridge',
+    module: AppModule.forRoot(config, logger),
+    host: config.CVP_HOST,
+    port: config.CVP_TRAINER_PORT,
+    logger,
+  });
 }
 
 void main().catch((e) => {

@@ -17,7 +17,10 @@ export function isAlive(pid: number): boolean {
 export function waitExit(child: ChildProcess, timeoutMs: number): Promise<number | string | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode ?? child.signalCode);
   return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`process ${child.pid} still running after ${timeoutMs} ms`)), timeoutMs);
+    const t = setTimeout(
+      () => reject(new Error(`process ${child.pid} still running after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     child.once('exit', (code, sig) => {
       clearTimeout(t);
       resolve(code ?? sig);
@@ -27,11 +30,15 @@ export function waitExit(child: ChildProcess, timeoutMs: number): Promise<number
 
 /** Runs a compiled service from dist/ the way the supervisor does. */
 export function spawnService(name: string, env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, ['-r', path.join(ROOT, 'scripts/register-paths.js'), path.join(ROOT, `dist/apps/${name}/src/main.js`)], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return spawn(
+    process.execPath,
+    ['-r', path.join(ROOT, 'scripts/register-paths.js'), path.join(ROOT, `dist/apps/${name}/src/main.js`)],
+    {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
 }
 
 /** Collects a stream's text and lets a test wait for a pattern in it, bounded. */
@@ -48,7 +55,13 @@ export class OutputWatcher {
   waitFor(re: RegExp, timeoutMs: number): Promise<void> {
     if (re.test(this.text)) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${re}; output so far:\n${this.text.slice(-4000)}`)), timeoutMs);
+      const t = setTimeout(
+        () =>
+          reject(
+            new Error(`timed out after ${timeoutMs} ms waiting for ${re}; output so far:\n${this.text.slice(-4000)}`),
+          ),
+        timeoutMs,
+      );
       this.waiters.push({
         re,
         resolve: () => {

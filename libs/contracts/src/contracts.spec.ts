@@ -18,7 +18,14 @@ const v = { schemaVersion: SCHEMA_VERSION };
 
 describe('lease payloads', () => {
   it('accept a well-formed acquire and bound its ttl', () => {
-    const ok = { ...v, requestId: 'req-12345', holder: 'bench:j1', priority: 'bench' as const, ttlMs: 3000, waitMs: 1000 };
+    const ok = {
+      ...v,
+      requestId: 'req-12345',
+      holder: 'bench:j1',
+      priority: 'bench' as const,
+      ttlMs: 3000,
+      waitMs: 1000,
+    };
     expect(validate(LeaseAcquireContract, ok)).toEqual(ok);
     expect(() => validate(LeaseAcquireContract, { ...ok, ttlMs: 50 })).toThrow(/ttlMs/);
     expect(() => validate(LeaseAcquireContract, { ...ok, priority: 'urgent' })).toThrow(/priority/);
@@ -47,16 +54,34 @@ describe('deployment and registry payloads', () => {
         task: 'detect' as const,
         latestVersion: 1,
         versions: [
-          { version: 1, onnxPath: '/d/model.onnx', sourcePath: null, sourceFormat: 'onnx' as const, trained: false, createdAt: 'now', metadata: { inputs: [{ shape: ['batch', 3, 640, 640] }] } },
+          {
+            version: 1,
+            onnxPath: '/d/model.onnx',
+            sourcePath: null,
+            sourceFormat: 'onnx' as const,
+            trained: false,
+            createdAt: 'now',
+            metadata: { inputs: [{ shape: ['batch', 3, 640, 640] }] },
+          },
         ],
       },
     };
-    expect(validate(DescribeModelReply, reply).model?.versions[0].metadata).toEqual({ inputs: [{ shape: ['batch', 3, 640, 640] }] });
-    expect(() => validate(DescribeModelReply, { ...reply, model: { ...reply.model, task: 'segment' } })).toThrow(/task/);
+    expect(validate(DescribeModelReply, reply).model?.versions[0].metadata).toEqual({
+      inputs: [{ shape: ['batch', 3, 640, 640] }],
+    });
+    expect(() => validate(DescribeModelReply, { ...reply, model: { ...reply.model, task: 'segment' } })).toThrow(
+      /task/,
+    );
   });
 
   it('fill engine option defaults', () => {
-    expect(engineOptionsSchema.parse({})).toEqual({ provider: 'cpu', precision: 'fp32', graphOptimization: 'all', threads: 0, maxBatch: 1 });
+    expect(engineOptionsSchema.parse({})).toEqual({
+      provider: 'cpu',
+      precision: 'fp32',
+      graphOptimization: 'all',
+      threads: 0,
+      maxBatch: 1,
+    });
     expect(() => engineOptionsSchema.parse({ provider: 'rocm' })).toThrow();
   });
 });

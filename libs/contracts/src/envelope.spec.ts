@@ -2,7 +2,13 @@ import { ContractViolationError, decodeMessage, encodeMessage, SCHEMA_VERSION } 
 import { JobDispatchContract, JobEventContract, jobInputSchemas } from './jobs';
 import { Subjects } from './subjects';
 
-const dispatch = { schemaVersion: SCHEMA_VERSION, jobId: 'j1', type: 'bench' as const, ownerId: 'u1', input: { modelId: 'm1' } };
+const dispatch = {
+  schemaVersion: SCHEMA_VERSION,
+  jobId: 'j1',
+  type: 'bench' as const,
+  ownerId: 'u1',
+  input: { modelId: 'm1' },
+};
 
 describe('message contracts', () => {
   it('round-trips a valid payload', () => {
@@ -52,7 +58,8 @@ describe('job inputs (SPEC job payloads)', () => {
 
   it('accepts each tune strategy and refuses others', () => {
     const base = { modelId: 'm', datasetId: 'd', trials: 2, epochs: 1, imgsz: 64, device: 'cpu', seed: 0 };
-    for (const s of ['ga', 'nsga2', 'tpe', 'cmaes', 'random']) expect(jobInputSchemas.tune.parse({ ...base, strategy: s }).strategy).toBe(s);
+    for (const s of ['ga', 'nsga2', 'tpe', 'cmaes', 'random'])
+      expect(jobInputSchemas.tune.parse({ ...base, strategy: s }).strategy).toBe(s);
     expect(() => jobInputSchemas.tune.parse({ ...base, strategy: 'grid' })).toThrow();
   });
 });

@@ -50,7 +50,10 @@ export const leaseAcquireReplySchema = message({
   reason: z.string().max(500).optional(),
 });
 export type LeaseAcquireReply = z.infer<typeof leaseAcquireReplySchema>;
-export const LeaseAcquireReplyContract = contract<LeaseAcquireReply>('gpu.lease.acquire.reply', leaseAcquireReplySchema);
+export const LeaseAcquireReplyContract = contract<LeaseAcquireReply>(
+  'gpu.lease.acquire.reply',
+  leaseAcquireReplySchema,
+);
 
 export const leaseRenewSchema = message({ leaseId, fencingToken });
 export type LeaseRenew = z.infer<typeof leaseRenewSchema>;
@@ -75,7 +78,10 @@ export const LeaseReleaseContract = contract<LeaseRelease>('gpu.lease.release', 
 
 export const leaseReleaseReplySchema = message({ ok: z.literal(true), released: z.boolean() });
 export type LeaseReleaseReply = z.infer<typeof leaseReleaseReplySchema>;
-export const LeaseReleaseReplyContract = contract<LeaseReleaseReply>('gpu.lease.release.reply', leaseReleaseReplySchema);
+export const LeaseReleaseReplyContract = contract<LeaseReleaseReply>(
+  'gpu.lease.release.reply',
+  leaseReleaseReplySchema,
+);
 
 /** Nudge published on an acquire's `notify` subject when it was granted. */
 export const leaseGrantedNoticeSchema = message({ requestId });

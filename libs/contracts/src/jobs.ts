@@ -3,7 +3,10 @@ import { contract, message } from './envelope';
 import { engineIdSchema, jobStateSchema, jobTypeSchema, TUNE_STRATEGIES } from './enums';
 
 const id = z.string().min(1).max(64);
-const device = z.string().regex(/^(cpu|\d+)$/, 'cpu or a CUDA device index').default('cpu');
+const device = z
+  .string()
+  .regex(/^(cpu|\d+)$/, 'cpu or a CUDA device index')
+  .default('cpu');
 
 /** REST job inputs (SPEC "Job payloads"): camelCase, unknown fields refused. */
 export const convertJobInput = z.object({ modelId: id }).strict();
@@ -15,7 +18,12 @@ export const trainJobInput = z
     imgsz: z.number().int().min(32).max(2048).multipleOf(32),
     batch: z.number().int().min(1).max(512),
     device,
-    seed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(0),
   })
   .strict();
 export const tuneJobInput = z
@@ -27,7 +35,12 @@ export const tuneJobInput = z
     epochs: z.number().int().min(1).max(300),
     imgsz: z.number().int().min(32).max(2048).multipleOf(32),
     device,
-    seed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(0),
     space: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();

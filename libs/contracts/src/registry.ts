@@ -29,7 +29,10 @@ export const modelVersionSchema = z.object({
 });
 export type ModelVersionInfo = z.infer<typeof modelVersionSchema>;
 
-export const DescribeModelRequest = contract('registry.model.describe.req', message({ modelId: z.string().min(1), version: z.number().int().min(1).optional() }));
+export const DescribeModelRequest = contract(
+  'registry.model.describe.req',
+  message({ modelId: z.string().min(1), version: z.number().int().min(1).optional() }),
+);
 export const describeModelReplySchema = message({
   found: z.boolean(),
   error: z.string().optional(),
@@ -48,7 +51,10 @@ export const describeModelReplySchema = message({
 export type DescribeModelReply = z.infer<typeof describeModelReplySchema>;
 export const DescribeModelReply = contract<DescribeModelReply>('registry.model.describe.res', describeModelReplySchema);
 
-export const DescribeDatasetRequest = contract('registry.dataset.describe.req', message({ datasetId: z.string().min(1) }));
+export const DescribeDatasetRequest = contract(
+  'registry.dataset.describe.req',
+  message({ datasetId: z.string().min(1) }),
+);
 export const describeDatasetReplySchema = message({
   found: z.boolean(),
   error: z.string().optional(),
@@ -65,9 +71,15 @@ export const describeDatasetReplySchema = message({
     .optional(),
 });
 export type DescribeDatasetReply = z.infer<typeof describeDatasetReplySchema>;
-export const DescribeDatasetReply = contract<DescribeDatasetReply>('registry.dataset.describe.res', describeDatasetReplySchema);
+export const DescribeDatasetReply = contract<DescribeDatasetReply>(
+  'registry.dataset.describe.res',
+  describeDatasetReplySchema,
+);
 
-export const LatestBenchmarkRequest = contract('registry.benchmark.latest.req', message({ modelId: z.string().min(1) }));
+export const LatestBenchmarkRequest = contract(
+  'registry.benchmark.latest.req',
+  message({ modelId: z.string().min(1) }),
+);
 export const latestBenchmarkReplySchema = message({
   found: z.boolean(),
   benchmark: z
@@ -83,4 +95,7 @@ export const latestBenchmarkReplySchema = message({
     .optional(),
 });
 export type LatestBenchmarkReply = z.infer<typeof latestBenchmarkReplySchema>;
-export const LatestBenchmarkReply = contract<LatestBenchmarkReply>('registry.benchmark.latest.res', latestBenchmarkReplySchema);
+export const LatestBenchmarkReply = contract<LatestBenchmarkReply>(
+  'registry.benchmark.latest.res',
+  latestBenchmarkReplySchema,
+);

@@ -33,7 +33,8 @@ export class GpuLeaseModule {
         {
           provide: GPU_LEASE_CLIENT,
           inject: [MessageBus, OPTIONS, SERVICE_LOGGER],
-          useFactory: (bus: MessageBus, opts: Omit<NatsGpuLeaseClientOptions, 'logger'>, logger: Logger) => new NatsGpuLeaseClient(bus, { ...opts, logger }),
+          useFactory: (bus: MessageBus, opts: Omit<NatsGpuLeaseClientOptions, 'logger'>, logger: Logger) =>
+            new NatsGpuLeaseClient(bus, { ...opts, logger }),
         },
         { provide: NatsGpuLeaseClient, useExisting: GPU_LEASE_CLIENT },
         LeaseShutdown,

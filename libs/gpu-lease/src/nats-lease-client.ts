@@ -39,7 +39,10 @@ export class LeaseAbortedError extends Error {
   }
 }
 
-const isTransient = (e: unknown) => /timeout|no responders|503|disconnect|closed|CONNECTION|reconnect/i.test(`${(e as Error)?.message} ${(e as { code?: string })?.code}`);
+const isTransient = (e: unknown) =>
+  /timeout|no responders|503|disconnect|closed|CONNECTION|reconnect/i.test(
+    `${(e as Error)?.message} ${(e as { code?: string })?.code}`,
+  );
 
 /** A lease this client holds: renewed every ttl/3; lost at once when a renew is refused or the ttl passed. */
 class HeldLease implements Lease {
@@ -105,7 +108,10 @@ class HeldLease implements Lease {
 
   private armDeadline(): void {
     clearTimeout(this.deadlineTimer);
-    this.deadlineTimer = setTimeout(() => this.markLost('ttl passed without a successful renew'), Math.max(0, this.deadline - Date.now()));
+    this.deadlineTimer = setTimeout(
+      () => this.markLost('ttl passed without a successful renew'),
+      Math.max(0, this.deadline - Date.now()),
+    );
   }
 
   private scheduleRenew(ms: number): void {
@@ -169,7 +175,9 @@ export class NatsGpuLeaseClient implements GpuLeaseClient {
   private ensureInbox(): string {
     if (!this.inbox) {
       this.inbox = createInbox();
-      this.inboxSub = this.bus.subscribe(LeaseGrantedNoticeContract, this.inbox, (n) => this.waking.get(n.requestId)?.());
+      this.inboxSub = this.bus.subscribe(LeaseGrantedNoticeContract, this.inbox, (n) =>
+        this.waking.get(n.requestId)?.(),
+      );
     }
     return this.inbox;
   }
@@ -202,7 +210,14 @@ export class NatsGpuLeaseClient implements GpuLeaseClient {
             LeaseAcquireContract,
             LeaseAcquireReplyContract,
             Subjects.leaseAcquire,
-            { requestId, holder: opts.holder, priority: opts.priority, ttlMs: opts.ttlMs, waitMs: Math.max(0, left), notify },
+            {
+              requestId,
+              holder: opts.holder,
+              priority: opts.priority,
+              ttlMs: opts.ttlMs,
+              waitMs: Math.max(0, left),
+              notify,
+            },
             this.requestTimeoutMs,
           );
         } catch (e) {
@@ -253,7 +268,13 @@ export class NatsGpuLeaseClient implements GpuLeaseClient {
   async sendRelease(by: { leaseId?: string; requestId?: string }): Promise<void> {
     for (let i = 0; i < 2; i++) {
       try {
-        await this.bus.request(LeaseReleaseContract, LeaseReleaseReplyContract, Subjects.leaseRelease, by, this.requestTimeoutMs);
+        await this.bus.request(
+          LeaseReleaseContract,
+          LeaseReleaseReplyContract,
+          Subjects.leaseRelease,
+          by,
+          this.requestTimeoutMs,
+        );
         return;
       } catch (e) {
         this.logger.warn({ err: e, ...by }, 'GPU lease release got no answer');

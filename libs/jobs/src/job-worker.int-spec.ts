@@ -45,7 +45,16 @@ async function startWorker(): Promise<INestApplicationContext> {
   @Module({
     imports: [
       PlatformModule.forRoot({ serviceName: 'worker-test', config, logger }),
-      JobWorkerModule.forRoot({ handlers: [TestPackageHandler], ackWaitMs: 1500, maxDeliveries: 3, backoffMs: [100, 200], statusTimeoutMs: 300, progressIntervalMs: 100, shutdownGraceMs: 3000, concurrency: 2 }),
+      JobWorkerModule.forRoot({
+        handlers: [TestPackageHandler],
+        ackWaitMs: 1500,
+        maxDeliveries: 3,
+        backoffMs: [100, 200],
+        statusTimeoutMs: 300,
+        progressIntervalMs: 100,
+        shutdownGraceMs: 3000,
+        concurrency: 2,
+      }),
     ],
   })
   class WorkerModule {}
@@ -65,7 +74,11 @@ describe('JobWorkerModule against real NATS JetStream (the test plays the gatewa
   const ignoreStatusOnce = new Set<string>();
 
   beforeAll(async () => {
-    bus = new MessageBus({ url: process.env.CVP_NATS_URL!, name: 'fake-gateway', logger: createLogger('fake-gateway', 'silent') });
+    bus = new MessageBus({
+      url: process.env.CVP_NATS_URL!,
+      name: 'fake-gateway',
+      logger: createLogger('fake-gateway', 'silent'),
+    });
     await bus.connect();
     bus.subscribe(JobStatusRequestContract, Subjects.jobStatus, (req, msg) => {
       if (ignoreStatusOnce.delete(req.jobId)) return; // no answer: the worker must retry later
@@ -82,12 +95,22 @@ describe('JobWorkerModule against real NATS JetStream (the test plays the gatewa
   const dispatch = async (modelId: string, state: JobState | null = 'queued') => {
     const jobId = randomUUID();
     if (state) states.set(jobId, state);
-    await bus.publishDurable(JobDispatchContract, Subjects.jobDispatch('package'), { jobId, type: 'package', ownerId: 'u1', input: { modelId, engine: 'native' } }, jobId);
+    await bus.publishDurable(
+      JobDispatchContract,
+      Subjects.jobDispatch('package'),
+      { jobId, type: 'package', ownerId: 'u1', input: { modelId, engine: 'native' } },
+      jobId,
+    );
     return jobId;
   };
 
   /** Every event of the job so far; waits until `until` holds (bounded). */
-  const eventsOf = async (jobId: string, until: (e: JobEvent[]) => boolean = (e) => e.some((x) => ['succeeded', 'failed', 'cancelled'].includes(x.state ?? '')), ms = 15_000) => {
+  const eventsOf = async (
+    jobId: string,
+    until: (e: JobEvent[]) => boolean = (e) =>
+      e.some((x) => ['succeeded', 'failed', 'cancelled'].includes(x.state ?? '')),
+    ms = 15_000,
+  ) => {
     const end = Date.now() + ms;
     for (;;) {
       const c = await bus.jetstream().consumers.get(Streams.jobEvents, { filterSubjects: Subjects.jobProgress(jobId) });
@@ -100,7 +123,8 @@ describe('JobWorkerModule against real NATS JetStream (the test plays the gatewa
         out.push(decodeMessage(JobEventContract, m.data));
       }
       if (until(out)) {
-        for (const e of out) if (e.state && ['succeeded', 'failed', 'cancelled'].includes(e.state)) states.set(jobId, e.state);
+        for (const e of out)
+          if (e.state && ['succeeded', 'failed', 'cancelled'].includes(e.state)) states.set(jobId, e.state);
         return out;
       }
       if (Date.now() > end) throw new Error(`events of ${jobId}: ${JSON.stringify(out)}`);
@@ -167,7 +191,12 @@ describe('JobWorkerModule against real NATS JetStream (the test plays the gatewa
     const jobId = randomUUID();
     ignoreStatusOnce.add(jobId);
     states.set(jobId, 'queued');
-    await bus.publishDurable(JobDispatchContract, Subjects.jobDispatch('package'), { jobId, type: 'package', ownerId: 'u1', input: { modelId: 'late-gateway', engine: 'native' } }, jobId);
+    await bus.publishDurable(
+      JobDispatchContract,
+      Subjects.jobDispatch('package'),
+      { jobId, type: 'package', ownerId: 'u1', input: { modelId: 'late-gateway', engine: 'native' } },
+      jobId,
+    );
     const ev = await eventsOf(jobId);
     expect(ev.at(-1)).toMatchObject({ state: 'succeeded' });
     expect(calls.filter((c) => c.jobId === jobId).map((c) => c.attempt)).toEqual([2]);
@@ -184,21 +213,38 @@ describe('JobWorkerModule against real NATS JetStream (the test plays the gatewa
     const permanent = await dispatch('permanent');
     const badInput = randomUUID();
     states.set(badInput, 'queued');
-    await bus.publishDurable(JobDispatchContract, Subjects.jobDispatch('package'), { jobId: badInput, type: 'package', ownerId: 'u1', input: { modelId: 'ok', engine: 'nope' } }, badInput);
+    await bus.publishDurable(
+      JobDispatchContract,
+      Subjects.jobDispatch('package'),
+      { jobId: badInput, type: 'package', ownerId: 'u1', input: { modelId: 'ok', engine: 'nope' } },
+      badInput,
+    );
 
-    expect((await eventsOf(poison)).at(-1)).toMatchObject({ state: 'failed', error: 'failed after 3 deliveries: poison 3' });
+    expect((await eventsOf(poison)).at(-1)).toMatchObject({
+      state: 'failed',
+      error: 'failed after 3 deliveries: poison 3',
+    });
     expect((await eventsOf(permanent)).at(-1)).toMatchObject({ state: 'failed', error: 'model has no ONNX export' });
     expect((await eventsOf(badInput)).at(-1)?.error).toMatch(/^invalid input: engine/);
     expect(calls.filter((c) => c.jobId === permanent)).toHaveLength(1);
     expect(calls.filter((c) => c.jobId === poison).map((c) => c.attempt)).toEqual([1, 2, 3]);
     const dl = await deadLetters();
-    expect(dl.find((d) => d.jobId === poison)).toMatchObject({ type: 'package', deliveries: 3, reason: 'failed after 3 deliveries: poison 3' });
+    expect(dl.find((d) => d.jobId === poison)).toMatchObject({
+      type: 'package',
+      deliveries: 3,
+      reason: 'failed after 3 deliveries: poison 3',
+    });
     expect(dl.find((d) => d.jobId === permanent)).toBeUndefined();
   });
 
   it('dead-letters a dispatch that does not match its contract (poison message)', async () => {
     const jobId = randomUUID();
-    await bus.jetstream().publish(Subjects.jobDispatch('package'), new TextEncoder().encode(JSON.stringify({ schemaVersion: 1, jobId, type: 'package', bogus: true })));
+    await bus
+      .jetstream()
+      .publish(
+        Subjects.jobDispatch('package'),
+        new TextEncoder().encode(JSON.stringify({ schemaVersion: 1, jobId, type: 'package', bogus: true })),
+      );
     await bus.jetstream().publish(Subjects.jobDispatch('package'), new TextEncoder().encode('not json'));
     const ev = await eventsOf(jobId);
     expect(ev.at(-1)).toMatchObject({ state: 'failed', error: 'dispatch message does not match its contract' });
@@ -209,7 +255,10 @@ describe('JobWorkerModule against real NATS JetStream (the test plays the gatewa
   });
 
   it('aborts ctx.signal on a cancel request and reports cancelled', async () => {
-    behaviours.set('long', (ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('stopped')))));
+    behaviours.set(
+      'long',
+      (ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('stopped')))),
+    );
     const jobId = await dispatch('long');
     await eventsOf(jobId, (e) => e.some((x) => x.state === 'running'));
     const svc = worker.get(JobWorkerService);
@@ -223,7 +272,9 @@ describe('JobWorkerModule against real NATS JetStream (the test plays the gatewa
 
   it('hands a running job back on shutdown; another worker finishes it', async () => {
     behaviours.set('handoff', (ctx) =>
-      ctx.attempt === 1 ? new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('shutting down')))) : Promise.resolve({ by: 'second' }),
+      ctx.attempt === 1
+        ? new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('shutting down'))))
+        : Promise.resolve({ by: 'second' }),
     );
     const jobId = await dispatch('handoff');
     await eventsOf(jobId, (e) => e.some((x) => x.state === 'running'));

@@ -17,10 +17,24 @@ import {
   TERMINAL_JOB_STATES,
 } from '@cvp/contracts';
 import { InjectLogger, MessageBus } from '@cvp/platform';
-import { AckPolicy, type Consumer, DeliverPolicy, type JetStreamManager, type JsMsg, nanos, type Subscription } from 'nats';
+import {
+  AckPolicy,
+  type Consumer,
+  DeliverPolicy,
+  type JetStreamManager,
+  type JsMsg,
+  nanos,
+  type Subscription,
+} from 'nats';
 import type { Logger } from 'pino';
 import { ensureJobStreams } from './job-streams';
-import { type JobContext, type JobHandler, type JobProgressUpdate, type JobResult, PermanentJobError } from './job-handler';
+import {
+  type JobContext,
+  type JobHandler,
+  type JobProgressUpdate,
+  type JobResult,
+  PermanentJobError,
+} from './job-handler';
 import { JOB_HANDLERS, JOB_WORKER_OPTIONS, type ResolvedJobWorkerOptions } from './job-worker.options';
 
 type EventBody = Omit<JobEvent, 'schemaVersion' | 'jobId' | 'seq' | 'at'>;
@@ -70,7 +84,9 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
     });
     for (const handler of this.handlers) {
       await this.ensureConsumer(jsm, handler.type);
-      const consumer = await this.bus.jetstream().consumers.get(Streams.jobs(handler.type), Consumers.worker(handler.type));
+      const consumer = await this.bus
+        .jetstream()
+        .consumers.get(Streams.jobs(handler.type), Consumers.worker(handler.type));
       for (let i = 0; i < this.opts.concurrency; i++) this.loops.push(this.loop(consumer, handler));
       this.logger.info({ type: handler.type, concurrency: this.opts.concurrency }, 'job worker consuming');
     }
@@ -81,7 +97,10 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
     this.cancelSub?.unsubscribe();
     for (const r of this.running.values()) r.controller.abort(new Error('worker shutting down'));
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.allSettled(this.loops), new Promise((r) => (timer = setTimeout(r, this.opts.shutdownGraceMs)))]);
+    await Promise.race([
+      Promise.allSettled(this.loops),
+      new Promise((r) => (timer = setTimeout(r, this.opts.shutdownGraceMs))),
+    ]);
     clearTimeout(timer);
   }
 
@@ -149,12 +168,24 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
   }
 
   private async jobState(jobId: string): Promise<JobState | 'unknown'> {
-    const r = await this.bus.request(JobStatusRequestContract, JobStatusReplyContract, Subjects.jobStatus, { jobId }, this.opts.statusTimeoutMs);
+    const r = await this.bus.request(
+      JobStatusRequestContract,
+      JobStatusReplyContract,
+      Subjects.jobStatus,
+      { jobId },
+      this.opts.statusTimeoutMs,
+    );
     return r.state;
   }
 
   private async deadLetter(jobId: string, type: JobType, deliveries: number, reason: string): Promise<void> {
-    await this.bus.publishDurable(JobDeadLetterContract, Subjects.jobDeadLetter, { jobId, type, deliveries, reason, at: new Date().toISOString() });
+    await this.bus.publishDurable(JobDeadLetterContract, Subjects.jobDeadLetter, {
+      jobId,
+      type,
+      deliveries,
+      reason,
+      at: new Date().toISOString(),
+    });
   }
 
   private async process(msg: JsMsg, handler: JobHandler<JobType>): Promise<void> {
@@ -210,7 +241,14 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
     await this.run(msg, handler, dispatch, attempt, entry, log);
   }
 
-  private async run(msg: JsMsg, handler: JobHandler<JobType>, dispatch: JobDispatch, attempt: number, entry: RunningJob, log: Logger): Promise<void> {
+  private async run(
+    msg: JsMsg,
+    handler: JobHandler<JobType>,
+    dispatch: JobDispatch,
+    attempt: number,
+    entry: RunningJob,
+    log: Logger,
+  ): Promise<void> {
     const { jobId } = dispatch;
     const heartbeat = setInterval(() => msg.working(), Math.max(100, Math.floor(this.opts.ackWaitMs / 3)));
     let seq = 1;
@@ -224,7 +262,9 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
       const u = pending;
       pending = undefined;
       lastProgressAt = Date.now();
-      emit({ progress: u.progress, stage: u.stage?.slice(0, 200), detail: u.detail }).catch((e) => log.warn({ err: e }, 'progress event not published'));
+      emit({ progress: u.progress, stage: u.stage?.slice(0, 200), detail: u.detail }).catch((e) =>
+        log.warn({ err: e }, 'progress event not published'),
+      );
     };
     const ctx: JobContext = {
       jobId,

@@ -1,4 +1,10 @@
-import { DescribeModelReply, DescribeModelRequest, LatestBenchmarkReply, LatestBenchmarkRequest, Registry } from '@cvp/contracts';
+import {
+  DescribeModelReply,
+  DescribeModelRequest,
+  LatestBenchmarkReply,
+  LatestBenchmarkRequest,
+  Registry,
+} from '@cvp/contracts';
 import { createLogger, MessageBus } from '@cvp/platform';
 import { PermanentJobError, RetryableJobError } from './job-handler';
 import { RegistryClient } from './registry.client';
@@ -25,11 +31,17 @@ describe('RegistryClient against a real nats-server (the test answers as the gat
   it('an unknown model fails the job at once; a model without benchmarks reads as null', async () => {
     const subs = [
       bus.subscribe(DescribeModelRequest, Registry.describeModel, (req, msg) =>
-        bus.respond(msg, DescribeModelReply, req.modelId === 'known'
-          ? { found: true, model: { id: 'known', name: 'n', task: 'detect', latestVersion: 0, versions: [] } }
-          : { found: false, error: 'no such model' }),
+        bus.respond(
+          msg,
+          DescribeModelReply,
+          req.modelId === 'known'
+            ? { found: true, model: { id: 'known', name: 'n', task: 'detect', latestVersion: 0, versions: [] } }
+            : { found: false, error: 'no such model' },
+        ),
       ),
-      bus.subscribe(LatestBenchmarkRequest, Registry.latestBenchmark, (_req, msg) => bus.respond(msg, LatestBenchmarkReply, { found: false })),
+      bus.subscribe(LatestBenchmarkRequest, Registry.latestBenchmark, (_req, msg) =>
+        bus.respond(msg, LatestBenchmarkReply, { found: false }),
+      ),
     ];
     await bus.connection.flush();
     await expect(client.describeModel('known')).resolves.toMatchObject({ id: 'known', task: 'detect' });

@@ -33,22 +33,40 @@ export class RegistryClient {
   }
 
   async describeModel(modelId: string): Promise<ModelDescription> {
-    const reply = await this.ask('model', () => this.bus.request(DescribeModelRequest, DescribeModelReply, Registry.describeModel, { modelId }, this.timeoutMs));
-    if (!reply.found || !reply.model) throw new PermanentJobError(`model ${modelId} not found${reply.error ? `: ${reply.error}` : ''}`);
+    const reply = await this.ask('model', () =>
+      this.bus.request(DescribeModelRequest, DescribeModelReply, Registry.describeModel, { modelId }, this.timeoutMs),
+    );
+    if (!reply.found || !reply.model)
+      throw new PermanentJobError(`model ${modelId} not found${reply.error ? `: ${reply.error}` : ''}`);
     return reply.model;
   }
 
   async describeDataset(datasetId: string): Promise<DatasetDescription> {
     const reply = await this.ask('data set', () =>
-      this.bus.request(DescribeDatasetRequest, DescribeDatasetReply, Registry.describeDataset, { datasetId }, this.timeoutMs),
+      this.bus.request(
+        DescribeDatasetRequest,
+        DescribeDatasetReply,
+        Registry.describeDataset,
+        { datasetId },
+        this.timeoutMs,
+      ),
     );
-    if (!reply.found || !reply.dataset) throw new PermanentJobError(`data set ${datasetId} not found${reply.error ? `: ${reply.error}` : ''}`);
+    if (!reply.found || !reply.dataset)
+      throw new PermanentJobError(`data set ${datasetId} not found${reply.error ? `: ${reply.error}` : ''}`);
     return reply.dataset;
   }
 
   /** The newest benchmark of a model, or null when it has none. */
   async latestBenchmark(modelId: string): Promise<BenchmarkDescription | null> {
-    const reply = await this.ask('benchmark', () => this.bus.request(LatestBenchmarkRequest, LatestBenchmarkReply, Registry.latestBenchmark, { modelId }, this.timeoutMs));
+    const reply = await this.ask('benchmark', () =>
+      this.bus.request(
+        LatestBenchmarkRequest,
+        LatestBenchmarkReply,
+        Registry.latestBenchmark,
+        { modelId },
+        this.timeoutMs,
+      ),
+    );
     return reply.found && reply.benchmark ? reply.benchmark : null;
   }
 }

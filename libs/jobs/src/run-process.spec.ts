@@ -8,7 +8,10 @@ describe('runProcess (real child processes)', () => {
     const text: string[] = [];
     const r = await runProcess({
       command: 'sh',
-      args: ['-c', 'echo \'{"type":"progress","epoch":1}\'; echo hello; echo \'[1,2]\'; echo \'{broken\'; echo oops >&2; exit 3'],
+      args: [
+        '-c',
+        'echo \'{"type":"progress","epoch":1}\'; echo hello; echo \'[1,2]\'; echo \'{broken\'; echo oops >&2; exit 3',
+      ],
       timeoutMs: 5000,
       onJson: (o) => json.push(o),
       onText: (l) => text.push(l),
@@ -69,7 +72,9 @@ describe('runProcess (real child processes)', () => {
   it('does not start when already aborted, and rejects when the command does not exist', async () => {
     const ac = new AbortController();
     ac.abort();
-    expect((await runProcess({ command: 'sleep', args: ['1'], timeoutMs: 1000, signal: ac.signal })).aborted).toBe(true);
+    expect((await runProcess({ command: 'sleep', args: ['1'], timeoutMs: 1000, signal: ac.signal })).aborted).toBe(
+      true,
+    );
     await expect(runProcess({ command: '/nonexistent/cmd', timeoutMs: 1000 })).rejects.toThrow(/ENOENT/);
   });
 });

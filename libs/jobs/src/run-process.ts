@@ -153,7 +153,15 @@ export function runProcess(opts: RunProcessOptions): Promise<RunProcessResult> {
       const finish = () => {
         if (settled) return;
         settled = true;
-        resolve({ pid: child.pid ?? 0, exitCode: code, signal: sig, timedOut, aborted, stderrTail, durationMs: Date.now() - started });
+        resolve({
+          pid: child.pid ?? 0,
+          exitCode: code,
+          signal: sig,
+          timedOut,
+          aborted,
+          stderrTail,
+          durationMs: Date.now() - started,
+        });
       };
       // Let buffered stdout lines drain (bounded: a leaked pipe must not hold us).
       const t = setTimeout(finish, 1000);

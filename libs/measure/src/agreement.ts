@@ -12,7 +12,11 @@ export interface OutputTensor {
  * max/mean abs diff, lowest cosine, top-1 agreement (classifiers), largest confidence change
  * (detectors). accuracyDrop is what the maxAccuracyDrop constraint judges.
  */
-export function compareOutputs(ref: OutputTensor[][], other: OutputTensor[][], task: 'detect' | 'classify' | null): Agreement {
+export function compareOutputs(
+  ref: OutputTensor[][],
+  other: OutputTensor[][],
+  task: 'detect' | 'classify' | null,
+): Agreement {
   let maxAbs = 0;
   let sumAbs = 0;
   let count = 0;
@@ -25,7 +29,8 @@ export function compareOutputs(ref: OutputTensor[][], other: OutputTensor[][], t
     for (let o = 0; o < Math.min(ref[s].length, other[s].length); o++) {
       const r = ref[s][o];
       const v = other[s][o];
-      if (r.data.length !== v.data.length) throw new Error(`output ${o} sizes differ: ${r.data.length} vs ${v.data.length}`);
+      if (r.data.length !== v.data.length)
+        throw new Error(`output ${o} sizes differ: ${r.data.length} vs ${v.data.length}`);
       let dot = 0;
       let nr = 0;
       let nv = 0;
@@ -51,7 +56,8 @@ export function compareOutputs(ref: OutputTensor[][], other: OutputTensor[][], t
         const from = 4 * r.dims[2] * 1;
         const per = r.dims[1] * r.dims[2];
         for (let b = 0; b < r.dims[0]; b++) {
-          for (let i = b * per + from; i < (b + 1) * per; i++) scoreMax = Math.max(scoreMax ?? 0, Math.abs(r.data[i] - v.data[i]));
+          for (let i = b * per + from; i < (b + 1) * per; i++)
+            scoreMax = Math.max(scoreMax ?? 0, Math.abs(r.data[i] - v.data[i]));
         }
       }
     }
@@ -78,14 +84,32 @@ export function compareOutputs(ref: OutputTensor[][], other: OutputTensor[][], t
  * on either side the agreement keeps its output-based drop and says why.
  */
 export function withMapChange(a: Agreement, baseline: DetectionMap, candidate: DetectionMap): Agreement {
-  if (baseline.map50 === null || candidate.map50 === null || baseline.map50_95 === null || candidate.map50_95 === null) {
-    return { ...a, mapChange: null, map: null, mapSkipReason: `no ground-truth boxes in the ${baseline.images} evaluated image(s) of split ${baseline.split}` };
+  if (
+    baseline.map50 === null ||
+    candidate.map50 === null ||
+    baseline.map50_95 === null ||
+    candidate.map50_95 === null
+  ) {
+    return {
+      ...a,
+      mapChange: null,
+      map: null,
+      mapSkipReason: `no ground-truth boxes in the ${baseline.images} evaluated image(s) of split ${baseline.split}`,
+    };
   }
   const change = round(candidate.map50 - baseline.map50, 6);
   return {
     ...a,
     mapChange: change,
-    map: { split: candidate.split, images: candidate.images, boxes: candidate.boxes, baselineMap50: baseline.map50, map50: candidate.map50, baselineMap50_95: baseline.map50_95, map50_95: candidate.map50_95 },
+    map: {
+      split: candidate.split,
+      images: candidate.images,
+      boxes: candidate.boxes,
+      baselineMap50: baseline.map50,
+      map50: candidate.map50,
+      baselineMap50_95: baseline.map50_95,
+      map50_95: candidate.map50_95,
+    },
     mapSkipReason: null,
     accuracyDrop: round(Math.max(0, -change), 6),
     accuracyBasis: 'map50',

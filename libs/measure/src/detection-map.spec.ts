@@ -3,18 +3,38 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Agreement } from '@cvp/contracts';
 import { compareOutputs, withMapChange } from './agreement';
-import { averagePrecision, COCO_IOU_THRESHOLDS, type GtBox, type ImageDetections, loadYoloLabelledSet, meanAveragePrecision, parseYoloLabelLine } from './detection-map';
+import {
+  averagePrecision,
+  COCO_IOU_THRESHOLDS,
+  type GtBox,
+  type ImageDetections,
+  loadYoloLabelledSet,
+  meanAveragePrecision,
+  parseYoloLabelLine,
+} from './detection-map';
 import type { Det } from './yolo';
 
 const gt = (x1: number, y1: number, x2: number, y2: number, cls = 0): GtBox => ({ cls, x1, y1, x2, y2 });
-const det = (x1: number, y1: number, x2: number, y2: number, score: number, cls = 0): Det => ({ cls, score, x1, y1, x2, y2 });
+const det = (x1: number, y1: number, x2: number, y2: number, score: number, cls = 0): Det => ({
+  cls,
+  score,
+  x1,
+  y1,
+  x2,
+  y2,
+});
 const A = gt(0, 0, 10, 10);
 const B = gt(50, 50, 60, 60);
 
 describe('meanAveragePrecision (all-point interpolated AP, COCO IoU thresholds)', () => {
   // Every expected value is worked out by hand in the case's note.
   it.each<{ name: string; images: ImageDetections[]; map50: number | null; map50_95: number | null }>([
-    { name: 'perfect: one exact detection per ground truth -> 1 at every threshold', images: [{ gts: [A, B], preds: [det(0, 0, 10, 10, 0.9), det(50, 50, 60, 60, 0.8)] }], map50: 1, map50_95: 1 },
+    {
+      name: 'perfect: one exact detection per ground truth -> 1 at every threshold',
+      images: [{ gts: [A, B], preds: [det(0, 0, 10, 10, 0.9), det(50, 50, 60, 60, 0.8)] }],
+      map50: 1,
+      map50_95: 1,
+    },
     {
       name: 'one false positive scored below the true one: precision 1 up to full recall -> 1',
       images: [{ gts: [A], preds: [det(0, 0, 10, 10, 0.9), det(30, 30, 40, 40, 0.5)] }],
@@ -27,8 +47,18 @@ describe('meanAveragePrecision (all-point interpolated AP, COCO IoU thresholds)'
       map50: 0.5,
       map50_95: 0.5,
     },
-    { name: 'a duplicate of a matched box is a false positive after full recall -> 1', images: [{ gts: [A], preds: [det(0, 0, 10, 10, 0.9), det(0, 0, 10, 10, 0.8)] }], map50: 1, map50_95: 1 },
-    { name: 'missed ground truth: recall stops at 1/2 with precision 1 -> 0.5', images: [{ gts: [A, B], preds: [det(0, 0, 10, 10, 0.9)] }], map50: 0.5, map50_95: 0.5 },
+    {
+      name: 'a duplicate of a matched box is a false positive after full recall -> 1',
+      images: [{ gts: [A], preds: [det(0, 0, 10, 10, 0.9), det(0, 0, 10, 10, 0.8)] }],
+      map50: 1,
+      map50_95: 1,
+    },
+    {
+      name: 'missed ground truth: recall stops at 1/2 with precision 1 -> 0.5',
+      images: [{ gts: [A, B], preds: [det(0, 0, 10, 10, 0.9)] }],
+      map50: 0.5,
+      map50_95: 0.5,
+    },
     { name: 'no detections at all -> 0', images: [{ gts: [A], preds: [] }], map50: 0, map50_95: 0 },
     {
       name: 'class mismatch: the box is right, the class wrong; class 0 missed, class 1 has no ground truth (not averaged) -> 0',
@@ -48,8 +78,18 @@ describe('meanAveragePrecision (all-point interpolated AP, COCO IoU thresholds)'
       map50: 1,
       map50_95: 0.1,
     },
-    { name: 'IoU exactly 0.5 (100 / 200) counts at 0.50 (>=)', images: [{ gts: [A], preds: [det(0, 0, 10, 20, 0.9)] }], map50: 1, map50_95: 0.1 },
-    { name: 'IoU just below 0.5 (100 / 201 = 0.4975): a miss everywhere -> 0', images: [{ gts: [A], preds: [det(0, 0, 10, 20.1, 0.9)] }], map50: 0, map50_95: 0 },
+    {
+      name: 'IoU exactly 0.5 (100 / 200) counts at 0.50 (>=)',
+      images: [{ gts: [A], preds: [det(0, 0, 10, 20, 0.9)] }],
+      map50: 1,
+      map50_95: 0.1,
+    },
+    {
+      name: 'IoU just below 0.5 (100 / 201 = 0.4975): a miss everywhere -> 0',
+      images: [{ gts: [A], preds: [det(0, 0, 10, 20.1, 0.9)] }],
+      map50: 0,
+      map50_95: 0,
+    },
     {
       name: 'ranking across images: TP .9, FP .8, TP .7 over 2 ground truths -> 1/2 x 1 + 1/2 x 2/3 = 5/6',
       images: [
@@ -68,7 +108,12 @@ describe('meanAveragePrecision (all-point interpolated AP, COCO IoU thresholds)'
       map50: 0.5,
       map50_95: 0.5,
     },
-    { name: 'no ground truth anywhere: nothing to measure -> null', images: [{ gts: [], preds: [det(0, 0, 10, 10, 0.9)] }], map50: null, map50_95: null },
+    {
+      name: 'no ground truth anywhere: nothing to measure -> null',
+      images: [{ gts: [], preds: [det(0, 0, 10, 10, 0.9)] }],
+      map50: null,
+      map50_95: null,
+    },
   ])('$name', ({ images, map50, map50_95 }) => {
     const r = meanAveragePrecision(images);
     if (map50 === null) {
@@ -144,7 +189,9 @@ describe('YOLO labels', () => {
     expect(set.boxes).toBe(3);
     const two = await loadYoloLabelledSet(dir, 2);
     expect('reason' in two ? 0 : two.images.length).toBe(2);
-    expect(await loadYoloLabelledSet(path.join(dir, 'images'), 10)).toEqual({ reason: expect.stringMatching(/no images\/<split>/) });
+    expect(await loadYoloLabelledSet(path.join(dir, 'images'), 10)).toEqual({
+      reason: expect.stringMatching(/no images\/<split>/),
+    });
     const noLabels = mkdtempSync(path.join(process.env.CVP_TEST_DIR ?? os.tmpdir(), 'map-nolabels-'));
     mkdirSync(path.join(noLabels, 'images', 'val'), { recursive: true });
     expect(await loadYoloLabelledSet(noLabels, 10)).toEqual({ reason: expect.stringMatching(/no labels\/val/) });
@@ -153,13 +200,22 @@ describe('YOLO labels', () => {
 
 describe('withMapChange', () => {
   const base = { split: 'val', images: 4, boxes: 6, map50: 0.8, map50_95: 0.5 };
-  const a = (): Agreement => compareOutputs([[{ data: Float32Array.from([1, 2]), dims: [2] }]], [[{ data: Float32Array.from([1, 2.5]), dims: [2] }]], 'detect');
+  const a = (): Agreement =>
+    compareOutputs(
+      [[{ data: Float32Array.from([1, 2]), dims: [2] }]],
+      [[{ data: Float32Array.from([1, 2.5]), dims: [2] }]],
+      'detect',
+    );
 
   it('records both mAP values, their difference, and makes a loss the accuracy drop', () => {
     const r = withMapChange(a(), base, { ...base, map50: 0.65, map50_95: 0.4 });
     expect(r.mapChange).toBeCloseTo(-0.15, 10);
     expect(r.accuracyDrop).toBeCloseTo(0.15, 10);
-    expect(r).toMatchObject({ accuracyBasis: 'map50', mapSkipReason: null, map: { baselineMap50: 0.8, map50: 0.65, baselineMap50_95: 0.5, map50_95: 0.4, images: 4, boxes: 6, split: 'val' } });
+    expect(r).toMatchObject({
+      accuracyBasis: 'map50',
+      mapSkipReason: null,
+      map: { baselineMap50: 0.8, map50: 0.65, baselineMap50_95: 0.5, map50_95: 0.4, images: 4, boxes: 6, split: 'val' },
+    });
     // The output-based numbers stay for reference.
     expect(r.cosine).toBe(a().cosine);
   });
@@ -172,7 +228,17 @@ describe('withMapChange', () => {
 
   it('without ground truth keeps the output-based drop and says why', () => {
     const before = a();
-    const r = withMapChange(before, { ...base, map50: null, map50_95: null, boxes: 0 }, { ...base, map50: null, map50_95: null, boxes: 0 });
-    expect(r).toMatchObject({ mapChange: null, map: null, accuracyDrop: before.accuracyDrop, accuracyBasis: 'cosine', mapSkipReason: expect.stringMatching(/no ground-truth boxes/) });
+    const r = withMapChange(
+      before,
+      { ...base, map50: null, map50_95: null, boxes: 0 },
+      { ...base, map50: null, map50_95: null, boxes: 0 },
+    );
+    expect(r).toMatchObject({
+      mapChange: null,
+      map: null,
+      accuracyDrop: before.accuracyDrop,
+      accuracyBasis: 'cosine',
+      mapSkipReason: expect.stringMatching(/no ground-truth boxes/),
+    });
   });
 });

@@ -28,7 +28,10 @@ export interface MapResult {
 }
 
 /** COCO's IoU thresholds 0.50, 0.55, ..., 0.95 (rounded so 0.7 is 0.7, not 0.7000000000000001). */
-export const COCO_IOU_THRESHOLDS: readonly number[] = Array.from({ length: 10 }, (_, i) => Math.round((0.5 + 0.05 * i) * 100) / 100);
+export const COCO_IOU_THRESHOLDS: readonly number[] = Array.from(
+  { length: 10 },
+  (_, i) => Math.round((0.5 + 0.05 * i) * 100) / 100,
+);
 
 /**
  * All-point interpolated AP (VOC 2010+, COCO's continuous form): the area under the precision
@@ -84,7 +87,10 @@ function classAp(images: readonly ImageDetections[], cls: number, nGt: number, t
  * as false positives of nothing). A detection of the wrong class is a false positive of its
  * own class and leaves the ground truth missed.
  */
-export function meanAveragePrecision(images: readonly ImageDetections[], thresholds: readonly number[] = COCO_IOU_THRESHOLDS): MapResult {
+export function meanAveragePrecision(
+  images: readonly ImageDetections[],
+  thresholds: readonly number[] = COCO_IOU_THRESHOLDS,
+): MapResult {
   const nGt = new Map<number, number>();
   for (const im of images) for (const g of im.gts) nGt.set(g.cls, (nGt.get(g.cls) ?? 0) + 1);
   const classes = [...nGt.keys()].sort((a, b) => a - b);
@@ -121,7 +127,8 @@ const EVAL_SPLITS = ['val', 'valid', 'test', 'train'];
 /** "cls cx cy w h" -> a box; "cls x1 y1 x2 y2 ..." (a segment polygon) -> its bounding box; else null. */
 export function parseYoloLabelLine(line: string): LabelledImage['boxes'][number] | null {
   const nums = line.trim().split(/\s+/).map(Number);
-  if (nums.length < 5 || nums.some((x) => !Number.isFinite(x)) || !Number.isInteger(nums[0]) || nums[0] < 0) return null;
+  if (nums.length < 5 || nums.some((x) => !Number.isFinite(x)) || !Number.isInteger(nums[0]) || nums[0] < 0)
+    return null;
   const [cls, ...v] = nums;
   if (v.length === 4) return v[2] > 0 && v[3] > 0 ? { cls, cx: v[0], cy: v[1], w: v[2], h: v[3] } : null;
   if (v.length < 6 || v.length % 2) return null;
@@ -138,7 +145,11 @@ export function parseYoloLabelLine(line: string): LabelledImage['boxes'][number]
  * Null with the reason when the folder is not such a data set.
  */
 export async function loadYoloLabelledSet(dir: string, limit: number): Promise<LabelledSet | { reason: string }> {
-  const isDir = (p: string) => fs.stat(p).then((s) => s.isDirectory(), () => false);
+  const isDir = (p: string) =>
+    fs.stat(p).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
   let split: string | undefined;
   for (const s of EVAL_SPLITS) {
     if (await isDir(path.join(dir, 'images', s))) {
@@ -147,7 +158,8 @@ export async function loadYoloLabelledSet(dir: string, limit: number): Promise<L
     }
   }
   if (!split) return { reason: `no images/<split>/ folder (${EVAL_SPLITS.join(', ')}) in the data set` };
-  if (!(await isDir(path.join(dir, 'labels', split)))) return { reason: `no labels/${split}/ folder: the data set has no YOLO labels` };
+  if (!(await isDir(path.join(dir, 'labels', split))))
+    return { reason: `no labels/${split}/ folder: the data set has no YOLO labels` };
   const imagesDir = path.join(dir, 'images', split);
   const images: LabelledImage[] = [];
   let boxes = 0;
@@ -183,18 +195,42 @@ export const MAP_DECODE = { conf: 0.001, iou: 0.7, maxDet: 300 } as const;
  * resized to the model input like every other bench input, and scores its detections. `infer`
  * runs one [1, c, h, w] sample and returns the first output.
  */
-export async function evaluateDetector(set: LabelledSet, inputShape: readonly number[], infer: (sample: Float32Array) => Promise<OutputTensor>, signal?: AbortSignal): Promise<DetectionMap> {
+export async function evaluateDetector(
+  set: LabelledSet,
+  inputShape: readonly number[],
+  infer: (sample: Float32Array) => Promise<OutputTensor>,
+  signal?: AbortSignal,
+): Promise<DetectionMap> {
   const [, c, h, w] = inputShape;
   const evals: ImageDetections[] = [];
   for (const im of set.images) {
     signal?.throwIfAborted();
     const out = await infer(await imageToTensor(await fs.readFile(im.file), c, h, w));
-    if (out.dims.length !== 3 || out.dims[0] !== 1 || out.dims[1] < 5) throw new Error(`not a YOLOv8 detection head: output shape [${out.dims.join(', ')}], expected [1, 4 + classes, anchors]`);
-    const preds = nmsClasswise(decodeYolov8(out.data, out.dims[1], out.dims[2], MAP_DECODE.conf), MAP_DECODE.iou, MAP_DECODE.maxDet);
+    if (out.dims.length !== 3 || out.dims[0] !== 1 || out.dims[1] < 5)
+      throw new Error(
+        `not a YOLOv8 detection head: output shape [${out.dims.join(', ')}], expected [1, 4 + classes, anchors]`,
+      );
+    const preds = nmsClasswise(
+      decodeYolov8(out.data, out.dims[1], out.dims[2], MAP_DECODE.conf),
+      MAP_DECODE.iou,
+      MAP_DECODE.maxDet,
+    );
     // Labels are normalised to the image; the fill-resize maps them to input pixels by scaling alone.
-    const gts = im.boxes.map((b) => ({ cls: b.cls, x1: (b.cx - b.w / 2) * w, y1: (b.cy - b.h / 2) * h, x2: (b.cx + b.w / 2) * w, y2: (b.cy + b.h / 2) * h }));
+    const gts = im.boxes.map((b) => ({
+      cls: b.cls,
+      x1: (b.cx - b.w / 2) * w,
+      y1: (b.cy - b.h / 2) * h,
+      x2: (b.cx + b.w / 2) * w,
+      y2: (b.cy + b.h / 2) * h,
+    }));
     evals.push({ preds, gts });
   }
   const m = meanAveragePrecision(evals);
-  return { split: set.split, images: m.images, boxes: m.boxes, map50: m.map50 === null ? null : round(m.map50, 6), map50_95: m.map50_95 === null ? null : round(m.map50_95, 6) };
+  return {
+    split: set.split,
+    images: m.images,
+    boxes: m.boxes,
+    map50: m.map50 === null ? null : round(m.map50, 6),
+    map50_95: m.map50_95 === null ? null : round(m.map50_95, 6),
+  };
 }

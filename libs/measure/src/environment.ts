@@ -30,7 +30,10 @@ export function detectGpu(): GpuInfo {
 export function processVramMb(pid: number): number | null {
   if (!detectGpu().present) return null;
   try {
-    const out = execFileSync('nvidia-smi', ['--query-compute-apps=pid,used_memory', '--format=csv,noheader,nounits'], { encoding: 'utf8', timeout: 5000 });
+    const out = execFileSync('nvidia-smi', ['--query-compute-apps=pid,used_memory', '--format=csv,noheader,nounits'], {
+      encoding: 'utf8',
+      timeout: 5000,
+    });
     const line = out.split('\n').find((l) => l.split(',')[0]?.trim() === String(pid));
     return line ? Number(line.split(',')[1]) : 0;
   } catch {
@@ -43,7 +46,9 @@ export function ortProviders(): string[] {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const ort = require('onnxruntime-node') as { listSupportedBackends?: () => { name: string; bundled: boolean }[] };
   const gpu = detectGpu().present;
-  return (ort.listSupportedBackends?.() ?? [{ name: 'cpu', bundled: true }]).filter((b) => b.name !== 'webgpu' && (b.bundled || gpu)).map((b) => b.name);
+  return (ort.listSupportedBackends?.() ?? [{ name: 'cpu', bundled: true }])
+    .filter((b) => b.name !== 'webgpu' && (b.bundled || gpu))
+    .map((b) => b.name);
 }
 
 export function ortVersion(): string {

@@ -27,7 +27,11 @@ export async function listImages(dir: string, limit: number): Promise<string[]> 
 
 /** Encoded image -> float32 NCHW [1, c, h, w] in [0, 1] (resize to the model's input, RGB). */
 export async function imageToTensor(image: Buffer, c: number, h: number, w: number): Promise<Float32Array> {
-  const { data } = await sharp(image, { limitInputPixels: 64e6 }).removeAlpha().resize(w, h, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
+  const { data } = await sharp(image, { limitInputPixels: 64e6 })
+    .removeAlpha()
+    .resize(w, h, { fit: 'fill' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   const plane = h * w;
   const out = new Float32Array(c * plane);
   for (let i = 0; i < plane; i++) {
@@ -50,5 +54,7 @@ export async function seededJpeg(seed: number, width = 640, height = 480): Promi
       for (let ch = 0; ch < 3; ch++) raw[o + ch] = Math.max(0, Math.min(255, base[ch] * (1 - d) + r() * 40));
     }
   }
-  return sharp(raw, { raw: { width, height, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
+  return sharp(raw, { raw: { width, height, channels: 3 } })
+    .jpeg({ quality: 85 })
+    .toBuffer();
 }

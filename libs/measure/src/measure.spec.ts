@@ -34,11 +34,24 @@ describe('statistics', () => {
     const noisy = async () => busy(i++ % 2 ? 0.2 : 6);
     const r = await measureRepeated(noisy, { warmup: 1, iterations: 6, cvThreshold: 0.05, maxAttempts: 3 });
     expect(r).toMatchObject({ attempts: 3, unstable: true, iterations: 6 });
-    const calm = await measureRepeated(async () => busy(2), { warmup: 0, iterations: 5, cvThreshold: 50, maxAttempts: 3 });
+    const calm = await measureRepeated(async () => busy(2), {
+      warmup: 0,
+      iterations: 5,
+      cvThreshold: 50,
+      maxAttempts: 3,
+    });
     expect(calm).toMatchObject({ attempts: 1, unstable: false });
     const ac = new AbortController();
     ac.abort();
-    await expect(measureRepeated(async () => undefined, { warmup: 1, iterations: 1, cvThreshold: 1, maxAttempts: 1, signal: ac.signal })).rejects.toThrow();
+    await expect(
+      measureRepeated(async () => undefined, {
+        warmup: 1,
+        iterations: 1,
+        cvThreshold: 1,
+        maxAttempts: 1,
+        signal: ac.signal,
+      }),
+    ).rejects.toThrow();
   });
 
   it('seeded inputs are reproducible', () => {
@@ -74,10 +87,13 @@ describe('agreement', () => {
 describe('load', () => {
   it('closed-loop load counts requests and errors within its bounds', async () => {
     let n = 0;
-    const r = await runLoad(async () => {
-      if (++n % 5 === 0) throw new Error('boom');
-      await new Promise((res) => setTimeout(res, 2));
-    }, { users: 4, maxRequests: 20, durationMs: 5000 });
+    const r = await runLoad(
+      async () => {
+        if (++n % 5 === 0) throw new Error('boom');
+        await new Promise((res) => setTimeout(res, 2));
+      },
+      { users: 4, maxRequests: 20, durationMs: 5000 },
+    );
     expect(r).toMatchObject({ requests: 20, errors: 4, firstError: 'boom' });
     expect(concurrencyPoint('e', 4, r)).toMatchObject({ engine: 'e', concurrency: 4, requests: 20, errors: 4 });
     expect(stabilityResult('e', 4, r).passed).toBe(false);
@@ -101,7 +117,19 @@ describe('load', () => {
 describe('onnxruntime-node measurement', () => {
   const model = path.join(dir, 'id.onnx');
   writeFileSync(model, tinyIdentityOnnx());
-  const base = { modelPath: model, graphOptimization: 'all' as const, threads: 1, batch: 1, inputShape: [1, 3, 8, 8], task: null, seed: 0, warmup: 1, iterations: 5, cvThreshold: 1, maxAttempts: 1 };
+  const base = {
+    modelPath: model,
+    graphOptimization: 'all' as const,
+    threads: 1,
+    batch: 1,
+    inputShape: [1, 3, 8, 8],
+    task: null,
+    seed: 0,
+    warmup: 1,
+    iterations: 5,
+    cvThreshold: 1,
+    maxAttempts: 1,
+  };
 
   it('measures build, first inference, latency, time split, memory, agreement and load', async () => {
     const outs = path.join(dir, 'base.out');
@@ -116,7 +144,14 @@ describe('onnxruntime-node measurement', () => {
       compareWith: outs,
       agreementSamples: 2,
       timeSplit: true,
-      load: { concurrency: [1, 2], requestsPerLevel: 6, poolSize: 2, stabilityUsers: 5, stabilityDurationMs: 200, engineName: 'id' },
+      load: {
+        concurrency: [1, 2],
+        requestsPerLevel: 6,
+        poolSize: 2,
+        stabilityUsers: 5,
+        stabilityDurationMs: 200,
+        engineName: 'id',
+      },
     });
     expect(b.agreement).toMatchObject({ maxAbsDiff: 0, accuracyDrop: 0 });
     expect(b.throughput).toBeGreaterThan(0);
@@ -132,7 +167,9 @@ describe('onnxruntime-node measurement', () => {
   it('uses real images of an attached data set for inputs', async () => {
     const ds = path.join(dir, 'ds', 'images');
     mkdirSync(ds, { recursive: true });
-    await sharp({ create: { width: 20, height: 10, channels: 3, background: { r: 255, g: 0, b: 0 } } }).png().toFile(path.join(ds, 'a.png'));
+    await sharp({ create: { width: 20, height: 10, channels: 3, background: { r: 255, g: 0, b: 0 } } })
+      .png()
+      .toFile(path.join(ds, 'a.png'));
     writeFileSync(path.join(ds, 'notes.txt'), 'x');
     expect(await listImages(path.dirname(ds), 10)).toHaveLength(1);
     const { samples, source } = await makeSamples([1, 3, 8, 8], 2, 0, path.dirname(ds));
@@ -153,7 +190,9 @@ describe('onnxruntime-node measurement', () => {
     expect(env.cores).toBeGreaterThan(0);
     expect(ortProviders()).toContain('cpu');
     if (!detectGpu().present) expect(processVramMb(process.pid)).toBeNull();
-    expect(detectGpu().present ? detectGpu().reason : detectGpu().reason).toEqual(detectGpu().present ? null : expect.stringMatching(/no NVIDIA GPU/));
+    expect(detectGpu().present ? detectGpu().reason : detectGpu().reason).toEqual(
+      detectGpu().present ? null : expect.stringMatching(/no NVIDIA GPU/),
+    );
     const outs = path.join(dir, 'o.out');
     await writeOutputs(outs, [[{ data: Float32Array.from([1, 2]), dims: [1, 2] }]]);
     expect(Array.from((await readOutputs(outs))[0][0].data)).toEqual([1, 2]);

@@ -1,5 +1,12 @@
 import { promises as fs } from 'node:fs';
-import type { ConcurrencyPoint, GraphOptLevel, LatencyStats, StabilityResult, TimeSplit, Agreement } from '@cvp/contracts';
+import type {
+  ConcurrencyPoint,
+  GraphOptLevel,
+  LatencyStats,
+  StabilityResult,
+  TimeSplit,
+  Agreement,
+} from '@cvp/contracts';
 import type { InferenceSession as OrtSession, Tensor as OrtTensor } from 'onnxruntime-node';
 import { compareOutputs, type OutputTensor } from './agreement';
 import { type DetectionMap, evaluateDetector, loadYoloLabelledSet } from './detection-map';
@@ -44,7 +51,14 @@ export interface OrtMeasureRequest {
   timeSplit?: boolean;
   /** Detectors: score mAP on this labelled YOLO data set (at most maxImages images). */
   mapEval?: { datasetDir: string; maxImages: number } | null;
-  load?: { concurrency: number[]; requestsPerLevel: number; poolSize: number; stabilityUsers: number; stabilityDurationMs: number; engineName: string } | null;
+  load?: {
+    concurrency: number[];
+    requestsPerLevel: number;
+    poolSize: number;
+    stabilityUsers: number;
+    stabilityDurationMs: number;
+    engineName: string;
+  } | null;
 }
 
 export interface OrtMeasureResult {
@@ -70,7 +84,10 @@ export interface OrtMeasureResult {
 
 const providerName: Record<string, string> = { cpu: 'cpu', cuda: 'cuda', tensorrt: 'tensorrt' };
 
-export async function createOrtSession(modelPath: string, o: { graphOptimization: GraphOptLevel; threads: number; provider?: string }): Promise<OrtSession> {
+export async function createOrtSession(
+  modelPath: string,
+  o: { graphOptimization: GraphOptLevel; threads: number; provider?: string },
+): Promise<OrtSession> {
   return ort().InferenceSession.create(modelPath, {
     graphOptimizationLevel: o.graphOptimization,
     ...(o.threads > 0 ? { intraOpNumThreads: o.threads } : {}),
@@ -81,7 +98,12 @@ export async function createOrtSession(modelPath: string, o: { graphOptimization
 }
 
 /** Batch-1 input samples: real images from the data set, or seeded synthetic tensors. */
-export async function makeSamples(shape: number[], count: number, seed: number, datasetDir?: string | null): Promise<{ samples: Float32Array[]; source: string }> {
+export async function makeSamples(
+  shape: number[],
+  count: number,
+  seed: number,
+  datasetDir?: string | null,
+): Promise<{ samples: Float32Array[]; source: string }> {
   const [, c, h, w] = shape;
   const size = shape.reduce((a, b) => a * b, 1);
   if (datasetDir) {
@@ -93,7 +115,10 @@ export async function makeSamples(shape: number[], count: number, seed: number, 
       return { samples, source: `${files.length} images from the attached data set` };
     }
   }
-  return { samples: Array.from({ length: count }, (_, i) => seededTensor(size, seed + i)), source: `seeded synthetic inputs (seed ${seed})` };
+  return {
+    samples: Array.from({ length: count }, (_, i) => seededTensor(size, seed + i)),
+    source: `seeded synthetic inputs (seed ${seed})`,
+  };
 }
 
 function batchOf(samples: Float32Array[], batch: number): Float32Array {
@@ -152,7 +177,14 @@ export async function measureOrt(req: OrtMeasureRequest, signal?: AbortSignal): 
     await session.run(feeds);
     const firstInferenceMs = Number(process.hrtime.bigint() - f0) / 1e6;
 
-    const latency = await measureRepeated(() => session.run(feeds), { warmup: req.warmup, iterations: req.iterations, cvThreshold: req.cvThreshold, maxAttempts: req.maxAttempts, timeBudgetMs: req.timeBudgetMs, signal });
+    const latency = await measureRepeated(() => session.run(feeds), {
+      warmup: req.warmup,
+      iterations: req.iterations,
+      cvThreshold: req.cvThreshold,
+      maxAttempts: req.maxAttempts,
+      timeBudgetMs: req.timeBudgetMs,
+      signal,
+    });
     const throughput = latency.meanMs > 0 ? round((req.batch * 1000) / latency.meanMs, 2) : 0;
 
     let agreement: Agreement | null = null;
@@ -166,10 +198,15 @@ export async function measureOrt(req: OrtMeasureRequest, signal?: AbortSignal): 
       if (req.compareWith) agreement = compareOutputs(await readOutputs(req.compareWith), outs, req.task);
     }
 
-    const { detectionMap, mapError } = await scoreMap(req.mapEval, req.inputShape, async (sample) => {
-      const res = await session.run({ [inputName]: new Tensor('float32', sample, req.inputShape) });
-      return toOutputs(res, outNames.slice(0, 1))[0];
-    }, signal);
+    const { detectionMap, mapError } = await scoreMap(
+      req.mapEval,
+      req.inputShape,
+      async (sample) => {
+        const res = await session.run({ [inputName]: new Tensor('float32', sample, req.inputShape) });
+        return toOutputs(res, outNames.slice(0, 1))[0];
+      },
+      signal,
+    );
 
     const timeSplit = req.timeSplit ? await measureTimeSplit(session, inputName, outNames, req, signal) : null;
 
@@ -184,7 +221,12 @@ export async function measureOrt(req: OrtMeasureRequest, signal?: AbortSignal): 
         concurrency.push(concurrencyPoint(req.load.engineName, c, r));
       }
       if (req.load.stabilityUsers > 0 && req.load.stabilityDurationMs > 0) {
-        const r = await runLoad(call, { users: req.load.stabilityUsers, maxRequests: 1e9, durationMs: req.load.stabilityDurationMs, signal });
+        const r = await runLoad(call, {
+          users: req.load.stabilityUsers,
+          maxRequests: 1e9,
+          durationMs: req.load.stabilityDurationMs,
+          signal,
+        });
         stability = stabilityResult(req.load.engineName, req.load.stabilityUsers, r);
       }
     }
@@ -228,7 +270,13 @@ export async function scoreMap(
 }
 
 /** Where a request's time goes: image decode + resize (pre), the model (infer), decoding/NMS (post). */
-async function measureTimeSplit(session: OrtSession, inputName: string, outNames: readonly string[], req: OrtMeasureRequest, signal?: AbortSignal): Promise<TimeSplit> {
+async function measureTimeSplit(
+  session: OrtSession,
+  inputName: string,
+  outNames: readonly string[],
+  req: OrtMeasureRequest,
+  signal?: AbortSignal,
+): Promise<TimeSplit> {
   const { Tensor } = ort();
   const [, c, h, w] = req.inputShape;
   const image = await seededJpeg(req.seed);
@@ -245,7 +293,8 @@ async function measureTimeSplit(session: OrtSession, inputName: string, outNames
     const d = process.hrtime.bigint();
     const out = res[outNames[0]];
     // The serving path's post-processing and thresholds (apps/inference: conf 0.25, IoU 0.45, 300 boxes).
-    if (req.task === 'detect' && out.dims.length === 3) nmsClasswise(decodeYolov8(out.data as Float32Array, Number(out.dims[1]), Number(out.dims[2]), 0.25), 0.45, 300);
+    if (req.task === 'detect' && out.dims.length === 3)
+      nmsClasswise(decodeYolov8(out.data as Float32Array, Number(out.dims[1]), Number(out.dims[2]), 0.25), 0.45, 300);
     else if (req.task === 'classify') topkProbs(out.data as Float32Array, 5);
     const e = process.hrtime.bigint();
     pre += Number(b - a);

@@ -13,7 +13,10 @@ export function percentile(sorted: readonly number[], q: number): number {
 export const MAX_KEPT_SAMPLES = 500;
 
 /** p50/p95/p99/mean/std/CV of latency samples in milliseconds. */
-export function summarize(samplesMs: readonly number[], meta: { warmup: number; attempts: number; unstable: boolean }): LatencyStats {
+export function summarize(
+  samplesMs: readonly number[],
+  meta: { warmup: number; attempts: number; unstable: boolean },
+): LatencyStats {
   const sorted = [...samplesMs].sort((a, b) => a - b);
   const n = sorted.length;
   const mean = n ? sorted.reduce((a, b) => a + b, 0) / n : 0;

@@ -21,7 +21,8 @@ export function iou(a: Box, b: Box): number {
   const ix2 = Math.min(a.x2, b.x2);
   const iy2 = Math.min(a.y2, b.y2);
   const inter = Math.max(0, ix2 - ix1) * Math.max(0, iy2 - iy1);
-  const ua = Math.max(0, a.x2 - a.x1) * Math.max(0, a.y2 - a.y1) + Math.max(0, b.x2 - b.x1) * Math.max(0, b.y2 - b.y1) - inter;
+  const ua =
+    Math.max(0, a.x2 - a.x1) * Math.max(0, a.y2 - a.y1) + Math.max(0, b.x2 - b.x1) * Math.max(0, b.y2 - b.y1) - inter;
   return ua > 0 ? inter / ua : 0;
 }
 

@@ -91,22 +91,56 @@ export interface NativeCallOptions {
 }
 
 export interface NativeCoreApi {
-  loadModel(req: { id: string; path: string; engine?: NativeEngineConfig; batching?: NativeBatchingConfig; warmup?: boolean }, timeoutMs: number, opts?: NativeCallOptions): Promise<{ model: NativeModelInfo; loadUs: number; warmupUs: number }>;
-  unloadModel(req: { id: string }, timeoutMs: number, opts?: NativeCallOptions): Promise<Record<string, never>>;
-  listModels(req: Record<string, never>, timeoutMs: number, opts?: NativeCallOptions): Promise<{ models: NativeModelInfo[] }>;
-  modelMetadata(req: { id: string }, timeoutMs: number, opts?: NativeCallOptions): Promise<{ id: string; inputs: NativeTensorInfo[]; outputs: NativeTensorInfo[]; model?: NativeModelInfo }>;
-  infer(req: { modelId: string; inputs: NativeTensor[]; outputs?: string[] }, timeoutMs: number, opts?: NativeCallOptions): Promise<{ modelId: string; outputs: NativeTensor[]; timing: NativeTiming }>;
-  detect(
-    req: { modelId: string; image: Buffer; confThreshold?: number; iouThreshold?: number; maxDetections?: number; imgsz?: number; anchorsFirst?: boolean },
+  loadModel(
+    req: { id: string; path: string; engine?: NativeEngineConfig; batching?: NativeBatchingConfig; warmup?: boolean },
     timeoutMs: number,
     opts?: NativeCallOptions,
-  ): Promise<{ modelId: string; detections: NativeDetection[]; timing: NativeTiming; imageWidth: number; imageHeight: number }>;
+  ): Promise<{ model: NativeModelInfo; loadUs: number; warmupUs: number }>;
+  unloadModel(req: { id: string }, timeoutMs: number, opts?: NativeCallOptions): Promise<Record<string, never>>;
+  listModels(
+    req: Record<string, never>,
+    timeoutMs: number,
+    opts?: NativeCallOptions,
+  ): Promise<{ models: NativeModelInfo[] }>;
+  modelMetadata(
+    req: { id: string },
+    timeoutMs: number,
+    opts?: NativeCallOptions,
+  ): Promise<{ id: string; inputs: NativeTensorInfo[]; outputs: NativeTensorInfo[]; model?: NativeModelInfo }>;
+  infer(
+    req: { modelId: string; inputs: NativeTensor[]; outputs?: string[] },
+    timeoutMs: number,
+    opts?: NativeCallOptions,
+  ): Promise<{ modelId: string; outputs: NativeTensor[]; timing: NativeTiming }>;
+  detect(
+    req: {
+      modelId: string;
+      image: Buffer;
+      confThreshold?: number;
+      iouThreshold?: number;
+      maxDetections?: number;
+      imgsz?: number;
+      anchorsFirst?: boolean;
+    },
+    timeoutMs: number,
+    opts?: NativeCallOptions,
+  ): Promise<{
+    modelId: string;
+    detections: NativeDetection[];
+    timing: NativeTiming;
+    imageWidth: number;
+    imageHeight: number;
+  }>;
   classify(
     req: { modelId: string; image: Buffer; topK?: number; imgsz?: number; normalization?: string },
     timeoutMs: number,
     opts?: NativeCallOptions,
   ): Promise<{ modelId: string; classes: { classId: number; score: number }[]; timing: NativeTiming }>;
-  stats(req: { modelId?: string }, timeoutMs: number, opts?: NativeCallOptions): Promise<{ models: NativeModelStats[] }>;
+  stats(
+    req: { modelId?: string },
+    timeoutMs: number,
+    opts?: NativeCallOptions,
+  ): Promise<{ models: NativeModelStats[] }>;
 }
 
 /** Finds the proto from the source tree or from dist/ (walks up to the repository root). */
@@ -131,7 +165,12 @@ export function isDeadlineExceeded(e: unknown): boolean {
 }
 export function isInvalidArgument(e: unknown): boolean {
   const c = (e as { code?: number })?.code;
-  return c === grpc.status.INVALID_ARGUMENT || c === grpc.status.NOT_FOUND || c === grpc.status.FAILED_PRECONDITION || c === grpc.status.OUT_OF_RANGE;
+  return (
+    c === grpc.status.INVALID_ARGUMENT ||
+    c === grpc.status.NOT_FOUND ||
+    c === grpc.status.FAILED_PRECONDITION ||
+    c === grpc.status.OUT_OF_RANGE
+  );
 }
 export function isCancelled(e: unknown): boolean {
   return (e as { code?: number })?.code === grpc.status.CANCELLED;
@@ -146,14 +185,27 @@ export interface NativeClientOptions {
   maxMessageBytes?: number;
 }
 
-type Unary = (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, res: unknown) => void) => grpc.ClientUnaryCall;
+type Unary = (
+  req: unknown,
+  meta: grpc.Metadata,
+  opts: grpc.CallOptions,
+  cb: (e: grpc.ServiceError | null, res: unknown) => void,
+) => grpc.ClientUnaryCall;
 
 export class NativeCoreClient implements NativeCoreApi {
   private readonly client: grpc.Client & Record<string, Unary>;
 
   constructor(opts: NativeClientOptions) {
-    const def = protoLoader.loadSync(findProto(), { keepCase: false, longs: Number, enums: String, defaults: true, arrays: true });
-    const pkg = grpc.loadPackageDefinition(def) as unknown as { cvp: { inference: { v1: { InferenceCore: grpc.ServiceClientConstructor } } } };
+    const def = protoLoader.loadSync(findProto(), {
+      keepCase: false,
+      longs: Number,
+      enums: String,
+      defaults: true,
+      arrays: true,
+    });
+    const pkg = grpc.loadPackageDefinition(def) as unknown as {
+      cvp: { inference: { v1: { InferenceCore: grpc.ServiceClientConstructor } } };
+    };
     const max = opts.maxMessageBytes ?? 256 * 1024 * 1024;
     this.client = new pkg.cvp.inference.v1.InferenceCore(opts.address, grpc.credentials.createInsecure(), {
       'grpc.max_receive_message_length': max,
@@ -170,11 +222,17 @@ export class NativeCoreClient implements NativeCoreApi {
     const signal = opts?.signal;
     return new Promise<T>((resolve, reject) => {
       const onAbort = () => call.cancel();
-      const call = this.client[method].call(this.client, req, meta, { deadline: Date.now() + Math.max(1, timeoutMs) }, (e, res) => {
-        signal?.removeEventListener('abort', onAbort);
-        if (e) reject(e);
-        else resolve(res as T);
-      });
+      const call = this.client[method].call(
+        this.client,
+        req,
+        meta,
+        { deadline: Date.now() + Math.max(1, timeoutMs) },
+        (e, res) => {
+          signal?.removeEventListener('abort', onAbort);
+          if (e) reject(e);
+          else resolve(res as T);
+        },
+      );
       if (signal?.aborted) call.cancel();
       else signal?.addEventListener('abort', onAbort, { once: true });
     });
@@ -182,7 +240,9 @@ export class NativeCoreClient implements NativeCoreApi {
 
   /** Waits (bounded) until the channel is connected. */
   waitForReady(timeoutMs: number): Promise<void> {
-    return new Promise((resolve, reject) => this.client.waitForReady(Date.now() + timeoutMs, (e) => (e ? reject(e) : resolve())));
+    return new Promise((resolve, reject) =>
+      this.client.waitForReady(Date.now() + timeoutMs, (e) => (e ? reject(e) : resolve())),
+    );
   }
 
   loadModel: NativeCoreApi['loadModel'] = (r, t, o) => this.call('LoadModel', r, t, o);

@@ -22,7 +22,12 @@ const fixtures = path.join(root, 'native/tests/fixtures');
  * partitioning of reductions) they run the same kernels in the same order.
  */
 const ENGINE: NativeEngineConfig = { provider: 'cpu', graphOptimization: 'all', intraOpThreads: 1, interOpThreads: 1 };
-const ORT_NODE_OPTIONS = { graphOptimizationLevel: 'all', intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' };
+const ORT_NODE_OPTIONS = {
+  graphOptimizationLevel: 'all',
+  intraOpNumThreads: 1,
+  interOpNumThreads: 1,
+  executionMode: 'sequential',
+};
 /** spatial size the python presets are exported at (small: the export and the runs stay quick) */
 const PRESET_IMGSZ = 64;
 
@@ -39,7 +44,10 @@ function startCore(): Promise<Core> {
   const logs: string[] = [];
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('cvp-core did not report a port within 20 s:\n' + logs.join('\n'))), 20000);
+    const timer = setTimeout(
+      () => reject(new Error('cvp-core did not report a port within 20 s:\n' + logs.join('\n'))),
+      20000,
+    );
     let buf = '';
     proc.stderr.on('data', (chunk: Buffer) => {
       buf += chunk.toString();
@@ -70,7 +78,12 @@ function startCore(): Promise<Core> {
  * Reference run through onnxruntime-node in a plain node child process: inside jest's sandbox the
  * library's typed arrays come from another realm and its Tensor constructor rejects them.
  */
-function ortNodeRun(modelPath: string, inputName: string, shape: number[], data: Float32Array): Record<string, { dims: number[]; data: Float32Array }> {
+function ortNodeRun(
+  modelPath: string,
+  inputName: string,
+  shape: number[],
+  data: Float32Array,
+): Record<string, { dims: number[]; data: Float32Array }> {
   const script = `
     const ort = require(${JSON.stringify(require.resolve('onnxruntime-node'))});
     const chunks = [];
@@ -85,13 +98,21 @@ function ortNodeRun(modelPath: string, inputName: string, shape: number[], data:
       process.stdout.write(JSON.stringify(res));
     });`;
   const r = spawnSync(process.execPath, ['-e', script], {
-    input: JSON.stringify({ model: modelPath, options: ORT_NODE_OPTIONS, input: inputName, shape, data: toBuffer(data).toString('base64') }),
+    input: JSON.stringify({
+      model: modelPath,
+      options: ORT_NODE_OPTIONS,
+      input: inputName,
+      shape,
+      data: toBuffer(data).toString('base64'),
+    }),
     timeout: 60000,
     maxBuffer: 64 << 20,
   });
   if (r.status !== 0) throw new Error(`onnxruntime-node reference failed: ${r.stderr}`);
   const parsed = JSON.parse(r.stdout.toString()) as Record<string, { dims: number[]; data: string }>;
-  return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, { dims: v.dims, data: toFloats(Buffer.from(v.data, 'base64')) }]));
+  return Object.fromEntries(
+    Object.entries(parsed).map(([k, v]) => [k, { dims: v.dims, data: toFloats(Buffer.from(v.data, 'base64')) }]),
+  );
 }
 
 /** Seeded uniform floats (mulberry32) so both engines see identical inputs. */
@@ -155,8 +176,10 @@ interface RectImage {
   bg: Rgb;
   rect: { x1: number; y1: number; x2: number; y2: number; rgb: Rgb };
 }
-const rectPixel = (im: RectImage) => (x: number, y: number): Rgb =>
-  x >= im.rect.x1 && x < im.rect.x2 && y >= im.rect.y1 && y < im.rect.y2 ? im.rect.rgb : im.bg;
+const rectPixel =
+  (im: RectImage) =>
+  (x: number, y: number): Rgb =>
+    x >= im.rect.x1 && x < im.rect.x2 && y >= im.rect.y1 && y < im.rect.y2 ? im.rect.rgb : im.bg;
 const rectPng = (im: RectImage) => png(im.w, im.h, rectPixel(im));
 
 /** float32 rounding: the C++ pre/post-processing computes in float, so the references here do too */
@@ -209,7 +232,8 @@ function resizeNormalize(im: RectImage, w: number, h: number): Float32Array {
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       const rgb = pixel(x * k, y * k);
-      for (let c = 0; c < 3; c++) out[c * plane + y * w + x] = f32(f32(f32(rgb[c] / 255) - f32(IMAGENET_MEAN[c])) / f32(IMAGENET_STD[c]));
+      for (let c = 0; c < 3; c++)
+        out[c * plane + y * w + x] = f32(f32(f32(rgb[c] / 255) - f32(IMAGENET_MEAN[c])) / f32(IMAGENET_STD[c]));
     }
   }
   return out;
@@ -223,7 +247,10 @@ interface Box {
 
 /** native/src/postprocess.cpp iou in float32 (same operations, same order). */
 function iou32(a: number[], b: number[]): number {
-  const inter = f32(Math.max(0, f32(Math.min(a[2], b[2]) - Math.max(a[0], b[0]))) * Math.max(0, f32(Math.min(a[3], b[3]) - Math.max(a[1], b[1]))));
+  const inter = f32(
+    Math.max(0, f32(Math.min(a[2], b[2]) - Math.max(a[0], b[0]))) *
+      Math.max(0, f32(Math.min(a[3], b[3]) - Math.max(a[1], b[1]))),
+  );
   const area = (p: number[]) => f32(Math.max(0, f32(p[2] - p[0])) * Math.max(0, f32(p[3] - p[1])));
   const ua = f32(f32(area(a) + area(b)) - inter);
   return ua > 0 ? f32(inter / ua) : 0;
@@ -234,7 +261,14 @@ function iou32(a: number[], b: number[]): number {
  * class-wise NMS (stable by score, suppress IoU > iouThr within a class, keep maxDet), then the
  * letterbox undone and clipped to the image: what the issue calls "the decode of the raw outputs".
  */
-function decodeReference(raw: { dims: number[]; data: Float32Array }, lb: { r: number; left: number; top: number }, im: RectImage, conf: number, iouThr: number, maxDet: number): Box[] {
+function decodeReference(
+  raw: { dims: number[]; data: Float32Array },
+  lb: { r: number; left: number; top: number },
+  im: RectImage,
+  conf: number,
+  iouThr: number,
+  maxDet: number,
+): Box[] {
   const [, ch, n] = raw.dims;
   const d = raw.data;
   const dets: Box[] = [];
@@ -244,7 +278,11 @@ function decodeReference(raw: { dims: number[]; data: Float32Array }, lb: { r: n
     const score = d[(4 + best) * n + a];
     if (!(score >= f32(conf))) continue;
     const [cx, cy, w, h] = [0, 1, 2, 3].map((k) => d[k * n + a]);
-    dets.push({ classId: best, score, box: [f32(cx - f32(w / 2)), f32(cy - f32(h / 2)), f32(cx + f32(w / 2)), f32(cy + f32(h / 2))] });
+    dets.push({
+      classId: best,
+      score,
+      box: [f32(cx - f32(w / 2)), f32(cy - f32(h / 2)), f32(cx + f32(w / 2)), f32(cy + f32(h / 2))],
+    });
   }
   dets.sort((p, q) => q.score - p.score); // stable, like the core's std::stable_sort
   const kept: Box[] = [];
@@ -313,15 +351,24 @@ describe('native core (real cvp-core binary) against onnxruntime-node', () => {
     { name: 'resnet50 (python export)', id: 'resnet50', model: preset('resnet50'), relative: false },
   ])('Infer on $name equals onnxruntime-node within 1e-5', async ({ id, model, relative }) => {
     const modelPath = await model();
-    await client.loadModel({ id, path: modelPath, engine: ENGINE, batching: { maxBatch: 4, maxQueueDelayUs: 1000 } }, 60000);
+    await client.loadModel(
+      { id, path: modelPath, engine: ENGINE, batching: { maxBatch: 4, maxQueueDelayUs: 1000 } },
+      60000,
+    );
     const meta = await client.modelMetadata({ id }, 5000);
     const input = meta.inputs[0];
     expect(input.shape[0]).toBe(-1);
     expect(input.symbolicDims[0]).toBe('batch');
     const shape = [2, ...input.shape.slice(1).map((d) => (d > 0 ? d : PRESET_IMGSZ))];
-    const data = seeded(shape.reduce((a, b) => a * b, 1), 5);
+    const data = seeded(
+      shape.reduce((a, b) => a * b, 1),
+      5,
+    );
 
-    const res = await client.infer({ modelId: id, inputs: [{ name: input.name, datatype: 'FP32', shape, data: toBuffer(data) }] }, 30000);
+    const res = await client.infer(
+      { modelId: id, inputs: [{ name: input.name, datatype: 'FP32', shape, data: toBuffer(data) }] },
+      30000,
+    );
     const ref = ortNodeRun(modelPath, input.name, shape, data);
     expect(res.outputs.map((o) => o.name).sort()).toEqual(Object.keys(ref).sort());
     expect(res.outputs.map((o) => o.name).sort()).toEqual(meta.outputs.map((o) => o.name).sort());
@@ -338,13 +385,20 @@ describe('native core (real cvp-core binary) against onnxruntime-node', () => {
         maxAbs = Math.max(maxAbs, diff);
         maxScaled = Math.max(maxScaled, diff / Math.max(1, Math.abs(refOut.data[i])));
       }
-      console.info(`Infer ${id}/${out.name}: max |core - ort| = ${maxAbs}, max |core - ort| / max(1, |ort|) = ${maxScaled}`);
+      console.info(
+        `Infer ${id}/${out.name}: max |core - ort| = ${maxAbs}, max |core - ort| / max(1, |ort|) = ${maxScaled}`,
+      );
       expect(relative ? maxScaled : maxAbs).toBeLessThanOrEqual(1e-5);
     }
   });
 
   // 128x64 with a rectangle on even pixels: letterboxed to 64x64 at r = 0.5, padding top = 16
-  const DETECT_IMAGE: RectImage = { w: 128, h: 64, bg: [30, 60, 90], rect: { x1: 40, y1: 16, x2: 96, y2: 48, rgb: [230, 200, 20] } };
+  const DETECT_IMAGE: RectImage = {
+    w: 128,
+    h: 64,
+    bg: [30, 60, 90],
+    rect: { x1: 40, y1: 16, x2: 96, y2: 48, rgb: [230, 200, 20] },
+  };
   /** the same picture without the rectangle: a reference that must NOT match where the model reads the pixels */
   const DETECT_CONTROL: RectImage = { ...DETECT_IMAGE, rect: { ...DETECT_IMAGE.rect, rgb: DETECT_IMAGE.bg } };
 
@@ -353,13 +407,19 @@ describe('native core (real cvp-core binary) against onnxruntime-node', () => {
    * relative (|d| / |ref|; the untrained detector's scores are ~1e-5..1e-4), box corners by the
    * Infer rule (|d| / max(1, |ref|), pixels). Infinity when the lists or classes disagree.
    */
-  function detectionDiff(got: { classId: number; score: number; x1: number; y1: number; x2: number; y2: number }[], ref: Box[]): { score: number; box: number } {
-    if (got.length !== ref.length || got.some((g, i) => g.classId !== ref[i].classId)) return { score: Infinity, box: Infinity };
+  function detectionDiff(
+    got: { classId: number; score: number; x1: number; y1: number; x2: number; y2: number }[],
+    ref: Box[],
+  ): { score: number; box: number } {
+    if (got.length !== ref.length || got.some((g, i) => g.classId !== ref[i].classId))
+      return { score: Infinity, box: Infinity };
     let score = 0;
     let box = 0;
     got.forEach((g, i) => {
       score = Math.max(score, Math.abs(g.score - ref[i].score) / Math.abs(ref[i].score));
-      [g.x1, g.y1, g.x2, g.y2].forEach((v, k) => (box = Math.max(box, Math.abs(v - ref[i].box[k]) / Math.max(1, Math.abs(ref[i].box[k])))));
+      [g.x1, g.y1, g.x2, g.y2].forEach(
+        (v, k) => (box = Math.max(box, Math.abs(v - ref[i].box[k]) / Math.max(1, Math.abs(ref[i].box[k])))),
+      );
     });
     return { score, box };
   }
@@ -367,45 +427,96 @@ describe('native core (real cvp-core binary) against onnxruntime-node', () => {
   it.each([
     // class-wise NMS at IoU 0.45 on the fixture removes the near-duplicate class-0 box (IoU 0.9);
     // its raw output is a constant, so the pixels do not matter here
-    { name: 'tiny_det (fixture)', id: 'det', model: fixture('tiny_det.onnx'), conf: 0.25, iou: 0.45, count: 2, readsPixels: false, correlationId: 'jest-detect-1' },
+    {
+      name: 'tiny_det (fixture)',
+      id: 'det',
+      model: fixture('tiny_det.onnx'),
+      conf: 0.25,
+      iou: 0.45,
+      count: 2,
+      readsPixels: false,
+      correlationId: 'jest-detect-1',
+    },
     // Untrained yolov8n (random weights, Ultralytics' prior class bias): scores sit near each
     // head's prior (~1.6e-4 at stride 32, ~4e-5 at stride 16, ~1e-5 at stride 8 at 64 px) and it
     // cannot find the rectangle, so low thresholds give real boxes to compare with the decode.
     // With NMS the survivors are the image-sized prior boxes, the same with or without the rectangle.
-    { name: 'yolov8n (python export), NMS 0.45', id: 'yolov8n-detect', model: preset('yolov8n'), conf: 1e-5, iou: 0.45, count: undefined, readsPixels: false, correlationId: 'jest-detect-yolov8n' },
+    {
+      name: 'yolov8n (python export), NMS 0.45',
+      id: 'yolov8n-detect',
+      model: preset('yolov8n'),
+      conf: 1e-5,
+      iou: 0.45,
+      count: undefined,
+      readsPixels: false,
+      correlationId: 'jest-detect-yolov8n',
+    },
     // NMS off (IoU threshold 1) and every anchor above 1e-6: all 84 anchors come back and their
     // scores move with the rectangle (~0.3 % here), so this case also pins the letterboxed pixels.
-    { name: 'yolov8n (python export), every anchor', id: 'yolov8n-detect', model: preset('yolov8n'), conf: 1e-6, iou: 1, count: 84, readsPixels: true, correlationId: 'jest-detect-yolov8n-all' },
-  ])('Detect on $name matches the decode of the raw outputs, mapped back to the original image', async ({ id, model, conf, iou, count, readsPixels, correlationId }) => {
-    const modelPath = await model();
-    if (!(await client.listModels({}, 5000)).models.some((m) => m.id === id)) await client.loadModel({ id, path: modelPath, engine: ENGINE }, 60000);
-    const meta = await client.modelMetadata({ id }, 5000);
-    const size = meta.inputs[0].shape[2] > 0 ? meta.inputs[0].shape[2] : PRESET_IMGSZ;
-    const maxDet = 300;
-    // raw head output [1, 4+nc, anchors] from onnxruntime-node on the same letterboxed tensor, decoded here
-    const reference = (im: RectImage) => {
-      const lb = letterbox(im, size);
-      expect([lb.r, lb.left, lb.top]).toEqual([0.5, 0, 16]);
-      return decodeReference(ortNodeRun(modelPath, meta.inputs[0].name, [1, 3, size, size], lb.tensor)[meta.outputs[0].name], lb, im, conf, iou, maxDet);
-    };
-    const expected = reference(DETECT_IMAGE);
+    {
+      name: 'yolov8n (python export), every anchor',
+      id: 'yolov8n-detect',
+      model: preset('yolov8n'),
+      conf: 1e-6,
+      iou: 1,
+      count: 84,
+      readsPixels: true,
+      correlationId: 'jest-detect-yolov8n-all',
+    },
+  ])(
+    'Detect on $name matches the decode of the raw outputs, mapped back to the original image',
+    async ({ id, model, conf, iou, count, readsPixels, correlationId }) => {
+      const modelPath = await model();
+      if (!(await client.listModels({}, 5000)).models.some((m) => m.id === id))
+        await client.loadModel({ id, path: modelPath, engine: ENGINE }, 60000);
+      const meta = await client.modelMetadata({ id }, 5000);
+      const size = meta.inputs[0].shape[2] > 0 ? meta.inputs[0].shape[2] : PRESET_IMGSZ;
+      const maxDet = 300;
+      // raw head output [1, 4+nc, anchors] from onnxruntime-node on the same letterboxed tensor, decoded here
+      const reference = (im: RectImage) => {
+        const lb = letterbox(im, size);
+        expect([lb.r, lb.left, lb.top]).toEqual([0.5, 0, 16]);
+        return decodeReference(
+          ortNodeRun(modelPath, meta.inputs[0].name, [1, 3, size, size], lb.tensor)[meta.outputs[0].name],
+          lb,
+          im,
+          conf,
+          iou,
+          maxDet,
+        );
+      };
+      const expected = reference(DETECT_IMAGE);
 
-    const res = await client.detect({ modelId: id, image: rectPng(DETECT_IMAGE), confThreshold: conf, iouThreshold: iou, maxDetections: maxDet, imgsz: size }, 20000, { correlationId });
-    expect(res.imageWidth).toBe(DETECT_IMAGE.w);
-    expect(res.imageHeight).toBe(DETECT_IMAGE.h);
-    if (count !== undefined) expect(expected.length).toBe(count);
-    expect(expected.length).toBeGreaterThan(0);
-    expect(res.detections).toHaveLength(expected.length);
-    res.detections.forEach((det, i) => expect(det.classId).toBe(expected[i].classId));
-    const diff = detectionDiff(res.detections, expected);
-    const control = detectionDiff(res.detections, reference(DETECT_CONTROL));
-    console.info(`Detect ${id} (conf ${conf}, iou ${iou}): ${expected.length} boxes; max score |d|/|ref| ${diff.score}, box |d|/max(1,|ref|) ${diff.box}; against the image without the rectangle: ${control.score}, ${control.box}`);
-    expect(diff.score).toBeLessThanOrEqual(1e-5);
-    expect(diff.box).toBeLessThanOrEqual(1e-5);
-    // where the model reads the pixels, the same tolerance tells the rectangle's tensor from another
-    if (readsPixels) expect(Math.max(control.score, control.box)).toBeGreaterThan(1e-4);
-    expect(res.timing.inferUs).toBeGreaterThanOrEqual(0);
-  });
+      const res = await client.detect(
+        {
+          modelId: id,
+          image: rectPng(DETECT_IMAGE),
+          confThreshold: conf,
+          iouThreshold: iou,
+          maxDetections: maxDet,
+          imgsz: size,
+        },
+        20000,
+        { correlationId },
+      );
+      expect(res.imageWidth).toBe(DETECT_IMAGE.w);
+      expect(res.imageHeight).toBe(DETECT_IMAGE.h);
+      if (count !== undefined) expect(expected.length).toBe(count);
+      expect(expected.length).toBeGreaterThan(0);
+      expect(res.detections).toHaveLength(expected.length);
+      res.detections.forEach((det, i) => expect(det.classId).toBe(expected[i].classId));
+      const diff = detectionDiff(res.detections, expected);
+      const control = detectionDiff(res.detections, reference(DETECT_CONTROL));
+      console.info(
+        `Detect ${id} (conf ${conf}, iou ${iou}): ${expected.length} boxes; max score |d|/|ref| ${diff.score}, box |d|/max(1,|ref|) ${diff.box}; against the image without the rectangle: ${control.score}, ${control.box}`,
+      );
+      expect(diff.score).toBeLessThanOrEqual(1e-5);
+      expect(diff.box).toBeLessThanOrEqual(1e-5);
+      // where the model reads the pixels, the same tolerance tells the rectangle's tensor from another
+      if (readsPixels) expect(Math.max(control.score, control.box)).toBeGreaterThan(1e-4);
+      expect(res.timing.inferUs).toBeGreaterThanOrEqual(0);
+    },
+  );
 
   it('Classify on resnet50 (python export) equals the softmax top-k of onnxruntime-node on the same pre-processed tensor', async () => {
     const modelPath = await preset('resnet50')();
@@ -415,34 +526,60 @@ describe('native core (real cvp-core binary) against onnxruntime-node', () => {
     const [, , h, w] = meta.inputs[0].shape;
     expect([h, w]).toEqual([PRESET_IMGSZ, PRESET_IMGSZ]);
     // twice the input size, rectangle on even pixels: the 2x downscale is exact (see blockSize)
-    const im: RectImage = { w: 2 * w, h: 2 * h, bg: [200, 40, 120], rect: { x1: 32, y1: 48, x2: 80, y2: 112, rgb: [10, 220, 90] } };
+    const im: RectImage = {
+      w: 2 * w,
+      h: 2 * h,
+      bg: [200, 40, 120],
+      rect: { x1: 32, y1: 48, x2: 80, y2: 112, rgb: [10, 220, 90] },
+    };
     const topK = 5;
     /** softmax (double) of onnxruntime-node's logits on the TS-built tensor, ranked like the core (score desc, then id) */
     const reference = (image: RectImage) => {
-      const logits = ortNodeRun(modelPath, meta.inputs[0].name, [1, 3, h, w], resizeNormalize(image, w, h))[meta.outputs[0].name].data;
+      const logits = ortNodeRun(modelPath, meta.inputs[0].name, [1, 3, h, w], resizeNormalize(image, w, h))[
+        meta.outputs[0].name
+      ].data;
       const mx = Math.max(...logits);
       const z = logits.reduce((s, v) => s + Math.exp(v - mx), 0);
-      return Array.from(logits, (v, classId) => ({ classId, score: Math.exp(v - mx) / z })).sort((p, q) => q.score - p.score || p.classId - q.classId);
+      return Array.from(logits, (v, classId) => ({ classId, score: Math.exp(v - mx) / z })).sort(
+        (p, q) => q.score - p.score || p.classId - q.classId,
+      );
     };
     const ranked = reference(im);
     const expected = ranked.slice(0, topK);
     // the ranking is only a fair check when neighbours are further apart than the score tolerance
     for (let i = 0; i < topK; i++) expect(ranked[i].score - ranked[i + 1].score).toBeGreaterThan(1e-6);
 
-    const res = await client.classify({ modelId: id, image: rectPng(im), topK }, 20000, { correlationId: 'jest-classify' });
+    const res = await client.classify({ modelId: id, image: rectPng(im), topK }, 20000, {
+      correlationId: 'jest-classify',
+    });
     const maxDiff = (ref: { classId: number; score: number }[]) =>
-      res.classes.reduce((m, c, i) => Math.max(m, c.classId === ref[i].classId ? Math.abs(c.score - ref[i].score) : Infinity), 0);
+      res.classes.reduce(
+        (m, c, i) => Math.max(m, c.classId === ref[i].classId ? Math.abs(c.score - ref[i].score) : Infinity),
+        0,
+      );
     // the image without the rectangle: its reference must not match, or the check would not see the pixels
     const control = maxDiff(reference({ ...im, rect: { ...im.rect, rgb: im.bg } }).slice(0, topK));
-    console.info(`Classify ${id}: top-${topK} ${JSON.stringify(res.classes.map((c) => [c.classId, c.score]))}; max |d| ${maxDiff(expected)}; against the image without the rectangle: ${control}`);
+    console.info(
+      `Classify ${id}: top-${topK} ${JSON.stringify(res.classes.map((c) => [c.classId, c.score]))}; max |d| ${maxDiff(expected)}; against the image without the rectangle: ${control}`,
+    );
     expect(res.classes.map((c) => c.classId)).toEqual(expected.map((e) => e.classId));
     expect(maxDiff(expected)).toBeLessThanOrEqual(1e-6);
     expect(control).toBeGreaterThan(1e-4);
   });
 
   it('refuses hostile images with INVALID_ARGUMENT and logs the correlation id', async () => {
-    const codeOf = (p: Promise<unknown>) => p.then(() => 'resolved', (e: unknown) => (isInvalidArgument(e) ? 'invalid' : String(e)));
-    expect(await codeOf(client.detect({ modelId: 'det', image: Buffer.from('GIF89a not an image') }, 5000, { correlationId: 'jest-bad-image' }))).toBe('invalid');
+    const codeOf = (p: Promise<unknown>) =>
+      p.then(
+        () => 'resolved',
+        (e: unknown) => (isInvalidArgument(e) ? 'invalid' : String(e)),
+      );
+    expect(
+      await codeOf(
+        client.detect({ modelId: 'det', image: Buffer.from('GIF89a not an image') }, 5000, {
+          correlationId: 'jest-bad-image',
+        }),
+      ),
+    ).toBe('invalid');
     const truncated = solidPng(64, 64, [1, 2, 3]).subarray(0, 40);
     expect(await codeOf(client.detect({ modelId: 'det', image: truncated }, 5000))).toBe('invalid');
     expect(core.logs.some((l) => l.includes('"correlation_id":"jest-bad-image"'))).toBe(true);

@@ -4,7 +4,10 @@ import { z } from 'zod';
 export const baseConfigSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   CVP_HOST: z.string().ip().default('127.0.0.1'),
-  CVP_NATS_URL: z.string().regex(/^nats:\/\/[^\s]+:\d+$/, 'must look like nats://host:port').default('nats://127.0.0.1:4222'),
+  CVP_NATS_URL: z
+    .string()
+    .regex(/^nats:\/\/[^\s]+:\d+$/, 'must look like nats://host:port')
+    .default('nats://127.0.0.1:4222'),
   CVP_DATA_DIR: z.string().min(1).default('var'),
   CVP_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -38,7 +41,11 @@ export function parseConfig<S extends z.ZodTypeAny>(schema: S, env: NodeJS.Proce
 }
 
 /** Start-up variant: prints the problems and exits 78 (EX_CONFIG) instead of throwing. */
-export function loadConfigOrExit<S extends z.ZodTypeAny>(service: string, schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+export function loadConfigOrExit<S extends z.ZodTypeAny>(
+  service: string,
+  schema: S,
+  env: NodeJS.ProcessEnv = process.env,
+): z.infer<S> {
   try {
     return parseConfig(schema, env);
   } catch (e) {

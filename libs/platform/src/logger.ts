@@ -12,7 +12,10 @@ export function createLogger(service: string, level = 'info'): Logger {
       const correlationId = currentCorrelationId();
       return correlationId ? { correlationId } : {};
     },
-    redact: { paths: ['req.headers.authorization', 'authorization', 'password', 'token', '*.password', '*.token'], censor: '[redacted]' },
+    redact: {
+      paths: ['req.headers.authorization', 'authorization', 'password', 'token', '*.password', '*.token'],
+      censor: '[redacted]',
+    },
   });
 }
 

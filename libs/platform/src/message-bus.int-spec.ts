@@ -10,7 +10,9 @@ const Pong = contract('test.pong', message({ n: z.number().int() }));
 
 async function rejections(direction: string): Promise<number> {
   const m = await contractRejections.get();
-  return m.values.filter((v) => v.labels.contract === 'test.ping' && v.labels.direction === direction).reduce((a, v) => a + v.value, 0);
+  return m.values
+    .filter((v) => v.labels.contract === 'test.ping' && v.labels.direction === direction)
+    .reduce((a, v) => a + v.value, 0);
 }
 
 describe('MessageBus against a real nats-server', () => {
@@ -46,7 +48,10 @@ describe('MessageBus against a real nats-server', () => {
     await b.connection.flush();
     const before = await rejections('inbound');
     // Raw publish bypasses the sender-side validation, as a buggy or hostile peer would.
-    a.connection.publish('test.bad', new TextEncoder().encode(JSON.stringify({ schemaVersion: SCHEMA_VERSION, n: -1 })));
+    a.connection.publish(
+      'test.bad',
+      new TextEncoder().encode(JSON.stringify({ schemaVersion: SCHEMA_VERSION, n: -1 })),
+    );
     a.connection.publish('test.bad', new TextEncoder().encode('not json'));
     a.publish(Ping, 'test.bad', { n: 3 });
     await a.connection.flush();

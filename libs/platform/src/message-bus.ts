@@ -9,7 +9,13 @@ import {
   type Subscription,
 } from 'nats';
 import type { Logger } from 'pino';
-import { ContractViolationError, decodeMessage, encodeMessage, type MessageContract, SCHEMA_VERSION } from '@cvp/contracts';
+import {
+  ContractViolationError,
+  decodeMessage,
+  encodeMessage,
+  type MessageContract,
+  SCHEMA_VERSION,
+} from '@cvp/contracts';
 import { CORRELATION_HEADER, currentCorrelationId, withCorrelation } from './correlation';
 import { contractRejections } from './metrics';
 
@@ -106,7 +112,12 @@ export class MessageBus {
     await this.jetstream().publish(subject, this.encode(c, payload), { headers: this.headersFor(), msgID });
   }
 
-  subscribe<T>(c: MessageContract<T>, subject: string, handler: Handler<T>, opts: { queue?: string } = {}): Subscription {
+  subscribe<T>(
+    c: MessageContract<T>,
+    subject: string,
+    handler: Handler<T>,
+    opts: { queue?: string } = {},
+  ): Subscription {
     const sub = this.connection.subscribe(subject, { queue: opts.queue });
     this.subs.push(sub);
     void (async () => {
@@ -137,7 +148,10 @@ export class MessageBus {
     payload: Outgoing<Req>,
     timeoutMs: number,
   ): Promise<Res> {
-    const reply = await this.connection.request(subject, this.encode(reqC, payload), { timeout: timeoutMs, headers: this.headersFor() });
+    const reply = await this.connection.request(subject, this.encode(reqC, payload), {
+      timeout: timeoutMs,
+      headers: this.headersFor(),
+    });
     const res = this.decode(resC, reply.data, subject);
     if (res === undefined) throw new ContractViolationError(resC.name, ['reply did not match its contract']);
     return res;

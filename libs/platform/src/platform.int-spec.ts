@@ -1,4 +1,11 @@
-import { BadRequestException, Controller, Get, type INestApplication, Module, PayloadTooLargeException } from '@nestjs/common';
+import {
+  BadRequestException,
+  Controller,
+  Get,
+  type INestApplication,
+  Module,
+  PayloadTooLargeException,
+} from '@nestjs/common';
 import request from 'supertest';
 import { z } from 'zod';
 import { Public } from './access';
@@ -36,7 +43,10 @@ describe('PlatformModule in a real Nest app', () => {
   const logger = createLogger('platform-test', 'silent');
 
   beforeAll(async () => {
-    @Module({ imports: [PlatformModule.forRoot({ serviceName: 'platform-test', config, logger })], controllers: [ProbeController] })
+    @Module({
+      imports: [PlatformModule.forRoot({ serviceName: 'platform-test', config, logger })],
+      controllers: [ProbeController],
+    })
     class TestModule {}
     app = await createService({ name: 'platform-test', module: TestModule, host: '127.0.0.1', port: 0, logger });
     await app.init();
@@ -73,7 +83,10 @@ describe('PlatformModule in a real Nest app', () => {
   });
 
   it('refuses a forged correlation id', async () => {
-    const r = await request(app.getHttpServer()).get('/health/live').set('x-correlation-id', 'bad id with spaces').expect(200);
+    const r = await request(app.getHttpServer())
+      .get('/health/live')
+      .set('x-correlation-id', 'bad id with spaces')
+      .expect(200);
     expect(r.headers['x-correlation-id']).not.toContain(' ');
     expect(r.headers['x-correlation-id']).toMatch(/^[0-9a-f-]{36}$/);
   });

@@ -47,7 +47,8 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     body.instance = req.originalUrl?.split('?')[0];
     const cid = currentCorrelationId();
     if (cid) body.correlationId = cid;
-    if (body.status >= 500) this.logger.error(`${req.method} ${body.instance}: ${(exception as Error)?.stack ?? String(exception)}`);
+    if (body.status >= 500)
+      this.logger.error(`${req.method} ${body.instance}: ${(exception as Error)?.stack ?? String(exception)}`);
     const retryAfter = (exception as { retryAfterSeconds?: number })?.retryAfterSeconds;
     if (retryAfter !== undefined) res.setHeader('Retry-After', String(retryAfter));
     res.status(body.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
@@ -74,7 +75,9 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       return problem(status, detail, extra);
     }
     // Body-parser and multer errors carry a status of their own (413, 400) and must stay 4xx.
-    const status = (exception as { status?: number; statusCode?: number })?.status ?? (exception as { statusCode?: number })?.statusCode;
+    const status =
+      (exception as { status?: number; statusCode?: number })?.status ??
+      (exception as { statusCode?: number })?.statusCode;
     if (typeof status === 'number' && status >= 400 && status < 500) {
       return problem(status, (exception as Error).message);
     }

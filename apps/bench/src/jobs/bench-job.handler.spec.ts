@@ -49,18 +49,38 @@ describe('BenchJobHandler', () => {
     },
     dataset: async () => ({ path: root, format: 'imagefolder' }),
   } as unknown as BenchRegistryClient;
-  const ctx = (jobId: string, signal = new AbortController().signal): JobContext & { events: { progress?: number; stage?: string }[] } => {
+  const ctx = (
+    jobId: string,
+    signal = new AbortController().signal,
+  ): JobContext & { events: { progress?: number; stage?: string }[] } => {
     const events: { progress?: number; stage?: string }[] = [];
-    return { jobId, ownerId: 'u1', attempt: 1, signal, logger: pino({ level: 'silent' }), progress: (u) => events.push(u), events };
+    return {
+      jobId,
+      ownerId: 'u1',
+      attempt: 1,
+      signal,
+      logger: pino({ level: 'silent' }),
+      progress: (u) => events.push(u),
+      events,
+    };
   };
 
   it('runs the protocol and returns what the gateway stores; reports land under benchmarks/<id>/', async () => {
     const handler = new BenchJobHandler(settings, registry);
     const c = ctx('job-a');
-    const result = benchJobResultSchema.parse(await handler.handle({ modelId: 'm1', constraints: { maxP95Ms: 10_000 } }, c));
-    expect(result).toMatchObject({ benchmarkId: benchmarkIdFor('job-a'), modelId: 'm1', modelVersion: 2, status: 'selected' });
+    const result = benchJobResultSchema.parse(
+      await handler.handle({ modelId: 'm1', constraints: { maxP95Ms: 10_000 } }, c),
+    );
+    expect(result).toMatchObject({
+      benchmarkId: benchmarkIdFor('job-a'),
+      modelId: 'm1',
+      modelVersion: 2,
+      status: 'selected',
+    });
     expect(result.reportDir).toBe(path.join(dataDir, 'benchmarks', 'bm-job-a'));
-    const report = benchReportSchema.parse(JSON.parse(readFileSync(path.join(result.reportDir, 'report.json'), 'utf8')));
+    const report = benchReportSchema.parse(
+      JSON.parse(readFileSync(path.join(result.reportDir, 'report.json'), 'utf8')),
+    );
     expect(report.steps.map((s) => [s.step, s.status])).toEqual([
       [1, 'done'],
       [2, 'done'],
@@ -75,7 +95,8 @@ describe('BenchJobHandler', () => {
     expect(report.steps[2].reasons[0]).toMatch(/python venv not found/);
     expect(report.steps[1].reasons.join(' ')).toMatch(/native: skipped: native engines disabled/);
     expect(report.model.inputShape).toEqual([1, 3, 16, 16]);
-    for (const f of ['technical.html', 'simple.html', 'decision.json']) expect(existsSync(path.join(result.reportDir, f))).toBe(true);
+    for (const f of ['technical.html', 'simple.html', 'decision.json'])
+      expect(existsSync(path.join(result.reportDir, f))).toBe(true);
     expect(existsSync(path.join(result.reportDir, 'scratch'))).toBe(false);
     expect(c.events[0].stage).toMatch(/lock/);
     expect(c.events.some((e) => /step 9/.test(e.stage ?? ''))).toBe(true);
@@ -86,11 +107,15 @@ describe('BenchJobHandler', () => {
     const handler = new BenchJobHandler(settings, registry);
     const release = await acquireHostLock(lockFile, 'someone else', { waitMs: 100 });
     try {
-      await expect(handler.handle({ modelId: 'm1', constraints: {} }, ctx('job-b'))).rejects.toBeInstanceOf(RetryableJobError);
+      await expect(handler.handle({ modelId: 'm1', constraints: {} }, ctx('job-b'))).rejects.toBeInstanceOf(
+        RetryableJobError,
+      );
     } finally {
       await release();
     }
-    await expect(handler.handle({ modelId: 'nope', constraints: {} }, ctx('job-c'))).rejects.toBeInstanceOf(PermanentJobError);
+    await expect(handler.handle({ modelId: 'nope', constraints: {} }, ctx('job-c'))).rejects.toBeInstanceOf(
+      PermanentJobError,
+    );
   });
 
   it('a cancelled job stops, leaves no report folder and frees the lock', async () => {
@@ -106,12 +131,20 @@ describe('BenchJobHandler', () => {
   it('a model that is not an NCHW image model fails permanently with the reason', async () => {
     const flat = path.join(root, 'flat.onnx');
     writeFileSync(flat, tinyIdentityOnnx(['batch', 4]));
-    const handler = new BenchJobHandler(settings, { describeModel: async () => ({ ...facts, onnxPath: flat }) } as unknown as BenchRegistryClient);
+    const handler = new BenchJobHandler(settings, {
+      describeModel: async () => ({ ...facts, onnxPath: flat }),
+    } as unknown as BenchRegistryClient);
     await expect(handler.handle({ modelId: 'm1', constraints: {} }, ctx('job-e'))).rejects.toThrow(/NCHW/);
   });
 
   it('settings and metadata parsing', () => {
-    expect(settings.protocol).toMatchObject({ threads: [1], concurrency: [1, 2], stabilityDurationMs: 300, native: false, variants: ['fp16', 'int8-static', 'int8-dynamic'] });
+    expect(settings.protocol).toMatchObject({
+      threads: [1],
+      concurrency: [1, 2],
+      stabilityDurationMs: 300,
+      native: false,
+      variants: ['fp16', 'int8-static', 'int8-dynamic'],
+    });
     expect(() => parseConfig(benchConfigSchema, { CVP_BENCH_CONCURRENCY: 'a,b' })).toThrow(/CVP_BENCH_CONCURRENCY/);
     expect(() => parseConfig(benchConfigSchema, { CVP_BENCH_VARIANTS: 'int4' })).toThrow(/CVP_BENCH_VARIANTS/);
     expect(toBenchSettings(parseConfig(benchConfigSchema, {})).protocol.threads.length).toBeGreaterThan(0);

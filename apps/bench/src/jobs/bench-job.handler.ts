@@ -3,7 +3,14 @@ import path from 'node:path';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { BenchJobResult, JobInputs } from '@cvp/contracts';
 import { GPU_LEASE_CLIENT, type GpuLeaseClient } from '@cvp/gpu-lease';
-import { JobCancelledError, type JobContext, type JobHandler, type JobResult, PermanentJobError, RetryableJobError } from '@cvp/jobs';
+import {
+  JobCancelledError,
+  type JobContext,
+  type JobHandler,
+  type JobResult,
+  PermanentJobError,
+  RetryableJobError,
+} from '@cvp/jobs';
 import { BENCH_SETTINGS, type BenchServiceSettings } from '../bench-settings';
 import { acquireHostLock, HostBusyError } from '../protocol/host-lock';
 import { runProtocol } from '../protocol/protocol-runner';
@@ -36,7 +43,10 @@ export class BenchJobHandler implements JobHandler<'bench'> {
     ctx.progress({ progress: 0, stage: 'waiting for the host measurement lock' });
     let release: () => Promise<void>;
     try {
-      release = await acquireHostLock(this.settings.lockFile, `bench:${ctx.jobId}`, { waitMs: this.settings.lockWaitMs, signal: ctx.signal });
+      release = await acquireHostLock(this.settings.lockFile, `bench:${ctx.jobId}`, {
+        waitMs: this.settings.lockWaitMs,
+        signal: ctx.signal,
+      });
     } catch (e) {
       if (ctx.signal.aborted) throw new JobCancelledError('cancelled while waiting for the measurement lock');
       if (e instanceof HostBusyError) throw new RetryableJobError(e.message);
@@ -47,7 +57,14 @@ export class BenchJobHandler implements JobHandler<'bench'> {
         {
           benchmarkId,
           jobId: ctx.jobId,
-          model: { id: model.id, version: model.version, name: model.name, task: model.task, path: model.onnxPath, imgsz: model.imgsz },
+          model: {
+            id: model.id,
+            version: model.version,
+            name: model.name,
+            task: model.task,
+            path: model.onnxPath,
+            imgsz: model.imgsz,
+          },
           inputShape: input.inputShape,
           datasetDir: dataset?.path ?? null,
           datasetFormat: dataset?.format ?? null,
@@ -92,7 +109,13 @@ export class BenchJobHandler implements JobHandler<'bench'> {
   }
 
   private async withLease<T>(ctx: JobContext, fn: () => Promise<T>): Promise<T> {
-    const lease = await this.leases!.acquire({ holder: `bench:${ctx.jobId}`, priority: 'bench', ttlMs: 60_000, waitMs: 600_000, signal: ctx.signal });
+    const lease = await this.leases!.acquire({
+      holder: `bench:${ctx.jobId}`,
+      priority: 'bench',
+      ttlMs: 60_000,
+      waitMs: 600_000,
+      signal: ctx.signal,
+    });
     try {
       return await fn();
     } finally {

@@ -18,9 +18,16 @@ export function measureScript(): string {
  * Measures one ONNX Runtime configuration in a fresh node process, so its peak RSS is that
  * engine's alone and a crashing engine cannot take the worker down. Bounded by timeoutMs.
  */
-export async function measureInChild(req: OrtMeasureRequest, scratchDir: string, o: { timeoutMs: number; signal?: AbortSignal }): Promise<OrtMeasureResult> {
+export async function measureInChild(
+  req: OrtMeasureRequest,
+  scratchDir: string,
+  o: { timeoutMs: number; signal?: AbortSignal },
+): Promise<OrtMeasureResult> {
   await fs.mkdir(scratchDir, { recursive: true });
-  const reqFile = path.join(scratchDir, `req-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}.json`);
+  const reqFile = path.join(
+    scratchDir,
+    `req-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}.json`,
+  );
   await fs.writeFile(reqFile, JSON.stringify(req));
   let result: OrtMeasureResult | undefined;
   let error: string | undefined;
@@ -38,7 +45,8 @@ export async function measureInChild(req: OrtMeasureRequest, scratchDir: string,
     });
     if (r.aborted) throw new Error('measurement cancelled');
     if (r.timedOut) throw new Error(`measurement timed out after ${o.timeoutMs} ms`);
-    if (r.exitCode !== 0 || !result) throw new Error(error ?? `measurement process exited ${r.exitCode ?? r.signal}: ${r.stderrTail.slice(-600)}`);
+    if (r.exitCode !== 0 || !result)
+      throw new Error(error ?? `measurement process exited ${r.exitCode ?? r.signal}: ${r.stderrTail.slice(-600)}`);
     return result;
   } finally {
     await fs.unlink(reqFile).catch(() => undefined);

@@ -18,7 +18,11 @@ function alive(pid: number): boolean {
  * One benchmark measures at a time on a host: an exclusive lock file (O_EXCL) naming its
  * holder. A holder whose process is gone is stale and taken over. Waiting is bounded.
  */
-export async function acquireHostLock(file: string, holder: string, o: { waitMs: number; pollMs?: number; signal?: AbortSignal }): Promise<() => Promise<void>> {
+export async function acquireHostLock(
+  file: string,
+  holder: string,
+  o: { waitMs: number; pollMs?: number; signal?: AbortSignal },
+): Promise<() => Promise<void>> {
   const deadline = Date.now() + o.waitMs;
   const poll = o.pollMs ?? 250;
   for (;;) {
@@ -47,7 +51,8 @@ export async function acquireHostLock(file: string, holder: string, o: { waitMs:
       await fs.unlink(file).catch(() => undefined);
       continue;
     }
-    if (Date.now() >= deadline) throw new HostBusyError(`another benchmark (pid ${pid}) is measuring on this host; waited ${o.waitMs} ms`);
+    if (Date.now() >= deadline)
+      throw new HostBusyError(`another benchmark (pid ${pid}) is measuring on this host; waited ${o.waitMs} ms`);
     await new Promise((r) => setTimeout(r, poll));
   }
 }

@@ -4,7 +4,12 @@ import path from 'node:path';
 import { benchReportSchema } from '@cvp/contracts';
 import { measureOrt, type OrtMeasureRequest, withMapChange } from '@cvp/measure';
 // eslint-disable-next-line @nx/enforce-module-boundaries
-import { type CellObject, tinyDetectorOnnx, tinyIdentityOnnx, writeCellDataset } from '../../../../libs/measure/src/testing/tiny-onnx';
+import {
+  type CellObject,
+  tinyDetectorOnnx,
+  tinyIdentityOnnx,
+  writeCellDataset,
+} from '../../../../libs/measure/src/testing/tiny-onnx';
 import { technicalHtml } from '../report/report-html';
 import { selectEngine } from '../selection/engine-selector';
 import { planMap, runProtocol } from './protocol-runner';
@@ -56,13 +61,25 @@ describe('mAP change against a labelled data set', () => {
     const outDir = path.join(root, 'bm-map');
     const report = benchReportSchema.parse(
       await runProtocol(
-        { benchmarkId: 'bm-map', jobId: null, model: { id: 'm', version: 1, name: 'tiny-detector', task: 'detect', path: model }, datasetDir, datasetFormat: 'yolo', constraints: { maxAccuracyDrop: 0.01 }, outDir },
+        {
+          benchmarkId: 'bm-map',
+          jobId: null,
+          model: { id: 'm', version: 1, name: 'tiny-detector', task: 'detect', path: model },
+          datasetDir,
+          datasetFormat: 'yolo',
+          constraints: { maxAccuracyDrop: 0.01 },
+          outDir,
+        },
         settings(),
       ),
     );
     const base = report.candidates.find((c) => c.id === report.baselineId)!;
     const baseMap = base.agreement!.map!;
-    expect(baseMap).toMatchObject({ split: 'val', images: images.length, boxes: images.reduce((s, i) => s + i.labels.length, 0) });
+    expect(baseMap).toMatchObject({
+      split: 'val',
+      images: images.length,
+      boxes: images.reduce((s, i) => s + i.labels.length, 0),
+    });
     expect(baseMap.baselineMap50).toBeGreaterThan(0);
     expect(baseMap.baselineMap50).toBeLessThan(1);
     expect(base.agreement).toMatchObject({ mapChange: 0, accuracyDrop: 0, accuracyBasis: 'map50' });
@@ -73,13 +90,19 @@ describe('mAP change against a labelled data set', () => {
     for (const c of scored) {
       const a = c.agreement!;
       expect(Number.isFinite(a.mapChange)).toBe(true);
-      expect(a.map).toMatchObject({ split: 'val', images: images.length, baselineMap50: baseMap.baselineMap50, baselineMap50_95: baseMap.baselineMap50_95 });
+      expect(a.map).toMatchObject({
+        split: 'val',
+        images: images.length,
+        baselineMap50: baseMap.baselineMap50,
+        baselineMap50_95: baseMap.baselineMap50_95,
+      });
       expect(a.mapChange).toBeCloseTo(a.map!.map50 - a.map!.baselineMap50, 6);
       expect(a.accuracyDrop).toBeCloseTo(Math.max(0, -a.mapChange!), 6);
       expect(a.accuracyBasis).toBe('map50');
     }
     // Batch > 1 is the same model and engine as its batch-1 candidate: not scored again, and says so.
-    for (const c of report.candidates.filter((x) => x.batch > 1)) expect(c.agreement).toMatchObject({ mapChange: null, mapSkipReason: expect.stringMatching(/batch > 1/) });
+    for (const c of report.candidates.filter((x) => x.batch > 1))
+      expect(c.agreement).toMatchObject({ mapChange: null, mapSkipReason: expect.stringMatching(/batch > 1/) });
     const html = technicalHtml(report);
     expect(html).toContain('mAP@0.5 (Δ)');
     expect(html).toContain(`baseline mAP@0.5 ${baseMap.baselineMap50.toFixed(3)}`);
@@ -107,11 +130,38 @@ describe('mAP change against a labelled data set', () => {
     const g = good.detectionMap!;
     const w = worse.detectionMap!;
     expect(w.map50).toBeLessThan(g.map50!);
-    const agreement = withMapChange({ maxAbsDiff: 1, meanAbsDiff: 0.1, cosine: 0.99, top1Agreement: null, scoreMaxAbsDiff: 0, mapChange: null, accuracyDrop: 0.01, samples: 2 }, g, w);
+    const agreement = withMapChange(
+      {
+        maxAbsDiff: 1,
+        meanAbsDiff: 0.1,
+        cosine: 0.99,
+        top1Agreement: null,
+        scoreMaxAbsDiff: 0,
+        mapChange: null,
+        accuracyDrop: 0.01,
+        samples: 2,
+      },
+      g,
+      w,
+    );
     expect(agreement.mapChange).toBeCloseTo(w.map50! - g.map50!, 6);
     expect(agreement.mapChange).toBeLessThan(0);
     expect(agreement.accuracyDrop).toBeCloseTo(-agreement.mapChange!, 6);
-    const pick = (drop: number) => ({ engine: 'ort-node' as const, options: { provider: 'cpu' as const, precision: 'fp32' as const, graphOptimization: 'all' as const, threads: 1, maxBatch: 1 }, modelPath: 'x', throughput: 100, peakRssMb: 100, peakVramMb: null, agreement: { accuracyDrop: drop } });
+    const pick = (drop: number) => ({
+      engine: 'ort-node' as const,
+      options: {
+        provider: 'cpu' as const,
+        precision: 'fp32' as const,
+        graphOptimization: 'all' as const,
+        threads: 1,
+        maxBatch: 1,
+      },
+      modelPath: 'x',
+      throughput: 100,
+      peakRssMb: 100,
+      peakVramMb: null,
+      agreement: { accuracyDrop: drop },
+    });
     const decision = selectEngine(
       [
         { id: 'worse', ...pick(agreement.accuracyDrop), latency: { p95Ms: 1, stdMs: 0, unstable: false } },
@@ -135,18 +185,35 @@ describe('mAP change against a labelled data set', () => {
       [{ model: detector, datasetDir: path.join(root, 'nowhere') }, /no images\/<split>/],
       [{ model: detector, datasetDir: unlabelled }, /no labelled boxes/],
     ];
-    for (const [input, reason] of cases) expect(await planMap(input, s)).toEqual({ eval: null, reason: expect.stringMatching(reason) });
-    expect(await planMap({ model: detector, datasetDir }, { mapImages: 0 })).toEqual({ eval: null, reason: expect.stringMatching(/CVP_BENCH_MAP_IMAGES=0/) });
-    expect(await planMap({ model: detector, datasetDir, datasetFormat: 'yolo' }, s)).toEqual({ eval: { datasetDir, maxImages: s.mapImages }, reason: null });
+    for (const [input, reason] of cases)
+      expect(await planMap(input, s)).toEqual({ eval: null, reason: expect.stringMatching(reason) });
+    expect(await planMap({ model: detector, datasetDir }, { mapImages: 0 })).toEqual({
+      eval: null,
+      reason: expect.stringMatching(/CVP_BENCH_MAP_IMAGES=0/),
+    });
+    expect(await planMap({ model: detector, datasetDir, datasetFormat: 'yolo' }, s)).toEqual({
+      eval: { datasetDir, maxImages: s.mapImages },
+      reason: null,
+    });
 
     // Through the protocol: a detector benchmarked on seeded inputs records the reason in step 1 and on each candidate.
     const identity = path.join(root, 'identity.onnx');
     writeFileSync(identity, tinyIdentityOnnx([1, 3, 8, 8]));
     const report = await runProtocol(
-      { benchmarkId: 'bm-nomap', jobId: null, model: { id: 'm', version: 1, name: 'id', task: 'detect', path: identity }, constraints: {}, outDir: path.join(root, 'bm-nomap') },
+      {
+        benchmarkId: 'bm-nomap',
+        jobId: null,
+        model: { id: 'm', version: 1, name: 'id', task: 'detect', path: identity },
+        constraints: {},
+        outDir: path.join(root, 'bm-nomap'),
+      },
       { ...settings(), threads: [1], concurrency: [1] },
     );
     expect(report.steps[0].reasons.join(' ')).toMatch(/mAP change: skipped: no data set attached/);
-    for (const c of report.candidates.filter((x) => x.agreement)) expect(c.agreement).toMatchObject({ mapChange: null, mapSkipReason: expect.stringMatching(/no data set attached/) });
+    for (const c of report.candidates.filter((x) => x.agreement))
+      expect(c.agreement).toMatchObject({
+        mapChange: null,
+        mapSkipReason: expect.stringMatching(/no data set attached/),
+      });
   }, 120_000);
 });

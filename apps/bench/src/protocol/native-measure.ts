@@ -1,8 +1,29 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
-import type { Agreement, ConcurrencyPoint, GraphOptLevel, LatencyStats, StabilityResult, TimeSplit } from '@cvp/contracts';
-import { BoundedPool, compareOutputs, concurrencyPoint, type DetectionMap, makeSamples, type OutputTensor, readOutputs, round, runLoad, scoreMap, seededJpeg, stabilityResult, measureRepeated } from '@cvp/measure';
+import type {
+  Agreement,
+  ConcurrencyPoint,
+  GraphOptLevel,
+  LatencyStats,
+  StabilityResult,
+  TimeSplit,
+} from '@cvp/contracts';
+import {
+  BoundedPool,
+  compareOutputs,
+  concurrencyPoint,
+  type DetectionMap,
+  makeSamples,
+  type OutputTensor,
+  readOutputs,
+  round,
+  runLoad,
+  scoreMap,
+  seededJpeg,
+  stabilityResult,
+  measureRepeated,
+} from '@cvp/measure';
 import { NativeCoreClient } from '@cvp/native-client';
 
 export interface NativeMeasureRequest {
@@ -26,7 +47,14 @@ export interface NativeMeasureRequest {
   timeSplit: boolean;
   /** Detectors: score mAP on this labelled YOLO data set, through Infer like the agreement samples. */
   mapEval?: { datasetDir: string; maxImages: number } | null;
-  load?: { concurrency: number[]; requestsPerLevel: number; poolSize: number; stabilityUsers: number; stabilityDurationMs: number; engineName: string } | null;
+  load?: {
+    concurrency: number[];
+    requestsPerLevel: number;
+    poolSize: number;
+    stabilityUsers: number;
+    stabilityDurationMs: number;
+    engineName: string;
+  } | null;
   /** Bound on every single RPC. */
   rpcTimeoutMs: number;
 }
@@ -48,7 +76,8 @@ export interface NativeMeasureResult {
 
 /** Why native engines cannot be measured here, or null when the core binary is present. */
 export function nativeUnavailableReason(binary: string): string | null {
-  if (!existsSync(binary)) return `native core binary ${binary} is not built (run the native build: cmake --build native/build)`;
+  if (!existsSync(binary))
+    return `native core binary ${binary} is not built (run the native build: cmake --build native/build)`;
   return null;
 }
 
@@ -87,7 +116,9 @@ async function stop(child: ChildProcess): Promise<void> {
  */
 export async function measureNative(req: NativeMeasureRequest, signal?: AbortSignal): Promise<NativeMeasureResult> {
   const port = await freePort();
-  const child = spawn(req.binary, ['--host', '127.0.0.1', '--port', String(port), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(req.binary, ['--host', '127.0.0.1', '--port', String(port), '--log-level', 'warn'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr!.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-2000)));
   const client = new NativeCoreClient({ address: `127.0.0.1:${port}` });
@@ -103,7 +134,13 @@ export async function measureNative(req: NativeMeasureRequest, signal?: AbortSig
       {
         id,
         path: req.modelPath,
-        engine: { provider: 'cpu', precision: req.precision, graphOptimization: req.graphOptimization, intraOpThreads: req.threads, interOpThreads: 1 },
+        engine: {
+          provider: 'cpu',
+          precision: req.precision,
+          graphOptimization: req.graphOptimization,
+          intraOpThreads: req.threads,
+          interOpThreads: 1,
+        },
         batching: { maxBatch: 1, instanceCount: 1, queueCapacity: 1024 },
         warmup: false,
       },
@@ -112,8 +149,18 @@ export async function measureNative(req: NativeMeasureRequest, signal?: AbortSig
     const buildMs = Number(process.hrtime.bigint() - t0) / 1e6;
     const meta = await client.modelMetadata({ id }, req.rpcTimeoutMs);
     const input = meta.inputs[0];
-    const { samples } = await makeSamples(req.inputShape, Math.max(req.agreementSamples, req.batch), req.seed, req.datasetDir);
-    const toTensor = (data: Float32Array, shape: number[]) => ({ name: input.name, datatype: 'FP32', shape, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) });
+    const { samples } = await makeSamples(
+      req.inputShape,
+      Math.max(req.agreementSamples, req.batch),
+      req.seed,
+      req.datasetDir,
+    );
+    const toTensor = (data: Float32Array, shape: number[]) => ({
+      name: input.name,
+      datatype: 'FP32',
+      shape,
+      data: Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+    });
     const per = samples[0].length;
     const batchData = new Float32Array(per * req.batch);
     for (let b = 0; b < req.batch; b++) batchData.set(samples[b % samples.length], b * per);
@@ -122,11 +169,21 @@ export async function measureNative(req: NativeMeasureRequest, signal?: AbortSig
     const f0 = process.hrtime.bigint();
     await client.infer(batchReq, req.rpcTimeoutMs);
     const firstInferenceMs = Number(process.hrtime.bigint() - f0) / 1e6;
-    const latency = await measureRepeated(() => client.infer(batchReq, req.rpcTimeoutMs), { warmup: req.warmup, iterations: req.iterations, cvThreshold: req.cvThreshold, maxAttempts: req.maxAttempts, timeBudgetMs: req.timeBudgetMs, signal });
+    const latency = await measureRepeated(() => client.infer(batchReq, req.rpcTimeoutMs), {
+      warmup: req.warmup,
+      iterations: req.iterations,
+      cvThreshold: req.cvThreshold,
+      maxAttempts: req.maxAttempts,
+      timeBudgetMs: req.timeBudgetMs,
+      signal,
+    });
 
     const inferOne = async (sample: Float32Array): Promise<OutputTensor[]> => {
       const r = await client.infer({ modelId: id, inputs: [toTensor(sample, req.inputShape)] }, req.rpcTimeoutMs);
-      return r.outputs.map((o) => ({ dims: o.shape.map(Number), data: new Float32Array(o.data.buffer.slice(o.data.byteOffset, o.data.byteOffset + o.data.byteLength)) }));
+      return r.outputs.map((o) => ({
+        dims: o.shape.map(Number),
+        data: new Float32Array(o.data.buffer.slice(o.data.byteOffset, o.data.byteOffset + o.data.byteLength)),
+      }));
     };
     let agreement: Agreement | null = null;
     if (req.compareWith) {
@@ -134,7 +191,12 @@ export async function measureNative(req: NativeMeasureRequest, signal?: AbortSig
       for (let i = 0; i < req.agreementSamples; i++) outs.push(await inferOne(samples[i % samples.length]));
       agreement = compareOutputs(await readOutputs(req.compareWith), outs, req.task);
     }
-    const { detectionMap, mapError } = await scoreMap(req.mapEval, req.inputShape, async (sample) => (await inferOne(sample))[0], signal);
+    const { detectionMap, mapError } = await scoreMap(
+      req.mapEval,
+      req.inputShape,
+      async (sample) => (await inferOne(sample))[0],
+      signal,
+    );
 
     let timeSplit: TimeSplit | null = null;
     if (req.timeSplit && req.task) {
@@ -164,10 +226,25 @@ export async function measureNative(req: NativeMeasureRequest, signal?: AbortSig
       const one = { modelId: id, inputs: [toTensor(samples[0], req.inputShape)] };
       const call = () => pool.run(() => client.infer(one, Math.max(req.rpcTimeoutMs, 60000)));
       for (const c of req.load.concurrency) {
-        concurrency.push(concurrencyPoint(req.load.engineName, c, await runLoad(call, { users: c, maxRequests: req.load.requestsPerLevel, durationMs: 60000, signal })));
+        concurrency.push(
+          concurrencyPoint(
+            req.load.engineName,
+            c,
+            await runLoad(call, { users: c, maxRequests: req.load.requestsPerLevel, durationMs: 60000, signal }),
+          ),
+        );
       }
       if (req.load.stabilityUsers > 0 && req.load.stabilityDurationMs > 0) {
-        stability = stabilityResult(req.load.engineName, req.load.stabilityUsers, await runLoad(call, { users: req.load.stabilityUsers, maxRequests: 1e9, durationMs: req.load.stabilityDurationMs, signal }));
+        stability = stabilityResult(
+          req.load.engineName,
+          req.load.stabilityUsers,
+          await runLoad(call, {
+            users: req.load.stabilityUsers,
+            maxRequests: 1e9,
+            durationMs: req.load.stabilityDurationMs,
+            signal,
+          }),
+        );
       }
     }
     return {

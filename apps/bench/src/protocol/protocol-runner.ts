@@ -15,7 +15,16 @@ import type {
   VariantKind,
 } from '@cvp/contracts';
 import { BENCH_REPORT_VERSION } from '@cvp/contracts';
-import { type DetectionMap, detectGpu, environmentFingerprint, loadYoloLabelledSet, type OrtMeasureRequest, type OrtMeasureResult, ortProviders, withMapChange } from '@cvp/measure';
+import {
+  type DetectionMap,
+  detectGpu,
+  environmentFingerprint,
+  loadYoloLabelledSet,
+  type OrtMeasureRequest,
+  type OrtMeasureResult,
+  ortProviders,
+  withMapChange,
+} from '@cvp/measure';
 import { selectEngine } from '../selection/engine-selector';
 import { buildSimpleView } from '../report/simple-view';
 import { measureInChild } from './child-measure';
@@ -29,7 +38,14 @@ const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
 export interface ProtocolInput {
   benchmarkId: string;
   jobId: string | null;
-  model: { id: string; version: number; name: string; task: 'detect' | 'classify' | null; path: string; imgsz?: number | null };
+  model: {
+    id: string;
+    version: number;
+    name: string;
+    task: 'detect' | 'classify' | null;
+    path: string;
+    imgsz?: number | null;
+  };
   /** Fills symbolic dims (N,C,H,W). */
   inputShape?: number[];
   datasetDir?: string | null;
@@ -48,7 +64,12 @@ export interface ProtocolHooks {
 }
 
 const GRAPH_LEVELS: GraphOptLevel[] = ['basic', 'extended', 'all'];
-const PRECISION_OF: Record<VariantKind, Precision> = { fp32: 'fp32', fp16: 'fp16', 'int8-static': 'int8', 'int8-dynamic': 'int8' };
+const PRECISION_OF: Record<VariantKind, Precision> = {
+  fp32: 'fp32',
+  fp16: 'fp16',
+  'int8-static': 'int8',
+  'int8-dynamic': 'int8',
+};
 
 interface ResolvedInput {
   name: string;
@@ -60,13 +81,15 @@ interface ResolvedInput {
 export async function resolveInput(modelPath: string, given?: number[], imgsz?: number | null): Promise<ResolvedInput> {
   const s = await ort.InferenceSession.create(modelPath, { graphOptimizationLevel: 'disabled' });
   try {
-    const meta = (s as unknown as { inputMetadata?: { name: string; shape?: (number | string)[] }[] }).inputMetadata?.[0];
+    const meta = (s as unknown as { inputMetadata?: { name: string; shape?: (number | string)[] }[] })
+      .inputMetadata?.[0];
     const dims = meta?.shape ?? [];
     const dynamicBatch = dims.length > 0 && typeof dims[0] !== 'number';
     const fallback = (i: number) => (i === 0 ? 1 : i === 1 ? 3 : (imgsz ?? 640));
     let shape = dims.map((d, i) => (typeof d === 'number' && d > 0 ? d : (given?.[i] ?? fallback(i))));
     if (shape.length === 0 && given) shape = given;
-    if (shape.length !== 4) throw new Error(`only image models with one NCHW input are benchmarked; input shape is [${dims.join(', ')}]`);
+    if (shape.length !== 4)
+      throw new Error(`only image models with one NCHW input are benchmarked; input shape is [${dims.join(', ')}]`);
     return { name: meta?.name ?? s.inputNames[0], shape: [1, ...shape.slice(1)], dynamicBatch };
   } finally {
     await s.release().catch(() => undefined);
@@ -77,28 +100,47 @@ export async function resolveInput(modelPath: string, given?: number[], imgsz?: 
  * Whether detector candidates get an mAP change: only a detector with an attached YOLO data set
  * that holds labelled boxes (val split first). Otherwise the reason, recorded in step 1.
  */
-export async function planMap(input: Pick<ProtocolInput, 'model' | 'datasetDir' | 'datasetFormat'>, s: Pick<ProtocolSettings, 'mapImages'>): Promise<{ eval: { datasetDir: string; maxImages: number } | null; reason: string | null }> {
+export async function planMap(
+  input: Pick<ProtocolInput, 'model' | 'datasetDir' | 'datasetFormat'>,
+  s: Pick<ProtocolSettings, 'mapImages'>,
+): Promise<{ eval: { datasetDir: string; maxImages: number } | null; reason: string | null }> {
   if (input.model.task !== 'detect') return { eval: null, reason: 'not a detector' };
-  if (!input.datasetDir) return { eval: null, reason: 'no data set attached to the bench job (mAP needs a labelled YOLO data set)' };
-  if (input.datasetFormat && input.datasetFormat !== 'yolo') return { eval: null, reason: `the attached data set is ${input.datasetFormat}, which has no detection labels` };
+  if (!input.datasetDir)
+    return { eval: null, reason: 'no data set attached to the bench job (mAP needs a labelled YOLO data set)' };
+  if (input.datasetFormat && input.datasetFormat !== 'yolo')
+    return { eval: null, reason: `the attached data set is ${input.datasetFormat}, which has no detection labels` };
   if (s.mapImages <= 0) return { eval: null, reason: 'mAP scoring disabled by settings (CVP_BENCH_MAP_IMAGES=0)' };
-  const set = await loadYoloLabelledSet(input.datasetDir, s.mapImages).catch((e: Error) => ({ reason: `the data set could not be read: ${e.message}` }));
+  const set = await loadYoloLabelledSet(input.datasetDir, s.mapImages).catch((e: Error) => ({
+    reason: `the data set could not be read: ${e.message}`,
+  }));
   if ('reason' in set) return { eval: null, reason: set.reason };
-  if (set.boxes === 0) return { eval: null, reason: `no labelled boxes in the first ${set.images.length} image(s) of split ${set.split}` };
+  if (set.boxes === 0)
+    return { eval: null, reason: `no labelled boxes in the first ${set.images.length} image(s) of split ${set.split}` };
   return { eval: { datasetDir: input.datasetDir, maxImages: s.mapImages }, reason: null };
 }
 
-const candidateId = (engine: EngineId, provider: Provider, variant: VariantKind, level: GraphOptLevel, threads: number, batch: number) =>
-  `${engine}/${provider}/${variant}/${level}/t${threads}/b${batch}`;
+const candidateId = (
+  engine: EngineId,
+  provider: Provider,
+  variant: VariantKind,
+  level: GraphOptLevel,
+  threads: number,
+  batch: number,
+) => `${engine}/${provider}/${variant}/${level}/t${threads}/b${batch}`;
 
 /**
  * The 9-step optimization protocol (SPEC): every step is recorded, skipped parts with their
  * reason. Returns the full report, selection and decision record included.
  */
-export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hooks: ProtocolHooks = {}): Promise<BenchReport> {
+export async function runProtocol(
+  input: ProtocolInput,
+  s: ProtocolSettings,
+  hooks: ProtocolHooks = {},
+): Promise<BenchReport> {
   const started = Date.now();
   const signal = hooks.signal;
-  const progress = (f: number, stage: string, detail?: Record<string, unknown>) => hooks.progress?.(Math.min(1, Math.max(0, f)), stage, detail);
+  const progress = (f: number, stage: string, detail?: Record<string, unknown>) =>
+    hooks.progress?.(Math.min(1, Math.max(0, f)), stage, detail);
   const scratch = path.join(input.outDir, 'scratch');
   const variantsDir = path.join(input.outDir, 'variants');
   await fs.mkdir(scratch, { recursive: true });
@@ -116,11 +158,24 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
   let baseMap: DetectionMap | null = null;
   let mapReason = mapPlan.reason;
 
-  const step = async (n: number, name: string, body: (rec: { reasons: string[]; ids: string[]; details: Record<string, unknown> }) => Promise<void>, skipAll?: string) => {
+  const step = async (
+    n: number,
+    name: string,
+    body: (rec: { reasons: string[]; ids: string[]; details: Record<string, unknown> }) => Promise<void>,
+    skipAll?: string,
+  ) => {
     const t0 = Date.now();
     const rec = { reasons: [] as string[], ids: [] as string[], details: {} as Record<string, unknown> };
     if (skipAll) {
-      steps.push({ step: n, name, status: 'skipped', reasons: [skipAll], durationMs: 0, candidateIds: [], details: {} });
+      steps.push({
+        step: n,
+        name,
+        status: 'skipped',
+        reasons: [skipAll],
+        durationMs: 0,
+        candidateIds: [],
+        details: {},
+      });
       return;
     }
     signal?.throwIfAborted();
@@ -134,10 +189,24 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
       status = 'failed';
       rec.reasons.push((e as Error).message);
     }
-    steps.push({ step: n, name, status, reasons: rec.reasons, durationMs: Date.now() - t0, candidateIds: rec.ids, details: rec.details });
+    steps.push({
+      step: n,
+      name,
+      status,
+      reasons: rec.reasons,
+      durationMs: Date.now() - t0,
+      candidateIds: rec.ids,
+      details: rec.details,
+    });
   };
 
-  const ortRequest = (modelPath: string, level: GraphOptLevel, threads: number, batch: number, extra: Partial<OrtMeasureRequest> = {}): OrtMeasureRequest => ({
+  const ortRequest = (
+    modelPath: string,
+    level: GraphOptLevel,
+    threads: number,
+    batch: number,
+    extra: Partial<OrtMeasureRequest> = {},
+  ): OrtMeasureRequest => ({
     modelPath,
     graphOptimization: level,
     threads,
@@ -192,13 +261,31 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
   const withMap = (a: Agreement | null, r: OrtMeasureResult | NativeMeasureResult, batch: number): Agreement | null => {
     if (!a || task !== 'detect') return a;
     if (baseMap && r.detectionMap) return withMapChange(a, baseMap, r.detectionMap);
-    return { ...a, mapSkipReason: mapReason ?? r.mapError ?? (batch > 1 ? 'batch > 1: scored on its batch-1 candidate (same model and engine)' : 'not scored') };
+    return {
+      ...a,
+      mapSkipReason:
+        mapReason ??
+        r.mapError ??
+        (batch > 1 ? 'batch > 1: scored on its batch-1 candidate (same model and engine)' : 'not scored'),
+    };
   };
 
-  const measureOrtCandidate = async (rec: { reasons: string[]; ids: string[] }, stepNo: number, variant: VariantKind, modelPath: string, level: GraphOptLevel, threads: number, batch: number, provider: Provider = 'cpu') => {
+  const measureOrtCandidate = async (
+    rec: { reasons: string[]; ids: string[] },
+    stepNo: number,
+    variant: VariantKind,
+    modelPath: string,
+    level: GraphOptLevel,
+    threads: number,
+    batch: number,
+    provider: Provider = 'cpu',
+  ) => {
     const id = candidateId('ort-node', provider, variant, level, threads, batch);
     try {
-      const r = await measureInChild(ortRequest(modelPath, level, threads, batch, { provider }), scratch, { timeoutMs: s.measureTimeoutMs, signal });
+      const r = await measureInChild(ortRequest(modelPath, level, threads, batch, { provider }), scratch, {
+        timeoutMs: s.measureTimeoutMs,
+        signal,
+      });
       const c = toCandidate(stepNo, 'ort-node', provider, variant, modelPath, level, threads, batch, r);
       candidates.push(c);
       rec.ids.push(c.id);
@@ -210,7 +297,13 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
     }
   };
 
-  const nativeRequest = (modelPath: string, variant: VariantKind, level: GraphOptLevel, threads: number, batch: number) => ({
+  const nativeRequest = (
+    modelPath: string,
+    variant: VariantKind,
+    level: GraphOptLevel,
+    threads: number,
+    batch: number,
+  ) => ({
     binary: s.nativeBinary,
     modelPath,
     graphOptimization: level,
@@ -233,7 +326,15 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
     rpcTimeoutMs: s.rpcTimeoutMs,
   });
 
-  const measureNativeCandidate = async (rec: { reasons: string[]; ids: string[] }, stepNo: number, variant: VariantKind, modelPath: string, level: GraphOptLevel, threads: number, batch: number) => {
+  const measureNativeCandidate = async (
+    rec: { reasons: string[]; ids: string[] },
+    stepNo: number,
+    variant: VariantKind,
+    modelPath: string,
+    level: GraphOptLevel,
+    threads: number,
+    batch: number,
+  ) => {
     const id = candidateId('native', 'cpu', variant, level, threads, batch);
     try {
       const r = await measureNative(nativeRequest(modelPath, variant, level, threads, batch), signal);
@@ -251,10 +352,15 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
   // Step 1: the ground truth for outputs.
   let baseline: BenchCandidate | null = null;
   await step(1, 'baseline: ONNX Runtime CPU FP32, graph optimizations off', async (rec) => {
-    const r = await measureInChild(ortRequest(input.model.path, 'disabled', 0, 1, { compareWith: null, writeOutputsTo: baselineOut }), scratch, { timeoutMs: s.measureTimeoutMs, signal });
+    const r = await measureInChild(
+      ortRequest(input.model.path, 'disabled', 0, 1, { compareWith: null, writeOutputsTo: baselineOut }),
+      scratch,
+      { timeoutMs: s.measureTimeoutMs, signal },
+    );
     inputSource = r.inputSource;
     if (mapPlan.eval && !r.detectionMap) mapReason = `the baseline could not be scored: ${r.mapError ?? 'no result'}`;
-    else if (r.detectionMap && r.detectionMap.map50 === null) mapReason = `no ground-truth boxes in the ${r.detectionMap.images} scored image(s) of split ${r.detectionMap.split}`;
+    else if (r.detectionMap && r.detectionMap.map50 === null)
+      mapReason = `no ground-truth boxes in the ${r.detectionMap.images} scored image(s) of split ${r.detectionMap.split}`;
     else baseMap = r.detectionMap;
     baseline = toCandidate(1, 'ort-node', 'cpu', 'fp32', input.model.path, 'disabled', 0, 1, r);
     const identical: Agreement = {
@@ -274,7 +380,10 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
     rec.details.threads = 'ONNX Runtime default (0)';
     if (task === 'detect') {
       rec.details.map = baseMap
-        ? { ...baseMap, rule: 'accuracyDrop = max(0, baseline mAP@0.5 - candidate mAP@0.5) for every candidate scored on these images' }
+        ? {
+            ...baseMap,
+            rule: 'accuracyDrop = max(0, baseline mAP@0.5 - candidate mAP@0.5) for every candidate scored on these images',
+          }
         : { skipped: mapReason };
       if (!baseMap) rec.reasons.push(`mAP change: skipped: ${mapReason}; accuracy drop is 1 - cosine of the outputs`);
     }
@@ -288,7 +397,11 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
     let i = 0;
     for (const level of GRAPH_LEVELS) {
       for (const t of s.threads) {
-        progress((1 + (i++ / total) * 0.5) / 9, 'step 2: graph optimization levels', { level, threads: t, engine: 'ort-node' });
+        progress((1 + (i++ / total) * 0.5) / 9, 'step 2: graph optimization levels', {
+          level,
+          threads: t,
+          engine: 'ort-node',
+        });
         await measureOrtCandidate(rec, 2, 'fp32', input.model.path, level, t, 1);
       }
     }
@@ -296,7 +409,11 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
     else {
       for (const level of GRAPH_LEVELS) {
         for (const t of s.threads) {
-          progress((1.5 + (i++ / total) * 0.5) / 9, 'step 2: graph optimization levels', { level, threads: t, engine: 'native' });
+          progress((1.5 + (i++ / total) * 0.5) / 9, 'step 2: graph optimization levels', {
+            level,
+            threads: t,
+            engine: 'native',
+          });
           await measureNativeCandidate(rec, 2, 'fp32', input.model.path, level, t, 1);
         }
       }
@@ -304,7 +421,9 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
   });
 
   const bestThreads = (engine: EngineId): number =>
-    candidates.filter((c) => c.engine === engine && c.step === 2).sort((a, b) => a.latency.p50Ms - b.latency.p50Ms || (a.id < b.id ? -1 : 1))[0]?.options.threads ?? s.threads[0];
+    candidates
+      .filter((c) => c.engine === engine && c.step === 2)
+      .sort((a, b) => a.latency.p50Ms - b.latency.p50Ms || (a.id < b.id ? -1 : 1))[0]?.options.threads ?? s.threads[0];
 
   // Step 3: FP16 and INT8 variants from python, each validated against the baseline.
   await step(
@@ -314,7 +433,11 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
       rec.reasons.push(gpu.present ? 'fp16 on CUDA: measured in step 4' : `fp16 on CUDA: skipped: ${gpu.reason}`);
       const made: Record<string, unknown> = {};
       rec.details.variants = made;
-      rec.details.threads = { 'ort-node': bestThreads('ort-node'), native: nativeReason ? null : bestThreads('native'), why: 'variants run at each engine\'s fastest thread setting of step 2' };
+      rec.details.threads = {
+        'ort-node': bestThreads('ort-node'),
+        native: nativeReason ? null : bestThreads('native'),
+        why: "variants run at each engine's fastest thread setting of step 2",
+      };
       let k = 0;
       for (const kind of s.variants) {
         progress((2 + (k++ / s.variants.length) * 0.5) / 9, 'step 3: making variants', { kind });
@@ -328,7 +451,13 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
           signal,
           cacheDir: path.join(path.dirname(input.outDir), '.variant-cache'),
         });
-        made[kind] = { path: v.path, pythonAgreement: v.agreement, error: v.error, durationMs: v.durationMs, reusedFromCache: v.cached };
+        made[kind] = {
+          path: v.path,
+          pythonAgreement: v.agreement,
+          error: v.error,
+          durationMs: v.durationMs,
+          reusedFromCache: v.cached,
+        };
         if (!v.path) {
           rec.reasons.push(`${kind}: variant not made: ${v.error}`);
           continue;
@@ -340,7 +469,9 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
       }
       if (nativeReason) rec.reasons.push(`native: skipped: ${nativeReason}`);
     },
-    s.python && existsSync(s.python) ? undefined : `python venv not found at ${s.python}: variants cannot be made (run the bootstrap)`,
+    s.python && existsSync(s.python)
+      ? undefined
+      : `python venv not found at ${s.python}: variants cannot be made (run the bootstrap)`,
   );
 
   // Step 4: GPU execution providers.
@@ -359,17 +490,25 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
       await hooks.withGpuLease!(async () => {
         await measureOrtCandidate(rec, 4, 'fp32', input.model.path, 'all', 0, 1, 'cuda');
         if (fp16) await measureOrtCandidate(rec, 4, 'fp16', fp16.modelPath, 'all', 0, 1, 'cuda');
-        if (providers.includes('tensorrt')) await measureOrtCandidate(rec, 4, 'fp16', fp16?.modelPath ?? input.model.path, 'all', 0, 1, 'tensorrt');
+        if (providers.includes('tensorrt'))
+          await measureOrtCandidate(rec, 4, 'fp16', fp16?.modelPath ?? input.model.path, 'all', 0, 1, 'tensorrt');
         else rec.reasons.push('tensorrt: provider libraries not available');
       });
-      rec.details.vram = 'sampled with nvidia-smi (NVML) in each GPU candidate\'s own process after measuring; a candidate whose VRAM could not be read is held infeasible under a VRAM limit';
+      rec.details.vram =
+        "sampled with nvidia-smi (NVML) in each GPU candidate's own process after measuring; a candidate whose VRAM could not be read is held infeasible under a VRAM limit";
     },
     gpuSkip,
   );
 
   const fastestB1 = (engine?: EngineId) =>
     candidates
-      .filter((c) => c.batch === 1 && (!engine || c.engine === engine) && c.options.provider === 'cpu' && (c.agreement?.accuracyDrop ?? 1) <= (input.constraints.maxAccuracyDrop ?? 0.01))
+      .filter(
+        (c) =>
+          c.batch === 1 &&
+          (!engine || c.engine === engine) &&
+          c.options.provider === 'cpu' &&
+          (c.agreement?.accuracyDrop ?? 1) <= (input.constraints.maxAccuracyDrop ?? 0.01),
+      )
       .sort((a, b) => a.latency.p50Ms - b.latency.p50Ms || (a.id < b.id ? -1 : 1))[0];
 
   // Step 5: batch sizes on the fastest configuration of each engine.
@@ -382,9 +521,13 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
     for (let b = 2; b <= Math.max(2, s.maxBatch); b *= 2) sizes.push(b);
     rec.details.batchSizes = [1, ...sizes];
     const o = fastestB1('ort-node');
-    if (o) for (const b of sizes) await measureOrtCandidate(rec, 5, o.variant, o.modelPath, o.options.graphOptimization, o.options.threads, b);
+    if (o)
+      for (const b of sizes)
+        await measureOrtCandidate(rec, 5, o.variant, o.modelPath, o.options.graphOptimization, o.options.threads, b);
     const n = fastestB1('native');
-    if (n) for (const b of sizes) await measureNativeCandidate(rec, 5, n.variant, n.modelPath, n.options.graphOptimization, n.options.threads, b);
+    if (n)
+      for (const b of sizes)
+        await measureNativeCandidate(rec, 5, n.variant, n.modelPath, n.options.graphOptimization, n.options.threads, b);
     else if (nativeReason) rec.reasons.push(`native: skipped: ${nativeReason}`);
   });
 
@@ -402,7 +545,8 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
   await step(7, 'peak RSS per engine; peak VRAM (NVML)', async (rec) => {
     rec.details.peakRssMb = Object.fromEntries(candidates.map((c) => [c.id, c.peakRssMb]));
     rec.ids.push(...candidates.map((c) => c.id));
-    rec.details.method = 'each engine measured alone in a fresh process (ort-node: child node process, native: its own core process); peak = the process high-water mark';
+    rec.details.method =
+      'each engine measured alone in a fresh process (ort-node: child node process, native: its own core process); peak = the process high-water mark';
     const gpuCands = candidates.filter((c) => c.options.provider !== 'cpu');
     if (gpuCands.length) rec.details.peakVramMb = Object.fromEntries(gpuCands.map((c) => [c.id, c.peakVramMb]));
     else rec.reasons.push(`VRAM: skipped: ${gpu.present ? 'no GPU engine was measured' : gpu.reason}`);
@@ -418,10 +562,14 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
   // Steps 8 and 9: through the serving path, the chosen engine (and the best of the other engine).
   const concurrency: ConcurrencyPoint[] = [];
   const stability: StabilityResult[] = [];
-  const loadTargets = [chosen ?? fastestB1(), ...(['ort-node', 'native'] as EngineId[]).map((e) => fastestB1(e))].filter(
-    (c, i, a): c is BenchCandidate => !!c && a.findIndex((x) => x?.id === c.id) === i,
-  );
-  const loadRuns = new Map<string, { concurrency: ConcurrencyPoint[]; stability: StabilityResult | null; error?: string }>();
+  const loadTargets = [
+    chosen ?? fastestB1(),
+    ...(['ort-node', 'native'] as EngineId[]).map((e) => fastestB1(e)),
+  ].filter((c, i, a): c is BenchCandidate => !!c && a.findIndex((x) => x?.id === c.id) === i);
+  const loadRuns = new Map<
+    string,
+    { concurrency: ConcurrencyPoint[]; stability: StabilityResult | null; error?: string }
+  >();
   const runLoadFor = async (c: BenchCandidate, withStability: boolean) => {
     const load = {
       concurrency: s.concurrency,
@@ -435,11 +583,32 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
       const r =
         c.engine === 'ort-node'
           ? await measureInChild(
-              ortRequest(c.modelPath, c.options.graphOptimization, c.options.threads, 1, { warmup: 1, iterations: 2, maxAttempts: 1, compareWith: null, timeSplit: false, mapEval: null, load, provider: c.options.provider }),
+              ortRequest(c.modelPath, c.options.graphOptimization, c.options.threads, 1, {
+                warmup: 1,
+                iterations: 2,
+                maxAttempts: 1,
+                compareWith: null,
+                timeSplit: false,
+                mapEval: null,
+                load,
+                provider: c.options.provider,
+              }),
               scratch,
               { timeoutMs: s.measureTimeoutMs + s.stabilityDurationMs, signal },
             )
-          : await measureNative({ ...nativeRequest(c.modelPath, c.variant, c.options.graphOptimization, c.options.threads, 1), warmup: 1, iterations: 2, maxAttempts: 1, compareWith: null, timeSplit: false, mapEval: null, load }, signal);
+          : await measureNative(
+              {
+                ...nativeRequest(c.modelPath, c.variant, c.options.graphOptimization, c.options.threads, 1),
+                warmup: 1,
+                iterations: 2,
+                maxAttempts: 1,
+                compareWith: null,
+                timeSplit: false,
+                mapEval: null,
+                load,
+              },
+              signal,
+            );
       loadRuns.set(c.id, { concurrency: r.concurrency, stability: r.stability });
     } catch (e) {
       if (signal?.aborted) throw e;
@@ -448,7 +617,8 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
   };
   await step(8, 'concurrency sweep through the serving path', async (rec) => {
     rec.details.levels = s.concurrency;
-    rec.details.servingPath = 'ort-node: one session behind a bounded worker pool (as apps/inference); native: the core over gRPC with its own queue';
+    rec.details.servingPath =
+      'ort-node: one session behind a bounded worker pool (as apps/inference); native: the core over gRPC with its own queue';
     for (const [i, c] of loadTargets.entries()) {
       progress((7 + i / loadTargets.length) / 9, 'step 8: concurrency sweep', { candidate: c.id });
       await runLoadFor(c, i === 0 && s.stabilityUsers > 0 && s.stabilityDurationMs > 0);
@@ -472,7 +642,10 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
       stability.push(r.stability);
       rec.ids.push(target.id);
       rec.details.result = r.stability;
-      if (!r.stability.passed) throw new Error(`${r.stability.errors} errors in ${r.stability.requests} requests${r.stability.firstError ? ` (first: ${r.stability.firstError})` : ''}`);
+      if (!r.stability.passed)
+        throw new Error(
+          `${r.stability.errors} errors in ${r.stability.requests} requests${r.stability.firstError ? ` (first: ${r.stability.firstError})` : ''}`,
+        );
     },
     s.stabilityUsers > 0 && s.stabilityDurationMs > 0 ? undefined : 'stability run disabled by settings',
   );
@@ -483,7 +656,16 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
     reportVersion: BENCH_REPORT_VERSION,
     id: input.benchmarkId,
     jobId: input.jobId,
-    model: { id: input.model.id, version: input.model.version, name: input.model.name, task, path: input.model.path, inputName: resolved.name, inputShape: resolved.shape, dynamicBatch: resolved.dynamicBatch },
+    model: {
+      id: input.model.id,
+      version: input.model.version,
+      name: input.model.name,
+      task,
+      path: input.model.path,
+      inputName: resolved.name,
+      inputShape: resolved.shape,
+      dynamicBatch: resolved.dynamicBatch,
+    },
     createdAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
     settings: {
@@ -506,7 +688,16 @@ export async function runProtocol(input: ProtocolInput, s: ProtocolSettings, hoo
     concurrency,
     stability,
     decision,
-    simple: { headline: '', chosen: null, speedup: null, baselineP50Ms: base.latency.p50Ms, chosenP50Ms: null, accuracyImpact: '', recommendation: '', caveats: [] },
+    simple: {
+      headline: '',
+      chosen: null,
+      speedup: null,
+      baselineP50Ms: base.latency.p50Ms,
+      chosenP50Ms: null,
+      accuracyImpact: '',
+      recommendation: '',
+      caveats: [],
+    },
   };
   report.simple = buildSimpleView(report);
   await fs.rm(scratch, { recursive: true, force: true });

@@ -34,7 +34,11 @@ async function sha256(file: string): Promise<string> {
 }
 
 /** Variants are deterministic in their inputs, so a second benchmark of the same model reuses them. */
-export async function variantCacheKey(model: string, kind: string, o: Pick<VariantOptions, 'inputShape' | 'calibDir' | 'seed'>): Promise<string> {
+export async function variantCacheKey(
+  model: string,
+  kind: string,
+  o: Pick<VariantOptions, 'inputShape' | 'calibDir' | 'seed'>,
+): Promise<string> {
   return createHash('sha256')
     .update(JSON.stringify([await sha256(model), kind, o.inputShape, o.calibDir ?? null, o.seed]))
     .digest('hex')
@@ -42,7 +46,12 @@ export async function variantCacheKey(model: string, kind: string, o: Pick<Varia
 }
 
 /** `python -m cvp_ml variant`: FP16 (keep_io_types), INT8 static QDQ, INT8 dynamic. Never throws for a failed variant. */
-export async function makeVariant(model: string, kind: VariantResult['kind'], outDir: string, o: VariantOptions): Promise<VariantResult> {
+export async function makeVariant(
+  model: string,
+  kind: VariantResult['kind'],
+  outDir: string,
+  o: VariantOptions,
+): Promise<VariantResult> {
   const out = path.join(outDir, `${kind}.onnx`);
   const key = o.cacheDir ? await variantCacheKey(model, kind, o) : null;
   const cached = key ? path.join(o.cacheDir!, `${key}.onnx`) : null;
@@ -51,10 +60,31 @@ export async function makeVariant(model: string, kind: VariantResult['kind'], ou
     if (meta && (await fs.stat(cached).catch(() => null))) {
       await fs.copyFile(cached, `${out}.tmp`);
       await fs.rename(`${out}.tmp`, out);
-      return { kind, path: out, agreement: (JSON.parse(meta) as { agreement: Record<string, unknown> | null }).agreement, error: null, durationMs: 0, cached: true };
+      return {
+        kind,
+        path: out,
+        agreement: (JSON.parse(meta) as { agreement: Record<string, unknown> | null }).agreement,
+        error: null,
+        durationMs: 0,
+        cached: true,
+      };
     }
   }
-  const args = ['-m', 'cvp_ml', 'variant', '--model', model, '--kind', kind, '--out', out, '--seed', String(o.seed), '--input-shape', o.inputShape.join(',')];
+  const args = [
+    '-m',
+    'cvp_ml',
+    'variant',
+    '--model',
+    model,
+    '--kind',
+    kind,
+    '--out',
+    out,
+    '--seed',
+    String(o.seed),
+    '--input-shape',
+    o.inputShape.join(','),
+  ];
   if (o.calibDir && kind === 'int8-static') args.push('--calib-dir', o.calibDir);
   let result: Record<string, unknown> | null = null;
   let error: string | null = null;
@@ -82,6 +112,8 @@ export async function makeVariant(model: string, kind: VariantResult['kind'], ou
     }
     return { kind, path: String(res.onnx ?? out), agreement, error: null, durationMs: r.durationMs, cached: false };
   }
-  const why = r.timedOut ? `timed out after ${o.timeoutMs} ms` : (error ?? `exit ${r.exitCode}: ${r.stderrTail.slice(-400)}`);
+  const why = r.timedOut
+    ? `timed out after ${o.timeoutMs} ms`
+    : (error ?? `exit ${r.exitCode}: ${r.stderrTail.slice(-400)}`);
   return { kind, path: null, agreement: null, error: why, durationMs: r.durationMs, cached: false };
 }

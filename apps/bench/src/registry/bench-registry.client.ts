@@ -32,7 +32,14 @@ export class BenchRegistryClient {
     const model = await this.registry.describeModel(modelId);
     const withOnnx = [...model.versions].filter((v) => v.onnxPath).sort((a, b) => b.version - a.version)[0];
     if (!withOnnx?.onnxPath) throw new PermanentJobError(`model ${modelId} has no ONNX version yet: convert it first`);
-    return { id: model.id, name: model.name, task: model.task, version: withOnnx.version, onnxPath: withOnnx.onnxPath, imgsz: imgszFromMetadata(withOnnx.metadata) };
+    return {
+      id: model.id,
+      name: model.name,
+      task: model.task,
+      version: withOnnx.version,
+      onnxPath: withOnnx.onnxPath,
+      imgsz: imgszFromMetadata(withOnnx.metadata),
+    };
   }
 
   /** The validated data set's folder and format (a YOLO set's labels give detectors an mAP change). */

@@ -7,7 +7,8 @@ table{border-collapse:collapse;font-size:12px;margin:8px 0}td,th{border:1px soli
 figure{margin:10px 0}figcaption{font-weight:600;font-size:13px;margin-bottom:4px}.verdict{font-size:18px;padding:12px;border-left:4px solid #2563eb;background:#eff6ff}
 .muted{color:#555;font-size:12px}ul{margin:4px 0}`;
 
-const n = (x: number | null | undefined, d = 2) => (x === null || x === undefined ? '–' : Number.isInteger(x) ? String(x) : x.toFixed(d));
+const n = (x: number | null | undefined, d = 2) =>
+  x === null || x === undefined ? '–' : Number.isInteger(x) ? String(x) : x.toFixed(d);
 const label = (c: BenchCandidate) => c.id;
 const signed = (x: number, d = 3) => `${x > 0 ? '+' : x < 0 ? '−' : '±'}${Math.abs(x).toFixed(d)}`;
 
@@ -42,10 +43,22 @@ export function technicalHtml(r: BenchReport): string {
     distributionChart(
       'latency-distribution',
       'Latency distribution per engine (batch 1): dots = iterations, box = p50..p95, red line = median',
-      b1.map((c) => ({ label: label(c), samples: c.latency.samplesMs, p50: c.latency.p50Ms, p95: c.latency.p95Ms, highlight: c.id === chosenId })),
+      b1.map((c) => ({
+        label: label(c),
+        samples: c.latency.samplesMs,
+        p50: c.latency.p50Ms,
+        p95: c.latency.p95Ms,
+        highlight: c.id === chosenId,
+      })),
       'ms',
     ),
-    barChart('latency-bars', 'p50 and p95 latency per engine (batch 1)', ['p50', 'p95'], b1.map((c) => ({ label: label(c), values: [c.latency.p50Ms, c.latency.p95Ms], highlight: c.id === chosenId })), { unit: 'ms' }),
+    barChart(
+      'latency-bars',
+      'p50 and p95 latency per engine (batch 1)',
+      ['p50', 'p95'],
+      b1.map((c) => ({ label: label(c), values: [c.latency.p50Ms, c.latency.p95Ms], highlight: c.id === chosenId })),
+      { unit: 'ms' },
+    ),
   ];
   const engines = [...new Set(r.concurrency.map((p) => p.engine))];
   if (engines.length) {
@@ -53,22 +66,70 @@ export function technicalHtml(r: BenchReport): string {
       lineChart(
         'throughput-concurrency',
         'Throughput against concurrency (serving path)',
-        engines.map((e) => ({ name: e, points: r.concurrency.filter((p) => p.engine === e).map((p) => ({ x: p.concurrency, y: p.throughputRps })) })),
+        engines.map((e) => ({
+          name: e,
+          points: r.concurrency.filter((p) => p.engine === e).map((p) => ({ x: p.concurrency, y: p.throughputRps })),
+        })),
         { xLabel: 'concurrent callers', yLabel: 'requests / s' },
       ),
     );
   }
   const split = r.candidates.filter((c) => c.timeSplit);
   if (split.length) {
-    charts.push(barChart('time-split', 'Time split per request: pre-processing / inference / post-processing', ['pre', 'infer', 'post'], split.map((c) => ({ label: label(c), values: [c.timeSplit!.preMs, c.timeSplit!.inferMs, c.timeSplit!.postMs], highlight: c.id === chosenId })), { unit: 'ms', stacked: true }));
+    charts.push(
+      barChart(
+        'time-split',
+        'Time split per request: pre-processing / inference / post-processing',
+        ['pre', 'infer', 'post'],
+        split.map((c) => ({
+          label: label(c),
+          values: [c.timeSplit!.preMs, c.timeSplit!.inferMs, c.timeSplit!.postMs],
+          highlight: c.id === chosenId,
+        })),
+        { unit: 'ms', stacked: true },
+      ),
+    );
   }
   const mem = r.candidates.filter((c) => c.peakRssMb !== null);
-  if (mem.length) charts.push(barChart('memory', 'Peak resident memory per engine (process high-water mark)', ['peak RSS'], mem.map((c) => ({ label: label(c), values: [c.peakRssMb!], highlight: c.id === chosenId })), { unit: 'MB' }));
-  const batches = r.candidates.filter((c) => c.step === 5 || (c.batch === 1 && r.candidates.some((x) => x.step === 5 && x.engine === c.engine && x.modelPath === c.modelPath && x.options.graphOptimization === c.options.graphOptimization && x.options.threads === c.options.threads)));
-  if (batches.length > 1) charts.push(barChart('batch-throughput', 'Throughput by batch size (one caller)', ['images / s'], batches.map((c) => ({ label: label(c), values: [c.throughput] })), { unit: 'img/s' }));
+  if (mem.length)
+    charts.push(
+      barChart(
+        'memory',
+        'Peak resident memory per engine (process high-water mark)',
+        ['peak RSS'],
+        mem.map((c) => ({ label: label(c), values: [c.peakRssMb!], highlight: c.id === chosenId })),
+        { unit: 'MB' },
+      ),
+    );
+  const batches = r.candidates.filter(
+    (c) =>
+      c.step === 5 ||
+      (c.batch === 1 &&
+        r.candidates.some(
+          (x) =>
+            x.step === 5 &&
+            x.engine === c.engine &&
+            x.modelPath === c.modelPath &&
+            x.options.graphOptimization === c.options.graphOptimization &&
+            x.options.threads === c.options.threads,
+        )),
+  );
+  if (batches.length > 1)
+    charts.push(
+      barChart(
+        'batch-throughput',
+        'Throughput by batch size (one caller)',
+        ['images / s'],
+        batches.map((c) => ({ label: label(c), values: [c.throughput] })),
+        { unit: 'img/s' },
+      ),
+    );
 
   const steps = r.steps
-    .map((s) => `<tr><td>${s.step}</td><td>${esc(s.name)}</td><td class="${s.status}">${s.status}</td><td>${(s.durationMs / 1000).toFixed(1)} s</td><td>${s.candidateIds.length}</td><td>${s.reasons.length ? `<ul>${s.reasons.map((x) => `<li>${esc(x)}</li>`).join('')}</ul>` : ''}</td></tr>`)
+    .map(
+      (s) =>
+        `<tr><td>${s.step}</td><td>${esc(s.name)}</td><td class="${s.status}">${s.status}</td><td>${(s.durationMs / 1000).toFixed(1)} s</td><td>${s.candidateIds.length}</td><td>${s.reasons.length ? `<ul>${s.reasons.map((x) => `<li>${esc(x)}</li>`).join('')}</ul>` : ''}</td></tr>`,
+    )
     .join('');
   const cands = r.candidates
     .map(
@@ -83,8 +144,18 @@ export function technicalHtml(r: BenchReport): string {
     )
     .join('');
   const env = r.environment;
-  const conc = r.concurrency.map((p) => `<tr><td>${esc(p.engine)}</td><td>${p.concurrency}</td><td>${p.requests}</td><td>${p.errors}</td><td>${n(p.throughputRps)}</td><td>${n(p.p50Ms)}</td><td>${n(p.p95Ms)}</td></tr>`).join('');
-  const stab = r.stability.map((x) => `<tr><td>${esc(x.engine)}</td><td>${x.users}</td><td>${(x.durationMs / 1000).toFixed(1)} s</td><td>${x.requests}</td><td class="${x.errors ? 'fail' : 'pass'}">${x.errors}</td><td>${n(x.p95Ms)}</td><td class="${x.passed ? 'pass' : 'fail'}">${x.passed ? 'passed' : 'FAILED'}</td></tr>`).join('');
+  const conc = r.concurrency
+    .map(
+      (p) =>
+        `<tr><td>${esc(p.engine)}</td><td>${p.concurrency}</td><td>${p.requests}</td><td>${p.errors}</td><td>${n(p.throughputRps)}</td><td>${n(p.p50Ms)}</td><td>${n(p.p95Ms)}</td></tr>`,
+    )
+    .join('');
+  const stab = r.stability
+    .map(
+      (x) =>
+        `<tr><td>${esc(x.engine)}</td><td>${x.users}</td><td>${(x.durationMs / 1000).toFixed(1)} s</td><td>${x.requests}</td><td class="${x.errors ? 'fail' : 'pass'}">${x.errors}</td><td>${n(x.p95Ms)}</td><td class="${x.passed ? 'pass' : 'fail'}">${x.passed ? 'passed' : 'FAILED'}</td></tr>`,
+    )
+    .join('');
   const body = `<h1>Benchmark ${esc(r.id)}: ${esc(r.model.name)} v${r.model.version}</h1>
 <p class="verdict">${esc(r.simple.headline)}</p>
 <p>${esc(r.decision.summary)}</p>
@@ -111,7 +182,16 @@ export function simpleHtml(r: BenchReport): string {
   const chosen = r.candidates.find((c) => c.id === r.decision.chosenId);
   const base = r.candidates.find((c) => c.id === r.baselineId)!;
   const chart = chosen
-    ? barChart('simple-speed', 'Median time per image', ['median ms'], [{ label: 'before (unoptimized)', values: [base.latency.p50Ms] }, { label: 'after (chosen engine)', values: [chosen.latency.p50Ms], highlight: true }], { unit: 'ms' })
+    ? barChart(
+        'simple-speed',
+        'Median time per image',
+        ['median ms'],
+        [
+          { label: 'before (unoptimized)', values: [base.latency.p50Ms] },
+          { label: 'after (chosen engine)', values: [chosen.latency.p50Ms], highlight: true },
+        ],
+        { unit: 'ms' },
+      )
     : '';
   const body = `<h1>${esc(r.model.name)}: which engine to use</h1>
 <p class="verdict">${esc(s.headline)}</p>

@@ -33,7 +33,15 @@ describe('bench reports', () => {
 
   it('technical HTML: every chart as inline SVG, escaped labels, no scripts or remote resources', () => {
     const html = technicalHtml(fixtureReport());
-    for (const id of ['latency-distribution', 'latency-bars', 'throughput-concurrency', 'time-split', 'memory', 'batch-throughput']) expect(html).toContain(`data-chart="${id}"`);
+    for (const id of [
+      'latency-distribution',
+      'latency-bars',
+      'throughput-concurrency',
+      'time-split',
+      'memory',
+      'batch-throughput',
+    ])
+      expect(html).toContain(`data-chart="${id}"`);
     expect(html).toContain('yolov8n &lt;test&gt; &amp; &quot;quotes&quot;');
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org\/2000\/svg)/);
     expect(html).toContain('Decision record');
@@ -44,7 +52,12 @@ describe('bench reports', () => {
     const dir = mkdtempSync(path.join(process.env.CVP_TEST_DIR ?? os.tmpdir(), 'report-'));
     const r = fixtureReport();
     const { files } = await writeReport(dir, r);
-    expect(files.map((f) => path.basename(f)).sort()).toEqual(['decision.json', 'report.json', 'simple.html', 'technical.html']);
+    expect(files.map((f) => path.basename(f)).sort()).toEqual([
+      'decision.json',
+      'report.json',
+      'simple.html',
+      'technical.html',
+    ]);
     expect(JSON.parse(readFileSync(path.join(dir, 'decision.json'), 'utf8')).chosenId).toBe(r.decision.chosenId);
     expect(benchReportSchema.parse(JSON.parse(readFileSync(path.join(dir, 'report.json'), 'utf8'))).id).toBe(r.id);
     await expect(writeReport(dir, { ...r, steps: 'nope' } as unknown as typeof r)).rejects.toThrow();

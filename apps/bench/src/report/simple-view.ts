@@ -4,9 +4,12 @@ const ms = (x: number) => `${x < 10 ? x.toFixed(2) : x.toFixed(1)} ms`;
 
 /** "ort-node, INT8 (static), graph optimization all, 1 thread" */
 export function describeCandidate(c: BenchCandidate): string {
-  const variant = { fp32: 'FP32', fp16: 'FP16', 'int8-static': 'INT8 (static)', 'int8-dynamic': 'INT8 (dynamic)' }[c.variant];
+  const variant = { fp32: 'FP32', fp16: 'FP16', 'int8-static': 'INT8 (static)', 'int8-dynamic': 'INT8 (dynamic)' }[
+    c.variant
+  ];
   const engine = c.engine === 'native' ? 'the native C++ core' : 'onnxruntime-node';
-  const threads = c.options.threads === 0 ? 'default threads' : `${c.options.threads} thread${c.options.threads === 1 ? '' : 's'}`;
+  const threads =
+    c.options.threads === 0 ? 'default threads' : `${c.options.threads} thread${c.options.threads === 1 ? '' : 's'}`;
   return `${engine} on ${c.options.provider.toUpperCase()}, ${variant}, graph optimization "${c.options.graphOptimization}", ${threads}`;
 }
 
@@ -16,18 +19,28 @@ export function buildSimpleView(r: BenchReport): SimpleView {
   const chosen = r.candidates.find((c) => c.id === r.decision.chosenId) ?? null;
   const caveats: string[] = [];
   const limit = r.decision.effectiveConstraints.maxAccuracyDrop;
-  if (r.settings.inputSource.startsWith('seeded')) caveats.push('Measured with seeded synthetic inputs, not your images: attach a data set for agreement and calibration on real data (mAP change needs a labelled data set).');
+  if (r.settings.inputSource.startsWith('seeded'))
+    caveats.push(
+      'Measured with seeded synthetic inputs, not your images: attach a data set for agreement and calibration on real data (mAP change needs a labelled data set).',
+    );
   const unstable = r.candidates.filter((c) => c.latency.unstable);
-  if (unstable.length) caveats.push(`${unstable.length} measurement(s) stayed noisy (CV above ${r.settings.cvThreshold}) after ${r.settings.maxAttempts} attempts; they are marked unstable in the technical report.`);
-  for (const st of r.steps.filter((x) => x.status !== 'done')) caveats.push(`Step ${st.step} (${st.name}) was ${st.status}: ${st.reasons.join('; ')}`);
+  if (unstable.length)
+    caveats.push(
+      `${unstable.length} measurement(s) stayed noisy (CV above ${r.settings.cvThreshold}) after ${r.settings.maxAttempts} attempts; they are marked unstable in the technical report.`,
+    );
+  for (const st of r.steps.filter((x) => x.status !== 'done'))
+    caveats.push(`Step ${st.step} (${st.name}) was ${st.status}: ${st.reasons.join('; ')}`);
   const partial = r.steps.filter((x) => x.status === 'done' && x.reasons.some((y) => /skipped|failed/.test(y)));
-  for (const st of partial) caveats.push(`Step ${st.step}: ${st.reasons.filter((y) => /skipped|failed/.test(y)).join('; ')}`);
-  if (r.stability.some((x) => !x.passed)) caveats.push('The stability run saw errors: do not deploy before looking at the technical report.');
+  for (const st of partial)
+    caveats.push(`Step ${st.step}: ${st.reasons.filter((y) => /skipped|failed/.test(y)).join('; ')}`);
+  if (r.stability.some((x) => !x.passed))
+    caveats.push('The stability run saw errors: do not deploy before looking at the technical report.');
 
   if (!chosen) {
     const closest = r.decision.closest;
     return {
-      headline: r.decision.status === 'infeasible' ? 'No engine meets your constraints.' : 'No engine could be measured.',
+      headline:
+        r.decision.status === 'infeasible' ? 'No engine meets your constraints.' : 'No engine could be measured.',
       chosen: null,
       speedup: null,
       baselineP50Ms: base.latency.p50Ms,
@@ -47,9 +60,16 @@ export function buildSimpleView(r: BenchReport): SimpleView {
       : a.map && a.mapChange !== null
         ? `On ${a.map.images} labelled image(s) of your data set, mAP@0.5 is ${a.map.map50.toFixed(3)} against ${a.map.baselineMap50.toFixed(3)} for the unoptimized model (${a.mapChange >= 0 ? 'no loss' : `a drop of ${(-a.mapChange * 100).toFixed(1)} points`}; allowed drop ${(limit * 100).toFixed(1)} points).`
         : a.top1Agreement !== null
-        ? `Top-1 class agrees with the unoptimized model on ${(a.top1Agreement * 100).toFixed(1)} % of test inputs (allowed drop ${(limit * 100).toFixed(1)} %).`
-        : `Outputs match the unoptimized model closely: cosine similarity ${a.cosine.toFixed(5)}, largest difference ${a.maxAbsDiff.toExponential(2)}${a.scoreMaxAbsDiff !== null ? `, largest confidence change ${a.scoreMaxAbsDiff.toExponential(2)}` : ''} (allowed drop ${(limit * 100).toFixed(1)} %).`;
-  const faster = speedup === null ? '' : speedup >= 1.05 ? `${speedup.toFixed(2)}x faster than` : speedup > 0.95 ? 'about as fast as' : `${(1 / speedup).toFixed(2)}x slower than`;
+          ? `Top-1 class agrees with the unoptimized model on ${(a.top1Agreement * 100).toFixed(1)} % of test inputs (allowed drop ${(limit * 100).toFixed(1)} %).`
+          : `Outputs match the unoptimized model closely: cosine similarity ${a.cosine.toFixed(5)}, largest difference ${a.maxAbsDiff.toExponential(2)}${a.scoreMaxAbsDiff !== null ? `, largest confidence change ${a.scoreMaxAbsDiff.toExponential(2)}` : ''} (allowed drop ${(limit * 100).toFixed(1)} %).`;
+  const faster =
+    speedup === null
+      ? ''
+      : speedup >= 1.05
+        ? `${speedup.toFixed(2)}x faster than`
+        : speedup > 0.95
+          ? 'about as fast as'
+          : `${(1 / speedup).toFixed(2)}x slower than`;
   return {
     headline: `Use ${describeCandidate(chosen)}: ${faster} the unoptimized baseline (median ${ms(chosen.latency.p50Ms)} vs ${ms(base.latency.p50Ms)} per image).`,
     chosen: chosen.id,

@@ -3,7 +3,10 @@
  * offline and under a strict Content-Security-Policy. Every label goes through esc().
  */
 export function esc(s: string | number): string {
-  return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+  return String(s).replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
+  );
 }
 
 export const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#4b5563'];
@@ -28,7 +31,12 @@ function axis(x0: number, y: number, max: number, unit: string): string {
 }
 
 function legend(names: string[], x: number, y: number): string {
-  return names.map((n, i) => `<rect x="${x + i * 110}" y="${y}" width="10" height="10" fill="${PALETTE[i % PALETTE.length]}"/><text x="${x + i * 110 + 14}" y="${y + 9}" font-size="11">${esc(n)}</text>`).join('');
+  return names
+    .map(
+      (n, i) =>
+        `<rect x="${x + i * 110}" y="${y}" width="10" height="10" fill="${PALETTE[i % PALETTE.length]}"/><text x="${x + i * 110 + 14}" y="${y + 9}" font-size="11">${esc(n)}</text>`,
+    )
+    .join('');
 }
 
 export interface BarRow {
@@ -38,10 +46,18 @@ export interface BarRow {
 }
 
 /** Horizontal bars, grouped (one bar per series) or stacked. */
-export function barChart(id: string, title: string, series: string[], rows: BarRow[], o: { unit: string; stacked?: boolean }): string {
+export function barChart(
+  id: string,
+  title: string,
+  series: string[],
+  rows: BarRow[],
+  o: { unit: string; stacked?: boolean },
+): string {
   const per = o.stacked ? 1 : series.length;
   const rowH = ROW_H * per + 6;
-  const max = niceMax(Math.max(0, ...rows.map((r) => (o.stacked ? r.values.reduce((a, b) => a + b, 0) : Math.max(...r.values)))));
+  const max = niceMax(
+    Math.max(0, ...rows.map((r) => (o.stacked ? r.values.reduce((a, b) => a + b, 0) : Math.max(...r.values)))),
+  );
   const top = 40;
   const h = top + rows.length * rowH + 40;
   const bars = rows.map((r, i) => {
@@ -52,12 +68,22 @@ export function barChart(id: string, title: string, series: string[], rows: BarR
       const x = LABEL_W + (o.stacked ? (acc / max) * PLOT_W : 0);
       const by = o.stacked ? y : y + k * ROW_H;
       acc += Math.max(0, v);
-      return `<rect x="${x}" y="${by + 2}" width="${w}" height="${ROW_H - 4}" fill="${PALETTE[k % PALETTE.length]}"><title>${esc(`${r.label} ${series[k]}: ${fmt(v)} ${o.unit}`)}</title></rect>` + (o.stacked ? '' : `<text x="${x + w + 4}" y="${by + ROW_H - 7}" font-size="10">${esc(fmt(v))}</text>`);
+      return (
+        `<rect x="${x}" y="${by + 2}" width="${w}" height="${ROW_H - 4}" fill="${PALETTE[k % PALETTE.length]}"><title>${esc(`${r.label} ${series[k]}: ${fmt(v)} ${o.unit}`)}</title></rect>` +
+        (o.stacked ? '' : `<text x="${x + w + 4}" y="${by + ROW_H - 7}" font-size="10">${esc(fmt(v))}</text>`)
+      );
     });
-    const total = o.stacked ? `<text x="${LABEL_W + (acc / max) * PLOT_W + 4}" y="${y + ROW_H - 7}" font-size="10">${esc(fmt(acc))}</text>` : '';
+    const total = o.stacked
+      ? `<text x="${LABEL_W + (acc / max) * PLOT_W + 4}" y="${y + ROW_H - 7}" font-size="10">${esc(fmt(acc))}</text>`
+      : '';
     return `<text x="${LABEL_W - 6}" y="${y + ROW_H - 7}" font-size="11" text-anchor="end"${r.highlight ? ' font-weight="bold"' : ''}>${esc(r.label)}</text>${rects.join('')}${total}`;
   });
-  return svg(id, title, h, `${legend(series, LABEL_W, 18)}${bars.join('')}${axis(LABEL_W, top + rows.length * rowH + 2, max, o.unit)}`);
+  return svg(
+    id,
+    title,
+    h,
+    `${legend(series, LABEL_W, 18)}${bars.join('')}${axis(LABEL_W, top + rows.length * rowH + 2, max, o.unit)}`,
+  );
 }
 
 export interface DistRow {
@@ -77,7 +103,12 @@ export function distributionChart(id: string, title: string, rows: DistRow[], un
   const sx = (v: number) => LABEL_W + (v / max) * PLOT_W;
   const body = rows.map((r, i) => {
     const y = top + i * rowH;
-    const dots = r.samples.slice(0, 300).map((v, k) => `<circle cx="${sx(v).toFixed(1)}" cy="${(y + 4 + ((k * 7) % (ROW_H - 8))).toFixed(1)}" r="1.6" fill="${PALETTE[0]}" fill-opacity="0.45"/>`);
+    const dots = r.samples
+      .slice(0, 300)
+      .map(
+        (v, k) =>
+          `<circle cx="${sx(v).toFixed(1)}" cy="${(y + 4 + ((k * 7) % (ROW_H - 8))).toFixed(1)}" r="1.6" fill="${PALETTE[0]}" fill-opacity="0.45"/>`,
+      );
     return (
       `<text x="${LABEL_W - 6}" y="${y + ROW_H - 7}" font-size="11" text-anchor="end"${r.highlight ? ' font-weight="bold"' : ''}>${esc(r.label)}</text>` +
       `<rect x="${sx(r.p50)}" y="${y + 1}" width="${Math.max(1, sx(r.p95) - sx(r.p50))}" height="${ROW_H - 2}" fill="#f59e0b" fill-opacity="0.25" stroke="#d97706"><title>${esc(`${r.label}: p50 ${fmt(r.p50)} / p95 ${fmt(r.p95)} ${unit}`)}</title></rect>` +
@@ -94,7 +125,12 @@ export interface LineSeries {
 }
 
 /** Lines over a categorical-looking numeric x axis (concurrency levels). */
-export function lineChart(id: string, title: string, series: LineSeries[], o: { xLabel: string; yLabel: string }): string {
+export function lineChart(
+  id: string,
+  title: string,
+  series: LineSeries[],
+  o: { xLabel: string; yLabel: string },
+): string {
   const xs = [...new Set(series.flatMap((s) => s.points.map((p) => p.x)))].sort((a, b) => a - b);
   const maxY = niceMax(Math.max(1, ...series.flatMap((s) => s.points.map((p) => p.y))));
   const left = 70;
@@ -103,8 +139,13 @@ export function lineChart(id: string, title: string, series: LineSeries[], o: { 
   const ph = 220;
   const sx = (x: number) => left + (xs.length <= 1 ? w / 2 : (xs.indexOf(x) / (xs.length - 1)) * w);
   const sy = (y: number) => top + ph - (y / maxY) * ph;
-  const grid = [0, 0.5, 1].map((f) => `<line x1="${left}" y1="${sy(f * maxY)}" x2="${left + w}" y2="${sy(f * maxY)}" stroke="#ddd"/><text x="${left - 6}" y="${sy(f * maxY) + 4}" font-size="10" text-anchor="end">${esc(fmt(f * maxY))}</text>`);
-  const xt = xs.map((x) => `<text x="${sx(x)}" y="${top + ph + 16}" font-size="10" text-anchor="middle">${esc(x)}</text>`);
+  const grid = [0, 0.5, 1].map(
+    (f) =>
+      `<line x1="${left}" y1="${sy(f * maxY)}" x2="${left + w}" y2="${sy(f * maxY)}" stroke="#ddd"/><text x="${left - 6}" y="${sy(f * maxY) + 4}" font-size="10" text-anchor="end">${esc(fmt(f * maxY))}</text>`,
+  );
+  const xt = xs.map(
+    (x) => `<text x="${sx(x)}" y="${top + ph + 16}" font-size="10" text-anchor="middle">${esc(x)}</text>`,
+  );
   const lines = series.map((s, i) => {
     const c = PALETTE[i % PALETTE.length];
     const pts = [...s.points].sort((a, b) => a.x - b.x);
@@ -115,7 +156,11 @@ export function lineChart(id: string, title: string, series: LineSeries[], o: { 
     id,
     title,
     h,
-    `${legend(series.map((s) => s.name.slice(0, 16)), left, 14)}${grid.join('')}${xt.join('')}${lines.join('')}<text x="${left + w / 2}" y="${top + ph + 34}" font-size="11" text-anchor="middle">${esc(o.xLabel)}</text><text x="14" y="${top + ph / 2}" font-size="11" transform="rotate(-90 14 ${top + ph / 2})" text-anchor="middle">${esc(o.yLabel)}</text>`,
+    `${legend(
+      series.map((s) => s.name.slice(0, 16)),
+      left,
+      14,
+    )}${grid.join('')}${xt.join('')}${lines.join('')}<text x="${left + w / 2}" y="${top + ph + 34}" font-size="11" text-anchor="middle">${esc(o.xLabel)}</text><text x="14" y="${top + ph / 2}" font-size="11" transform="rotate(-90 14 ${top + ph / 2})" text-anchor="middle">${esc(o.yLabel)}</text>`,
   );
 }
 

@@ -1,7 +1,19 @@
 import type { BenchConstraints } from '@cvp/contracts';
 import { DEFAULT_MAX_ACCURACY_DROP, noiseMarginMs, type SelectableCandidate, selectEngine } from './engine-selector';
 
-function cand(id: string, p95: number, o: Partial<{ std: number; rss: number | null; vram: number | null; drop: number | null; tp: number; engine: 'native' | 'ort-node'; provider: 'cpu' | 'cuda' }> = {}): SelectableCandidate {
+function cand(
+  id: string,
+  p95: number,
+  o: Partial<{
+    std: number;
+    rss: number | null;
+    vram: number | null;
+    drop: number | null;
+    tp: number;
+    engine: 'native' | 'ort-node';
+    provider: 'cpu' | 'cuda';
+  }> = {},
+): SelectableCandidate {
   return {
     id,
     engine: o.engine ?? 'ort-node',
@@ -17,7 +29,12 @@ function cand(id: string, p95: number, o: Partial<{ std: number; rss: number | n
 
 describe('selectEngine (pure selection under constraints)', () => {
   describe.each<{ name: string; candidates: SelectableCandidate[]; constraints: BenchConstraints; chosen: string }>([
-    { name: 'fastest wins when clearly ahead', candidates: [cand('a', 100), cand('b', 50), cand('c', 80)], constraints: {}, chosen: 'b' },
+    {
+      name: 'fastest wins when clearly ahead',
+      candidates: [cand('a', 100), cand('b', 50), cand('c', 80)],
+      constraints: {},
+      chosen: 'b',
+    },
     {
       name: 'within the margin the smaller accuracy drop wins over the faster',
       candidates: [cand('fast-int8', 50, { std: 2, drop: 0.005 }), cand('fp32', 51, { drop: 0 })],
@@ -32,7 +49,10 @@ describe('selectEngine (pure selection under constraints)', () => {
     },
     {
       name: 'within the margin and equal drop, memory within the memory margin is noise: the name decides, not a 3 MB wobble',
-      candidates: [cand('ort-node/cpu/fp32/extended/t1/b1', 50, { std: 2, rss: 201 }), cand('ort-node/cpu/fp32/all/t1/b1', 50.5, { rss: 204 })],
+      candidates: [
+        cand('ort-node/cpu/fp32/extended/t1/b1', 50, { std: 2, rss: 201 }),
+        cand('ort-node/cpu/fp32/all/t1/b1', 50.5, { rss: 204 }),
+      ],
       constraints: {},
       chosen: 'ort-node/cpu/fp32/all/t1/b1',
     },
@@ -77,7 +97,11 @@ describe('selectEngine (pure selection under constraints)', () => {
   describe.each<{ constraint: keyof BenchConstraints; limits: BenchConstraints; candidate: SelectableCandidate }>([
     { constraint: 'maxP95Ms', limits: { maxP95Ms: 20 }, candidate: cand('c', 25) },
     { constraint: 'maxRssMb', limits: { maxRssMb: 100 }, candidate: cand('c', 25, { rss: 180 }) },
-    { constraint: 'maxVramMb', limits: { maxVramMb: 1000 }, candidate: cand('c', 25, { provider: 'cuda', vram: 2000 }) },
+    {
+      constraint: 'maxVramMb',
+      limits: { maxVramMb: 1000 },
+      candidate: cand('c', 25, { provider: 'cuda', vram: 2000 }),
+    },
     { constraint: 'maxAccuracyDrop', limits: { maxAccuracyDrop: 0.001 }, candidate: cand('c', 25, { drop: 0.01 }) },
     { constraint: 'minThroughput', limits: { minThroughput: 100 }, candidate: cand('c', 25, { tp: 40 }) },
   ])('constraint $constraint failing alone', ({ constraint, limits, candidate }) => {
@@ -93,13 +117,18 @@ describe('selectEngine (pure selection under constraints)', () => {
       expect(r.summary).toContain(constraint);
     });
     it('passes when the limit is relaxed', () => {
-      const relaxed = Object.fromEntries(Object.entries(limits).map(([k, v]) => [k, k === 'minThroughput' ? (v as number) / 10 : (v as number) * 100]));
+      const relaxed = Object.fromEntries(
+        Object.entries(limits).map(([k, v]) => [k, k === 'minThroughput' ? (v as number) / 10 : (v as number) * 100]),
+      );
       expect(selectEngine([candidate], relaxed).status).toBe('selected');
     });
   });
 
   it('an infeasible set names the closest candidate: fewest failures, then smallest overshoot', () => {
-    const r = selectEngine([cand('two-fails', 30, { rss: 500 }), cand('far', 100), cand('near', 22)], { maxP95Ms: 20, maxRssMb: 300 });
+    const r = selectEngine([cand('two-fails', 30, { rss: 500 }), cand('far', 100), cand('near', 22)], {
+      maxP95Ms: 20,
+      maxRssMb: 300,
+    });
     expect(r.status).toBe('infeasible');
     expect(r.closest).toEqual({ candidateId: 'near', failed: ['maxP95Ms'] });
     expect(r.candidates.every((c) => !c.feasible && c.rank === null && c.why.startsWith('infeasible'))).toBe(true);
@@ -118,13 +147,18 @@ describe('selectEngine (pure selection under constraints)', () => {
   });
 
   it('the memory margin: a wobble below it does not change the choice, a real difference does', () => {
-    const pair = (rssA: number, rssB: number) => selectEngine([cand('a', 50, { std: 2, rss: rssA }), cand('b', 50.2, { rss: rssB })], {}).chosenId;
+    const pair = (rssA: number, rssB: number) =>
+      selectEngine([cand('a', 50, { std: 2, rss: rssA }), cand('b', 50.2, { rss: rssB })], {}).chosenId;
     // Same two configurations measured twice, peak RSS moving by a few MB each time: same choice.
     expect(new Set([pair(200, 203), pair(205, 199), pair(201, 201), pair(198, 206)])).toEqual(new Set(['a']));
     expect(pair(260, 200)).toBe('b');
     const r = selectEngine([cand('a', 50, { std: 2, rss: 205 }), cand('b', 50.2, { rss: 199 })], {});
     expect(r.candidates.find((c) => c.candidateId === 'b')?.why).toMatch(/name order .*memory margin/);
-    expect(selectEngine([cand('a', 50, { std: 2, rss: 300 }), cand('b', 50.2, { rss: 199 })], {}).candidates.find((c) => c.candidateId === 'a')?.why).toMatch(/peak RSS 300 MB vs 199 MB/);
+    expect(
+      selectEngine([cand('a', 50, { std: 2, rss: 300 }), cand('b', 50.2, { rss: 199 })], {}).candidates.find(
+        (c) => c.candidateId === 'a',
+      )?.why,
+    ).toMatch(/peak RSS 300 MB vs 199 MB/);
   });
 
   it('with no candidates answers no-candidates', () => {
@@ -137,12 +171,23 @@ describe('selectEngine (pure selection under constraints)', () => {
   });
 
   it('gives identical output for identical input across runs', () => {
-    const set = [cand('a', 50, { std: 3, drop: 0.002 }), cand('b', 51, { rss: 100 }), cand('c', 49, { drop: 0.5 }), cand('d', 70)];
-    const runs = Array.from({ length: 5 }, () => JSON.stringify(selectEngine(set, { maxP95Ms: 60 }, { baselineId: 'd' })));
+    const set = [
+      cand('a', 50, { std: 3, drop: 0.002 }),
+      cand('b', 51, { rss: 100 }),
+      cand('c', 49, { drop: 0.5 }),
+      cand('d', 70),
+    ];
+    const runs = Array.from({ length: 5 }, () =>
+      JSON.stringify(selectEngine(set, { maxP95Ms: 60 }, { baselineId: 'd' })),
+    );
     expect(new Set(runs).size).toBe(1);
     const r = JSON.parse(runs[0]);
     expect(r.chosenId).toBe('b');
-    expect(r.candidates.find((c: { candidateId: string }) => c.candidateId === 'a').why).toMatch(/lost the tie-break on accuracy drop/);
-    expect(r.candidates.find((c: { candidateId: string }) => c.candidateId === 'd').why).toMatch(/infeasible: fails maxP95Ms/);
+    expect(r.candidates.find((c: { candidateId: string }) => c.candidateId === 'a').why).toMatch(
+      /lost the tie-break on accuracy drop/,
+    );
+    expect(r.candidates.find((c: { candidateId: string }) => c.candidateId === 'd').why).toMatch(
+      /infeasible: fails maxP95Ms/,
+    );
   });
 });

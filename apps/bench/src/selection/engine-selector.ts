@@ -1,4 +1,11 @@
-import type { BenchCandidate, BenchConstraints, ConstraintCheck, ConstraintName, DecisionCandidate, DecisionRecord } from '@cvp/contracts';
+import type {
+  BenchCandidate,
+  BenchConstraints,
+  ConstraintCheck,
+  ConstraintName,
+  DecisionCandidate,
+  DecisionRecord,
+} from '@cvp/contracts';
 
 /** Defaults applied where the job sets no limit (SPEC: VRAM limit 6.5 GiB; agreement threshold). */
 export const DEFAULT_MAX_ACCURACY_DROP = 0.01;
@@ -17,7 +24,10 @@ export const MEMORY_MARGIN_FRACTION = 0.05;
 export const memoryMarginMb = (smallest: number) => Math.max(MEMORY_MARGIN_MB, MEMORY_MARGIN_FRACTION * smallest);
 
 /** What selection reads of a measured candidate (a subset of BenchCandidate). */
-export type SelectableCandidate = Pick<BenchCandidate, 'id' | 'engine' | 'options' | 'modelPath' | 'throughput' | 'peakRssMb' | 'peakVramMb'> & {
+export type SelectableCandidate = Pick<
+  BenchCandidate,
+  'id' | 'engine' | 'options' | 'modelPath' | 'throughput' | 'peakRssMb' | 'peakVramMb'
+> & {
   latency: Pick<BenchCandidate['latency'], 'p95Ms' | 'stdMs' | 'unstable'>;
   agreement: Pick<NonNullable<BenchCandidate['agreement']>, 'accuracyDrop'> | null;
 };
@@ -34,24 +44,52 @@ function accuracyDrop(c: SelectableCandidate, baselineId?: string): number | nul
   return c.agreement ? c.agreement.accuracyDrop : null;
 }
 
-function checksFor(c: SelectableCandidate, limits: Record<ConstraintName, number | null>, baselineId?: string): ConstraintCheck[] {
-  const upper = (constraint: ConstraintName, value: number | null, unit: string, unmeasured: string): ConstraintCheck => {
+function checksFor(
+  c: SelectableCandidate,
+  limits: Record<ConstraintName, number | null>,
+  baselineId?: string,
+): ConstraintCheck[] {
+  const upper = (
+    constraint: ConstraintName,
+    value: number | null,
+    unit: string,
+    unmeasured: string,
+  ): ConstraintCheck => {
     const limit = limits[constraint];
     if (limit === null) return { constraint, limit, value, passed: true, why: 'no limit set' };
-    if (value === null) return { constraint, limit, value, passed: false, why: `${unmeasured}; cannot prove <= ${fmt(limit)} ${unit}` };
+    if (value === null)
+      return { constraint, limit, value, passed: false, why: `${unmeasured}; cannot prove <= ${fmt(limit)} ${unit}` };
     const passed = value <= limit;
-    return { constraint, limit, value, passed, why: `${fmt(value)} ${unit} ${passed ? '<=' : '>'} ${fmt(limit)} ${unit}` };
+    return {
+      constraint,
+      limit,
+      value,
+      passed,
+      why: `${fmt(value)} ${unit} ${passed ? '<=' : '>'} ${fmt(limit)} ${unit}`,
+    };
   };
   const gpu = c.options.provider !== 'cpu';
   const vram: ConstraintCheck =
     !gpu && c.peakVramMb === null
-      ? { constraint: 'maxVramMb', limit: limits.maxVramMb, value: 0, passed: true, why: 'CPU engine: uses no GPU memory' }
+      ? {
+          constraint: 'maxVramMb',
+          limit: limits.maxVramMb,
+          value: 0,
+          passed: true,
+          why: 'CPU engine: uses no GPU memory',
+        }
       : upper('maxVramMb', c.peakVramMb, 'MB', 'VRAM not measured');
   const minTp = limits.minThroughput;
   const tp: ConstraintCheck =
     minTp === null
       ? { constraint: 'minThroughput', limit: null, value: c.throughput, passed: true, why: 'no limit set' }
-      : { constraint: 'minThroughput', limit: minTp, value: c.throughput, passed: c.throughput >= minTp, why: `${fmt(c.throughput)} img/s ${c.throughput >= minTp ? '>=' : '<'} ${fmt(minTp)} img/s` };
+      : {
+          constraint: 'minThroughput',
+          limit: minTp,
+          value: c.throughput,
+          passed: c.throughput >= minTp,
+          why: `${fmt(c.throughput)} img/s ${c.throughput >= minTp ? '>=' : '<'} ${fmt(minTp)} img/s`,
+        };
   return [
     upper('maxP95Ms', c.latency.p95Ms, 'ms', 'latency not measured'),
     upper('maxRssMb', c.peakRssMb, 'MB', 'peak RSS not measured'),
@@ -109,7 +147,11 @@ function overshoot(checks: ConstraintCheck[]): number {
  * ranked by p95; those within the noise margin of the fastest tie-break by accuracy drop, then
  * memory, then engine name (then id, so the order is total). Same input, same record.
  */
-export function selectEngine(candidates: readonly SelectableCandidate[], constraints: BenchConstraints, opts: SelectOptions = {}): DecisionRecord {
+export function selectEngine(
+  candidates: readonly SelectableCandidate[],
+  constraints: BenchConstraints,
+  opts: SelectOptions = {},
+): DecisionRecord {
   const limits: Record<ConstraintName, number | null> = {
     maxP95Ms: constraints.maxP95Ms ?? null,
     maxRssMb: constraints.maxRssMb ?? null,
@@ -127,7 +169,16 @@ export function selectEngine(candidates: readonly SelectableCandidate[], constra
   };
   const sorted = [...candidates].sort((a, b) => cmp(a.id, b.id));
   if (sorted.length === 0) {
-    return { ...base, status: 'no-candidates', noiseMarginMs: 0, chosenId: null, chosen: null, closest: null, candidates: [], summary: 'no engine could be measured, so none was selected' };
+    return {
+      ...base,
+      status: 'no-candidates',
+      noiseMarginMs: 0,
+      chosenId: null,
+      chosen: null,
+      closest: null,
+      candidates: [],
+      summary: 'no engine could be measured, so none was selected',
+    };
   }
   const evaluated = sorted.map((c) => ({ c, checks: checksFor(c, limits, opts.baselineId) }));
   const feasible = evaluated.filter((e) => e.checks.every((k) => k.passed));
@@ -155,7 +206,10 @@ export function selectEngine(candidates: readonly SelectableCandidate[], constra
         objectiveMs: c.latency.p95Ms,
         withinMargin: false,
         checks,
-        why: `infeasible: fails ${checks.filter((k) => !k.passed).map((k) => `${k.constraint} (${k.why})`).join(', ')}`,
+        why: `infeasible: fails ${checks
+          .filter((k) => !k.passed)
+          .map((k) => `${k.constraint} (${k.why})`)
+          .join(', ')}`,
       })),
       summary: `no engine satisfies the constraints; the closest is ${closest.c.id}, which fails ${failed.map((k) => `${k.constraint} (${k.why})`).join(' and ')}`,
     };
@@ -165,13 +219,20 @@ export function selectEngine(candidates: readonly SelectableCandidate[], constra
   const fastest = byObjective[0].c;
   const margin = noiseMarginMs(fastest);
   const bound = fastest.latency.p95Ms + margin;
-  const inMargin = tieBreakOrder(byObjective.filter((e) => e.c.latency.p95Ms <= bound), opts.baselineId);
+  const inMargin = tieBreakOrder(
+    byObjective.filter((e) => e.c.latency.p95Ms <= bound),
+    opts.baselineId,
+  );
   const outside = byObjective.filter((e) => e.c.latency.p95Ms > bound);
   const ranked = [...inMargin, ...outside];
   const chosen = ranked[0].c;
   const rankOf = new Map(ranked.map((e, i) => [e.c.id, i + 1]));
   const why = (c: SelectableCandidate, checks: ConstraintCheck[]): string => {
-    if (!checks.every((k) => k.passed)) return `infeasible: fails ${checks.filter((k) => !k.passed).map((k) => `${k.constraint} (${k.why})`).join(', ')}`;
+    if (!checks.every((k) => k.passed))
+      return `infeasible: fails ${checks
+        .filter((k) => !k.passed)
+        .map((k) => `${k.constraint} (${k.why})`)
+        .join(', ')}`;
     const p = c.latency.p95Ms;
     if (c.id === chosen.id) {
       return inMargin.length > 1

@@ -10,16 +10,27 @@ export const PYTHON = path.join(REPO_ROOT, 'python/.venv/bin/python');
 
 /** A real ONNX detector from the python CLI: the untrained yolov8n preset at a small size. */
 export function makeYoloPreset(outDir: string, imgsz = 64): string {
-  if (!existsSync(PYTHON)) throw new Error(`python venv missing at ${PYTHON}: the bootstrap creates it; bench tests need a real ONNX model`);
+  if (!existsSync(PYTHON))
+    throw new Error(`python venv missing at ${PYTHON}: the bootstrap creates it; bench tests need a real ONNX model`);
   mkdirSync(outDir, { recursive: true });
-  const r = spawnSync(PYTHON, ['-m', 'cvp_ml', 'preset', '--name', 'yolov8n', '--out', outDir, '--imgsz', String(imgsz), '--seed', '0'], {
-    cwd: path.join(REPO_ROOT, 'python'),
-    encoding: 'utf8',
-    timeout: 240_000,
-    env: { ...process.env, YOLO_OFFLINE: 'true', YOLO_AUTOINSTALL: 'false', YOLO_CONFIG_DIR: path.join(outDir, '.yolo') },
-  });
+  const r = spawnSync(
+    PYTHON,
+    ['-m', 'cvp_ml', 'preset', '--name', 'yolov8n', '--out', outDir, '--imgsz', String(imgsz), '--seed', '0'],
+    {
+      cwd: path.join(REPO_ROOT, 'python'),
+      encoding: 'utf8',
+      timeout: 240_000,
+      env: {
+        ...process.env,
+        YOLO_OFFLINE: 'true',
+        YOLO_AUTOINSTALL: 'false',
+        YOLO_CONFIG_DIR: path.join(outDir, '.yolo'),
+      },
+    },
+  );
   const onnx = path.join(outDir, 'model.onnx');
-  if (r.status !== 0 || !existsSync(onnx)) throw new Error(`cvp_ml preset failed (${r.status}): ${r.stderr?.slice(-2000)}`);
+  if (r.status !== 0 || !existsSync(onnx))
+    throw new Error(`cvp_ml preset failed (${r.status}): ${r.stderr?.slice(-2000)}`);
   return onnx;
 }
 

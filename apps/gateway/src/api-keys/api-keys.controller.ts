@@ -29,7 +29,10 @@ export class ApiKeysController {
   @Post()
   @ApiBody({ type: CreateApiKeyDto })
   @ApiCreatedResponse({ type: CreatedApiKeyDto, description: 'scope infer; the key is shown once' })
-  create(@Body(new ZodValidationPipe(createApiKeySchema)) body: { name: string }, @CurrentPrincipal() who: AuthenticatedPrincipal) {
+  create(
+    @Body(new ZodValidationPipe(createApiKeySchema)) body: { name: string },
+    @CurrentPrincipal() who: AuthenticatedPrincipal,
+  ) {
     return this.keys.create(body.name, who.ownerId);
   }
 

@@ -16,10 +16,12 @@ export class AuditInterceptor implements NestInterceptor {
     const params = (req.params ?? {}) as Record<string, string | undefined>;
     note.target = params.id ?? params.name ?? note.target;
     // Login has no principal yet: keep the attempted username (never the password).
-    if (note.action === 'AuthController.login' && typeof req.body?.username === 'string') note.detail = `username=${req.body.username}`;
+    if (note.action === 'AuthController.login' && typeof req.body?.username === 'string')
+      note.detail = `username=${req.body.username}`;
     return next.handle().pipe(
       tap((body) => {
-        if (!note.target && body && typeof body === 'object' && typeof (body as { id?: unknown }).id === 'string') note.target = (body as { id: string }).id;
+        if (!note.target && body && typeof body === 'object' && typeof (body as { id?: unknown }).id === 'string')
+          note.target = (body as { id: string }).id;
       }),
     );
   }

@@ -44,7 +44,12 @@ export class AuditService {
     if (q.from) qb.andWhere('a.at >= :from', { from: new Date(q.from).toISOString() });
     if (q.to) qb.andWhere('a.at <= :to', { to: new Date(q.to).toISOString() });
     const { skip, take } = skipTake(q);
-    const [rows, total] = await qb.orderBy('a.at', 'DESC').addOrderBy('a.id', 'ASC').skip(skip).take(take).getManyAndCount();
+    const [rows, total] = await qb
+      .orderBy('a.at', 'DESC')
+      .addOrderBy('a.id', 'ASC')
+      .skip(skip)
+      .take(take)
+      .getManyAndCount();
     return pageOf(rows, total, q);
   }
 }

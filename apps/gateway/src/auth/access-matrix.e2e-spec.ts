@@ -17,7 +17,12 @@ interface RouteInfo {
 function registeredRoutes(gw: GatewayTestApp): RouteInfo[] {
   const out: RouteInfo[] = [];
   const join = (...parts: (string | string[] | undefined)[]) =>
-    '/' + parts.flatMap((p) => (Array.isArray(p) ? p[0] : p) ?? '').map((p) => String(p).replace(/^\/+|\/+$/g, '')).filter(Boolean).join('/');
+    '/' +
+    parts
+      .flatMap((p) => (Array.isArray(p) ? p[0] : p) ?? '')
+      .map((p) => String(p).replace(/^\/+|\/+$/g, ''))
+      .filter(Boolean)
+      .join('/');
   for (const mod of gw.app.get(ModulesContainer).values()) {
     for (const wrapper of mod.controllers.values()) {
       const ctrl = wrapper.metatype as (new (...a: unknown[]) => unknown) | undefined;
@@ -31,7 +36,8 @@ function registeredRoutes(gw: GatewayTestApp): RouteInfo[] {
         const sub = Reflect.getMetadata(PATH_METADATA, fn) as string | string[] | undefined;
         if (sub === undefined) continue;
         const method = RequestMethod[Reflect.getMetadata(METHOD_METADATA, fn) as number];
-        const access = (Reflect.getMetadata(ACCESS_KEY, fn) ?? Reflect.getMetadata(ACCESS_KEY, ctrl)) as AccessDeclaration | undefined;
+        const access = (Reflect.getMetadata(ACCESS_KEY, fn) ?? Reflect.getMetadata(ACCESS_KEY, ctrl)) as
+          AccessDeclaration | undefined;
         out.push({ controller: ctrl.name, handler: name, method, path: join(base, sub), access });
       }
     }
@@ -49,8 +55,14 @@ function specAllows(r: RouteInfo): Principal[] | 'public' | undefined {
   if (/^\/(users|api-keys|audit)(\/|$)/.test(p)) return ['admin'];
   if (/^\/gpu\/leases\/:/.test(p) && r.method === 'DELETE') return ['admin'];
   if (/^\/models\/:id\/infer$/.test(p)) return ['admin', 'engineer', 'viewer', 'infer'];
-  if (/^\/(models|datasets|jobs|deployments|benchmarks|gpu\/leases)(\/|$)/.test(p) && r.method === 'GET' && !/\/events$/.test(p)) return ['admin', 'engineer', 'viewer'];
-  if (/^\/(models|datasets|deployments)(\/|$)/.test(p) && ['POST', 'DELETE'].includes(r.method)) return ['admin', 'engineer'];
+  if (
+    /^\/(models|datasets|jobs|deployments|benchmarks|gpu\/leases)(\/|$)/.test(p) &&
+    r.method === 'GET' &&
+    !/\/events$/.test(p)
+  )
+    return ['admin', 'engineer', 'viewer'];
+  if (/^\/(models|datasets|deployments)(\/|$)/.test(p) && ['POST', 'DELETE'].includes(r.method))
+    return ['admin', 'engineer'];
   if (/^\/jobs(\/:type|\/:id\/cancel)$/.test(p) && r.method === 'POST') return ['admin', 'engineer'];
   return undefined;
 }
@@ -70,11 +82,24 @@ describe('access: every route declares its roles, and the guard enforces them (e
 
   it('finds the routes of every feature module', () => {
     const paths = routes.map((r) => `${r.method} ${r.path}`);
-    expect(paths).toEqual(expect.arrayContaining(['POST /auth/login', 'GET /users', 'POST /api-keys', 'GET /audit', 'POST /models', 'GET /models/:id', 'POST /datasets', 'GET /health/ready']));
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'POST /auth/login',
+        'GET /users',
+        'POST /api-keys',
+        'GET /audit',
+        'POST /models',
+        'GET /models/:id',
+        'POST /datasets',
+        'GET /health/ready',
+      ]),
+    );
   });
 
   it('no route lacks an access declaration (deny by default)', () => {
-    const undeclared = routes.filter((r) => !r.access).map((r) => `${r.method} ${r.path} (${r.controller}.${r.handler})`);
+    const undeclared = routes
+      .filter((r) => !r.access)
+      .map((r) => `${r.method} ${r.path} (${r.controller}.${r.handler})`);
     expect(undeclared).toEqual([]);
   });
 
@@ -91,16 +116,26 @@ describe('access: every route declares its roles, and the guard enforces them (e
   });
 
   it('OpenAPI at /api/docs documents every registered route', async () => {
-    const doc = (await (await fetch(`${gw.baseUrl}/api/docs/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
-    const documented = new Set(Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`)));
-    const toOpenApi = (r: RouteInfo) => `${r.method} ${ROOT_PATHS.test(r.path) ? '' : '/api/v1'}${r.path.replace(/:([A-Za-z]+)/g, '{$1}')}`;
+    const doc = (await (await fetch(`${gw.baseUrl}/api/docs/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, unknown>>;
+    };
+    const documented = new Set(
+      Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`)),
+    );
+    const toOpenApi = (r: RouteInfo) =>
+      `${r.method} ${ROOT_PATHS.test(r.path) ? '' : '/api/v1'}${r.path.replace(/:([A-Za-z]+)/g, '{$1}')}`;
     const missing = routes.map(toOpenApi).filter((k) => !documented.has(k));
     expect(missing).toEqual([]);
   });
 
   it('role x route matrix: each principal is let through exactly where declared (403 otherwise, 401 without credentials)', async () => {
     const failures: string[] = [];
-    const fill = (p: string) => p.replace(/:id\b/g, '00000000-0000-4000-8000-000000000000').replace(/:name\b/g, 'no-such-preset').replace(/:type\b/g, 'convert').replace(/:[A-Za-z]+/g, 'x');
+    const fill = (p: string) =>
+      p
+        .replace(/:id\b/g, '00000000-0000-4000-8000-000000000000')
+        .replace(/:name\b/g, 'no-such-preset')
+        .replace(/:type\b/g, 'convert')
+        .replace(/:[A-Za-z]+/g, 'x');
     for (const r of routes) {
       if (!r.access || 'public' in r.access) continue;
       const url = `${ROOT_PATHS.test(r.path) ? gw.baseUrl : gw.api}${fill(r.path)}`;
@@ -111,7 +146,12 @@ describe('access: every route declares its roles, and the guard enforces them (e
         const timer = setTimeout(() => ctl.abort(), 3000);
         let status: number;
         try {
-          const res = await fetch(url, { method: r.method, headers, body: ['GET', 'HEAD'].includes(r.method) ? undefined : '{}', signal: ctl.signal });
+          const res = await fetch(url, {
+            method: r.method,
+            headers,
+            body: ['GET', 'HEAD'].includes(r.method) ? undefined : '{}',
+            signal: ctl.signal,
+          });
           status = res.status;
           await res.body?.cancel();
         } catch {
@@ -121,7 +161,8 @@ describe('access: every route declares its roles, and the guard enforces them (e
         }
         const allowed = who !== 'anonymous' && r.access.roles.includes(who);
         const ok = who === 'anonymous' ? status === 401 : allowed ? status !== 401 && status !== 403 : status === 403;
-        if (!ok) failures.push(`${who} ${r.method} ${r.path}: ${status} (${allowed ? 'allowed' : 'denied'} by declaration)`);
+        if (!ok)
+          failures.push(`${who} ${r.method} ${r.path}: ${status} (${allowed ? 'allowed' : 'denied'} by declaration)`);
       }
     }
     expect(failures).toEqual([]);

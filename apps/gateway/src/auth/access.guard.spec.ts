@@ -13,10 +13,17 @@ class ProbeController {
 }
 
 describe('AccessGuard (deny by default)', () => {
-  const apiKeys = { authenticate: async (k: string) => (k === 'cvp_good' ? { kind: 'apiKey', id: 'apikey:1', ownerId: 'u', name: 'k', role: 'infer' } : null) } as unknown as ApiKeysService;
+  const apiKeys = {
+    authenticate: async (k: string) =>
+      k === 'cvp_good' ? { kind: 'apiKey', id: 'apikey:1', ownerId: 'u', name: 'k', role: 'infer' } : null,
+  } as unknown as ApiKeysService;
   const guard = new AccessGuard(new Reflector(), apiKeys);
   const ctx = (handler: keyof ProbeController, authorization?: string) =>
-    new ExecutionContextHost([{ headers: authorization ? { authorization } : {} }, {}], ProbeController, ProbeController.prototype[handler] as () => void);
+    new ExecutionContextHost(
+      [{ headers: authorization ? { authorization } : {} }, {}],
+      ProbeController,
+      ProbeController.prototype[handler] as () => void,
+    );
 
   it('refuses a route without a declaration even with credentials', async () => {
     await expect(guard.canActivate(ctx('undeclared', 'Bearer cvp_good'))).rejects.toBeInstanceOf(ForbiddenException);

@@ -21,7 +21,9 @@ export class AdminSeeder implements OnApplicationBootstrap {
     if (!seeded) return;
     this.logger.info({ username: seeded.username }, 'seeded the first admin account');
     if (seeded.generatedPassword) {
-      process.stderr.write(`\n  cvp admin account created: username=${seeded.username} password=${seeded.generatedPassword}\n  (shown once; change it with PATCH /api/v1/users/:id)\n\n`);
+      process.stderr.write(
+        `\n  cvp admin account created: username=${seeded.username} password=${seeded.generatedPassword}\n  (shown once; change it with PATCH /api/v1/users/:id)\n\n`,
+      );
     }
   }
 }

@@ -1,7 +1,9 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { z } from 'zod';
 
-export const loginSchema = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(200) }).strict();
+export const loginSchema = z
+  .object({ username: z.string().min(1).max(64), password: z.string().min(1).max(200) })
+  .strict();
 export const refreshSchema = z.object({ refreshToken: z.string().min(1).max(4096) }).strict();
 
 export class LoginDto {

@@ -25,7 +25,15 @@ describe('gateway auth (e2e, in-process gateway, real NATS and SQLite)', () => {
 
   describe('token attacks are answered 401', () => {
     const now = () => Math.floor(Date.now() / 1000);
-    const claims = () => ({ sub: gw.userIds.admin, typ: 'access', role: 'admin', name: 'admin', iss: 'cvp-gateway', iat: now(), exp: now() + 600 });
+    const claims = () => ({
+      sub: gw.userIds.admin,
+      typ: 'access',
+      role: 'admin',
+      name: 'admin',
+      iss: 'cvp-gateway',
+      iat: now(),
+      exp: now() + 600,
+    });
 
     it('a valid hand-signed token is accepted (control)', async () => {
       expect((await me(sign({ alg: 'HS256', typ: 'JWT' }, claims(), gw.config.CVP_JWT_SECRET))).status).toBe(200);
@@ -37,13 +45,20 @@ describe('gateway auth (e2e, in-process gateway, real NATS and SQLite)', () => {
       expect(r.headers.get('content-type')).toContain('application/problem+json');
     });
     it('another algorithm (HS512 with the right secret)', async () => {
-      expect((await me(sign({ alg: 'HS512', typ: 'JWT' }, claims(), gw.config.CVP_JWT_SECRET, 'sha512'))).status).toBe(401);
+      expect((await me(sign({ alg: 'HS512', typ: 'JWT' }, claims(), gw.config.CVP_JWT_SECRET, 'sha512'))).status).toBe(
+        401,
+      );
     });
     it('expired', async () => {
-      expect((await me(sign({ alg: 'HS256' }, { ...claims(), iat: now() - 100, exp: now() - 10 }, gw.config.CVP_JWT_SECRET))).status).toBe(401);
+      expect(
+        (await me(sign({ alg: 'HS256' }, { ...claims(), iat: now() - 100, exp: now() - 10 }, gw.config.CVP_JWT_SECRET)))
+          .status,
+      ).toBe(401);
     });
     it('not yet valid (nbf in the future)', async () => {
-      expect((await me(sign({ alg: 'HS256' }, { ...claims(), nbf: now() + 300 }, gw.config.CVP_JWT_SECRET))).status).toBe(401);
+      expect(
+        (await me(sign({ alg: 'HS256' }, { ...claims(), nbf: now() + 300 }, gw.config.CVP_JWT_SECRET))).status,
+      ).toBe(401);
     });
     it('tampered payload (role changed after signing)', async () => {
       const token = await gw.login('viewer');
@@ -57,24 +72,56 @@ describe('gateway auth (e2e, in-process gateway, real NATS and SQLite)', () => {
       expect((await me(sign({ alg: 'HS256' }, claims(), 'x'.repeat(64)))).status).toBe(401);
     });
     it('a refresh token used as an access token', async () => {
-      const r = await fetch(`${gw.api}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'viewer', password: TEST_PASSWORDS.viewer }) });
+      const r = await fetch(`${gw.api}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'viewer', password: TEST_PASSWORDS.viewer }),
+      });
       const { refreshToken } = (await r.json()) as { refreshToken: string };
       expect((await me(refreshToken)).status).toBe(401);
     });
     it('tokens of a user disabled, then deleted, after issue', async () => {
       const admin = await gw.login('admin');
       const auth = { authorization: `Bearer ${admin}`, 'content-type': 'application/json' };
-      const created = await fetch(`${gw.api}/users`, { method: 'POST', headers: auth, body: JSON.stringify({ username: 'temp-user', password: 'temp-pass-123', role: 'engineer' }) });
+      const created = await fetch(`${gw.api}/users`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({ username: 'temp-user', password: 'temp-pass-123', role: 'engineer' }),
+      });
       expect(created.status).toBe(201);
       const user = (await created.json()) as { id: string };
-      const lr = await fetch(`${gw.api}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'temp-user', password: 'temp-pass-123' }) });
+      const lr = await fetch(`${gw.api}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'temp-user', password: 'temp-pass-123' }),
+      });
       const { accessToken, refreshToken } = (await lr.json()) as { accessToken: string; refreshToken: string };
       expect((await me(accessToken)).status).toBe(200);
-      expect((await fetch(`${gw.api}/users/${user.id}`, { method: 'PATCH', headers: auth, body: JSON.stringify({ disabled: true }) })).status).toBe(200);
+      expect(
+        (
+          await fetch(`${gw.api}/users/${user.id}`, {
+            method: 'PATCH',
+            headers: auth,
+            body: JSON.stringify({ disabled: true }),
+          })
+        ).status,
+      ).toBe(200);
       expect((await me(accessToken)).status).toBe(401);
-      const rr = await fetch(`${gw.api}/auth/refresh`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refreshToken }) });
+      const rr = await fetch(`${gw.api}/auth/refresh`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ refreshToken }),
+      });
       expect(rr.status).toBe(401);
-      expect((await fetch(`${gw.api}/users/${user.id}`, { method: 'PATCH', headers: auth, body: JSON.stringify({ disabled: false }) })).status).toBe(200);
+      expect(
+        (
+          await fetch(`${gw.api}/users/${user.id}`, {
+            method: 'PATCH',
+            headers: auth,
+            body: JSON.stringify({ disabled: false }),
+          })
+        ).status,
+      ).toBe(200);
       expect((await me(accessToken)).status).toBe(200);
       expect((await fetch(`${gw.api}/users/${user.id}`, { method: 'DELETE', headers: auth })).status).toBe(204);
       expect((await me(accessToken)).status).toBe(401);
@@ -85,19 +132,37 @@ describe('gateway auth (e2e, in-process gateway, real NATS and SQLite)', () => {
       const key = await gw.apiKey('revoke-me');
       expect((await me(key)).status).toBe(200);
       const admin = await gw.login('admin');
-      const list = (await (await fetch(`${gw.api}/api-keys`, { headers: { authorization: `Bearer ${admin}` } })).json()) as { items: { id: string; name: string; lastUsedAt: string | null }[] };
+      const list = (await (
+        await fetch(`${gw.api}/api-keys`, { headers: { authorization: `Bearer ${admin}` } })
+      ).json()) as { items: { id: string; name: string; lastUsedAt: string | null }[] };
       const row = list.items.find((k) => k.name === 'revoke-me')!;
       expect(row.lastUsedAt).not.toBeNull();
       expect(JSON.stringify(list)).not.toContain(key);
-      expect((await fetch(`${gw.api}/api-keys/${row.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${admin}` } })).status).toBe(200);
+      expect(
+        (
+          await fetch(`${gw.api}/api-keys/${row.id}`, {
+            method: 'DELETE',
+            headers: { authorization: `Bearer ${admin}` },
+          })
+        ).status,
+      ).toBe(200);
       expect((await me(key)).status).toBe(401);
     });
   });
 
   it('refresh rotates: the new pair works, the old refresh token is refused and revokes the family', async () => {
-    const login = await fetch(`${gw.api}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'viewer', password: TEST_PASSWORDS.viewer }) });
+    const login = await fetch(`${gw.api}/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'viewer', password: TEST_PASSWORDS.viewer }),
+    });
     const first = (await login.json()) as { refreshToken: string };
-    const refresh = (t: string) => fetch(`${gw.api}/auth/refresh`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refreshToken: t }) });
+    const refresh = (t: string) =>
+      fetch(`${gw.api}/auth/refresh`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ refreshToken: t }),
+      });
     const r1 = await refresh(first.refreshToken);
     expect(r1.status).toBe(200);
     const second = (await r1.json()) as { accessToken: string; refreshToken: string };
@@ -109,8 +174,17 @@ describe('gateway auth (e2e, in-process gateway, real NATS and SQLite)', () => {
 
   it('locks an account after repeated failures, with Retry-After, even for the right password', async () => {
     const admin = await gw.login('admin');
-    await fetch(`${gw.api}/users`, { method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: JSON.stringify({ username: 'lock-me', password: 'right-pass-123', role: 'viewer' }) });
-    const attempt = (password: string) => fetch(`${gw.api}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'lock-me', password }) });
+    await fetch(`${gw.api}/users`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'lock-me', password: 'right-pass-123', role: 'viewer' }),
+    });
+    const attempt = (password: string) =>
+      fetch(`${gw.api}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'lock-me', password }),
+      });
     for (let i = 0; i < 3; i++) expect((await attempt('wrong-pass')).status).toBe(401);
     const locked = await attempt('right-pass-123');
     expect(locked.status).toBe(429);
@@ -120,23 +194,45 @@ describe('gateway auth (e2e, in-process gateway, real NATS and SQLite)', () => {
   it('audits mutating calls with actor, action, target, result and correlation id; admins filter them', async () => {
     const admin = await gw.login('admin');
     const viewer = await gw.login('viewer');
-    const denied = await fetch(`${gw.api}/users`, { method: 'POST', headers: { authorization: `Bearer ${viewer}`, 'content-type': 'application/json', 'x-correlation-id': 'audit-probe-1' }, body: '{}' });
+    const denied = await fetch(`${gw.api}/users`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${viewer}`,
+        'content-type': 'application/json',
+        'x-correlation-id': 'audit-probe-1',
+      },
+      body: '{}',
+    });
     expect(denied.status).toBe(403);
     await new Promise((r) => setTimeout(r, 100));
     const r = await fetch(`${gw.api}/audit?result=denied&limit=5`, { headers: { authorization: `Bearer ${admin}` } });
     expect(r.status).toBe(200);
     const page = (await r.json()) as { items: Record<string, unknown>[]; total: number };
     const row = page.items.find((i) => i.correlationId === 'audit-probe-1');
-    expect(row).toMatchObject({ actorName: 'viewer', method: 'POST', result: 'denied', status: 403, path: '/api/v1/users' });
-    const logins = (await (await fetch(`${gw.api}/audit?action=AuthController.login&result=success`, { headers: { authorization: `Bearer ${admin}` } })).json()) as { items: { detail: string }[] };
+    expect(row).toMatchObject({
+      actorName: 'viewer',
+      method: 'POST',
+      result: 'denied',
+      status: 403,
+      path: '/api/v1/users',
+    });
+    const logins = (await (
+      await fetch(`${gw.api}/audit?action=AuthController.login&result=success`, {
+        headers: { authorization: `Bearer ${admin}` },
+      })
+    ).json()) as { items: { detail: string }[] };
     expect(logins.items.length).toBeGreaterThan(0);
     expect(JSON.stringify(logins)).not.toContain(TEST_PASSWORDS.admin);
     expect((await fetch(`${gw.api}/audit`, { headers: { authorization: `Bearer ${viewer}` } })).status).toBe(403);
   });
 
   it('serves OpenAPI at /api/docs and keeps health and metrics outside /api/v1', async () => {
-    const doc = (await (await fetch(`${gw.baseUrl}/api/docs/openapi.json`)).json()) as { paths: Record<string, unknown> };
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/v1/auth/login', '/api/v1/users', '/api/v1/audit']));
+    const doc = (await (await fetch(`${gw.baseUrl}/api/docs/openapi.json`)).json()) as {
+      paths: Record<string, unknown>;
+    };
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/api/v1/auth/login', '/api/v1/users', '/api/v1/audit']),
+    );
     expect((await fetch(`${gw.baseUrl}/health/live`)).status).toBe(200);
     expect((await fetch(`${gw.baseUrl}/metrics`)).status).toBe(200);
     expect((await fetch(`${gw.baseUrl}/api/docs`)).status).toBe(200);
@@ -145,7 +241,12 @@ describe('gateway auth (e2e, in-process gateway, real NATS and SQLite)', () => {
   it('throttles login attempts per client address with 429 (ThrottlerGuard)', async () => {
     const small = await startGatewayTestApp({ env: { CVP_LOGIN_THROTTLE_LIMIT: '3', CVP_LOGIN_THROTTLE_TTL_S: '60' } });
     try {
-      const attempt = () => fetch(`${small.api}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'nobody', password: 'whatever-1' }) });
+      const attempt = () =>
+        fetch(`${small.api}/auth/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ username: 'nobody', password: 'whatever-1' }),
+        });
       const statuses: number[] = [];
       for (let i = 0; i < 5; i++) statuses.push((await attempt()).status);
       expect(statuses).toEqual([401, 401, 401, 429, 429]);

@@ -34,7 +34,9 @@ import { RefreshTokenEntity } from './refresh-token.entity';
     }),
     ThrottlerModule.forRootAsync({
       inject: [SERVICE_CONFIG],
-      useFactory: (c: GatewayConfig) => ({ throttlers: [{ name: 'login', ttl: c.CVP_LOGIN_THROTTLE_TTL_S * 1000, limit: c.CVP_LOGIN_THROTTLE_LIMIT }] }),
+      useFactory: (c: GatewayConfig) => ({
+        throttlers: [{ name: 'login', ttl: c.CVP_LOGIN_THROTTLE_TTL_S * 1000, limit: c.CVP_LOGIN_THROTTLE_LIMIT }],
+      }),
     }),
   ],
   controllers: [AuthController],

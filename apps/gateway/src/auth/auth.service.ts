@@ -32,7 +32,10 @@ export class AuthService {
     @InjectConfig() private readonly config: GatewayConfig,
   ) {}
 
-  async login(username: string, password: string): Promise<TokenPair & { user: { id: string; username: string; role: string } }> {
+  async login(
+    username: string,
+    password: string,
+  ): Promise<TokenPair & { user: { id: string; username: string; role: string } }> {
     const user = await this.users.findByUsername(username);
     const now = Date.now();
     if (user?.lockedUntil && Date.parse(user.lockedUntil) > now) {
@@ -54,7 +57,10 @@ export class AuthService {
   async refresh(refreshToken: string): Promise<TokenPair> {
     let claims: RefreshTokenClaims;
     try {
-      claims = await this.jwt.verifyAsync<RefreshTokenClaims>(refreshToken, { algorithms: [JWT_ALGORITHM], issuer: JWT_ISSUER });
+      claims = await this.jwt.verifyAsync<RefreshTokenClaims>(refreshToken, {
+        algorithms: [JWT_ALGORITHM],
+        issuer: JWT_ISSUER,
+      });
     } catch {
       throw new UnauthorizedException('invalid refresh token');
     }
@@ -73,7 +79,12 @@ export class AuthService {
   }
 
   async revokeAllFor(userId: string): Promise<void> {
-    await this.refreshTokens.createQueryBuilder().update().set({ revokedAt: new Date().toISOString() }).where('user_id = :userId AND revoked_at IS NULL', { userId }).execute();
+    await this.refreshTokens
+      .createQueryBuilder()
+      .update()
+      .set({ revokedAt: new Date().toISOString() })
+      .where('user_id = :userId AND revoked_at IS NULL', { userId })
+      .execute();
   }
 
   private async recordFailure(user: UserEntity): Promise<void> {
@@ -92,7 +103,13 @@ export class AuthService {
     const refresh: RefreshTokenClaims = { sub: user.id, typ: 'refresh', jti };
     const now = new Date();
     await this.refreshTokens.save(
-      this.refreshTokens.create({ id: jti, userId: user.id, createdAt: now.toISOString(), expiresAt: new Date(now.getTime() + c.CVP_JWT_REFRESH_TTL_S * 1000).toISOString(), revokedAt: null }),
+      this.refreshTokens.create({
+        id: jti,
+        userId: user.id,
+        createdAt: now.toISOString(),
+        expiresAt: new Date(now.getTime() + c.CVP_JWT_REFRESH_TTL_S * 1000).toISOString(),
+        revokedAt: null,
+      }),
     );
     return {
       accessToken: await this.jwt.signAsync(access, { expiresIn: c.CVP_JWT_ACCESS_TTL_S }),

@@ -29,7 +29,8 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
   }
 
   async validate(claims: AccessTokenClaims): Promise<AuthenticatedPrincipal> {
-    if (claims.typ !== 'access' || typeof claims.sub !== 'string') throw new UnauthorizedException('not an access token');
+    if (claims.typ !== 'access' || typeof claims.sub !== 'string')
+      throw new UnauthorizedException('not an access token');
     const user = await this.users.findById(claims.sub);
     if (!user) throw new UnauthorizedException('user no longer exists');
     if (user.disabled) throw new UnauthorizedException('user is disabled');

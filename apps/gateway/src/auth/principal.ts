@@ -15,6 +15,8 @@ export interface AuthenticatedPrincipal {
 }
 
 /** Handler parameter: the authenticated principal (undefined on @Public() routes). */
-export const CurrentPrincipal = createParamDecorator((_: unknown, ctx: ExecutionContext): AuthenticatedPrincipal | undefined => {
-  return ctx.switchToHttp().getRequest<{ user?: AuthenticatedPrincipal }>().user;
-});
+export const CurrentPrincipal = createParamDecorator(
+  (_: unknown, ctx: ExecutionContext): AuthenticatedPrincipal | undefined => {
+    return ctx.switchToHttp().getRequest<{ user?: AuthenticatedPrincipal }>().user;
+  },
+);

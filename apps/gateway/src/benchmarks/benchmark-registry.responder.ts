@@ -14,19 +14,31 @@ export class BenchmarkRegistryResponder implements OnApplicationBootstrap {
   ) {}
 
   onApplicationBootstrap() {
-    this.bus.subscribe(LatestBenchmarkRequest, Registry.latestBenchmark, async (req, msg) => {
-      try {
-        // Same answer as latestSelection(): the newest benchmark that selected an engine, else the newest one.
-        const b = (await this.benchmarks.latestSelected(req.modelId)) ?? (await this.benchmarks.latest(req.modelId));
-        if (!b) return this.bus.respond(msg, LatestBenchmarkReply, { found: false });
-        this.bus.respond(msg, LatestBenchmarkReply, {
-          found: true,
-          benchmark: { id: b.id, modelId: b.modelId, modelVersion: b.modelVersion, reportDir: b.reportDir, selected: b.selected, createdAt: b.createdAt },
-        });
-      } catch (e) {
-        this.logger.error({ err: e, modelId: req.modelId }, 'benchmark.latest failed');
-        this.bus.respond(msg, LatestBenchmarkReply, { found: false });
-      }
-    }, { queue: 'gateway' });
+    this.bus.subscribe(
+      LatestBenchmarkRequest,
+      Registry.latestBenchmark,
+      async (req, msg) => {
+        try {
+          // Same answer as latestSelection(): the newest benchmark that selected an engine, else the newest one.
+          const b = (await this.benchmarks.latestSelected(req.modelId)) ?? (await this.benchmarks.latest(req.modelId));
+          if (!b) return this.bus.respond(msg, LatestBenchmarkReply, { found: false });
+          this.bus.respond(msg, LatestBenchmarkReply, {
+            found: true,
+            benchmark: {
+              id: b.id,
+              modelId: b.modelId,
+              modelVersion: b.modelVersion,
+              reportDir: b.reportDir,
+              selected: b.selected,
+              createdAt: b.createdAt,
+            },
+          });
+        } catch (e) {
+          this.logger.error({ err: e, modelId: req.modelId }, 'benchmark.latest failed');
+          this.bus.respond(msg, LatestBenchmarkReply, { found: false });
+        }
+      },
+      { queue: 'gateway' },
+    );
   }
 }

@@ -27,7 +27,10 @@ export class BenchmarksController {
 
   @Get(':id/report')
   @Roles('admin', 'engineer', 'viewer')
-  @ApiOperation({ summary: 'Benchmark report: technical (charts, every measurement) or simple (plain-language verdict), as JSON or HTML' })
+  @ApiOperation({
+    summary:
+      'Benchmark report: technical (charts, every measurement) or simple (plain-language verdict), as JSON or HTML',
+  })
   async report(@Param('id') id: string, @Query() query: Record<string, unknown>, @Res() res: Response) {
     const q = parseOr400(reportQuery, query);
     const r = await this.benchmarks.report(id, q.view, q.format);
@@ -42,8 +45,18 @@ export class BenchmarksController {
   }
 }
 
-function parseOr400<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: (string | number)[]; message: string }[] } } }, v: unknown): T {
+function parseOr400<T>(
+  schema: {
+    safeParse(
+      v: unknown,
+    ):
+      | { success: true; data: T }
+      | { success: false; error: { issues: { path: (string | number)[]; message: string }[] } };
+  },
+  v: unknown,
+): T {
   const r = schema.safeParse(v);
-  if (!r.success) throw new BadRequestException(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  if (!r.success)
+    throw new BadRequestException(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
   return r.data;
 }

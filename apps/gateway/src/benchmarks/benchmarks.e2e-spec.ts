@@ -33,13 +33,18 @@ describe('gateway benchmarks module (real gateway, SQLite, NATS)', () => {
       ...over,
     };
   }
-  const api = (p: string, token?: string) => fetch(`${gw.api}${p}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const api = (p: string, token?: string) =>
+    fetch(`${gw.api}${p}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
 
   beforeAll(async () => {
     gw = await startGatewayTestApp();
     viewer = await gw.login('viewer');
     service = gw.app.get(BenchmarksService);
-    bus = new MessageBus({ url: process.env.CVP_NATS_URL!, name: 'benchmarks-test', logger: createLogger('t', 'silent') });
+    bus = new MessageBus({
+      url: process.env.CVP_NATS_URL!,
+      name: 'benchmarks-test',
+      logger: createLogger('t', 'silent'),
+    });
     await bus.connect();
   });
   afterAll(async () => {
@@ -51,31 +56,55 @@ describe('gateway benchmarks module (real gateway, SQLite, NATS)', () => {
     expect(await service.latestSelection('model-a')).toBeNull();
     const dir = path.join(gw.dataDir, 'benchmarks', 'bm-fixture-1');
     await writeReport(dir, report);
-    const merged = await gw.app.get(JobCompletionRegistry).complete('bench', { id: 'job-1', ownerId: gw.userIds.engineer, input: {} }, resultFor('bm-fixture-1', dir));
+    const merged = await gw.app
+      .get(JobCompletionRegistry)
+      .complete('bench', { id: 'job-1', ownerId: gw.userIds.engineer, input: {} }, resultFor('bm-fixture-1', dir));
     expect(merged).toMatchObject({ benchmarkId: 'bm-fixture-1', reportUrl: '/api/v1/benchmarks/bm-fixture-1/report' });
-    expect(await service.latestSelection('model-a')).toEqual({ benchmarkId: 'bm-fixture-1', config: report.decision.chosen });
+    expect(await service.latestSelection('model-a')).toEqual({
+      benchmarkId: 'bm-fixture-1',
+      config: report.decision.chosen,
+    });
     // Idempotent by job id (a redelivered completion).
-    expect((await service.recordFromJob({ id: 'job-1', ownerId: 'x' }, resultFor('bm-fixture-1', dir))).id).toBe('bm-fixture-1');
+    expect((await service.recordFromJob({ id: 'job-1', ownerId: 'x' }, resultFor('bm-fixture-1', dir))).id).toBe(
+      'bm-fixture-1',
+    );
     // A later infeasible benchmark does not replace the selection; it is the latest benchmark though.
     await new Promise((r) => setTimeout(r, 5));
     const dir2 = path.join(gw.dataDir, 'benchmarks', 'bm-fixture-2');
     mkdirSync(dir2, { recursive: true });
-    await service.recordFromJob({ id: 'job-2', ownerId: 'x' }, resultFor('bm-fixture-2', dir2, { status: 'infeasible', selected: null, selectedId: null, selectedP50Ms: null }));
+    await service.recordFromJob(
+      { id: 'job-2', ownerId: 'x' },
+      resultFor('bm-fixture-2', dir2, { status: 'infeasible', selected: null, selectedId: null, selectedP50Ms: null }),
+    );
     expect((await service.latestSelection('model-a'))?.benchmarkId).toBe('bm-fixture-1');
     expect((await service.latest('model-a'))?.id).toBe('bm-fixture-2');
   });
 
   it('refuses results it cannot store: invalid shape, report outside the data dir', async () => {
-    await expect(service.recordFromJob({ id: 'job-3', ownerId: 'x' }, { benchmarkId: 'bad id!' })).rejects.toBeInstanceOf(InvalidBenchResultError);
-    await expect(service.recordFromJob({ id: 'job-4', ownerId: 'x' }, resultFor('bm-outside', '/etc'))).rejects.toThrow(/outside the data dir/);
+    await expect(
+      service.recordFromJob({ id: 'job-3', ownerId: 'x' }, { benchmarkId: 'bad id!' }),
+    ).rejects.toBeInstanceOf(InvalidBenchResultError);
+    await expect(service.recordFromJob({ id: 'job-4', ownerId: 'x' }, resultFor('bm-outside', '/etc'))).rejects.toThrow(
+      /outside the data dir/,
+    );
   });
 
   it('serves reports by view and format to viewers; 400 on bad queries, 404 on unknown ids, 401 without a token', async () => {
     const tech = await api('/benchmarks/bm-fixture-1/report?view=technical&format=json', viewer);
     expect(tech.status).toBe(200);
-    expect(((await tech.json()) as { decision: { chosenId: string } }).decision.chosenId).toBe(report.decision.chosenId);
-    const simple = (await (await api('/benchmarks/bm-fixture-1/report?view=simple', viewer)).json()) as Record<string, unknown>;
-    expect(simple).toMatchObject({ id: 'bm-fixture-1', headline: report.simple.headline, status: 'selected', caveats: expect.any(Array) });
+    expect(((await tech.json()) as { decision: { chosenId: string } }).decision.chosenId).toBe(
+      report.decision.chosenId,
+    );
+    const simple = (await (await api('/benchmarks/bm-fixture-1/report?view=simple', viewer)).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(simple).toMatchObject({
+      id: 'bm-fixture-1',
+      headline: report.simple.headline,
+      status: 'selected',
+      caveats: expect.any(Array),
+    });
     const html = await api('/benchmarks/bm-fixture-1/report?view=technical&format=html', viewer);
     expect(html.headers.get('content-type')).toContain('text/html');
     expect(await html.text()).toContain('data-chart="latency-distribution"');
@@ -95,14 +124,34 @@ describe('gateway benchmarks module (real gateway, SQLite, NATS)', () => {
     expect(await (await api('/benchmarks?modelId=other', viewer)).json()).toEqual([]);
     expect((await api('/benchmarks?limit=0', viewer)).status).toBe(400);
     const one = (await (await api('/benchmarks/bm-fixture-1', viewer)).json()) as Record<string, unknown>;
-    expect(one).toMatchObject({ id: 'bm-fixture-1', modelId: 'model-a', status: 'selected', selected: report.decision.chosen });
+    expect(one).toMatchObject({
+      id: 'bm-fixture-1',
+      modelId: 'model-a',
+      status: 'selected',
+      selected: report.decision.chosen,
+    });
     expect((await api('/benchmarks/none', viewer)).status).toBe(404);
   });
 
   it('answers cvp.registry.benchmark.latest over NATS', async () => {
-    const found = await bus.request(LatestBenchmarkRequest, LatestBenchmarkReply, Registry.latestBenchmark, { modelId: 'model-a' }, 5000);
-    expect(found).toMatchObject({ found: true, benchmark: { id: 'bm-fixture-1', modelId: 'model-a', selected: report.decision.chosen } });
-    const none = await bus.request(LatestBenchmarkRequest, LatestBenchmarkReply, Registry.latestBenchmark, { modelId: 'unknown' }, 5000);
+    const found = await bus.request(
+      LatestBenchmarkRequest,
+      LatestBenchmarkReply,
+      Registry.latestBenchmark,
+      { modelId: 'model-a' },
+      5000,
+    );
+    expect(found).toMatchObject({
+      found: true,
+      benchmark: { id: 'bm-fixture-1', modelId: 'model-a', selected: report.decision.chosen },
+    });
+    const none = await bus.request(
+      LatestBenchmarkRequest,
+      LatestBenchmarkReply,
+      Registry.latestBenchmark,
+      { modelId: 'unknown' },
+      5000,
+    );
     expect(none).toMatchObject({ found: false });
   });
 });

@@ -67,7 +67,10 @@ export class BenchmarksService {
 
   /** The newest benchmark of a model that selected an engine. */
   async latestSelected(modelId: string): Promise<BenchmarkView | null> {
-    const row = await this.repo.findOne({ where: { modelId, status: 'selected' }, order: { createdAt: 'DESC', id: 'DESC' } });
+    const row = await this.repo.findOne({
+      where: { modelId, status: 'selected' },
+      order: { createdAt: 'DESC', id: 'DESC' },
+    });
     return row ? toView(row) : null;
   }
 
@@ -78,7 +81,11 @@ export class BenchmarksService {
   }
 
   async list(modelId?: string, limit = 100): Promise<BenchmarkView[]> {
-    const rows = await this.repo.find({ where: modelId ? { modelId } : {}, order: { createdAt: 'DESC', id: 'DESC' }, take: limit });
+    const rows = await this.repo.find({
+      where: modelId ? { modelId } : {},
+      order: { createdAt: 'DESC', id: 'DESC' },
+      take: limit,
+    });
     return rows.map(toView);
   }
 
@@ -94,12 +101,16 @@ export class BenchmarksService {
    */
   async recordFromJob(job: { id: string; ownerId: string }, result: Record<string, unknown>): Promise<BenchmarkView> {
     const parsed = benchJobResultSchema.safeParse(result);
-    if (!parsed.success) throw new InvalidBenchResultError(`bench result rejected: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    if (!parsed.success)
+      throw new InvalidBenchResultError(
+        `bench result rejected: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
     const r = parsed.data;
     const existing = await this.repo.findOne({ where: { jobId: job.id } });
     if (existing) return toView(existing);
     const reportDir = path.resolve(r.reportDir);
-    if (!isInside(this.dataDir, reportDir)) throw new InvalidBenchResultError(`report folder ${r.reportDir} is outside the data dir`);
+    if (!isInside(this.dataDir, reportDir))
+      throw new InvalidBenchResultError(`report folder ${r.reportDir} is outside the data dir`);
     const row = this.repo.create({
       id: r.benchmarkId,
       modelId: r.modelId,
@@ -120,7 +131,11 @@ export class BenchmarksService {
   }
 
   /** The report in the asked view and format: JSON object, or an HTML document as a string. */
-  async report(id: string, view: ReportView, format: ReportFormat): Promise<{ contentType: string; body: string | object }> {
+  async report(
+    id: string,
+    view: ReportView,
+    format: ReportFormat,
+  ): Promise<{ contentType: string; body: string | object }> {
     const b = await this.get(id);
     const file = path.join(b.reportDir, REPORT_FILES[view][format]);
     if (!isInside(this.dataDir, file)) throw new NotFoundException(`report of benchmark ${id} is not available`);
@@ -132,7 +147,13 @@ export class BenchmarksService {
     if (view === 'simple') {
       return {
         contentType: 'application/json',
-        body: { id: report.id, modelId: report.model.id, modelVersion: report.model.version, ...report.simple, status: report.decision.status },
+        body: {
+          id: report.id,
+          modelId: report.model.id,
+          modelVersion: report.model.version,
+          ...report.simple,
+          status: report.decision.status,
+        },
       };
     }
     return { contentType: 'application/json', body: report };

@@ -4,7 +4,13 @@ import path from 'node:path';
 import { seedAdmin } from './seed-admin';
 
 describe('seed-admin CLI (real SQLite under CVP_TEST_DIR)', () => {
-  const base = () => ({ NODE_ENV: 'test', CVP_DATA_DIR: mkdtempSync(path.join(process.env.CVP_TEST_DIR!, 'seed-')), CVP_JWT_SECRET: randomBytes(32).toString('hex'), CVP_LOG_LEVEL: 'silent', CVP_BCRYPT_ROUNDS: '4' });
+  const base = () => ({
+    NODE_ENV: 'test',
+    CVP_DATA_DIR: mkdtempSync(path.join(process.env.CVP_TEST_DIR!, 'seed-')),
+    CVP_JWT_SECRET: randomBytes(32).toString('hex'),
+    CVP_LOG_LEVEL: 'silent',
+    CVP_BCRYPT_ROUNDS: '4',
+  });
 
   it('generates and prints a password once on an empty data dir, then does nothing', async () => {
     const env = base();
@@ -17,7 +23,9 @@ describe('seed-admin CLI (real SQLite under CVP_TEST_DIR)', () => {
 
   it('uses CVP_ADMIN_PASSWORD without printing it', async () => {
     const lines: string[] = [];
-    await seedAdmin({ ...base(), CVP_ADMIN_PASSWORD: 'from-env-secret-1', CVP_ADMIN_USERNAME: 'root' }, (l) => lines.push(l));
+    await seedAdmin({ ...base(), CVP_ADMIN_PASSWORD: 'from-env-secret-1', CVP_ADMIN_USERNAME: 'root' }, (l) =>
+      lines.push(l),
+    );
     expect(lines[0]).toBe('admin account created: username=root (password from CVP_ADMIN_PASSWORD)');
     expect(lines.join('')).not.toContain('from-env-secret-1');
   });

@@ -13,16 +13,26 @@ import { DatabaseModule } from '../database/database.module';
 import { UsersModule } from '../users/users.module';
 import { UsersService } from '../users/users.service';
 
-export async function seedAdmin(env: NodeJS.ProcessEnv = process.env, out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<void> {
+export async function seedAdmin(
+  env: NodeJS.ProcessEnv = process.env,
+  out: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
+): Promise<void> {
   const config = loadConfigOrExit('gateway seed-admin', gatewayConfigSchema, env);
   const logger = createLogger('gateway-seed-admin', 'warn');
-  @Module({ imports: [PlatformModule.forRoot({ serviceName: 'gateway-seed-admin', config, logger, nats: false }), DatabaseModule, UsersModule] })
+  @Module({
+    imports: [
+      PlatformModule.forRoot({ serviceName: 'gateway-seed-admin', config, logger, nats: false }),
+      DatabaseModule,
+      UsersModule,
+    ],
+  })
   class SeedModule {}
   const ctx = await NestFactory.createApplicationContext(SeedModule, { logger: false });
   try {
     const seeded = await ctx.get(UsersService).seedAdminIfEmpty(config.CVP_ADMIN_USERNAME, config.CVP_ADMIN_PASSWORD);
     if (!seeded) out('users exist already; nothing seeded');
-    else if (seeded.generatedPassword) out(`admin account created: username=${seeded.username} password=${seeded.generatedPassword} (shown once)`);
+    else if (seeded.generatedPassword)
+      out(`admin account created: username=${seeded.username} password=${seeded.generatedPassword} (shown once)`);
     else out(`admin account created: username=${seeded.username} (password from CVP_ADMIN_PASSWORD)`);
   } finally {
     await ctx.close();

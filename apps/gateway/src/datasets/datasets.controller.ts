@@ -1,5 +1,28 @@
-import { BadRequestException, Controller, Delete, Get, HttpCode, Injectable, Param, ParseUUIDPipe, Post, Query, Req, UseInterceptors } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiConsumes, ApiCreatedResponse, ApiOkResponse, ApiProperty, ApiPropertyOptional, ApiTags, ApiUnprocessableEntityResponse } from '@nestjs/swagger';
+import {
+  BadRequestException,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Injectable,
+  Param,
+  ParseUUIDPipe,
+  Post,
+  Query,
+  Req,
+  UseInterceptors,
+} from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiBody,
+  ApiConsumes,
+  ApiCreatedResponse,
+  ApiOkResponse,
+  ApiProperty,
+  ApiPropertyOptional,
+  ApiTags,
+  ApiUnprocessableEntityResponse,
+} from '@nestjs/swagger';
 import { DATASET_FORMATS } from '@cvp/contracts';
 import { InjectConfig, Roles } from '@cvp/platform';
 import { z } from 'zod';
@@ -7,15 +30,33 @@ import { PageDto, paginationQuery } from '../auth/pagination';
 import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
 import { ZodValidationPipe } from '../auth/zod-validation.pipe';
 import type { GatewayConfig } from '../config';
-import { SingleFileUploadInterceptor, stagedUpload, type UploadLimits, type UploadRequest } from '../models/upload/single-file-upload.interceptor';
+import {
+  SingleFileUploadInterceptor,
+  stagedUpload,
+  type UploadLimits,
+  type UploadRequest,
+} from '../models/upload/single-file-upload.interceptor';
 import { UploadAdmission } from '../models/upload/upload-admission';
 import { DatasetsService } from './datasets.service';
 
-const uploadFields = z.object({ format: z.enum(DATASET_FORMATS), name: z.string().min(1).max(200).optional() }).strict();
-const listQuery = paginationQuery.extend({ valid: z.enum(['true', 'false']).transform((v) => v === 'true').optional(), format: z.enum(DATASET_FORMATS).optional() });
+const uploadFields = z
+  .object({ format: z.enum(DATASET_FORMATS), name: z.string().min(1).max(200).optional() })
+  .strict();
+const listQuery = paginationQuery.extend({
+  valid: z
+    .enum(['true', 'false'])
+    .transform((v) => v === 'true')
+    .optional(),
+  format: z.enum(DATASET_FORMATS).optional(),
+});
 
 class UploadDatasetDto {
-  @ApiProperty({ type: 'string', format: 'binary', description: 'zip: YOLO (data.yaml, images/<split>, labels/<split>) or imagefolder (<split>/<class>/*.jpg)' }) file!: unknown;
+  @ApiProperty({
+    type: 'string',
+    format: 'binary',
+    description: 'zip: YOLO (data.yaml, images/<split>, labels/<split>) or imagefolder (<split>/<class>/*.jpg)',
+  })
+  file!: unknown;
   @ApiProperty({ enum: DATASET_FORMATS }) format!: string;
   @ApiPropertyOptional() name?: string;
 }
@@ -25,7 +66,12 @@ class DatasetDto {
   @ApiProperty({ enum: DATASET_FORMATS }) format!: string;
   @ApiProperty() valid!: boolean;
   @ApiProperty({ type: [String] }) classes!: string[];
-  @ApiProperty({ type: 'object', additionalProperties: true, description: 'validation report: problems (file, line, message), splits with per-class counts' }) report!: Record<string, unknown>;
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: true,
+    description: 'validation report: problems (file, line, message), splits with per-class counts',
+  })
+  report!: Record<string, unknown>;
 }
 
 /** Data set zips: capped at CVP_DATASET_UPLOAD_MAX_BYTES. */
@@ -40,7 +86,11 @@ export class DatasetUploadInterceptor extends SingleFileUploadInterceptor {
     this.admission = new UploadAdmission(config.CVP_UPLOAD_CONCURRENCY);
   }
   protected limits(): UploadLimits {
-    return { maxFileBytes: this.config.CVP_DATASET_UPLOAD_MAX_BYTES, tmpDir: this.datasets.uploadTmpDir, admission: this.admission };
+    return {
+      maxFileBytes: this.config.CVP_DATASET_UPLOAD_MAX_BYTES,
+      tmpDir: this.datasets.uploadTmpDir,
+      admission: this.admission,
+    };
   }
 }
 
@@ -56,7 +106,10 @@ export class DatasetsController {
   @ApiConsumes('multipart/form-data')
   @ApiBody({ type: UploadDatasetDto })
   @ApiCreatedResponse({ type: DatasetDto, description: 'extracted and valid' })
-  @ApiUnprocessableEntityResponse({ description: 'unsafe archive (zip-slip, symlink, device entry), or a data set that failed validation (kept with its report: datasetId, report)' })
+  @ApiUnprocessableEntityResponse({
+    description:
+      'unsafe archive (zip-slip, symlink, device entry), or a data set that failed validation (kept with its report: datasetId, report)',
+  })
   upload(@Req() req: UploadRequest, @CurrentPrincipal() who: AuthenticatedPrincipal) {
     const staged = stagedUpload(req);
     if (!staged) throw new BadRequestException('multipart part "file" is missing');

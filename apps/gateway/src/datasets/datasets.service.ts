@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { HttpException, Injectable, NotFoundException, type OnModuleInit, UnprocessableEntityException } from '@nestjs/common';
+import {
+  HttpException,
+  Injectable,
+  NotFoundException,
+  type OnModuleInit,
+  UnprocessableEntityException,
+} from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { InjectConfig } from '@cvp/platform';
 import type { DatasetFormat } from '@cvp/contracts';
@@ -27,7 +33,18 @@ export interface DatasetView {
 }
 
 const ZIP_MAGIC = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
-const view = (d: DatasetEntity): DatasetView => ({ id: d.id, name: d.name, format: d.format, valid: !!d.valid, classes: d.classes, sha256: d.sha256, size: d.size, ownerId: d.ownerId, createdAt: d.createdAt, report: d.report });
+const view = (d: DatasetEntity): DatasetView => ({
+  id: d.id,
+  name: d.name,
+  format: d.format,
+  valid: !!d.valid,
+  classes: d.classes,
+  sha256: d.sha256,
+  size: d.size,
+  ownerId: d.ownerId,
+  createdAt: d.createdAt,
+  report: d.report,
+});
 
 @Injectable()
 export class DatasetsService implements OnModuleInit {
@@ -48,7 +65,8 @@ export class DatasetsService implements OnModuleInit {
     await fs.mkdir(this.root, { recursive: true });
     await fs.rm(this.uploadTmpDir, { recursive: true, force: true });
     await fs.mkdir(this.uploadTmpDir, { recursive: true });
-    for (const e of await fs.readdir(this.root)) if (e.startsWith('.tmp-')) await fs.rm(path.join(this.root, e), { recursive: true, force: true });
+    for (const e of await fs.readdir(this.root))
+      if (e.startsWith('.tmp-')) await fs.rm(path.join(this.root, e), { recursive: true, force: true });
   }
 
   dir(id: string): string {
@@ -60,15 +78,24 @@ export class DatasetsService implements OnModuleInit {
    * it into place. Hostile archives and image bombs: 4xx, nothing kept. Data sets that extract but
    * fail validation are kept as rejected (report only, no data) and answered 422 with the report.
    */
-  async upload(staged: StagedUpload, fields: { format: DatasetFormat; name?: string }, ownerId: string): Promise<DatasetView> {
+  async upload(
+    staged: StagedUpload,
+    fields: { format: DatasetFormat; name?: string },
+    ownerId: string,
+  ): Promise<DatasetView> {
     if (staged.size === 0) throw new HttpException('empty file (0 bytes)', 400);
-    if (!staged.head.subarray(0, 4).equals(ZIP_MAGIC)) throw new HttpException('a data set upload must be a zip archive', 415);
+    if (!staged.head.subarray(0, 4).equals(ZIP_MAGIC))
+      throw new HttpException('a data set upload must be a zip archive', 415);
     const id = randomUUID();
     const tmp = path.join(this.root, `.tmp-${id}`);
     await fs.mkdir(path.join(tmp, 'data'), { recursive: true });
     try {
       const c = this.config;
-      await extractZip(staged.tmpPath, path.join(tmp, 'data'), { maxEntries: c.CVP_DATASET_MAX_ENTRIES, maxTotalBytes: c.CVP_DATASET_MAX_UNCOMPRESSED_BYTES, maxRatio: c.CVP_DATASET_MAX_RATIO });
+      await extractZip(staged.tmpPath, path.join(tmp, 'data'), {
+        maxEntries: c.CVP_DATASET_MAX_ENTRIES,
+        maxTotalBytes: c.CVP_DATASET_MAX_UNCOMPRESSED_BYTES,
+        maxRatio: c.CVP_DATASET_MAX_RATIO,
+      });
       const report = await validateDataset(fields.format, path.join(tmp, 'data'), c.CVP_IMAGE_MAX_PIXELS);
       if (!report.valid) await fs.rm(path.join(tmp, 'data'), { recursive: true, force: true }); // a rejected set keeps only its report
       await fs.writeFile(path.join(tmp, 'report.json'), JSON.stringify(report, null, 2));
@@ -104,17 +131,43 @@ export class DatasetsService implements OnModuleInit {
       return view(row);
     } catch (e) {
       await fs.rm(tmp, { recursive: true, force: true });
-      if (e instanceof ArchiveRejected) throw new HttpException({ type: 'urn:cvp:problem:archive-rejected', title: e.status === 413 ? 'Payload Too Large' : 'Unprocessable Content', status: e.status, detail: e.message, ...(e.entry ? { entry: e.entry } : {}) }, e.status);
-      if (e instanceof ImageBombError) throw new HttpException({ type: 'urn:cvp:problem:image-bomb', title: 'Payload Too Large', status: 413, detail: e.message, file: e.file }, 413);
+      if (e instanceof ArchiveRejected)
+        throw new HttpException(
+          {
+            type: 'urn:cvp:problem:archive-rejected',
+            title: e.status === 413 ? 'Payload Too Large' : 'Unprocessable Content',
+            status: e.status,
+            detail: e.message,
+            ...(e.entry ? { entry: e.entry } : {}),
+          },
+          e.status,
+        );
+      if (e instanceof ImageBombError)
+        throw new HttpException(
+          {
+            type: 'urn:cvp:problem:image-bomb',
+            title: 'Payload Too Large',
+            status: 413,
+            detail: e.message,
+            file: e.file,
+          },
+          413,
+        );
       throw e;
     }
   }
 
-  async list(q: PaginationQuery & { valid?: boolean; format?: DatasetFormat }): Promise<Page<Omit<DatasetView, 'report'>>> {
+  async list(
+    q: PaginationQuery & { valid?: boolean; format?: DatasetFormat },
+  ): Promise<Page<Omit<DatasetView, 'report'>>> {
     const where: Record<string, unknown> = {};
     if (q.valid !== undefined) where.valid = q.valid;
     if (q.format) where.format = q.format;
-    const [rows, total] = await this.datasets.findAndCount({ where, order: { createdAt: 'DESC', id: 'ASC' }, ...skipTake(q) });
+    const [rows, total] = await this.datasets.findAndCount({
+      where,
+      order: { createdAt: 'DESC', id: 'ASC' },
+      ...skipTake(q),
+    });
     return pageOf(
       rows.map((d) => {
         const { report: _r, ...rest } = view(d);
@@ -141,6 +194,13 @@ export class DatasetsService implements OnModuleInit {
   async describe(id: string) {
     const d = await this.datasets.findOneBy({ id });
     if (!d) return null;
-    return { id: d.id, name: d.name, format: d.format, path: path.join(this.dir(d.id), 'data', d.report.root ?? ''), valid: !!d.valid, classes: d.classes };
+    return {
+      id: d.id,
+      name: d.name,
+      format: d.format,
+      path: path.join(this.dir(d.id), 'data', d.report.root ?? ''),
+      valid: !!d.valid,
+      classes: d.classes,
+    };
   }
 }

@@ -41,21 +41,39 @@ function unixType(e: yauzl.Entry): number {
 export function checkEntry(e: yauzl.Entry): void {
   const name = e.fileName;
   if (!name || name.length > 1024) throw new ArchiveRejected(422, 'entry with an empty or over-long name', name);
-  if (name.includes('\0') || name.includes('\\')) throw new ArchiveRejected(422, `entry name ${JSON.stringify(name)} contains a NUL or backslash`, name);
-  if (name.startsWith('/') || /^[A-Za-z]:/.test(name)) throw new ArchiveRejected(422, `entry ${JSON.stringify(name)} has an absolute path`, name);
-  if (name.split('/').some((seg) => seg === '..')) throw new ArchiveRejected(422, `entry ${JSON.stringify(name)} escapes the archive folder ('..')`, name);
+  if (name.includes('\0') || name.includes('\\'))
+    throw new ArchiveRejected(422, `entry name ${JSON.stringify(name)} contains a NUL or backslash`, name);
+  if (name.startsWith('/') || /^[A-Za-z]:/.test(name))
+    throw new ArchiveRejected(422, `entry ${JSON.stringify(name)} has an absolute path`, name);
+  if (name.split('/').some((seg) => seg === '..'))
+    throw new ArchiveRejected(422, `entry ${JSON.stringify(name)} escapes the archive folder ('..')`, name);
   const t = unixType(e);
   if (t === S_IFLNK) throw new ArchiveRejected(422, `entry ${JSON.stringify(name)} is a symbolic link`, name);
-  if (t !== 0 && t !== S_IFREG && t !== S_IFDIR) throw new ArchiveRejected(422, `entry ${JSON.stringify(name)} is a device, FIFO or socket (mode ${t.toString(8)})`, name);
+  if (t !== 0 && t !== S_IFREG && t !== S_IFDIR)
+    throw new ArchiveRejected(
+      422,
+      `entry ${JSON.stringify(name)} is a device, FIFO or socket (mode ${t.toString(8)})`,
+      name,
+    );
   if (e.isEncrypted()) throw new ArchiveRejected(422, `entry ${JSON.stringify(name)} is encrypted`, name);
 }
 
 function openZip(file: string): Promise<yauzl.ZipFile> {
   return new Promise((resolve, reject) =>
-    yauzl.open(file, { lazyEntries: true, autoClose: false, strictFileNames: false, validateEntrySizes: true, decodeStrings: true }, (err, zip) => {
-      if (err || !zip) return reject(new ArchiveRejected(422, `not a readable zip archive (truncated or corrupt): ${err?.message ?? 'unknown error'}`));
-      resolve(zip);
-    }),
+    yauzl.open(
+      file,
+      { lazyEntries: true, autoClose: false, strictFileNames: false, validateEntrySizes: true, decodeStrings: true },
+      (err, zip) => {
+        if (err || !zip)
+          return reject(
+            new ArchiveRejected(
+              422,
+              `not a readable zip archive (truncated or corrupt): ${err?.message ?? 'unknown error'}`,
+            ),
+          );
+        resolve(zip);
+      },
+    ),
   );
 }
 
@@ -63,10 +81,15 @@ const isDir = (e: yauzl.Entry) => e.fileName.endsWith('/');
 
 function checkCaps(e: yauzl.Entry, count: number, total: number, caps: ZipCaps): void {
   if (count > caps.maxEntries) throw new ArchiveRejected(413, `archive has more than ${caps.maxEntries} entries`);
-  if (total > caps.maxTotalBytes) throw new ArchiveRejected(413, `archive expands to more than ${caps.maxTotalBytes} bytes`);
+  if (total > caps.maxTotalBytes)
+    throw new ArchiveRejected(413, `archive expands to more than ${caps.maxTotalBytes} bytes`);
   const ratio = e.uncompressedSize / Math.max(1, e.compressedSize);
   if (e.uncompressedSize > 1024 * 1024 && ratio > caps.maxRatio) {
-    throw new ArchiveRejected(413, `entry ${JSON.stringify(e.fileName)} has compression ratio ${ratio.toFixed(0)} (limit ${caps.maxRatio}): zip bomb`, e.fileName);
+    throw new ArchiveRejected(
+      413,
+      `entry ${JSON.stringify(e.fileName)} has compression ratio ${ratio.toFixed(0)} (limit ${caps.maxRatio}): zip bomb`,
+      e.fileName,
+    );
   }
 }
 
@@ -120,21 +143,37 @@ export async function extractZip(file: string, dest: string, caps: ZipCaps): Pro
           count += 1;
           checkCaps(e, count, total + e.uncompressedSize, caps);
           const target = path.resolve(root, e.fileName);
-          if (target !== root && !target.startsWith(root + path.sep)) throw new ArchiveRejected(422, `entry ${JSON.stringify(e.fileName)} escapes the extraction folder`, e.fileName);
+          if (target !== root && !target.startsWith(root + path.sep))
+            throw new ArchiveRejected(
+              422,
+              `entry ${JSON.stringify(e.fileName)} escapes the extraction folder`,
+              e.fileName,
+            );
           if (isDir(e)) {
             await fs.mkdir(target, { recursive: true });
             return;
           }
           await fs.mkdir(path.dirname(target), { recursive: true });
-          const stream = await new Promise<NodeJS.ReadableStream>((res, rej) => zip.openReadStream(e, (err, s) => (err || !s ? rej(new ArchiveRejected(422, `entry ${e.fileName}: ${err?.message}`, e.fileName)) : res(s))));
+          const stream = await new Promise<NodeJS.ReadableStream>((res, rej) =>
+            zip.openReadStream(e, (err, s) =>
+              err || !s ? rej(new ArchiveRejected(422, `entry ${e.fileName}: ${err?.message}`, e.fileName)) : res(s),
+            ),
+          );
           let entryBytes = 0;
           const meter = new Transform({
             transform(chunk: Buffer, _enc, done) {
               entryBytes += chunk.length;
               total += chunk.length;
-              if (total > caps.maxTotalBytes) return done(new ArchiveRejected(413, `archive expands to more than ${caps.maxTotalBytes} bytes`));
+              if (total > caps.maxTotalBytes)
+                return done(new ArchiveRejected(413, `archive expands to more than ${caps.maxTotalBytes} bytes`));
               if (entryBytes > 1024 * 1024 && entryBytes / Math.max(1, e.compressedSize) > caps.maxRatio) {
-                return done(new ArchiveRejected(413, `entry ${JSON.stringify(e.fileName)} exceeds compression ratio ${caps.maxRatio}: zip bomb`, e.fileName));
+                return done(
+                  new ArchiveRejected(
+                    413,
+                    `entry ${JSON.stringify(e.fileName)} exceeds compression ratio ${caps.maxRatio}: zip bomb`,
+                    e.fileName,
+                  ),
+                );
               }
               done(null, chunk);
             },
@@ -143,7 +182,11 @@ export async function extractZip(file: string, dest: string, caps: ZipCaps): Pro
             await pipeline(stream, meter, createWriteStream(target, { flags: 'wx' }));
           } catch (err) {
             if (err instanceof ArchiveRejected) throw err;
-            throw new ArchiveRejected(422, `entry ${JSON.stringify(e.fileName)} could not be extracted: ${(err as Error).message}`, e.fileName);
+            throw new ArchiveRejected(
+              422,
+              `entry ${JSON.stringify(e.fileName)} could not be extracted: ${(err as Error).message}`,
+              e.fileName,
+            );
           }
           written.push(e.fileName);
         })().then(() => zip.readEntry(), fail);

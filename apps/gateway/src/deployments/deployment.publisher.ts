@@ -1,5 +1,12 @@
 import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
-import { DeploymentChangedContract, type DeploymentStatus, DeploymentStatusContract, type EngineConfig, type ModelTask, Subjects } from '@cvp/contracts';
+import {
+  DeploymentChangedContract,
+  type DeploymentStatus,
+  DeploymentStatusContract,
+  type EngineConfig,
+  type ModelTask,
+  Subjects,
+} from '@cvp/contracts';
 import { InjectLogger, MessageBus } from '@cvp/platform';
 import type { Logger } from 'pino';
 
@@ -25,7 +32,13 @@ export class DeploymentPublisher implements OnApplicationBootstrap {
     });
   }
 
-  deploy(deploymentId: string, modelId: string, task: ModelTask, labels: string[] | undefined | null, config: EngineConfig): void {
+  deploy(
+    deploymentId: string,
+    modelId: string,
+    task: ModelTask,
+    labels: string[] | undefined | null,
+    config: EngineConfig,
+  ): void {
     this.bus.publish(DeploymentChangedContract, Subjects.deploymentChanged, {
       action: 'deploy',
       deploymentId,
@@ -38,6 +51,10 @@ export class DeploymentPublisher implements OnApplicationBootstrap {
   }
 
   undeploy(deploymentId: string, modelId: string): void {
-    this.bus.publish(DeploymentChangedContract, Subjects.deploymentChanged, { action: 'undeploy', deploymentId, modelName: modelId });
+    this.bus.publish(DeploymentChangedContract, Subjects.deploymentChanged, {
+      action: 'undeploy',
+      deploymentId,
+      modelName: modelId,
+    });
   }
 }

@@ -14,15 +14,23 @@ export class DeploymentsController {
   @Post()
   @HttpCode(202)
   @Roles('admin', 'engineer')
-  @ApiOperation({ summary: 'Deploy a model on the data plane with an engine, or bench\'s selection ("selected"); loads asynchronously (state loading -> ready | failed)' })
-  create(@Body(new ZodValidationPipe(createDeploymentSchema)) body: CreateDeployment, @CurrentPrincipal() who: AuthenticatedPrincipal) {
+  @ApiOperation({
+    summary:
+      'Deploy a model on the data plane with an engine, or bench\'s selection ("selected"); loads asynchronously (state loading -> ready | failed)',
+  })
+  create(
+    @Body(new ZodValidationPipe(createDeploymentSchema)) body: CreateDeployment,
+    @CurrentPrincipal() who: AuthenticatedPrincipal,
+  ) {
     return this.deployments.create(body, who.ownerId);
   }
 
   @Get()
   @Roles('admin', 'engineer', 'viewer')
   @ApiOperation({ summary: 'Deployments, newest first (active ones unless all=true), optionally of one model' })
-  list(@Query(new ZodValidationPipe(listDeploymentsQuery)) q: { modelId?: string; all?: 'true' | 'false'; limit: number }) {
+  list(
+    @Query(new ZodValidationPipe(listDeploymentsQuery)) q: { modelId?: string; all?: 'true' | 'false'; limit: number },
+  ) {
     return this.deployments.list(q);
   }
 

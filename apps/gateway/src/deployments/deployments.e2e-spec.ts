@@ -34,18 +34,44 @@ describe('deployments and the inference proxy (gateway + data plane, real NATS)'
     copyFileSync(path.join(FIXTURES, fixture), onnx);
     const ds = gw.app.get(DataSource);
     const ts = new Date().toISOString();
-    await ds.getRepository(ModelEntity).save({ id, name: `m-${id.slice(0, 6)}`, task, sourceFormat: 'onnx', preset: null, labels, ownerId: gw.userIds.engineer, latestVersion: 1, createdAt: ts, updatedAt: ts });
-    await ds.getRepository(ModelVersionEntity).save({ modelId: id, version: 1, sourcePath: onnx, sourceSha256: null, sourceSize: null, sourceFormat: 'onnx', onnxPath: onnx, trained: true, metadata: null, metrics: null, jobId: null, createdAt: ts });
+    await ds.getRepository(ModelEntity).save({
+      id,
+      name: `m-${id.slice(0, 6)}`,
+      task,
+      sourceFormat: 'onnx',
+      preset: null,
+      labels,
+      ownerId: gw.userIds.engineer,
+      latestVersion: 1,
+      createdAt: ts,
+      updatedAt: ts,
+    });
+    await ds.getRepository(ModelVersionEntity).save({
+      modelId: id,
+      version: 1,
+      sourcePath: onnx,
+      sourceSha256: null,
+      sourceSize: null,
+      sourceFormat: 'onnx',
+      onnxPath: onnx,
+      trained: true,
+      metadata: null,
+      metrics: null,
+      jobId: null,
+      createdAt: ts,
+    });
     return id;
   }
 
-  const api = (p: string, token: string, init: RequestInit = {}) => fetch(`${gw.api}${p}`, { ...init, headers: { authorization: `Bearer ${token}`, ...(init.headers ?? {}) } });
-  const json = (p: string, token: string, body: unknown) => api(p, token, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const api = (p: string, token: string, init: RequestInit = {}) =>
+    fetch(`${gw.api}${p}`, { ...init, headers: { authorization: `Bearer ${token}`, ...(init.headers ?? {}) } });
+  const json = (p: string, token: string, body: unknown) =>
+    api(p, token, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   async function waitState(id: string, state: string, timeoutMs = 20000) {
     const until = Date.now() + timeoutMs;
     let last: any = {};
     while (Date.now() < until) {
-      last = ((await (await api(`/deployments/${id}`, engineer)).json()) as any);
+      last = (await (await api(`/deployments/${id}`, engineer)).json()) as any;
       if (last.state === state) return last;
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -59,7 +85,9 @@ describe('deployments and the inference proxy (gateway + data plane, real NATS)'
     viewer = await gw.login('viewer');
     apiKey = await gw.apiKey('infer-key');
     detModel = await seedModel('conv_det.onnx', 'detect', ['cat', 'dog', 'bird']);
-    png = await sharp({ create: { width: 120, height: 80, channels: 3, background: { r: 90, g: 160, b: 30 } } }).png().toBuffer();
+    png = await sharp({ create: { width: 120, height: 80, channels: 3, background: { r: 90, g: 160, b: 30 } } })
+      .png()
+      .toBuffer();
   });
   afterAll(async () => {
     await gw?.close();
@@ -69,7 +97,9 @@ describe('deployments and the inference proxy (gateway + data plane, real NATS)'
   it('refuses bad deployment requests: roles, validation, unknown model, "selected" without a benchmark', async () => {
     expect((await json('/deployments', viewer, { modelId: detModel, engine: 'ort-node' })).status).toBe(403);
     expect((await json('/deployments', engineer, { modelId: detModel, engine: 'tensorflow' })).status).toBe(400);
-    expect((await json('/deployments', engineer, { modelId: detModel, engine: 'ort-node', extra: 1 })).status).toBe(400);
+    expect((await json('/deployments', engineer, { modelId: detModel, engine: 'ort-node', extra: 1 })).status).toBe(
+      400,
+    );
     expect((await json('/deployments', engineer, { modelId: 'no-such-model', engine: 'ort-node' })).status).toBe(404);
     const sel = await json('/deployments', engineer, { modelId: detModel, engine: 'selected' });
     expect(sel.status).toBe(409);
@@ -80,37 +110,67 @@ describe('deployments and the inference proxy (gateway + data plane, real NATS)'
   it('deploys through NATS, reaches ready, and infers through the gateway for users and API keys', async () => {
     const r = await json('/deployments', engineer, { modelId: detModel, engine: 'ort-node', options: { threads: 1 } });
     expect(r.status).toBe(202);
-    const dep = ((await r.json()) as any);
-    expect(dep).toMatchObject({ modelId: detModel, engine: 'ort-node', requestedEngine: 'ort-node', state: 'loading', inferUrl: `/api/v1/models/${detModel}/infer` });
+    const dep = (await r.json()) as any;
+    expect(dep).toMatchObject({
+      modelId: detModel,
+      engine: 'ort-node',
+      requestedEngine: 'ort-node',
+      state: 'loading',
+      inferUrl: `/api/v1/models/${detModel}/infer`,
+    });
     await waitState(dep.id, 'ready');
     for (const token of [viewer, apiKey]) {
-      const res = await api(`/models/${detModel}/infer?conf=0.05`, token, { method: 'POST', headers: { 'content-type': 'image/png' }, body: png });
+      const res = await api(`/models/${detModel}/infer?conf=0.05`, token, {
+        method: 'POST',
+        headers: { 'content-type': 'image/png' },
+        body: png,
+      });
       expect(res.status).toBe(200);
-      const body = ((await res.json()) as any);
+      const body = (await res.json()) as any;
       expect(body.image).toEqual({ width: 120, height: 80 });
       expect(Array.isArray(body.detections)).toBe(true);
       expect(body.detections[0]).toHaveProperty('label');
     }
     // The same answer as the data plane gives directly: the proxy only streams bytes.
-    const direct = ((await (await fetch(`${inf.url}/v2/models/${detModel}/detect?conf=0.05`, { method: 'POST', body: png })).json()) as any);
-    const proxied = ((await (await api(`/models/${detModel}/infer?conf=0.05`, apiKey, { method: 'POST', body: png })).json()) as any);
+    const direct = (await (
+      await fetch(`${inf.url}/v2/models/${detModel}/detect?conf=0.05`, { method: 'POST', body: png })
+    ).json()) as any;
+    const proxied = (await (
+      await api(`/models/${detModel}/infer?conf=0.05`, apiKey, { method: 'POST', body: png })
+    ).json()) as any;
     expect(proxied.detections).toEqual(direct.detections);
     expect((await fetch(`${gw.api}/models/${detModel}/infer`, { method: 'POST', body: png })).status).toBe(401);
-    const list = ((await (await api(`/deployments?modelId=${detModel}`, viewer)).json()) as any);
+    const list = (await (await api(`/deployments?modelId=${detModel}`, viewer)).json()) as any;
     expect(list.map((d: { id: string }) => d.id)).toEqual([dep.id]);
   });
 
-  it('passes the data plane\'s 429 + Retry-After through at once, and 4xx for bad images', async () => {
+  it("passes the data plane's 429 + Retry-After through at once, and 4xx for bad images", async () => {
     // One worker and no queue on the data plane: concurrent large images overflow it.
-    const big = await sharp({ create: { width: 640, height: 640, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 40 } } as any }).png().toBuffer();
-    const answers = await Promise.all(Array.from({ length: 12 }, () => api(`/models/${detModel}/infer`, apiKey, { method: 'POST', headers: { 'content-type': 'image/png' }, body: big })));
+    const big = await sharp({
+      create: { width: 640, height: 640, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 40 } } as any,
+    })
+      .png()
+      .toBuffer();
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, () =>
+        api(`/models/${detModel}/infer`, apiKey, {
+          method: 'POST',
+          headers: { 'content-type': 'image/png' },
+          body: big,
+        }),
+      ),
+    );
     const statuses = answers.map((a) => a.status);
     expect(statuses.every((s) => s === 200 || s === 429)).toBe(true);
     const refused = answers.find((a) => a.status === 429);
     expect(refused).toBeDefined();
     expect(Number(refused!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(refused!.headers.get('content-type')).toContain('application/problem+json');
-    const bad = await api(`/models/${detModel}/infer`, apiKey, { method: 'POST', headers: { 'content-type': 'image/png' }, body: Buffer.from('not an image at all') });
+    const bad = await api(`/models/${detModel}/infer`, apiKey, {
+      method: 'POST',
+      headers: { 'content-type': 'image/png' },
+      body: Buffer.from('not an image at all'),
+    });
     expect(bad.status).toBe(415);
   });
 
@@ -125,7 +185,11 @@ describe('deployments and the inference proxy (gateway + data plane, real NATS)'
       jobId: `job-${clsModel}`,
       ownerId: gw.userIds.engineer,
       status: 'selected',
-      selectedConfig: JSON.stringify({ engine: 'ort-node', options: { provider: 'cpu', precision: 'fp32', graphOptimization: 'basic', threads: 1, maxBatch: 1 }, modelPath }),
+      selectedConfig: JSON.stringify({
+        engine: 'ort-node',
+        options: { provider: 'cpu', precision: 'fp32', graphOptimization: 'basic', threads: 1, maxBatch: 1 },
+        modelPath,
+      }),
       selectedId: 'ort-node-cpu-fp32-basic',
       baselineP50Ms: 1,
       selectedP50Ms: 0.5,
@@ -135,21 +199,36 @@ describe('deployments and the inference proxy (gateway + data plane, real NATS)'
     });
     const r = await json('/deployments', engineer, { modelId: clsModel, engine: 'selected' });
     expect(r.status).toBe(202);
-    const dep = ((await r.json()) as any);
-    expect(dep).toMatchObject({ requestedEngine: 'selected', engine: 'ort-node', benchmarkId: `bench-${clsModel.slice(0, 8)}`, options: { graphOptimization: 'basic' } });
+    const dep = (await r.json()) as any;
+    expect(dep).toMatchObject({
+      requestedEngine: 'selected',
+      engine: 'ort-node',
+      benchmarkId: `bench-${clsModel.slice(0, 8)}`,
+      options: { graphOptimization: 'basic' },
+    });
     await waitState(dep.id, 'ready');
-    const jpg = await sharp({ create: { width: 40, height: 40, channels: 3, background: { r: 250, g: 10, b: 10 } } }).jpeg().toBuffer();
-    const res = await api(`/models/${clsModel}/infer?top_k=1`, viewer, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: jpg });
+    const jpg = await sharp({ create: { width: 40, height: 40, channels: 3, background: { r: 250, g: 10, b: 10 } } })
+      .jpeg()
+      .toBuffer();
+    const res = await api(`/models/${clsModel}/infer?top_k=1`, viewer, {
+      method: 'POST',
+      headers: { 'content-type': 'image/jpeg' },
+      body: jpg,
+    });
     expect(res.status).toBe(200);
     expect(((await res.json()) as any).classes[0]).toMatchObject({ class_id: 0, label: 'red' });
   });
 
   it('a redeploy replaces the previous deployment; undeploy removes it and the proxy answers 404', async () => {
-    const first = (((await (await api(`/deployments?modelId=${detModel}`, viewer)).json()) as any))[0];
-    const r = await json('/deployments', engineer, { modelId: detModel, engine: 'ort-node', options: { threads: 1, graphOptimization: 'extended' } });
-    const second = ((await r.json()) as any);
+    const first = ((await (await api(`/deployments?modelId=${detModel}`, viewer)).json()) as any)[0];
+    const r = await json('/deployments', engineer, {
+      modelId: detModel,
+      engine: 'ort-node',
+      options: { threads: 1, graphOptimization: 'extended' },
+    });
+    const second = (await r.json()) as any;
     await waitState(second.id, 'ready');
-    expect((((await (await api(`/deployments/${first.id}`, viewer)).json()) as any)).state).toBe('replaced');
+    expect(((await (await api(`/deployments/${first.id}`, viewer)).json()) as any).state).toBe('replaced');
     const del = await api(`/deployments/${second.id}`, engineer, { method: 'DELETE' });
     expect(del.status).toBe(202);
     expect(((await del.json()) as any).state).toBe('removing');

@@ -28,7 +28,9 @@ export class DeploymentsModule implements OnApplicationBootstrap {
   async onApplicationBootstrap(): Promise<void> {
     this.publisher.onStatus((s) => this.deployments.applyStatus(s.deploymentId, s.state, s.error));
     // A data plane that was down when an event went out catches up (deploy is idempotent there).
-    const n = await this.deployments.reannounce().catch((e) => (this.log.warn({ err: e }, 'could not re-announce deployments'), 0));
+    const n = await this.deployments
+      .reannounce()
+      .catch((e) => (this.log.warn({ err: e }, 'could not re-announce deployments'), 0));
     if (n) this.log.info({ count: n }, 'active deployments re-announced');
   }
 }

@@ -55,15 +55,25 @@ export class DeploymentsService {
     let modelVersion = model.latestVersion;
     if (dto.engine === 'selected') {
       const sel = await this.benchmarks.latestSelection(dto.modelId);
-      if (!sel) throw new ConflictException(`model ${dto.modelId} has no benchmark with a selected engine; run a bench job (POST /jobs/bench) first, or name an engine`);
+      if (!sel)
+        throw new ConflictException(
+          `model ${dto.modelId} has no benchmark with a selected engine; run a bench job (POST /jobs/bench) first, or name an engine`,
+        );
       benchmarkId = sel.benchmarkId;
       config = { ...sel.config, options: { ...sel.config.options, ...dto.options } };
       modelVersion = (await this.benchmarks.get(sel.benchmarkId)).modelVersion;
     } else {
-      const version = model.versions.find((v) => v.version === model.latestVersion && v.onnxPath) ?? [...model.versions].reverse().find((v) => v.onnxPath);
-      if (!version?.onnxPath) throw new ConflictException(`model ${dto.modelId} has no ONNX file yet (conversion pending or failed)`);
+      const version =
+        model.versions.find((v) => v.version === model.latestVersion && v.onnxPath) ??
+        [...model.versions].reverse().find((v) => v.onnxPath);
+      if (!version?.onnxPath)
+        throw new ConflictException(`model ${dto.modelId} has no ONNX file yet (conversion pending or failed)`);
       modelVersion = version.version;
-      config = { engine: dto.engine, options: engineOptionsSchema.parse(dto.options ?? {}), modelPath: version.onnxPath };
+      config = {
+        engine: dto.engine,
+        options: engineOptionsSchema.parse(dto.options ?? {}),
+        modelPath: version.onnxPath,
+      };
     }
     const row = await this.repo.save({
       id: `dep-${randomBytes(12).toString('hex')}`,
@@ -85,7 +95,10 @@ export class DeploymentsService {
   }
 
   async list(q: { modelId?: string; all?: 'true' | 'false'; limit: number }): Promise<DeploymentView[]> {
-    const where = { ...(q.modelId ? { modelId: q.modelId } : {}), ...(q.all === 'true' ? {} : { state: In([...ACTIVE_DEPLOYMENT_STATES, 'removing']) }) };
+    const where = {
+      ...(q.modelId ? { modelId: q.modelId } : {}),
+      ...(q.all === 'true' ? {} : { state: In([...ACTIVE_DEPLOYMENT_STATES, 'removing']) }),
+    };
     const rows = await this.repo.find({ where, order: { createdAt: 'DESC', id: 'DESC' }, take: q.limit });
     return rows.map((r) => this.view(r));
   }
@@ -110,7 +123,11 @@ export class DeploymentsService {
   }
 
   /** Applies a cvp.deployments.status report from the data plane. */
-  async applyStatus(deploymentId: string, state: 'loading' | 'ready' | 'failed' | 'removed', error?: string): Promise<void> {
+  async applyStatus(
+    deploymentId: string,
+    state: 'loading' | 'ready' | 'failed' | 'removed',
+    error?: string,
+  ): Promise<void> {
     const row = await this.repo.findOneBy({ id: deploymentId });
     if (!row) return;
     if (row.state === 'removed' || (row.state === 'replaced' && state !== 'ready')) return; // terminal
@@ -122,7 +139,12 @@ export class DeploymentsService {
     if (state === 'ready') {
       // The data plane swapped names: older deployments of this model no longer serve.
       await this.repo.update(
-        { modelId: row.modelId, id: Not(row.id), createdAt: LessThan(row.createdAt), state: In([...ACTIVE_DEPLOYMENT_STATES]) },
+        {
+          modelId: row.modelId,
+          id: Not(row.id),
+          createdAt: LessThan(row.createdAt),
+          state: In([...ACTIVE_DEPLOYMENT_STATES]),
+        },
         { state: 'replaced', updatedAt: now() },
       );
     }
@@ -148,7 +170,10 @@ export class DeploymentsService {
   async servingTarget(modelId: string): Promise<ServingTarget | null> {
     const c = this.targetCache.get(modelId);
     if (c && c.until > Date.now()) return c.target;
-    const row = await this.repo.findOne({ where: { modelId, state: In([...ACTIVE_DEPLOYMENT_STATES]) }, order: { createdAt: 'DESC' } });
+    const row = await this.repo.findOne({
+      where: { modelId, state: In([...ACTIVE_DEPLOYMENT_STATES]) },
+      order: { createdAt: 'DESC' },
+    });
     let target: ServingTarget | null = null;
     if (row) {
       const model = await this.models.describe(modelId);

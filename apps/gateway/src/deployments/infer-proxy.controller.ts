@@ -17,7 +17,8 @@ export class InferProxyController {
   @Roles('admin', 'engineer', 'viewer', 'infer')
   @ApiConsumes('image/jpeg', 'image/png', 'multipart/form-data')
   @ApiOperation({
-    summary: 'Run the deployed model on an image (JPEG/PNG body, or multipart field "image"): detections or classes. Query: conf, iou, max_det, imgsz, top_k. 429 + Retry-After when the data plane is saturated.',
+    summary:
+      'Run the deployed model on an image (JPEG/PNG body, or multipart field "image"): detections or classes. Query: conf, iou, max_det, imgsz, top_k. 429 + Retry-After when the data plane is saturated.',
   })
   async infer(@Param('id') id: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     const target = await this.deployments.servingTarget(id);

@@ -63,7 +63,8 @@ export class InferProxyService implements OnModuleDestroy {
     const endpoint = target.task === 'classify' ? 'classify' : 'detect';
     const path = `${this.base.pathname.replace(/\/$/, '')}/v2/models/${encodeURIComponent(target.modelId)}/${endpoint}${query.size ? `?${query}` : ''}`;
     const headers: http.OutgoingHttpHeaders = {};
-    for (const h of ['content-type', 'content-length', 'transfer-encoding']) if (req.headers[h] !== undefined) headers[h] = req.headers[h];
+    for (const h of ['content-type', 'content-length', 'transfer-encoding'])
+      if (req.headers[h] !== undefined) headers[h] = req.headers[h];
     const cid = currentCorrelationId();
     if (cid) headers['x-correlation-id'] = cid;
 
@@ -76,9 +77,23 @@ export class InferProxyService implements OnModuleDestroy {
         }
       };
       const lib = this.base.protocol === 'https:' ? https : http;
-      const upstream = lib.request({ protocol: this.base.protocol, hostname: this.base.hostname, port: this.base.port, method: 'POST', path, headers, agent: this.agent, timeout: s.CVP_INFER_PROXY_TIMEOUT_MS });
-      const timer = setTimeout(() => upstream.destroy(Object.assign(new Error('timeout'), { code: 'CVP_PROXY_TIMEOUT' })), s.CVP_INFER_PROXY_TIMEOUT_MS);
-      upstream.on('timeout', () => upstream.destroy(Object.assign(new Error('timeout'), { code: 'CVP_PROXY_TIMEOUT' })));
+      const upstream = lib.request({
+        protocol: this.base.protocol,
+        hostname: this.base.hostname,
+        port: this.base.port,
+        method: 'POST',
+        path,
+        headers,
+        agent: this.agent,
+        timeout: s.CVP_INFER_PROXY_TIMEOUT_MS,
+      });
+      const timer = setTimeout(
+        () => upstream.destroy(Object.assign(new Error('timeout'), { code: 'CVP_PROXY_TIMEOUT' })),
+        s.CVP_INFER_PROXY_TIMEOUT_MS,
+      );
+      upstream.on('timeout', () =>
+        upstream.destroy(Object.assign(new Error('timeout'), { code: 'CVP_PROXY_TIMEOUT' })),
+      );
       upstream.on('response', (up) => {
         res.status(up.statusCode ?? 502);
         for (const h of PASSED_BACK) {
@@ -92,8 +107,10 @@ export class InferProxyService implements OnModuleDestroy {
       });
       upstream.on('error', (e: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        if (e.code === 'CVP_PROXY_TIMEOUT') fail(504, `the data plane did not answer within ${s.CVP_INFER_PROXY_TIMEOUT_MS} ms`);
-        else if (e.code === 'CVP_PROXY_TOO_LARGE') fail(413, `image exceeds the ${s.CVP_INFER_PROXY_MAX_BYTES}-byte limit`);
+        if (e.code === 'CVP_PROXY_TIMEOUT')
+          fail(504, `the data plane did not answer within ${s.CVP_INFER_PROXY_TIMEOUT_MS} ms`);
+        else if (e.code === 'CVP_PROXY_TOO_LARGE')
+          fail(413, `image exceeds the ${s.CVP_INFER_PROXY_MAX_BYTES}-byte limit`);
         else fail(503, `the data plane is unavailable (${e.code ?? e.message})`, 1);
         done();
       });

@@ -1,8 +1,16 @@
 import { metricsRegistry } from '@cvp/platform';
 import { Counter, Gauge, Histogram } from 'prom-client';
 
-export const leasesInUse = new Gauge({ name: 'cvp_gpu_leases_in_use', help: 'GPU lease tokens held right now', registers: [metricsRegistry] });
-export const leaseQueueDepth = new Gauge({ name: 'cvp_gpu_lease_queue_depth', help: 'Acquires waiting for a GPU lease token', registers: [metricsRegistry] });
+export const leasesInUse = new Gauge({
+  name: 'cvp_gpu_leases_in_use',
+  help: 'GPU lease tokens held right now',
+  registers: [metricsRegistry],
+});
+export const leaseQueueDepth = new Gauge({
+  name: 'cvp_gpu_lease_queue_depth',
+  help: 'Acquires waiting for a GPU lease token',
+  registers: [metricsRegistry],
+});
 export const leaseWaitSeconds = new Histogram({
   name: 'cvp_gpu_lease_wait_seconds',
   help: 'Time from an acquire entering the queue to its grant',

@@ -54,7 +54,13 @@ export class GpuLeaseResponder implements OnApplicationBootstrap, BeforeApplicat
             this.bus.respond(msg, LeaseAcquireReplyContract, {
               ...base,
               status: 'granted',
-              lease: { leaseId: l.leaseId, fencingToken: l.fencingToken, holder: l.holder, ttlMs: l.ttlMs, expiresInMs: Math.max(0, l.expiresAt - Date.now()) },
+              lease: {
+                leaseId: l.leaseId,
+                fencingToken: l.fencingToken,
+                holder: l.holder,
+                ttlMs: l.ttlMs,
+                expiresInMs: Math.max(0, l.expiresAt - Date.now()),
+              },
             });
           } else if (r.status === 'queued') {
             this.bus.respond(msg, LeaseAcquireReplyContract, { ...base, status: 'queued', position: r.position });
@@ -70,7 +76,11 @@ export class GpuLeaseResponder implements OnApplicationBootstrap, BeforeApplicat
         async (req, msg) => {
           const r = await this.leases.renew(req.leaseId, req.fencingToken).catch((e) => (fail(e), undefined));
           if (!r) return;
-          if (r.ok) this.bus.respond(msg, LeaseRenewReplyContract, { ok: true, expiresInMs: Math.max(0, r.lease.expiresAt - Date.now()) });
+          if (r.ok)
+            this.bus.respond(msg, LeaseRenewReplyContract, {
+              ok: true,
+              expiresInMs: Math.max(0, r.lease.expiresAt - Date.now()),
+            });
           else this.bus.respond(msg, LeaseRenewReplyContract, { ok: false, reason: r.reason });
         },
         { queue: QUEUE },
@@ -79,7 +89,9 @@ export class GpuLeaseResponder implements OnApplicationBootstrap, BeforeApplicat
         LeaseReleaseContract,
         Subjects.leaseRelease,
         async (req, msg) => {
-          const r = await this.leases.release({ leaseId: req.leaseId, requestId: req.requestId }).catch((e) => (fail(e), undefined));
+          const r = await this.leases
+            .release({ leaseId: req.leaseId, requestId: req.requestId })
+            .catch((e) => (fail(e), undefined));
           if (r && msg.reply) this.bus.respond(msg, LeaseReleaseReplyContract, { ok: true, released: r.released });
         },
         { queue: QUEUE },

@@ -47,7 +47,11 @@ export class GpuLeaseService {
     @InjectLogger() private readonly logger: Logger,
   ) {
     const s = gpuLeaseSettings(config);
-    this.policy = { tokens: s.CVP_GPU_TOKENS, waiterStaleMs: s.CVP_GPU_LEASE_WAITER_STALE_MS, maxWaiters: s.CVP_GPU_LEASE_MAX_WAITERS };
+    this.policy = {
+      tokens: s.CVP_GPU_TOKENS,
+      waiterStaleMs: s.CVP_GPU_LEASE_WAITER_STALE_MS,
+      maxWaiters: s.CVP_GPU_LEASE_MAX_WAITERS,
+    };
   }
 
   /** Opens the table; waiters queued before a restart get a fresh grace period to re-send. */
@@ -84,7 +88,9 @@ export class GpuLeaseService {
   sweep(): Promise<void> {
     // Coalesced: a slow store must not let sweeps pile up (and starve acquires behind them).
     if (this.sweeping) return this.sweeping;
-    this.sweeping = this.decide(false, (s, now) => ({ ...normalize(s, now, this.policy), result: undefined })).finally(() => (this.sweeping = undefined));
+    this.sweeping = this.decide(false, (s, now) => ({ ...normalize(s, now, this.policy), result: undefined })).finally(
+      () => (this.sweeping = undefined),
+    );
     return this.sweeping;
   }
 
@@ -134,7 +140,12 @@ export class GpuLeaseService {
     if (this.pumping) return;
     this.pumping = true;
     try {
-      for (let task = this.urgent.shift() ?? this.normal.shift(); task; task = this.urgent.shift() ?? this.normal.shift()) await task();
+      for (
+        let task = this.urgent.shift() ?? this.normal.shift();
+        task;
+        task = this.urgent.shift() ?? this.normal.shift()
+      )
+        await task();
     } finally {
       this.pumping = false;
     }

@@ -13,7 +13,10 @@ export const gpuLeaseConfigShape = {
   /** Queue cap: acquires beyond it are refused. */
   CVP_GPU_LEASE_MAX_WAITERS: int(1000, 1, 100_000),
   /** JetStream KV bucket holding the lease table. */
-  CVP_GPU_LEASE_BUCKET: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('CVP_GPU_LEASES'),
+  CVP_GPU_LEASE_BUCKET: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/)
+    .default('CVP_GPU_LEASES'),
 };
 export const gpuLeaseConfigSchema = z.object(gpuLeaseConfigShape);
 export type GpuLeaseConfig = z.infer<typeof gpuLeaseConfigSchema>;

@@ -9,12 +9,15 @@ describe('GET/DELETE /api/v1/gpu/leases and lease metrics (real gateway, real NA
   const logger = createLogger('lease-e2e', 'silent');
 
   beforeAll(async () => {
-    gw = await startGatewayTestApp({ env: { CVP_GPU_LEASE_BUCKET: `LEASE_E2E_${randomUUID().slice(0, 8)}`, CVP_GPU_TOKENS: '1' } });
+    gw = await startGatewayTestApp({
+      env: { CVP_GPU_LEASE_BUCKET: `LEASE_E2E_${randomUUID().slice(0, 8)}`, CVP_GPU_TOKENS: '1' },
+    });
     for (const r of ['admin', 'engineer', 'viewer'] as const) tokens[r] = await gw.login(r);
   });
   afterAll(() => gw?.close());
 
-  const call = (method: string, p: string, role: string) => fetch(`${gw.api}${p}`, { method, headers: { authorization: `Bearer ${tokens[role]}` } });
+  const call = (method: string, p: string, role: string) =>
+    fetch(`${gw.api}${p}`, { method, headers: { authorization: `Bearer ${tokens[role]}` } });
 
   it('lists holders and waiters with ages for every role, lets only admins force-release, and exports the metrics', async () => {
     const c = await startLeaseClient(process.env.CVP_NATS_URL!, 'e2e-client', logger, 200);
@@ -26,10 +29,26 @@ describe('GET/DELETE /api/v1/gpu/leases and lease metrics (real gateway, real NA
       for (const role of ['admin', 'engineer', 'viewer']) {
         const r = await call('GET', '/gpu/leases', role);
         expect(r.status).toBe(200);
-        const v = (await r.json()) as { tokens: number; inUse: number; holders: Record<string, unknown>[]; waiters: Record<string, unknown>[] };
+        const v = (await r.json()) as {
+          tokens: number;
+          inUse: number;
+          holders: Record<string, unknown>[];
+          waiters: Record<string, unknown>[];
+        };
         expect(v).toMatchObject({ tokens: 1, inUse: 1 });
-        expect(v.holders).toEqual([expect.objectContaining({ id: held.id, holder: 'bench:job-1', priority: 'bench', fencingToken: held.fencingToken, ageMs: expect.any(Number), expiresInMs: expect.any(Number) })]);
-        expect(v.waiters).toEqual([expect.objectContaining({ holder: 'train:job-2', position: 1, waitingMs: expect.any(Number) })]);
+        expect(v.holders).toEqual([
+          expect.objectContaining({
+            id: held.id,
+            holder: 'bench:job-1',
+            priority: 'bench',
+            fencingToken: held.fencingToken,
+            ageMs: expect.any(Number),
+            expiresInMs: expect.any(Number),
+          }),
+        ]);
+        expect(v.waiters).toEqual([
+          expect.objectContaining({ holder: 'train:job-2', position: 1, waitingMs: expect.any(Number) }),
+        ]);
       }
       expect((await fetch(`${gw.api}/gpu/leases`)).status).toBe(401);
 

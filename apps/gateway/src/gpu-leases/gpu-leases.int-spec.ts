@@ -51,7 +51,12 @@ describe('GPU lease service over real NATS (JetStream KV)', () => {
       const c = await startLeaseClient(url, `acquirer-${i}`, logger, 300);
       clients.push(c);
       await sleep(Math.random() * 200);
-      const lease = await c.client.acquire({ holder: `acq-${i}`, priority: i % 3 === 0 ? 'bench' : 'train', ttlMs, waitMs: 60_000 });
+      const lease = await c.client.acquire({
+        holder: `acq-${i}`,
+        priority: i % 3 === 0 ? 'bench' : 'train',
+        ttlMs,
+        waitMs: 60_000,
+      });
       live.add(lease);
       served.push(i);
       await sleep(100 + Math.random() * 400);
@@ -128,7 +133,9 @@ describe('GPU lease service over real NATS (JetStream KV)', () => {
     await w1.release();
     const w3 = await waiters[2];
     expect([w1, w2, w3].map((l) => l.holder)).toEqual(['w1', 'w2', 'w3']);
-    expect(Math.min(w1.fencingToken, w2.fencingToken, w3.fencingToken)).toBeGreaterThan(Math.max(...held.map((l) => l.fencingToken)));
+    expect(Math.min(w1.fencingToken, w2.fencingToken, w3.fencingToken)).toBeGreaterThan(
+      Math.max(...held.map((l) => l.fencingToken)),
+    );
     expect(w3.fencingToken).toBeGreaterThan(w2.fencingToken);
     await w2.release();
     await w3.release();
@@ -142,8 +149,12 @@ describe('GPU lease service over real NATS (JetStream KV)', () => {
     const c = await startLeaseClient(url, 'misc-client', logger, 200);
     clients.push(c);
     const a = await c.client.acquire({ holder: 'a', priority: 'bench', ttlMs: 900, waitMs: 1000 });
-    await expect(c.client.acquire({ holder: 'b', priority: 'train', ttlMs: 900, waitMs: 400 })).rejects.toThrow(/no GPU lease for b within 400 ms/);
-    await expect(c.client.acquire({ holder: 'try', priority: 'inference', ttlMs: 900, waitMs: 0 })).rejects.toThrow(/within 0 ms/);
+    await expect(c.client.acquire({ holder: 'b', priority: 'train', ttlMs: 900, waitMs: 400 })).rejects.toThrow(
+      /no GPU lease for b within 400 ms/,
+    );
+    await expect(c.client.acquire({ holder: 'try', priority: 'inference', ttlMs: 900, waitMs: 0 })).rejects.toThrow(
+      /within 0 ms/,
+    );
     const ac = new AbortController();
     const aborted = c.client.acquire({ holder: 'c', priority: 'train', ttlMs: 900, waitMs: 10_000, signal: ac.signal });
     await sleep(200);
@@ -165,12 +176,17 @@ describe('GPU lease service over real NATS (JetStream KV)', () => {
     await c.client.close();
     expect(d.isHeld()).toBe(false);
     expect((await svc.view()).holders).toEqual([]);
-    await expect(c.client.acquire({ holder: 'e', priority: 'train', ttlMs: 900, waitMs: 1000 })).rejects.toThrow(/closed/);
+    await expect(c.client.acquire({ holder: 'e', priority: 'train', ttlMs: 900, waitMs: 1000 })).rejects.toThrow(
+      /closed/,
+    );
   });
 
   it('two lease services on one table at once (old and new gateway overlapping) still never grant more than 2', async () => {
     const bucket = `LEASE_T4_${randomUUID().slice(0, 8)}`;
-    apps.push(await startLeaseService({ natsUrl: url, bucket, sweepMs: 20 }), await startLeaseService({ natsUrl: url, bucket, sweepMs: 20 }));
+    apps.push(
+      await startLeaseService({ natsUrl: url, bucket, sweepMs: 20 }),
+      await startLeaseService({ natsUrl: url, bucket, sweepMs: 20 }),
+    );
     const monitor = await watchLeaseTable(url, bucket, logger);
     monitors.push(monitor);
     const live = new Set<Lease>();

@@ -1,7 +1,20 @@
-import { acquire, emptyLeaseState, type LeasePolicy, type LeaseState, normalize, release, renew, reviveWaiters } from './lease-state';
+import {
+  acquire,
+  emptyLeaseState,
+  type LeasePolicy,
+  type LeaseState,
+  normalize,
+  release,
+  renew,
+  reviveWaiters,
+} from './lease-state';
 
 const policy: LeasePolicy = { tokens: 2, waiterStaleMs: 1000, maxWaiters: 3 };
-const req = (id: string, priority: 'inference' | 'bench' | 'train' = 'train', o: Partial<{ ttlMs: number; waitMs: number }> = {}) => ({
+const req = (
+  id: string,
+  priority: 'inference' | 'bench' | 'train' = 'train',
+  o: Partial<{ ttlMs: number; waitMs: number }> = {},
+) => ({
   requestId: id,
   holder: `h-${id}`,
   priority,
@@ -30,7 +43,13 @@ describe('lease state decisions (pure)', () => {
   it('serves inference before bench before train, FIFO within a priority', () => {
     acquire(s, 0, policy, req('x'));
     acquire(s, 0, policy, req('y'));
-    for (const [id, p] of [['t1', 'train'], ['b1', 'bench'], ['t2', 'train'], ['i1', 'inference']] as const) acquire(s, 1, { ...policy, maxWaiters: 10 }, req(id, p));
+    for (const [id, p] of [
+      ['t1', 'train'],
+      ['b1', 'bench'],
+      ['t2', 'train'],
+      ['i1', 'inference'],
+    ] as const)
+      acquire(s, 1, { ...policy, maxWaiters: 10 }, req(id, p));
     const order: string[] = [];
     for (let i = 0; i < 4; i++) {
       const first = s.holders[0];
@@ -68,7 +87,10 @@ describe('lease state decisions (pure)', () => {
     const a = acquire(s, 0, policy, req('a')).result;
     if (a.status !== 'granted') throw new Error('a not granted');
     expect(renew(s, 10, policy, a.lease.leaseId, a.lease.fencingToken + 1).result.ok).toBe(false);
-    expect(renew(s, 2000, policy, a.lease.leaseId, a.lease.fencingToken).result).toEqual({ ok: false, reason: 'lease expired or was released' });
+    expect(renew(s, 2000, policy, a.lease.leaseId, a.lease.fencingToken).result).toEqual({
+      ok: false,
+      reason: 'lease expired or was released',
+    });
   });
 
   it('drops waiters that stop re-sending or pass their wait, caps the queue, and try-acquire never queues', () => {
@@ -83,7 +105,10 @@ describe('lease state decisions (pure)', () => {
     expect(s.waiters.map((w) => w.requestId)).toEqual(['w1', 'w3']);
     normalize(s, 1500, policy);
     expect(s.waiters.map((w) => w.requestId)).toEqual(['w1']);
-    expect(acquire(s, 1500, policy, req('try', 'inference', { waitMs: 0 })).result).toEqual({ status: 'refused', reason: 'no GPU token free' });
+    expect(acquire(s, 1500, policy, req('try', 'inference', { waitMs: 0 })).result).toEqual({
+      status: 'refused',
+      reason: 'no GPU token free',
+    });
     expect(s.waiters.map((w) => w.requestId)).toEqual(['w1']);
   });
 

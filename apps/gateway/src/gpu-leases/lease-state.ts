@@ -53,7 +53,8 @@ export const emptyLeaseState = (): LeaseState => ({ v: 1, nextFence: 1, nextSeq:
 
 const rank = (p: LeasePriority) => LEASE_PRIORITIES.indexOf(p);
 /** inference > bench > train, then first come first served. */
-export const byPriorityThenFifo = (a: WaiterRecord, b: WaiterRecord) => rank(a.priority) - rank(b.priority) || a.seq - b.seq;
+export const byPriorityThenFifo = (a: WaiterRecord, b: WaiterRecord) =>
+  rank(a.priority) - rank(b.priority) || a.seq - b.seq;
 
 export interface Outcome<R> {
   state: LeaseState;
@@ -74,7 +75,11 @@ export function newLeaseId(now: number): string {
 }
 
 /** Drops expired holders and dead waiters, then hands free tokens to the best waiters. */
-export function normalize(s: LeaseState, now: number, p: LeasePolicy): { changed: boolean; granted: HolderRecord[]; expired: HolderRecord[] } {
+export function normalize(
+  s: LeaseState,
+  now: number,
+  p: LeasePolicy,
+): { changed: boolean; granted: HolderRecord[]; expired: HolderRecord[] } {
   let changed = false;
   const expired = s.holders.filter((h) => h.expiresAt <= now);
   if (expired.length) {
@@ -147,7 +152,13 @@ export function acquire(s: LeaseState, now: number, p: LeasePolicy, a: AcquireIn
     w.lastSeenAt = now;
   } else {
     if (s.waiters.length >= p.maxWaiters) {
-      return { state: s, changed, granted, expired: pre.expired, result: { status: 'refused', reason: `GPU lease queue is full (${p.maxWaiters} waiters)` } };
+      return {
+        state: s,
+        changed,
+        granted,
+        expired: pre.expired,
+        result: { status: 'refused', reason: `GPU lease queue is full (${p.maxWaiters} waiters)` },
+      };
     }
     w = {
       requestId: a.requestId,
@@ -166,39 +177,83 @@ export function acquire(s: LeaseState, now: number, p: LeasePolicy, a: AcquireIn
   const post = normalize(s, now, p);
   granted.push(...post.granted);
   const mine = s.holders.find((h) => h.requestId === a.requestId);
-  if (mine) return { state: s, changed: true, granted, expired: [...pre.expired, ...post.expired], result: { status: 'granted', lease: mine } };
+  if (mine)
+    return {
+      state: s,
+      changed: true,
+      granted,
+      expired: [...pre.expired, ...post.expired],
+      result: { status: 'granted', lease: mine },
+    };
   if (a.waitMs === 0) {
     // A try-acquire: never queue.
     s.waiters = s.waiters.filter((x) => x.requestId !== a.requestId);
-    return { state: s, changed: true, granted, expired: pre.expired, result: { status: 'refused', reason: 'no GPU token free' } };
+    return {
+      state: s,
+      changed: true,
+      granted,
+      expired: pre.expired,
+      result: { status: 'refused', reason: 'no GPU token free' },
+    };
   }
   const position = [...s.waiters].sort(byPriorityThenFifo).findIndex((x) => x.requestId === a.requestId) + 1;
-  return { state: s, changed, granted, expired: [...pre.expired, ...post.expired], result: { status: 'queued', position } };
+  return {
+    state: s,
+    changed,
+    granted,
+    expired: [...pre.expired, ...post.expired],
+    result: { status: 'queued', position },
+  };
 }
 
 export type RenewResult = { ok: true; lease: HolderRecord } | { ok: false; reason: string };
 
 /** Extends a held lease by its ttl; refused when it expired, was released or the fencing token is stale. */
-export function renew(s: LeaseState, now: number, p: LeasePolicy, leaseId: string, fencingToken: number): Outcome<RenewResult> {
+export function renew(
+  s: LeaseState,
+  now: number,
+  p: LeasePolicy,
+  leaseId: string,
+  fencingToken: number,
+): Outcome<RenewResult> {
   const pre = normalize(s, now, p);
   const h = s.holders.find((x) => x.leaseId === leaseId);
   if (!h || h.fencingToken !== fencingToken) {
-    return { state: s, changed: pre.changed, granted: pre.granted, expired: pre.expired, result: { ok: false, reason: 'lease expired or was released' } };
+    return {
+      state: s,
+      changed: pre.changed,
+      granted: pre.granted,
+      expired: pre.expired,
+      result: { ok: false, reason: 'lease expired or was released' },
+    };
   }
   h.expiresAt = now + h.ttlMs;
   return { state: s, changed: true, granted: pre.granted, expired: pre.expired, result: { ok: true, lease: h } };
 }
 
 /** Releases a lease (by id) or withdraws a request (by requestId: its waiter or its late grant). Idempotent. */
-export function release(s: LeaseState, now: number, p: LeasePolicy, by: { leaseId?: string; requestId?: string }): Outcome<{ released: boolean }> {
-  const match = (x: { leaseId?: string; requestId: string }) => (by.leaseId !== undefined && x.leaseId === by.leaseId) || (by.requestId !== undefined && x.requestId === by.requestId);
+export function release(
+  s: LeaseState,
+  now: number,
+  p: LeasePolicy,
+  by: { leaseId?: string; requestId?: string },
+): Outcome<{ released: boolean }> {
+  const match = (x: { leaseId?: string; requestId: string }) =>
+    (by.leaseId !== undefined && x.leaseId === by.leaseId) ||
+    (by.requestId !== undefined && x.requestId === by.requestId);
   const beforeH = s.holders.length;
   const beforeW = s.waiters.length;
   s.holders = s.holders.filter((h) => !match(h));
   s.waiters = s.waiters.filter((w) => !match(w));
   const released = s.holders.length !== beforeH || s.waiters.length !== beforeW;
   const post = normalize(s, now, p);
-  return { state: s, changed: released || post.changed, granted: post.granted, expired: post.expired, result: { released } };
+  return {
+    state: s,
+    changed: released || post.changed,
+    granted: post.granted,
+    expired: post.expired,
+    result: { released },
+  };
 }
 
 /** After a service restart: waiters could not re-send while it was down, so they get a fresh grace period. */

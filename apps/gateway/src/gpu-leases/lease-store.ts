@@ -54,7 +54,9 @@ export class LeaseStore {
    * Reads the table, lets `decide` change it, and writes it back only if nobody wrote in between;
    * on a conflict the decision is made again on the fresh table (bounded).
    */
-  async transact<R>(decide: (s: LeaseState) => { changed: boolean; result: R }): Promise<{ result: R; state: LeaseState; revision: number }> {
+  async transact<R>(
+    decide: (s: LeaseState) => { changed: boolean; result: R },
+  ): Promise<{ result: R; state: LeaseState; revision: number }> {
     for (let i = 0; i < 20; i++) {
       const { state, revision } = await this.read();
       const out = decide(state);

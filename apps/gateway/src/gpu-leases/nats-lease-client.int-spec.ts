@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { type INestApplicationContext, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { baseConfigSchema, createLogger, MessageBus, PlatformModule } from '@cvp/platform';
-import { GPU_LEASE_CLIENT, type GpuLeaseClient, GpuLeaseModule, LeaseRefusedError, LeaseTimeoutError, NatsGpuLeaseClient } from '@cvp/gpu-lease';
+import {
+  GPU_LEASE_CLIENT,
+  type GpuLeaseClient,
+  GpuLeaseModule,
+  LeaseRefusedError,
+  LeaseTimeoutError,
+  NatsGpuLeaseClient,
+} from '@cvp/gpu-lease';
 // The lease client (libs/gpu-lease) is tested here, against the real lease service, not a stand-in.
 import { GpuLeaseService } from './gpu-lease.service';
 import { startLeaseService } from './testing/lease-harness';
@@ -40,7 +47,9 @@ describe('NatsGpuLeaseClient against the real lease service', () => {
     expect(v.holders.map((h) => h.id)).toEqual([l.id]);
     expect(v.holders[0].ageMs).toBeGreaterThan(1400);
     expect(client.heldLeases()).toHaveLength(1);
-    await expect(client.acquire({ holder: 'impatient', priority: 'inference', ttlMs: 600, waitMs: 200 })).rejects.toBeInstanceOf(LeaseTimeoutError);
+    await expect(
+      client.acquire({ holder: 'impatient', priority: 'inference', ttlMs: 600, waitMs: 200 }),
+    ).rejects.toBeInstanceOf(LeaseTimeoutError);
     expect((await view()).waiters).toEqual([]);
     await l.release();
     await l.release();
@@ -85,10 +94,14 @@ describe('NatsGpuLeaseClient against the real lease service', () => {
     const held = await client.acquire({ holder: 'a', priority: 'train', ttlMs: 900, waitMs: 1000 });
     const waiting = client.acquire({ holder: 'b', priority: 'train', ttlMs: 900, waitMs: 5000 });
     await sleep(200);
-    await expect(client.acquire({ holder: 'c', priority: 'train', ttlMs: 900, waitMs: 5000 })).rejects.toBeInstanceOf(LeaseRefusedError);
+    await expect(client.acquire({ holder: 'c', priority: 'train', ttlMs: 900, waitMs: 5000 })).rejects.toBeInstanceOf(
+      LeaseRefusedError,
+    );
     const ac = new AbortController();
     ac.abort();
-    await expect(client.acquire({ holder: 'd', priority: 'train', ttlMs: 900, waitMs: 5000, signal: ac.signal })).rejects.toThrow(/aborted/);
+    await expect(
+      client.acquire({ holder: 'd', priority: 'train', ttlMs: 900, waitMs: 5000, signal: ac.signal }),
+    ).rejects.toThrow(/aborted/);
     await held.release();
     const b = await waiting;
     expect(b.holder).toBe('b');
@@ -97,7 +110,12 @@ describe('NatsGpuLeaseClient against the real lease service', () => {
 
   it('GpuLeaseModule provides the client to a Nest service and releases its leases on shutdown', async () => {
     const config = baseConfigSchema.parse({ CVP_NATS_URL: url });
-    @Module({ imports: [PlatformModule.forRoot({ serviceName: 'lease-user', config, logger }), GpuLeaseModule.forRoot({ pollMs: 100 })] })
+    @Module({
+      imports: [
+        PlatformModule.forRoot({ serviceName: 'lease-user', config, logger }),
+        GpuLeaseModule.forRoot({ pollMs: 100 }),
+      ],
+    })
     class UserModule {}
     const app = await NestFactory.createApplicationContext(UserModule, { logger: false });
     await app.init();

@@ -6,7 +6,10 @@ export interface CompletedJob {
   ownerId: string;
   input: Record<string, unknown>;
 }
-export type JobCompletionHook = (job: CompletedJob, result: Record<string, unknown>) => Promise<Record<string, unknown> | void>;
+export type JobCompletionHook = (
+  job: CompletedJob,
+  result: Record<string, unknown>,
+) => Promise<Record<string, unknown> | void>;
 
 /**
  * Hooks other gateway modules register (in onModuleInit) to turn a worker's `succeeded` into

@@ -1,5 +1,12 @@
 import { type BeforeApplicationShutdown, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
-import { Consumers, JobEventContract, JobStatusReplyContract, JobStatusRequestContract, Streams, Subjects } from '@cvp/contracts';
+import {
+  Consumers,
+  JobEventContract,
+  JobStatusReplyContract,
+  JobStatusRequestContract,
+  Streams,
+  Subjects,
+} from '@cvp/contracts';
 import { ensureJobStreams } from '@cvp/jobs';
 import { InjectLogger, MessageBus, ReadinessRegistry } from '@cvp/platform';
 import { AckPolicy, type Consumer, DeliverPolicy, nanos, type Subscription } from 'nats';

@@ -27,7 +27,8 @@ export class JobSse {
   }
 
   async stream(jobId: string, lastEventId: number, req: Request, res: Response): Promise<void> {
-    if (this.hub.streams >= this.maxStreams) throw new ServiceUnavailableException('too many event streams open; retry later');
+    if (this.hub.streams >= this.maxStreams)
+      throw new ServiceUnavailableException('too many event streams open; retry later');
     const job = await this.jobs.get(jobId); // 404 before any byte is sent
     res.status(200);
     res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
@@ -45,7 +46,9 @@ export class JobSse {
       if (closed || e.seq <= sent) return;
       sent = e.seq;
       const { seq, ...data } = e;
-      res.write(`id: ${seq}\nevent: ${e.state ? 'state' : 'progress'}\ndata: ${JSON.stringify({ jobId, seq, ...data })}\n\n`);
+      res.write(
+        `id: ${seq}\nevent: ${e.state ? 'state' : 'progress'}\ndata: ${JSON.stringify({ jobId, seq, ...data })}\n\n`,
+      );
       if (e.state && TERMINAL_JOB_STATES.includes(e.state)) close();
     };
     const unsubscribe = this.hub.subscribe(jobId, (e) => (replaying ? buffered.push(e) : write(e)));
@@ -68,6 +71,11 @@ export class JobSse {
     replaying = false;
     for (const e of buffered.splice(0)) write(e);
     // A finished job whose terminal event the client already has: nothing more will come.
-    if (!closed && TERMINAL_JOB_STATES.includes(job.state) && (await this.jobs.eventsAfter(jobId, sent, 1)).length === 0) close();
+    if (
+      !closed &&
+      TERMINAL_JOB_STATES.includes(job.state) &&
+      (await this.jobs.eventsAfter(jobId, sent, 1)).length === 0
+    )
+      close();
   }
 }

@@ -29,7 +29,9 @@ describe('JobStreamTokens', () => {
   });
 
   it('redacts stream tokens in URLs for loggers', () => {
-    expect(redactStreamToken('/api/v1/jobs/x/events?streamToken=abc-DEF_1&lastEventId=3')).toBe('/api/v1/jobs/x/events?streamToken=[redacted]&lastEventId=3');
+    expect(redactStreamToken('/api/v1/jobs/x/events?streamToken=abc-DEF_1&lastEventId=3')).toBe(
+      '/api/v1/jobs/x/events?streamToken=[redacted]&lastEventId=3',
+    );
     expect(redactStreamToken('/a?x=1&streamToken=abc#frag')).toBe('/a?x=1&streamToken=[redacted]#frag');
     expect(redactStreamToken('/a?token=1')).toBe('/a?token=1');
   });

@@ -1,4 +1,17 @@
-import { Body, Controller, Get, Headers, HttpCode, Param, ParseUUIDPipe, Post, Query, Req, Res, UnauthorizedException } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Get,
+  Headers,
+  HttpCode,
+  Param,
+  ParseUUIDPipe,
+  Post,
+  Query,
+  Req,
+  Res,
+  UnauthorizedException,
+} from '@nestjs/common';
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { JobType } from '@cvp/contracts';
 import { Public, Roles } from '@cvp/platform';
@@ -31,9 +44,16 @@ export class JobsController {
   @Post(':type')
   @HttpCode(202)
   @Roles('admin', 'engineer')
-  @ApiOperation({ summary: 'Start a job: convert, train, tune, bench or package (body per SPEC "Job payloads"; unknown fields refused)' })
+  @ApiOperation({
+    summary:
+      'Start a job: convert, train, tune, bench or package (body per SPEC "Job payloads"; unknown fields refused)',
+  })
   @ApiResponse({ status: 202, type: JobView })
-  create(@Param('type', new ZodValidationPipe(jobTypeParam)) type: JobType, @Body() body: unknown, @CurrentPrincipal() who?: AuthenticatedPrincipal) {
+  create(
+    @Param('type', new ZodValidationPipe(jobTypeParam)) type: JobType,
+    @Body() body: unknown,
+    @CurrentPrincipal() who?: AuthenticatedPrincipal,
+  ) {
     return this.jobs.create(type, body, principalId(who));
   }
 
@@ -47,7 +67,9 @@ export class JobsController {
   @Post(':id/cancel')
   @HttpCode(202)
   @Roles('admin', 'engineer')
-  @ApiOperation({ summary: 'Cancel a queued or running job; the worker stops its processes and releases its GPU lease' })
+  @ApiOperation({
+    summary: 'Cancel a queued or running job; the worker stops its processes and releases its GPU lease',
+  })
   cancel(@Param('id', ParseUUIDPipe) id: string, @CurrentPrincipal() who?: AuthenticatedPrincipal) {
     return this.jobs.cancel(id, who?.name ?? principalId(who));
   }
@@ -55,18 +77,30 @@ export class JobsController {
   @Post(':id/events/token')
   @HttpCode(201)
   @Roles('admin', 'engineer', 'viewer')
-  @ApiOperation({ summary: 'A short-lived token that opens this job\'s SSE stream only (EventSource cannot send Authorization)' })
+  @ApiOperation({
+    summary: "A short-lived token that opens this job's SSE stream only (EventSource cannot send Authorization)",
+  })
   @ApiResponse({ status: 201, type: StreamTokenView })
-  async streamToken(@Param('id', ParseUUIDPipe) id: string, @CurrentPrincipal() who?: AuthenticatedPrincipal): Promise<StreamTokenView> {
+  async streamToken(
+    @Param('id', ParseUUIDPipe) id: string,
+    @CurrentPrincipal() who?: AuthenticatedPrincipal,
+  ): Promise<StreamTokenView> {
     await this.jobs.get(id);
     const t = this.tokens.issue(id, who?.id ?? 'anonymous');
-    return { streamToken: t.token, expiresAt: t.expiresAt.toISOString(), url: `/api/v1/jobs/${id}/events?streamToken=${t.token}` };
+    return {
+      streamToken: t.token,
+      expiresAt: t.expiresAt.toISOString(),
+      url: `/api/v1/jobs/${id}/events?streamToken=${t.token}`,
+    };
   }
 
   /** Authenticated by the stream token (checked here), not by the bearer guard. */
   @Get(':id/events')
   @Public()
-  @ApiOperation({ summary: 'Job progress as Server-Sent Events (?streamToken= from POST /jobs/:id/events/token); resumes after Last-Event-ID' })
+  @ApiOperation({
+    summary:
+      'Job progress as Server-Sent Events (?streamToken= from POST /jobs/:id/events/token); resumes after Last-Event-ID',
+  })
   async events(
     @Param('id', ParseUUIDPipe) id: string,
     @Query('streamToken') streamToken: string | undefined,
@@ -75,7 +109,8 @@ export class JobsController {
     @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
-    if (!this.tokens.verify(streamToken, id)) throw new UnauthorizedException('missing, expired or foreign stream token');
+    if (!this.tokens.verify(streamToken, id))
+      throw new UnauthorizedException('missing, expired or foreign stream token');
     const last = Number.parseInt(lastEventIdHeader ?? lastEventIdQuery ?? '0', 10);
     await this.sse.stream(id, Number.isFinite(last) && last > 0 ? last : 0, req, res);
   }

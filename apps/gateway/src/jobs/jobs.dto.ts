@@ -42,7 +42,8 @@ export interface JobEventView {
 }
 
 export class StreamTokenView {
-  @ApiProperty({ description: 'Pass as ?streamToken= to GET /jobs/:id/events; valid for this job only' }) streamToken!: string;
+  @ApiProperty({ description: 'Pass as ?streamToken= to GET /jobs/:id/events; valid for this job only' })
+  streamToken!: string;
   @ApiProperty() expiresAt!: string;
   @ApiProperty({ description: 'Ready-made URL for EventSource' }) url!: string;
 }

@@ -25,7 +25,13 @@ async function startWorker(): Promise<INestApplicationContext> {
       JobWorkerModule.forRoot({
         handlers: [FixtureConvertHandler],
         // The fixture's hold-* jobs take a real GPU lease from the gateway's lease service.
-        providers: [{ provide: FIXTURE_LEASES, inject: [MessageBus], useFactory: (bus: MessageBus) => new NatsGpuLeaseClient(bus, { logger, pollMs: 200 }) }],
+        providers: [
+          {
+            provide: FIXTURE_LEASES,
+            inject: [MessageBus],
+            useFactory: (bus: MessageBus) => new NatsGpuLeaseClient(bus, { logger, pollMs: 200 }),
+          },
+        ],
         ackWaitMs: 2000,
         maxDeliveries: 2,
         backoffMs: [200],
@@ -46,7 +52,11 @@ interface SseEvent {
 }
 
 /** Reads an SSE stream until it ends (the server closes it after the terminal event) or the deadline. */
-async function readSse(url: string, headers: Record<string, string> = {}, deadlineMs = 20_000): Promise<{ events: SseEvent[]; comments: string[]; status: number }> {
+async function readSse(
+  url: string,
+  headers: Record<string, string> = {},
+  deadlineMs = 20_000,
+): Promise<{ events: SseEvent[]; comments: string[]; status: number }> {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), deadlineMs);
   const res = await fetch(url, { headers, signal: ac.signal });
@@ -90,8 +100,14 @@ describe('jobs (gateway + a worker over real NATS JetStream)', () => {
   const hookCalls: string[] = [];
 
   const auth = (t: string) => ({ authorization: `Bearer ${t}`, 'content-type': 'application/json' });
-  const post = (p: string, token: string, body?: unknown) => fetch(`${gw.api}${p}`, { method: 'POST', headers: auth(token), body: body === undefined ? undefined : JSON.stringify(body) });
-  const getJob = async (id: string) => (await (await fetch(`${gw.api}/jobs/${id}`, { headers: auth(engineer) })).json()) as JobView;
+  const post = (p: string, token: string, body?: unknown) =>
+    fetch(`${gw.api}${p}`, {
+      method: 'POST',
+      headers: auth(token),
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  const getJob = async (id: string) =>
+    (await (await fetch(`${gw.api}/jobs/${id}`, { headers: auth(engineer) })).json()) as JobView;
   const waitFor = async (id: string, pred: (j: JobView) => boolean, ms = 20_000) => {
     const end = Date.now() + ms;
     for (;;) {
@@ -138,7 +154,9 @@ describe('jobs (gateway + a worker over real NATS JetStream)', () => {
     expect(JSON.stringify(body)).toContain('extra');
     expect((await post('/jobs/convert', viewer, { modelId: 'x' })).status).toBe(403);
     expect((await post('/jobs/nonsense', engineer, { modelId: 'x' })).status).toBe(400);
-    expect((await fetch(`${gw.api}/jobs/00000000-0000-4000-8000-000000000000`, { headers: auth(viewer) })).status).toBe(404);
+    expect((await fetch(`${gw.api}/jobs/00000000-0000-4000-8000-000000000000`, { headers: auth(viewer) })).status).toBe(
+      404,
+    );
   });
 
   it('runs a job to success: SSE shows queued -> running -> progress -> succeeded, hook result merged, Last-Event-ID resumes', async () => {
@@ -154,12 +172,19 @@ describe('jobs (gateway + a worker over real NATS JetStream)', () => {
     expect(events.some((e) => e.data.stage === 'halfway')).toBe(true);
     expect(events.map((e) => e.id)).toEqual([...events.map((e) => e.id)].sort((a, b) => a - b));
     const done = await getJob(job.id);
-    expect(done).toMatchObject({ state: 'succeeded', progress: 1, result: { echo: 'ok-1', modelId: 'm-ok-1' }, error: null });
+    expect(done).toMatchObject({
+      state: 'succeeded',
+      progress: 1,
+      result: { echo: 'ok-1', modelId: 'm-ok-1' },
+      error: null,
+    });
     expect(done.startedAt).toBeTruthy();
     expect(done.finishedAt).toBeTruthy();
 
     // Resume: only what came after the given id.
-    const resumed = await readSse(`${gw.api}/jobs/${job.id}/events?streamToken=${streamToken}`, { 'last-event-id': String(events[1].id) });
+    const resumed = await readSse(`${gw.api}/jobs/${job.id}/events?streamToken=${streamToken}`, {
+      'last-event-id': String(events[1].id),
+    });
     expect(resumed.events.map((e) => e.id)).toEqual(events.slice(2).map((e) => e.id));
 
     // The token opens this job's stream only; no token, no stream.
@@ -168,7 +193,9 @@ describe('jobs (gateway + a worker over real NATS JetStream)', () => {
     expect((await readSse(`${gw.api}/jobs/${other.id}/events`)).status).toBe(401);
     await waitFor(other.id, (j) => j.state === 'succeeded');
 
-    const list = (await (await fetch(`${gw.api}/jobs?type=convert&state=succeeded&limit=1`, { headers: auth(viewer) })).json()) as { items: JobView[]; total: number };
+    const list = (await (
+      await fetch(`${gw.api}/jobs?type=convert&state=succeeded&limit=1`, { headers: auth(viewer) })
+    ).json()) as { items: JobView[]; total: number };
     expect(list.items).toHaveLength(1);
     expect(list.total).toBeGreaterThanOrEqual(2);
   });
@@ -213,10 +240,16 @@ describe('jobs (gateway + a worker over real NATS JetStream)', () => {
     const pid = Number(readFileSync(pidFile, 'utf8'));
     expect(processGroupAlive(pid)).toBe(true);
     const leasesOf = async () =>
-      ((await (await fetch(`${gw.api}/gpu/leases`, { headers: auth(viewer) })).json()) as { holders: { holder: string }[] }).holders.filter((h) => h.holder === `fixture:${job.id}`);
+      (
+        (await (await fetch(`${gw.api}/gpu/leases`, { headers: auth(viewer) })).json()) as {
+          holders: { holder: string }[];
+        }
+      ).holders.filter((h) => h.holder === `fixture:${job.id}`);
     expect(await leasesOf()).toHaveLength(1);
     // Someone watches the job while it is cancelled: heartbeats while idle, then the terminal event ends the stream.
-    const { streamToken } = (await (await post(`/jobs/${job.id}/events/token`, viewer)).json()) as { streamToken: string };
+    const { streamToken } = (await (await post(`/jobs/${job.id}/events/token`, viewer)).json()) as {
+      streamToken: string;
+    };
     const watching = readSse(`${gw.api}/jobs/${job.id}/events?streamToken=${streamToken}`);
     await sleep(700);
     const t0 = Date.now();
@@ -240,10 +273,18 @@ describe('jobs (gateway + a worker over real NATS JetStream)', () => {
     // Only the child worker consumes while the job starts.
     await worker.close();
     const root = path.resolve(__dirname, '../../../..');
-    const child: ChildProcess = spawn(process.execPath, ['-r', path.join(root, 'libs/jobs/src/testing/register-ts.js'), path.join(root, 'libs/jobs/src/testing/worker-process.ts')], {
-      env: { ...process.env, CVP_TEST_ACK_WAIT_MS: '2000' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child: ChildProcess = spawn(
+      process.execPath,
+      [
+        '-r',
+        path.join(root, 'libs/jobs/src/testing/register-ts.js'),
+        path.join(root, 'libs/jobs/src/testing/worker-process.ts'),
+      ],
+      {
+        env: { ...process.env, CVP_TEST_ACK_WAIT_MS: '2000' },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     try {
       await new Promise<void>((resolve, reject) => {
         const t = setTimeout(() => reject(new Error('child worker did not start')), 30_000);
@@ -258,7 +299,9 @@ describe('jobs (gateway + a worker over real NATS JetStream)', () => {
     }
     const runsBefore = FixtureConvertHandler.runs.length;
     worker = await startWorker();
-    const list = (await (await fetch(`${gw.api}/jobs?state=running&type=convert`, { headers: auth(viewer) })).json()) as { items: JobView[] };
+    const list = (await (
+      await fetch(`${gw.api}/jobs?state=running&type=convert`, { headers: auth(viewer) })
+    ).json()) as { items: JobView[] };
     const id = list.items.find((j) => (j.input as { modelId?: string }).modelId === 'slow-kill')!.id;
     const done = await waitFor(id, (x) => x.state === 'succeeded', 30_000);
     expect(done.attempts).toBe(2);

@@ -18,7 +18,15 @@ import { JobsService } from './jobs.service';
 @Module({
   imports: [TypeOrmModule.forFeature([JobEntity, JobEventEntity])],
   controllers: [JobsController],
-  providers: [JobsService, JobCompletionRegistry, JobDispatcher, JobEventHub, JobEventsConsumer, JobStreamTokens, JobSse],
+  providers: [
+    JobsService,
+    JobCompletionRegistry,
+    JobDispatcher,
+    JobEventHub,
+    JobEventsConsumer,
+    JobStreamTokens,
+    JobSse,
+  ],
   exports: [JobsService, JobCompletionRegistry],
 })
 export class JobsModule {}

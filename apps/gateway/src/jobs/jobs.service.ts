@@ -103,7 +103,11 @@ export class JobsService {
     const where: FindOptionsWhere<JobEntity> = {};
     if (q.type) where.type = q.type;
     if (q.state) where.state = q.state;
-    const [rows, total] = await this.jobs.findAndCount({ where, order: { createdAt: 'DESC', id: 'ASC' }, ...skipTake(q) });
+    const [rows, total] = await this.jobs.findAndCount({
+      where,
+      order: { createdAt: 'DESC', id: 'ASC' },
+      ...skipTake(q),
+    });
     return pageOf(rows.map(toView), total, q);
   }
 
@@ -188,7 +192,11 @@ export class JobsService {
   private async succeed(job: JobEntity, result: Record<string, unknown>): Promise<void> {
     let merged: Record<string, unknown>;
     try {
-      merged = await this.completion.complete(job.type as JobType, { id: job.id, ownerId: job.ownerId, input: parseJson(job.input) ?? {} }, result);
+      merged = await this.completion.complete(
+        job.type as JobType,
+        { id: job.id, ownerId: job.ownerId, input: parseJson(job.input) ?? {} },
+        result,
+      );
     } catch (e) {
       this.logger.warn({ err: e, jobId: job.id }, 'completion hook failed; job failed');
       await this.finish(job, 'failed', { error: `completing the job failed: ${(e as Error).message}`.slice(0, 4000) });
@@ -197,7 +205,11 @@ export class JobsService {
     await this.finish(job, 'succeeded', { result: merged });
   }
 
-  private async finish(job: JobEntity, state: 'succeeded' | 'failed' | 'cancelled', o: { error?: string; result?: Record<string, unknown> }) {
+  private async finish(
+    job: JobEntity,
+    state: 'succeeded' | 'failed' | 'cancelled',
+    o: { error?: string; result?: Record<string, unknown> },
+  ) {
     const t = now();
     job.state = state;
     job.finishedAt = t;

@@ -1,6 +1,13 @@
 import { buildOnnx } from '../testing/onnx-builder';
 import { type GatewayTestApp, startGatewayTestApp } from '../testing/gateway-test-app';
-import { announceHugeUpload, expectFilesSettle, filesUnder, png, pngBomb, uploadMultipart } from '../testing/upload-helpers';
+import {
+  announceHugeUpload,
+  expectFilesSettle,
+  filesUnder,
+  png,
+  pngBomb,
+  uploadMultipart,
+} from '../testing/upload-helpers';
 import { buildZip } from '../testing/zip-writer';
 
 /**
@@ -12,12 +19,20 @@ describe('hostile model and data-set uploads (e2e)', () => {
   let token: string;
 
   beforeAll(async () => {
-    gw = await startGatewayTestApp({ env: { CVP_MODEL_UPLOAD_MAX_BYTES: String(8 * 1024 * 1024), CVP_DATASET_MAX_RATIO: '100' } });
+    gw = await startGatewayTestApp({
+      env: { CVP_MODEL_UPLOAD_MAX_BYTES: String(8 * 1024 * 1024), CVP_DATASET_MAX_RATIO: '100' },
+    });
     token = await gw.login('engineer');
   });
   afterAll(() => gw?.close());
 
-  const refuses = async (kind: 'models' | 'datasets', fields: Record<string, string>, file: { name: string; data: Buffer } | undefined, status: number, detail?: RegExp) => {
+  const refuses = async (
+    kind: 'models' | 'datasets',
+    fields: Record<string, string>,
+    file: { name: string; data: Buffer } | undefined,
+    status: number,
+    detail?: RegExp,
+  ) => {
     const before = filesUnder(gw.dataDir);
     const r = await uploadMultipart(`${gw.api}/${kind}`, token, fields, file);
     expect({ status: r.status, body: r.body }).toMatchObject({ status, body: { status } });
@@ -32,21 +47,61 @@ describe('hostile model and data-set uploads (e2e)', () => {
   const onnx = buildOnnx();
 
   it('truncated ONNX -> 422', async () => {
-    await refuses('models', { format: 'onnx', task: 'classify' }, { name: 't.onnx', data: onnx.subarray(0, onnx.length - 7) }, 422, /truncated/);
+    await refuses(
+      'models',
+      { format: 'onnx', task: 'classify' },
+      { name: 't.onnx', data: onnx.subarray(0, onnx.length - 7) },
+      422,
+      /truncated/,
+    );
   });
   it('wrong magic (PNG declared as onnx, text declared as torchscript) -> 415', async () => {
     await refuses('models', { format: 'onnx', task: 'classify' }, { name: 'x.onnx', data: await png(4, 4) }, 415);
-    await refuses('models', { format: 'torchscript', task: 'classify' }, { name: 'x.pt', data: Buffer.from('def forward(x): return x\n') }, 415);
-    await refuses('models', { format: 'tensorflow-savedmodel', task: 'classify' }, { name: 'x.zip', data: buildZip([{ name: 'readme.txt', data: 'hi' }]) }, 422, /saved_model\.pb/);
-    await refuses('models', { format: 'onnx', task: 'classify' }, { name: 'x.onnx', data: buildZip([{ name: 'a', data: 'b' }]) }, 415);
+    await refuses(
+      'models',
+      { format: 'torchscript', task: 'classify' },
+      { name: 'x.pt', data: Buffer.from('def forward(x): return x\n') },
+      415,
+    );
+    await refuses(
+      'models',
+      { format: 'tensorflow-savedmodel', task: 'classify' },
+      { name: 'x.zip', data: buildZip([{ name: 'readme.txt', data: 'hi' }]) },
+      422,
+      /saved_model\.pb/,
+    );
+    await refuses(
+      'models',
+      { format: 'onnx', task: 'classify' },
+      { name: 'x.onnx', data: buildZip([{ name: 'a', data: 'b' }]) },
+      415,
+    );
   });
   it('0-byte file -> 400', async () => {
-    await refuses('models', { format: 'onnx', task: 'detect' }, { name: 'empty.onnx', data: Buffer.alloc(0) }, 400, /empty/);
+    await refuses(
+      'models',
+      { format: 'onnx', task: 'detect' },
+      { name: 'empty.onnx', data: Buffer.alloc(0) },
+      400,
+      /empty/,
+    );
     await refuses('datasets', { format: 'yolo' }, { name: 'empty.zip', data: Buffer.alloc(0) }, 400, /empty/);
   });
   it('ONNX with external data pointing outside the model folder -> 422', async () => {
-    await refuses('models', { format: 'onnx', task: 'classify' }, { name: 'ext.onnx', data: buildOnnx({ externalDataLocation: '../../../../etc/passwd' }) }, 422, /outside/);
-    await refuses('models', { format: 'onnx', task: 'classify' }, { name: 'ext.onnx', data: buildOnnx({ externalDataLocation: '/etc/passwd' }) }, 422, /outside/);
+    await refuses(
+      'models',
+      { format: 'onnx', task: 'classify' },
+      { name: 'ext.onnx', data: buildOnnx({ externalDataLocation: '../../../../etc/passwd' }) },
+      422,
+      /outside/,
+    );
+    await refuses(
+      'models',
+      { format: 'onnx', task: 'classify' },
+      { name: 'ext.onnx', data: buildOnnx({ externalDataLocation: '/etc/passwd' }) },
+      422,
+      /outside/,
+    );
   });
   it('a 2 GB Content-Length -> 413 before the body is read', async () => {
     const before = filesUnder(gw.dataDir);
@@ -64,18 +119,59 @@ describe('hostile model and data-set uploads (e2e)', () => {
     await refuses('models', { format: 'onnx', task: 'classify' }, undefined, 400, /file/);
   });
   it('zip-slip entry -> 422', async () => {
-    await refuses('datasets', { format: 'yolo' }, { name: 'slip.zip', data: buildZip([{ name: 'data.yaml', data: 'names: [a]' }, { name: '../../escape.txt', data: 'pwned' }]) }, 422, /escapes|invalid relative path/);
-    await refuses('datasets', { format: 'yolo' }, { name: 'abs.zip', data: buildZip([{ name: '/tmp/abs.txt', data: 'pwned' }]) }, 422, /absolute/);
+    await refuses(
+      'datasets',
+      { format: 'yolo' },
+      {
+        name: 'slip.zip',
+        data: buildZip([
+          { name: 'data.yaml', data: 'names: [a]' },
+          { name: '../../escape.txt', data: 'pwned' },
+        ]),
+      },
+      422,
+      /escapes|invalid relative path/,
+    );
+    await refuses(
+      'datasets',
+      { format: 'yolo' },
+      { name: 'abs.zip', data: buildZip([{ name: '/tmp/abs.txt', data: 'pwned' }]) },
+      422,
+      /absolute/,
+    );
   });
   it('symlink and device entries -> 422', async () => {
-    await refuses('datasets', { format: 'yolo' }, { name: 'link.zip', data: buildZip([{ name: 'images/train/a.png', data: '/etc/passwd', mode: 0o120777 }]) }, 422, /symbolic link/);
-    await refuses('datasets', { format: 'yolo' }, { name: 'dev.zip', data: buildZip([{ name: 'dev', data: '', mode: 0o020666 }]) }, 422, /device/);
+    await refuses(
+      'datasets',
+      { format: 'yolo' },
+      { name: 'link.zip', data: buildZip([{ name: 'images/train/a.png', data: '/etc/passwd', mode: 0o120777 }]) },
+      422,
+      /symbolic link/,
+    );
+    await refuses(
+      'datasets',
+      { format: 'yolo' },
+      { name: 'dev.zip', data: buildZip([{ name: 'dev', data: '', mode: 0o020666 }]) },
+      422,
+      /device/,
+    );
   });
   it('zip bomb (ratio, and a header lying about the size) -> 413', async () => {
     const zeros = Buffer.alloc(20 * 1024 * 1024);
-    await refuses('datasets', { format: 'yolo' }, { name: 'bomb.zip', data: buildZip([{ name: 'images/train/zeros.png', data: zeros }]) }, 413, /zip bomb/);
+    await refuses(
+      'datasets',
+      { format: 'yolo' },
+      { name: 'bomb.zip', data: buildZip([{ name: 'images/train/zeros.png', data: zeros }]) },
+      413,
+      /zip bomb/,
+    );
     // lying header: claims 1 KiB, inflates to 20 MiB -> size validation or the streaming meter stops it
-    const r = await uploadMultipart(`${gw.api}/datasets`, token, { format: 'yolo' }, { name: 'liar.zip', data: buildZip([{ name: 'images/train/zeros.png', data: zeros, claimedSize: 1024 }]) });
+    const r = await uploadMultipart(
+      `${gw.api}/datasets`,
+      token,
+      { format: 'yolo' },
+      { name: 'liar.zip', data: buildZip([{ name: 'images/train/zeros.png', data: zeros, claimedSize: 1024 }]) },
+    );
     expect([413, 422]).toContain(r.status);
   });
   it('image bomb (PNG header claiming 50000 x 50000) -> 413', async () => {
@@ -91,7 +187,12 @@ describe('hostile model and data-set uploads (e2e)', () => {
   });
 
   it('a valid ONNX upload is accepted: 202, content-addressed source, a convert job queued', async () => {
-    const r = await uploadMultipart(`${gw.api}/models`, token, { format: 'onnx', task: 'classify', name: 'tiny', labels: 'a,b,c,d' }, { name: 'tiny.onnx', data: onnx });
+    const r = await uploadMultipart(
+      `${gw.api}/models`,
+      token,
+      { format: 'onnx', task: 'classify', name: 'tiny', labels: 'a,b,c,d' },
+      { name: 'tiny.onnx', data: onnx },
+    );
     expect(r.status).toBe(202);
     const model = r.body.model as { id: string; versions: { sourceSha256: string; converted: boolean }[] };
     expect((r.body.job as { id: string }).id).toBeTruthy();
@@ -100,15 +201,28 @@ describe('hostile model and data-set uploads (e2e)', () => {
     expect(files).toContain(`blobs/sha256/${model.versions[0].sourceSha256}`);
     expect(files).toContain(`models/${model.id}/v1/source.onnx`);
     // the same bytes again: stored once
-    const again = await uploadMultipart(`${gw.api}/models`, token, { format: 'onnx', task: 'classify' }, { name: 'tiny.onnx', data: onnx });
+    const again = await uploadMultipart(
+      `${gw.api}/models`,
+      token,
+      { format: 'onnx', task: 'classify' },
+      { name: 'tiny.onnx', data: onnx },
+    );
     expect(again.status).toBe(202);
     expect(filesUnder(gw.dataDir).filter((f) => f.startsWith('blobs/'))).toHaveLength(1);
     // deleting one keeps the shared blob; deleting both leaves no orphan
     const other = (again.body.model as { id: string }).id;
-    expect((await fetch(`${gw.api}/models/${model.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })).status).toBe(204);
+    expect(
+      (await fetch(`${gw.api}/models/${model.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } }))
+        .status,
+    ).toBe(204);
     expect(filesUnder(gw.dataDir).filter((f) => f.startsWith('blobs/'))).toHaveLength(1);
-    expect((await fetch(`${gw.api}/models/${other}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })).status).toBe(204);
+    expect(
+      (await fetch(`${gw.api}/models/${other}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } }))
+        .status,
+    ).toBe(204);
     expect(filesUnder(gw.dataDir).filter((f) => f.startsWith('blobs/') || f.startsWith('models/'))).toEqual([]);
-    expect((await fetch(`${gw.api}/models/${model.id}`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(404);
+    expect(
+      (await fetch(`${gw.api}/models/${model.id}`, { headers: { authorization: `Bearer ${token}` } })).status,
+    ).toBe(404);
   });
 });

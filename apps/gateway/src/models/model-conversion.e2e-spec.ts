@@ -39,16 +39,32 @@ describe('model conversion of every format through the real trainer-bridge (e2e)
   let sources: Record<string, string | { error: unknown }>;
 
   beforeAll(async () => {
-    const missing = [!existsSync(TRAINER_MAIN) && `${path.relative(ROOT, TRAINER_MAIN)} (run: npx tsc -p tsconfig.build.json)`, !existsSync(PYTHON) && `${path.relative(ROOT, PYTHON)} (run the bootstrap: bash scripts/bootstrap.sh)`].filter(Boolean);
-    if (missing.length) throw new Error(`conversion e2e needs the compiled trainer-bridge and the python venv; missing: ${missing.join('; ')}`);
+    const missing = [
+      !existsSync(TRAINER_MAIN) && `${path.relative(ROOT, TRAINER_MAIN)} (run: npx tsc -p tsconfig.build.json)`,
+      !existsSync(PYTHON) && `${path.relative(ROOT, PYTHON)} (run the bootstrap: bash scripts/bootstrap.sh)`,
+    ].filter(Boolean);
+    if (missing.length)
+      throw new Error(
+        `conversion e2e needs the compiled trainer-bridge and the python venv; missing: ${missing.join('; ')}`,
+      );
 
     const fixtures = mkdtempSync(path.join(process.env.CVP_TEST_DIR!, 'model-fixtures-'));
-    const { stdout } = await promisify(execFile)(PYTHON, [path.join(__dirname, '../testing/fixtures/make_models.py'), fixtures], {
-      cwd: path.join(ROOT, 'python'),
-      timeout: 15 * 60_000,
-      maxBuffer: 16 * 1024 * 1024,
-      env: { ...process.env, YOLO_OFFLINE: 'true', YOLO_AUTOINSTALL: 'false', YOLO_CONFIG_DIR: path.join(fixtures, 'yolo-config'), PYTHONPATH: path.join(ROOT, 'python') },
-    });
+    const { stdout } = await promisify(execFile)(
+      PYTHON,
+      [path.join(__dirname, '../testing/fixtures/make_models.py'), fixtures],
+      {
+        cwd: path.join(ROOT, 'python'),
+        timeout: 15 * 60_000,
+        maxBuffer: 16 * 1024 * 1024,
+        env: {
+          ...process.env,
+          YOLO_OFFLINE: 'true',
+          YOLO_AUTOINSTALL: 'false',
+          YOLO_CONFIG_DIR: path.join(fixtures, 'yolo-config'),
+          PYTHONPATH: path.join(ROOT, 'python'),
+        },
+      },
+    );
     sources = JSON.parse(stdout.trim().split('\n').pop()!);
 
     gw = await startGatewayTestApp();
@@ -56,7 +72,15 @@ describe('model conversion of every format through the real trainer-bridge (e2e)
     const port = await freePort();
     worker = spawn(process.execPath, ['-r', './scripts/register-paths.js', TRAINER_MAIN], {
       cwd: ROOT,
-      env: { ...process.env, NODE_ENV: 'test', CVP_NATS_URL: process.env.CVP_NATS_URL, CVP_DATA_DIR: gw.dataDir, CVP_TRAINER_PORT: String(port), CVP_PYTHON: PYTHON, CVP_LOG_LEVEL: 'warn' },
+      env: {
+        ...process.env,
+        NODE_ENV: 'test',
+        CVP_NATS_URL: process.env.CVP_NATS_URL,
+        CVP_DATA_DIR: gw.dataDir,
+        CVP_TRAINER_PORT: String(port),
+        CVP_PYTHON: PYTHON,
+        CVP_LOG_LEVEL: 'warn',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const keep = (b: Buffer) => {
@@ -67,7 +91,10 @@ describe('model conversion of every format through the real trainer-bridge (e2e)
     const deadline = Date.now() + 90_000;
     for (;;) {
       if (worker.exitCode !== null) throw new Error(`trainer-bridge exited with ${worker.exitCode}:\n${workerLog}`);
-      const ok = await fetch(`http://127.0.0.1:${port}/health/ready`).then((r) => r.ok, () => false);
+      const ok = await fetch(`http://127.0.0.1:${port}/health/ready`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok) break;
       if (Date.now() > deadline) throw new Error(`trainer-bridge not ready within 90 s:\n${workerLog}`);
       await new Promise((r) => setTimeout(r, 500));
@@ -94,9 +121,12 @@ describe('model conversion of every format through the real trainer-bridge (e2e)
   const waitForJob = async (id: string) => {
     const deadline = Date.now() + JOB_DEADLINE_MS;
     for (;;) {
-      const job = (await (await fetch(`${gw.api}/jobs/${id}`, { headers: { authorization: `Bearer ${token}` } })).json()) as { state: string; error?: string; result?: Record<string, unknown> };
+      const job = (await (
+        await fetch(`${gw.api}/jobs/${id}`, { headers: { authorization: `Bearer ${token}` } })
+      ).json()) as { state: string; error?: string; result?: Record<string, unknown> };
       if (['succeeded', 'failed', 'cancelled'].includes(job.state)) return job;
-      if (Date.now() > deadline) throw new Error(`job ${id} still ${job.state} after ${JOB_DEADLINE_MS} ms\n${workerLog}`);
+      if (Date.now() > deadline)
+        throw new Error(`job ${id} still ${job.state} after ${JOB_DEADLINE_MS} ms\n${workerLog}`);
       await new Promise((r) => setTimeout(r, 1000));
     }
   };
@@ -108,43 +138,64 @@ describe('model conversion of every format through the real trainer-bridge (e2e)
     { format: 'tensorflow-savedmodel', task: 'classify', compared: true },
   ];
 
-  it.each(cases)('$format upload -> 202 -> convert job succeeds -> validated ONNX with metadata', async ({ format, task, inputShape, compared }) => {
-    const src = sources[format];
-    if (typeof src !== 'string') throw new Error(`could not make the ${format} fixture: ${JSON.stringify(src)}`);
-    const r = await uploadMultipart(`${gw.api}/models`, token, { format, task, name: `e2e-${format}`, ...(inputShape ? { inputShape } : {}) }, { name: path.basename(src), data: readFileSync(src) });
-    expect(r.status).toBe(202);
-    const modelId = (r.body.model as { id: string }).id;
-    const job = await waitForJob((r.body.job as { id: string }).id);
-    if (job.state !== 'succeeded') throw new Error(`job ${job.state}: ${job.error}\n${workerLog}`);
-    expect(job.result).toMatchObject({ modelId, version: 1 });
+  it.each(cases)(
+    '$format upload -> 202 -> convert job succeeds -> validated ONNX with metadata',
+    async ({ format, task, inputShape, compared }) => {
+      const src = sources[format];
+      if (typeof src !== 'string') throw new Error(`could not make the ${format} fixture: ${JSON.stringify(src)}`);
+      const r = await uploadMultipart(
+        `${gw.api}/models`,
+        token,
+        { format, task, name: `e2e-${format}`, ...(inputShape ? { inputShape } : {}) },
+        { name: path.basename(src), data: readFileSync(src) },
+      );
+      expect(r.status).toBe(202);
+      const modelId = (r.body.model as { id: string }).id;
+      const job = await waitForJob((r.body.job as { id: string }).id);
+      if (job.state !== 'succeeded') throw new Error(`job ${job.state}: ${job.error}\n${workerLog}`);
+      expect(job.result).toMatchObject({ modelId, version: 1 });
 
-    const model = (await (await fetch(`${gw.api}/models/${modelId}`, { headers: { authorization: `Bearer ${token}` } })).json()) as Record<string, unknown> & { versions: { converted: boolean; metadata: Record<string, unknown> }[] };
-    expect(model).toMatchObject({ sourceFormat: format, task, latestVersion: 1 });
-    expect((model.inputs as unknown[]).length).toBeGreaterThan(0);
-    expect((model.outputs as { dtype: string; shape: unknown[] }[])[0]).toMatchObject({ dtype: expect.any(String), shape: expect.any(Array) });
-    expect(model.opset).toEqual(expect.any(Number));
-    expect(model.parameters).toBeGreaterThan(0);
-    expect(model.sha256).toMatch(/^[0-9a-f]{64}$/);
-    const v1 = model.versions[0];
-    expect(v1.converted).toBe(true);
-    expect(v1.metadata.validation).toMatchObject({ checker: 'ok' });
-    if (compared) expect(v1.metadata.maxAbsDiff).toBeLessThan(1e-2);
+      const model = (await (
+        await fetch(`${gw.api}/models/${modelId}`, { headers: { authorization: `Bearer ${token}` } })
+      ).json()) as Record<string, unknown> & { versions: { converted: boolean; metadata: Record<string, unknown> }[] };
+      expect(model).toMatchObject({ sourceFormat: format, task, latestVersion: 1 });
+      expect((model.inputs as unknown[]).length).toBeGreaterThan(0);
+      expect((model.outputs as { dtype: string; shape: unknown[] }[])[0]).toMatchObject({
+        dtype: expect.any(String),
+        shape: expect.any(Array),
+      });
+      expect(model.opset).toEqual(expect.any(Number));
+      expect(model.parameters).toBeGreaterThan(0);
+      expect(model.sha256).toMatch(/^[0-9a-f]{64}$/);
+      const v1 = model.versions[0];
+      expect(v1.converted).toBe(true);
+      expect(v1.metadata.validation).toMatchObject({ checker: 'ok' });
+      if (compared) expect(v1.metadata.maxAbsDiff).toBeLessThan(1e-2);
 
-    const reply = await gw.app.get(MessageBus).request(DescribeModelRequest, DescribeModelReply, Registry.describeModel, { modelId }, 3000);
-    const onnxPath = reply.model!.versions[0].onnxPath!;
-    expect(existsSync(onnxPath)).toBe(true);
-    expect(onnxPath.startsWith(path.join(gw.dataDir, 'models', modelId))).toBe(true);
-  });
+      const reply = await gw.app
+        .get(MessageBus)
+        .request(DescribeModelRequest, DescribeModelReply, Registry.describeModel, { modelId }, 3000);
+      const onnxPath = reply.model!.versions[0].onnxPath!;
+      expect(existsSync(onnxPath)).toBe(true);
+      expect(onnxPath.startsWith(path.join(gw.dataDir, 'models', modelId))).toBe(true);
+    },
+  );
 
   it('preset yolov8n -> 202 saying it is untrained -> a version built from the architecture', async () => {
-    const r = await fetch(`${gw.api}/models/presets/yolov8n`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' });
+    const r = await fetch(`${gw.api}/models/presets/yolov8n`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(r.status).toBe(202);
     const body = (await r.json()) as { model: { id: string; preset: string }; job: { id: string }; note: string };
     expect(body.note).toMatch(/UNTRAINED/);
     expect(body.model.preset).toBe('yolov8n');
     const job = await waitForJob(body.job.id);
     if (job.state !== 'succeeded') throw new Error(`job ${job.state}: ${job.error}\n${workerLog}`);
-    const model = (await (await fetch(`${gw.api}/models/${body.model.id}`, { headers: { authorization: `Bearer ${token}` } })).json()) as { trained: boolean; latestVersion: number; task: string; outputs: unknown[] };
+    const model = (await (
+      await fetch(`${gw.api}/models/${body.model.id}`, { headers: { authorization: `Bearer ${token}` } })
+    ).json()) as { trained: boolean; latestVersion: number; task: string; outputs: unknown[] };
     expect(model).toMatchObject({ trained: false, latestVersion: 1, task: 'detect' });
     expect(model.outputs.length).toBeGreaterThan(0);
   });

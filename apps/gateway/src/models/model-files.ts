@@ -43,7 +43,13 @@ export class ModelFiles implements OnModuleInit {
   }
 
   /** Moves a staged upload into the blob store (or drops it when the blob exists) and links it into a new version folder. */
-  async storeSource(tmpPath: string, sha256: string, modelId: string, version: number, fileName: string): Promise<string> {
+  async storeSource(
+    tmpPath: string,
+    sha256: string,
+    modelId: string,
+    version: number,
+    fileName: string,
+  ): Promise<string> {
     const blob = path.join(this.blobDir, sha256);
     try {
       await fs.link(tmpPath, blob); // exclusive: fails when the content is already stored

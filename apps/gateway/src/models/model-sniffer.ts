@@ -21,7 +21,8 @@ export interface SniffResult {
 export async function sniffModelFile(format: ModelFormat, staged: StagedUpload): Promise<SniffResult> {
   if (staged.size === 0) throw new ModelFileRejected(400, 'empty file (0 bytes)');
   if (format === 'onnx') {
-    if (staged.head.subarray(0, 4).equals(ZIP_MAGIC)) throw new ModelFileRejected(415, 'content is a zip archive, not an ONNX protobuf (wrong format?)');
+    if (staged.head.subarray(0, 4).equals(ZIP_MAGIC))
+      throw new ModelFileRejected(415, 'content is a zip archive, not an ONNX protobuf (wrong format?)');
     const s = await sniffOnnx(staged.tmpPath);
     if (s.externalData.length > 0) {
       const outside = s.externalData.filter((l) => l.startsWith('/') || l.split(/[\\/]/).includes('..'));
@@ -35,7 +36,10 @@ export async function sniffModelFile(format: ModelFormat, staged: StagedUpload):
     return { format, facts: { irVersion: s.irVersion } };
   }
   if (!staged.head.subarray(0, 4).equals(ZIP_MAGIC)) {
-    throw new ModelFileRejected(415, `content is not a zip archive (a ${format} upload must be ${format === 'tensorflow-savedmodel' ? 'a zip of the SavedModel folder' : 'a PyTorch zip file'})`);
+    throw new ModelFileRejected(
+      415,
+      `content is not a zip archive (a ${format} upload must be ${format === 'tensorflow-savedmodel' ? 'a zip of the SavedModel folder' : 'a PyTorch zip file'})`,
+    );
   }
   let entries: { name: string; dir: boolean }[];
   try {
@@ -47,9 +51,14 @@ export async function sniffModelFile(format: ModelFormat, staged: StagedUpload):
   const names = entries.filter((e) => !e.dir).map((e) => e.name);
   const has = (re: RegExp) => names.some((n) => re.test(n));
   if (format === 'torchscript' && !(has(/(^|\/)constants\.pkl$/) || has(/(^|\/)code\//))) {
-    throw new ModelFileRejected(422, 'zip is not a TorchScript archive (no code/ or constants.pkl: a torch.save checkpoint? use format ultralytics)');
+    throw new ModelFileRejected(
+      422,
+      'zip is not a TorchScript archive (no code/ or constants.pkl: a torch.save checkpoint? use format ultralytics)',
+    );
   }
-  if (format === 'ultralytics' && !has(/(^|\/)data\.pkl$/)) throw new ModelFileRejected(422, 'zip is not a PyTorch checkpoint (no data.pkl)');
-  if (format === 'tensorflow-savedmodel' && !has(/(^|\/)saved_model\.pb$/)) throw new ModelFileRejected(422, 'zip holds no saved_model.pb');
+  if (format === 'ultralytics' && !has(/(^|\/)data\.pkl$/))
+    throw new ModelFileRejected(422, 'zip is not a PyTorch checkpoint (no data.pkl)');
+  if (format === 'tensorflow-savedmodel' && !has(/(^|\/)saved_model\.pb$/))
+    throw new ModelFileRejected(422, 'zip holds no saved_model.pb');
   return { format, facts: { entries: names.length } };
 }

@@ -17,6 +17,10 @@ export class ModelUploadInterceptor extends SingleFileUploadInterceptor {
     this.admission = new UploadAdmission(config.CVP_UPLOAD_CONCURRENCY);
   }
   protected limits(): UploadLimits {
-    return { maxFileBytes: this.config.CVP_MODEL_UPLOAD_MAX_BYTES, tmpDir: this.files.uploadTmpDir, admission: this.admission };
+    return {
+      maxFileBytes: this.config.CVP_MODEL_UPLOAD_MAX_BYTES,
+      tmpDir: this.files.uploadTmpDir,
+      admission: this.admission,
+    };
   }
 }

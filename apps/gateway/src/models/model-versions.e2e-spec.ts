@@ -15,8 +15,13 @@ describe('model versions from job results, presets, describe (e2e, gateway only)
   let gw: GatewayTestApp;
   let token: string;
   let hooks: JobCompletionRegistry;
-  const get = async (id: string) => (await (await fetch(`${gw.api}/models/${id}`, { headers: { authorization: `Bearer ${token}` } })).json()) as Record<string, unknown> & { versions: Record<string, unknown>[] };
-  const describe_ = (modelId: string) => gw.app.get(MessageBus).request(DescribeModelRequest, DescribeModelReply, Registry.describeModel, { modelId }, 3000);
+  const get = async (id: string) =>
+    (await (await fetch(`${gw.api}/models/${id}`, { headers: { authorization: `Bearer ${token}` } })).json()) as Record<
+      string,
+      unknown
+    > & { versions: Record<string, unknown>[] };
+  const describe_ = (modelId: string) =>
+    gw.app.get(MessageBus).request(DescribeModelRequest, DescribeModelReply, Registry.describeModel, { modelId }, 3000);
 
   beforeAll(async () => {
     gw = await startGatewayTestApp();
@@ -26,7 +31,12 @@ describe('model versions from job results, presets, describe (e2e, gateway only)
   afterAll(() => gw?.close());
 
   const upload = async () => {
-    const r = await uploadMultipart(`${gw.api}/models`, token, { format: 'onnx', task: 'classify', inputShape: '1,4,1,1' }, { name: 'm.onnx', data: buildOnnx() });
+    const r = await uploadMultipart(
+      `${gw.api}/models`,
+      token,
+      { format: 'onnx', task: 'classify', inputShape: '1,4,1,1' },
+      { name: 'm.onnx', data: buildOnnx() },
+    );
     expect(r.status).toBe(202);
     return (r.body.model as { id: string }).id;
   };
@@ -36,60 +46,134 @@ describe('model versions from job results, presets, describe (e2e, gateway only)
     const before = await describe_(id);
     expect(before.model).toMatchObject({ latestVersion: 1, task: 'classify', preset: null });
     const v1 = before.model!.versions[0];
-    expect(v1).toMatchObject({ version: 1, onnxPath: null, sourceFormat: 'onnx', metadata: { inputShape: [1, 4, 1, 1] } });
+    expect(v1).toMatchObject({
+      version: 1,
+      onnxPath: null,
+      sourceFormat: 'onnx',
+      metadata: { inputShape: [1, 4, 1, 1] },
+    });
     const onnx1 = path.join(gw.dataDir, 'models', id, 'v1', 'model.onnx');
     copyFileSync(v1.sourcePath!, onnx1);
-    const meta = { inputs: [{ name: 'x', dtype: 'float32', shape: ['batch', 4] }], outputs: [{ name: 'y', dtype: 'float32', shape: ['batch', 4] }], opset: 13, parameters: 0, flops: 0, size_bytes: 99, sha256: 'a'.repeat(64), path: onnx1 };
-    const merged = await hooks.complete('convert', { id: 'job-c1', ownerId: gw.userIds.engineer, input: { modelId: id } }, { modelId: id, version: 1, onnxPath: onnx1, sourcePath: v1.sourcePath, sourceFormat: 'onnx', metadata: meta, maxAbsDiff: null, validation: { checker: 'ok' }, trained: true });
+    const meta = {
+      inputs: [{ name: 'x', dtype: 'float32', shape: ['batch', 4] }],
+      outputs: [{ name: 'y', dtype: 'float32', shape: ['batch', 4] }],
+      opset: 13,
+      parameters: 0,
+      flops: 0,
+      size_bytes: 99,
+      sha256: 'a'.repeat(64),
+      path: onnx1,
+    };
+    const merged = await hooks.complete(
+      'convert',
+      { id: 'job-c1', ownerId: gw.userIds.engineer, input: { modelId: id } },
+      {
+        modelId: id,
+        version: 1,
+        onnxPath: onnx1,
+        sourcePath: v1.sourcePath,
+        sourceFormat: 'onnx',
+        metadata: meta,
+        maxAbsDiff: null,
+        validation: { checker: 'ok' },
+        trained: true,
+      },
+    );
     expect(merged).toMatchObject({ modelId: id, version: 1 });
     let m = await get(id);
-    expect(m).toMatchObject({ latestVersion: 1, opset: 13, sha256: 'a'.repeat(64), inputs: meta.inputs, outputs: meta.outputs });
-    expect(m.versions[0]).toMatchObject({ converted: true, jobId: 'job-c1', metadata: { inputShape: [1, 4, 1, 1], validation: { checker: 'ok' } } });
+    expect(m).toMatchObject({
+      latestVersion: 1,
+      opset: 13,
+      sha256: 'a'.repeat(64),
+      inputs: meta.inputs,
+      outputs: meta.outputs,
+    });
+    expect(m.versions[0]).toMatchObject({
+      converted: true,
+      jobId: 'job-c1',
+      metadata: { inputShape: [1, 4, 1, 1], validation: { checker: 'ok' } },
+    });
     expect(JSON.stringify(m)).not.toContain(gw.dataDir); // no absolute paths over REST
 
     const onnx2 = path.join(gw.dataDir, 'models', id, 'v2', 'model.onnx');
     mkdirSync(path.dirname(onnx2));
     copyFileSync(onnx1, onnx2);
-    await hooks.complete('train', { id: 'job-t1', ownerId: gw.userIds.engineer, input: { modelId: id } }, { modelId: id, version: 2, onnxPath: onnx2, sourcePath: null, sourceFormat: 'ultralytics', metadata: { ...meta, sha256: 'b'.repeat(64) }, metrics: { 'metrics/accuracy_top1': 0.75 }, trained: true });
+    await hooks.complete(
+      'train',
+      { id: 'job-t1', ownerId: gw.userIds.engineer, input: { modelId: id } },
+      {
+        modelId: id,
+        version: 2,
+        onnxPath: onnx2,
+        sourcePath: null,
+        sourceFormat: 'ultralytics',
+        metadata: { ...meta, sha256: 'b'.repeat(64) },
+        metrics: { 'metrics/accuracy_top1': 0.75 },
+        trained: true,
+      },
+    );
     m = await get(id);
     expect(m).toMatchObject({ latestVersion: 2, sha256: 'b'.repeat(64), trained: true });
     expect(m.versions[1]).toMatchObject({ version: 2, metrics: { 'metrics/accuracy_top1': 0.75 }, jobId: 'job-t1' });
     expect((await describe_(id)).model!.versions.map((v) => v.version)).toEqual([1, 2]);
 
     // deleting removes every version folder and the source blob
-    expect((await fetch(`${gw.api}/models/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })).status).toBe(204);
+    expect(
+      (await fetch(`${gw.api}/models/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } }))
+        .status,
+    ).toBe(204);
     expect(filesUnder(gw.dataDir).filter((f) => f.startsWith('models/') || f.startsWith('blobs/'))).toEqual([]);
   });
 
   it('refuses results pointing outside the model folder, lacking fields, or for a deleted model (whose files are removed)', async () => {
     const id = await upload();
     const job = { id: 'job-x', ownerId: gw.userIds.engineer, input: { modelId: id } };
-    await expect(hooks.complete('convert', job, { modelId: id, version: 1, onnxPath: '/etc/passwd' })).rejects.toThrow(/outside/);
+    await expect(hooks.complete('convert', job, { modelId: id, version: 1, onnxPath: '/etc/passwd' })).rejects.toThrow(
+      /outside/,
+    );
     await expect(hooks.complete('convert', job, { modelId: id })).rejects.toThrow(/lacks/);
-    expect((await fetch(`${gw.api}/models/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })).status).toBe(204);
+    expect(
+      (await fetch(`${gw.api}/models/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } }))
+        .status,
+    ).toBe(204);
     // the worker finished after the delete and wrote a version folder: it must not stay
     const late = path.join(gw.dataDir, 'models', id, 'v2');
     mkdirSync(late, { recursive: true });
-    await expect(hooks.complete('convert', job, { modelId: id, version: 2, onnxPath: path.join(late, 'model.onnx') })).rejects.toThrow(/deleted/);
+    await expect(
+      hooks.complete('convert', job, { modelId: id, version: 2, onnxPath: path.join(late, 'model.onnx') }),
+    ).rejects.toThrow(/deleted/);
     expect(existsSync(path.join(gw.dataDir, 'models', id))).toBe(false);
   });
 
   it('presets: 202 with an honest untrained note; unknown preset 400; listed with filters; describe carries the preset name', async () => {
-    const post = (name: string) => fetch(`${gw.api}/models/presets/${name}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: `my-${name}` }) });
+    const post = (name: string) =>
+      fetch(`${gw.api}/models/presets/${name}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: `my-${name}` }),
+      });
     const r = await post('resnet50');
     expect(r.status).toBe(202);
-    const body = (await r.json()) as { model: { id: string; task: string; latestVersion: number }; job: { id: string; type: string }; note: string };
+    const body = (await r.json()) as {
+      model: { id: string; task: string; latestVersion: number };
+      job: { id: string; type: string };
+      note: string;
+    };
     expect(body.note).toMatch(/UNTRAINED/);
     expect(body.model).toMatchObject({ task: 'classify', latestVersion: 0 });
     expect(body.job.type).toBe('convert');
     expect((await post('yolov99')).status).toBe(400);
     const d = await describe_(body.model.id);
     expect(d.model).toMatchObject({ preset: 'resnet50', latestVersion: 0, versions: [] });
-    const list = (await (await fetch(`${gw.api}/models?task=classify&limit=1`, { headers: { authorization: `Bearer ${token}` } })).json()) as { items: { id: string }[]; total: number; limit: number };
+    const list = (await (
+      await fetch(`${gw.api}/models?task=classify&limit=1`, { headers: { authorization: `Bearer ${token}` } })
+    ).json()) as { items: { id: string }[]; total: number; limit: number };
     expect(list.limit).toBe(1);
     expect(list.items).toHaveLength(1);
     expect(list.total).toBeGreaterThanOrEqual(1);
-    const none = (await (await fetch(`${gw.api}/models?task=detect&name=nothing`, { headers: { authorization: `Bearer ${token}` } })).json()) as { total: number };
+    const none = (await (
+      await fetch(`${gw.api}/models?task=detect&name=nothing`, { headers: { authorization: `Bearer ${token}` } })
+    ).json()) as { total: number };
     expect(none.total).toBe(0);
   });
 });

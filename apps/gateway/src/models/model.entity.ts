@@ -1,7 +1,10 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 import type { ModelFormat, ModelTask } from '@cvp/contracts';
 
-const json = { to: (v: unknown) => (v == null ? null : JSON.stringify(v)), from: (v: string | null) => (v == null ? null : JSON.parse(v)) };
+const json = {
+  to: (v: unknown) => (v == null ? null : JSON.stringify(v)),
+  from: (v: string | null) => (v == null ? null : JSON.parse(v)),
+};
 const bigint = { to: (v: number | null) => v, from: (v: string | number | null) => (v == null ? null : Number(v)) };
 
 @Entity('models')

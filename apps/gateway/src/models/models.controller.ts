@@ -1,4 +1,17 @@
-import { BadRequestException, Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, Req, UseInterceptors } from '@nestjs/common';
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Param,
+  ParseUUIDPipe,
+  Post,
+  Query,
+  Req,
+  UseInterceptors,
+} from '@nestjs/common';
 import {
   ApiAcceptedResponse,
   ApiBearerAuth,
@@ -17,7 +30,17 @@ import { PageDto } from '../auth/pagination';
 import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
 import { ZodValidationPipe } from '../auth/zod-validation.pipe';
 import { ModelUploadInterceptor } from './model-upload.interceptor';
-import { AcceptedModelDto, listModelsQuery, type ListModelsQuery, ModelDto, PresetDto, presetBody, presetName, UploadModelDto, uploadModelFields } from './models.dto';
+import {
+  AcceptedModelDto,
+  listModelsQuery,
+  type ListModelsQuery,
+  ModelDto,
+  PresetDto,
+  presetBody,
+  presetName,
+  UploadModelDto,
+  uploadModelFields,
+} from './models.dto';
 import { ModelsService } from './models.service';
 import { stagedUpload, type UploadRequest } from './upload/single-file-upload.interceptor';
 
@@ -49,8 +72,15 @@ export class ModelsController {
   @HttpCode(202)
   @ApiParam({ name: 'name', enum: PRESETS })
   @ApiBody({ type: PresetDto, required: false })
-  @ApiAcceptedResponse({ type: AcceptedModelDto, description: 'an UNTRAINED model built from its architecture by a convert job' })
-  preset(@Param('name', new ZodValidationPipe(presetName)) name: (typeof PRESETS)[number], @Body(new ZodValidationPipe(presetBody)) body: { name?: string; labels?: string[] }, @CurrentPrincipal() who: AuthenticatedPrincipal) {
+  @ApiAcceptedResponse({
+    type: AcceptedModelDto,
+    description: 'an UNTRAINED model built from its architecture by a convert job',
+  })
+  preset(
+    @Param('name', new ZodValidationPipe(presetName)) name: (typeof PRESETS)[number],
+    @Body(new ZodValidationPipe(presetBody)) body: { name?: string; labels?: string[] },
+    @CurrentPrincipal() who: AuthenticatedPrincipal,
+  ) {
     return this.models.createPreset(name, body, who.ownerId);
   }
 

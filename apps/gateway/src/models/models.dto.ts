@@ -41,18 +41,33 @@ export const uploadModelFields = z
   .strict();
 export type UploadModelFields = z.infer<typeof uploadModelFields>;
 
-export const presetBody = z.object({ name: z.string().min(1).max(200).optional(), labels: z.array(z.string().min(1).max(200)).max(10_000).optional() }).strict();
+export const presetBody = z
+  .object({
+    name: z.string().min(1).max(200).optional(),
+    labels: z.array(z.string().min(1).max(200)).max(10_000).optional(),
+  })
+  .strict();
 export const presetName = z.enum(PRESETS);
-export const listModelsQuery = paginationQuery.extend({ task: z.enum(MODEL_TASKS).optional(), name: z.string().max(200).optional() });
+export const listModelsQuery = paginationQuery.extend({
+  task: z.enum(MODEL_TASKS).optional(),
+  name: z.string().max(200).optional(),
+});
 export type ListModelsQuery = z.infer<typeof listModelsQuery>;
 
 export class UploadModelDto {
-  @ApiProperty({ type: 'string', format: 'binary', description: 'the model file (ONNX, TorchScript .pt, Ultralytics .pt, or a zip of a TF SavedModel folder)' }) file!: unknown;
+  @ApiProperty({
+    type: 'string',
+    format: 'binary',
+    description: 'the model file (ONNX, TorchScript .pt, Ultralytics .pt, or a zip of a TF SavedModel folder)',
+  })
+  file!: unknown;
   @ApiProperty({ enum: MODEL_FORMATS }) format!: string;
   @ApiProperty({ enum: MODEL_TASKS }) task!: string;
   @ApiPropertyOptional() name?: string;
-  @ApiPropertyOptional({ example: '1,3,224,224', description: 'N,C,H,W for sources without fixed input shapes' }) inputShape?: string;
-  @ApiPropertyOptional({ example: 'cat,dog', description: 'class names: JSON array or comma-separated' }) labels?: string;
+  @ApiPropertyOptional({ example: '1,3,224,224', description: 'N,C,H,W for sources without fixed input shapes' })
+  inputShape?: string;
+  @ApiPropertyOptional({ example: 'cat,dog', description: 'class names: JSON array or comma-separated' })
+  labels?: string;
 }
 export class PresetDto {
   @ApiPropertyOptional() name?: string;
@@ -61,7 +76,12 @@ export class PresetDto {
 export class TensorDto {
   @ApiProperty() name!: string;
   @ApiProperty({ example: 'float32' }) dtype!: string;
-  @ApiProperty({ type: 'array', items: { oneOf: [{ type: 'integer' }, { type: 'string' }] }, example: ['batch', 3, 640, 640] }) shape!: (number | string)[];
+  @ApiProperty({
+    type: 'array',
+    items: { oneOf: [{ type: 'integer' }, { type: 'string' }] },
+    example: ['batch', 3, 640, 640],
+  })
+  shape!: (number | string)[];
 }
 export class ModelVersionDto {
   @ApiProperty() version!: number;
@@ -69,7 +89,10 @@ export class ModelVersionDto {
   @ApiProperty({ nullable: true, type: String }) sourceSha256!: string | null;
   @ApiProperty({ description: 'ONNX produced and validated' }) converted!: boolean;
   @ApiProperty() trained!: boolean;
-  @ApiProperty({ type: 'object', additionalProperties: true, nullable: true }) metadata!: Record<string, unknown> | null;
+  @ApiProperty({ type: 'object', additionalProperties: true, nullable: true }) metadata!: Record<
+    string,
+    unknown
+  > | null;
   @ApiProperty({ type: 'object', additionalProperties: true, nullable: true }) metrics!: Record<string, unknown> | null;
   @ApiProperty({ nullable: true, type: String }) jobId!: string | null;
   @ApiProperty() createdAt!: string;
@@ -93,6 +116,10 @@ export class ModelDto {
 }
 export class AcceptedModelDto {
   @ApiProperty({ type: ModelDto }) model!: ModelDto;
-  @ApiProperty({ type: 'object', properties: { id: { type: 'string' }, type: { type: 'string' }, state: { type: 'string' } } }) job!: { id: string };
+  @ApiProperty({
+    type: 'object',
+    properties: { id: { type: 'string' }, type: { type: 'string' }, state: { type: 'string' } },
+  })
+  job!: { id: string };
   @ApiPropertyOptional() note?: string;
 }

@@ -28,7 +28,11 @@ export const PRESET_SPECS: Record<PresetName, { task: ModelTask; sourceFormat: M
   yolov8n: { task: 'detect', sourceFormat: 'ultralytics', architecture: 'Ultralytics yolov8n.yaml' },
   yolov8s: { task: 'detect', sourceFormat: 'ultralytics', architecture: 'Ultralytics yolov8s.yaml' },
   resnet50: { task: 'classify', sourceFormat: 'torchscript', architecture: 'torchvision resnet50(weights=None)' },
-  efficientnet_b0: { task: 'classify', sourceFormat: 'torchscript', architecture: 'torchvision efficientnet_b0(weights=None)' },
+  efficientnet_b0: {
+    task: 'classify',
+    sourceFormat: 'torchscript',
+    architecture: 'torchvision efficientnet_b0(weights=None)',
+  },
 };
 
 export const UNTRAINED_NOTE =
@@ -106,7 +110,11 @@ export class ModelsService implements OnModuleInit {
    * stored content-addressed as version 1's source, then a convert job is queued. If queuing
    * fails, the rows and files are removed again.
    */
-  async upload(staged: StagedUpload, fields: UploadModelFields, ownerId: string): Promise<{ model: ModelView; job: CreatedJob }> {
+  async upload(
+    staged: StagedUpload,
+    fields: UploadModelFields,
+    ownerId: string,
+  ): Promise<{ model: ModelView; job: CreatedJob }> {
     try {
       await sniffModelFile(fields.format, staged);
     } catch (e) {
@@ -154,7 +162,11 @@ export class ModelsService implements OnModuleInit {
   }
 
   /** A preset: a model row the convert worker builds from the architecture name (untrained). */
-  async createPreset(preset: PresetName, body: { name?: string; labels?: string[] }, ownerId: string): Promise<{ model: ModelView; job: CreatedJob; note: string }> {
+  async createPreset(
+    preset: PresetName,
+    body: { name?: string; labels?: string[] },
+    ownerId: string,
+  ): Promise<{ model: ModelView; job: CreatedJob; note: string }> {
     const spec = PRESET_SPECS[preset];
     const id = randomUUID();
     const now = new Date().toISOString();
@@ -184,10 +196,25 @@ export class ModelsService implements OnModuleInit {
     if (q.task) qb.andWhere('m.task = :task', { task: q.task });
     if (q.name) qb.andWhere('m.name = :name', { name: q.name });
     const { skip, take } = skipTake(q);
-    const [rows, total] = await qb.orderBy('m.created_at', 'DESC').addOrderBy('m.id', 'ASC').skip(skip).take(take).getManyAndCount();
-    const vers = rows.length ? await this.versions.createQueryBuilder('v').where('v.model_id IN (:...ids)', { ids: rows.map((r) => r.id) }).getMany() : [];
+    const [rows, total] = await qb
+      .orderBy('m.created_at', 'DESC')
+      .addOrderBy('m.id', 'ASC')
+      .skip(skip)
+      .take(take)
+      .getManyAndCount();
+    const vers = rows.length
+      ? await this.versions
+          .createQueryBuilder('v')
+          .where('v.model_id IN (:...ids)', { ids: rows.map((r) => r.id) })
+          .getMany()
+      : [];
     return pageOf(
-      rows.map((m) => this.view(m, vers.filter((v) => v.modelId === m.id))),
+      rows.map((m) =>
+        this.view(
+          m,
+          vers.filter((v) => v.modelId === m.id),
+        ),
+      ),
       total,
       q,
     );
@@ -212,18 +239,31 @@ export class ModelsService implements OnModuleInit {
       await tx.getRepository(ModelVersionEntity).delete({ modelId: id });
       await tx.getRepository(ModelEntity).delete({ id });
     });
-    await this.files.removeModel(id, vers.map((v) => v.sourceSha256).filter((s): s is string => !!s));
+    await this.files.removeModel(
+      id,
+      vers.map((v) => v.sourceSha256).filter((s): s is string => !!s),
+    );
   }
 
   /**
    * Completion hook of convert/train/tune: the worker made models/<id>/v<n>/ and reports it.
    * Paths are checked to lie inside that model's folder before they are recorded.
    */
-  async registerVersionFromJob(type: JobType, job: CompletedJob, result: Record<string, unknown>): Promise<Record<string, unknown>> {
+  async registerVersionFromJob(
+    type: JobType,
+    job: CompletedJob,
+    result: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
     const modelId = typeof result.modelId === 'string' ? result.modelId : String(job.input.modelId ?? '');
     const version = result.version;
     const onnxPath = result.onnxPath;
-    if (!modelId || typeof version !== 'number' || !Number.isInteger(version) || version < 1 || typeof onnxPath !== 'string') {
+    if (
+      !modelId ||
+      typeof version !== 'number' ||
+      !Number.isInteger(version) ||
+      version < 1 ||
+      typeof onnxPath !== 'string'
+    ) {
       throw new Error(`${type} result lacks modelId, version or onnxPath`);
     }
     const model = await this.models.findOneBy({ id: modelId });
@@ -234,7 +274,8 @@ export class ModelsService implements OnModuleInit {
     }
     const sourcePath = typeof result.sourcePath === 'string' ? result.sourcePath : null;
     for (const p of [onnxPath, sourcePath]) {
-      if (p && !this.files.insideModel(modelId, p)) throw new Error(`${type} result path ${p} lies outside the model's folder`);
+      if (p && !this.files.insideModel(modelId, p))
+        throw new Error(`${type} result path ${p} lies outside the model's folder`);
     }
     const existing = await this.versions.findOneBy({ modelId, version });
     const metadata: Record<string, unknown> = {
@@ -245,7 +286,9 @@ export class ModelsService implements OnModuleInit {
       ...(result.comparison ? { comparison: result.comparison } : {}),
       ...(typeof result.note === 'string' ? { note: result.note } : {}),
     };
-    const sourceFormat = (typeof result.sourceFormat === 'string' ? result.sourceFormat : existing?.sourceFormat ?? model.sourceFormat) as ModelFormat;
+    const sourceFormat = (
+      typeof result.sourceFormat === 'string' ? result.sourceFormat : (existing?.sourceFormat ?? model.sourceFormat)
+    ) as ModelFormat;
     const trained = typeof result.trained === 'boolean' ? result.trained : (existing?.trained ?? type !== 'convert');
     const metrics = (result.metrics as Record<string, unknown> | undefined) ?? existing?.metrics ?? null;
     await this.ds.transaction(async (tx) => {
@@ -263,7 +306,12 @@ export class ModelsService implements OnModuleInit {
         jobId: job.id,
         createdAt: existing?.createdAt ?? new Date().toISOString(),
       });
-      await tx.getRepository(ModelEntity).update({ id: modelId }, { latestVersion: Math.max(model.latestVersion, version), updatedAt: new Date().toISOString() });
+      await tx
+        .getRepository(ModelEntity)
+        .update(
+          { id: modelId },
+          { latestVersion: Math.max(model.latestVersion, version), updatedAt: new Date().toISOString() },
+        );
     });
     return { modelId, version };
   }
@@ -272,7 +320,10 @@ export class ModelsService implements OnModuleInit {
   async describe(modelId: string, version?: number) {
     const m = await this.models.findOneBy({ id: modelId });
     if (!m) return null;
-    const vers = await this.versions.find({ where: version ? { modelId, version } : { modelId }, order: { version: 'ASC' } });
+    const vers = await this.versions.find({
+      where: version ? { modelId, version } : { modelId },
+      order: { version: 'ASC' },
+    });
     const infos: ModelVersionInfo[] = vers.map((v) => ({
       version: v.version,
       onnxPath: v.onnxPath,
@@ -284,7 +335,15 @@ export class ModelsService implements OnModuleInit {
       metrics: v.metrics,
       jobId: v.jobId,
     }));
-    return { id: m.id, name: m.name, task: m.task, ...(m.labels ? { labels: m.labels } : {}), preset: m.preset, latestVersion: m.latestVersion, versions: infos };
+    return {
+      id: m.id,
+      name: m.name,
+      task: m.task,
+      ...(m.labels ? { labels: m.labels } : {}),
+      preset: m.preset,
+      latestVersion: m.latestVersion,
+      versions: infos,
+    };
   }
 
   private view(m: ModelEntity, vers: ModelVersionEntity[]): ModelView {

@@ -86,7 +86,8 @@ async function* fields(r: BlockReader, start: number, end: number): AsyncGenerat
       case 2: {
         const [len, p2] = await varint(r, p1, end);
         vEnd = p2 + len;
-        if (vEnd > end) throw truncated(`field ${field} at byte ${pos} declares ${len} bytes but only ${end - p2} remain`);
+        if (vEnd > end)
+          throw truncated(`field ${field} at byte ${pos} declares ${len} bytes but only ${end - p2} remain`);
         yield { field, wire, value: len, start: p2, end: vEnd };
         pos = vEnd;
         continue;
@@ -101,7 +102,20 @@ async function* fields(r: BlockReader, start: number, end: number): AsyncGenerat
 }
 
 // ModelProto fields and their wire types (onnx.proto3): anything else means "not ONNX".
-const MODEL_FIELDS: Record<number, number> = { 1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2, 26: 2 };
+const MODEL_FIELDS: Record<number, number> = {
+  1: 0,
+  2: 2,
+  3: 2,
+  4: 2,
+  5: 0,
+  6: 2,
+  7: 2,
+  8: 2,
+  14: 2,
+  20: 2,
+  25: 2,
+  26: 2,
+};
 
 export interface OnnxSniff {
   irVersion: number;
@@ -137,7 +151,8 @@ async function graphExternal(r: BlockReader, start: number, end: number, out: st
     if (f.wire !== 2) continue;
     if (f.field === 5) await tensorExternal(r, f.start, f.end, out);
     if (f.field === 15) {
-      for await (const s of fields(r, f.start, f.end)) if (s.wire === 2 && (s.field === 1 || s.field === 2)) await tensorExternal(r, s.start, s.end, out);
+      for await (const s of fields(r, f.start, f.end))
+        if (s.wire === 2 && (s.field === 1 || s.field === 2)) await tensorExternal(r, s.start, s.end, out);
     }
     if (f.field === 1) {
       // NodeProto.attribute (5) -> AttributeProto t (5), g (6), tensors (10), graphs (11)
@@ -172,7 +187,8 @@ export async function sniffOnnx(file: string): Promise<OnnxSniff> {
     try {
       for await (const f of fields(r, 0, size)) {
         if (MODEL_FIELDS[f.field] !== f.wire) {
-          if (first) throw new ModelFileRejected(415, 'content is not an ONNX model (first bytes are not a ModelProto field)');
+          if (first)
+            throw new ModelFileRejected(415, 'content is not an ONNX model (first bytes are not a ModelProto field)');
           throw truncated(`unexpected field ${f.field} (wire type ${f.wire}) in ModelProto`);
         }
         first = false;
@@ -181,7 +197,8 @@ export async function sniffOnnx(file: string): Promise<OnnxSniff> {
         if (f.field === 8) opsets += 1;
       }
     } catch (e) {
-      if (first && !(e instanceof ModelFileRejected && e.status === 415)) throw new ModelFileRejected(415, 'content is not an ONNX model');
+      if (first && !(e instanceof ModelFileRejected && e.status === 415))
+        throw new ModelFileRejected(415, 'content is not an ONNX model');
       throw e;
     }
     if (irVersion < 1 || irVersion > 100) throw new ModelFileRejected(422, 'ONNX model has no valid ir_version');

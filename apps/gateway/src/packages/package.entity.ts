@@ -40,7 +40,11 @@ export class PackageEntity {
   @Column({ type: 'varchar', length: 64 })
   sha256!: string;
 
-  @Column({ name: 'size_bytes', type: 'bigint', transformer: { to: (v: number) => v, from: (v: string | number) => Number(v) } })
+  @Column({
+    name: 'size_bytes',
+    type: 'bigint',
+    transformer: { to: (v: number) => v, from: (v: string | number) => Number(v) },
+  })
   sizeBytes!: number;
 
   @Column({ name: 'file_count', type: 'integer' })

@@ -16,7 +16,8 @@ export class PackagesController {
   @ApiOperation({ summary: 'Deployable bundles made by package jobs, newest first, optionally of one model' })
   list(@Query() query: Record<string, unknown>) {
     const r = listPackagesQuery.safeParse(query);
-    if (!r.success) throw new BadRequestException(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+    if (!r.success)
+      throw new BadRequestException(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
     return this.packages.list(r.data.modelId, r.data.limit);
   }
 
@@ -30,7 +31,10 @@ export class PackagesController {
   @Get(':id/download')
   @Roles('admin', 'engineer', 'viewer')
   @ApiProduces('application/gzip')
-  @ApiOperation({ summary: 'The bundle tarball (.tar.gz), streamed with Content-Length and its SHA-256 (X-Checksum-Sha256, Repr-Digest)' })
+  @ApiOperation({
+    summary:
+      'The bundle tarball (.tar.gz), streamed with Content-Length and its SHA-256 (X-Checksum-Sha256, Repr-Digest)',
+  })
   async download(@Param('id') id: string, @Res() res: Response) {
     const d = await this.packages.download(id);
     res.status(200);

@@ -46,7 +46,13 @@ describe('packages (gateway e2e)', () => {
   });
 
   const complete = (jobId: string, r: Record<string, unknown>) =>
-    gw.app.get(JobCompletionRegistry).complete('package', { id: jobId, ownerId: gw.userIds.engineer, input: { modelId: 'm-pack', engine: 'selected', variant: 'cpu' } }, r);
+    gw.app
+      .get(JobCompletionRegistry)
+      .complete(
+        'package',
+        { id: jobId, ownerId: gw.userIds.engineer, input: { modelId: 'm-pack', engine: 'selected', variant: 'cpu' } },
+        r,
+      );
 
   it('a succeeded package job becomes a row, and its stored result gains the download URL', async () => {
     const merged = await complete('job-p1', result());
@@ -55,14 +61,28 @@ describe('packages (gateway e2e)', () => {
     await complete('job-p2', result());
     const list = (await (await fetch(`${gw.api}/packages`, { headers: auth('viewer') })).json()) as PackageView[];
     expect(list).toHaveLength(1);
-    expect(list[0]).toMatchObject({ id: packageId, jobId: 'job-p2', modelId: 'm-pack', modelVersion: 2, engine: 'ort-node', selected: true, variant: 'cpu', sizeBytes: body.length, sha256 });
+    expect(list[0]).toMatchObject({
+      id: packageId,
+      jobId: 'job-p2',
+      modelId: 'm-pack',
+      modelVersion: 2,
+      engine: 'ort-node',
+      selected: true,
+      variant: 'cpu',
+      sizeBytes: body.length,
+      sha256,
+    });
     const one = await fetch(`${gw.api}/packages/${packageId}`, { headers: auth('engineer') });
     expect(one.status).toBe(200);
   });
 
   it('refuses results it cannot trust: bad shape, tarball outside packages/, wrong size', async () => {
-    await expect(complete('job-bad1', result({ packageId: 'nope' }))).rejects.toThrow(/package result rejected: packageId/);
-    await expect(complete('job-bad2', result({ tarballPath: '../../etc/passwd' }))).rejects.toThrow(/outside the data dir/);
+    await expect(complete('job-bad1', result({ packageId: 'nope' }))).rejects.toThrow(
+      /package result rejected: packageId/,
+    );
+    await expect(complete('job-bad2', result({ tarballPath: '../../etc/passwd' }))).rejects.toThrow(
+      /outside the data dir/,
+    );
     await expect(complete('job-bad3', result({ sizeBytes: 5 }))).rejects.toThrow(/missing or not 5 bytes/);
   });
 
@@ -84,9 +104,13 @@ describe('packages (gateway e2e)', () => {
     expect((await fetch(`${gw.api}/packages/${packageId}/download`)).status).toBe(401);
     expect((await fetch(`${gw.api}/packages`)).status).toBe(401);
     const key = await gw.apiKey('pk-key');
-    const withKey = await fetch(`${gw.api}/packages/${packageId}/download`, { headers: { authorization: `Bearer ${key}` } });
+    const withKey = await fetch(`${gw.api}/packages/${packageId}/download`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
     expect(withKey.status).toBe(403);
-    const missing = await fetch(`${gw.api}/packages/pkg-000000000000000000000000/download`, { headers: auth('viewer') });
+    const missing = await fetch(`${gw.api}/packages/pkg-000000000000000000000000/download`, {
+      headers: auth('viewer'),
+    });
     expect(missing.status).toBe(404);
     expect(missing.headers.get('content-type')).toMatch(/application\/problem\+json/);
     rmSync(path.join(gw.dataDir, tarballRel));

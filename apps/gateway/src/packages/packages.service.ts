@@ -57,11 +57,16 @@ export class PackagesService {
    */
   async recordFromJob(job: { id: string; ownerId: string }, result: Record<string, unknown>): Promise<PackageView> {
     const parsed = packageJobResultSchema.safeParse(result);
-    if (!parsed.success) throw new InvalidPackageResultError(`package result rejected: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    if (!parsed.success)
+      throw new InvalidPackageResultError(
+        `package result rejected: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
     const r = parsed.data;
     const tarball = path.resolve(this.dataDir, r.tarballPath);
-    if (!isInside(path.join(this.dataDir, 'packages'), tarball)) throw new InvalidPackageResultError(`tarball ${r.tarballPath} is outside the data dir's packages folder`);
-    if (!existsSync(tarball) || statSync(tarball).size !== r.sizeBytes) throw new InvalidPackageResultError(`tarball ${r.tarballPath} is missing or not ${r.sizeBytes} bytes`);
+    if (!isInside(path.join(this.dataDir, 'packages'), tarball))
+      throw new InvalidPackageResultError(`tarball ${r.tarballPath} is outside the data dir's packages folder`);
+    if (!existsSync(tarball) || statSync(tarball).size !== r.sizeBytes)
+      throw new InvalidPackageResultError(`tarball ${r.tarballPath} is missing or not ${r.sizeBytes} bytes`);
     const existing = await this.repo.findOne({ where: { id: r.packageId } });
     const row = this.repo.create({
       id: r.packageId,
@@ -84,7 +89,11 @@ export class PackagesService {
   }
 
   async list(modelId?: string, limit = 100): Promise<PackageView[]> {
-    const rows = await this.repo.find({ where: modelId ? { modelId } : {}, order: { createdAt: 'DESC', id: 'DESC' }, take: limit });
+    const rows = await this.repo.find({
+      where: modelId ? { modelId } : {},
+      order: { createdAt: 'DESC', id: 'DESC' },
+      take: limit,
+    });
     return rows.map(toView);
   }
 
@@ -99,7 +108,8 @@ export class PackagesService {
     const row = await this.repo.findOne({ where: { id } });
     if (!row) throw new NotFoundException(`package ${id} not found`);
     const file = path.resolve(this.dataDir, row.tarballPath);
-    if (!isInside(this.dataDir, file) || !existsSync(file)) throw new NotFoundException(`the tarball of package ${id} is no longer in the data dir`);
+    if (!isInside(this.dataDir, file) || !existsSync(file))
+      throw new NotFoundException(`the tarball of package ${id} is no longer in the data dir`);
     return { file, fileName: path.basename(file), sizeBytes: statSync(file).size, sha256: row.sha256 };
   }
 }

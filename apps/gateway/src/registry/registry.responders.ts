@@ -1,5 +1,11 @@
 import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
-import { DescribeDatasetReply, DescribeDatasetRequest, DescribeModelReply, DescribeModelRequest, Registry } from '@cvp/contracts';
+import {
+  DescribeDatasetReply,
+  DescribeDatasetRequest,
+  DescribeModelReply,
+  DescribeModelRequest,
+  Registry,
+} from '@cvp/contracts';
 import { InjectLogger, MessageBus } from '@cvp/platform';
 import type { Logger } from 'pino';
 import { DatasetsService } from '../datasets/datasets.service';
@@ -25,7 +31,11 @@ export class RegistryResponders implements OnApplicationBootstrap {
       async (req, msg) => {
         try {
           const model = await this.models.describe(req.modelId, req.version);
-          this.bus.respond(msg, DescribeModelReply, model ? { found: true, model } : { found: false, error: `model ${req.modelId} not found` });
+          this.bus.respond(
+            msg,
+            DescribeModelReply,
+            model ? { found: true, model } : { found: false, error: `model ${req.modelId} not found` },
+          );
         } catch (e) {
           this.logger.error({ err: e, modelId: req.modelId }, 'registry.model.describe failed');
           this.bus.respond(msg, DescribeModelReply, { found: false, error: 'registry lookup failed' });
@@ -39,7 +49,11 @@ export class RegistryResponders implements OnApplicationBootstrap {
       async (req, msg) => {
         try {
           const dataset = await this.datasets.describe(req.datasetId);
-          this.bus.respond(msg, DescribeDatasetReply, dataset ? { found: true, dataset } : { found: false, error: `dataset ${req.datasetId} not found` });
+          this.bus.respond(
+            msg,
+            DescribeDatasetReply,
+            dataset ? { found: true, dataset } : { found: false, error: `dataset ${req.datasetId} not found` },
+          );
         } catch (e) {
           this.logger.error({ err: e, datasetId: req.datasetId }, 'registry.dataset.describe failed');
           this.bus.respond(msg, DescribeDatasetReply, { found: false, error: 'registry lookup failed' });

@@ -22,7 +22,11 @@ import { type GatewayConfig, gatewayConfigSchema } from '../config';
 import { configureGatewayHttp } from '../gateway-http';
 import { UsersService } from '../users/users.service';
 
-export const TEST_PASSWORDS: Record<Role, string> = { admin: 'admin-test-pass-1', engineer: 'engineer-test-pass-1', viewer: 'viewer-test-pass-1' };
+export const TEST_PASSWORDS: Record<Role, string> = {
+  admin: 'admin-test-pass-1',
+  engineer: 'engineer-test-pass-1',
+  viewer: 'viewer-test-pass-1',
+};
 
 export interface GatewayTestApp {
   app: INestApplication;
@@ -66,7 +70,14 @@ export async function startGatewayTestApp(opts: GatewayTestOptions = {}): Promis
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
   const config = parseConfig(gatewayConfigSchema, env);
   const logger = createLogger('gateway', config.CVP_LOG_LEVEL);
-  const app = await createService({ name: 'gateway', module: AppModule.forRoot(config, logger), host: '127.0.0.1', port: 0, logger, configure: configureGatewayHttp });
+  const app = await createService({
+    name: 'gateway',
+    module: AppModule.forRoot(config, logger),
+    host: '127.0.0.1',
+    port: 0,
+    logger,
+    configure: configureGatewayHttp,
+  });
   await app.listen(0, '127.0.0.1');
   const addr = app.getHttpServer().address() as { port: number };
   const baseUrl = `http://127.0.0.1:${addr.port}`;
@@ -77,7 +88,9 @@ export async function startGatewayTestApp(opts: GatewayTestOptions = {}): Promis
   const userIds = {} as Record<Role, string>;
   for (const role of ['admin', 'engineer', 'viewer'] as Role[]) {
     const existing = await users.findByUsername(role);
-    userIds[role] = existing ? existing.id : (await users.create({ username: role, password: TEST_PASSWORDS[role], role })).id;
+    userIds[role] = existing
+      ? existing.id
+      : (await users.create({ username: role, password: TEST_PASSWORDS[role], role })).id;
   }
 
   const login = async (role: Role): Promise<string> => {

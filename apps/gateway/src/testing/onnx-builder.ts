@@ -49,7 +49,13 @@ export function buildOnnx(opts: OnnxBuildOptions = {}): Buffer {
   } else {
     nodes = bytes(1, Buffer.concat([bytes(1, 'x'), bytes(2, 'y'), bytes(3, 'id'), bytes(4, 'Identity')]));
   }
-  const graph = Buffer.concat([nodes, bytes(2, 'g'), ...inits, bytes(11, valueInfo('x', dims)), bytes(12, valueInfo('y', dims))]);
+  const graph = Buffer.concat([
+    nodes,
+    bytes(2, 'g'),
+    ...inits,
+    bytes(11, valueInfo('x', dims)),
+    bytes(12, valueInfo('y', dims)),
+  ]);
   return Buffer.concat([
     int(1, 8), // ir_version
     bytes(2, 'cvp-test'),

@@ -11,7 +11,8 @@ export function filesUnder(dataDir: string): string[] {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, e.name);
       if (e.isDirectory()) walk(p);
-      else if (!/^gateway\.sqlite/.test(e.name) && !p.includes(`${path.sep}nats${path.sep}`)) out.push(path.relative(dataDir, p));
+      else if (!/^gateway\.sqlite/.test(e.name) && !p.includes(`${path.sep}nats${path.sep}`))
+        out.push(path.relative(dataDir, p));
     }
   };
   if (statSync(dataDir, { throwIfNoEntry: false })) walk(dataDir);
@@ -29,7 +30,12 @@ export async function expectFilesSettle(dataDir: string, expected: string[], tim
   return now;
 }
 
-export async function uploadMultipart(url: string, token: string, fields: Record<string, string>, file?: { name: string; data: Buffer }): Promise<{ status: number; body: Record<string, unknown>; contentType: string }> {
+export async function uploadMultipart(
+  url: string,
+  token: string,
+  fields: Record<string, string>,
+  file?: { name: string; data: Buffer },
+): Promise<{ status: number; body: Record<string, unknown>; contentType: string }> {
   const fd = new FormData();
   for (const [k, v] of Object.entries(fields)) fd.append(k, v);
   if (file) fd.append('file', new Blob([file.data]), file.name);
@@ -45,7 +51,11 @@ export async function uploadMultipart(url: string, token: string, fields: Record
 }
 
 /** Sends headers announcing `declaredBytes` and only a few bytes; resolves with the status the server answers. */
-export function announceHugeUpload(url: string, token: string, declaredBytes: number): Promise<{ status: number; ms: number }> {
+export function announceHugeUpload(
+  url: string,
+  token: string,
+  declaredBytes: number,
+): Promise<{ status: number; ms: number }> {
   const u = new URL(url);
   const started = Date.now();
   return new Promise((resolve, reject) => {
@@ -54,7 +64,11 @@ export function announceHugeUpload(url: string, token: string, declaredBytes: nu
       port: u.port,
       path: u.pathname,
       method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'multipart/form-data; boundary=x', 'content-length': String(declaredBytes) },
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'multipart/form-data; boundary=x',
+        'content-length': String(declaredBytes),
+      },
     });
     const timer = setTimeout(() => {
       req.destroy();
@@ -73,7 +87,9 @@ export function announceHugeUpload(url: string, token: string, declaredBytes: nu
 }
 
 export const png = (w: number, h: number, rgb: [number, number, number] = [200, 30, 30]) =>
-  sharp({ create: { width: w, height: h, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } }).png().toBuffer();
+  sharp({ create: { width: w, height: h, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } })
+    .png()
+    .toBuffer();
 
 /** A tiny PNG whose header claims width x height pixels: decoders that trust it allocate gigabytes. */
 export function pngBomb(width = 50_000, height = 50_000): Buffer {
@@ -90,5 +106,10 @@ export function pngBomb(width = 50_000, height = 50_000): Buffer {
   ihdr.writeUInt32BE(height, 4);
   ihdr[8] = 8;
   ihdr[9] = 2;
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(1024))), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(Buffer.alloc(1024))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }

@@ -26,5 +26,12 @@ export interface UserView {
 }
 
 export function toUserView(u: UserEntity): UserView {
-  return { id: u.id, username: u.username, role: u.role, disabled: !!u.disabled, lastLoginAt: u.lastLoginAt, createdAt: u.createdAt };
+  return {
+    id: u.id,
+    username: u.username,
+    role: u.role,
+    disabled: !!u.disabled,
+    lastLoginAt: u.lastLoginAt,
+    createdAt: u.createdAt,
+  };
 }

@@ -3,7 +3,16 @@ import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiOkResponse, ApiTags } fr
 import { Roles } from '@cvp/platform';
 import { PageDto } from '../auth/pagination';
 import { ZodValidationPipe } from '../auth/zod-validation.pipe';
-import { CreateUserDto, createUserSchema, type CreateUserInput, listUsersQuery, UpdateUserDto, updateUserSchema, type UpdateUserInput, UserDto } from './users.dto';
+import {
+  CreateUserDto,
+  createUserSchema,
+  type CreateUserInput,
+  listUsersQuery,
+  UpdateUserDto,
+  updateUserSchema,
+  type UpdateUserInput,
+  UserDto,
+} from './users.dto';
 import { UsersService } from './users.service';
 
 @ApiTags('users')

@@ -10,7 +10,9 @@ export const passwordSchema = z
   .min(8, 'at least 8 characters')
   .refine((p) => Buffer.byteLength(p) <= 72, 'at most 72 bytes');
 
-export const createUserSchema = z.object({ username: usernameSchema, password: passwordSchema, role: z.enum(ROLES) }).strict();
+export const createUserSchema = z
+  .object({ username: usernameSchema, password: passwordSchema, role: z.enum(ROLES) })
+  .strict();
 export const updateUserSchema = z
   .object({ password: passwordSchema.optional(), role: z.enum(ROLES).optional(), disabled: z.boolean().optional() })
   .strict()

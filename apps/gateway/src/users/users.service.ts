@@ -22,7 +22,8 @@ export class UsersService {
   }
 
   async create(input: CreateUserInput): Promise<UserView> {
-    if (await this.users.existsBy({ username: input.username })) throw new ConflictException(`user ${input.username} exists`);
+    if (await this.users.existsBy({ username: input.username }))
+      throw new ConflictException(`user ${input.username} exists`);
     const now = new Date().toISOString();
     const user = this.users.create({
       id: randomUUID(),
@@ -41,7 +42,11 @@ export class UsersService {
   }
 
   async list(q: PaginationQuery & { role?: Role }): Promise<Page<UserView>> {
-    const [rows, total] = await this.users.findAndCount({ where: q.role ? { role: q.role } : {}, order: { createdAt: 'ASC', id: 'ASC' }, ...skipTake(q) });
+    const [rows, total] = await this.users.findAndCount({
+      where: q.role ? { role: q.role } : {},
+      order: { createdAt: 'ASC', id: 'ASC' },
+      ...skipTake(q),
+    });
     return pageOf(rows.map(toUserView), total, q);
   }
 
@@ -91,7 +96,10 @@ export class UsersService {
    * Seeds the first admin when the users table is empty. Returns the generated password when one
    * had to be made (the caller prints it once), null when the table already had users.
    */
-  async seedAdminIfEmpty(username: string, password?: string): Promise<{ username: string; generatedPassword?: string } | null> {
+  async seedAdminIfEmpty(
+    username: string,
+    password?: string,
+  ): Promise<{ username: string; generatedPassword?: string } | null> {
     if ((await this.users.count()) > 0) return null;
     const pw = password ?? randomBytes(18).toString('base64url');
     await this.create({ username, password: pw, role: 'admin' });

@@ -79,10 +79,23 @@ export class AdmissionPool {
       return Promise.resolve(0);
     }
     if (this.waiting.length >= this.opts.queueCap) {
-      return Promise.reject(new AdmissionRejectedError('queue_full', this.retryAfterSeconds(), `all ${this.opts.workers} workers busy and ${this.waiting.length} requests queued`));
+      return Promise.reject(
+        new AdmissionRejectedError(
+          'queue_full',
+          this.retryAfterSeconds(),
+          `all ${this.opts.workers} workers busy and ${this.waiting.length} requests queued`,
+        ),
+      );
     }
     const wait = deadline - Date.now();
-    if (wait <= 0) return Promise.reject(new AdmissionRejectedError('deadline', this.retryAfterSeconds(), 'deadline passed before the request could be queued'));
+    if (wait <= 0)
+      return Promise.reject(
+        new AdmissionRejectedError(
+          'deadline',
+          this.retryAfterSeconds(),
+          'deadline passed before the request could be queued',
+        ),
+      );
     return new Promise<number>((resolve, reject) => {
       const w: Waiter = {
         resolve,
@@ -91,7 +104,13 @@ export class AdmissionPool {
         timer: setTimeout(() => {
           const i = this.waiting.indexOf(w);
           if (i >= 0) this.waiting.splice(i, 1);
-          reject(new AdmissionRejectedError('deadline', this.retryAfterSeconds(), `waited ${Date.now() - w.enqueuedAt} ms in the queue, past the request deadline`));
+          reject(
+            new AdmissionRejectedError(
+              'deadline',
+              this.retryAfterSeconds(),
+              `waited ${Date.now() - w.enqueuedAt} ms in the queue, past the request deadline`,
+            ),
+          );
         }, wait),
       };
       this.waiting.push(w);

@@ -1,7 +1,20 @@
 import type { EngineConfig, ModelTask } from '@cvp/contracts';
 
 /** KServe v2 tensor datatypes the data plane carries (BYTES is not supported by any engine here). */
-export const DATATYPES = ['BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64'] as const;
+export const DATATYPES = [
+  'BOOL',
+  'UINT8',
+  'UINT16',
+  'UINT32',
+  'UINT64',
+  'INT8',
+  'INT16',
+  'INT32',
+  'INT64',
+  'FP16',
+  'FP32',
+  'FP64',
+] as const;
 export type DataType = (typeof DATATYPES)[number];
 
 export const DATATYPE_BYTES: Record<DataType, number> = {
@@ -69,9 +82,24 @@ export interface ClassifyOptions {
 /** What a loaded model can do; every call is bounded by an absolute deadline (Date.now() ms) and dropped when `signal` aborts (client gone). */
 export interface LoadedModel {
   readonly signature: ModelSignature;
-  infer(inputs: Tensor[], outputs: string[] | undefined, deadline: number, signal?: AbortSignal): Promise<{ outputs: Tensor[]; timing: Timing }>;
-  detect(image: Buffer, opts: DetectOptions, deadline: number, signal?: AbortSignal): Promise<{ detections: Detection[]; timing: Timing; width: number; height: number }>;
-  classify(image: Buffer, opts: ClassifyOptions, deadline: number, signal?: AbortSignal): Promise<{ classes: { classId: number; score: number }[]; timing: Timing }>;
+  infer(
+    inputs: Tensor[],
+    outputs: string[] | undefined,
+    deadline: number,
+    signal?: AbortSignal,
+  ): Promise<{ outputs: Tensor[]; timing: Timing }>;
+  detect(
+    image: Buffer,
+    opts: DetectOptions,
+    deadline: number,
+    signal?: AbortSignal,
+  ): Promise<{ detections: Detection[]; timing: Timing; width: number; height: number }>;
+  classify(
+    image: Buffer,
+    opts: ClassifyOptions,
+    deadline: number,
+    signal?: AbortSignal,
+  ): Promise<{ classes: { classId: number; score: number }[]; timing: Timing }>;
   /** Runs one zero input so the first user request does not pay for lazy initialisation. */
   warmup(): Promise<void>;
   close(): Promise<void>;
@@ -117,7 +145,8 @@ export class InvalidInferenceInputError extends Error {
 export function elementCount(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0) throw new InvalidInferenceInputError(`invalid dimension ${d} in shape [${shape.join(',')}]`);
+    if (!Number.isInteger(d) || d < 0)
+      throw new InvalidInferenceInputError(`invalid dimension ${d} in shape [${shape.join(',')}]`);
     n *= d;
     if (n > 2 ** 31) throw new InvalidInferenceInputError(`shape [${shape.join(',')}] is too large`);
   }

@@ -1,6 +1,25 @@
-import { isCancelled, isDeadlineExceeded, isInvalidArgument, isResourceExhausted, type NativeCoreApi, type NativeTiming } from '@cvp/native-client';
+import {
+  isCancelled,
+  isDeadlineExceeded,
+  isInvalidArgument,
+  isResourceExhausted,
+  type NativeCoreApi,
+  type NativeTiming,
+} from '@cvp/native-client';
 import { currentCorrelationId } from '@cvp/platform';
-import { DATATYPES, type DataType, DeadlineExceededError, type Engine, EngineOverloadedError, InvalidInferenceInputError, type LoadedModel, type LoadRequest, type ModelSignature, type Tensor, type Timing } from './engine';
+import {
+  DATATYPES,
+  type DataType,
+  DeadlineExceededError,
+  type Engine,
+  EngineOverloadedError,
+  InvalidInferenceInputError,
+  type LoadedModel,
+  type LoadRequest,
+  type ModelSignature,
+  type Tensor,
+  type Timing,
+} from './engine';
 
 export interface NativeEngineOptions {
   /** Bound on model load + warm-up in the core (TensorRT builds are slow). */
@@ -11,7 +30,13 @@ export interface NativeEngineOptions {
 }
 
 function timing(t: NativeTiming | undefined): Timing {
-  return { queueUs: t?.queueUs ?? 0, preUs: t?.preUs ?? 0, inferUs: t?.inferUs ?? 0, postUs: t?.postUs ?? 0, batchSize: t?.batchSize || 1 };
+  return {
+    queueUs: t?.queueUs ?? 0,
+    preUs: t?.preUs ?? 0,
+    inferUs: t?.inferUs ?? 0,
+    postUs: t?.postUs ?? 0,
+    batchSize: t?.batchSize || 1,
+  };
 }
 
 /** Maps gRPC status codes to the data plane's errors (429, 400, deadline). */
@@ -19,7 +44,8 @@ function mapError(e: unknown): Error {
   if (isResourceExhausted(e)) return new EngineOverloadedError((e as Error).message);
   if (isDeadlineExceeded(e)) return new DeadlineExceededError((e as Error).message);
   if (isCancelled(e)) return new DeadlineExceededError('client went away');
-  if (isInvalidArgument(e)) return new InvalidInferenceInputError((e as { details?: string }).details || (e as Error).message);
+  if (isInvalidArgument(e))
+    return new InvalidInferenceInputError((e as { details?: string }).details || (e as Error).message);
   return e as Error;
 }
 
@@ -35,9 +61,13 @@ export class NativeModel implements LoadedModel {
 
   async infer(inputs: Tensor[], outputs: string[] | undefined, deadline: number, signal?: AbortSignal) {
     try {
-      const r = await this.core.infer({ modelId: this.id, inputs, outputs: outputs ?? [] }, remaining(deadline), { signal, correlationId: currentCorrelationId() });
+      const r = await this.core.infer({ modelId: this.id, inputs, outputs: outputs ?? [] }, remaining(deadline), {
+        signal,
+        correlationId: currentCorrelationId(),
+      });
       const outs: Tensor[] = r.outputs.map((o) => {
-        if (!(DATATYPES as readonly string[]).includes(o.datatype)) throw new Error(`core returned unsupported datatype ${o.datatype}`);
+        if (!(DATATYPES as readonly string[]).includes(o.datatype))
+          throw new Error(`core returned unsupported datatype ${o.datatype}`);
         return { name: o.name, datatype: o.datatype as DataType, shape: o.shape.map(Number), data: o.data };
       });
       return { outputs: outs, timing: timing(r.timing) };
@@ -46,15 +76,31 @@ export class NativeModel implements LoadedModel {
     }
   }
 
-  async detect(image: Buffer, opts: { conf: number; iou: number; maxDet: number; imgsz: number }, deadline: number, signal?: AbortSignal) {
+  async detect(
+    image: Buffer,
+    opts: { conf: number; iou: number; maxDet: number; imgsz: number },
+    deadline: number,
+    signal?: AbortSignal,
+  ) {
     try {
       const r = await this.core.detect(
-        { modelId: this.id, image, confThreshold: opts.conf, iouThreshold: opts.iou, maxDetections: opts.maxDet, imgsz: opts.imgsz },
+        {
+          modelId: this.id,
+          image,
+          confThreshold: opts.conf,
+          iouThreshold: opts.iou,
+          maxDetections: opts.maxDet,
+          imgsz: opts.imgsz,
+        },
         remaining(deadline),
         { signal, correlationId: currentCorrelationId() },
       );
       return {
-        detections: r.detections.map((d) => ({ classId: d.classId, score: d.score, box: [d.x1, d.y1, d.x2, d.y2] as [number, number, number, number] })),
+        detections: r.detections.map((d) => ({
+          classId: d.classId,
+          score: d.score,
+          box: [d.x1, d.y1, d.x2, d.y2] as [number, number, number, number],
+        })),
         timing: timing(r.timing),
         width: r.imageWidth,
         height: r.imageHeight,
@@ -64,9 +110,18 @@ export class NativeModel implements LoadedModel {
     }
   }
 
-  async classify(image: Buffer, opts: { topK: number; imgsz: number; normalization: 'imagenet' | 'unit' }, deadline: number, signal?: AbortSignal) {
+  async classify(
+    image: Buffer,
+    opts: { topK: number; imgsz: number; normalization: 'imagenet' | 'unit' },
+    deadline: number,
+    signal?: AbortSignal,
+  ) {
     try {
-      const r = await this.core.classify({ modelId: this.id, image, topK: opts.topK, imgsz: opts.imgsz, normalization: opts.normalization }, remaining(deadline), { signal, correlationId: currentCorrelationId() });
+      const r = await this.core.classify(
+        { modelId: this.id, image, topK: opts.topK, imgsz: opts.imgsz, normalization: opts.normalization },
+        remaining(deadline),
+        { signal, correlationId: currentCorrelationId() },
+      );
       return { classes: r.classes.map((c) => ({ classId: c.classId, score: c.score })), timing: timing(r.timing) };
     } catch (e) {
       throw mapError(e);
@@ -95,14 +150,29 @@ export class NativeEngine implements Engine {
       {
         id: req.id,
         path: req.config.modelPath,
-        engine: { provider: o.provider, precision: o.precision, graphOptimization: o.graphOptimization, intraOpThreads: o.threads, interOpThreads: 1 },
-        batching: { maxBatch: o.maxBatch, maxQueueDelayUs: o.maxBatch > 1 ? this.opts.maxQueueDelayUs : 0, queueCapacity: this.opts.queueCap, instanceCount: 1 },
+        engine: {
+          provider: o.provider,
+          precision: o.precision,
+          graphOptimization: o.graphOptimization,
+          intraOpThreads: o.threads,
+          interOpThreads: 1,
+        },
+        batching: {
+          maxBatch: o.maxBatch,
+          maxQueueDelayUs: o.maxBatch > 1 ? this.opts.maxQueueDelayUs : 0,
+          queueCapacity: this.opts.queueCap,
+          instanceCount: 1,
+        },
         warmup: true,
       },
       this.opts.loadTimeoutMs,
     );
     const md = await this.core.modelMetadata({ id: req.id }, 10_000);
-    const spec = (t: { name: string; datatype: string; shape: number[] }) => ({ name: t.name, datatype: t.datatype, shape: t.shape.map(Number) });
+    const spec = (t: { name: string; datatype: string; shape: number[] }) => ({
+      name: t.name,
+      datatype: t.datatype,
+      shape: t.shape.map(Number),
+    });
     return new NativeModel(this.core, req.id, { inputs: md.inputs.map(spec), outputs: md.outputs.map(spec) });
   }
 }

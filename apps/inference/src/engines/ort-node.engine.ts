@@ -1,5 +1,18 @@
 import { decodeYolov8, nmsClasswise, topkProbs } from '@cvp/measure';
-import { DATATYPE_BYTES, type DataType, DeadlineExceededError, type Detection, type Engine, EngineOverloadedError, InvalidInferenceInputError, type LoadedModel, type LoadRequest, type ModelSignature, type Tensor, type Timing } from './engine';
+import {
+  DATATYPE_BYTES,
+  type DataType,
+  DeadlineExceededError,
+  type Detection,
+  type Engine,
+  EngineOverloadedError,
+  InvalidInferenceInputError,
+  type LoadedModel,
+  type LoadRequest,
+  type ModelSignature,
+  type Tensor,
+  type Timing,
+} from './engine';
 import { classifierInput, detectorInput, type ImageLimits } from '../vision/image-input';
 import { unletterboxBox } from '../vision/letterbox';
 import { type Feed, type OrtType, OrtWorkerSession, type Typed, type ValueMeta } from './ort-worker-session';
@@ -98,16 +111,27 @@ export class OrtNodeModel implements LoadedModel {
       shape: m.isTensor ? m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) : [],
     });
     this.signature = { inputs: session.inputs.map(spec), outputs: session.outputs.map(spec) };
-    this.batchable = maxBatch > 1 && [...this.signature.inputs, ...this.signature.outputs].every((t) => t.shape.length > 0 && t.shape[0] === -1);
+    this.batchable =
+      maxBatch > 1 &&
+      [...this.signature.inputs, ...this.signature.outputs].every((t) => t.shape.length > 0 && t.shape[0] === -1);
   }
 
-  private enqueue(feeds: Record<string, Feed>, rows: number, outputs: string[] | undefined, deadline: number, signal?: AbortSignal) {
+  private enqueue(
+    feeds: Record<string, Feed>,
+    rows: number,
+    outputs: string[] | undefined,
+    deadline: number,
+    signal?: AbortSignal,
+  ) {
     if (this.closed) return Promise.reject(new EngineOverloadedError('model is being unloaded'));
-    if (this.queue.length >= this.opts.queueCap) return Promise.reject(new EngineOverloadedError(`${this.queue.length} requests queued for this model`));
-    return new Promise<{ outputs: Record<string, Feed>; queueUs: number; inferUs: number; batchSize: number }>((resolve, reject) => {
-      this.queue.push({ feeds, rows, outputs, deadline, signal, enqueuedUs: usNow(), resolve, reject });
-      this.pump();
-    });
+    if (this.queue.length >= this.opts.queueCap)
+      return Promise.reject(new EngineOverloadedError(`${this.queue.length} requests queued for this model`));
+    return new Promise<{ outputs: Record<string, Feed>; queueUs: number; inferUs: number; batchSize: number }>(
+      (resolve, reject) => {
+        this.queue.push({ feeds, rows, outputs, deadline, signal, enqueuedUs: usNow(), resolve, reject });
+        this.pump();
+      },
+    );
   }
 
   private pump(): void {
@@ -127,20 +151,23 @@ export class OrtNodeModel implements LoadedModel {
   private takeBatch(): Job[] {
     const now = Date.now();
     // Requests whose deadline passed, or whose client went away, are dropped unrun.
-    for (let i = 0; i < this.queue.length; ) {
+    for (let i = 0; i < this.queue.length;) {
       const j = this.queue[i];
-      if (j.deadline <= now) this.queue.splice(i, 1)[0].reject(new DeadlineExceededError('deadline passed while queued for the engine'));
-      else if (j.signal?.aborted) this.queue.splice(i, 1)[0].reject(new DeadlineExceededError('client went away while queued for the engine'));
+      if (j.deadline <= now)
+        this.queue.splice(i, 1)[0].reject(new DeadlineExceededError('deadline passed while queued for the engine'));
+      else if (j.signal?.aborted)
+        this.queue.splice(i, 1)[0].reject(new DeadlineExceededError('client went away while queued for the engine'));
       else i++;
     }
     const first = this.queue.shift();
     if (!first) return [];
     const batch = [first];
     if (!this.batchable) return batch;
-    const key = (j: Job) => JSON.stringify([j.outputs ?? null, Object.entries(j.feeds).map(([n, t]) => [n, t.type, t.dims.slice(1)])]);
+    const key = (j: Job) =>
+      JSON.stringify([j.outputs ?? null, Object.entries(j.feeds).map(([n, t]) => [n, t.type, t.dims.slice(1)])]);
     const k0 = key(first);
     let rows = first.rows;
-    for (let i = 0; i < this.queue.length && rows < this.maxBatch; ) {
+    for (let i = 0; i < this.queue.length && rows < this.maxBatch;) {
       const j = this.queue[i];
       if (j.deadline > now && rows + j.rows <= this.maxBatch && key(j) === k0) {
         batch.push(j);
@@ -172,14 +199,18 @@ export class OrtNodeModel implements LoadedModel {
         j.resolve({ outputs: part, queueUs: startUs - j.enqueuedUs, inferUs, batchSize: rows });
       }
     } catch (e) {
-      const err = /input|dimension|shape|type|Got invalid|index/i.test((e as Error).message) ? new InvalidInferenceInputError((e as Error).message) : (e as Error);
+      const err = /input|dimension|shape|type|Got invalid|index/i.test((e as Error).message)
+        ? new InvalidInferenceInputError((e as Error).message)
+        : (e as Error);
       for (const j of batch) j.reject(err);
     }
   }
 
   async infer(inputs: Tensor[], outputs: string[] | undefined, deadline: number, signal?: AbortSignal) {
     const known = new Set(this.signature.inputs.map((i) => i.name));
-    for (const i of inputs) if (!known.has(i.name)) throw new InvalidInferenceInputError(`unknown input ${i.name}; the model takes ${[...known].join(', ')}`);
+    for (const i of inputs)
+      if (!known.has(i.name))
+        throw new InvalidInferenceInputError(`unknown input ${i.name}; the model takes ${[...known].join(', ')}`);
     if (outputs) {
       const outs = new Set(this.signature.outputs.map((o) => o.name));
       for (const o of outputs) if (!outs.has(o)) throw new InvalidInferenceInputError(`unknown output ${o}`);
@@ -193,42 +224,90 @@ export class OrtNodeModel implements LoadedModel {
     const postStart = usNow();
     const names = outputs ?? this.signature.outputs.map((o) => o.name);
     const result = names.map((n) => fromFeed(n, r.outputs[n]));
-    const timing: Timing = { queueUs: r.queueUs, preUs, inferUs: r.inferUs, postUs: usNow() - postStart, batchSize: r.batchSize };
+    const timing: Timing = {
+      queueUs: r.queueUs,
+      preUs,
+      inferUs: r.inferUs,
+      postUs: usNow() - postStart,
+      batchSize: r.batchSize,
+    };
     return { outputs: result, timing };
   }
 
   /** Input H x W: fixed dims from the model, else the requested size. */
   private imageSize(imgsz: number): [number, number] {
     const s = this.signature.inputs[0]?.shape ?? [];
-    if (s.length !== 4) throw new InvalidInferenceInputError(`model input has rank ${s.length}; image endpoints need NCHW`);
+    if (s.length !== 4)
+      throw new InvalidInferenceInputError(`model input has rank ${s.length}; image endpoints need NCHW`);
     return [s[2] > 0 ? s[2] : imgsz, s[3] > 0 ? s[3] : imgsz];
   }
 
-  async detect(image: Buffer, opts: { conf: number; iou: number; maxDet: number; imgsz: number }, deadline: number, signal?: AbortSignal) {
+  async detect(
+    image: Buffer,
+    opts: { conf: number; iou: number; maxDet: number; imgsz: number },
+    deadline: number,
+    signal?: AbortSignal,
+  ) {
     const preStart = usNow();
     const [h, w] = this.imageSize(opts.imgsz);
     const input = await detectorInput(image, w, h, this.opts.imageLimits);
     const inName = this.signature.inputs[0].name;
     const preUs = usNow() - preStart;
-    const r = await this.enqueue({ [inName]: { type: 'float32', data: input.tensor, dims: [1, 3, h, w] } }, 1, undefined, deadline, signal);
+    const r = await this.enqueue(
+      { [inName]: { type: 'float32', data: input.tensor, dims: [1, 3, h, w] } },
+      1,
+      undefined,
+      deadline,
+      signal,
+    );
     const postStart = usNow();
     const out = r.outputs[this.signature.outputs[0].name];
-    if (out.dims.length !== 3) throw new InvalidInferenceInputError(`detector output has rank ${out.dims.length}; expected [batch, 4 + classes, anchors]`);
-    const dets = nmsClasswise(decodeYolov8(out.data as Float32Array, Number(out.dims[1]), Number(out.dims[2]), opts.conf), opts.iou, opts.maxDet);
-    const detections: Detection[] = dets.map((d) => ({ classId: d.cls, score: d.score, box: unletterboxBox(input.lb, [d.x1, d.y1, d.x2, d.y2]) }));
-    return { detections, width: input.width, height: input.height, timing: { queueUs: r.queueUs, preUs, inferUs: r.inferUs, postUs: usNow() - postStart, batchSize: r.batchSize } };
+    if (out.dims.length !== 3)
+      throw new InvalidInferenceInputError(
+        `detector output has rank ${out.dims.length}; expected [batch, 4 + classes, anchors]`,
+      );
+    const dets = nmsClasswise(
+      decodeYolov8(out.data as Float32Array, Number(out.dims[1]), Number(out.dims[2]), opts.conf),
+      opts.iou,
+      opts.maxDet,
+    );
+    const detections: Detection[] = dets.map((d) => ({
+      classId: d.cls,
+      score: d.score,
+      box: unletterboxBox(input.lb, [d.x1, d.y1, d.x2, d.y2]),
+    }));
+    return {
+      detections,
+      width: input.width,
+      height: input.height,
+      timing: { queueUs: r.queueUs, preUs, inferUs: r.inferUs, postUs: usNow() - postStart, batchSize: r.batchSize },
+    };
   }
 
-  async classify(image: Buffer, opts: { topK: number; imgsz: number; normalization: 'imagenet' | 'unit' }, deadline: number, signal?: AbortSignal) {
+  async classify(
+    image: Buffer,
+    opts: { topK: number; imgsz: number; normalization: 'imagenet' | 'unit' },
+    deadline: number,
+    signal?: AbortSignal,
+  ) {
     const preStart = usNow();
     const [h, w] = this.imageSize(opts.imgsz);
     const tensor = await classifierInput(image, w, h, opts.normalization, this.opts.imageLimits);
     const preUs = usNow() - preStart;
-    const r = await this.enqueue({ [this.signature.inputs[0].name]: { type: 'float32', data: tensor, dims: [1, 3, h, w] } }, 1, undefined, deadline, signal);
+    const r = await this.enqueue(
+      { [this.signature.inputs[0].name]: { type: 'float32', data: tensor, dims: [1, 3, h, w] } },
+      1,
+      undefined,
+      deadline,
+      signal,
+    );
     const postStart = usNow();
     const out = r.outputs[this.signature.outputs[0].name];
     const classes = topkProbs(out.data as Float32Array, opts.topK);
-    return { classes, timing: { queueUs: r.queueUs, preUs, inferUs: r.inferUs, postUs: usNow() - postStart, batchSize: r.batchSize } };
+    return {
+      classes,
+      timing: { queueUs: r.queueUs, preUs, inferUs: r.inferUs, postUs: usNow() - postStart, batchSize: r.batchSize },
+    };
   }
 
   async warmup(): Promise<void> {
@@ -238,7 +317,9 @@ export class OrtNodeModel implements LoadedModel {
       const dt = FROM_ORT[i.type];
       if (!dt) return;
       // Symbolic dims: batch 1, image dims 640 for NCHW (the detector default), else 1.
-      const shape = i.shape.map((d, k) => (typeof d === 'number' && d > 0 ? d : i.shape.length === 4 && k >= 2 ? 640 : 1));
+      const shape = i.shape.map((d, k) =>
+        typeof d === 'number' && d > 0 ? d : i.shape.length === 4 && k >= 2 ? 640 : 1,
+      );
       const n = shape.reduce((a, b) => a * b, 1);
       feeds[i.name] = toFeed({ name: i.name, datatype: dt, shape, data: Buffer.alloc(n * DATATYPE_BYTES[dt]) });
     }

@@ -6,8 +6,31 @@ import { Worker } from 'node:worker_threads';
  * socket for the length of a run; here the event loop stays free and tensors cross the thread
  * boundary as transferred (not copied) ArrayBuffers where they own their whole buffer.
  */
-export type OrtType = 'bool' | 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'uint64' | 'int64' | 'float16' | 'float32' | 'float64' | 'string';
-export type Typed = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | BigUint64Array | BigInt64Array | Float32Array | Float64Array;
+export type OrtType =
+  | 'bool'
+  | 'uint8'
+  | 'int8'
+  | 'uint16'
+  | 'int16'
+  | 'uint32'
+  | 'int32'
+  | 'uint64'
+  | 'int64'
+  | 'float16'
+  | 'float32'
+  | 'float64'
+  | 'string';
+export type Typed =
+  | Uint8Array
+  | Int8Array
+  | Uint16Array
+  | Int16Array
+  | Uint32Array
+  | Int32Array
+  | BigUint64Array
+  | BigInt64Array
+  | Float32Array
+  | Float64Array;
 
 export interface Feed {
   type: OrtType;
@@ -127,7 +150,13 @@ export class OrtWorkerSession {
     const transfer: ArrayBuffer[] = [];
     for (const f of Object.values(feeds)) {
       const b = f.data.buffer as ArrayBuffer;
-      if (Object.prototype.toString.call(b) === '[object ArrayBuffer]' && f.data.byteOffset === 0 && f.data.byteLength === b.byteLength && !transfer.includes(b)) transfer.push(b);
+      if (
+        Object.prototype.toString.call(b) === '[object ArrayBuffer]' &&
+        f.data.byteOffset === 0 &&
+        f.data.byteLength === b.byteLength &&
+        !transfer.includes(b)
+      )
+        transfer.push(b);
     }
     const r = (await this.send({ op: 'run', feeds, fetches }, transfer)) as { outputs: Record<string, Feed> };
     return r.outputs;

@@ -16,7 +16,8 @@ export class HttpError extends Error {
 /** Reads the whole body, refusing (413) beyond maxBytes: from Content-Length before reading, else as it streams. */
 export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxBytes) return Promise.reject(new HttpError(413, `body of ${declared} bytes exceeds the ${maxBytes}-byte limit`));
+  if (Number.isFinite(declared) && declared > maxBytes)
+    return Promise.reject(new HttpError(413, `body of ${declared} bytes exceeds the ${maxBytes}-byte limit`));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -53,7 +54,13 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 /**
  * RFC 9457 problem+json, plus the KServe `error` field that Triton's clients read.
  */
-export function sendProblem(res: ServerResponse, status: number, detail: string, instance: string, retryAfterSeconds?: number): void {
+export function sendProblem(
+  res: ServerResponse,
+  status: number,
+  detail: string,
+  instance: string,
+  retryAfterSeconds?: number,
+): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -62,7 +69,10 @@ export function sendProblem(res: ServerResponse, status: number, detail: string,
   const cid = currentCorrelationId();
   if (cid) body.correlationId = cid;
   const s = JSON.stringify(body);
-  const headers: Record<string, string | number> = { 'content-type': PROBLEM_CONTENT_TYPE, 'content-length': Buffer.byteLength(s) };
+  const headers: Record<string, string | number> = {
+    'content-type': PROBLEM_CONTENT_TYPE,
+    'content-length': Buffer.byteLength(s),
+  };
   if (retryAfterSeconds !== undefined) headers['retry-after'] = String(retryAfterSeconds);
   res.writeHead(status, headers);
   res.end(s);

@@ -1,7 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AdmissionPool, AdmissionRejectedError } from '../admission/admission-pool';
-import { DeadlineExceededError, EngineOverloadedError, InvalidInferenceInputError, type Timing } from '../engines/engine';
+import {
+  DeadlineExceededError,
+  EngineOverloadedError,
+  InvalidInferenceInputError,
+  type Timing,
+} from '../engines/engine';
 import { type Endpoint, type FailureReason, InferenceMetrics } from '../metrics/inference-metrics';
 import { type ModelEntry, ModelRepository } from '../repository/model-repository.service';
 import { ImageInputError } from '../vision/image-input';
@@ -16,7 +21,8 @@ export interface KserveOptions {
   serverVersion: string;
 }
 
-const MODEL_ROUTE = /^\/v2\/models\/([A-Za-z0-9][A-Za-z0-9_.-]{0,127})(?:\/versions\/([0-9]+))?(?:\/(ready|stats|infer|detect|classify))?\/?$/;
+const MODEL_ROUTE =
+  /^\/v2\/models\/([A-Za-z0-9][A-Za-z0-9_.-]{0,127})(?:\/versions\/([0-9]+))?(?:\/(ready|stats|infer|detect|classify))?\/?$/;
 
 const ms = (us: number) => Math.round(us / 10) / 100;
 
@@ -50,13 +56,19 @@ export class KserveHandler {
     const [pathname, query = ''] = (req.url ?? '/').split('?', 2);
     const method = req.method ?? 'GET';
     if (method === 'GET' || method === 'HEAD') {
-      if (pathname === '/v2' || pathname === '/v2/') return sendJson(res, 200, { name: 'cvp-inference', version: this.opts.serverVersion, extensions: ['binary_tensor_data', 'statistics', 'detect', 'classify'] });
+      if (pathname === '/v2' || pathname === '/v2/')
+        return sendJson(res, 200, {
+          name: 'cvp-inference',
+          version: this.opts.serverVersion,
+          extensions: ['binary_tensor_data', 'statistics', 'detect', 'classify'],
+        });
       if (pathname === '/v2/health/live') return sendJson(res, 200, { live: true });
       if (pathname === '/v2/health/ready') {
         const r = this.repository.readiness();
         return r === true ? sendJson(res, 200, { ready: true }) : sendJson(res, 503, { ready: false, reason: r });
       }
-      if (pathname === '/v2/models/stats') return sendJson(res, 200, { model_stats: this.repository.list().map((e) => this.stats(e)) });
+      if (pathname === '/v2/models/stats')
+        return sendJson(res, 200, { model_stats: this.repository.list().map((e) => this.stats(e)) });
     }
     const m = MODEL_ROUTE.exec(pathname);
     if (!m) return sendProblem(res, 404, `no route ${method} ${pathname}`, pathname);
@@ -66,8 +78,12 @@ export class KserveHandler {
       if (!entry) return this.drainAnd(req, () => sendProblem(res, 404, `model ${name} is not deployed`, pathname));
       return this.run(req, res, entry, action, new URLSearchParams(query), pathname);
     }
-    if (method !== 'GET' && method !== 'HEAD') return sendProblem(res, 405, `${method} is not allowed on ${pathname}`, pathname);
-    if (action === 'ready') return entry ? sendJson(res, 200, { name, ready: true }) : sendProblem(res, 404, `model ${name} is not deployed or not ready`, pathname);
+    if (method !== 'GET' && method !== 'HEAD')
+      return sendProblem(res, 405, `${method} is not allowed on ${pathname}`, pathname);
+    if (action === 'ready')
+      return entry
+        ? sendJson(res, 200, { name, ready: true })
+        : sendProblem(res, 404, `model ${name} is not deployed or not ready`, pathname);
     if (!entry) return sendProblem(res, 404, `model ${name} is not deployed`, pathname);
     if (action === 'stats') return sendJson(res, 200, { model_stats: [this.stats(entry)] });
     if (action === undefined) return sendJson(res, 200, this.metadata(entry));
@@ -87,7 +103,14 @@ export class KserveHandler {
       platform: 'onnxruntime_onnx',
       inputs: sig.inputs,
       outputs: sig.outputs,
-      parameters: { deployment_id: e.deploymentId, engine: e.config.engine, provider: e.config.options.provider, precision: e.config.options.precision, max_batch: e.config.options.maxBatch, task: e.task ?? null },
+      parameters: {
+        deployment_id: e.deploymentId,
+        engine: e.config.engine,
+        provider: e.config.options.provider,
+        precision: e.config.options.precision,
+        max_batch: e.config.options.maxBatch,
+        task: e.task ?? null,
+      },
     };
   }
 
@@ -99,11 +122,25 @@ export class KserveHandler {
       last_inference: s.lastInference,
       inference_count: s.inferenceCount,
       execution_count: Math.round(s.executionCount),
-      inference_stats: { success: s.success, fail: s.fail, queue: s.queue, compute_input: s.computeInput, compute_infer: s.computeInfer, compute_output: s.computeOutput },
+      inference_stats: {
+        success: s.success,
+        fail: s.fail,
+        queue: s.queue,
+        compute_input: s.computeInput,
+        compute_infer: s.computeInfer,
+        compute_output: s.computeOutput,
+      },
     };
   }
 
-  private async run(req: IncomingMessage, res: ServerResponse, entry: ModelEntry, endpoint: Endpoint, q: URLSearchParams, instance: string): Promise<void> {
+  private async run(
+    req: IncomingMessage,
+    res: ServerResponse,
+    entry: ModelEntry,
+    endpoint: Endpoint,
+    q: URLSearchParams,
+    instance: string,
+  ): Promise<void> {
     const t0 = performance.now();
     const name = entry.name;
     this.metrics.received(name, endpoint);
@@ -112,7 +149,15 @@ export class KserveHandler {
       sendProblem(res, status, detail, instance, retryAfter);
     };
     // Overload answers before the body is even read: 429 at once, never a hang.
-    if (this.pool.saturated()) return this.drainAnd(req, () => fail(429, 'rejected', 'server overloaded: every worker is busy and the queue is full', this.pool.retryAfterSeconds()));
+    if (this.pool.saturated())
+      return this.drainAnd(req, () =>
+        fail(
+          429,
+          'rejected',
+          'server overloaded: every worker is busy and the queue is full',
+          this.pool.retryAfterSeconds(),
+        ),
+      );
     const deadline = Date.now() + this.opts.deadlineMs;
     // A client that hangs up cancels its request wherever it waits (admission queue, engine queue, core).
     const ac = new AbortController();
@@ -128,7 +173,15 @@ export class KserveHandler {
       if (endpoint === 'infer') {
         const h = req.headers[INFERENCE_HEADER];
         const parsed = parseInferRequest(body, h === undefined ? undefined : Number(h));
-        const r = await this.admit(name, deadline, (queuedUs) => entry.model!.infer(parsed.inputs, parsed.outputs, deadline, signal).then((x) => ((x.timing.queueUs += queuedUs), x)), signal);
+        const r = await this.admit(
+          name,
+          deadline,
+          (queuedUs) =>
+            entry
+              .model!.infer(parsed.inputs, parsed.outputs, deadline, signal)
+              .then((x) => ((x.timing.queueUs += queuedUs), x)),
+          signal,
+        );
         timing = r.timing;
         respond = () => {
           const enc = encodeInferResponse(name, parsed, r.outputs);
@@ -149,26 +202,58 @@ export class KserveHandler {
             maxDet: Math.round(num(q, 'max_det', 300, 1, 10000)),
             imgsz: Math.round(num(q, 'imgsz', 640, 32, 4096)),
           };
-          const r = await this.admit(name, deadline, (queuedUs) => entry.model!.detect(image, opts, deadline, signal).then((x) => ((x.timing.queueUs += queuedUs), x)), signal);
+          const r = await this.admit(
+            name,
+            deadline,
+            (queuedUs) =>
+              entry.model!.detect(image, opts, deadline, signal).then((x) => ((x.timing.queueUs += queuedUs), x)),
+            signal,
+          );
           timing = r.timing;
           respond = () =>
             sendJson(res, 200, {
               model_name: name,
               image: { width: r.width, height: r.height },
-              detections: r.detections.map((d) => ({ class_id: d.classId, label: entry.label(d.classId), score: d.score, box: d.box })),
-              timing_ms: { queue: ms(r.timing.queueUs), pre: ms(r.timing.preUs), infer: ms(r.timing.inferUs), post: ms(r.timing.postUs) },
+              detections: r.detections.map((d) => ({
+                class_id: d.classId,
+                label: entry.label(d.classId),
+                score: d.score,
+                box: d.box,
+              })),
+              timing_ms: {
+                queue: ms(r.timing.queueUs),
+                pre: ms(r.timing.preUs),
+                infer: ms(r.timing.inferUs),
+                post: ms(r.timing.postUs),
+              },
             });
         } else {
           const norm = q.get('normalization') ?? 'imagenet';
-          if (norm !== 'imagenet' && norm !== 'unit') throw new HttpError(400, 'normalization must be imagenet or unit');
-          const opts = { topK: Math.round(num(q, 'top_k', 5, 1, 1000)), imgsz: Math.round(num(q, 'imgsz', 224, 16, 4096)), normalization: norm as 'imagenet' | 'unit' };
-          const r = await this.admit(name, deadline, (queuedUs) => entry.model!.classify(image, opts, deadline, signal).then((x) => ((x.timing.queueUs += queuedUs), x)), signal);
+          if (norm !== 'imagenet' && norm !== 'unit')
+            throw new HttpError(400, 'normalization must be imagenet or unit');
+          const opts = {
+            topK: Math.round(num(q, 'top_k', 5, 1, 1000)),
+            imgsz: Math.round(num(q, 'imgsz', 224, 16, 4096)),
+            normalization: norm as 'imagenet' | 'unit',
+          };
+          const r = await this.admit(
+            name,
+            deadline,
+            (queuedUs) =>
+              entry.model!.classify(image, opts, deadline, signal).then((x) => ((x.timing.queueUs += queuedUs), x)),
+            signal,
+          );
           timing = r.timing;
           respond = () =>
             sendJson(res, 200, {
               model_name: name,
               classes: r.classes.map((c) => ({ class_id: c.classId, label: entry.label(c.classId), score: c.score })),
-              timing_ms: { queue: ms(r.timing.queueUs), pre: ms(r.timing.preUs), infer: ms(r.timing.inferUs), post: ms(r.timing.postUs) },
+              timing_ms: {
+                queue: ms(r.timing.queueUs),
+                pre: ms(r.timing.preUs),
+                infer: ms(r.timing.inferUs),
+                post: ms(r.timing.postUs),
+              },
             });
         }
       }
@@ -181,9 +266,16 @@ export class KserveHandler {
         return fail(429, e.reason === 'deadline' ? 'deadline' : 'rejected', e.message, e.retryAfterSeconds);
       }
       if (e instanceof EngineOverloadedError) return fail(429, 'rejected', e.message, this.pool.retryAfterSeconds());
-      if (e instanceof DeadlineExceededError) return fail(429, 'deadline', `request deadline (${this.opts.deadlineMs} ms) exceeded: ${e.message}`, this.pool.retryAfterSeconds());
+      if (e instanceof DeadlineExceededError)
+        return fail(
+          429,
+          'deadline',
+          `request deadline (${this.opts.deadlineMs} ms) exceeded: ${e.message}`,
+          this.pool.retryAfterSeconds(),
+        );
       if (e instanceof HttpError) return fail(e.status, 'bad_request', e.message, e.retryAfterSeconds);
-      if (e instanceof KserveRequestError || e instanceof InvalidInferenceInputError) return fail(400, 'bad_request', e.message);
+      if (e instanceof KserveRequestError || e instanceof InvalidInferenceInputError)
+        return fail(400, 'bad_request', e.message);
       if (e instanceof ImageInputError) return fail(e.status, 'bad_request', e.message);
       this.log.error(`${name} ${endpoint} failed: ${(e as Error)?.stack ?? String(e)}`);
       return fail(500, 'error', `inference failed: ${(e as Error)?.message ?? String(e)}`);
@@ -194,17 +286,26 @@ export class KserveHandler {
   }
 
   /** Runs work in a worker slot; the in-flight gauge covers exactly the admitted time. */
-  private admit<T>(name: string, deadline: number, work: (queuedUs: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  private admit<T>(
+    name: string,
+    deadline: number,
+    work: (queuedUs: number) => Promise<T>,
+    signal?: AbortSignal,
+  ): Promise<T> {
     this.metrics.setQueueDepth(this.pool.queued + 1);
-    return this.pool.run(deadline, async (queuedMs) => {
-      this.metrics.admitted(name);
-      this.metrics.setQueueDepth(this.pool.queued);
-      try {
-        return await work(queuedMs * 1000);
-      } finally {
-        this.metrics.finished(name);
-      }
-    }, signal);
+    return this.pool.run(
+      deadline,
+      async (queuedMs) => {
+        this.metrics.admitted(name);
+        this.metrics.setQueueDepth(this.pool.queued);
+        try {
+          return await work(queuedMs * 1000);
+        } finally {
+          this.metrics.finished(name);
+        }
+      },
+      signal,
+    );
   }
 
   private imageOf(req: IncomingMessage, body: Buffer): Buffer {
@@ -223,6 +324,7 @@ function num(q: URLSearchParams, key: string, def: number, min: number, max: num
   const raw = q.get(key);
   if (raw === null || raw === '') return def;
   const v = Number(raw);
-  if (!Number.isFinite(v) || v < min || v > max) throw new HttpError(400, `${key} must be a number in [${min}, ${max}]`);
+  if (!Number.isFinite(v) || v < min || v > max)
+    throw new HttpError(400, `${key} must be a number in [${min}, ${max}]`);
   return v;
 }

@@ -10,7 +10,13 @@ import type { Engine } from '../engines/engine';
 import { NativeEngine } from '../engines/native.engine';
 import { OrtNodeEngine } from '../engines/ort-node.engine';
 import { InferenceMetrics } from '../metrics/inference-metrics';
-import { ENGINES, ModelRepository, REPOSITORY_LOGGER, REPOSITORY_OPTIONS, type RepositoryOptions } from '../repository/model-repository.service';
+import {
+  ENGINES,
+  ModelRepository,
+  REPOSITORY_LOGGER,
+  REPOSITORY_OPTIONS,
+  type RepositoryOptions,
+} from '../repository/model-repository.service';
 import { SERVICE_CONFIG, SERVICE_LOGGER } from '@cvp/platform';
 import { KSERVE_OPTIONS, KserveHandler, type KserveOptions } from './kserve.handler';
 
@@ -26,17 +32,31 @@ const NATIVE_CLIENT = Symbol('NATIVE_CLIENT');
     {
       provide: AdmissionPool,
       inject: [SERVICE_CONFIG],
-      useFactory: (c: InferenceConfig) => new AdmissionPool({ workers: c.CVP_INFER_WORKERS, queueCap: c.CVP_INFER_QUEUE_CAP }),
+      useFactory: (c: InferenceConfig) =>
+        new AdmissionPool({ workers: c.CVP_INFER_WORKERS, queueCap: c.CVP_INFER_QUEUE_CAP }),
     },
-    { provide: NATIVE_CLIENT, inject: [SERVICE_CONFIG], useFactory: (c: InferenceConfig) => new NativeCoreClient({ address: c.CVP_NATIVE_ADDR, maxMessageBytes: (c.CVP_INFER_MAX_BODY_MB + 16) << 20 }) },
+    {
+      provide: NATIVE_CLIENT,
+      inject: [SERVICE_CONFIG],
+      useFactory: (c: InferenceConfig) =>
+        new NativeCoreClient({ address: c.CVP_NATIVE_ADDR, maxMessageBytes: (c.CVP_INFER_MAX_BODY_MB + 16) << 20 }),
+    },
     {
       provide: ENGINES,
       inject: [SERVICE_CONFIG, NATIVE_CLIENT],
       useFactory: (c: InferenceConfig, native: NativeCoreClient): Engine[] => {
         const imageLimits = { maxBytes: c.CVP_INFER_MAX_BODY_MB << 20, maxPixels: c.CVP_INFER_MAX_IMAGE_PIXELS };
         return [
-          new NativeEngine(native, { loadTimeoutMs: c.CVP_INFER_LOAD_TIMEOUT_MS, queueCap: c.CVP_INFER_ENGINE_QUEUE_CAP, maxQueueDelayUs: c.CVP_INFER_BATCH_DELAY_US }),
-          new OrtNodeEngine({ imageLimits, queueCap: c.CVP_INFER_ENGINE_QUEUE_CAP, maxQueueDelayUs: c.CVP_INFER_BATCH_DELAY_US }),
+          new NativeEngine(native, {
+            loadTimeoutMs: c.CVP_INFER_LOAD_TIMEOUT_MS,
+            queueCap: c.CVP_INFER_ENGINE_QUEUE_CAP,
+            maxQueueDelayUs: c.CVP_INFER_BATCH_DELAY_US,
+          }),
+          new OrtNodeEngine({
+            imageLimits,
+            queueCap: c.CVP_INFER_ENGINE_QUEUE_CAP,
+            maxQueueDelayUs: c.CVP_INFER_BATCH_DELAY_US,
+          }),
         ];
       },
     },
@@ -52,7 +72,11 @@ const NATIVE_CLIENT = Symbol('NATIVE_CLIENT');
     {
       provide: KSERVE_OPTIONS,
       inject: [SERVICE_CONFIG],
-      useFactory: (c: InferenceConfig): KserveOptions => ({ deadlineMs: c.CVP_INFER_DEADLINE_MS, maxBodyBytes: c.CVP_INFER_MAX_BODY_MB << 20, serverVersion: '0.1.0' }),
+      useFactory: (c: InferenceConfig): KserveOptions => ({
+        deadlineMs: c.CVP_INFER_DEADLINE_MS,
+        maxBodyBytes: c.CVP_INFER_MAX_BODY_MB << 20,
+        serverVersion: '0.1.0',
+      }),
     },
     {
       provide: 'NATIVE_CLIENT_CLOSER',
@@ -73,7 +97,14 @@ export class KserveModule implements OnModuleInit, OnApplicationShutdown {
 
   onModuleInit(): void {
     this.readiness.register('models', () => this.repository.readiness());
-    this.log.info({ workers: this.config.CVP_INFER_WORKERS, queueCap: this.config.CVP_INFER_QUEUE_CAP, deadlineMs: this.config.CVP_INFER_DEADLINE_MS }, 'admission pool');
+    this.log.info(
+      {
+        workers: this.config.CVP_INFER_WORKERS,
+        queueCap: this.config.CVP_INFER_QUEUE_CAP,
+        deadlineMs: this.config.CVP_INFER_DEADLINE_MS,
+      },
+      'admission pool',
+    );
   }
 
   onApplicationShutdown(): void {

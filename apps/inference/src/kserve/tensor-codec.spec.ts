@@ -1,9 +1,18 @@
 import type { Tensor } from '../engines/engine';
-import { decodeToJson, encodeInferResponse, encodeJsonData, fromHalf, KserveRequestError, parseInferRequest, toHalf } from './tensor-codec';
+import {
+  decodeToJson,
+  encodeInferResponse,
+  encodeJsonData,
+  fromHalf,
+  KserveRequestError,
+  parseInferRequest,
+  toHalf,
+} from './tensor-codec';
 
 describe('KServe v2 tensor codec', () => {
   it('converts FP16 both ways (normals, subnormals, limits, specials)', () => {
-    for (const v of [0, 1, -2, 0.5, 65504, 6.103515625e-5, 5.960464477539063e-8, -0.333251953125]) expect(fromHalf(toHalf(v))).toBe(v);
+    for (const v of [0, 1, -2, 0.5, 65504, 6.103515625e-5, 5.960464477539063e-8, -0.333251953125])
+      expect(fromHalf(toHalf(v))).toBe(v);
     expect(fromHalf(toHalf(1e6))).toBe(Infinity);
     expect(Number.isNaN(fromHalf(toHalf(NaN)))).toBe(true);
     expect(fromHalf(toHalf(-Infinity))).toBe(-Infinity);
@@ -35,7 +44,14 @@ describe('KServe v2 tensor codec', () => {
   });
 
   it('slices binary inputs out of the body without copying', () => {
-    const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'a', datatype: 'FP32', shape: [2], parameters: { binary_data_size: 8 } }, { name: 'b', datatype: 'INT32', shape: [1], data: [7] }] }));
+    const header = Buffer.from(
+      JSON.stringify({
+        inputs: [
+          { name: 'a', datatype: 'FP32', shape: [2], parameters: { binary_data_size: 8 } },
+          { name: 'b', datatype: 'INT32', shape: [1], data: [7] },
+        ],
+      }),
+    );
     const bin = Buffer.from(new Float32Array([1, 2]).buffer);
     const body = Buffer.concat([header, bin]);
     const r = parseInferRequest(body, header.length);
@@ -51,14 +67,21 @@ describe('KServe v2 tensor codec', () => {
     ['{"inputs":[{"name":"a","datatype":"STR","shape":[1],"data":[1]}]}', undefined, /not supported/],
     ['{"inputs":[{"name":"a","datatype":"FP32","shape":[-1],"data":[1]}]}', undefined, /non-negative/],
     ['{"inputs":[{"name":"a","datatype":"FP32","shape":[2]}]}', undefined, /data is required/],
-    ['{"inputs":[{"name":"a","datatype":"FP32","shape":[1],"parameters":{"binary_data_size":4}}]}', undefined, /without Inference-Header/],
+    [
+      '{"inputs":[{"name":"a","datatype":"FP32","shape":[1],"parameters":{"binary_data_size":4}}]}',
+      undefined,
+      /without Inference-Header/,
+    ],
     ['{"inputs":[{"name":"a","datatype":"FP32","shape":[1],"data":[1]}],"outputs":[{}]}', undefined, /output 0: name/],
   ])('refuses %s', (body, hl, re) => {
     expect(() => parseInferRequest(Buffer.from(body), hl)).toThrow(re);
   });
 
   it('refuses binary sizes that do not fit the body or the shape, and trailing bytes', () => {
-    const h = (size: number, shape = [1]) => Buffer.from(JSON.stringify({ inputs: [{ name: 'a', datatype: 'FP32', shape, parameters: { binary_data_size: size } }] }));
+    const h = (size: number, shape = [1]) =>
+      Buffer.from(
+        JSON.stringify({ inputs: [{ name: 'a', datatype: 'FP32', shape, parameters: { binary_data_size: size } }] }),
+      );
     const a = h(8);
     expect(() => parseInferRequest(Buffer.concat([a, Buffer.alloc(4)]), a.length)).toThrow(/runs past/);
     const b = h(4, [2]);
@@ -73,14 +96,31 @@ describe('KServe v2 tensor codec', () => {
     const z: Tensor = { name: 'z', datatype: 'INT64', shape: [1], data: Buffer.from(new BigInt64Array([5n]).buffer) };
     const json = encodeInferResponse('m', { id: 'q', binaryOutputs: new Map(), binaryDefault: false }, [y, z]);
     expect(json.headerLength).toBeUndefined();
-    expect(JSON.parse(json.body as string)).toEqual({ model_name: 'm', model_version: '1', id: 'q', outputs: [{ name: 'y', datatype: 'FP32', shape: [2], data: [1.5, 2] }, { name: 'z', datatype: 'INT64', shape: [1], data: [5] }] });
+    expect(JSON.parse(json.body as string)).toEqual({
+      model_name: 'm',
+      model_version: '1',
+      id: 'q',
+      outputs: [
+        { name: 'y', datatype: 'FP32', shape: [2], data: [1.5, 2] },
+        { name: 'z', datatype: 'INT64', shape: [1], data: [5] },
+      ],
+    });
     const bin = encodeInferResponse('m', { binaryOutputs: new Map([['z', false]]), binaryDefault: true }, [y, z]);
     const body = bin.body as Buffer;
     const head = JSON.parse(body.subarray(0, bin.headerLength).toString());
     expect(head.outputs[0].parameters.binary_data_size).toBe(8);
     expect(head.outputs[1].data).toEqual([5]);
     expect(body.subarray(bin.headerLength!).equals(y.data)).toBe(true);
-    const parsed = parseInferRequest(Buffer.from(JSON.stringify({ inputs: [{ name: 'a', datatype: 'FP32', shape: [1], data: [1] }], outputs: [{ name: 'y', parameters: { binary_data: true } }], parameters: { binary_data_output: false } })), undefined);
+    const parsed = parseInferRequest(
+      Buffer.from(
+        JSON.stringify({
+          inputs: [{ name: 'a', datatype: 'FP32', shape: [1], data: [1] }],
+          outputs: [{ name: 'y', parameters: { binary_data: true } }],
+          parameters: { binary_data_output: false },
+        }),
+      ),
+      undefined,
+    );
     expect(parsed.binaryOutputs.get('y')).toBe(true);
     expect(parsed.binaryDefault).toBe(false);
     expect(parsed.outputs).toEqual(['y']);

@@ -193,7 +193,9 @@ function parseShape(v: unknown, name: string): number[] {
 /** Parses a v2 infer request body; `headerLength` comes from Inference-Header-Content-Length. */
 export function parseInferRequest(body: Buffer, headerLength: number | undefined): InferRequest {
   if (headerLength !== undefined && (!Number.isInteger(headerLength) || headerLength < 0 || headerLength > body.length))
-    throw new KserveRequestError(`Inference-Header-Content-Length ${headerLength} does not fit the ${body.length}-byte body`);
+    throw new KserveRequestError(
+      `Inference-Header-Content-Length ${headerLength} does not fit the ${body.length}-byte body`,
+    );
   const jsonEnd = headerLength ?? body.length;
   let header: { id?: unknown; inputs?: unknown; outputs?: unknown; parameters?: Record<string, unknown> };
   try {
@@ -208,7 +210,8 @@ export function parseInferRequest(body: Buffer, headerLength: number | undefined
   const inputs: Tensor[] = (header.inputs as JsonInput[]).map((inp, idx) => {
     const name = typeof inp?.name === 'string' && inp.name ? inp.name : undefined;
     if (!name) throw new KserveRequestError(`input ${idx}: name is required`);
-    if (!isDataType(inp.datatype)) throw new KserveRequestError(`input ${name}: datatype ${String(inp.datatype)} is not supported`);
+    if (!isDataType(inp.datatype))
+      throw new KserveRequestError(`input ${name}: datatype ${String(inp.datatype)} is not supported`);
     const shape = parseShape(inp.shape, name);
     let count: number;
     try {
@@ -220,7 +223,8 @@ export function parseInferRequest(body: Buffer, headerLength: number | undefined
     const binSize = inp.parameters?.binary_data_size;
     let data: Buffer;
     if (binSize !== undefined) {
-      if (headerLength === undefined) throw new KserveRequestError(`input ${name}: binary_data_size given without Inference-Header-Content-Length`);
+      if (headerLength === undefined)
+        throw new KserveRequestError(`input ${name}: binary_data_size given without Inference-Header-Content-Length`);
       if (!Number.isInteger(binSize) || (binSize as number) < 0 || offset + (binSize as number) > body.length)
         throw new KserveRequestError(`input ${name}: binary_data_size ${String(binSize)} runs past the body`);
       data = body.subarray(offset, offset + (binSize as number));
@@ -229,18 +233,26 @@ export function parseInferRequest(body: Buffer, headerLength: number | undefined
       if (inp.data === undefined) throw new KserveRequestError(`input ${name}: data is required`);
       const flat: unknown[] = [];
       flatten(inp.data, flat);
-      if (flat.length !== count) throw new KserveRequestError(`input ${name}: ${flat.length} elements for shape [${shape.join(',')}] (needs ${count})`);
+      if (flat.length !== count)
+        throw new KserveRequestError(
+          `input ${name}: ${flat.length} elements for shape [${shape.join(',')}] (needs ${count})`,
+        );
       data = encodeJsonData(inp.datatype, flat);
     }
-    if (data.length !== expected) throw new KserveRequestError(`input ${name}: ${data.length} bytes for shape [${shape.join(',')}] ${inp.datatype} (needs ${expected})`);
+    if (data.length !== expected)
+      throw new KserveRequestError(
+        `input ${name}: ${data.length} bytes for shape [${shape.join(',')}] ${inp.datatype} (needs ${expected})`,
+      );
     return { name, datatype: inp.datatype, shape, data };
   });
-  if (headerLength !== undefined && offset !== body.length) throw new KserveRequestError(`${body.length - offset} unused bytes after the binary inputs`);
+  if (headerLength !== undefined && offset !== body.length)
+    throw new KserveRequestError(`${body.length - offset} unused bytes after the binary inputs`);
   const binaryDefault = header.parameters?.binary_data_output === true;
   const binaryOutputs = new Map<string, boolean>();
   let outputs: string[] | undefined;
   if (header.outputs !== undefined) {
-    if (!Array.isArray(header.outputs) || header.outputs.length > 64) throw new KserveRequestError('outputs must be an array of at most 64 entries');
+    if (!Array.isArray(header.outputs) || header.outputs.length > 64)
+      throw new KserveRequestError('outputs must be an array of at most 64 entries');
     outputs = (header.outputs as { name?: unknown; parameters?: { binary_data?: unknown } }[]).map((o, i) => {
       if (typeof o?.name !== 'string' || !o.name) throw new KserveRequestError(`output ${i}: name is required`);
       if (o.parameters?.binary_data !== undefined) binaryOutputs.set(o.name, o.parameters.binary_data === true);
@@ -257,7 +269,11 @@ export interface EncodedResponse {
 }
 
 /** Builds the v2 response: JSON data for JSON outputs, raw bytes appended for binary ones. */
-export function encodeInferResponse(modelName: string, req: Pick<InferRequest, 'id' | 'binaryOutputs' | 'binaryDefault'>, outputs: Tensor[]): EncodedResponse {
+export function encodeInferResponse(
+  modelName: string,
+  req: Pick<InferRequest, 'id' | 'binaryOutputs' | 'binaryDefault'>,
+  outputs: Tensor[],
+): EncodedResponse {
   const binaries: Buffer[] = [];
   const json = outputs.map((t) => {
     const binary = req.binaryOutputs.get(t.name) ?? req.binaryDefault;
@@ -267,7 +283,12 @@ export function encodeInferResponse(modelName: string, req: Pick<InferRequest, '
     }
     return { name: t.name, datatype: t.datatype, shape: t.shape, data: decodeToJson(t) };
   });
-  const head = JSON.stringify({ model_name: modelName, model_version: '1', ...(req.id !== undefined ? { id: req.id } : {}), outputs: json });
+  const head = JSON.stringify({
+    model_name: modelName,
+    model_version: '1',
+    ...(req.id !== undefined ? { id: req.id } : {}),
+    outputs: json,
+  });
   if (binaries.length === 0) return { body: head };
   const headBuf = Buffer.from(head, 'utf8');
   return { body: Buffer.concat([headBuf, ...binaries]), headerLength: headBuf.length };

@@ -8,17 +8,44 @@ export type FailureReason = 'rejected' | 'deadline' | 'aborted' | 'bad_request' 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30];
 
 /** Prometheus metrics of the data plane, per model (names documented in apps/inference/README.md). */
-const requests = new Counter({ name: 'cvp_inference_requests_total', help: 'Inference requests received', labelNames: ['model', 'endpoint'] as const, registers: [metricsRegistry] });
-const successes = new Counter({ name: 'cvp_inference_success_total', help: 'Inference requests answered 200', labelNames: ['model', 'endpoint'] as const, registers: [metricsRegistry] });
+const requests = new Counter({
+  name: 'cvp_inference_requests_total',
+  help: 'Inference requests received',
+  labelNames: ['model', 'endpoint'] as const,
+  registers: [metricsRegistry],
+});
+const successes = new Counter({
+  name: 'cvp_inference_success_total',
+  help: 'Inference requests answered 200',
+  labelNames: ['model', 'endpoint'] as const,
+  registers: [metricsRegistry],
+});
 const failures = new Counter({
   name: 'cvp_inference_failures_total',
   help: 'Inference requests not answered 200, by reason (rejected = 429 overload)',
   labelNames: ['model', 'endpoint', 'reason'] as const,
   registers: [metricsRegistry],
 });
-const inFlight = new Gauge({ name: 'cvp_inference_in_flight', help: 'Requests admitted and running', labelNames: ['model'] as const, registers: [metricsRegistry] });
-const queueSeconds = new Histogram({ name: 'cvp_inference_queue_seconds', help: 'Time waiting for a worker and for the engine', labelNames: ['model'] as const, buckets: LATENCY_BUCKETS, registers: [metricsRegistry] });
-const computeSeconds = new Histogram({ name: 'cvp_inference_compute_seconds', help: 'Engine run time (pre + infer + post)', labelNames: ['model'] as const, buckets: LATENCY_BUCKETS, registers: [metricsRegistry] });
+const inFlight = new Gauge({
+  name: 'cvp_inference_in_flight',
+  help: 'Requests admitted and running',
+  labelNames: ['model'] as const,
+  registers: [metricsRegistry],
+});
+const queueSeconds = new Histogram({
+  name: 'cvp_inference_queue_seconds',
+  help: 'Time waiting for a worker and for the engine',
+  labelNames: ['model'] as const,
+  buckets: LATENCY_BUCKETS,
+  registers: [metricsRegistry],
+});
+const computeSeconds = new Histogram({
+  name: 'cvp_inference_compute_seconds',
+  help: 'Engine run time (pre + infer + post)',
+  labelNames: ['model'] as const,
+  buckets: LATENCY_BUCKETS,
+  registers: [metricsRegistry],
+});
 const durationSeconds = new Histogram({
   name: 'cvp_inference_request_duration_seconds',
   help: 'Whole request time on the server, body read to response',
@@ -26,8 +53,18 @@ const durationSeconds = new Histogram({
   buckets: LATENCY_BUCKETS,
   registers: [metricsRegistry],
 });
-const batchSize = new Histogram({ name: 'cvp_inference_batch_size', help: 'Rows in the engine batch a request ran in', labelNames: ['model'] as const, buckets: [1, 2, 4, 8, 16, 32, 64], registers: [metricsRegistry] });
-const queueDepth = new Gauge({ name: 'cvp_inference_queue_depth', help: 'Requests waiting for a worker (all models)', registers: [metricsRegistry] });
+const batchSize = new Histogram({
+  name: 'cvp_inference_batch_size',
+  help: 'Rows in the engine batch a request ran in',
+  labelNames: ['model'] as const,
+  buckets: [1, 2, 4, 8, 16, 32, 64],
+  registers: [metricsRegistry],
+});
+const queueDepth = new Gauge({
+  name: 'cvp_inference_queue_depth',
+  help: 'Requests waiting for a worker (all models)',
+  registers: [metricsRegistry],
+});
 
 interface Durations {
   count: number;
@@ -55,7 +92,17 @@ export class InferenceMetrics {
   private statsOf(model: string): ModelStatistics {
     let s = this.stats.get(model);
     if (!s) {
-      s = { inferenceCount: 0, executionCount: 0, lastInference: 0, success: zero(), fail: zero(), queue: zero(), computeInput: zero(), computeInfer: zero(), computeOutput: zero() };
+      s = {
+        inferenceCount: 0,
+        executionCount: 0,
+        lastInference: 0,
+        success: zero(),
+        fail: zero(),
+        queue: zero(),
+        computeInput: zero(),
+        computeInfer: zero(),
+        computeOutput: zero(),
+      };
       this.stats.set(model, s);
     }
     return s;
@@ -77,7 +124,12 @@ export class InferenceMetrics {
     queueDepth.set(n);
   }
 
-  succeeded(model: string, endpoint: Endpoint, t: { queueUs: number; preUs: number; inferUs: number; postUs: number; batchSize: number }, totalMs: number): void {
+  succeeded(
+    model: string,
+    endpoint: Endpoint,
+    t: { queueUs: number; preUs: number; inferUs: number; postUs: number; batchSize: number },
+    totalMs: number,
+  ): void {
     successes.inc({ model, endpoint });
     queueSeconds.observe({ model }, t.queueUs / 1e6);
     computeSeconds.observe({ model }, (t.preUs + t.inferUs + t.postUs) / 1e6);

@@ -114,7 +114,8 @@ export class ModelRepository implements OnApplicationShutdown {
       try {
         saved = JSON.parse(readFileSync(file, 'utf8')) as DeploymentChanged[];
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn({ err: e, file }, 'deployment state unreadable; starting empty');
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+          this.log.warn({ err: e, file }, 'deployment state unreadable; starting empty');
       }
     }
     const work = saved.map((d) => this.apply(d));
@@ -125,7 +126,9 @@ export class ModelRepository implements OnApplicationShutdown {
   /** Applies a deployment event; resolves when it has taken effect (loaded, failed or removed). */
   apply(ev: DeploymentChanged): Promise<void> {
     const prev = this.chains.get(ev.modelName) ?? Promise.resolve();
-    const next = prev.then(() => (ev.action === 'deploy' ? this.deploy(ev) : this.undeploy(ev))).catch((e) => this.log.error({ err: e }, 'deployment change failed'));
+    const next = prev
+      .then(() => (ev.action === 'deploy' ? this.deploy(ev) : this.undeploy(ev)))
+      .catch((e) => this.log.error({ err: e }, 'deployment change failed'));
     this.chains.set(ev.modelName, next);
     return next;
   }
@@ -156,7 +159,11 @@ export class ModelRepository implements OnApplicationShutdown {
       return;
     }
     if (!ev.config) {
-      this.statusSink({ deploymentId: ev.deploymentId, state: 'failed', error: 'deployment carries no engine config (modelPath)' });
+      this.statusSink({
+        deploymentId: ev.deploymentId,
+        state: 'failed',
+        error: 'deployment carries no engine config (modelPath)',
+      });
       return;
     }
     const entry = new ModelEntry(ev.deploymentId, ev.modelName, ev.config, ev.task, ev.labels);
@@ -193,7 +200,10 @@ export class ModelRepository implements OnApplicationShutdown {
     this.pending.delete(ev.modelName);
     const old = this.serving.get(ev.modelName);
     this.serving.set(ev.modelName, entry);
-    this.log.info({ model: ev.modelName, deploymentId: ev.deploymentId, engine: ev.config.engine, ms: Date.now() - started }, 'model ready');
+    this.log.info(
+      { model: ev.modelName, deploymentId: ev.deploymentId, engine: ev.config.engine, ms: Date.now() - started },
+      'model ready',
+    );
     this.statusSink({ deploymentId: ev.deploymentId, state: 'ready' });
     if (old) await this.retire(old);
   }
@@ -228,9 +238,16 @@ export class ModelRepository implements OnApplicationShutdown {
   private async acquireGpu(entry: ModelEntry): Promise<void> {
     if (entry.config.options.provider === 'cpu') return;
     const present = (this.opts.gpuPresent ?? nvidiaGpuPresent)();
-    if (!present) throw new Error(`provider ${entry.config.options.provider} needs an NVIDIA GPU; none is present on this machine`);
-    if (!this.leases) throw new Error(`provider ${entry.config.options.provider} needs a GPU lease, and no lease client is configured`);
-    const lease = await this.leases.acquire({ holder: `inference:${entry.deploymentId}`, priority: 'inference', ttlMs: 30_000, waitMs: this.opts.loadTimeoutMs });
+    if (!present)
+      throw new Error(`provider ${entry.config.options.provider} needs an NVIDIA GPU; none is present on this machine`);
+    if (!this.leases)
+      throw new Error(`provider ${entry.config.options.provider} needs a GPU lease, and no lease client is configured`);
+    const lease = await this.leases.acquire({
+      holder: `inference:${entry.deploymentId}`,
+      priority: 'inference',
+      ttlMs: 30_000,
+      waitMs: this.opts.loadTimeoutMs,
+    });
     entry.leases.push(lease);
     void lease.lost.then(({ reason }) => {
       if (this.serving.get(entry.name) !== entry) return;
@@ -255,5 +272,7 @@ export class ModelRepository implements OnApplicationShutdown {
 
 function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
   let t: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, rej) => (t = setTimeout(() => rej(new Error(message)), ms)))]).finally(() => clearTimeout(t));
+  return Promise.race([p, new Promise<never>((_, rej) => (t = setTimeout(() => rej(new Error(message)), ms)))]).finally(
+    () => clearTimeout(t),
+  );
 }

@@ -10,13 +10,21 @@ import { ModelRepository } from './model-repository.service';
 
 const FIXTURES = path.resolve(__dirname, '../../test/fixtures');
 const log = createLogger('test', 'silent');
-const ort = new OrtNodeEngine({ imageLimits: { maxBytes: 1 << 20, maxPixels: 1 << 20 }, queueCap: 8, maxQueueDelayUs: 0 });
+const ort = new OrtNodeEngine({
+  imageLimits: { maxBytes: 1 << 20, maxPixels: 1 << 20 },
+  queueCap: 8,
+  maxQueueDelayUs: 0,
+});
 const ev = (over: Partial<DeploymentChanged> & { provider?: 'cpu' | 'cuda' } = {}): DeploymentChanged => ({
   schemaVersion: 1,
   action: 'deploy',
   deploymentId: 'd1',
   modelName: 'm',
-  config: { engine: 'ort-node', modelPath: path.join(FIXTURES, 'multi_dtype.onnx'), options: { provider: over.provider ?? 'cpu', precision: 'fp32', graphOptimization: 'all', threads: 1, maxBatch: 1 } },
+  config: {
+    engine: 'ort-node',
+    modelPath: path.join(FIXTURES, 'multi_dtype.onnx'),
+    options: { provider: over.provider ?? 'cpu', precision: 'fp32', graphOptimization: 'all', threads: 1, maxBatch: 1 },
+  },
   ...over,
 });
 
@@ -26,7 +34,14 @@ class StubGpuEngine implements Engine {
   closed = 0;
   async load(): Promise<LoadedModel> {
     const fail = () => Promise.reject(new Error('stub'));
-    return { signature: { inputs: [], outputs: [] }, infer: fail, detect: fail, classify: fail, warmup: async () => undefined, close: async () => void this.closed++ };
+    return {
+      signature: { inputs: [], outputs: [] },
+      infer: fail,
+      detect: fail,
+      classify: fail,
+      warmup: async () => undefined,
+      close: async () => void this.closed++,
+    };
   }
 }
 
@@ -39,7 +54,14 @@ function stubLeases() {
       const lost = new Promise<{ reason: string }>((r) => (lose = r));
       const entry = { released: false, lose: (reason: string) => lose({ reason }) };
       granted.push(entry);
-      const lease: Lease = { id: `l${granted.length}`, fencingToken: granted.length, holder: opts.holder, lost, isHeld: () => !entry.released, release: async () => void (entry.released = true) };
+      const lease: Lease = {
+        id: `l${granted.length}`,
+        fencingToken: granted.length,
+        holder: opts.holder,
+        lost,
+        isHeld: () => !entry.released,
+        release: async () => void (entry.released = true),
+      };
       return lease;
     },
     close: async () => undefined,
@@ -109,7 +131,16 @@ describe('ModelRepository', () => {
     const repo = new ModelRepository([ort], { loadTimeoutMs: 5000, gpuPresent: () => true }, log, leases.client);
     const errors: string[] = [];
     repo.onStatus((s) => s.error && errors.push(s.error));
-    await repo.apply(ev({ provider: 'cuda', config: { engine: 'native', modelPath: 'x.onnx', options: { provider: 'cuda', precision: 'fp32', graphOptimization: 'all', threads: 0, maxBatch: 1 } } }));
+    await repo.apply(
+      ev({
+        provider: 'cuda',
+        config: {
+          engine: 'native',
+          modelPath: 'x.onnx',
+          options: { provider: 'cuda', precision: 'fp32', graphOptimization: 'all', threads: 0, maxBatch: 1 },
+        },
+      }),
+    );
     expect(errors[0]).toMatch(/engine native is not available/);
     expect(leases.granted[0].released).toBe(true);
   });

@@ -26,12 +26,28 @@ describe('standalone data plane (real KServe module, real ort-node engine, no NA
         deploymentId: 'bundle-tiny',
         modelName: 'tiny',
         task: 'detect',
-        config: { engine: 'ort-node', options: { provider: 'cpu', precision: 'fp32', graphOptimization: 'all', threads: 1, maxBatch: 1 }, modelPath: path.relative(dir, MODEL) },
+        config: {
+          engine: 'ort-node',
+          options: { provider: 'cpu', precision: 'fp32', graphOptimization: 'all', threads: 1, maxBatch: 1 },
+          modelPath: path.relative(dir, MODEL),
+        },
       }),
     );
     // A NATS URL nobody listens on: standalone must never dial it.
-    const config = parseConfig(standaloneConfigSchema, { CVP_INFER_MODEL_CONFIG: file, CVP_DATA_DIR: path.join(dir, 'var'), CVP_NATS_URL: 'nats://127.0.0.1:1', CVP_LOG_LEVEL: 'silent' });
-    app = await createService({ name: 'inference', module: standaloneModule(config, log), host: '127.0.0.1', port: 0, logger: log, configure: (a) => void a.use(a.get(KserveHandler).middleware) });
+    const config = parseConfig(standaloneConfigSchema, {
+      CVP_INFER_MODEL_CONFIG: file,
+      CVP_DATA_DIR: path.join(dir, 'var'),
+      CVP_NATS_URL: 'nats://127.0.0.1:1',
+      CVP_LOG_LEVEL: 'silent',
+    });
+    app = await createService({
+      name: 'inference',
+      module: standaloneModule(config, log),
+      host: '127.0.0.1',
+      port: 0,
+      logger: log,
+      configure: (a) => void a.use(a.get(KserveHandler).middleware),
+    });
     await app.listen(0, '127.0.0.1');
     url = `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
   }, 60_000);

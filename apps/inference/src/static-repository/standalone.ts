@@ -14,7 +14,9 @@ import { STATIC_MODEL_CONFIG_PATH, StaticModelConfigLoader } from './static-mode
  * standalone.main.js; the platform runs main.js.
  */
 export const standaloneConfigSchema = inferenceConfigSchema.extend({
-  CVP_INFER_MODEL_CONFIG: z.string().min(1, 'path of the deployment to load at start-up (a bundle sets model/model-config.json)'),
+  CVP_INFER_MODEL_CONFIG: z
+    .string()
+    .min(1, 'path of the deployment to load at start-up (a bundle sets model/model-config.json)'),
 });
 export type StandaloneConfig = z.infer<typeof standaloneConfigSchema>;
 
@@ -37,7 +39,12 @@ export class OfflineMessageBus extends MessageBus {
 
   override subscribe(): Subscription {
     const closed = Promise.resolve(undefined);
-    return { unsubscribe: () => undefined, closed, isClosed: () => true, [Symbol.asyncIterator]: async function* () {} } as unknown as Subscription;
+    return {
+      unsubscribe: () => undefined,
+      closed,
+      isClosed: () => true,
+      [Symbol.asyncIterator]: async function* () {},
+    } as unknown as Subscription;
   }
 
   override async request(): Promise<never> {
@@ -47,18 +54,24 @@ export class OfflineMessageBus extends MessageBus {
   override async close(): Promise<void> {}
 }
 
-const isBusProvider = (p: Provider) => typeof p === 'object' && p !== null && 'provide' in p && p.provide === MessageBus;
+const isBusProvider = (p: Provider) =>
+  typeof p === 'object' && p !== null && 'provide' in p && p.provide === MessageBus;
 
 export function standaloneModule(config: StandaloneConfig, logger: Logger): DynamicModule {
   const platform = PlatformModule.forRoot({ serviceName: 'inference', config, logger, nats: false });
   const bus = new OfflineMessageBus({ url: config.CVP_NATS_URL, name: 'inference', logger });
-  platform.providers = (platform.providers ?? []).map((p) => (isBusProvider(p) ? { provide: MessageBus, useValue: bus } : p));
+  platform.providers = (platform.providers ?? []).map((p) =>
+    isBusProvider(p) ? { provide: MessageBus, useValue: bus } : p,
+  );
 
   @Module({})
   class StandaloneInferenceModule {}
   return {
     module: StandaloneInferenceModule,
     imports: [platform, KserveModule],
-    providers: [StaticModelConfigLoader, { provide: STATIC_MODEL_CONFIG_PATH, useValue: config.CVP_INFER_MODEL_CONFIG }],
+    providers: [
+      StaticModelConfigLoader,
+      { provide: STATIC_MODEL_CONFIG_PATH, useValue: config.CVP_INFER_MODEL_CONFIG },
+    ],
   };
 }

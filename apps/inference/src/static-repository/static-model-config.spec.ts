@@ -14,7 +14,11 @@ const valid = {
   modelName: 'street-cams',
   task: 'detect',
   labels: ['car'],
-  config: { engine: 'ort-node', options: { provider: 'cpu', precision: 'fp32', graphOptimization: 'all', threads: 1, maxBatch: 1 }, modelPath: 'model.onnx' },
+  config: {
+    engine: 'ort-node',
+    options: { provider: 'cpu', precision: 'fp32', graphOptimization: 'all', threads: 1, maxBatch: 1 },
+    modelPath: 'model.onnx',
+  },
 };
 const write = (name: string, v: unknown) => {
   const p = path.join(dir, name);
@@ -34,12 +38,18 @@ describe('readStaticModelConfig (real files)', () => {
   });
 
   it('names the file and the problem for a missing, oversized, non-JSON, invalid or undeploy config', async () => {
-    await expect(readStaticModelConfig(path.join(dir, 'nope.json'))).rejects.toThrow(/cannot read model config .*nope\.json/);
+    await expect(readStaticModelConfig(path.join(dir, 'nope.json'))).rejects.toThrow(
+      /cannot read model config .*nope\.json/,
+    );
     await expect(readStaticModelConfig(dir)).rejects.toThrow(/is not a file/);
     await expect(readStaticModelConfig(write('big.json', 'x'.repeat(1024 * 1024 + 1)))).rejects.toThrow(/larger than/);
     await expect(readStaticModelConfig(write('bad.json', '{nope'))).rejects.toThrow(/bad\.json is invalid/);
-    await expect(readStaticModelConfig(write('extra.json', { ...valid, surprise: 1 }))).rejects.toThrow(StaticModelConfigError);
-    await expect(readStaticModelConfig(write('undeploy.json', { ...valid, action: 'undeploy' }))).rejects.toThrow(/must be a "deploy"/);
+    await expect(readStaticModelConfig(write('extra.json', { ...valid, surprise: 1 }))).rejects.toThrow(
+      StaticModelConfigError,
+    );
+    await expect(readStaticModelConfig(write('undeploy.json', { ...valid, action: 'undeploy' }))).rejects.toThrow(
+      /must be a "deploy"/,
+    );
   });
 });
 
@@ -66,7 +76,12 @@ describe('StaticModelConfigLoader (in-memory repository stand-in)', () => {
   it('applies the deployment at module init, then marks the repository restored', async () => {
     const repo = new RecordingRepository(true);
     const fatal = jest.fn();
-    const loader = new StaticModelConfigLoader(repo as unknown as ModelRepository, write('ok/model-config.json', valid), log, fatal);
+    const loader = new StaticModelConfigLoader(
+      repo as unknown as ModelRepository,
+      write('ok/model-config.json', valid),
+      log,
+      fatal,
+    );
     await loader.onModuleInit();
     await settle();
     expect(repo.applied).toHaveLength(1);
@@ -78,10 +93,24 @@ describe('StaticModelConfigLoader (in-memory repository stand-in)', () => {
   it('reports a model that did not load as fatal, and an invalid file at start-up', async () => {
     const repo = new RecordingRepository(false);
     const fatal = jest.fn();
-    await new StaticModelConfigLoader(repo as unknown as ModelRepository, write('fail/model-config.json', valid), log, fatal).onModuleInit();
+    await new StaticModelConfigLoader(
+      repo as unknown as ModelRepository,
+      write('fail/model-config.json', valid),
+      log,
+      fatal,
+    ).onModuleInit();
     await settle();
-    expect(fatal).toHaveBeenCalledWith(expect.objectContaining({ message: expect.stringMatching(/street-cams .* did not load/) }));
+    expect(fatal).toHaveBeenCalledWith(
+      expect.objectContaining({ message: expect.stringMatching(/street-cams .* did not load/) }),
+    );
     expect(repo.restored).toBe(0);
-    await expect(new StaticModelConfigLoader(repo as unknown as ModelRepository, path.join(dir, 'missing.json'), log, fatal).onModuleInit()).rejects.toThrow(StaticModelConfigError);
+    await expect(
+      new StaticModelConfigLoader(
+        repo as unknown as ModelRepository,
+        path.join(dir, 'missing.json'),
+        log,
+        fatal,
+      ).onModuleInit(),
+    ).rejects.toThrow(StaticModelConfigError);
   });
 });

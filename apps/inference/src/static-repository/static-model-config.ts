@@ -40,7 +40,8 @@ export async function readStaticModelConfig(file: string): Promise<DeploymentCha
     const why = e instanceof ContractViolationError ? e.issues.join('; ') : (e as Error).message;
     throw new StaticModelConfigError(`model config ${abs} is invalid: ${why}`);
   }
-  if (ev.action !== 'deploy' || !ev.config) throw new StaticModelConfigError(`model config ${abs} must be a "deploy" with an engine config`);
+  if (ev.action !== 'deploy' || !ev.config)
+    throw new StaticModelConfigError(`model config ${abs} must be a "deploy" with an engine config`);
   const modelPath = path.resolve(path.dirname(abs), ev.config.modelPath);
   return { ...ev, config: { ...ev.config, modelPath } };
 }
@@ -71,11 +72,15 @@ export class StaticModelConfigLoader implements OnModuleInit {
    */
   async onModuleInit(): Promise<void> {
     const ev = await readStaticModelConfig(this.file);
-    this.log.info({ file: this.file, model: ev.modelName, engine: ev.config?.engine }, 'deploying model from static config');
+    this.log.info(
+      { file: this.file, model: ev.modelName, engine: ev.config?.engine },
+      'deploying model from static config',
+    );
     void (async () => {
       await this.repository.apply(ev);
       const entry = this.repository.get(ev.modelName);
-      if (!entry || entry.state !== 'ready') return this.fatal(new StaticModelConfigError(`model ${ev.modelName} from ${this.file} did not load`));
+      if (!entry || entry.state !== 'ready')
+        return this.fatal(new StaticModelConfigError(`model ${ev.modelName} from ${this.file} did not load`));
       // No state file in standalone mode: this only marks the repository restored, i.e. ready.
       await this.repository.restore();
     })().catch((e: Error) => this.fatal(e));

@@ -16,7 +16,14 @@ export interface Harness {
   url: string;
   dataDir: string;
   repository: ModelRepository;
-  deploy(name: string, modelFile: string, extra?: Partial<DeploymentChanged> & { options?: Partial<EngineConfig['options']>; engine?: EngineConfig['engine'] }): Promise<string>;
+  deploy(
+    name: string,
+    modelFile: string,
+    extra?: Partial<DeploymentChanged> & {
+      options?: Partial<EngineConfig['options']>;
+      engine?: EngineConfig['engine'];
+    },
+  ): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -25,7 +32,12 @@ let seq = 0;
 /** Starts the real inference app in process on a free loopback port. */
 export async function startInference(env: Record<string, string> = {}): Promise<Harness> {
   const dataDir = env.CVP_DATA_DIR ?? mkdtempSync(path.join(process.env.CVP_TEST_DIR ?? '/tmp', 'inference-'));
-  const config = parseConfig(inferenceConfigSchema, { ...process.env, CVP_DATA_DIR: dataDir, CVP_LOG_LEVEL: 'warn', ...env });
+  const config = parseConfig(inferenceConfigSchema, {
+    ...process.env,
+    CVP_DATA_DIR: dataDir,
+    CVP_LOG_LEVEL: 'warn',
+    ...env,
+  });
   const logger = createLogger('inference', config.CVP_LOG_LEVEL);
   const app = await createService({
     name: 'inference',
@@ -54,7 +66,18 @@ export async function startInference(env: Record<string, string> = {}): Promise<
         modelName: name,
         task: extra.task,
         labels: extra.labels,
-        config: { engine: extra.engine ?? 'ort-node', modelPath: path.isAbsolute(modelFile) ? modelFile : path.join(FIXTURES, modelFile), options: { provider: 'cpu', precision: 'fp32', graphOptimization: 'all', threads: 1, maxBatch: 1, ...extra.options } },
+        config: {
+          engine: extra.engine ?? 'ort-node',
+          modelPath: path.isAbsolute(modelFile) ? modelFile : path.join(FIXTURES, modelFile),
+          options: {
+            provider: 'cpu',
+            precision: 'fp32',
+            graphOptimization: 'all',
+            threads: 1,
+            maxBatch: 1,
+            ...extra.options,
+          },
+        },
       });
       return deploymentId;
     },

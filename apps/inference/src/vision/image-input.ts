@@ -22,13 +22,27 @@ export type ImageKind = 'jpeg' | 'png';
 /** Content sniffing: the bytes decide, never the declared content type. */
 export function sniffImage(buf: Uint8Array): ImageKind | undefined {
   if (buf.length >= 3 && buf[0] === 0xff && buf[1] === 0xd8 && buf[2] === 0xff) return 'jpeg';
-  if (buf.length >= 8 && buf[0] === 0x89 && buf[1] === 0x50 && buf[2] === 0x4e && buf[3] === 0x47 && buf[4] === 0x0d && buf[5] === 0x0a && buf[6] === 0x1a && buf[7] === 0x0a)
+  if (
+    buf.length >= 8 &&
+    buf[0] === 0x89 &&
+    buf[1] === 0x50 &&
+    buf[2] === 0x4e &&
+    buf[3] === 0x47 &&
+    buf[4] === 0x0d &&
+    buf[5] === 0x0a &&
+    buf[6] === 0x1a &&
+    buf[7] === 0x0a
+  )
     return 'png';
   return undefined;
 }
 
-async function checkedImage(buf: Buffer, limits: ImageLimits): Promise<{ img: sharp.Sharp; width: number; height: number }> {
-  if (buf.length > limits.maxBytes) throw new ImageInputError(`image is ${buf.length} bytes; the limit is ${limits.maxBytes}`, 413);
+async function checkedImage(
+  buf: Buffer,
+  limits: ImageLimits,
+): Promise<{ img: sharp.Sharp; width: number; height: number }> {
+  if (buf.length > limits.maxBytes)
+    throw new ImageInputError(`image is ${buf.length} bytes; the limit is ${limits.maxBytes}`, 413);
   if (!sniffImage(buf)) throw new ImageInputError('unsupported image type: expected JPEG or PNG', 415);
   // limitInputPixels makes libvips refuse image bombs from the header, before decoding them.
   const img = sharp(buf, { limitInputPixels: limits.maxPixels, failOn: 'error', sequentialRead: true });
@@ -40,7 +54,8 @@ async function checkedImage(buf: Buffer, limits: ImageLimits): Promise<{ img: sh
   }
   const { width, height } = meta;
   if (!width || !height) throw new ImageInputError('image has no dimensions');
-  if (width * height > limits.maxPixels) throw new ImageInputError(`image has ${width * height} pixels; the limit is ${limits.maxPixels}`, 413);
+  if (width * height > limits.maxPixels)
+    throw new ImageInputError(`image has ${width * height} pixels; the limit is ${limits.maxPixels}`, 413);
   // EXIF orientation is ignored, as the native core does, so both engines see the same pixels.
   return { img: img.removeAlpha().toColourspace('srgb'), width, height };
 }
@@ -64,7 +79,12 @@ export interface DetectorInput {
 }
 
 /** Decodes (libuv thread pool, off the event loop), resizes and letterboxes to dstW x dstH, CHW float. */
-export async function detectorInput(buf: Buffer, dstW: number, dstH: number, limits: ImageLimits): Promise<DetectorInput> {
+export async function detectorInput(
+  buf: Buffer,
+  dstW: number,
+  dstH: number,
+  limits: ImageLimits,
+): Promise<DetectorInput> {
   const { img, width, height } = await checkedImage(buf, limits);
   const lb = computeLetterbox(width, height, dstW, dstH);
   const rgb = await rawRgb(img, lb.newW, lb.newH, lb.newW !== width || lb.newH !== height);
@@ -75,7 +95,13 @@ export async function detectorInput(buf: Buffer, dstW: number, dstH: number, lim
 export type Normalization = 'imagenet' | 'unit';
 
 /** Resizes to w x h (no letterbox, as torchvision/Ultralytics-cls evaluation) and normalises, CHW float. */
-export async function classifierInput(buf: Buffer, w: number, h: number, normalization: Normalization, limits: ImageLimits): Promise<Float32Array> {
+export async function classifierInput(
+  buf: Buffer,
+  w: number,
+  h: number,
+  normalization: Normalization,
+  limits: ImageLimits,
+): Promise<Float32Array> {
   const { img, width, height } = await checkedImage(buf, limits);
   const rgb = await rawRgb(img, w, h, w !== width || h !== height);
   return normalization === 'unit' ? normalizeToChw(rgb, w, h, [0, 0, 0], [1, 1, 1]) : normalizeToChw(rgb, w, h);

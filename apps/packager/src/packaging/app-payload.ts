@@ -150,10 +150,15 @@ Module._resolveFilename = function (request, parent, isMain, options) {
  * reaches, a package.json with only the npm packages that code requires (at the platform's
  * pinned versions) and a lockfile pruned to them.
  */
-export async function collectAppPayload(platformRoot: string): Promise<{ files: BundleFile[]; dependencies: Record<string, string> }> {
+export async function collectAppPayload(
+  platformRoot: string,
+): Promise<{ files: BundleFile[]; dependencies: Record<string, string> }> {
   const dist = path.join(platformRoot, 'dist');
   const main = path.join(dist, INFERENCE_ENTRY);
-  if (!existsSync(main)) throw new PlatformBuildMissingError(`compiled data plane missing at ${main}: run \`npm run build\` on the platform first`);
+  if (!existsSync(main))
+    throw new PlatformBuildMissingError(
+      `compiled data plane missing at ${main}: run \`npm run build\` on the platform first`,
+    );
   const rootPkg = JSON.parse(await readFile(path.join(platformRoot, 'package.json'), 'utf8')) as RootPackageJson;
   const lock = JSON.parse(await readFile(path.join(platformRoot, 'package-lock.json'), 'utf8')) as Lockfile;
 
@@ -171,7 +176,10 @@ export async function collectAppPayload(platformRoot: string): Promise<{ files: 
           const libDir = path.join(dist, 'libs', lib);
           if (!seenLibs.has(lib)) {
             seenLibs.add(lib);
-            if (!existsSync(libDir)) throw new PlatformBuildMissingError(`compiled lib @cvp/${lib} missing at ${libDir}: run \`npm run build\``);
+            if (!existsSync(libDir))
+              throw new PlatformBuildMissingError(
+                `compiled lib @cvp/${lib} missing at ${libDir}: run \`npm run build\``,
+              );
             dirs.push(libDir);
           }
         } else packages.add(pkg);
@@ -181,7 +189,8 @@ export async function collectAppPayload(platformRoot: string): Promise<{ files: 
       if (!rel.includes('/testing/')) files.push(copiedFile(`${APP_DIR}/dist/${rel}`, js));
     }
   }
-  for (const [trigger, implied] of Object.entries(IMPLICIT_PACKAGES)) if (packages.has(trigger)) implied.forEach((p) => packages.add(p));
+  for (const [trigger, implied] of Object.entries(IMPLICIT_PACKAGES))
+    if (packages.has(trigger)) implied.forEach((p) => packages.add(p));
   const dependencies: Record<string, string> = {};
   const missing: string[] = [];
   for (const p of [...packages].sort()) {
@@ -189,7 +198,10 @@ export async function collectAppPayload(platformRoot: string): Promise<{ files: 
     if (v) dependencies[p] = v;
     else missing.push(p);
   }
-  if (missing.length) throw new PlatformBuildMissingError(`the data plane requires packages that are not production dependencies of the platform: ${missing.join(', ')}`);
+  if (missing.length)
+    throw new PlatformBuildMissingError(
+      `the data plane requires packages that are not production dependencies of the platform: ${missing.join(', ')}`,
+    );
 
   const name = 'cvp-inference-bundle';
   const version = rootPkg.version ?? '0.0.0';
@@ -202,12 +214,23 @@ export async function collectAppPayload(platformRoot: string): Promise<{ files: 
     dependencies,
   };
   files.push(textFile(`${APP_DIR}/package.json`, `${JSON.stringify(pkgJson, null, 2)}\n`));
-  files.push(textFile(`${APP_DIR}/package-lock.json`, `${JSON.stringify(pruneLockfile(lock, dependencies, name, version), null, 2)}\n`));
-  files.push(textFile(`${APP_DIR}/.npmrc`, '# the CPU library ships inside onnxruntime-node; CUDA images set ONNXRUNTIME_NODE_INSTALL=cuda12\nonnxruntime-node-install=skip\nfund=false\naudit=false\n'));
+  files.push(
+    textFile(
+      `${APP_DIR}/package-lock.json`,
+      `${JSON.stringify(pruneLockfile(lock, dependencies, name, version), null, 2)}\n`,
+    ),
+  );
+  files.push(
+    textFile(
+      `${APP_DIR}/.npmrc`,
+      '# the CPU library ships inside onnxruntime-node; CUDA images set ONNXRUNTIME_NODE_INSTALL=cuda12\nonnxruntime-node-install=skip\nfund=false\naudit=false\n',
+    ),
+  );
   files.push(textFile(`${APP_DIR}/register-paths.js`, REGISTER_PATHS));
   // libs/native-client finds the proto by walking up from its compiled folder to libs/contracts/proto.
   const proto = path.join(platformRoot, 'libs/contracts/proto/cvp_inference.proto');
-  if (seenLibs.has('native-client') && existsSync(proto)) files.push(copiedFile(`${APP_DIR}/libs/contracts/proto/cvp_inference.proto`, proto));
+  if (seenLibs.has('native-client') && existsSync(proto))
+    files.push(copiedFile(`${APP_DIR}/libs/contracts/proto/cvp_inference.proto`, proto));
   return { files, dependencies };
 }
 
@@ -218,11 +241,16 @@ export async function collectNativeSources(platformRoot: string): Promise<Bundle
   if (!existsSync(path.join(native, 'CMakeLists.txt')) || !existsSync(proto)) {
     throw new PlatformBuildMissingError(`native core sources missing under ${native}`);
   }
-  const files: BundleFile[] = [copiedFile('native/CMakeLists.txt', path.join(native, 'CMakeLists.txt')), copiedFile('native/proto/cvp_inference.proto', proto)];
+  const files: BundleFile[] = [
+    copiedFile('native/CMakeLists.txt', path.join(native, 'CMakeLists.txt')),
+    copiedFile('native/proto/cvp_inference.proto', proto),
+  ];
   const fetchHeaders = path.join(native, 'scripts/fetch-ort-headers.sh');
   if (existsSync(fetchHeaders)) files.push(copiedFile('native/scripts/fetch-ort-headers.sh', fetchHeaders, true));
   const src = path.join(native, 'src');
-  for (const e of (await readdir(src, { withFileTypes: true })).filter((d) => d.isFile()).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+  for (const e of (await readdir(src, { withFileTypes: true }))
+    .filter((d) => d.isFile())
+    .sort((a, b) => (a.name < b.name ? -1 : 1))) {
     if (/\.(cpp|hpp|h|cc)$/.test(e.name)) files.push(copiedFile(`native/src/${e.name}`, path.join(src, e.name)));
   }
   return files;

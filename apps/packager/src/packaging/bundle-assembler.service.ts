@@ -48,18 +48,24 @@ export class BundleAssembler {
     } catch {
       throw new PermanentJobError(`${what} not found at ${p}`);
     }
-    if (real !== root && !real.startsWith(root + path.sep)) throw new PermanentJobError(`${what} is outside the data dir: ${p}`);
+    if (real !== root && !real.startsWith(root + path.sep))
+      throw new PermanentJobError(`${what} is outside the data dir: ${p}`);
     const st = await stat(real);
     if (!st.isFile()) throw new PermanentJobError(`${what} is not a regular file: ${p}`);
     if (st.size > this.config.CVP_PACKAGER_MAX_MODEL_MB * 1024 * 1024) {
-      throw new PermanentJobError(`${what} is ${Math.ceil(st.size / 1048576)} MiB, above CVP_PACKAGER_MAX_MODEL_MB=${this.config.CVP_PACKAGER_MAX_MODEL_MB}`);
+      throw new PermanentJobError(
+        `${what} is ${Math.ceil(st.size / 1048576)} MiB, above CVP_PACKAGER_MAX_MODEL_MB=${this.config.CVP_PACKAGER_MAX_MODEL_MB}`,
+      );
     }
     return real;
   }
 
   private async decisionSummary(plan: PackagePlan, reportDir: string | null): Promise<string> {
-    if (!plan.benchmark) return `engine ${plan.engineConfig.engine} was named by the user; no benchmark of this model version was available.`;
-    const prefix = plan.selected ? `selected by benchmark ${plan.benchmark.id}` : `named by the user; benchmark ${plan.benchmark.id} is included for reference`;
+    if (!plan.benchmark)
+      return `engine ${plan.engineConfig.engine} was named by the user; no benchmark of this model version was available.`;
+    const prefix = plan.selected
+      ? `selected by benchmark ${plan.benchmark.id}`
+      : `named by the user; benchmark ${plan.benchmark.id} is included for reference`;
     const decisionPath = reportDir ? path.join(reportDir, 'decision.json') : null;
     if (decisionPath && existsSync(decisionPath)) {
       try {
@@ -130,7 +136,12 @@ export class BundleAssembler {
       config: bundledEngine,
     });
     files.push(textFile(MODEL_CONFIG, json(deployment)));
-    files.push(textFile('model/engine.json', json({ ...bundledEngine, modelPath: modelFile, benchmarkId: spec.benchmarkId, selected: plan.selected })));
+    files.push(
+      textFile(
+        'model/engine.json',
+        json({ ...bundledEngine, modelPath: modelFile, benchmarkId: spec.benchmarkId, selected: plan.selected }),
+      ),
+    );
 
     files.push(textFile('Dockerfile.cpu', dockerfile(spec, 'cpu')));
     files.push(textFile('Dockerfile.cuda', dockerfile(spec, 'cuda')));
@@ -139,7 +150,12 @@ export class BundleAssembler {
     files.push(textFile(RUN_SCRIPT, runScript(spec), true));
     files.push(textFile('.env.example', envExample(spec)));
     files.push(textFile('DEPLOY.md', deploymentGuide(spec)));
-    files.push(textFile('.dockerignore', '# keep local installs and builds out of the image context\napp/node_modules\nnative/build\nnative/.deps\nvar\n.env\n'));
+    files.push(
+      textFile(
+        '.dockerignore',
+        '# keep local installs and builds out of the image context\napp/node_modules\nnative/build\nnative/.deps\nvar\n.env\n',
+      ),
+    );
 
     files.push(...(await collectAppPayload(platformRoot)).files);
     files.push(...(await collectNativeSources(platformRoot)));

@@ -7,7 +7,16 @@ import type { MessageBus } from '@cvp/platform';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { freePort } = require('../../../../scripts/lib/ports') as { freePort: () => Promise<number> };
 import type { PackagerConfig } from '../config';
-import { connectBus, extractTarball, makeYoloModel, modelFacts, packagerConfig, platformSnapshot, REPO_ROOT, scratchDir } from '../testing/fixtures';
+import {
+  connectBus,
+  extractTarball,
+  makeYoloModel,
+  modelFacts,
+  packagerConfig,
+  platformSnapshot,
+  REPO_ROOT,
+  scratchDir,
+} from '../testing/fixtures';
 import { BundleAssembler } from './bundle-assembler.service';
 import { planPackage } from './package-plan';
 import { PackageWriter } from './package-writer.service';
@@ -77,7 +86,9 @@ async function testImage(): Promise<Buffer> {
     const x = Math.floor((i % 192) / 3);
     px[i] = x > 16 && x < 40 && y > 20 && y < 50 ? 230 : s % 256;
   }
-  return sharp(px, { raw: { width: 64, height: 64, channels: 3 } }).png({ compressionLevel: 9 }).toBuffer();
+  return sharp(px, { raw: { width: 64, height: 64, channels: 3 } })
+    .png({ compressionLevel: 9 })
+    .toBuffer();
 }
 
 interface Detect {
@@ -100,7 +111,10 @@ describe('bundle started with run.sh vs the platform deployment (real data plane
     dir = scratchDir('bundle-run');
     const dataDir = path.join(dir, 'data');
     onnx = makeYoloModel(path.join(dataDir, 'models', 'run-m1', 'v1'));
-    config = packagerConfig({ CVP_DATA_DIR: dataDir, CVP_PACKAGER_PLATFORM_ROOT: platformSnapshot(path.join(dir, 'platform')) });
+    config = packagerConfig({
+      CVP_DATA_DIR: dataDir,
+      CVP_PACKAGER_PLATFORM_ROOT: platformSnapshot(path.join(dir, 'platform')),
+    });
     bus = await connectBus('bundle-run-test');
     image = await testImage();
     platformNativePort = await freePort();
@@ -120,7 +134,10 @@ describe('bundle started with run.sh vs the platform deployment (real data plane
     const written = await new PackageWriter(config).write(await new BundleAssembler(config).assemble(plan));
     const bundle = extractTarball(written.tarballPath, path.join(dir, `extracted-${engine}`));
     const entry = path.join(bundle, 'app/dist/apps/inference/src/static-repository/standalone.main.js');
-    if (!existsSync(entry)) throw new Error(`the bundle lacks the data plane's standalone entry (${entry}): build apps/inference (npx tsc -p tsconfig.build.json)`);
+    if (!existsSync(entry))
+      throw new Error(
+        `the bundle lacks the data plane's standalone entry (${entry}): build apps/inference (npx tsc -p tsconfig.build.json)`,
+      );
     return bundle;
   }
 
@@ -129,7 +146,11 @@ describe('bundle started with run.sh vs the platform deployment (real data plane
    * local npm cache (the proof that the bundle names every package it needs); "platform": NODE_PATH
    * points at the platform's node_modules (the documented shortcut).
    */
-  async function startBundle(bundle: string, deps: 'own' | 'platform', extraEnv: NodeJS.ProcessEnv = {}): Promise<string> {
+  async function startBundle(
+    bundle: string,
+    deps: 'own' | 'platform',
+    extraEnv: NodeJS.ProcessEnv = {},
+  ): Promise<string> {
     const port = await freePort();
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
@@ -155,7 +176,11 @@ describe('bundle started with run.sh vs the platform deployment (real data plane
       platformUrl = `http://127.0.0.1:${port}`;
       platformInference = start(
         process.execPath,
-        ['-r', path.join(REPO_ROOT, 'scripts/register-paths.js'), path.join(REPO_ROOT, 'dist/apps/inference/src/main.js')],
+        [
+          '-r',
+          path.join(REPO_ROOT, 'scripts/register-paths.js'),
+          path.join(REPO_ROOT, 'dist/apps/inference/src/main.js'),
+        ],
         {
           PATH: process.env.PATH,
           HOME: process.env.HOME,
@@ -178,12 +203,19 @@ describe('bundle started with run.sh vs the platform deployment (real data plane
       await sleep(500);
       const r = await fetch(`${platformUrl}/v2/models/${deployment.modelName}/ready`).catch(() => undefined);
       if (r?.status === 200) return platformUrl;
-      if (Date.now() > end) throw new Error(`platform inference never readied ${deployment.modelName}; log:\n${tail(platformInference.log)}`);
+      if (Date.now() > end)
+        throw new Error(
+          `platform inference never readied ${deployment.modelName}; log:\n${tail(platformInference.log)}`,
+        );
     }
   }
 
   async function detect(url: string, model: string): Promise<Detect> {
-    const r = await fetch(`${url}/v2/models/${model}/detect`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: image });
+    const r = await fetch(`${url}/v2/models/${model}/detect`, {
+      method: 'POST',
+      headers: { 'content-type': 'image/png' },
+      body: image,
+    });
     expect(r.status).toBe(200);
     return (await r.json()) as Detect;
   }
@@ -218,22 +250,41 @@ describe('bundle started with run.sh vs the platform deployment (real data plane
 
   it('engine ort-node, dependencies from its own lock (npm ci --offline): answers /v2/health/ready and gives the same detections as the platform deployment', async () => {
     const bundle = await makeBundle('ort-node');
-    const deployment = JSON.parse(readFileSync(path.join(bundle, 'model/model-config.json'), 'utf8')) as DeploymentChanged;
+    const deployment = JSON.parse(
+      readFileSync(path.join(bundle, 'model/model-config.json'), 'utf8'),
+    ) as DeploymentChanged;
     const url = await startBundle(bundle, 'own');
     expect(existsSync(path.join(bundle, 'app/node_modules/onnxruntime-node'))).toBe(true);
-    const platform = await platformDeployment({ ...deployment, deploymentId: 'platform-ort', config: { ...deployment.config!, modelPath: onnx } });
+    const platform = await platformDeployment({
+      ...deployment,
+      deploymentId: 'platform-ort',
+      config: { ...deployment.config!, modelPath: onnx },
+    });
     await expectSameAnswers(url, platform, deployment.modelName);
   }, 400_000);
 
-  it('engine native, NODE_PATH to the platform\'s node_modules: run.sh starts the core through the same entrypoint and answers like the platform', async () => {
+  it("engine native, NODE_PATH to the platform's node_modules: run.sh starts the core through the same entrypoint and answers like the platform", async () => {
     const nativeBin = path.join(REPO_ROOT, 'native/build/cvp-core');
-    if (!existsSync(nativeBin)) throw new Error(`native core not built at ${nativeBin}: the bootstrap builds it (native/scripts/build.sh)`);
+    if (!existsSync(nativeBin))
+      throw new Error(`native core not built at ${nativeBin}: the bootstrap builds it (native/scripts/build.sh)`);
     const bundle = await makeBundle('native');
-    const deployment = JSON.parse(readFileSync(path.join(bundle, 'model/model-config.json'), 'utf8')) as DeploymentChanged;
+    const deployment = JSON.parse(
+      readFileSync(path.join(bundle, 'model/model-config.json'), 'utf8'),
+    ) as DeploymentChanged;
     const url = await startBundle(bundle, 'platform', { CVP_NATIVE_BIN: nativeBin });
     // The platform's own native core, as the supervisor starts it.
-    platformNative = start(nativeBin, ['--host', '127.0.0.1', '--port', String(platformNativePort)], { PATH: process.env.PATH }, REPO_ROOT, path.join(dir, 'platform-native.log'));
-    const platform = await platformDeployment({ ...deployment, deploymentId: 'platform-native', config: { ...deployment.config!, modelPath: onnx } });
+    platformNative = start(
+      nativeBin,
+      ['--host', '127.0.0.1', '--port', String(platformNativePort)],
+      { PATH: process.env.PATH },
+      REPO_ROOT,
+      path.join(dir, 'platform-native.log'),
+    );
+    const platform = await platformDeployment({
+      ...deployment,
+      deploymentId: 'platform-native',
+      config: { ...deployment.config!, modelPath: onnx },
+    });
     await expectSameAnswers(url, platform, deployment.modelName);
   }, 400_000);
 });

@@ -27,7 +27,9 @@ async function addEntry(tar: Pack, file: BundleFile, name: string): Promise<void
   const header = { name, mode, mtime: FIXED_MTIME, type: 'file' as const, ...OWNER };
   if (file.source.kind === 'bytes') {
     const data = file.source.data;
-    await new Promise<void>((resolve, reject) => tar.entry({ ...header, size: data.length }, data, (e) => (e ? reject(e) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      tar.entry({ ...header, size: data.length }, data, (e) => (e ? reject(e) : resolve())),
+    );
     return;
   }
   const size = (await stat(file.source.path)).size;
@@ -57,7 +59,9 @@ export async function writeDeterministicTarGz(files: BundleFile[], root: string,
     for (const e of entries) {
       if (!e.file) {
         await new Promise<void>((resolve, reject) =>
-          tar.entry({ name: e.name, type: 'directory', mode: 0o755, mtime: FIXED_MTIME, ...OWNER }, (err) => (err ? reject(err) : resolve())),
+          tar.entry({ name: e.name, type: 'directory', mode: 0o755, mtime: FIXED_MTIME, ...OWNER }, (err) =>
+            err ? reject(err) : resolve(),
+          ),
         );
       } else {
         await addEntry(tar, e.file, e.name);

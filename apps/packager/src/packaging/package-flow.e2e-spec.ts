@@ -46,7 +46,12 @@ describe('package job end to end: gateway REST -> packager worker over NATS -> p
     const jsm = await gw.app.get(MessageBus).jetstreamManager();
     await jsm.streams.purge(Streams.jobs('package')).catch(() => undefined);
 
-    const up = await uploadMultipart(`${gw.api}/models`, token, { format: 'onnx', task: 'detect', name: 'flow yolo' }, { name: 'model.onnx', data: readFileSync(onnx) });
+    const up = await uploadMultipart(
+      `${gw.api}/models`,
+      token,
+      { format: 'onnx', task: 'detect', name: 'flow yolo' },
+      { name: 'model.onnx', data: readFileSync(onnx) },
+    );
     if (up.status !== 202) throw new Error(`model upload answered ${up.status}: ${JSON.stringify(up.body)}`);
     modelId = (up.body.model as { id: string }).id;
     const convertJobId = (up.body.job as { id: string }).id;
@@ -54,10 +59,22 @@ describe('package job end to end: gateway REST -> packager worker over NATS -> p
     const v1 = path.join(gw.dataDir, 'models', modelId, 'v1', 'model.onnx');
     mkdirSync(path.dirname(v1), { recursive: true });
     copyFileSync(onnx, v1);
-    await gw.app.get(ModelsService).registerVersionFromJob('convert', { id: convertJobId, ownerId: gw.userIds.engineer, input: { modelId } }, { modelId, version: 1, onnxPath: v1 });
+    await gw.app
+      .get(ModelsService)
+      .registerVersionFromJob(
+        'convert',
+        { id: convertJobId, ownerId: gw.userIds.engineer, input: { modelId } },
+        { modelId, version: 1, onnxPath: v1 },
+      );
 
-    const config = packagerConfig({ CVP_DATA_DIR: gw.dataDir, CVP_PACKAGER_PLATFORM_ROOT: platformSnapshot(path.join(dir, 'platform')), CVP_LOG_LEVEL: 'silent' });
-    packager = await NestFactory.createApplicationContext(AppModule.forRoot(config, pino({ level: 'silent' })), { logger: false });
+    const config = packagerConfig({
+      CVP_DATA_DIR: gw.dataDir,
+      CVP_PACKAGER_PLATFORM_ROOT: platformSnapshot(path.join(dir, 'platform')),
+      CVP_LOG_LEVEL: 'silent',
+    });
+    packager = await NestFactory.createApplicationContext(AppModule.forRoot(config, pino({ level: 'silent' })), {
+      logger: false,
+    });
     await packager.init();
   }, 300_000);
 
@@ -67,7 +84,11 @@ describe('package job end to end: gateway REST -> packager worker over NATS -> p
   });
 
   const runJob = async (input: Record<string, unknown>): Promise<Job> => {
-    const r = await fetch(`${gw.api}/jobs/package`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: JSON.stringify(input) });
+    const r = await fetch(`${gw.api}/jobs/package`, {
+      method: 'POST',
+      headers: { ...auth(), 'content-type': 'application/json' },
+      body: JSON.stringify(input),
+    });
     expect(r.status).toBe(202);
     const { id } = (await r.json()) as Job;
     const end = Date.now() + 120_000;
@@ -84,9 +105,17 @@ describe('package job end to end: gateway REST -> packager worker over NATS -> p
     expect(job.error).toBeNull();
     expect(job.state).toBe('succeeded');
     const packageId = job.result!.packageId as string;
-    expect(job.result).toMatchObject({ packageId: expect.stringMatching(/^pkg-[0-9a-f]{24}$/), downloadUrl: `/api/v1/packages/${packageId}/download`, modelId, engine: 'ort-node' });
+    expect(job.result).toMatchObject({
+      packageId: expect.stringMatching(/^pkg-[0-9a-f]{24}$/),
+      downloadUrl: `/api/v1/packages/${packageId}/download`,
+      modelId,
+      engine: 'ort-node',
+    });
 
-    const list = (await (await fetch(`${gw.api}/packages?modelId=${modelId}`, { headers: auth() })).json()) as { id: string; jobId: string }[];
+    const list = (await (await fetch(`${gw.api}/packages?modelId=${modelId}`, { headers: auth() })).json()) as {
+      id: string;
+      jobId: string;
+    }[];
     expect(list.map((p) => [p.id, p.jobId])).toEqual([[packageId, job.id]]);
 
     const r = await fetch(`${gw.baseUrl}${job.result!.downloadUrl as string}`, { headers: auth() });
@@ -96,11 +125,16 @@ describe('package job end to end: gateway REST -> packager worker over NATS -> p
     expect(bytes.equals(readFileSync(path.join(gw.dataDir, job.result!.tarballPath as string)))).toBe(true);
     const tgz = path.join(gw.dataDir, '..', `${packageId}.tar.gz`);
     writeFileSync(tgz, bytes);
-    expect(execFileSync('sha256sum', [tgz], { encoding: 'utf8' }).split(' ')[0]).toBe(r.headers.get('x-checksum-sha256'));
+    expect(execFileSync('sha256sum', [tgz], { encoding: 'utf8' }).split(' ')[0]).toBe(
+      r.headers.get('x-checksum-sha256'),
+    );
     const out = path.join(gw.dataDir, '..', `x-${packageId}`);
     mkdirSync(out, { recursive: true });
     execFileSync('tar', ['-xzf', tgz, '-C', out]);
-    const check = spawnSync('sha256sum', ['-c', '--strict', '--quiet', 'MANIFEST.sha256'], { cwd: path.join(out, `cvp-bundle-${packageId}`), encoding: 'utf8' });
+    const check = spawnSync('sha256sum', ['-c', '--strict', '--quiet', 'MANIFEST.sha256'], {
+      cwd: path.join(out, `cvp-bundle-${packageId}`),
+      encoding: 'utf8',
+    });
     expect(check.stdout + check.stderr).toBe('');
     expect(check.status).toBe(0);
   });

@@ -37,7 +37,11 @@ export class PackageJobHandler implements JobHandler<'package'> {
     const plan = planPackage(input, model, benchmark);
     this.checkCancelled(ctx);
 
-    ctx.progress({ progress: 0.2, stage: 'assembling bundle', detail: { engine: plan.engineConfig.engine, variant: plan.variant, modelVersion: plan.version.version } });
+    ctx.progress({
+      progress: 0.2,
+      stage: 'assembling bundle',
+      detail: { engine: plan.engineConfig.engine, variant: plan.variant, modelVersion: plan.version.version },
+    });
     let files;
     try {
       files = await this.assembler.assemble(plan);
@@ -57,7 +61,10 @@ export class PackageJobHandler implements JobHandler<'package'> {
       throw e;
     }
     ctx.progress({ progress: 1, stage: 'done', detail: { packageId: written.packageId } });
-    ctx.logger.info({ packageId: written.packageId, sha256: written.sha256, sizeBytes: written.sizeBytes }, 'package written');
+    ctx.logger.info(
+      { packageId: written.packageId, sha256: written.sha256, sizeBytes: written.sizeBytes },
+      'package written',
+    );
 
     const dataDir = path.resolve(this.config.CVP_DATA_DIR);
     return {

@@ -20,7 +20,11 @@ export interface PackagePlan {
  * the latest ONNX version with default options for the variant, and still carry the latest
  * benchmark report of that version when there is one.
  */
-export function planPackage(input: JobInputs['package'], model: ModelFacts, benchmark: BenchmarkFacts | null): PackagePlan {
+export function planPackage(
+  input: JobInputs['package'],
+  model: ModelFacts,
+  benchmark: BenchmarkFacts | null,
+): PackagePlan {
   const variant = input.variant;
   if (input.engine === 'selected') {
     if (!benchmark || !benchmark.selected) {
@@ -29,16 +33,23 @@ export function planPackage(input: JobInputs['package'], model: ModelFacts, benc
       );
     }
     const version = model.versions.find((v) => v.version === benchmark.modelVersion);
-    if (!version) throw new PermanentJobError(`benchmark ${benchmark.id} measured model ${model.id} v${benchmark.modelVersion}, which no longer exists`);
+    if (!version)
+      throw new PermanentJobError(
+        `benchmark ${benchmark.id} measured model ${model.id} v${benchmark.modelVersion}, which no longer exists`,
+      );
     const cfg = benchmark.selected;
     if (variant === 'cpu' && cfg.options.provider !== 'cpu') {
-      throw new PermanentJobError(`the selected engine runs on provider ${cfg.options.provider}, which a CPU image cannot serve: package with variant "cuda"`);
+      throw new PermanentJobError(
+        `the selected engine runs on provider ${cfg.options.provider}, which a CPU image cannot serve: package with variant "cuda"`,
+      );
     }
     return { model, version, engineConfig: cfg, variant, benchmark, selected: true };
   }
   const version = model.versions.find((v) => v.version === model.latestVersion);
   if (!version || !version.onnxPath) {
-    throw new PermanentJobError(`model ${model.id} has no ONNX file yet (latest version ${model.latestVersion}): wait for its convert job`);
+    throw new PermanentJobError(
+      `model ${model.id} has no ONNX file yet (latest version ${model.latestVersion}): wait for its convert job`,
+    );
   }
   const engineConfig: EngineConfig = {
     engine: input.engine,

@@ -26,7 +26,8 @@ export interface WrittenPackage {
  * every file's path and content, so the same inputs give the same id (a re-delivered or repeated
  * job rewrites the same package) and different inputs never collide.
  */
-export const packageIdOf = (manifest: string) => `pkg-${createHash('sha256').update(manifest).digest('hex').slice(0, 24)}`;
+export const packageIdOf = (manifest: string) =>
+  `pkg-${createHash('sha256').update(manifest).digest('hex').slice(0, 24)}`;
 export const tarballNameOf = (packageId: string) => `cvp-bundle-${packageId}.tar.gz`;
 
 async function sha256File(p: string): Promise<string> {

@@ -30,6 +30,9 @@ export class PackagingModule implements OnModuleInit {
   onModuleInit() {
     // A packager without the compiled data plane would fail every job: say so on /health/ready.
     const main = path.resolve(this.config.CVP_PACKAGER_PLATFORM_ROOT, 'dist', INFERENCE_ENTRY);
-    this.readiness.register('platform-build', () => existsSync(main) || `compiled data plane missing at ${main} (npm run build)`);
+    this.readiness.register(
+      'platform-build',
+      () => existsSync(main) || `compiled data plane missing at ${main} (npm run build)`,
+    );
   }
 }

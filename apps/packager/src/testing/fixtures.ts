@@ -33,25 +33,53 @@ export function scratchDir(prefix: string): string {
  */
 export function platformSnapshot(into: string): string {
   const main = path.join(REPO_ROOT, 'dist/apps/inference/src/static-repository/standalone.main.js');
-  if (!existsSync(main)) throw new Error(`the compiled data plane is missing (${main}): run \`npx tsc -p tsconfig.build.json\` first (npm test's bootstrap does)`);
-  for (const rel of ['package.json', 'package-lock.json', 'dist/apps/inference', 'dist/libs', 'native/CMakeLists.txt', 'native/src', 'native/scripts', 'libs/contracts/proto']) {
-    cpSync(path.join(REPO_ROOT, rel), path.join(into, rel), { recursive: true, filter: (src) => !src.endsWith('.map') && !src.endsWith('.tsbuildinfo') });
+  if (!existsSync(main))
+    throw new Error(
+      `the compiled data plane is missing (${main}): run \`npx tsc -p tsconfig.build.json\` first (npm test's bootstrap does)`,
+    );
+  for (const rel of [
+    'package.json',
+    'package-lock.json',
+    'dist/apps/inference',
+    'dist/libs',
+    'native/CMakeLists.txt',
+    'native/src',
+    'native/scripts',
+    'libs/contracts/proto',
+  ]) {
+    cpSync(path.join(REPO_ROOT, rel), path.join(into, rel), {
+      recursive: true,
+      filter: (src) => !src.endsWith('.map') && !src.endsWith('.tsbuildinfo'),
+    });
   }
   return into;
 }
 
 /** A real ONNX detector from the python CLI (untrained yolov8n at 64 px: small and quick). */
 export function makeYoloModel(outDir: string): string {
-  if (!existsSync(PYTHON)) throw new Error(`python venv missing at ${PYTHON}: the bootstrap creates it (python/scripts/setup-venv.sh); packager tests need a real ONNX model`);
+  if (!existsSync(PYTHON))
+    throw new Error(
+      `python venv missing at ${PYTHON}: the bootstrap creates it (python/scripts/setup-venv.sh); packager tests need a real ONNX model`,
+    );
   mkdirSync(outDir, { recursive: true });
-  const r = spawnSync(PYTHON, ['-m', 'cvp_ml', 'preset', '--name', 'yolov8n', '--out', outDir, '--imgsz', '64', '--seed', '0'], {
-    cwd: path.join(REPO_ROOT, 'python'),
-    encoding: 'utf8',
-    timeout: 180_000,
-    env: { ...process.env, YOLO_OFFLINE: 'true', YOLO_AUTOINSTALL: 'false', YOLO_CONFIG_DIR: path.join(outDir, '.yolo') },
-  });
+  const r = spawnSync(
+    PYTHON,
+    ['-m', 'cvp_ml', 'preset', '--name', 'yolov8n', '--out', outDir, '--imgsz', '64', '--seed', '0'],
+    {
+      cwd: path.join(REPO_ROOT, 'python'),
+      encoding: 'utf8',
+      timeout: 180_000,
+      env: {
+        ...process.env,
+        YOLO_OFFLINE: 'true',
+        YOLO_AUTOINSTALL: 'false',
+        YOLO_CONFIG_DIR: path.join(outDir, '.yolo'),
+      },
+    },
+  );
   const onnx = path.join(outDir, 'model.onnx');
-  if (r.status !== 0 || !existsSync(onnx)) throw new Error(`cvp_ml preset failed (${r.status}): ${r.stderr?.slice(-2000)}`);
+  if (r.status !== 0 || !existsSync(onnx))
+    throw new Error(`cvp_ml preset failed (${r.status}): ${r.stderr?.slice(-2000)}`);
   return onnx;
 }
 
@@ -73,12 +101,27 @@ export function modelFacts(id: string, onnxPath: string, over: Partial<ModelFact
     labels: Array.from({ length: 80 }, (_, i) => `class${i}`),
     preset: 'yolov8n',
     latestVersion: 1,
-    versions: [{ version: 1, onnxPath, sourcePath: null, sourceFormat: 'onnx', trained: false, createdAt: '2026-01-01T00:00:00.000Z', metadata: null }],
+    versions: [
+      {
+        version: 1,
+        onnxPath,
+        sourcePath: null,
+        sourceFormat: 'onnx',
+        trained: false,
+        createdAt: '2026-01-01T00:00:00.000Z',
+        metadata: null,
+      },
+    ],
     ...over,
   };
 }
 
-export function benchmarkFacts(id: string, modelId: string, reportDir: string, selected: EngineConfig | null): BenchmarkFacts {
+export function benchmarkFacts(
+  id: string,
+  modelId: string,
+  reportDir: string,
+  selected: EngineConfig | null,
+): BenchmarkFacts {
   return { id, modelId, modelVersion: 1, reportDir, selected, createdAt: '2026-01-02T00:00:00.000Z' };
 }
 
@@ -88,7 +131,10 @@ export function benchmarkFacts(id: string, modelId: string, reportDir: string, s
  * contract-validated replies, from per-model facts the test sets. Subjects are shared by every
  * test file of a run, so replies are keyed by model id and unknown ids are left unanswered.
  */
-export function serveRegistry(bus: MessageBus, facts: Map<string, { model: ModelFacts; benchmark: BenchmarkFacts | null }>) {
+export function serveRegistry(
+  bus: MessageBus,
+  facts: Map<string, { model: ModelFacts; benchmark: BenchmarkFacts | null }>,
+) {
   const subs = [
     bus.subscribe(DescribeModelRequest, Registry.describeModel, (req, msg: Msg) => {
       const f = facts.get(req.modelId);
@@ -96,15 +142,31 @@ export function serveRegistry(bus: MessageBus, facts: Map<string, { model: Model
     }),
     bus.subscribe(LatestBenchmarkRequest, Registry.latestBenchmark, (req, msg: Msg) => {
       const f = facts.get(req.modelId);
-      if (f) bus.respond(msg, LatestBenchmarkReply, f.benchmark ? { found: true, benchmark: f.benchmark } : { found: false });
+      if (f)
+        bus.respond(
+          msg,
+          LatestBenchmarkReply,
+          f.benchmark ? { found: true, benchmark: f.benchmark } : { found: false },
+        );
     }),
   ];
   return () => subs.forEach((s) => s.unsubscribe());
 }
 
-export function jobContext(jobId: string, signal = new AbortController().signal): JobContext & { updates: JobProgressUpdate[] } {
+export function jobContext(
+  jobId: string,
+  signal = new AbortController().signal,
+): JobContext & { updates: JobProgressUpdate[] } {
   const updates: JobProgressUpdate[] = [];
-  return { jobId, ownerId: 'u-test', attempt: 1, signal, logger: silentLogger, progress: (u) => updates.push(u), updates };
+  return {
+    jobId,
+    ownerId: 'u-test',
+    attempt: 1,
+    signal,
+    logger: silentLogger,
+    progress: (u) => updates.push(u),
+    updates,
+  };
 }
 
 export function extractTarball(tarball: string, into: string): string {
@@ -120,7 +182,9 @@ function requireDockerCompose(): void {
   if (composePresent) return;
   const bin = spawnSync('docker-compose', ['version', '--short'], { encoding: 'utf8', timeout: 60_000 });
   if (bin.error || bin.status !== 0) {
-    throw new Error("docker-compose is not installed: the bootstrap installs Debian's docker-compose (apt-get install docker-compose); compose files cannot be validated without it");
+    throw new Error(
+      "docker-compose is not installed: the bootstrap installs Debian's docker-compose (apt-get install docker-compose); compose files cannot be validated without it",
+    );
   }
   composePresent = true;
 }
@@ -130,16 +194,32 @@ const COMPOSE_REQUIRED_ENV = { CVP_GRAFANA_ADMIN_PASSWORD: 'compose-validation-o
 
 export function composeConfigCheck(file: string): { ok: boolean; output: string } {
   requireDockerCompose();
-  const r = spawnSync('docker-compose', ['-f', file, 'config', '-q'], { encoding: 'utf8', cwd: path.dirname(file), timeout: 60_000, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...COMPOSE_REQUIRED_ENV } });
+  const r = spawnSync('docker-compose', ['-f', file, 'config', '-q'], {
+    encoding: 'utf8',
+    cwd: path.dirname(file),
+    timeout: 60_000,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...COMPOSE_REQUIRED_ENV },
+  });
   return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
 }
 
 /** The resolved compose model (`docker-compose config`, YAML -> JSON through python3-yaml, a dependency of docker-compose). */
-export function composeResolved(files: string[], cwd: string): { services: Record<string, Record<string, unknown>>; volumes?: Record<string, unknown> } {
+export function composeResolved(
+  files: string[],
+  cwd: string,
+): { services: Record<string, Record<string, unknown>>; volumes?: Record<string, unknown> } {
   requireDockerCompose();
-  const r = spawnSync('docker-compose', [...files.flatMap((f) => ['-f', f]), 'config'], { cwd, encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...COMPOSE_REQUIRED_ENV } });
+  const r = spawnSync('docker-compose', [...files.flatMap((f) => ['-f', f]), 'config'], {
+    cwd,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, ...COMPOSE_REQUIRED_ENV },
+  });
   if (r.status !== 0) throw new Error(`docker-compose config failed: ${r.stderr}`);
-  const j = spawnSync('python3', ['-c', 'import sys, yaml, json; json.dump(yaml.safe_load(sys.stdin), sys.stdout)'], { input: r.stdout, encoding: 'utf8' });
+  const j = spawnSync('python3', ['-c', 'import sys, yaml, json; json.dump(yaml.safe_load(sys.stdin), sys.stdout)'], {
+    input: r.stdout,
+    encoding: 'utf8',
+  });
   if (j.status !== 0) throw new Error(`yaml -> json failed: ${j.stderr}`);
   return JSON.parse(j.stdout);
 }

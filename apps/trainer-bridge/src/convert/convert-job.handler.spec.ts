@@ -29,19 +29,39 @@ describe('ConvertJobHandler (real python, registry answered over the test NATS)'
   let presetOnnx: string;
 
   it('builds preset yolov8n into v1: validated ONNX that onnxruntime-node loads, untrained, metadata with shapes', async () => {
-    registry.models.set('preset-m', { id: 'preset-m', name: 'p', task: 'detect', preset: 'yolov8n', latestVersion: 0, versions: [] });
+    registry.models.set('preset-m', {
+      id: 'preset-m',
+      name: 'p',
+      task: 'detect',
+      preset: 'yolov8n',
+      latestVersion: 0,
+      versions: [],
+    });
     const ctx = testJobContext('job-convert-1');
     const res = await handler.handle({ modelId: 'preset-m' }, ctx);
-    expect(res).toMatchObject({ modelId: 'preset-m', version: 1, trained: false, preset: 'yolov8n', sourceFormat: 'ultralytics', filledExistingVersion: false });
+    expect(res).toMatchObject({
+      modelId: 'preset-m',
+      version: 1,
+      trained: false,
+      preset: 'yolov8n',
+      sourceFormat: 'ultralytics',
+      filledExistingVersion: false,
+    });
     expect(res.onnxPath).toBe(path.join(settings.dataDir, 'models/preset-m/v1/model.onnx'));
     expect(existsSync(res.sourcePath!)).toBe(true);
     expect(typeof res.maxAbsDiff).toBe('number');
     expect(res.maxAbsDiff!).toBeLessThan(1e-2);
-    expect(res.metadata).toMatchObject({ opset: expect.any(Number), parameters: expect.any(Number), path: res.onnxPath });
+    expect(res.metadata).toMatchObject({
+      opset: expect.any(Number),
+      parameters: expect.any(Number),
+      path: res.onnxPath,
+    });
     expect((res.metadata.inputs as { shape: unknown[] }[])[0].shape).toEqual(['batch', 3, 'height', 'width']);
     const sess = await ort.InferenceSession.create(res.onnxPath);
     expect(sess.inputNames).toEqual(['images']);
-    expect(ctx.updates.map((u) => u.stage)).toEqual(expect.arrayContaining(['preset', 'build', 'export', 'validate', 'committed']));
+    expect(ctx.updates.map((u) => u.stage)).toEqual(
+      expect.arrayContaining(['preset', 'build', 'export', 'validate', 'committed']),
+    );
     // nothing temporary left beside the versions
     expect((await fs.readdir(path.join(settings.dataDir, 'models/preset-m'))).sort()).toEqual(['v1']);
     presetOnnx = res.onnxPath;
@@ -52,10 +72,11 @@ describe('ConvertJobHandler (real python, registry answered over the test NATS)'
     expect((await fs.readdir(path.join(settings.dataDir, 'models/preset-m'))).sort()).toEqual(['v1']);
   });
 
-  it('the nsga2 latency command (bench\'s scripts/measure-latency.js) measures a converted model and prints p50_ms', () => {
-    const [cmd, ...args] = latencyCommand({ node: process.execPath, latencyScript: path.join(REPO_ROOT, 'scripts/measure-latency.js') }, 64).map((a) =>
-      a === '{onnx}' ? presetOnnx : a,
-    );
+  it("the nsga2 latency command (bench's scripts/measure-latency.js) measures a converted model and prints p50_ms", () => {
+    const [cmd, ...args] = latencyCommand(
+      { node: process.execPath, latencyScript: path.join(REPO_ROOT, 'scripts/measure-latency.js') },
+      64,
+    ).map((a) => (a === '{onnx}' ? presetOnnx : a));
     const out = execFileSync(cmd, args, { cwd: REPO_ROOT, timeout: 120_000 }).toString().trim().split('\n').pop()!;
     expect(JSON.parse(out).p50_ms).toBeGreaterThan(0);
   });
@@ -66,11 +87,32 @@ describe('ConvertJobHandler (real python, registry answered over the test NATS)'
     const src = path.join(vdir, 'source.onnx');
     await fs.copyFile(presetOnnx, src);
     registry.models.set('up-m', {
-      id: 'up-m', name: 'u', task: 'detect', preset: null, latestVersion: 1,
-      versions: [{ version: 1, onnxPath: null, sourcePath: src, sourceFormat: 'onnx', trained: true, createdAt: new Date().toISOString(), metadata: null }],
+      id: 'up-m',
+      name: 'u',
+      task: 'detect',
+      preset: null,
+      latestVersion: 1,
+      versions: [
+        {
+          version: 1,
+          onnxPath: null,
+          sourcePath: src,
+          sourceFormat: 'onnx',
+          trained: true,
+          createdAt: new Date().toISOString(),
+          metadata: null,
+        },
+      ],
     });
     const res = await handler.handle({ modelId: 'up-m' }, testJobContext('job-convert-2'));
-    expect(res).toMatchObject({ modelId: 'up-m', version: 1, filledExistingVersion: true, sourcePath: src, trained: true, maxAbsDiff: null });
+    expect(res).toMatchObject({
+      modelId: 'up-m',
+      version: 1,
+      filledExistingVersion: true,
+      sourcePath: src,
+      trained: true,
+      maxAbsDiff: null,
+    });
     expect(res.onnxPath).toBe(path.join(vdir, 'model.onnx'));
     await ort.InferenceSession.create(res.onnxPath);
     expect((await fs.readdir(path.join(settings.dataDir, 'models/up-m'))).sort()).toEqual(['v1']);
@@ -79,8 +121,22 @@ describe('ConvertJobHandler (real python, registry answered over the test NATS)'
   it('re-converting a version that already has ONNX makes a new version with its own copy of the source', async () => {
     const v1 = path.join(settings.dataDir, 'models/up-m/v1');
     registry.models.set('up-m', {
-      id: 'up-m', name: 'u', task: 'detect', preset: null, latestVersion: 1,
-      versions: [{ version: 1, onnxPath: path.join(v1, 'model.onnx'), sourcePath: path.join(v1, 'source.onnx'), sourceFormat: 'onnx', trained: true, createdAt: new Date().toISOString(), metadata: null }],
+      id: 'up-m',
+      name: 'u',
+      task: 'detect',
+      preset: null,
+      latestVersion: 1,
+      versions: [
+        {
+          version: 1,
+          onnxPath: path.join(v1, 'model.onnx'),
+          sourcePath: path.join(v1, 'source.onnx'),
+          sourceFormat: 'onnx',
+          trained: true,
+          createdAt: new Date().toISOString(),
+          metadata: null,
+        },
+      ],
     });
     const res = await handler.handle({ modelId: 'up-m' }, testJobContext('job-convert-6'));
     expect(res).toMatchObject({ version: 2, filledExistingVersion: false, sourceFormat: 'onnx' });
@@ -89,14 +145,28 @@ describe('ConvertJobHandler (real python, registry answered over the test NATS)'
     expect((await fs.readdir(path.join(settings.dataDir, 'models/up-m'))).sort()).toEqual(['v1', 'v2']);
   });
 
-  it('a broken upload fails permanently with the parser\'s reason and leaves no ONNX', async () => {
+  it("a broken upload fails permanently with the parser's reason and leaves no ONNX", async () => {
     const vdir = path.join(settings.dataDir, 'models/bad-m/v1');
     await fs.mkdir(vdir, { recursive: true });
     const src = path.join(vdir, 'source.onnx');
     await fs.writeFile(src, 'this is not a protobuf');
     registry.models.set('bad-m', {
-      id: 'bad-m', name: 'b', task: 'detect', preset: null, latestVersion: 1,
-      versions: [{ version: 1, onnxPath: null, sourcePath: src, sourceFormat: 'onnx', trained: true, createdAt: new Date().toISOString(), metadata: null }],
+      id: 'bad-m',
+      name: 'b',
+      task: 'detect',
+      preset: null,
+      latestVersion: 1,
+      versions: [
+        {
+          version: 1,
+          onnxPath: null,
+          sourcePath: src,
+          sourceFormat: 'onnx',
+          trained: true,
+          createdAt: new Date().toISOString(),
+          metadata: null,
+        },
+      ],
     });
     const err = await handler.handle({ modelId: 'bad-m' }, testJobContext('job-convert-3')).catch((e: Error) => e);
     expect(err).toBeInstanceOf(PermanentJobError);
@@ -105,8 +175,19 @@ describe('ConvertJobHandler (real python, registry answered over the test NATS)'
   });
 
   it('unknown models and models with nothing to convert fail permanently', async () => {
-    await expect(handler.handle({ modelId: 'nope' }, testJobContext('job-convert-4'))).rejects.toThrow(/model nope not found/);
-    registry.models.set('empty-m', { id: 'empty-m', name: 'e', task: 'detect', preset: null, latestVersion: 0, versions: [] });
-    await expect(handler.handle({ modelId: 'empty-m' }, testJobContext('job-convert-5'))).rejects.toThrow(PermanentJobError);
+    await expect(handler.handle({ modelId: 'nope' }, testJobContext('job-convert-4'))).rejects.toThrow(
+      /model nope not found/,
+    );
+    registry.models.set('empty-m', {
+      id: 'empty-m',
+      name: 'e',
+      task: 'detect',
+      preset: null,
+      latestVersion: 0,
+      versions: [],
+    });
+    await expect(handler.handle({ modelId: 'empty-m' }, testJobContext('job-convert-5'))).rejects.toThrow(
+      PermanentJobError,
+    );
   });
 });

@@ -89,7 +89,11 @@ export class ConvertJobHandler implements JobHandler<'convert'> {
   }
 
   /** Upload path: the latest version holds the source; put model.onnx beside it. */
-  private async fillVersion(model: ModelDescription, ver: ModelVersionInfo, ctx: JobContext): Promise<ConvertJobResult> {
+  private async fillVersion(
+    model: ModelDescription,
+    ver: ModelVersionInfo,
+    ctx: JobContext,
+  ): Promise<ConvertJobResult> {
     const versionDir = path.join(this.store.modelDir(model.id), `v${ver.version}`);
     await fs.mkdir(versionDir, { recursive: true });
     const tmp = await fs.mkdtemp(path.join(this.store.modelDir(model.id), `.tmp-${ctx.jobId}-`));
@@ -110,7 +114,10 @@ export class ConvertJobHandler implements JobHandler<'convert'> {
         filledExistingVersion: true,
       });
       result.metadata = { ...result.metadata, path: onnxPath };
-      await fs.writeFile(path.join(versionDir, '.cvp-job.json'), JSON.stringify({ jobId: ctx.jobId, result, files: moved }, null, 2));
+      await fs.writeFile(
+        path.join(versionDir, '.cvp-job.json'),
+        JSON.stringify({ jobId: ctx.jobId, result, files: moved }, null, 2),
+      );
       ctx.progress({ stage: 'committed', progress: 1, detail: { version: ver.version } });
       return result;
     } finally {
@@ -119,7 +126,11 @@ export class ConvertJobHandler implements JobHandler<'convert'> {
   }
 
   /** Re-conversion of a version that already has ONNX: a new version with a copy of the source. */
-  private async newVersionFromSource(model: ModelDescription, ver: ModelVersionInfo, ctx: JobContext): Promise<ConvertJobResult> {
+  private async newVersionFromSource(
+    model: ModelDescription,
+    ver: ModelVersionInfo,
+    ctx: JobContext,
+  ): Promise<ConvertJobResult> {
     const v = await this.store.claim(model.id, model.latestVersion + 1, ctx.jobId);
     try {
       const srcCopy = path.join(v.tmpDir, `source${path.extname(String(ver.sourcePath))}`);
@@ -143,7 +154,16 @@ export class ConvertJobHandler implements JobHandler<'convert'> {
   }
 
   private runConvert(model: ModelDescription, ver: ModelVersionInfo, outDir: string, ctx: JobContext) {
-    const args = ['--format', ver.sourceFormat, '--input', String(ver.sourcePath), '--out', outDir, '--task', model.task];
+    const args = [
+      '--format',
+      ver.sourceFormat,
+      '--input',
+      String(ver.sourcePath),
+      '--out',
+      outDir,
+      '--task',
+      model.task,
+    ];
     const shape = (ver.metadata as { inputShape?: unknown } | null)?.inputShape;
     if (Array.isArray(shape) && shape.length === 4 && shape.every((d) => Number.isInteger(d) && d > 0)) {
       args.push('--input-shape', shape.join(','));

@@ -46,7 +46,10 @@ describe('train and tune through REST (gateway + trainer-bridge in process, real
   };
 
   /** Follows a job over SSE to its end; returns the events and the stored job. */
-  const follow = async (jobId: string, timeoutMs = 10 * 60_000): Promise<{ events: SseEvent[]; job: Record<string, any> }> => {
+  const follow = async (
+    jobId: string,
+    timeoutMs = 10 * 60_000,
+  ): Promise<{ events: SseEvent[]; job: Record<string, any> }> => {
     const t = await api('POST', `/jobs/${jobId}/events/token`);
     expect(t.status).toBe(201);
     const events = await collectJobEvents(`${gw.baseUrl}${t.body.url}`, timeoutMs);
@@ -59,30 +62,61 @@ describe('train and tune through REST (gateway + trainer-bridge in process, real
     gw = await startGatewayTestApp({ env: { CVP_GPU_TOKENS: '2' } });
     token = await gw.login('engineer');
     const config = parseConfig(trainerBridgeConfigSchema, {
-      NODE_ENV: 'test', CVP_NATS_URL: process.env.CVP_NATS_URL, CVP_DATA_DIR: gw.dataDir, CVP_PYTHON: python, CVP_LOG_LEVEL: 'silent',
+      NODE_ENV: 'test',
+      CVP_NATS_URL: process.env.CVP_NATS_URL,
+      CVP_DATA_DIR: gw.dataDir,
+      CVP_PYTHON: python,
+      CVP_LOG_LEVEL: 'silent',
       // the coordinator may start 3 trials; the gateway's 2 tokens must hold them to 2 at once
-      CVP_GPU_TOKENS: '3', CVP_LEASE_TTL_MS: '5000', CVP_TRAIN_THREADS: '1',
+      CVP_GPU_TOKENS: '3',
+      CVP_LEASE_TTL_MS: '5000',
+      CVP_TRAIN_THREADS: '1',
     });
     const settings = {
       ...toTrainerSettings(config, REPO_ROOT),
       // the wrapper from source (what dist/ holds after the build)
-      trialWrapperCommand: [process.execPath, path.join(__dirname, '../testing/run-ts.js'), path.join(__dirname, '../tune/trial-lease-wrapper.ts')],
+      trialWrapperCommand: [
+        process.execPath,
+        path.join(__dirname, '../testing/run-ts.js'),
+        path.join(__dirname, '../tune/trial-lease-wrapper.ts'),
+      ],
     };
-    trainer = await NestFactory.createApplicationContext(AppModule.forRoot(config, pino({ level: 'silent' }), settings), { logger: false });
+    trainer = await NestFactory.createApplicationContext(
+      AppModule.forRoot(config, pino({ level: 'silent' }), settings),
+      { logger: false },
+    );
     await trainer.init();
 
     // A generated YOLO data set, zipped with a portable data.yaml (relative splits).
     const dsDir = path.join(process.env.CVP_TEST_DIR!, 'e2e-synth');
-    await new PythonRunner(settings.python).run('synth-dataset', ['--kind', 'yolo', '--out', dsDir, '--images', '8', '--imgsz', '64', '--classes', '2']);
-    const entries = [{ name: 'data.yaml', data: 'train: images/train\nval: images/val\nnames:\n  0: class0\n  1: class1\n' }];
+    await new PythonRunner(settings.python).run('synth-dataset', [
+      '--kind',
+      'yolo',
+      '--out',
+      dsDir,
+      '--images',
+      '8',
+      '--imgsz',
+      '64',
+      '--classes',
+      '2',
+    ]);
+    const entries = [
+      { name: 'data.yaml', data: 'train: images/train\nval: images/val\nnames:\n  0: class0\n  1: class1\n' },
+    ];
     for (const sub of ['images/train', 'images/val', 'labels/train', 'labels/val']) {
-      for (const f of await fs.readdir(path.join(dsDir, sub))) entries.push({ name: `${sub}/${f}`, data: (await fs.readFile(path.join(dsDir, sub, f))) as unknown as string });
+      for (const f of await fs.readdir(path.join(dsDir, sub)))
+        entries.push({ name: `${sub}/${f}`, data: (await fs.readFile(path.join(dsDir, sub, f))) as unknown as string });
     }
     const fd = new FormData();
     fd.append('format', 'yolo');
     fd.append('name', 'shapes');
     fd.append('file', new Blob([buildZip(entries)]), 'shapes.zip');
-    const up = await fetch(`${gw.api}/datasets`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: fd });
+    const up = await fetch(`${gw.api}/datasets`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+      body: fd,
+    });
     const ds = (await up.json()) as Record<string, any>;
     expect([200, 201]).toContain(up.status);
     expect(ds.valid).toBe(true);
@@ -102,12 +136,25 @@ describe('train and tune through REST (gateway + trainer-bridge in process, real
   });
 
   it('train: 1 epoch at imgsz 32 on CPU -> progress over SSE -> model version 2 with an ONNX that loads', async () => {
-    const created = await api('POST', '/jobs/train', { modelId, datasetId, epochs: 1, imgsz: 32, batch: 4, device: 'cpu', seed: 0 });
+    const created = await api('POST', '/jobs/train', {
+      modelId,
+      datasetId,
+      epochs: 1,
+      imgsz: 32,
+      batch: 4,
+      device: 'cpu',
+      seed: 0,
+    });
     expect(created.status).toBe(202);
     const { events, job } = await follow(created.body.id);
     expect(job.state).toBe('succeeded');
     const epoch = events.find((e) => e.data.stage === 'epoch');
-    expect(epoch?.data.detail).toMatchObject({ epoch: 1, epochs: 1, losses: expect.any(Object), metrics: expect.any(Object) });
+    expect(epoch?.data.detail).toMatchObject({
+      epoch: 1,
+      epochs: 1,
+      losses: expect.any(Object),
+      metrics: expect.any(Object),
+    });
     expect(events.some((e) => e.data.state === 'running')).toBe(true);
     expect(job.result).toMatchObject({ modelId, version: 2, trained: true });
 
@@ -119,7 +166,16 @@ describe('train and tune through REST (gateway + trainer-bridge in process, real
   });
 
   it('tune (ga, 3 trials): every trial holds its own lease; never more than the 2 tokens at once; best registered as version 3 with a report', async () => {
-    const created = await api('POST', '/jobs/tune', { modelId, datasetId, strategy: 'ga', trials: 3, epochs: 1, imgsz: 32, device: 'cpu', seed: 1 });
+    const created = await api('POST', '/jobs/tune', {
+      modelId,
+      datasetId,
+      strategy: 'ga',
+      trials: 3,
+      epochs: 1,
+      imgsz: 32,
+      device: 'cpu',
+      seed: 1,
+    });
     expect(created.status).toBe(202);
     const { events, job } = await follow(created.body.id, 15 * 60_000);
     expect(job.state).toBe('succeeded');
@@ -129,7 +185,10 @@ describe('train and tune through REST (gateway + trainer-bridge in process, real
     // lease.json per trial, written by the wrapper: the grant-to-release intervals
     const trialsDir = path.join(gw.dataDir, 'jobs', created.body.id, 'trials');
     const leases = await Promise.all(
-      (await fs.readdir(trialsDir)).map(async (d) => JSON.parse(await fs.readFile(path.join(trialsDir, d, 'lease.json'), 'utf8')) as Record<string, any>),
+      (await fs.readdir(trialsDir)).map(
+        async (d) =>
+          JSON.parse(await fs.readFile(path.join(trialsDir, d, 'lease.json'), 'utf8')) as Record<string, any>,
+      ),
     );
     expect(leases).toHaveLength(3);
     expect(new Set(leases.map((l) => l.fencingToken)).size).toBe(3);

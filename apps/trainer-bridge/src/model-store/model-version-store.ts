@@ -24,7 +24,8 @@ export class ModelVersionStore {
   constructor(readonly dataDir: string) {}
 
   modelDir(modelId: string): string {
-    if (!SAFE_ID.test(modelId)) throw new PermanentJobError(`model id ${JSON.stringify(modelId)} is not a safe folder name`);
+    if (!SAFE_ID.test(modelId))
+      throw new PermanentJobError(`model id ${JSON.stringify(modelId)} is not a safe folder name`);
     return path.join(this.dataDir, 'models', modelId);
   }
 
@@ -54,7 +55,10 @@ export class ModelVersionStore {
   async claim(modelId: string, minVersion: number, jobId: string): Promise<NewVersion> {
     const root = this.modelDir(modelId);
     await fs.mkdir(root, { recursive: true });
-    const onDisk = (await fs.readdir(root)).map((n) => /^v(\d+)$/.exec(n)).filter((m): m is RegExpExecArray => !!m).map((m) => Number(m[1]));
+    const onDisk = (await fs.readdir(root))
+      .map((n) => /^v(\d+)$/.exec(n))
+      .filter((m): m is RegExpExecArray => !!m)
+      .map((m) => Number(m[1]));
     let version = Math.max(minVersion, ...onDisk.map((v) => v + 1), 1);
     // Bounded: at most a handful of concurrent claimers can race us.
     for (let tries = 0; tries < 1000; tries++, version++) {
@@ -74,7 +78,10 @@ export class ModelVersionStore {
 
   /** Writes the marker and moves the filled temp folder onto the claimed (empty) version folder. */
   async commit(v: NewVersion, jobId: string, result: Record<string, unknown>): Promise<void> {
-    await fs.writeFile(path.join(v.tmpDir, JOB_MARKER), JSON.stringify({ jobId, result, committedAt: new Date().toISOString() }, null, 2));
+    await fs.writeFile(
+      path.join(v.tmpDir, JOB_MARKER),
+      JSON.stringify({ jobId, result, committedAt: new Date().toISOString() }, null, 2),
+    );
     // rename(2) replaces an empty directory atomically.
     await fs.rename(v.tmpDir, v.dir);
   }

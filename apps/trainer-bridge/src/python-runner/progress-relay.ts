@@ -19,6 +19,14 @@ export function epochProgress(line: PyProgressLine, span: [number, number] = [0,
   return {
     stage: 'epoch',
     progress: span[0] + (span[1] - span[0]) * frac,
-    detail: { epoch, epochs, losses: line.losses, metrics: line.metrics, lr: line.lr, elapsedS: line.elapsed_s, etaS: line.eta_s },
+    detail: {
+      epoch,
+      epochs,
+      losses: line.losses,
+      metrics: line.metrics,
+      lr: line.lr,
+      elapsedS: line.elapsed_s,
+      etaS: line.eta_s,
+    },
   };
 }

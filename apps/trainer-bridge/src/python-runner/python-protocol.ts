@@ -32,7 +32,12 @@ export function asPyLine(obj: Record<string, unknown>): PyLine | undefined {
   if (t === 'result') return obj as PyResultLine;
   if (t === 'error') {
     const e = obj as Partial<PyErrorLine>;
-    return { ...e, type: 'error', code: String(e.code ?? 'unknown'), message: String(e.message ?? 'no message') } as PyErrorLine;
+    return {
+      ...e,
+      type: 'error',
+      code: String(e.code ?? 'unknown'),
+      message: String(e.message ?? 'no message'),
+    } as PyErrorLine;
   }
   return undefined;
 }

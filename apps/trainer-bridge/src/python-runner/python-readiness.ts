@@ -33,7 +33,10 @@ export class PythonReadiness implements OnApplicationBootstrap {
       this.logger.info({ python: this.python.pythonPath, cvpMl: this.version }, 'python environment ready');
     } catch (e) {
       this.state = `${this.python.pythonPath}: ${(e as Error).message}`;
-      this.logger.error({ python: this.python.pythonPath, err: (e as Error).message }, 'python environment unusable: run the bootstrap (python/scripts/setup-venv.sh)');
+      this.logger.error(
+        { python: this.python.pythonPath, err: (e as Error).message },
+        'python environment unusable: run the bootstrap (python/scripts/setup-venv.sh)',
+      );
     }
     return this.state;
   }

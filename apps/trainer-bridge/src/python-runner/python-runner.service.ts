@@ -43,7 +43,9 @@ export class PythonRunner {
       // One trial must not take every core of a shared machine.
       OMP_NUM_THREADS: String(s.threadsPerChild),
       MKL_NUM_THREADS: String(s.threadsPerChild),
-      ...(process.env.CUDA_VISIBLE_DEVICES !== undefined ? { CUDA_VISIBLE_DEVICES: process.env.CUDA_VISIBLE_DEVICES } : {}),
+      ...(process.env.CUDA_VISIBLE_DEVICES !== undefined
+        ? { CUDA_VISIBLE_DEVICES: process.env.CUDA_VISIBLE_DEVICES }
+        : {}),
       ...extra,
     };
   }
@@ -82,7 +84,9 @@ export class PythonRunner {
       throw new JobCancelledError(`${what} cancelled`);
     }
     if (outcome.timedOut) {
-      throw new RetryableJobError(`${what} timed out after ${Math.round((opts.timeoutMs ?? this.settings.defaultTimeoutMs) / 1000)} s`);
+      throw new RetryableJobError(
+        `${what} timed out after ${Math.round((opts.timeoutMs ?? this.settings.defaultTimeoutMs) / 1000)} s`,
+      );
     }
     if (outcome.exitCode === PY_EXIT.ok && result) return result;
     const message = error ? `${error.code}: ${error.message}` : tail || 'no output';
@@ -117,7 +121,9 @@ export class PythonRunner {
     });
     if (outcome.exitCode !== 0 || !out) {
       throw new Error(
-        outcome.timedOut ? `python did not answer within ${timeoutMs} ms` : `cvp_ml is not importable: ${lastLines(outcome.stderrTail, 3) || `exit ${outcome.exitCode}`}`,
+        outcome.timedOut
+          ? `python did not answer within ${timeoutMs} ms`
+          : `cvp_ml is not importable: ${lastLines(outcome.stderrTail, 3) || `exit ${outcome.exitCode}`}`,
       );
     }
     return out;

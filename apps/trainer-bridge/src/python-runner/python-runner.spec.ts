@@ -13,7 +13,14 @@ const python = requirePython();
 const dataDir = path.join(process.env.CVP_TEST_DIR!, 'runner-data');
 
 function runner(overrides: Partial<ConstructorParameters<typeof PythonRunner>[0]> = {}) {
-  return new PythonRunner({ python, dataDir, defaultTimeoutMs: 120_000, killGraceMs: 1000, threadsPerChild: 1, ...overrides });
+  return new PythonRunner({
+    python,
+    dataDir,
+    defaultTimeoutMs: 120_000,
+    killGraceMs: 1000,
+    threadsPerChild: 1,
+    ...overrides,
+  });
 }
 
 /**
@@ -42,14 +49,18 @@ describe('PythonRunner against the real cvp_ml', () => {
   it('returns the result line and relays progress lines of synth-dataset', async () => {
     const progress: PyProgressLine[] = [];
     const out = path.join(dataDir, 'ds-synth');
-    const res = await runner().run('synth-dataset', ['--kind', 'yolo', '--out', out, '--images', '4', '--imgsz', '32'], { onProgress: (l) => progress.push(l) });
+    const res = await runner().run(
+      'synth-dataset',
+      ['--kind', 'yolo', '--out', out, '--images', '4', '--imgsz', '32'],
+      { onProgress: (l) => progress.push(l) },
+    );
     expect(res.command).toBe('synth-dataset');
     expect(res.data_yaml).toBe(path.join(out, 'data.yaml'));
     expect(progress.length).toBeGreaterThan(0);
     expect(progress[0].stage).toBe('synth');
   });
 
-  it('maps exit 2 (bad input) to PermanentJobError with python\'s message', async () => {
+  it("maps exit 2 (bad input) to PermanentJobError with python's message", async () => {
     const err = await runner()
       .run('train', ['--model', 'yolov8n', '--data', path.join(dataDir, 'missing'), '--out', path.join(dataDir, 'x')])
       .catch((e: Error) => e);
@@ -70,7 +81,11 @@ describe('PythonRunner against the real cvp_ml', () => {
     expect(registry.names()).toContain('python');
     expect(await ok.check()).toBe(true);
     expect(ok.version).toMatch(/^\d+\.\d+/);
-    const bad = new PythonReadiness(runner({ python: '/nonexistent/python' }), new ReadinessRegistry(), pino({ level: 'silent' }));
+    const bad = new PythonReadiness(
+      runner({ python: '/nonexistent/python' }),
+      new ReadinessRegistry(),
+      pino({ level: 'silent' }),
+    );
     expect(await bad.check()).toMatch(/\/nonexistent\/python/);
   });
 
@@ -85,32 +100,46 @@ describe('PythonRunner exit-code mapping (fake cvp_ml package on PYTHONPATH)', (
     `print(json.dumps({"type":"error","ts":0,"code":"${code}","message":"boom ${code}"}), flush=True)\nsys.stderr.write("trace line\\n")\nsys.exit(${exit})`;
 
   it('exit 3 is out-of-memory: permanent, with a clear message', async () => {
-    const err = await runner().run('train', [], { env: fakeCvpMl(emitError('out_of_memory', 3)) }).catch((e: Error) => e);
+    const err = await runner()
+      .run('train', [], { env: fakeCvpMl(emitError('out_of_memory', 3)) })
+      .catch((e: Error) => e);
     expect(err).toBeInstanceOf(PermanentJobError);
     expect((err as Error).message).toMatch(/ran out of memory .*out_of_memory: boom.*lower batch or imgsz/);
   });
 
   it('exit 4 is cancelled, exit 1 and a crash are retryable, exit 0 without a result is retryable', async () => {
-    await expect(runner().run('x', [], { env: fakeCvpMl(emitError('cancelled', 4)) })).rejects.toThrow(JobCancelledError);
-    const e1 = await runner().run('x', [], { env: fakeCvpMl(emitError('internal', 1)) }).catch((e: Error) => e);
+    await expect(runner().run('x', [], { env: fakeCvpMl(emitError('cancelled', 4)) })).rejects.toThrow(
+      JobCancelledError,
+    );
+    const e1 = await runner()
+      .run('x', [], { env: fakeCvpMl(emitError('internal', 1)) })
+      .catch((e: Error) => e);
     expect(e1).toBeInstanceOf(RetryableJobError);
     expect((e1 as Error).message).toMatch(/exit 1.*internal: boom internal/s);
-    const crash = await runner().run('x', [], { env: fakeCvpMl('sys.stderr.write("Segfault-ish\\n"); os.kill(os.getpid(), 9)') }).catch((e: Error) => e);
+    const crash = await runner()
+      .run('x', [], { env: fakeCvpMl('sys.stderr.write("Segfault-ish\\n"); os.kill(os.getpid(), 9)') })
+      .catch((e: Error) => e);
     expect(crash).toBeInstanceOf(RetryableJobError);
     expect((crash as Error).message).toMatch(/signal SIGKILL.*Segfault-ish/s);
-    await expect(runner().run('x', [], { env: fakeCvpMl('print("not json")') })).rejects.toThrow(/exited 0 without a result/);
+    await expect(runner().run('x', [], { env: fakeCvpMl('print("not json")') })).rejects.toThrow(
+      /exited 0 without a result/,
+    );
   });
 
   it('ignores non-protocol stdout and keeps the last result', async () => {
     const res = await runner().run('x', [], {
-      env: fakeCvpMl('print("noise"); print("{broken"); print(json.dumps({"type":"progress","ts":0,"stage":"s"})); print(json.dumps({"type":"result","ts":0,"command":"x","v":7}))'),
+      env: fakeCvpMl(
+        'print("noise"); print("{broken"); print(json.dumps({"type":"progress","ts":0,"stage":"s"})); print(json.dumps({"type":"result","ts":0,"command":"x","v":7}))',
+      ),
     });
     expect(res.v).toBe(7);
   });
 
   it('a timeout stops the child and fails retryably', async () => {
     const t0 = Date.now();
-    const err = await runner().run('x', [], { timeoutMs: 500, env: fakeCvpMl('time.sleep(60)') }).catch((e: Error) => e);
+    const err = await runner()
+      .run('x', [], { timeoutMs: 500, env: fakeCvpMl('time.sleep(60)') })
+      .catch((e: Error) => e);
     expect(err).toBeInstanceOf(RetryableJobError);
     expect((err as Error).message).toMatch(/timed out/);
     expect(Date.now() - t0).toBeLessThan(5000);
@@ -130,7 +159,11 @@ describe('PythonRunner exit-code mapping (fake cvp_ml package on PYTHONPATH)', (
     ].join('\n');
     let started!: () => void;
     const isStarted = new Promise<void>((r) => (started = r));
-    const p = runner({ killGraceMs: 1500 }).run('x', [], { signal: ac.signal, env: fakeCvpMl(body), onProgress: () => started() });
+    const p = runner({ killGraceMs: 1500 }).run('x', [], {
+      signal: ac.signal,
+      env: fakeCvpMl(body),
+      onProgress: () => started(),
+    });
     await isStarted;
     const [pid, grandchild] = execFileSync('cat', [pidFile]).toString().split(' ').map(Number);
     expect(alive(pid) && alive(grandchild)).toBe(true);
@@ -147,7 +180,11 @@ describe('PythonRunner exit-code mapping (fake cvp_ml package on PYTHONPATH)', (
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 300);
     const err = await runner()
-      .run('x', [], { signal: ac.signal, env: fakeCvpMl('time.sleep(60)'), abortReason: () => 'GPU lease L lost (expired)' })
+      .run('x', [], {
+        signal: ac.signal,
+        env: fakeCvpMl('time.sleep(60)'),
+        abortReason: () => 'GPU lease L lost (expired)',
+      })
       .catch((e: Error) => e);
     expect(err).toBeInstanceOf(RetryableJobError);
     expect((err as Error).message).toMatch(/stopped: GPU lease L lost/);

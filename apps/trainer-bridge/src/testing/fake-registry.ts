@@ -30,7 +30,11 @@ export class FakeRegistry {
     await this.bus.connect();
     this.bus.subscribe(DescribeModelRequest, Registry.describeModel, (req, msg) => {
       const model = this.models.get(req.modelId);
-      this.bus.respond(msg, DescribeModelReply, model ? { found: true, model } : { found: false, error: 'no such model' });
+      this.bus.respond(
+        msg,
+        DescribeModelReply,
+        model ? { found: true, model } : { found: false, error: 'no such model' },
+      );
     });
     this.bus.subscribe(DescribeDatasetRequest, Registry.describeDataset, (req, msg) => {
       const dataset = this.datasets.get(req.datasetId);

@@ -31,5 +31,9 @@ export function testSettings(name: string, overrides: Partial<TrainerSettings> =
 export async function handlerDeps(settings: TrainerSettings) {
   const bus = new MessageBus({ url: settings.natsUrl, name: 'trainer-bridge-test', logger: pino({ level: 'silent' }) });
   await bus.connect();
-  return { bus, registry: new RegistryClient(bus, settings.registryTimeoutMs), python: new PythonRunner(settings.python) };
+  return {
+    bus,
+    registry: new RegistryClient(bus, settings.registryTimeoutMs),
+    python: new PythonRunner(settings.python),
+  };
 }

@@ -15,7 +15,11 @@ Module._resolveFilename = function (request, parent, ...rest) {
 require.extensions['.ts'] = function (mod, filename) {
   const out = swc.transformSync(fs.readFileSync(filename, 'utf8'), {
     filename,
-    jsc: { target: 'es2022', parser: { syntax: 'typescript', decorators: true }, transform: { legacyDecorator: true, decoratorMetadata: true } },
+    jsc: {
+      target: 'es2022',
+      parser: { syntax: 'typescript', decorators: true },
+      transform: { legacyDecorator: true, decoratorMetadata: true },
+    },
     module: { type: 'commonjs' },
   });
   mod._compile(out.code, filename);

@@ -25,7 +25,13 @@ export async function holdLease(
 ): Promise<HeldLease> {
   let lease: Lease;
   try {
-    lease = await client.acquire({ holder: opts.holder, priority: 'train', ttlMs: opts.ttlMs, waitMs: opts.waitMs, signal: opts.signal });
+    lease = await client.acquire({
+      holder: opts.holder,
+      priority: 'train',
+      ttlMs: opts.ttlMs,
+      waitMs: opts.waitMs,
+      signal: opts.signal,
+    });
   } catch (e) {
     if (opts.signal.aborted) throw new JobCancelledError('cancelled while waiting for a GPU lease');
     if (e instanceof LeaseTimeoutError) throw new RetryableJobError(e.message);
@@ -45,7 +51,10 @@ export async function holdLease(
     signal: ac.signal,
     lostReason: () => lost,
     assertHeld() {
-      if (lost || !lease.isHeld()) throw new RetryableJobError(lost ?? `GPU lease ${lease.id} (fencing token ${lease.fencingToken}) is no longer held`);
+      if (lost || !lease.isHeld())
+        throw new RetryableJobError(
+          lost ?? `GPU lease ${lease.id} (fencing token ${lease.fencingToken}) is no longer held`,
+        );
     },
     async release() {
       opts.signal.removeEventListener('abort', onJobAbort);

@@ -8,7 +8,16 @@ import { testJobContext, type TestJobContext } from '../testing/job-context';
 import { MemoryLeaseClient } from '../testing/memory-lease-client';
 import { TrainJobHandler } from './train-job.handler';
 
-const input = (over: Record<string, unknown> = {}) => ({ modelId: 'train-m', datasetId: 'ds-ok', epochs: 1, imgsz: 32, batch: 4, device: 'cpu', seed: 0, ...over });
+const input = (over: Record<string, unknown> = {}) => ({
+  modelId: 'train-m',
+  datasetId: 'ds-ok',
+  epochs: 1,
+  imgsz: 32,
+  batch: 4,
+  device: 'cpu',
+  seed: 0,
+  ...over,
+});
 
 /** Resolves once the handler has started python under its lease. */
 const whenTraining = (ctx: TestJobContext) =>
@@ -36,11 +45,50 @@ describe('TrainJobHandler (real Ultralytics training on CPU; in-process lease do
     leases = new MemoryLeaseClient(2);
     handler = new TrainJobHandler(deps.registry, deps.python, leases, settings);
     const dsDir = path.join(settings.dataDir, 'datasets/ds-ok');
-    await deps.python.run('synth-dataset', ['--kind', 'yolo', '--out', dsDir, '--images', '8', '--imgsz', '64', '--classes', '2']);
-    registry.datasets.set('ds-ok', { id: 'ds-ok', name: 'ok', format: 'yolo', path: dsDir, valid: true, classes: ['class0', 'class1'] });
-    registry.datasets.set('ds-bad', { id: 'ds-bad', name: 'bad', format: 'yolo', path: dsDir, valid: false, classes: [] });
-    registry.models.set('train-m', { id: 'train-m', name: 't', task: 'detect', preset: 'yolov8n', latestVersion: 0, versions: [] });
-    registry.models.set('cls-m', { id: 'cls-m', name: 'c', task: 'classify', preset: 'resnet50', latestVersion: 0, versions: [] });
+    await deps.python.run('synth-dataset', [
+      '--kind',
+      'yolo',
+      '--out',
+      dsDir,
+      '--images',
+      '8',
+      '--imgsz',
+      '64',
+      '--classes',
+      '2',
+    ]);
+    registry.datasets.set('ds-ok', {
+      id: 'ds-ok',
+      name: 'ok',
+      format: 'yolo',
+      path: dsDir,
+      valid: true,
+      classes: ['class0', 'class1'],
+    });
+    registry.datasets.set('ds-bad', {
+      id: 'ds-bad',
+      name: 'bad',
+      format: 'yolo',
+      path: dsDir,
+      valid: false,
+      classes: [],
+    });
+    registry.models.set('train-m', {
+      id: 'train-m',
+      name: 't',
+      task: 'detect',
+      preset: 'yolov8n',
+      latestVersion: 0,
+      versions: [],
+    });
+    registry.models.set('cls-m', {
+      id: 'cls-m',
+      name: 'c',
+      task: 'classify',
+      preset: 'resnet50',
+      latestVersion: 0,
+      versions: [],
+    });
   });
   afterAll(async () => {
     await deps.bus.close();
@@ -50,7 +98,15 @@ describe('TrainJobHandler (real Ultralytics training on CPU; in-process lease do
   it('trains yolov8n 1 epoch under a lease: epoch progress, a new version with an ONNX that loads', async () => {
     const ctx = testJobContext('job-train-1');
     const res = await handler.handle(input(), ctx);
-    expect(res).toMatchObject({ modelId: 'train-m', version: 1, trained: true, sourceFormat: 'ultralytics', datasetId: 'ds-ok', epochs: 1, imgsz: 32 });
+    expect(res).toMatchObject({
+      modelId: 'train-m',
+      version: 1,
+      trained: true,
+      sourceFormat: 'ultralytics',
+      datasetId: 'ds-ok',
+      epochs: 1,
+      imgsz: 32,
+    });
     expect(res.primaryMetric).toBe('metrics/mAP50-95(B)');
     expect(res.metrics).toHaveProperty(['metrics/mAP50-95(B)']);
     expect(res.onnxPath).toBe(path.join(modelDir, 'v1/model.onnx'));
@@ -60,7 +116,14 @@ describe('TrainJobHandler (real Ultralytics training on CPU; in-process lease do
     expect(sess.outputNames).toEqual(['output0']);
 
     const epoch = ctx.updates.find((u) => u.stage === 'epoch');
-    expect(epoch?.detail).toMatchObject({ epoch: 1, epochs: 1, losses: expect.any(Object), metrics: expect.any(Object), lr: expect.any(Object), etaS: expect.any(Number) });
+    expect(epoch?.detail).toMatchObject({
+      epoch: 1,
+      epochs: 1,
+      losses: expect.any(Object),
+      metrics: expect.any(Object),
+      lr: expect.any(Object),
+      etaS: expect.any(Number),
+    });
     expect(epoch?.progress).toBeCloseTo(0.9);
     expect(ctx.updates.at(-1)).toMatchObject({ stage: 'committed', progress: 1 });
     // the lease was held with priority train for this job, and given back
@@ -77,9 +140,15 @@ describe('TrainJobHandler (real Ultralytics training on CPU; in-process lease do
 
   it('refuses a data set that failed validation and a data set of the wrong kind, before taking a lease', async () => {
     const grants = leases.grants.length;
-    await expect(handler.handle(input({ datasetId: 'ds-bad' }), testJobContext('job-train-2'))).rejects.toThrow(/failed validation/);
-    await expect(handler.handle(input({ modelId: 'cls-m' }), testJobContext('job-train-3'))).rejects.toThrow(PermanentJobError);
-    await expect(handler.handle(input({ datasetId: 'ds-none' }), testJobContext('job-train-4'))).rejects.toThrow(/not found/);
+    await expect(handler.handle(input({ datasetId: 'ds-bad' }), testJobContext('job-train-2'))).rejects.toThrow(
+      /failed validation/,
+    );
+    await expect(handler.handle(input({ modelId: 'cls-m' }), testJobContext('job-train-3'))).rejects.toThrow(
+      PermanentJobError,
+    );
+    await expect(handler.handle(input({ datasetId: 'ds-none' }), testJobContext('job-train-4'))).rejects.toThrow(
+      /not found/,
+    );
     expect(leases.grants.length).toBe(grants);
   });
 

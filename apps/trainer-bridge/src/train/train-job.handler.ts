@@ -52,7 +52,10 @@ export class TrainJobHandler implements JobHandler<'train'> {
   }
 
   async handle(input: JobInputs['train'], ctx: JobContext): Promise<TrainJobResult> {
-    const [model, dataset] = await Promise.all([this.registry.describeModel(input.modelId), this.registry.describeDataset(input.datasetId)]);
+    const [model, dataset] = await Promise.all([
+      this.registry.describeModel(input.modelId),
+      this.registry.describeDataset(input.datasetId),
+    ]);
     const done = await this.store.findCommitted(model.id, ctx.jobId);
     if (done) return done as TrainJobResult;
     assertTrainableDataset(model, dataset);
@@ -70,11 +73,30 @@ export class TrainJobHandler implements JobHandler<'train'> {
       signal: ctx.signal,
     });
     try {
-      ctx.progress({ stage: 'training', progress: 0.01, detail: { leaseId: held.lease.id, fencingToken: held.lease.fencingToken } });
+      ctx.progress({
+        stage: 'training',
+        progress: 0.01,
+        detail: { leaseId: held.lease.id, fencingToken: held.lease.fencingToken },
+      });
       const args = [
-        '--model', modelArg, '--data', dataset.path, '--task', model.task,
-        '--epochs', String(input.epochs), '--imgsz', String(input.imgsz), '--batch', String(input.batch),
-        '--device', input.device, '--seed', String(input.seed), '--out', scratch,
+        '--model',
+        modelArg,
+        '--data',
+        dataset.path,
+        '--task',
+        model.task,
+        '--epochs',
+        String(input.epochs),
+        '--imgsz',
+        String(input.imgsz),
+        '--batch',
+        String(input.batch),
+        '--device',
+        input.device,
+        '--seed',
+        String(input.seed),
+        '--out',
+        scratch,
       ];
       const out = await this.python.run('train', args, {
         signal: held.signal,
@@ -130,7 +152,10 @@ export class TrainJobHandler implements JobHandler<'train'> {
         trainSeconds: typeof out.train_seconds === 'number' ? out.train_seconds : null,
         leaseFencingToken: fencingToken,
       };
-      await fs.writeFile(path.join(v.tmpDir, 'metrics.json'), JSON.stringify({ metrics, hyp: out.hyp ?? {}, input }, null, 2));
+      await fs.writeFile(
+        path.join(v.tmpDir, 'metrics.json'),
+        JSON.stringify({ metrics, hyp: out.hyp ?? {}, input }, null, 2),
+      );
       await this.store.commit(v, jobId, result);
       return result;
     } catch (e) {

@@ -22,7 +22,13 @@ export function trainingModelArg(model: ModelDescription): string {
 
 /** Refuses data sets that failed validation or do not fit the model's task. */
 export function assertTrainableDataset(model: ModelDescription, ds: DatasetDescription): void {
-  if (!ds.valid) throw new PermanentJobError(`data set ${ds.id} failed validation and cannot be used for training (see its validation report)`);
+  if (!ds.valid)
+    throw new PermanentJobError(
+      `data set ${ds.id} failed validation and cannot be used for training (see its validation report)`,
+    );
   const want = FORMAT_FOR_TASK[model.task];
-  if (ds.format !== want) throw new PermanentJobError(`model ${model.id} is a ${model.task} model and needs a ${want} data set; ${ds.id} is ${ds.format}`);
+  if (ds.format !== want)
+    throw new PermanentJobError(
+      `model ${model.id} is a ${model.task} model and needs a ${want} data set; ${ds.id} is ${ds.format}`,
+    );
 }

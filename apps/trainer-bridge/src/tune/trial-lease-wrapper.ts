@@ -9,7 +9,8 @@ import pino from 'pino';
 import { createLeaseClient } from './lease-client.factory';
 import { EXIT, parseWrapperArgs, runTrialUnderLease } from './trial-runner';
 
-const num = (v: string | undefined, def: number) => (v && Number.isFinite(Number(v)) && Number(v) > 0 ? Number(v) : def);
+const num = (v: string | undefined, def: number) =>
+  v && Number.isFinite(Number(v)) && Number(v) > 0 ? Number(v) : def;
 
 async function main(): Promise<number> {
   const emit = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(line)}\n`);
@@ -23,12 +24,24 @@ async function main(): Promise<number> {
   const ac = new AbortController();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => ac.abort());
   // Logs go to stderr: stdout belongs to the coordinator's protocol.
-  const logger = pino({ level: process.env.CVP_LOG_LEVEL ?? 'warn', base: { service: 'trial-lease-wrapper', pid: process.pid } }, pino.destination(2));
-  const bus = new MessageBus({ url: process.env.CVP_NATS_URL ?? 'nats://127.0.0.1:4222', name: `trial-lease-wrapper:${parsed.holder}`, logger, connectTimeoutMs: 5000 });
+  const logger = pino(
+    { level: process.env.CVP_LOG_LEVEL ?? 'warn', base: { service: 'trial-lease-wrapper', pid: process.pid } },
+    pino.destination(2),
+  );
+  const bus = new MessageBus({
+    url: process.env.CVP_NATS_URL ?? 'nats://127.0.0.1:4222',
+    name: `trial-lease-wrapper:${parsed.holder}`,
+    logger,
+    connectTimeoutMs: 5000,
+  });
   try {
     await bus.connect();
   } catch (e) {
-    emit({ type: 'error', code: 'lease_unavailable', message: `cannot reach NATS for a GPU lease: ${(e as Error).message}` });
+    emit({
+      type: 'error',
+      code: 'lease_unavailable',
+      message: `cannot reach NATS for a GPU lease: ${(e as Error).message}`,
+    });
     return EXIT.other;
   }
   const client = createLeaseClient(bus, logger);

@@ -11,9 +11,15 @@ describe('trial runner (lease around one tuning trial; in-process lease double)'
     const out = await tmp();
     const lines: Record<string, unknown>[] = [];
     const res = await runTrialUnderLease({
-      client: leases, holder: 'h:trial-0', ttlMs: 1000, waitMs: 1000, killGraceMs: 500,
-      command: process.execPath, args: ['-e', 'setTimeout(() => process.exit(3), 200)', '--', '--out', out],
-      signal: new AbortController().signal, emit: (l) => lines.push(l),
+      client: leases,
+      holder: 'h:trial-0',
+      ttlMs: 1000,
+      waitMs: 1000,
+      killGraceMs: 500,
+      command: process.execPath,
+      args: ['-e', 'setTimeout(() => process.exit(3), 200)', '--', '--out', out],
+      signal: new AbortController().signal,
+      emit: (l) => lines.push(l),
     });
     expect(res.exitCode).toBe(3);
     expect(lines[0]).toMatchObject({ type: 'lease', fencingToken: 1 });
@@ -29,9 +35,15 @@ describe('trial runner (lease around one tuning trial; in-process lease double)'
     setTimeout(() => ac.abort(), 300);
     const t0 = Date.now();
     const res = await runTrialUnderLease({
-      client: leases, holder: 'h', ttlMs: 1000, waitMs: 1000, killGraceMs: 500,
-      command: process.execPath, args: ['-e', "process.on('SIGTERM', () => {}); setTimeout(() => {}, 60000)"],
-      signal: ac.signal, emit: () => undefined,
+      client: leases,
+      holder: 'h',
+      ttlMs: 1000,
+      waitMs: 1000,
+      killGraceMs: 500,
+      command: process.execPath,
+      args: ['-e', "process.on('SIGTERM', () => {}); setTimeout(() => {}, 60000)"],
+      signal: ac.signal,
+      emit: () => undefined,
     });
     expect(res.exitCode).toBe(EXIT.cancelled);
     expect(Date.now() - t0).toBeLessThan(3000);
@@ -43,9 +55,15 @@ describe('trial runner (lease around one tuning trial; in-process lease double)'
     const lines: Record<string, unknown>[] = [];
     setTimeout(() => leases.revokeAll('expired'), 300);
     const res = await runTrialUnderLease({
-      client: leases, holder: 'h', ttlMs: 1000, waitMs: 1000, killGraceMs: 500,
-      command: process.execPath, args: ['-e', 'setTimeout(() => {}, 60000)'],
-      signal: new AbortController().signal, emit: (l) => lines.push(l),
+      client: leases,
+      holder: 'h',
+      ttlMs: 1000,
+      waitMs: 1000,
+      killGraceMs: 500,
+      command: process.execPath,
+      args: ['-e', 'setTimeout(() => {}, 60000)'],
+      signal: new AbortController().signal,
+      emit: (l) => lines.push(l),
     });
     expect(res.exitCode).toBe(EXIT.other);
     expect(lines.at(-1)).toMatchObject({ type: 'error', code: 'lease_lost' });
@@ -56,7 +74,15 @@ describe('trial runner (lease around one tuning trial; in-process lease double)'
     const leases = new MemoryLeaseClient(1);
     const blocker = await leases.acquire({ holder: 'other', priority: 'train', ttlMs: 1000, waitMs: 10 });
     const lines: Record<string, unknown>[] = [];
-    const base = { client: leases, holder: 'h', ttlMs: 1000, killGraceMs: 500, command: process.execPath, args: ['-e', ''], emit: (l: Record<string, unknown>) => lines.push(l) };
+    const base = {
+      client: leases,
+      holder: 'h',
+      ttlMs: 1000,
+      killGraceMs: 500,
+      command: process.execPath,
+      args: ['-e', ''],
+      emit: (l: Record<string, unknown>) => lines.push(l),
+    };
     const res = await runTrialUnderLease({ ...base, waitMs: 200, signal: new AbortController().signal });
     expect(res.exitCode).toBe(EXIT.other);
     expect(lines.at(-1)).toMatchObject({ type: 'error', code: 'lease_unavailable' });
@@ -68,7 +94,11 @@ describe('trial runner (lease around one tuning trial; in-process lease double)'
 
   it('parses the wrapper command line and finds the trial folder', () => {
     process.env.CVP_TRIAL_NUMBER = '7';
-    expect(parseWrapperArgs(['--holder', 'tb:job', '--', 'python', '-m', 'x'])).toEqual({ holder: 'tb:job:trial-7', command: 'python', args: ['-m', 'x'] });
+    expect(parseWrapperArgs(['--holder', 'tb:job', '--', 'python', '-m', 'x'])).toEqual({
+      holder: 'tb:job:trial-7',
+      command: 'python',
+      args: ['-m', 'x'],
+    });
     delete process.env.CVP_TRIAL_NUMBER;
     expect(parseWrapperArgs(['python'])).toEqual({ holder: 'trainer-bridge:trial', command: 'python', args: [] });
     expect(() => parseWrapperArgs(['--holder', 'x', '--'])).toThrow(/usage/);

@@ -66,10 +66,20 @@ export async function runTrialUnderLease(o: TrialRunOptions): Promise<{ exitCode
 
   let lease: Lease;
   try {
-    lease = await o.client.acquire({ holder: o.holder, priority: 'train', ttlMs: o.ttlMs, waitMs: o.waitMs, signal: o.signal });
+    lease = await o.client.acquire({
+      holder: o.holder,
+      priority: 'train',
+      ttlMs: o.ttlMs,
+      waitMs: o.waitMs,
+      signal: o.signal,
+    });
   } catch (e) {
     const cancelled = o.signal.aborted;
-    o.emit({ type: 'error', code: cancelled ? 'cancelled' : 'lease_unavailable', message: cancelled ? 'cancelled while waiting for a GPU lease' : (e as Error).message });
+    o.emit({
+      type: 'error',
+      code: cancelled ? 'cancelled' : 'lease_unavailable',
+      message: cancelled ? 'cancelled while waiting for a GPU lease' : (e as Error).message,
+    });
     return finish(cancelled ? EXIT.cancelled : EXIT.other);
   }
   record.leaseId = lease.id;

@@ -10,7 +10,15 @@ import type { TrainerSettings } from '../trainer-settings';
 import { shellQuote, TuneJobHandler } from './tune-job.handler';
 
 const input = (over: Record<string, unknown> = {}) => ({
-  modelId: 'tune-m', datasetId: 'tune-ds', strategy: 'random' as const, trials: 4, epochs: 1, imgsz: 32, device: 'cpu', seed: 3, ...over,
+  modelId: 'tune-m',
+  datasetId: 'tune-ds',
+  strategy: 'random' as const,
+  trials: 4,
+  epochs: 1,
+  imgsz: 32,
+  device: 'cpu',
+  seed: 3,
+  ...over,
 });
 
 describe('TuneJobHandler (real python coordinator and trainings, 2 trials at a time)', () => {
@@ -25,9 +33,34 @@ describe('TuneJobHandler (real python coordinator and trainings, 2 trials at a t
     deps = await handlerDeps(settings);
     handler = new TuneJobHandler(deps.registry, deps.python, settings);
     const dsDir = path.join(settings.dataDir, 'datasets/tune-ds');
-    await deps.python.run('synth-dataset', ['--kind', 'yolo', '--out', dsDir, '--images', '6', '--imgsz', '32', '--classes', '2']);
-    registry.datasets.set('tune-ds', { id: 'tune-ds', name: 'ds', format: 'yolo', path: dsDir, valid: true, classes: ['class0', 'class1'] });
-    registry.models.set('tune-m', { id: 'tune-m', name: 't', task: 'detect', preset: 'yolov8n', latestVersion: 0, versions: [] });
+    await deps.python.run('synth-dataset', [
+      '--kind',
+      'yolo',
+      '--out',
+      dsDir,
+      '--images',
+      '6',
+      '--imgsz',
+      '32',
+      '--classes',
+      '2',
+    ]);
+    registry.datasets.set('tune-ds', {
+      id: 'tune-ds',
+      name: 'ds',
+      format: 'yolo',
+      path: dsDir,
+      valid: true,
+      classes: ['class0', 'class1'],
+    });
+    registry.models.set('tune-m', {
+      id: 'tune-m',
+      name: 't',
+      task: 'detect',
+      preset: 'yolov8n',
+      latestVersion: 0,
+      versions: [],
+    });
   });
   afterAll(async () => {
     await deps.bus.close();
@@ -39,7 +72,9 @@ describe('TuneJobHandler (real python coordinator and trainings, 2 trials at a t
     const res = await handler.handle(input({ trials: 3 }), ctx);
     expect(res.completed).toBe(3);
     expect(res.trials).toHaveLength(3);
-    const intervals = res.trials.map((t) => [Date.parse(String(t.started_at)), Date.parse(String(t.finished_at))] as [number, number]);
+    const intervals = res.trials.map(
+      (t) => [Date.parse(String(t.started_at)), Date.parse(String(t.finished_at))] as [number, number],
+    );
     expect(maxOverlap(intervals)).toBe(2);
     expect(res.best).toMatchObject({ number: expect.any(Number), params: expect.any(Object) });
     expect(res).toMatchObject({ modelId: 'tune-m', version: 1, trained: true, sourceFormat: 'ultralytics' });
@@ -83,14 +118,29 @@ describe('TuneJobHandler (real python coordinator and trainings, 2 trials at a t
   });
 
   it('refuses an invalid data set before starting the coordinator', async () => {
-    registry.datasets.set('tune-bad', { id: 'tune-bad', name: 'b', format: 'yolo', path: '/nowhere', valid: false, classes: [] });
-    await expect(handler.handle(input({ datasetId: 'tune-bad' }), testJobContext('job-tune-3'))).rejects.toThrow(PermanentJobError);
+    registry.datasets.set('tune-bad', {
+      id: 'tune-bad',
+      name: 'b',
+      format: 'yolo',
+      path: '/nowhere',
+      valid: false,
+      classes: [],
+    });
+    await expect(handler.handle(input({ datasetId: 'tune-bad' }), testJobContext('job-tune-3'))).rejects.toThrow(
+      PermanentJobError,
+    );
   });
 
   it('quotes wrapper tokens for shlex', () => {
     expect(shellQuote('/a b/node')).toBe("'/a b/node'");
     expect(shellQuote("it's")).toBe("'it'\\''s'");
     expect(shellQuote('--holder')).toBe('--holder');
-    expect(maxOverlap([[0, 10], [5, 15], [10, 20]])).toBe(2);
+    expect(
+      maxOverlap([
+        [0, 10],
+        [5, 15],
+        [10, 20],
+      ]),
+    ).toBe(2);
   });
 });

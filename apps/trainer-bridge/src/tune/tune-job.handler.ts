@@ -55,7 +55,10 @@ export class TuneJobHandler implements JobHandler<'tune'> {
   }
 
   async handle(input: JobInputs['tune'], ctx: JobContext): Promise<TuneJobResult> {
-    const [model, dataset] = await Promise.all([this.registry.describeModel(input.modelId), this.registry.describeDataset(input.datasetId)]);
+    const [model, dataset] = await Promise.all([
+      this.registry.describeModel(input.modelId),
+      this.registry.describeDataset(input.datasetId),
+    ]);
     const done = await this.store.findCommitted(model.id, ctx.jobId);
     if (done) return done as TuneJobResult;
     assertTrainableDataset(model, dataset);
@@ -67,10 +70,31 @@ export class TuneJobHandler implements JobHandler<'tune'> {
 
     const parallel = Math.max(1, Math.min(this.settings.gpuTokens, input.trials));
     const args = [
-      '--coordinator', '--study', studyPath, '--strategy', input.strategy, '--trials', String(input.trials),
-      '--parallel', String(parallel), '--model', modelArg, '--data', dataset.path, '--task', model.task,
-      '--epochs', String(input.epochs), '--imgsz', String(input.imgsz), '--device', input.device,
-      '--seed', String(input.seed), '--out', trialsDir,
+      '--coordinator',
+      '--study',
+      studyPath,
+      '--strategy',
+      input.strategy,
+      '--trials',
+      String(input.trials),
+      '--parallel',
+      String(parallel),
+      '--model',
+      modelArg,
+      '--data',
+      dataset.path,
+      '--task',
+      model.task,
+      '--epochs',
+      String(input.epochs),
+      '--imgsz',
+      String(input.imgsz),
+      '--device',
+      input.device,
+      '--seed',
+      String(input.seed),
+      '--out',
+      trialsDir,
     ];
     if (input.space) args.push('--space', JSON.stringify(input.space));
     if (input.strategy === 'nsga2' && existsSync(this.settings.latencyScript)) {
@@ -85,10 +109,16 @@ export class TuneJobHandler implements JobHandler<'tune'> {
     // Every trial acquires its own GPU lease through the wrapper (an empty command = no wrapper,
     // for tests of the coordinator path alone; --parallel still bounds the trials).
     if (this.settings.trialWrapperCommand.length) {
-      env.CVP_TRIAL_WRAPPER = [...this.settings.trialWrapperCommand, '--holder', `trainer-bridge:${ctx.jobId}`, '--'].map(shellQuote).join(' ');
+      env.CVP_TRIAL_WRAPPER = [...this.settings.trialWrapperCommand, '--holder', `trainer-bridge:${ctx.jobId}`, '--']
+        .map(shellQuote)
+        .join(' ');
     }
     let finished = 0;
-    ctx.progress({ stage: 'tuning', progress: 0, detail: { strategy: input.strategy, trials: input.trials, parallel } });
+    ctx.progress({
+      stage: 'tuning',
+      progress: 0,
+      detail: { strategy: input.strategy, trials: input.trials, parallel },
+    });
     const out = await this.python.run('tune', args, {
       signal: ctx.signal,
       timeoutMs: this.settings.tuneTimeoutMs,
@@ -124,7 +154,9 @@ export class TuneJobHandler implements JobHandler<'tune'> {
     if (!best) {
       await this.writeReport(report, reportPath, reportHtmlPath);
       const firstError = trials.find((t) => t.error)?.error;
-      throw new PermanentJobError(`no trial completed (${trials.length} ran)${firstError ? `: ${firstError}` : ''}; report at ${reportHtmlPath}`);
+      throw new PermanentJobError(
+        `no trial completed (${trials.length} ran)${firstError ? `: ${firstError}` : ''}; report at ${reportHtmlPath}`,
+      );
     }
     const bestRecord = trials.find((t) => t.number === best.number);
     const checkpoint = typeof bestRecord?.checkpoint === 'string' ? bestRecord.checkpoint : undefined;
@@ -137,7 +169,18 @@ export class TuneJobHandler implements JobHandler<'tune'> {
       await fs.copyFile(checkpoint, pt);
       const conv = await this.python.run(
         'convert',
-        ['--format', 'ultralytics', '--input', pt, '--out', v.tmpDir, '--input-shape', `1,3,${input.imgsz},${input.imgsz}`, '--task', model.task],
+        [
+          '--format',
+          'ultralytics',
+          '--input',
+          pt,
+          '--out',
+          v.tmpDir,
+          '--input-shape',
+          `1,3,${input.imgsz},${input.imgsz}`,
+          '--task',
+          model.task,
+        ],
         { signal: ctx.signal, timeoutMs: this.settings.convertTimeoutMs },
       );
       const onnxPath = this.store.finalPath(v, String(conv.onnx));
@@ -188,16 +231,41 @@ export class TuneJobHandler implements JobHandler<'tune'> {
  * scripts/measure-latency.js), not a copy of it. `{onnx}` is replaced by the trial's model.
  */
 export function latencyCommand(settings: Pick<TrainerSettings, 'node' | 'latencyScript'>, imgsz: number): string[] {
-  return [settings.node, settings.latencyScript, '{onnx}', '--input-shape', `1,3,${imgsz},${imgsz}`, '--iterations', '20', '--threads', '1'];
+  return [
+    settings.node,
+    settings.latencyScript,
+    '{onnx}',
+    '--input-shape',
+    `1,3,${imgsz},${imgsz}`,
+    '--iterations',
+    '20',
+    '--threads',
+    '1',
+  ];
 }
 
 /** What the job result keeps per trial (the full record stays in the report). */
 function compactTrial(t: TrialRecord): TrialRecord {
-  const keep = ['number', 'status', 'params', 'accuracy', 'latency_ms', 'duration_s', 'started_at', 'finished_at', 'error', 'retry_of'];
+  const keep = [
+    'number',
+    'status',
+    'params',
+    'accuracy',
+    'latency_ms',
+    'duration_s',
+    'started_at',
+    'finished_at',
+    'error',
+    'retry_of',
+  ];
   return Object.fromEntries(Object.entries(t).filter(([k]) => keep.includes(k))) as TrialRecord;
 }
 
 export function tuneProgress(line: PyProgressLine, finished: number, trials: number) {
   const { type: _t, ts: _ts, stage, ...detail } = line;
-  return { stage, progress: Math.min(0.95, (finished / Math.max(1, trials)) * 0.95), detail: { ...detail, finished, trials } };
+  return {
+    stage,
+    progress: Math.min(0.95, (finished / Math.max(1, trials)) * 0.95),
+    detail: { ...detail, finished, trials },
+  };
 }

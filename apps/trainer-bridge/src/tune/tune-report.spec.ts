@@ -40,14 +40,30 @@ describe('tune report', () => {
   });
 
   it('has no Pareto section for single-objective strategies and says when nothing completed', () => {
-    const html = renderTuneReportHtml({ ...base, strategy: 'tpe', paretoFront: undefined, best: null, registered: null, trials: [] });
+    const html = renderTuneReportHtml({
+      ...base,
+      strategy: 'tpe',
+      paretoFront: undefined,
+      best: null,
+      registered: null,
+      trials: [],
+    });
     expect(html).not.toContain('Pareto front');
     expect(html).toContain('No trial completed.');
     expect(scatterSvg([], 'x', 'y', 't')).toContain('no completed trials');
   });
 
   it('scales points into the plot area', () => {
-    const svg = scatterSvg([{ x: 0, y: 0, label: 'a' }, { x: 10, y: 1, label: 'b' }, { x: 5, y: 5, label: 'single' }], 'x', 'y', 't');
+    const svg = scatterSvg(
+      [
+        { x: 0, y: 0, label: 'a' },
+        { x: 10, y: 1, label: 'b' },
+        { x: 5, y: 5, label: 'single' },
+      ],
+      'x',
+      'y',
+      't',
+    );
     const cx = [...svg.matchAll(/cx="([\d.]+)"/g)].map((m) => Number(m[1]));
     expect(Math.min(...cx)).toBeGreaterThanOrEqual(64);
     expect(Math.max(...cx)).toBeLessThanOrEqual(540);

@@ -42,8 +42,12 @@ export interface TuneReport {
 }
 
 const esc = (v: unknown) =>
-  String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-const fmt = (v: unknown, digits = 4) => (typeof v === 'number' && Number.isFinite(v) ? Number(v.toPrecision(digits)).toString() : v == null ? '–' : esc(v));
+  String(v ?? '').replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
+  );
+const fmt = (v: unknown, digits = 4) =>
+  typeof v === 'number' && Number.isFinite(v) ? Number(v.toPrecision(digits)).toString() : v == null ? '–' : esc(v);
 
 interface Pt {
   x: number;
@@ -57,10 +61,12 @@ export function scatterSvg(points: Pt[], xLabel: string, yLabel: string, title: 
   const W = 560;
   const H = 340;
   const m = { l: 64, r: 20, t: 32, b: 48 };
-  if (!points.length) return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="60" role="img" aria-label="${esc(title)}"><text x="10" y="30">no completed trials to plot</text></svg>`;
+  if (!points.length)
+    return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="60" role="img" aria-label="${esc(title)}"><text x="10" y="30">no completed trials to plot</text></svg>`;
   const xs = points.map((p) => p.x);
   const ys = points.map((p) => p.y);
-  const pad = (lo: number, hi: number) => (hi - lo > 0 ? [lo - (hi - lo) * 0.05, hi + (hi - lo) * 0.05] : [lo - 0.5 || -0.5, hi + 0.5 || 0.5]);
+  const pad = (lo: number, hi: number) =>
+    hi - lo > 0 ? [lo - (hi - lo) * 0.05, hi + (hi - lo) * 0.05] : [lo - 0.5 || -0.5, hi + 0.5 || 0.5];
   const [x0, x1] = pad(Math.min(...xs), Math.max(...xs));
   const [y0, y1] = pad(Math.min(...ys), Math.max(...ys));
   const sx = (x: number) => m.l + ((x - x0) / (x1 - x0)) * (W - m.l - m.r);
@@ -72,14 +78,23 @@ export function scatterSvg(points: Pt[], xLabel: string, yLabel: string, title: 
     `<text x="${W / 2}" y="18" text-anchor="middle" font-weight="bold">${esc(title)}</text>`,
     `<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="#333"/>`,
     `<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="#333"/>`,
-    ...ticks(x0, x1).map((t) => `<text x="${sx(t)}" y="${H - m.b + 16}" font-size="10" text-anchor="middle">${fmt(t, 3)}</text>`),
-    ...ticks(y0, y1).map((t) => `<text x="${m.l - 6}" y="${sy(t) + 3}" font-size="10" text-anchor="end">${fmt(t, 3)}</text>`),
+    ...ticks(x0, x1).map(
+      (t) => `<text x="${sx(t)}" y="${H - m.b + 16}" font-size="10" text-anchor="middle">${fmt(t, 3)}</text>`,
+    ),
+    ...ticks(y0, y1).map(
+      (t) => `<text x="${m.l - 6}" y="${sy(t) + 3}" font-size="10" text-anchor="end">${fmt(t, 3)}</text>`,
+    ),
     `<text x="${W / 2}" y="${H - 10}" text-anchor="middle" font-size="12">${esc(xLabel)}</text>`,
     `<text x="14" y="${H / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 14 ${H / 2})">${esc(yLabel)}</text>`,
   ];
-  if (front.length > 1) parts.push(`<polyline class="front" fill="none" stroke="#d62728" stroke-width="1.5" points="${front.map((p) => `${sx(p.x)},${sy(p.y)}`).join(' ')}"/>`);
+  if (front.length > 1)
+    parts.push(
+      `<polyline class="front" fill="none" stroke="#d62728" stroke-width="1.5" points="${front.map((p) => `${sx(p.x)},${sy(p.y)}`).join(' ')}"/>`,
+    );
   for (const p of points) {
-    parts.push(`<circle class="${p.front ? 'pareto' : 'trial'}" cx="${sx(p.x)}" cy="${sy(p.y)}" r="${p.front ? 5 : 3.5}" fill="${p.front ? '#d62728' : '#1f77b4'}"><title>${esc(p.label)}</title></circle>`);
+    parts.push(
+      `<circle class="${p.front ? 'pareto' : 'trial'}" cx="${sx(p.x)}" cy="${sy(p.y)}" r="${p.front ? 5 : 3.5}" fill="${p.front ? '#d62728' : '#1f77b4'}"><title>${esc(p.label)}</title></circle>`,
+    );
   }
   parts.push('</svg>');
   return parts.join('\n');
@@ -88,7 +103,12 @@ export function scatterSvg(points: Pt[], xLabel: string, yLabel: string, title: 
 export function renderTuneReportHtml(r: TuneReport): string {
   const complete = r.trials.filter((t) => t.status === 'complete' && typeof t.accuracy === 'number');
   const history = scatterSvg(
-    complete.map((t) => ({ x: t.number, y: t.accuracy as number, label: `trial ${t.number}: accuracy ${fmt(t.accuracy)}`, front: t.number === r.best?.number })),
+    complete.map((t) => ({
+      x: t.number,
+      y: t.accuracy as number,
+      label: `trial ${t.number}: accuracy ${fmt(t.accuracy)}`,
+      front: t.number === r.best?.number,
+    })),
     'trial number',
     'accuracy',
     'Accuracy by trial',
@@ -99,7 +119,12 @@ export function renderTuneReportHtml(r: TuneReport): string {
       ? scatterSvg(
           complete
             .filter((t) => typeof t.latency_ms === 'number')
-            .map((t) => ({ x: t.latency_ms as number, y: t.accuracy as number, label: `trial ${t.number}: ${fmt(t.latency_ms)} ms, accuracy ${fmt(t.accuracy)}`, front: frontNums.has(t.number) })),
+            .map((t) => ({
+              x: t.latency_ms as number,
+              y: t.accuracy as number,
+              label: `trial ${t.number}: ${fmt(t.latency_ms)} ms, accuracy ${fmt(t.accuracy)}`,
+              front: frontNums.has(t.number),
+            })),
           'latency p50 (ms)',
           'accuracy',
           'Pareto front: accuracy against latency',
@@ -116,7 +141,12 @@ export function renderTuneReportHtml(r: TuneReport): string {
     )
     .join('\n');
   const best = r.best
-    ? `<table class="kv">${Object.entries({ trial: r.best.number, accuracy: r.best.accuracy, ...(r.best.latency_ms !== undefined ? { 'latency p50 (ms)': r.best.latency_ms } : {}), ...r.best.params })
+    ? `<table class="kv">${Object.entries({
+        trial: r.best.number,
+        accuracy: r.best.accuracy,
+        ...(r.best.latency_ms !== undefined ? { 'latency p50 (ms)': r.best.latency_ms } : {}),
+        ...r.best.params,
+      })
         .map(([k, v]) => `<tr><th>${esc(k)}</th><td>${fmt(v, 6)}</td></tr>`)
         .join('')}</table>`
     : '<p>No trial completed.</p>';

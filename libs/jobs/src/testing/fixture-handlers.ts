@@ -18,7 +18,13 @@ import { runProcess } from '../run-process';
 export const FIXTURE_LEASES = Symbol('FIXTURE_LEASES');
 /** Minimal view of a lease client, so this fixture does not depend on libs/gpu-lease. */
 export interface FixtureLeaseClient {
-  acquire(o: { holder: string; priority: 'train'; ttlMs: number; waitMs: number; signal?: AbortSignal }): Promise<{ release(): Promise<void>; id: string }>;
+  acquire(o: {
+    holder: string;
+    priority: 'train';
+    ttlMs: number;
+    waitMs: number;
+    signal?: AbortSignal;
+  }): Promise<{ release(): Promise<void>; id: string }>;
 }
 
 @Injectable()
@@ -46,7 +52,15 @@ export class FixtureConvertHandler implements JobHandler<'convert'> {
       return { echo: m, attempt: ctx.attempt, pid: process.pid };
     }
     if (m.startsWith('hold-')) {
-      const lease = this.leases ? await this.leases.acquire({ holder: `fixture:${ctx.jobId}`, priority: 'train', ttlMs: 3000, waitMs: 10_000, signal: ctx.signal }) : undefined;
+      const lease = this.leases
+        ? await this.leases.acquire({
+            holder: `fixture:${ctx.jobId}`,
+            priority: 'train',
+            ttlMs: 3000,
+            waitMs: 10_000,
+            signal: ctx.signal,
+          })
+        : undefined;
       try {
         const r = await runProcess({
           command: 'sh',
@@ -55,7 +69,8 @@ export class FixtureConvertHandler implements JobHandler<'convert'> {
           signal: ctx.signal,
           killGraceMs: 1000,
           onJson: (o) => {
-            if (typeof o.pid === 'number' && process.env.CVP_TEST_DIR) writeFileSync(path.join(process.env.CVP_TEST_DIR, `${ctx.jobId}.pid`), String(o.pid));
+            if (typeof o.pid === 'number' && process.env.CVP_TEST_DIR)
+              writeFileSync(path.join(process.env.CVP_TEST_DIR, `${ctx.jobId}.pid`), String(o.pid));
             ctx.progress({ progress: 0.1, stage: 'child running', detail: { pid: o.pid, leaseId: lease?.id } });
           },
         });

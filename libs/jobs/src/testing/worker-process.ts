@@ -16,7 +16,11 @@ async function main() {
   @Module({
     imports: [
       PlatformModule.forRoot({ serviceName: 'fixture-worker', config, logger }),
-      JobWorkerModule.forRoot({ handlers: [FixtureConvertHandler], ackWaitMs: Number(process.env.CVP_TEST_ACK_WAIT_MS ?? 2000), backoffMs: [200] }),
+      JobWorkerModule.forRoot({
+        handlers: [FixtureConvertHandler],
+        ackWaitMs: Number(process.env.CVP_TEST_ACK_WAIT_MS ?? 2000),
+        backoffMs: [200],
+      }),
     ],
   })
   class WorkerModule {}

@@ -23,16 +23,29 @@ export interface PresetExport {
  * result line says. Throws (never skips) when the venv is missing: the bootstrap creates it
  * (python/scripts/setup-venv.sh) before any test runs.
  */
-export function exportPythonPreset(name: string, outDir: string, opts: { imgsz?: number; seed?: number; timeoutMs?: number } = {}): Promise<PresetExport> {
+export function exportPythonPreset(
+  name: string,
+  outDir: string,
+  opts: { imgsz?: number; seed?: number; timeoutMs?: number } = {},
+): Promise<PresetExport> {
   if (!existsSync(PYTHON)) {
-    return Promise.reject(new Error(`python venv missing at ${PYTHON}: run python/scripts/setup-venv.sh (the test bootstrap does); this test needs a real ONNX model exported by cvp_ml`));
+    return Promise.reject(
+      new Error(
+        `python venv missing at ${PYTHON}: run python/scripts/setup-venv.sh (the test bootstrap does); this test needs a real ONNX model exported by cvp_ml`,
+      ),
+    );
   }
   mkdirSync(outDir, { recursive: true });
   const args = ['-m', 'cvp_ml', 'preset', '--name', name, '--out', outDir, '--seed', String(opts.seed ?? 0)];
   if (opts.imgsz) args.push('--imgsz', String(opts.imgsz));
   const proc = spawn(PYTHON, args, {
     cwd: path.join(REPO_ROOT, 'python'),
-    env: { ...process.env, YOLO_OFFLINE: 'true', YOLO_AUTOINSTALL: 'false', YOLO_CONFIG_DIR: path.join(outDir, '.yolo') },
+    env: {
+      ...process.env,
+      YOLO_OFFLINE: 'true',
+      YOLO_AUTOINSTALL: 'false',
+      YOLO_CONFIG_DIR: path.join(outDir, '.yolo'),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -58,7 +71,10 @@ export function exportPythonPreset(name: string, outDir: string, opts: { imgsz?:
       });
       const result = lines.find((l) => l.type === 'result');
       const failure = `cvp_ml preset ${name} failed (exit ${code ?? signal}${signal === 'SIGKILL' ? `, killed after ${timeoutMs} ms` : ''})`;
-      if (code !== 0 || !result) return reject(new Error(`${failure}: ${JSON.stringify(lines.find((l) => l.type === 'error') ?? null)}\n${stderr}`));
+      if (code !== 0 || !result)
+        return reject(
+          new Error(`${failure}: ${JSON.stringify(lines.find((l) => l.type === 'error') ?? null)}\n${stderr}`),
+        );
       const onnx = String(result.onnx);
       if (!existsSync(onnx)) return reject(new Error(`${failure}: result names ${onnx}, which does not exist`));
       resolve({ onnx, imgsz: Number(result.imgsz), task: String(result.task), result });

@@ -134,6 +134,7 @@ export class AuthRegistry1764230000000 implements MigrationInterface {
   }
 
   async down(q: QueryRunner): Promise<void> {
-    for (const t of ['datasets', 'model_versions', 'models', 'audit_log', 'api_keys', 'refresh_tokens', 'users']) await q.dropTable(t, true);
+    for (const t of ['datasets', 'model_versions', 'models', 'audit_log', 'api_keys', 'refresh_tokens', 'users'])
+      await q.dropTable(t, true);
   }
 }

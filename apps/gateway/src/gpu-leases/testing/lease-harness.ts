@@ -42,7 +42,12 @@ export async function startLeaseService(s: LeaseServiceSettings): Promise<INestA
 }
 
 /** A client with a NATS connection of its own (closing it is what a crashed process looks like to the broker). */
-export async function startLeaseClient(natsUrl: string, name: string, logger: Logger, pollMs = 300): Promise<{ bus: MessageBus; client: NatsGpuLeaseClient }> {
+export async function startLeaseClient(
+  natsUrl: string,
+  name: string,
+  logger: Logger,
+  pollMs = 300,
+): Promise<{ bus: MessageBus; client: NatsGpuLeaseClient }> {
   const bus = new MessageBus({ url: natsUrl, name, logger });
   await bus.connect();
   return { bus, client: new NatsGpuLeaseClient(bus, { logger, pollMs, requestTimeoutMs: 1000, renewRetryMs: 100 }) };

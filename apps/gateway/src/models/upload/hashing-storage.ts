@@ -27,7 +27,11 @@ export class HashingTempStorage implements StorageEngine {
     mkdirSync(tmpDir, { recursive: true });
   }
 
-  _handleFile(_req: Request, file: Express.Multer.File, cb: (error?: unknown, info?: Partial<Express.Multer.File> & { staged?: StagedUpload }) => void): void {
+  _handleFile(
+    _req: Request,
+    file: Express.Multer.File,
+    cb: (error?: unknown, info?: Partial<Express.Multer.File> & { staged?: StagedUpload }) => void,
+  ): void {
     const tmpPath = path.join(this.tmpDir, `.upload-${randomUUID()}`);
     const hash = createHash('sha256');
     let size = 0;
@@ -52,7 +56,13 @@ export class HashingTempStorage implements StorageEngine {
     pipeline(file.stream, tap, createWriteStream(tmpPath, { flags: 'wx' }))
       .then(() => {
         if (limited) throw Object.assign(new Error('file too large'), { code: 'LIMIT_FILE_SIZE' });
-        const staged: StagedUpload = { tmpPath, size, sha256: hash.digest('hex'), head: Buffer.concat(headChunks), originalName: file.originalname };
+        const staged: StagedUpload = {
+          tmpPath,
+          size,
+          sha256: hash.digest('hex'),
+          head: Buffer.concat(headChunks),
+          originalName: file.originalname,
+        };
         cb(null, { path: tmpPath, size, staged });
       })
       .catch(async (e: unknown) => {

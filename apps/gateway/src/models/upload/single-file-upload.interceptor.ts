@@ -69,7 +69,8 @@ export abstract class SingleFileUploadInterceptor implements NestInterceptor {
           res.setHeader('Connection', 'close');
           return reject(new PayloadTooLargeException(`file exceeds the limit of ${l.maxFileBytes} bytes`));
         }
-        if (typeof code === 'string' && code.startsWith('LIMIT_')) return reject(new BadRequestException(`multipart limit: ${(err as Error).message}`));
+        if (typeof code === 'string' && code.startsWith('LIMIT_'))
+          return reject(new BadRequestException(`multipart limit: ${(err as Error).message}`));
         reject(new BadRequestException(`malformed multipart body: ${(err as Error).message}`));
       });
     });

@@ -2,9 +2,17 @@ import { type BundleSpec, HEALTH_PROBE_JS, INFERENCE_PORT } from './bundle-spec'
 
 /** Settings a deployer tunes, with their defaults (apps/inference/src/config.ts); shared by the compose file, .env.example and DEPLOY.md. */
 export const TUNABLES: { key: string; def: string; doc: string }[] = [
-  { key: 'CVP_PUBLISH_PORT', def: String(INFERENCE_PORT), doc: 'host port the compose file publishes the data plane on' },
+  {
+    key: 'CVP_PUBLISH_PORT',
+    def: String(INFERENCE_PORT),
+    doc: 'host port the compose file publishes the data plane on',
+  },
   { key: 'CVP_INFER_WORKERS', def: '10', doc: 'worker pool size: requests computed at once' },
-  { key: 'CVP_INFER_QUEUE_CAP', def: '256', doc: 'requests waiting for a worker before new ones get 429 + Retry-After' },
+  {
+    key: 'CVP_INFER_QUEUE_CAP',
+    def: '256',
+    doc: 'requests waiting for a worker before new ones get 429 + Retry-After',
+  },
   { key: 'CVP_INFER_DEADLINE_MS', def: '30000', doc: 'per-request deadline: queue wait plus run time' },
   { key: 'CVP_INFER_MAX_BODY_MB', def: '64', doc: 'request body cap (tensors or image)' },
   { key: 'CVP_LOG_LEVEL', def: 'info', doc: 'fatal|error|warn|info|debug|trace|silent' },
@@ -73,7 +81,7 @@ export function envExample(spec: BundleSpec): string {
     '# run.sh only: port the data plane listens on, and its address (0.0.0.0 to listen on all interfaces)',
     `CVP_INFERENCE_PORT=${INFERENCE_PORT}`,
     'CVP_HOST=127.0.0.1',
-    '# run.sh only: reuse an existing node_modules instead of npm ci (e.g. the platform checkout\'s)',
+    "# run.sh only: reuse an existing node_modules instead of npm ci (e.g. the platform checkout's)",
     '# NODE_PATH=/srv/cvp/node_modules',
     '# run.sh only, engine native: a prebuilt core binary instead of building native/',
     '# CVP_NATIVE_BIN=/usr/local/bin/cvp-core',
