@@ -1,7 +1,7 @@
 /**
- * Client side of the central GPU lease service (hosted by the gateway), used by every service.
- * INTERFACE ONLY for now: issue #4 implements it over NATS request-reply
- * (cvp.gpu.lease.{acquire,renew,release}); callers code against these types.
+ * Client side of the central GPU lease service (hosted by the gateway), used by every service;
+ * implemented over NATS request-reply (cvp.gpu.lease.{acquire,renew,release}) by
+ * NatsGpuLeaseClient. Callers code against these types.
  */
 import type { LeasePriority } from '@cvp/contracts';
 
@@ -15,6 +15,13 @@ export interface AcquireOptions {
   waitMs: number;
   /** Aborting withdraws the request from the queue (or releases a lease granted meanwhile). */
   signal?: AbortSignal;
+  /**
+   * How long before the service may hand the token on that `lost` fires when renewals stop
+   * getting through: the time the holder needs to stop its GPU work (e.g. a child's kill grace).
+   * Without it the holder would still be working when the next waiter starts, and the GPU would
+   * briefly run more jobs than it has tokens. Default: min(ttl / 6, 5 s).
+   */
+  stopMarginMs?: number;
 }
 
 export interface Lease {
@@ -22,7 +29,10 @@ export interface Lease {
   /** Grows with every grant; work that commits GPU results checks it is still current. */
   readonly fencingToken: number;
   readonly holder: string;
-  /** Resolves when the lease is lost (not renewed in time, force-released); never rejects. */
+  /**
+   * Resolves when the lease is lost (not renewed in time, force-released); never rejects. On a
+   * missed renewal it fires stopMarginMs before the service's expiry, so the holder can stop first.
+   */
   readonly lost: Promise<{ reason: string }>;
   isHeld(): boolean;
   /** Idempotent. */

@@ -44,7 +44,10 @@ const isTransient = (e: unknown) =>
     `${(e as Error)?.message} ${(e as { code?: string })?.code}`,
   );
 
-/** A lease this client holds: renewed every ttl/3; lost at once when a renew is refused or the ttl passed. */
+/**
+ * A lease this client holds: renewed every ttl/3; lost at once when a renew is refused, and
+ * stopMarginMs before the ttl passes without a successful renew (the holder's time to stop).
+ */
 class HeldLease implements Lease {
   readonly lost: Promise<{ reason: string }>;
   private resolveLost!: (r: { reason: string }) => void;
@@ -62,6 +65,7 @@ class HeldLease implements Lease {
     private readonly ttlMs: number,
     /** Local deadline: send time of the granting request + the time left the service reported. */
     deadline: number,
+    private readonly stopMarginMs: number,
   ) {
     this.lost = new Promise((r) => (this.resolveLost = r));
     this.deadline = deadline;
@@ -69,13 +73,18 @@ class HeldLease implements Lease {
     this.scheduleRenew(this.renewDelay());
   }
 
+  /** The service's expiry as this client can know it, less the holder's time to stop its work. */
+  private get stopBy(): number {
+    return this.deadline - this.stopMarginMs;
+  }
+
   /** Every ttl/3, sooner when less than that is left (a grant claimed late, a slow renew). */
   private renewDelay(): number {
-    return Math.max(20, Math.min(Math.floor(this.ttlMs / 3), Math.floor((this.deadline - Date.now()) / 2)));
+    return Math.max(20, Math.min(Math.floor(this.ttlMs / 3), Math.floor((this.stopBy - Date.now()) / 2)));
   }
 
   isHeld(): boolean {
-    return this.held && Date.now() < this.deadline;
+    return this.held && Date.now() < this.stopBy;
   }
 
   release(): Promise<void> {
@@ -110,7 +119,7 @@ class HeldLease implements Lease {
     clearTimeout(this.deadlineTimer);
     this.deadlineTimer = setTimeout(
       () => this.markLost('ttl passed without a successful renew'),
-      Math.max(0, this.deadline - Date.now()),
+      Math.max(0, this.stopBy - Date.now()),
     );
   }
 
@@ -128,7 +137,7 @@ class HeldLease implements Lease {
         LeaseRenewReplyContract,
         Subjects.leaseRenew,
         { leaseId: this.id, fencingToken: this.fencingToken },
-        Math.min(this.client.requestTimeoutMs, Math.max(100, this.deadline - sentAt)),
+        Math.min(this.client.requestTimeoutMs, Math.max(100, this.stopBy - sentAt)),
       );
       if (!this.held) return;
       if (!r.ok) return this.markLost(r.reason ?? 'renew refused');
@@ -230,7 +239,16 @@ export class NatsGpuLeaseClient implements GpuLeaseClient {
             throw new LeaseAbortedError(opts.holder);
           }
           const l = reply.lease;
-          const lease = new HeldLease(this, l.leaseId, l.fencingToken, l.holder, l.ttlMs, sentAt + l.expiresInMs);
+          const stopMarginMs = opts.stopMarginMs ?? Math.min(5000, Math.floor(l.ttlMs / 6));
+          const lease = new HeldLease(
+            this,
+            l.leaseId,
+            l.fencingToken,
+            l.holder,
+            l.ttlMs,
+            sentAt + l.expiresInMs,
+            Math.min(stopMarginMs, Math.floor(l.ttlMs / 2)),
+          );
           this.held.add(lease);
           return lease;
         }

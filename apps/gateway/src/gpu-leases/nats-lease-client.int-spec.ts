@@ -75,6 +75,26 @@ describe('NatsGpuLeaseClient against the real lease service', () => {
     service = await startLeaseService({ natsUrl: url, bucket, tokens: 1 });
   });
 
+  it('tells a holder whose renewals stop getting through stopMarginMs before the service may hand the token on', async () => {
+    const t0 = Date.now();
+    const l = await client.acquire({
+      holder: 'margin',
+      priority: 'train',
+      ttlMs: 2500,
+      waitMs: 1000,
+      stopMarginMs: 1000,
+    });
+    await service!.close();
+    const lost = await l.lost;
+    const firedAfter = Date.now() - t0;
+    expect(lost.reason).toBe('ttl passed without a successful renew');
+    // The service's expiry is at least ttl after t0; the holder hears of the loss ~margin before it.
+    expect(firedAfter).toBeGreaterThanOrEqual(2500 - 1000 - 50);
+    expect(firedAfter).toBeLessThan(2500 - 400);
+    expect(l.isHeld()).toBe(false);
+    service = await startLeaseService({ natsUrl: url, bucket, tokens: 1 });
+  });
+
   it('waits for a service that is not up yet', async () => {
     await service!.close();
     service = undefined;

@@ -72,6 +72,8 @@ export async function runTrialUnderLease(o: TrialRunOptions): Promise<{ exitCode
       ttlMs: o.ttlMs,
       waitMs: o.waitMs,
       signal: o.signal,
+      // Lost early enough that the SIGTERM-then-SIGKILL below ends the trial before the token moves on.
+      stopMarginMs: o.killGraceMs + 1000,
     });
   } catch (e) {
     const cancelled = o.signal.aborted;
@@ -115,8 +117,10 @@ export async function runTrialUnderLease(o: TrialRunOptions): Promise<{ exitCode
     o.emit({ type: 'error', code: 'spawn_failed', message: (e as Error).message });
     exitCode = EXIT.other;
   } finally {
-    await lease.release().catch(() => undefined);
+    // The GPU is free once the trial has exited; stamped before the release round trip, whose reply
+    // can arrive after the service has already granted the token to the next trial.
     record.releasedAt = new Date().toISOString();
+    await lease.release().catch(() => undefined);
   }
   if (lostReason) {
     record.lostReason = lostReason;
