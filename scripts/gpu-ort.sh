@@ -10,6 +10,7 @@
 #   scripts/gpu-ort.sh deactivate  restore onnxruntime-node's bundled CPU library
 #   scripts/gpu-ort.sh probe       print the probe's JSON for the staged library
 #   scripts/gpu-ort.sh status      print which library onnxruntime-node loads (gpu or cpu-bundled)
+#   scripts/gpu-ort.sh dir         print the staged dir (exit 3 when not staged; never downloads)
 #
 # Downloads: onnxruntime-gpu (247 MB) and nvidia-curand (56 MB), once per machine, kept under
 # ${CVP_CACHE_DIR:-~/.cache/cvp}/gpu. cuBLAS, cuDNN and the CUDA runtime come from the CUDA 13 wheels
@@ -75,15 +76,21 @@ pip_python() {
   die "no python with pip to download the wheels (set CVP_PIP_PYTHON)"
 }
 
+# The staged dir's name changes with the pins, the probe and the CUDA library dirs.
+staged_dest() {
+  local key
+  key=$( (cat "$LOCK" "$PROBE_SRC"; echo "$1") | sha256sum | cut -c1-12)
+  echo "$CACHE/ort-$ort_version-$key"
+}
+
 stage() {
   local nv
   nv=$(node_version)
   [[ $nv == "$ort_version" || $nv == none ]] ||
     die "onnxruntime-node is $nv but $LOCK pins onnxruntime-gpu $ort_version: provider libraries must match the core library's exact version"
-  local dirs key dest
+  local dirs dest
   dirs=$(cuda_lib_dirs)
-  key=$( (cat "$LOCK" "$PROBE_SRC" "$ROOT/scripts/gpu-ort.sh"; echo "$dirs") | sha256sum | cut -c1-12)
-  dest="$CACHE/ort-$ort_version-$key"
+  dest=$(staged_dest "$dirs")
   if [[ -f $dest/manifest.json ]]; then
     echo "$dest"
     return
@@ -203,11 +210,17 @@ case "${1:-}" in
     say "onnxruntime-node uses its bundled CPU library"
     ;;
   probe) "$(stage)/bin/ort-gpu-probe" ;;
+  dir)
+    # Never downloads: exit 3 when nothing is staged yet.
+    d=$(staged_dest "$(cuda_lib_dirs)")
+    [[ -f $d/manifest.json ]] || exit 3
+    echo "$d"
+    ;;
   status)
     if [[ -f $X64/.cvp-gpu ]]; then echo "gpu $(head -n1 "$X64/.cvp-gpu")"; else echo "cpu-bundled"; fi
     ;;
   *)
-    echo "usage: $0 stage|activate|deactivate|probe|status" >&2
+    echo "usage: $0 stage|activate|deactivate|probe|status|dir" >&2
     exit 2
     ;;
 esac
