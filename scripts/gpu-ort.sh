@@ -11,11 +11,14 @@
 #   scripts/gpu-ort.sh probe       print the probe's JSON for the staged library
 #   scripts/gpu-ort.sh status      print which library onnxruntime-node loads (gpu or cpu-bundled)
 #   scripts/gpu-ort.sh dir         print the staged dir (exit 3 when not staged; never downloads)
+#   scripts/gpu-ort.sh export DIR  copy the staged libraries, CUDA ones included, as real files (images)
 #
 # Downloads: onnxruntime-gpu (247 MB) and nvidia-curand (56 MB), once per machine, kept under
 # ${CVP_CACHE_DIR:-~/.cache/cvp}/gpu. cuBLAS, cuDNN and the CUDA runtime come from the CUDA 13 wheels
-# that torch already installs in the python environment; CVP_CUDA_LIB_DIRS (colon-separated) adds
-# others, e.g. a system CUDA or TensorRT 10 (`tensorrt_libs` is picked up when importable).
+# that torch already installs in the python environment; CVP_GPU_CUDA_WHEELS=1 downloads them from
+# deploy/cuda-libs.lock instead (1.2 GB; images, hosts without the venv); CVP_CUDA_LIB_DIRS
+# (colon-separated) adds others, e.g. a system CUDA or TensorRT 10 (`tensorrt_libs` is picked up
+# when importable).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCK="$ROOT/scripts/lib/gpu-ort.lock"
@@ -33,7 +36,8 @@ node_version() { node -p "require('$ROOT/node_modules/onnxruntime-node/package.j
 
 # torch's CUDA 13 wheels (cuBLAS, cuDNN, CUDA runtime, cuFFT, NVRTC) and TensorRT's pip libs, if any.
 cuda_lib_dirs() {
-  local py="${CVP_PYTHON:-$ROOT/python/.venv/bin/python}" found=""
+  local py="${CVP_PYTHON:-$ROOT/python/.venv/bin/python}" found="" wheels=""
+  if [[ ${CVP_GPU_CUDA_WHEELS:-0} == 1 ]]; then wheels="$(cuda_wheels_dir)/lib:"; fi
   if [[ -x $py ]]; then
     found=$("$py" - <<'PY' 2>/dev/null || true
 import os
@@ -55,7 +59,32 @@ print(":".join(dirs))
 PY
     )
   fi
-  printf '%s' "${CVP_CUDA_LIB_DIRS:+$CVP_CUDA_LIB_DIRS:}$found"
+  local all="${CVP_CUDA_LIB_DIRS:+$CVP_CUDA_LIB_DIRS:}$wheels$found"
+  printf '%s' "${all%:}"
+}
+
+# CVP_GPU_CUDA_WHEELS=1: the CUDA libraries from deploy/cuda-libs.lock instead of torch's, for
+# hosts and images without the python environment. Extracted once into one folder.
+cuda_wheels_dir() {
+  local lock="$ROOT/deploy/cuda-libs.lock" dest
+  dest="$CACHE/cuda-libs-$(sha256sum "$lock" | cut -c1-12)"
+  if [[ ! -d $dest/lib ]]; then
+    mkdir -p "$CACHE/wheels"
+    say "downloading the CUDA 13 libraries in $lock (hash-checked)"
+    "$(pip_python)" -m pip download --quiet --no-deps --require-hashes --only-binary=:all: \
+      --python-version 3.11 --implementation cp --abi cp311 --abi none \
+      --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+      --platform manylinux2014_x86_64 --platform manylinux_2_12_x86_64 --platform manylinux2010_x86_64 \
+      -r "$lock" -d "$CACHE/wheels" >&2
+    local tmp="$dest.tmp.$$" w name
+    rm -rf "$tmp" && mkdir -p "$tmp/lib"
+    while read -r name; do
+      w=$(ls "$CACHE"/wheels/"${name//-/_}"-*.whl | head -n1)
+      unzip -q -o -j "$w" 'nvidia/*/lib/lib*.so*' -d "$tmp/lib" >&2
+    done < <(sed -n 's/^\([a-z0-9-]*\)==.*/\1/p' "$lock")
+    rm -rf "$dest" && mv "$tmp" "$dest"
+  fi
+  echo "$dest"
 }
 
 headers_dir() {
@@ -192,6 +221,22 @@ activate() {
   say "active: onnxruntime-node (and the native core, which links $X64/libonnxruntime.so.1) load the GPU build from $dest"
 }
 
+# A copy of the staged lib dir with real files (the CUDA libraries it links to are copied in), for
+# images: the folder then works wherever it is put.
+export_to() {
+  local dest out="$1" f
+  dest=$(stage)
+  mkdir -p "$out"
+  for f in "$dest"/lib/*; do
+    if [[ -L $f && $(readlink "$f") != */* ]]; then
+      ln -sfn "$(readlink "$f")" "$out/$(basename "$f")"
+    else
+      cp -L "$f" "$out/"
+    fi
+  done
+  say "exported $(ls "$out" | wc -l) files to $out"
+}
+
 deactivate_quiet() {
   [[ -f $X64/.cvp-gpu ]] || return 0
   local name
@@ -210,6 +255,7 @@ case "${1:-}" in
     say "onnxruntime-node uses its bundled CPU library"
     ;;
   probe) "$(stage)/bin/ort-gpu-probe" ;;
+  export) export_to "${2:?usage: $0 export DIR}" ;;
   dir)
     # Never downloads: exit 3 when nothing is staged yet.
     d=$(staged_dest "$(cuda_lib_dirs)")
@@ -220,7 +266,7 @@ case "${1:-}" in
     if [[ -f $X64/.cvp-gpu ]]; then echo "gpu $(head -n1 "$X64/.cvp-gpu")"; else echo "cpu-bundled"; fi
     ;;
   *)
-    echo "usage: $0 stage|activate|deactivate|probe|status|dir" >&2
+    echo "usage: $0 stage|activate|deactivate|probe|status|dir|export DIR" >&2
     exit 2
     ;;
 esac
