@@ -6,10 +6,10 @@ python, and scripts/gpu-check.sh runs the same file on a bare GPU host whose pyt
     python nvml.py devices
         -> {"ok", "binding", "driver", "cudaDriver", "devices": [{index, name, uuid, totalMb, freeMb,
            usedMb}], "error"}
-    python nvml.py sample --pid P [--pid Q ...] [--interval-ms 50] [--max-s 3600] [--once]
+    python nvml.py sample --pid P [--pid Q ...] [--interval-ms 50] [--max-s 3600] [--once] [--stream]
         samples the GPU memory that NVML attributes to those processes until stdin closes (or
         SIGTERM, or --max-s; --once: a single sample), then prints {"peakMb", "lastMb", "samples",
-        "error", ...}
+        "error", ...}; --stream also prints {"peakMb", "samples"} whenever the peak rises
 
 On a host without an NVIDIA driver every answer carries the reason instead of numbers.
 """
@@ -123,7 +123,7 @@ def _process_memory(nv, pids: set[int]) -> tuple[float | None, int, str | None]:
     return total / MB, listed, None
 
 
-def sample(pids: list[int], interval_ms: int, max_s: float, once: bool = False) -> dict:
+def sample(pids: list[int], interval_ms: int, max_s: float, once: bool = False, stream: bool = False) -> dict:
     out: dict = {"pids": pids, "intervalMs": interval_ms, "binding": _binding_version(), "samples": 0}
     nv, err = _binding()
     if err:
@@ -150,6 +150,10 @@ def sample(pids: list[int], interval_ms: int, max_s: float, once: bool = False) 
                 last = round(mb, 1)
                 if mb > 0:
                     seen = True
+                if stream and (peak is None or last > peak):
+                    # the running peak, for readers that need it before the run ends
+                    sys.stdout.write(json.dumps({"peakMb": last, "samples": out["samples"]}) + "\n")
+                    sys.stdout.flush()
                 peak = last if peak is None else max(peak, last)
             if once:
                 break
@@ -180,13 +184,14 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--interval-ms", type=int, default=50)
     s.add_argument("--max-s", type=float, default=3600.0)
     s.add_argument("--once", action="store_true", help="one sample, without waiting on stdin")
+    s.add_argument("--stream", action="store_true", help="also print each new peak as it is seen")
     a = ap.parse_args(argv)
     if a.cmd == "devices":
         res = devices()
     else:
         if a.interval_ms < 5 or a.max_s <= 0:
             ap.error("--interval-ms must be >= 5 and --max-s > 0")
-        res = sample(a.pid, a.interval_ms, a.max_s, once=a.once)
+        res = sample(a.pid, a.interval_ms, a.max_s, once=a.once, stream=a.stream)
     sys.stdout.write(json.dumps(res) + "\n")
     sys.stdout.flush()
     return 0

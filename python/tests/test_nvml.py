@@ -128,3 +128,13 @@ def test_sampler_says_when_nvml_gives_no_figure_with_stand_in_nvml_no_gpu_here(m
     monkeypatch.setattr(nvml.select, "select", lambda r, w, x, t: (time.sleep(t), ([], [], []))[1])
     res = nvml.sample([42], interval_ms=5, max_s=0.05)
     assert res["peakMb"] is None and "no memory figure" in res["error"]
+
+
+def test_sampler_streams_each_new_peak_with_stand_in_nvml_no_gpu_here(monkeypatch, capsys):
+    seq = [[(42, 100 << 20)], [(42, 50 << 20)], [(42, 300 << 20)]]
+    monkeypatch.setitem(sys.modules, "pynvml", _stand_in_nvml(seq))
+    monkeypatch.setattr(nvml.select, "select", lambda r, w, x, t: (time.sleep(t), ([], [], []))[1])
+    res = nvml.sample([42], interval_ms=5, max_s=0.1, stream=True)
+    peaks = [json.loads(l)["peakMb"] for l in capsys.readouterr().out.splitlines()]
+    assert peaks == [100.0, 300.0] and res["peakMb"] == 300.0
+

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import type { Environment } from '@cvp/contracts';
 import { discoverProviders, type NvmlReport, nvmlDevices } from './gpu-discovery';
-import { readProcessVram } from './vram-sampler';
+import { readProcessVram, VramSampler } from './vram-sampler';
 
 export interface GpuInfo {
   present: boolean;
@@ -23,12 +23,27 @@ export function detectGpu(): GpuInfo {
   return { present: true, name: d.name, reason: null, freeMb: d.freeMb };
 }
 
+let ownWatch: VramSampler | undefined;
+
 /**
- * GPU memory NVML attributes to a process now (MiB); null where there is no GPU or no figure.
- * For the peak over a run, use VramSampler.
+ * Samples this process's GPU memory in the background from now on (a measurement child calls it
+ * before creating its session), so processVramMb(process.pid) is the peak over the whole run.
+ */
+export function watchProcessVram(intervalMs = 50): void {
+  if (!ownWatch && detectGpu().present) ownWatch = VramSampler.start([process.pid], { intervalMs, background: true });
+}
+
+/**
+ * GPU memory NVML attributes to a process (MiB): for this process under watchProcessVram, the peak
+ * since the watch began; otherwise one reading now. Null where there is no GPU or no figure.
  */
 export function processVramMb(pid: number): number | null {
   if (!detectGpu().present) return null;
+  if (pid === process.pid && ownWatch) {
+    const peak = ownWatch.peakSoFar();
+    const now = readProcessVram(pid).lastMb;
+    return peak === null ? now : Math.max(peak, now ?? 0);
+  }
   return readProcessVram(pid).lastMb;
 }
 

@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { detectGpu, ortProviders, ortVersion, processVramMb } from './environment';
 import { discoverProviders, interpretProbe, nvmlDevices, providerError } from './gpu-discovery';
@@ -141,5 +142,29 @@ describe("reading ONNX Runtime's errors (recorded outputs)", () => {
       error: null,
     });
     expect(d.providers[2].error).toMatch(/^\[TensorRT EP\] TensorRT version mismatch \(onnxruntime-node's CPU build/);
+  });
+});
+
+describe('VRAM sampler protocol (a stand-in sampler process: no GPU here)', () => {
+  it('reads the running peak while sampling, and the final reading when stopped', async () => {
+    const dir = mkdtempSync(path.join(process.env.CVP_TEST_DIR ?? os.tmpdir(), 'vram-'));
+    const fake = path.join(dir, 'fake-python');
+    // Speaks nvml.py's sample protocol: streamed peaks, then the summary once stdin closes.
+    writeFileSync(
+      fake,
+      [
+        '#!/bin/sh',
+        'echo \'{"peakMb": 100.0, "samples": 1}\'',
+        'echo \'{"peakMb": 250.5, "samples": 2}\'',
+        'cat >/dev/null',
+        'echo \'{"pids": [1], "peakMb": 250.5, "lastMb": 80.0, "samples": 5, "error": null}\'',
+      ].join('\n'),
+    );
+    chmodSync(fake, 0o755);
+    const s = VramSampler.start([1], { python: fake, intervalMs: 20 });
+    const until = Date.now() + 10_000;
+    while (s.peakSoFar() !== 250.5 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    expect(s.peakSoFar()).toBe(250.5);
+    await expect(s.stop()).resolves.toEqual({ peakMb: 250.5, lastMb: 80, samples: 5, error: null });
   });
 });

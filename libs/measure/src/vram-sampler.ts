@@ -26,6 +26,7 @@ const parse = (out: string): VramReading => {
  */
 export class VramSampler {
   private output = '';
+  private running: number | null = null;
   private readonly done: Promise<VramReading>;
 
   private constructor(
@@ -36,7 +37,23 @@ export class VramSampler {
       this.done = Promise.resolve(immediate ?? { peakMb: null, lastMb: null, samples: 0, error: 'not started' });
       return;
     }
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => (this.output += d));
+    let pending = '';
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+      this.output += d;
+      pending += d;
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      // --stream lines ({peakMb, samples}): the running peak, readable before the run ends
+      for (const l of lines) {
+        try {
+          const r = JSON.parse(l) as Partial<SamplerOutput>;
+          if (typeof r.peakMb === 'number' && r.pids === undefined)
+            this.running = Math.max(this.running ?? 0, r.peakMb);
+        } catch {
+          /* not a reading */
+        }
+      }
+    });
     this.done = new Promise((resolve) => {
       child.on('error', (e) =>
         resolve({ peakMb: null, lastMb: null, samples: 0, error: `VRAM sampler: ${e.message}` }),
@@ -56,7 +73,10 @@ export class VramSampler {
     });
   }
 
-  static start(pids: number[], opts: { intervalMs?: number; maxS?: number; python?: string } = {}): VramSampler {
+  static start(
+    pids: number[],
+    opts: { intervalMs?: number; maxS?: number; python?: string; background?: boolean } = {},
+  ): VramSampler {
     const script = nvmlScript();
     if (!script)
       return new VramSampler(null, {
@@ -66,9 +86,20 @@ export class VramSampler {
         error: 'no VRAM sampler: python/cvp_ml/nvml.py is not in this installation',
       });
     const args = [script, 'sample', ...pids.flatMap((p) => ['--pid', String(p)])];
-    args.push('--interval-ms', String(opts.intervalMs ?? 50), '--max-s', String(opts.maxS ?? 3600));
+    args.push('--interval-ms', String(opts.intervalMs ?? 50), '--max-s', String(opts.maxS ?? 3600), '--stream');
     const child = spawn(pythonPath(opts.python), args, { stdio: ['pipe', 'pipe', 'ignore'] });
+    if (opts.background) {
+      // Does not keep this process alive; it ends when this process's end closes its stdin.
+      child.unref();
+      (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+      (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
+    }
     return new VramSampler(child, null);
+  }
+
+  /** The highest figure seen so far (null until the first one), without stopping. */
+  peakSoFar(): number | null {
+    return this.running;
   }
 
   /** Ends sampling and returns the reading (bounded: the child is killed after 10 s). */
