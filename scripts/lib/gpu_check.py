@@ -216,7 +216,8 @@ class VramWatch(threading.Thread):
 
     def reading(self) -> dict:
         self._stop_evt.set()
-        self.join(timeout=5)
+        if self.is_alive():
+            self.join(timeout=5)
         ok = self.error is None and self.peak is not None
         return {"peakVramMb": round(self.peak, 1) if ok else None, "vramSamples": self.samples,
                 "vramError": None if ok else (self.error or "no sample")}
@@ -451,7 +452,11 @@ def run_child(eid: str, a, mode: str, baseline: Path | None, write_out: Path | N
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     watch = VramWatch(p.pid)
-    watch.start()
+    if "cpu" not in eid:
+        watch.start()
+    else:
+        watch.error = "CPU engine: no GPU memory"
+
     try:
         out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
