@@ -160,7 +160,7 @@ stage() {
   for d in "${dir_list[@]}"; do
     [[ -d $d ]] || continue
     for f in "$d"/lib*.so*; do
-      [[ -e $tmp/lib/$(basename "$f") ]] && continue
+      [[ -e $f && ! -e $tmp/lib/$(basename "$f") ]] || continue
       ln -s "$f" "$tmp/lib/$(basename "$f")"
       n=$((n + 1))
     done
