@@ -15,7 +15,7 @@ import {
 } from './engine';
 import { classifierInput, detectorInput, type ImageLimits } from '../vision/image-input';
 import { unletterboxBox } from '../vision/letterbox';
-import { ortExecutionProviders } from './ort-providers';
+import { explainProviderFailure, ortExecutionProviders } from './ort-providers';
 import { type Feed, type OrtType, OrtWorkerSession, type Typed, type ValueMeta } from './ort-worker-session';
 
 const TO_ORT: Record<DataType, OrtType> = {
@@ -374,6 +374,8 @@ export class OrtNodeEngine implements Engine {
       ...(o.threads ? { intraOpNumThreads: o.threads } : {}),
       interOpNumThreads: 1,
       executionMode: 'sequential',
+    }).catch((e: unknown) => {
+      throw explainProviderFailure(o.provider, e);
     });
     return new OrtNodeModel(session, o.maxBatch, this.opts);
   }

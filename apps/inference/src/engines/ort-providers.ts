@@ -1,4 +1,5 @@
 import type { EngineOptions } from '@cvp/contracts';
+import { discoverProviders } from '@cvp/measure';
 
 export type OrtExecutionProvider = 'cpu' | { name: 'cuda' | 'tensorrt'; deviceId: number };
 
@@ -28,4 +29,15 @@ export function ortExecutionProviders(
     { name: 'tensorrt', deviceId },
     { name: 'cuda', deviceId },
   ];
+}
+
+/**
+ * onnxruntime-node says only "Failed to load shared library" when a GPU provider does not load (the
+ * loader's words go to stderr): the deployment's error gets discovery's exact reason instead.
+ */
+export function explainProviderFailure(provider: EngineOptions['provider'], e: unknown): Error {
+  const err = e instanceof Error ? e : new Error(String(e));
+  if (provider === 'cpu' || !/Failed to load shared library/.test(err.message)) return err;
+  const why = discoverProviders().providers.find((p) => p.name === provider)?.error;
+  return why ? new Error(`${err.message}: ${why}`) : err;
 }
