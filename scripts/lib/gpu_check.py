@@ -286,8 +286,11 @@ def make_engine(eid: str, assets: Path, cache_dir: Path, cpu_threads: int = 0):
             y = y[0] if isinstance(y, (tuple, list)) else y
             return y.float().cpu().numpy()
 
+    # What ran, for the label: the weights' dtype after .half(), and the dtype the graph returns (the
+    # traced head's anchor constants stay FP32, so the boxes come back FP32 from FP16 convolutions).
     return infer, {"torch": torch.__version__, "cuda": torch.version.cuda, "device": torch.cuda.get_device_name(0),
-                   "cudnnBenchmark": True, "model": "yolov8n.torchscript"}
+                   "cudnnBenchmark": True, "model": "yolov8n.torchscript",
+                   "weightDtypes": sorted({str(p.dtype) for p in m.parameters()})}
 
 
 class Unavailable(Exception):
