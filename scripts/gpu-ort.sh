@@ -24,7 +24,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCK="$ROOT/scripts/lib/gpu-ort.lock"
 PROBE_SRC="$ROOT/scripts/lib/ort-gpu-probe.c"
 CACHE="${CVP_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/cvp}/gpu"
-X64="$ROOT/node_modules/onnxruntime-node/bin/napi-v6/linux/x64"
+# onnxruntime-node's library folder (CVP_ORT_NODE_DIR: another copy of it, for tests)
+X64="${CVP_ORT_NODE_DIR:-$ROOT/node_modules/onnxruntime-node/bin/napi-v6/linux/x64}"
 say() { echo "[gpu-ort] $*" >&2; }
 die() {
   echo "[gpu-ort] error: $*" >&2

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { detectGpu, ortProviders, ortVersion, processVramMb } from './environment';
@@ -74,6 +74,35 @@ describe('provider discovery (real onnxruntime-node, real NVML binding)', () => 
     }
     const trt = d.providers.find((p) => p.name === 'tensorrt')!;
     if (!trt.loads) expect(trt.error).toMatch(/lib(nvinfer\.so\.10|cuda\.so\.1): cannot open shared object file/);
+  });
+
+  it('CVP_GPU=1 activation (on a copy of onnxruntime-node): it loads the GPU build, and deactivation restores the CPU one', () => {
+    const dir = stagedGpuBuild();
+    const copy = path.join(ROOT, 'tmp', `ort-activate-${process.pid}`, 'onnxruntime-node');
+    const libDir = path.join(copy, 'bin/napi-v6/linux/x64');
+    const script = path.join(ROOT, 'scripts/gpu-ort.sh');
+    const env = { ...process.env, CVP_ORT_NODE_DIR: libDir };
+    try {
+      cpSync(path.dirname(require.resolve('onnxruntime-node/package.json')), copy, { recursive: true });
+      execFileSync('bash', [script, 'activate'], { env, stdio: 'pipe' });
+      expect(lstatSync(path.join(libDir, 'libonnxruntime.so.1')).isSymbolicLink()).toBe(true);
+      expect(execFileSync('bash', [script, 'status'], { env, encoding: 'utf8' }).trim()).toBe(`gpu ${dir}`);
+      const on = discoverProviders({ ortPackage: copy, fresh: true });
+      expect(on.coreLibrary).toBe(path.join(dir, `lib/libonnxruntime.so.${ortVersion()}`));
+      expect(on.gpuBuild).toBe(true);
+      const cuda = on.providers.find((p) => p.name === 'cuda')!;
+      if (!detectGpu().present)
+        expect(cuda.error).toBe('libcuda.so.1: cannot open shared object file: No such file or directory');
+
+      execFileSync('bash', [script, 'deactivate'], { env, stdio: 'pipe' });
+      expect(lstatSync(path.join(libDir, 'libonnxruntime.so.1')).isFile()).toBe(true);
+      expect(existsSync(path.join(libDir, 'libonnxruntime_providers_cuda.so'))).toBe(false);
+      const off = discoverProviders({ ortPackage: copy, fresh: true });
+      expect(off.gpuBuild).toBe(false);
+      expect(off.coreLibrary).toBe(path.join(libDir, 'libonnxruntime.so.1'));
+    } finally {
+      rmSync(path.dirname(copy), { recursive: true, force: true });
+    }
   });
 
   it('no GPU here: discovery says "no device" with NVML\'s reason, and the VRAM sampler returns null with it', async () => {

@@ -56,6 +56,10 @@ export interface DiscoveryOptions {
   libraryDir?: string;
   /** Python with nvidia-ml-py; default CVP_PYTHON, else python/.venv/bin/python. */
   python?: string;
+  /** The onnxruntime-node package folder to load (default: the one this process resolves). */
+  ortPackage?: string;
+  /** Probe again even if this process already has an answer (the library was swapped meanwhile). */
+  fresh?: boolean;
   timeoutMs?: number;
 }
 
@@ -153,8 +157,8 @@ export function providerError(stderr: string, provider: OrtProviderName): string
   return last ? last.replace(/^.*?\[E:onnxruntime:[^\]]*\]\s*/, '').trim() : null;
 }
 
-function bundledLibraryDir(): string {
-  return path.join(path.dirname(require.resolve('onnxruntime-node/package.json')), 'bin/napi-v6/linux/x64');
+function ortPackageDir(given?: string): string {
+  return given ?? path.dirname(require.resolve('onnxruntime-node/package.json'));
 }
 
 const real = (p: string) => {
@@ -209,15 +213,16 @@ const cache = new Map<string, ProviderDiscovery>();
  * and runs a probe graph; GPU devices and free memory come from NVML. Cached per process.
  */
 export function discoverProviders(opts: DiscoveryOptions = {}): ProviderDiscovery {
-  const key = `${opts.libraryDir ?? ''}|${opts.python ?? ''}`;
-  const hit = cache.get(key);
+  const key = `${opts.libraryDir ?? ''}|${opts.python ?? ''}|${opts.ortPackage ?? ''}`;
+  const hit = opts.fresh ? undefined : cache.get(key);
   if (hit) return hit;
-  const providerDir = opts.libraryDir ?? bundledLibraryDir();
+  const pkg = ortPackageDir(opts.ortPackage);
+  const providerDir = opts.libraryDir ?? path.join(pkg, 'bin/napi-v6/linux/x64');
   const env = { ...process.env };
   // The binding's RUNPATH ($ORIGIN) comes after LD_LIBRARY_PATH, so this picks the library to load.
   if (opts.libraryDir) env.LD_LIBRARY_PATH = [opts.libraryDir, env.LD_LIBRARY_PATH].filter(Boolean).join(':');
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, ['-e', PROBE_SOURCE, require.resolve('onnxruntime-node'), PROBE_MODEL_B64], {
+  const r = spawnSync(process.execPath, ['-e', PROBE_SOURCE, pkg, PROBE_MODEL_B64], {
     env,
     encoding: 'utf8',
     timeout: opts.timeoutMs ?? 120_000,
