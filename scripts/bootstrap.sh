@@ -2,6 +2,8 @@
 # Idempotent bootstrap: system packages, npm ci, python venv, native build, TypeScript build.
 # Prints each step; quick when nothing is missing. Never downloads anything at run time beyond
 # the package registries (apt, npm, PyPI).
+# CVP_GPU=1 also installs ONNX Runtime's GPU build (CUDA + TensorRT providers) for both engines;
+# CVP_GPU=0 goes back to onnxruntime-node's bundled CPU library (docs/gpu.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -11,7 +13,7 @@ SKIP=",${CVP_BOOTSTRAP_SKIP:-},"
 # --- 1. system packages -------------------------------------------------------------------
 APT_PACKAGES=(nats-server libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev libgtest-dev
   libbenchmark-dev nlohmann-json3-dev libopencv-dev libturbojpeg0-dev libspng-dev libstb-dev
-  cmake pkg-config g++ make ccache jq lcov chromium fonts-dejavu-core docker-compose curl unzip)
+  cmake pkg-config g++ make ccache jq lcov chromium fonts-dejavu-core docker-compose curl unzip patchelf)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -53,6 +55,22 @@ fi
 if [[ $SKIP != *,python,* && -f python/scripts/setup-venv.sh ]]; then
   bash python/scripts/setup-venv.sh
 fi
+
+# --- 3b. ONNX Runtime GPU build -------------------------------------------------------------
+# After npm ci (which reinstalls the bundled CPU library) and the venv (whose torch wheels carry the
+# CUDA 13 libraries the providers load). Unset leaves whichever library is in place.
+case "${CVP_GPU:-}" in
+  1)
+    say "CVP_GPU=1: ONNX Runtime GPU build for onnxruntime-node and the native core"
+    bash scripts/gpu-ort.sh activate
+    ;;
+  0) bash scripts/gpu-ort.sh deactivate ;;
+  "") ;;
+  *)
+    echo "CVP_GPU must be 1 or 0, not '$CVP_GPU'" >&2
+    exit 1
+    ;;
+esac
 
 # --- 4. native core -----------------------------------------------------------------------
 if [[ $SKIP != *,native,* && -f native/scripts/build.sh ]]; then

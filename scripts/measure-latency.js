@@ -72,6 +72,9 @@ async function main() {
   const m = loadMeasure();
   if (args.request) {
     const req = JSON.parse(fs.readFileSync(args.request, 'utf8'));
+    // GPU configurations: NVML samples this process from before the session exists, so the VRAM
+    // figure in the result is the peak over build, warm-up and measurement.
+    if (req.provider && req.provider !== 'cpu') m.watchProcessVram();
     const res = await m.measureOrt(req);
     process.stdout.write(JSON.stringify(res) + '\n');
     return;

@@ -19,6 +19,10 @@ run() {
 # The module-boundaries rule reads Nx's project graph; a clean clone has none cached until an nx
 # command computes it, and without it the rule is silently skipped.
 npx --no-install nx show projects >/dev/null
+# The GPU build of ONNX Runtime as far as it goes without a GPU: hash-checked wheels (303 MB, downloaded
+# once per machine into ~/.cache/cvp/gpu), the C probe linked against it; the jest suite of
+# libs/measure then asks it for its providers. A rerun takes under a second.
+run "ONNX Runtime GPU build (stage + link probe)" bash scripts/gpu-ort.sh stage
 run "lint" npx --no-install eslint apps libs e2e --max-warnings=0
 run "format (prettier --check)" npx --no-install prettier --check .
 run "jest (all Nx projects)" npx --no-install nx run-many -t test --parallel=1 --outputStyle=stream --skip-nx-cache

@@ -1,54 +1,57 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { Environment } from '@cvp/contracts';
+import { discoverProviders, type NvmlReport, nvmlDevices } from './gpu-discovery';
+import { readProcessVram, VramSampler } from './vram-sampler';
 
 export interface GpuInfo {
   present: boolean;
   name: string | null;
-  /** Why GPU engines cannot run here (when !present or the providers are missing). */
+  /** Why GPU engines cannot run here (when !present), in NVML's own words. */
   reason: string | null;
+  /** Free memory of the first GPU when it was looked at (MiB). */
+  freeMb?: number | null;
 }
 
-/** ORT execution providers that can actually run here: GPU ones need their libraries and a device. */
+let nvmlCache: NvmlReport | undefined;
+
+/** Whether NVML sees an NVIDIA GPU (nvidia-ml-py); asked once per process. */
 export function detectGpu(): GpuInfo {
-  const device = existsSync('/dev/nvidia0') || existsSync('/proc/driver/nvidia/version');
-  if (!device) return { present: false, name: null, reason: 'no NVIDIA GPU on this host (/dev/nvidia0 absent)' };
-  let name: string | null = null;
-  try {
-    name = readFileSync('/proc/driver/nvidia/gpus', 'utf8').split('\n')[0] || 'NVIDIA GPU';
-  } catch {
-    name = 'NVIDIA GPU';
-  }
-  return { present: true, name, reason: null };
+  nvmlCache ??= nvmlDevices();
+  const d = nvmlCache.devices[0];
+  if (!nvmlCache.ok || !d)
+    return { present: false, name: null, reason: `no NVIDIA GPU (${nvmlCache.error ?? 'no device'})`, freeMb: null };
+  return { present: true, name: d.name, reason: null, freeMb: d.freeMb };
+}
+
+let ownWatch: VramSampler | undefined;
+
+/**
+ * Samples this process's GPU memory in the background from now on (a measurement child calls it
+ * before creating its session), so processVramMb(process.pid) is the peak over the whole run.
+ */
+export function watchProcessVram(intervalMs = 50): void {
+  if (!ownWatch && detectGpu().present) ownWatch = VramSampler.start([process.pid], { intervalMs, background: true });
 }
 
 /**
- * GPU memory a process holds now, through NVML's command-line face (nvidia-smi); null where
- * there is no GPU or no nvidia-smi. Sampled while the session is loaded, its arena still held.
+ * GPU memory NVML attributes to a process (MiB): for this process under watchProcessVram, the peak
+ * since the watch began; otherwise one reading now. Null where there is no GPU or no figure.
  */
 export function processVramMb(pid: number): number | null {
   if (!detectGpu().present) return null;
-  try {
-    const out = execFileSync('nvidia-smi', ['--query-compute-apps=pid,used_memory', '--format=csv,noheader,nounits'], {
-      encoding: 'utf8',
-      timeout: 5000,
-    });
-    const line = out.split('\n').find((l) => l.split(',')[0]?.trim() === String(pid));
-    return line ? Number(line.split(',')[1]) : 0;
-  } catch {
-    return null;
+  if (pid === process.pid && ownWatch) {
+    const peak = ownWatch.peakSoFar();
+    const now = readProcessVram(pid).lastMb;
+    return peak === null ? now : Math.max(peak, now ?? 0);
   }
+  return readProcessVram(pid).lastMb;
 }
 
-/** Execution providers onnxruntime-node can load here (CUDA/TensorRT ship unbundled). */
+/** Execution providers that really run in onnxruntime-node here (each loaded and run once). */
 export function ortProviders(): string[] {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const ort = require('onnxruntime-node') as { listSupportedBackends?: () => { name: string; bundled: boolean }[] };
-  const gpu = detectGpu().present;
-  return (ort.listSupportedBackends?.() ?? [{ name: 'cpu', bundled: true }])
-    .filter((b) => b.name !== 'webgpu' && (b.bundled || gpu))
-    .map((b) => b.name);
+  return discoverProviders()
+    .providers.filter((p) => p.loads)
+    .map((p) => p.name);
 }
 
 export function ortVersion(): string {

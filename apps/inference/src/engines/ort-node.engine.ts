@@ -15,6 +15,7 @@ import {
 } from './engine';
 import { classifierInput, detectorInput, type ImageLimits } from '../vision/image-input';
 import { unletterboxBox } from '../vision/letterbox';
+import { explainProviderFailure, ortExecutionProviders } from './ort-providers';
 import { type Feed, type OrtType, OrtWorkerSession, type Typed, type ValueMeta } from './ort-worker-session';
 
 const TO_ORT: Record<DataType, OrtType> = {
@@ -366,14 +367,15 @@ export class OrtNodeEngine implements Engine {
 
   async load(req: LoadRequest): Promise<LoadedModel> {
     const o = req.config.options;
-    const providers = o.provider === 'cpu' ? ['cpu'] : o.provider === 'cuda' ? ['cuda'] : ['tensorrt'];
     const session = await OrtWorkerSession.create(req.config.modelPath, {
-      executionProviders: providers,
+      executionProviders: ortExecutionProviders(o),
       graphOptimizationLevel: o.graphOptimization,
       // 0 = ORT's default (all cores); the key must be absent, not undefined, for ORT.
       ...(o.threads ? { intraOpNumThreads: o.threads } : {}),
       interOpNumThreads: 1,
       executionMode: 'sequential',
+    }).catch((e: unknown) => {
+      throw explainProviderFailure(o.provider, e);
     });
     return new OrtNodeModel(session, o.maxBatch, this.opts);
   }

@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import type { OrtExecutionProvider } from './ort-providers';
 
 /**
  * An ONNX Runtime session living in its own worker thread. onnxruntime-node runs inference
@@ -46,7 +47,7 @@ export interface ValueMeta {
 }
 
 export interface OrtSessionOptions {
-  executionProviders: string[];
+  executionProviders: OrtExecutionProvider[];
   graphOptimizationLevel: 'disabled' | 'basic' | 'extended' | 'all';
   intraOpNumThreads?: number;
   interOpNumThreads?: number;
