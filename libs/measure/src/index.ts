@@ -3,6 +3,7 @@ export * from './detection-map';
 export * from './environment';
 export * from './images';
 export * from './load';
+export * from './measurement';
 export * from './ort-measure';
 export * from './rng';
 export * from './stats';
