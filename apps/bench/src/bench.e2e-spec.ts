@@ -15,7 +15,7 @@ import { ModelEntity, ModelVersionEntity } from '../../gateway/src/models/model.
 import { type GatewayTestApp, startGatewayTestApp } from '../../gateway/src/testing/gateway-test-app';
 import { AppModule } from './app.module';
 import { benchConfigSchema } from './config';
-import { makeYoloPreset, REPO_ROOT, testBenchSettings } from './testing/bench-fixtures';
+import { makeYoloPreset, REPO_ROOT, testBenchOptions } from './testing/bench-fixtures';
 
 const ARTIFACTS = path.join(REPO_ROOT, 'artifacts');
 const CHROMIUM_ARGS = [
@@ -114,7 +114,7 @@ describe('bench: yolov8n preset -> bench job -> 9 steps, selection, decision rec
       CVP_LOG_LEVEL: 'silent',
     });
     bench = await NestFactory.create(
-      AppModule.forRoot(config, createLogger('bench', 'silent'), testBenchSettings(gw.dataDir)),
+      AppModule.forRoot(config, createLogger('bench', 'silent'), testBenchOptions(gw.dataDir)),
       { logger: false },
     );
     await bench.init();
