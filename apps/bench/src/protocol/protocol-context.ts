@@ -135,13 +135,14 @@ export async function planMap(
 /**
  * Everything a protocol run starts from: the model's input resolved (a model that is not an NCHW
  * image model fails here), folders made, the host's GPU and providers, one measurer per engine,
- * the mAP plan. `parts` replaces what the host would report (tests stand in a GPU that way).
+ * the mAP plan. `parts` replaces what the host would report, or an engine's measurer (tests
+ * stand in a GPU that way).
  */
 export async function createProtocolContext(
   input: ProtocolInput,
   options: ProtocolOptions,
   hooks: ProtocolHooks = {},
-  parts: Partial<Pick<ProtocolContext, 'host' | 'measurers'>> = {},
+  parts: { host?: ProtocolContext['host']; measurers?: Partial<CandidateMeasurers> } = {},
 ): Promise<ProtocolContext> {
   const scratch = path.join(input.outDir, 'scratch');
   const variants = path.join(input.outDir, 'variants');
@@ -163,13 +164,14 @@ export async function createProtocolContext(
       baselineOutputs: path.join(scratch, 'baseline.out'),
     },
     host: parts.host ?? { gpu: detectGpu(), providers: ortProviders() },
-    measurers: parts.measurers ?? {
+    measurers: {
       'ort-node': new OrtNodeMeasurer({ scratchDir: scratch, timeoutMs: options.measureTimeoutMs }),
       native: new NativeMeasurer({
         binary: options.nativeBinary,
         enabled: options.native,
         rpcTimeoutMs: options.rpcTimeoutMs,
       }),
+      ...parts.measurers,
     },
     map: { plan: mapPlan.eval, baseline: null, reason: mapPlan.reason },
     inputSource: input.datasetDir ? 'attached data set' : `seeded synthetic inputs (seed ${options.seed})`,
