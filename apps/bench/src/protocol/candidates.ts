@@ -103,6 +103,9 @@ export async function measureCandidate(
   }
 }
 
+/** The engines each step goes through, in report order: onnxruntime-node first, the engine of the baseline. */
+export const ENGINES: readonly EngineId[] = ['ort-node', 'native'];
+
 /** Why an engine is not measured in this run, or null when it is. */
 export const unavailable = (ctx: ProtocolContext, engine: EngineId): string | null =>
   ctx.measurers[engine].unavailableReason;
@@ -137,10 +140,9 @@ export function bestThreads(ctx: ProtocolContext, engine: EngineId): number {
 /** What the serving-path steps load: the chosen candidate (else the fastest), then the fastest of each engine. */
 export function loadTargets(ctx: ProtocolContext): BenchCandidate[] {
   const chosen = ctx.candidates.find((c) => c.id === ctx.decision?.chosenId);
-  return [
-    chosen ?? fastestBatch1(ctx),
-    ...(['ort-node', 'native'] as EngineId[]).map((e) => fastestBatch1(ctx, e)),
-  ].filter((c, i, a): c is BenchCandidate => !!c && a.findIndex((x) => x?.id === c.id) === i);
+  return [chosen ?? fastestBatch1(ctx), ...ENGINES.map((e) => fastestBatch1(ctx, e))].filter(
+    (c, i, a): c is BenchCandidate => !!c && a.findIndex((x) => x?.id === c.id) === i,
+  );
 }
 
 /**

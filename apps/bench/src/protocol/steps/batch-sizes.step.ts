@@ -1,6 +1,5 @@
-import type { EngineId } from '@cvp/contracts';
 import { configOf } from '../candidate-config';
-import { fastestBatch1, measureCandidate, unavailable } from '../candidates';
+import { ENGINES, fastestBatch1, measureCandidate, unavailable } from '../candidates';
 import type { ProtocolStep } from '../protocol-step';
 
 /** Step 5: batch sizes 2, 4, ... up to maxBatch on the fastest batch-1 configuration of each engine. */
@@ -15,7 +14,7 @@ export const batchSizesStep: ProtocolStep = {
     const sizes: number[] = [];
     for (let b = 2; b <= Math.max(2, ctx.options.maxBatch); b *= 2) sizes.push(b);
     rec.details.batchSizes = [1, ...sizes];
-    for (const engine of ['ort-node', 'native'] as EngineId[]) {
+    for (const engine of ENGINES) {
       const fastest = fastestBatch1(ctx, engine);
       if (fastest) for (const batch of sizes) await measureCandidate(ctx, rec, 5, { ...configOf(fastest), batch });
       else if (unavailable(ctx, engine)) rec.reasons.push(`${engine}: skipped: ${unavailable(ctx, engine)}`);

@@ -1,5 +1,5 @@
-import type { EngineId, GraphOptLevel } from '@cvp/contracts';
-import { measureCandidate, unavailable } from '../candidates';
+import type { GraphOptLevel } from '@cvp/contracts';
+import { ENGINES, measureCandidate, unavailable } from '../candidates';
 import type { ProtocolStep } from '../protocol-step';
 
 const GRAPH_LEVELS: GraphOptLevel[] = ['basic', 'extended', 'all'];
@@ -12,7 +12,7 @@ export const graphLevelsStep: ProtocolStep = {
     const threads = ctx.options.threads;
     const total = GRAPH_LEVELS.length * threads.length;
     // Each engine gets half of the step's share of the progress.
-    for (const [e, engine] of (['ort-node', 'native'] as EngineId[]).entries()) {
+    for (const [e, engine] of ENGINES.entries()) {
       let i = 0;
       const reason = unavailable(ctx, engine);
       if (reason) {

@@ -27,7 +27,7 @@ export const variantsStep: ProtocolStep = {
       'ort-node': bestThreads(ctx, 'ort-node'),
       native: nativeReason ? null : bestThreads(ctx, 'native'),
     };
-    rec.details.threads = { ...threads, why: "variants run at each engine's fastest thread setting of step 2" };
+    rec.details.threads = { ...threads, why: "variants run at each engine's fastest thread count of step 2" };
     for (const [k, kind] of o.variants.entries()) {
       ctx.progress((2 + (k / o.variants.length) * 0.5) / 9, 'step 3: making variants', { kind });
       const v = await makeVariant(ctx.input.model.path, kind, ctx.dirs.variants, {
