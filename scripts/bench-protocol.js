@@ -2,8 +2,7 @@
 'use strict';
 /**
  * The optimization protocol (apps/bench) on yolov8n at 640 on this machine's CPU, with the
- * default options; writes bench/results/protocol-yolov8n.json and checks the protocol's targets
- * on a CPU-only host (what the platform promises a user without a GPU):
+ * default options; writes bench/results/protocol-yolov8n.json and checks the platform's targets:
  *   selected p50 <= 0.6 x baseline p50; accuracy agreement within the default threshold;
  *   whole protocol <= 10 minutes.
  *   node scripts/bench-protocol.js [--model FILE.onnx] [--imgsz 640] [--out bench/results/protocol-yolov8n.json]
