@@ -26,7 +26,7 @@ export function assembleReport(
 ): BenchReport {
   const { input, options: o, baseline, decision } = ctx;
   if (!baseline || !decision) throw new Error('a report needs the baseline and the decision');
-  const report: BenchReport = {
+  const report: Omit<BenchReport, 'simple'> = {
     reportVersion: BENCH_REPORT_VERSION,
     id: input.benchmarkId,
     jobId: input.jobId,
@@ -64,17 +64,6 @@ export function assembleReport(
     concurrency: ctx.concurrency,
     stability: ctx.stability,
     decision,
-    simple: {
-      headline: '',
-      chosen: null,
-      speedup: null,
-      baselineP50Ms: baseline.latency.p50Ms,
-      chosenP50Ms: null,
-      accuracyImpact: '',
-      recommendation: '',
-      caveats: [],
-    },
   };
-  report.simple = buildSimpleView(report);
-  return report;
+  return { ...report, simple: buildSimpleView(report) };
 }
