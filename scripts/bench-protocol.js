@@ -2,18 +2,18 @@
 'use strict';
 /**
  * The optimization protocol (apps/bench) on yolov8n at 640 on this machine's CPU, with the
- * default settings; writes bench/results/protocol-yolov8n.json and checks the targets of issue #7:
+ * default options; writes bench/results/protocol-yolov8n.json and checks the platform's targets:
  *   selected p50 <= 0.6 x baseline p50; accuracy agreement within the default threshold;
  *   whole protocol <= 10 minutes.
  *   node scripts/bench-protocol.js [--model FILE.onnx] [--imgsz 640] [--out bench/results/protocol-yolov8n.json]
- *        [--report-dir DIR] [--quick]   (--quick: tiny settings, for a smoke run)
+ *        [--report-dir DIR] [--quick]   (--quick: tiny options, for a smoke run)
  * Exit 0 when every target is met, 1 otherwise.
  */
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
-const { loadMeasure } = require('./measure-latency');
+const { loadRepoModule } = require('./measure-latency');
 
 const root = path.resolve(__dirname, '..');
 const args = {};
@@ -44,11 +44,11 @@ async function main() {
   try {
     const model = args.model ? path.resolve(args.model) : makePreset(path.join(work, 'preset'));
     const presetMs = Date.now() - t0;
-    const { runProtocol } = loadMeasure('apps/bench/src/protocol/protocol-runner');
-    const { defaultProtocolSettings } = loadMeasure('apps/bench/src/protocol/protocol-settings');
-    const { writeReport } = loadMeasure('apps/bench/src/report/report-writer');
-    const { DEFAULT_MAX_ACCURACY_DROP } = loadMeasure('apps/bench/src/selection/engine-selector');
-    const { acquireHostLock } = loadMeasure('apps/bench/src/protocol/host-lock');
+    const { runProtocol } = loadRepoModule('apps/bench/src/protocol/protocol-runner');
+    const { defaultProtocolOptions } = loadRepoModule('apps/bench/src/protocol/protocol-options');
+    const { writeReport } = loadRepoModule('apps/bench/src/report/report-writer');
+    const { DEFAULT_MAX_ACCURACY_DROP } = loadRepoModule('apps/bench/src/selection/engine-selector');
+    const { acquireHostLock } = loadRepoModule('apps/bench/src/protocol/host-lock');
     // Same host lock as the bench service: a benchmark job and this script never measure at once.
     const lockFile = process.env.CVP_BENCH_LOCK_FILE || path.join(os.tmpdir(), 'cvp-bench-measure.lock');
     const release = await acquireHostLock(lockFile, 'scripts/bench-protocol.js', { waitMs: 30 * 60 * 1000 });
@@ -60,9 +60,9 @@ async function main() {
         /* released already */
       }
     });
-    const settings = defaultProtocolSettings(root);
+    const options = defaultProtocolOptions(root);
     if (args.quick)
-      Object.assign(settings, {
+      Object.assign(options, {
         warmup: 1,
         iterations: 4,
         maxAttempts: 1,
@@ -88,7 +88,7 @@ async function main() {
         constraints: {},
         outDir: reportDir,
       },
-      settings,
+      options,
       {
         progress: (f, stage) => {
           const pct = Math.floor(f * 100);

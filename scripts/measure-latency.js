@@ -8,7 +8,7 @@
  *   node scripts/measure-latency.js MODEL.onnx [--input-shape 1,3,640,640] [--iterations 20]
  *        [--warmup 3] [--threads 0] [--graph-opt all] [--batch 1] [--seed 0]
  *   -> {"p50_ms":..,"p95_ms":..,"p99_ms":..,"mean_ms":..,"cv":..,"unstable":false}
- *   node scripts/measure-latency.js --request FILE.json   (bench: full OrtMeasureRequest in, full result out)
+ *   node scripts/measure-latency.js --request FILE.json   (bench's ort-node measurer: an OrtMeasureRequest in, the result out)
  * Exit codes: 0 ok, 2 bad input, 1 measurement failed; errors print {"error": "..."}.
  */
 const fs = require('node:fs');
@@ -18,8 +18,8 @@ const Module = require('node:module');
 const root = path.resolve(__dirname, '..');
 
 let hooked = false;
-/** Loads libs/measure (or another TS module of the repo, by its path under the root): from TypeScript sources through SWC when available (dev), else from dist/. */
-function loadMeasure(rel = 'libs/measure/src') {
+/** Loads a TypeScript module of the repo by its path under the root (libs/measure by default): from its sources through SWC when available (dev), else from dist/. */
+function loadRepoModule(rel = 'libs/measure/src') {
   let swc;
   try {
     swc = require('@swc/core');
@@ -69,7 +69,7 @@ function fail(code, message) {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  const m = loadMeasure();
+  const m = loadRepoModule();
   if (args.request) {
     const req = JSON.parse(fs.readFileSync(args.request, 'utf8'));
     // GPU configurations: NVML samples this process from before the session exists, so the VRAM
@@ -121,5 +121,5 @@ async function main() {
   );
 }
 
-module.exports = { loadMeasure };
+module.exports = { loadRepoModule };
 if (require.main === module) main().catch((e) => fail(1, e && e.message ? e.message : String(e)));

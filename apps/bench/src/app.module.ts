@@ -3,23 +3,19 @@ import { GpuLeaseModule } from '@cvp/gpu-lease';
 import { JobWorkerModule } from '@cvp/jobs';
 import { PlatformModule } from '@cvp/platform';
 import type { Logger } from 'pino';
-import { BENCH_SETTINGS, type BenchServiceSettings, toBenchSettings } from './bench-settings';
+import { BENCH_OPTIONS, type BenchOptions, benchOptionsFrom } from './bench-options';
 import type { BenchConfig } from './config';
 import { BenchJobHandler } from './jobs/bench-job.handler';
 import { BenchRegistryClient } from './registry/bench-registry.client';
 
 /** Providers the bench handler needs; exported for tests that build the handler alone. */
-export function benchProviders(settings: BenchServiceSettings): Provider[] {
-  return [{ provide: BENCH_SETTINGS, useValue: settings }, BenchRegistryClient];
+export function benchProviders(options: BenchOptions): Provider[] {
+  return [{ provide: BENCH_OPTIONS, useValue: options }, BenchRegistryClient];
 }
 
 @Module({})
 export class AppModule {
-  static forRoot(
-    config: BenchConfig,
-    logger: Logger,
-    settings: BenchServiceSettings = toBenchSettings(config),
-  ): DynamicModule {
+  static forRoot(config: BenchConfig, logger: Logger, options: BenchOptions = benchOptionsFrom(config)): DynamicModule {
     return {
       module: AppModule,
       imports: [
@@ -29,7 +25,7 @@ export class AppModule {
         // Bench jobs signal progress well within the ack wait while they measure.
         JobWorkerModule.forRoot({
           handlers: [BenchJobHandler],
-          providers: benchProviders(settings),
+          providers: benchProviders(options),
           concurrency: 1,
           ackWaitMs: 60_000,
         }),

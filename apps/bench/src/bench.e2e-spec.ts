@@ -15,7 +15,7 @@ import { ModelEntity, ModelVersionEntity } from '../../gateway/src/models/model.
 import { type GatewayTestApp, startGatewayTestApp } from '../../gateway/src/testing/gateway-test-app';
 import { AppModule } from './app.module';
 import { benchConfigSchema } from './config';
-import { makeYoloPreset, REPO_ROOT, testBenchSettings } from './testing/bench-fixtures';
+import { makeYoloPreset, REPO_ROOT, testBenchOptions } from './testing/bench-fixtures';
 
 const ARTIFACTS = path.join(REPO_ROOT, 'artifacts');
 const CHROMIUM_ARGS = [
@@ -114,7 +114,7 @@ describe('bench: yolov8n preset -> bench job -> 9 steps, selection, decision rec
       CVP_LOG_LEVEL: 'silent',
     });
     bench = await NestFactory.create(
-      AppModule.forRoot(config, createLogger('bench', 'silent'), testBenchSettings(gw.dataDir)),
+      AppModule.forRoot(config, createLogger('bench', 'silent'), testBenchOptions(gw.dataDir)),
       { logger: false },
     );
     await bench.init();
@@ -229,7 +229,7 @@ describe('bench: yolov8n preset -> bench job -> 9 steps, selection, decision rec
     }
   }, 60_000);
 
-  it('a second bench run on the same model chooses the same engine configuration', async () => {
+  it('a second bench run on the same model chooses the same engine configuration (unless the protocol flagged the deciding measurements as noisy)', async () => {
     const second = await runBenchJob({ maxP95Ms: 5000, maxAccuracyDrop: 0.01, maxRssMb: 4096 });
     expect(second.benchmarkId).not.toBe(first.benchmarkId);
     const again = benchReportSchema.parse(
@@ -249,9 +249,32 @@ describe('bench: yolov8n preset -> bench job -> 9 steps, selection, decision rec
         chosen: { ...r.decision.chosen, modelPath: path.basename(r.decision.chosen!.modelPath) },
       };
     };
-    expect(second.selectedId).toBe(first.selectedId);
-    expect(second.selected).toMatchObject({ engine: config(report).engine, options: config(report).options });
-    expect(config(again)).toEqual(config(report));
+    // Same measurements give the same choice (engine-selector.spec); two runs give the same choice
+    // only where their measurements agree. On a loaded 2-core host the p95 of a few iterations is
+    // its slowest sample, and one preemption moves it past any margin the spread within a run
+    // gives (the same configuration measured 1.3 ms and 9.3 ms at p95, 1.0 ms at p50 both times,
+    // at load average 6-8). The protocol flags such a measurement `unstable` (CV above the
+    // threshold after every attempt). So a different choice must be explained by that flag on one
+    // of the two chosen configurations, in the run where it lost; otherwise it is a real failure.
+    const firstId = report.decision.chosenId!;
+    const secondId = again.decision.chosenId!;
+    expect(second.selectedId).toBe(secondId);
+    if (firstId !== secondId) {
+      const unstableIn = (r: BenchReport, id: string) => r.candidates.find((c) => c.id === id)?.latency.unstable;
+      const why = [
+        unstableIn(again, firstId) && `${firstId} (chosen first) was measured unstable in the second run`,
+        unstableIn(report, secondId) && `${secondId} (chosen second) was measured unstable in the first run`,
+      ].filter((x): x is string => typeof x === 'string');
+      if (why.length === 0)
+        throw new Error(
+          `the runs chose ${firstId}, then ${secondId}, and each was measured stable in the run where it lost`,
+        );
+      console.warn(`bench runs chose differently on a noisy host, as their own records explain: ${why.join('; ')}`);
+    } else {
+      expect(second.selectedId).toBe(first.selectedId);
+      expect(second.selected).toMatchObject({ engine: config(report).engine, options: config(report).options });
+      expect(config(again)).toEqual(config(report));
+    }
     // The ranked order past the choice is not asserted: ranks outside the noise margin follow p95
     // values measured afresh on a shared host, and the rule promises "same measurements -> same
     // record" (engine-selector.spec), not the same p95 ordering of two measurements. What is the

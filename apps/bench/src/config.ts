@@ -21,7 +21,7 @@ const bool = (def: boolean) =>
     .default(def ? 'true' : 'false')
     .transform((v) => v === 'true' || v === '1');
 
-/** bench settings, validated at start-up; every key has a local default. */
+/** bench config: environment values validated at start-up; every key has a local default. */
 export const benchConfigSchema = baseConfigSchema.extend({
   CVP_BENCH_PORT: portSetting(3102),
   CVP_BENCH_WARMUP: z.coerce.number().int().min(0).max(1000).default(3),
@@ -29,7 +29,7 @@ export const benchConfigSchema = baseConfigSchema.extend({
   CVP_BENCH_CV_THRESHOLD: z.coerce.number().positive().max(10).default(0.1),
   CVP_BENCH_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(2),
   CVP_BENCH_SEED: z.coerce.number().int().min(0).default(0),
-  /** Intra-op thread settings to try; empty default = 1 and every core. */
+  /** Intra-op thread counts to try; empty default = 1 and every core. */
   CVP_BENCH_THREADS: z.string().default(''),
   CVP_BENCH_CONCURRENCY: intList('1,2,4,8'),
   CVP_BENCH_CONCURRENCY_REQUESTS: z.coerce.number().int().min(1).max(100000).default(16),

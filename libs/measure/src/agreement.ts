@@ -1,3 +1,4 @@
+import { promises as fs } from 'node:fs';
 import type { Agreement } from '@cvp/contracts';
 import type { DetectionMap } from './detection-map';
 import { round } from './stats';
@@ -5,6 +6,30 @@ import { round } from './stats';
 export interface OutputTensor {
   data: Float32Array;
   dims: number[];
+}
+
+/** Outputs file: a JSON header line with dims, then the float32 data of every output in order. */
+export async function writeOutputs(file: string, outs: OutputTensor[][]): Promise<void> {
+  const header = JSON.stringify(outs.map((s) => s.map((o) => o.dims)));
+  const bufs = outs.flatMap((s) => s.map((o) => Buffer.from(o.data.buffer, o.data.byteOffset, o.data.byteLength)));
+  await fs.writeFile(`${file}.tmp`, Buffer.concat([Buffer.from(`${header}\n`), ...bufs]));
+  await fs.rename(`${file}.tmp`, file);
+}
+
+export async function readOutputs(file: string): Promise<OutputTensor[][]> {
+  const buf = await fs.readFile(file);
+  const nl = buf.indexOf(10);
+  const dims = JSON.parse(buf.subarray(0, nl).toString()) as number[][][];
+  let off = nl + 1;
+  return dims.map((s) =>
+    s.map((d) => {
+      const n = d.reduce((a, b) => a * b, 1);
+      const data = new Float32Array(n);
+      Buffer.from(data.buffer).set(buf.subarray(off, off + n * 4));
+      off += n * 4;
+      return { data, dims: d };
+    }),
+  );
 }
 
 /**

@@ -4,6 +4,7 @@ export * from './environment';
 export * from './gpu-discovery';
 export * from './images';
 export * from './load';
+export * from './measurement';
 export * from './ort-measure';
 export * from './rng';
 export * from './stats';

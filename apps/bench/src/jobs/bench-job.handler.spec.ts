@@ -7,7 +7,7 @@ import { JobCancelledError, type JobContext, PermanentJobError, RetryableJobErro
 import { tinyIdentityOnnx } from '../../../../libs/measure/src/testing/tiny-onnx';
 import { parseConfig } from '@cvp/platform';
 import pino from 'pino';
-import { toBenchSettings } from '../bench-settings';
+import { benchOptionsFrom } from '../bench-options';
 import { benchConfigSchema } from '../config';
 import { acquireHostLock } from '../protocol/host-lock';
 import { type BenchModelFacts, type BenchRegistryClient, imgszFromMetadata } from '../registry/bench-registry.client';
@@ -23,7 +23,7 @@ describe('BenchJobHandler', () => {
   const onnx = path.join(root, 'id.onnx');
   writeFileSync(onnx, tinyIdentityOnnx(['batch', 3, 16, 16]));
   const lockFile = path.join(root, 'measure.lock');
-  const settings = toBenchSettings(
+  const options = benchOptionsFrom(
     parseConfig(benchConfigSchema, {
       CVP_DATA_DIR: dataDir,
       CVP_BENCH_ITERATIONS: '3',
@@ -66,7 +66,7 @@ describe('BenchJobHandler', () => {
   };
 
   it('runs the protocol and returns what the gateway stores; reports land under benchmarks/<id>/', async () => {
-    const handler = new BenchJobHandler(settings, registry);
+    const handler = new BenchJobHandler(options, registry);
     const c = ctx('job-a');
     const result = benchJobResultSchema.parse(
       await handler.handle({ modelId: 'm1', constraints: { maxP95Ms: 10_000 } }, c),
@@ -104,7 +104,7 @@ describe('BenchJobHandler', () => {
   }, 120_000);
 
   it('turns a busy host into a retryable error, and an unknown model into a permanent one', async () => {
-    const handler = new BenchJobHandler(settings, registry);
+    const handler = new BenchJobHandler(options, registry);
     const release = await acquireHostLock(lockFile, 'someone else', { waitMs: 100 });
     try {
       await expect(handler.handle({ modelId: 'm1', constraints: {} }, ctx('job-b'))).rejects.toBeInstanceOf(
@@ -119,7 +119,7 @@ describe('BenchJobHandler', () => {
   });
 
   it('a cancelled job stops, leaves no report folder and frees the lock', async () => {
-    const handler = new BenchJobHandler(settings, registry);
+    const handler = new BenchJobHandler(options, registry);
     const ac = new AbortController();
     const c = ctx('job-d', ac.signal);
     setTimeout(() => ac.abort(), 1500);
@@ -131,14 +131,14 @@ describe('BenchJobHandler', () => {
   it('a model that is not an NCHW image model fails permanently with the reason', async () => {
     const flat = path.join(root, 'flat.onnx');
     writeFileSync(flat, tinyIdentityOnnx(['batch', 4]));
-    const handler = new BenchJobHandler(settings, {
+    const handler = new BenchJobHandler(options, {
       describeModel: async () => ({ ...facts, onnxPath: flat }),
     } as unknown as BenchRegistryClient);
     await expect(handler.handle({ modelId: 'm1', constraints: {} }, ctx('job-e'))).rejects.toThrow(/NCHW/);
   });
 
-  it('settings and metadata parsing', () => {
-    expect(settings.protocol).toMatchObject({
+  it('config parsing into options, and metadata parsing', () => {
+    expect(options.protocol).toMatchObject({
       threads: [1],
       concurrency: [1, 2],
       stabilityDurationMs: 300,
@@ -147,7 +147,7 @@ describe('BenchJobHandler', () => {
     });
     expect(() => parseConfig(benchConfigSchema, { CVP_BENCH_CONCURRENCY: 'a,b' })).toThrow(/CVP_BENCH_CONCURRENCY/);
     expect(() => parseConfig(benchConfigSchema, { CVP_BENCH_VARIANTS: 'int4' })).toThrow(/CVP_BENCH_VARIANTS/);
-    expect(toBenchSettings(parseConfig(benchConfigSchema, {})).protocol.threads.length).toBeGreaterThan(0);
+    expect(benchOptionsFrom(parseConfig(benchConfigSchema, {})).protocol.threads.length).toBeGreaterThan(0);
     expect(imgszFromMetadata({ metadata_props: { imgsz: '[320, 320]' } })).toBe(320);
     expect(imgszFromMetadata(null)).toBeNull();
   });

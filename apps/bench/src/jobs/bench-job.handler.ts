@@ -11,7 +11,7 @@ import {
   PermanentJobError,
   RetryableJobError,
 } from '@cvp/jobs';
-import { BENCH_SETTINGS, type BenchServiceSettings } from '../bench-settings';
+import { BENCH_OPTIONS, type BenchOptions } from '../bench-options';
 import { acquireHostLock, HostBusyError } from '../protocol/host-lock';
 import { runProtocol } from '../protocol/protocol-runner';
 import { BenchRegistryClient } from '../registry/bench-registry.client';
@@ -30,7 +30,7 @@ export class BenchJobHandler implements JobHandler<'bench'> {
   readonly type = 'bench' as const;
 
   constructor(
-    @Inject(BENCH_SETTINGS) private readonly settings: BenchServiceSettings,
+    @Inject(BENCH_OPTIONS) private readonly options: BenchOptions,
     private readonly registry: BenchRegistryClient,
     @Optional() @Inject(GPU_LEASE_CLIENT) private readonly leases?: GpuLeaseClient,
   ) {}
@@ -39,12 +39,12 @@ export class BenchJobHandler implements JobHandler<'bench'> {
     const model = await this.registry.describeModel(input.modelId);
     const dataset = input.datasetId ? await this.registry.dataset(input.datasetId) : null;
     const benchmarkId = benchmarkIdFor(ctx.jobId);
-    const outDir = path.join(this.settings.dataDir, 'benchmarks', benchmarkId);
+    const outDir = path.join(this.options.dataDir, 'benchmarks', benchmarkId);
     ctx.progress({ progress: 0, stage: 'waiting for the host measurement lock' });
     let release: () => Promise<void>;
     try {
-      release = await acquireHostLock(this.settings.lockFile, `bench:${ctx.jobId}`, {
-        waitMs: this.settings.lockWaitMs,
+      release = await acquireHostLock(this.options.lockFile, `bench:${ctx.jobId}`, {
+        waitMs: this.options.lockWaitMs,
         signal: ctx.signal,
       });
     } catch (e) {
@@ -71,7 +71,7 @@ export class BenchJobHandler implements JobHandler<'bench'> {
           constraints: input.constraints,
           outDir,
         },
-        this.settings.protocol,
+        this.options.protocol,
         {
           signal: ctx.signal,
           progress: (progress, stage, detail) => ctx.progress({ progress: Math.min(0.99, progress), stage, detail }),

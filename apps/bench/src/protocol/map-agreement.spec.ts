@@ -12,11 +12,12 @@ import {
 } from '../../../../libs/measure/src/testing/tiny-onnx';
 import { technicalHtml } from '../report/report-html';
 import { selectEngine } from '../selection/engine-selector';
-import { planMap, runProtocol } from './protocol-runner';
-import { defaultProtocolSettings, type ProtocolSettings } from './protocol-settings';
+import { planMap } from './protocol-context';
+import { defaultProtocolOptions, type ProtocolOptions } from './protocol-options';
+import { runProtocol } from './protocol-runner';
 
 /**
- * mAP change for detectors with a labelled data set (SPEC step "accuracy agreement"): a real
+ * mAP change for detectors with a labelled data set (the accuracy-agreement part of the protocol): a real
  * ONNX detector with a YOLOv8 head (tinyDetectorOnnx) on a generated YOLO data set, through the
  * real protocol (child-process measurements) and through measureOrt directly.
  */
@@ -41,8 +42,8 @@ describe('mAP change against a labelled data set', () => {
     datasetDir = await writeCellDataset(path.join(root, 'dataset'), images);
   });
 
-  const settings = (): ProtocolSettings => ({
-    ...defaultProtocolSettings(),
+  const options = (): ProtocolOptions => ({
+    ...defaultProtocolOptions(),
     warmup: 1,
     iterations: 3,
     maxAttempts: 1,
@@ -70,7 +71,7 @@ describe('mAP change against a labelled data set', () => {
           constraints: { maxAccuracyDrop: 0.01 },
           outDir,
         },
-        settings(),
+        options(),
       ),
     );
     const base = report.candidates.find((c) => c.id === report.baselineId)!;
@@ -175,7 +176,7 @@ describe('mAP change against a labelled data set', () => {
 
   it('without a labelled YOLO data set there is no mAP change, and the reason is recorded', async () => {
     const detector = { task: 'detect' as const, id: 'm', version: 1, name: 'd', path: model };
-    const s = settings();
+    const s = options();
     const unlabelled = mkdtempSync(path.join(root, 'unlabelled-'));
     await writeCellDataset(unlabelled, [{ drawn: [o(1, 1, 0)], labels: [] }]);
     const cases: [Parameters<typeof planMap>[0], RegExp][] = [
@@ -207,7 +208,7 @@ describe('mAP change against a labelled data set', () => {
         constraints: {},
         outDir: path.join(root, 'bm-nomap'),
       },
-      { ...settings(), threads: [1], concurrency: [1] },
+      { ...options(), threads: [1], concurrency: [1] },
     );
     expect(report.steps[0].reasons.join(' ')).toMatch(/mAP change: skipped: no data set attached/);
     for (const c of report.candidates.filter((x) => x.agreement))

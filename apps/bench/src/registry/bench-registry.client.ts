@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { PermanentJobError, RegistryClient } from '@cvp/jobs';
 import { MessageBus } from '@cvp/platform';
-import { BENCH_SETTINGS, type BenchServiceSettings } from '../bench-settings';
+import { BENCH_OPTIONS, type BenchOptions } from '../bench-options';
 
 export interface BenchModelFacts {
   id: string;
@@ -24,8 +24,8 @@ export function imgszFromMetadata(metadata: Record<string, unknown> | null | und
 export class BenchRegistryClient {
   private readonly registry: RegistryClient;
 
-  constructor(bus: MessageBus, @Inject(BENCH_SETTINGS) settings: BenchServiceSettings) {
-    this.registry = new RegistryClient(bus, settings.registryTimeoutMs);
+  constructor(bus: MessageBus, @Inject(BENCH_OPTIONS) options: BenchOptions) {
+    this.registry = new RegistryClient(bus, options.registryTimeoutMs);
   }
 
   async describeModel(modelId: string): Promise<BenchModelFacts> {

@@ -14,7 +14,7 @@ export function describeCandidate(c: BenchCandidate): string {
 }
 
 /** The plain-language verdict: what was chosen, how much faster, accuracy impact, caveats. */
-export function buildSimpleView(r: BenchReport): SimpleView {
+export function buildSimpleView(r: Omit<BenchReport, 'simple'>): SimpleView {
   const base = r.candidates.find((c) => c.id === r.baselineId)!;
   const chosen = r.candidates.find((c) => c.id === r.decision.chosenId) ?? null;
   const caveats: string[] = [];

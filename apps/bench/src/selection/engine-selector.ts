@@ -7,7 +7,10 @@ import type {
   DecisionRecord,
 } from '@cvp/contracts';
 
-/** Defaults applied where the job sets no limit (SPEC: VRAM limit 6.5 GiB; agreement threshold). */
+/**
+ * Defaults applied where the job sets no limit: an accuracy drop of 1 % at most, and the
+ * platform's VRAM budget for one model (6.5 GiB).
+ */
 export const DEFAULT_MAX_ACCURACY_DROP = 0.01;
 export const DEFAULT_MAX_VRAM_MB = 6.5 * 1024;
 /** Noise margin floor as a share of the fastest p95, where the measured spread is smaller. */

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseConfig } from '@cvp/platform';
-import { type BenchServiceSettings, toBenchSettings } from '../bench-settings';
+import { type BenchOptions, benchOptionsFrom } from '../bench-options';
 import { benchConfigSchema } from '../config';
 
 export const REPO_ROOT = path.resolve(__dirname, '../../../..');
@@ -34,9 +34,9 @@ export function makeYoloPreset(outDir: string, imgsz = 64): string {
   return onnx;
 }
 
-/** Small measurement settings so a whole protocol runs in well under a minute on 2 busy cores. */
-export function testBenchSettings(dataDir: string, over: Record<string, string> = {}): BenchServiceSettings {
-  return toBenchSettings(
+/** Small measurement options so a whole protocol runs in well under a minute on 2 busy cores. */
+export function testBenchOptions(dataDir: string, over: Record<string, string> = {}): BenchOptions {
+  return benchOptionsFrom(
     parseConfig(benchConfigSchema, {
       CVP_NATS_URL: process.env.CVP_NATS_URL,
       CVP_DATA_DIR: dataDir,

@@ -76,7 +76,7 @@ export function fixtureReport(
     constraints,
     { baselineId: base.id },
   );
-  const report: BenchReport = {
+  const report: Omit<BenchReport, 'simple'> = {
     reportVersion: BENCH_REPORT_VERSION,
     id,
     jobId: 'job-1',
@@ -159,17 +159,6 @@ export function fixtureReport(
       },
     ],
     decision,
-    simple: {
-      headline: '',
-      chosen: null,
-      speedup: null,
-      baselineP50Ms: 100,
-      chosenP50Ms: null,
-      accuracyImpact: '',
-      recommendation: '',
-      caveats: [],
-    },
   };
-  report.simple = buildSimpleView(report);
-  return report;
+  return { ...report, simple: buildSimpleView(report) };
 }

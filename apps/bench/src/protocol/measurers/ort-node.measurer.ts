@@ -1,7 +1,10 @@
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
+import type { EngineId } from '@cvp/contracts';
 import { runProcess } from '@cvp/jobs';
-import type { OrtMeasureRequest, OrtMeasureResult } from '@cvp/measure';
+import type { MeasurementPlan, OrtMeasureRequest, OrtMeasureResult } from '@cvp/measure';
+import type { CandidateConfig } from '../candidate-config';
+import type { CandidateMeasurer } from './candidate-measurer';
 
 /** Where scripts/measure-latency.js lives (repo root, found from the source tree or dist/). */
 export function measureScript(): string {
@@ -15,10 +18,34 @@ export function measureScript(): string {
 }
 
 /**
- * Measures one ONNX Runtime configuration in a fresh node process, so its peak RSS is that
- * engine's alone and a crashing engine cannot take the worker down. Bounded by timeoutMs.
+ * onnxruntime-node configurations, each measured by scripts/measure-latency.js in a fresh node
+ * process (measureOrt of libs/measure there), bounded by `timeoutMs` plus the stability run's
+ * duration when there is one.
  */
-export async function measureInChild(
+export class OrtNodeMeasurer implements CandidateMeasurer {
+  readonly engine: EngineId = 'ort-node';
+  readonly unavailableReason = null;
+
+  constructor(private readonly o: { scratchDir: string; timeoutMs: number }) {}
+
+  measure(config: CandidateConfig, plan: MeasurementPlan, signal?: AbortSignal): Promise<OrtMeasureResult> {
+    return measureInChild(
+      {
+        ...plan,
+        modelPath: config.modelPath,
+        provider: config.provider,
+        graphOptimization: config.graphOptimization,
+        threads: config.threads,
+        batch: config.batch,
+      },
+      this.o.scratchDir,
+      { timeoutMs: this.o.timeoutMs + (plan.load?.stabilityDurationMs ?? 0), signal },
+    );
+  }
+}
+
+/** One request file in, one JSON result line out; a child that fails says why on stdout or stderr. */
+async function measureInChild(
   req: OrtMeasureRequest,
   scratchDir: string,
   o: { timeoutMs: number; signal?: AbortSignal },

@@ -3,8 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import type { VariantKind } from '@cvp/contracts';
 
-/** How thoroughly the protocol measures; defaults fit "whole protocol <= 10 min" for yolov8n 640 on 2 cores. */
-export interface ProtocolSettings {
+/**
+ * Options of one protocol run: how thoroughly it measures and what it may run. The defaults keep
+ * the whole protocol within 10 minutes for yolov8n 640 on 2 cores.
+ */
+export interface ProtocolOptions {
   warmup: number;
   iterations: number;
   cvThreshold: number;
@@ -12,7 +15,7 @@ export interface ProtocolSettings {
   /** Per-attempt measuring time budget per candidate (ms): slow models run fewer iterations (>= 5). */
   timeBudgetMs: number;
   seed: number;
-  /** Intra-op thread settings tried at each graph level (0 = ORT default). */
+  /** Intra-op thread counts tried at each graph level (0 = ORT default). */
   threads: number[];
   concurrency: number[];
   concurrencyRequests: number;
@@ -31,6 +34,7 @@ export interface ProtocolSettings {
   nativeBinary: string;
   /** Measure native-core engines (when the binary exists). */
   native: boolean;
+  /** Bound on one ort-node measurement (its child process); a load run adds its stability duration. */
   measureTimeoutMs: number;
   variantTimeoutMs: number;
   /** Bound on one gRPC call to the native core. */
@@ -47,7 +51,7 @@ export function findRepoRoot(start = __dirname): string {
   return process.cwd();
 }
 
-export function defaultProtocolSettings(repoRoot = findRepoRoot()): ProtocolSettings {
+export function defaultProtocolOptions(repoRoot = findRepoRoot()): ProtocolOptions {
   const cores = Math.max(1, os.cpus().length);
   return {
     warmup: 2,

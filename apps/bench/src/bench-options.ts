@@ -1,21 +1,23 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { BenchConfig } from './config';
-import { defaultProtocolSettings, type ProtocolSettings } from './protocol/protocol-settings';
+import { defaultProtocolOptions, type ProtocolOptions } from './protocol/protocol-options';
 
-export const BENCH_SETTINGS = Symbol('BENCH_SETTINGS');
+export const BENCH_OPTIONS = Symbol('BENCH_OPTIONS');
 
-export interface BenchServiceSettings {
+/** What the bench service's parts are built with: the validated config, resolved once at start-up. */
+export interface BenchOptions {
   dataDir: string;
-  protocol: ProtocolSettings;
+  /** Options of every protocol run this service starts. */
+  protocol: ProtocolOptions;
   lockFile: string;
   lockWaitMs: number;
   registryTimeoutMs: number;
 }
 
-/** Validated config -> what the handler and the protocol use. */
-export function toBenchSettings(c: BenchConfig): BenchServiceSettings {
-  const d = defaultProtocolSettings();
+/** Validated config -> the options the handler, the registry client and the protocol use. */
+export function benchOptionsFrom(c: BenchConfig): BenchOptions {
+  const d = defaultProtocolOptions();
   const threads = c.CVP_BENCH_THREADS.trim()
     ? [
         ...new Set(
@@ -46,7 +48,7 @@ export function toBenchSettings(c: BenchConfig): BenchServiceSettings {
       mapImages: c.CVP_BENCH_MAP_IMAGES,
       variants: c.CVP_BENCH_VARIANTS.split(',')
         .map((x) => x.trim())
-        .filter(Boolean) as ProtocolSettings['variants'],
+        .filter(Boolean) as ProtocolOptions['variants'],
       native: c.CVP_BENCH_NATIVE,
       python: c.CVP_PYTHON || d.python,
       nativeBinary: c.CVP_NATIVE_BIN || d.nativeBinary,

@@ -1,0 +1,66 @@
+import type {
+  BenchCandidate,
+  EngineId,
+  EngineOptions,
+  GraphOptLevel,
+  Precision,
+  Provider,
+  VariantKind,
+} from '@cvp/contracts';
+
+/**
+ * One engine configuration the protocol measures: everything that decides how the model runs.
+ * A search dimension added later (model instances, say) is a field here, in candidateId and in
+ * engineOptionsOf, and each measurer applies it.
+ */
+export interface CandidateConfig {
+  engine: EngineId;
+  provider: Provider;
+  variant: VariantKind;
+  /** The model file of that variant. */
+  modelPath: string;
+  graphOptimization: GraphOptLevel;
+  /** Intra-op threads; 0 = ONNX Runtime's default. */
+  threads: number;
+  batch: number;
+}
+
+const PRECISION_OF: Record<VariantKind, Precision> = {
+  fp32: 'fp32',
+  fp16: 'fp16',
+  'int8-static': 'int8',
+  'int8-dynamic': 'int8',
+};
+
+/** The stable name of a configuration, e.g. "ort-node/cpu/int8-static/all/t1/b1"; reports and selection key on it. */
+export function candidateId(c: CandidateConfig): string {
+  return `${c.engine}/${c.provider}/${c.variant}/${c.graphOptimization}/t${c.threads}/b${c.batch}`;
+}
+
+export function precisionOf(variant: VariantKind): Precision {
+  return PRECISION_OF[variant];
+}
+
+/** The options a deployment runs this configuration with. */
+export function engineOptionsOf(c: CandidateConfig): EngineOptions {
+  return {
+    provider: c.provider,
+    precision: precisionOf(c.variant),
+    graphOptimization: c.graphOptimization,
+    threads: c.threads,
+    maxBatch: c.batch,
+  };
+}
+
+/** The configuration a measured candidate ran, to measure it again (another batch size, a load run). */
+export function configOf(c: BenchCandidate): CandidateConfig {
+  return {
+    engine: c.engine,
+    provider: c.options.provider,
+    variant: c.variant,
+    modelPath: c.modelPath,
+    graphOptimization: c.options.graphOptimization,
+    threads: c.options.threads,
+    batch: c.batch,
+  };
+}

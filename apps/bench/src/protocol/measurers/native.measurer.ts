@@ -1,0 +1,172 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import type { EngineId, TimeSplit } from '@cvp/contracts';
+import {
+  type EngineMeasurement,
+  type EngineUnderTest,
+  measureEngine,
+  type MeasurementPlan,
+  type OutputTensor,
+  round,
+} from '@cvp/measure';
+import { type NativeCoreApi, NativeCoreClient } from '@cvp/native-client';
+import { type CandidateConfig, precisionOf } from '../candidate-config';
+import type { CandidateMeasurer } from './candidate-measurer';
+
+/** Bound on loading the model into the core (the session build, TensorRT engines included). */
+const LOAD_MODEL_TIMEOUT_MS = 120_000;
+/**
+ * A load run's call waits inside the core behind the other calls the pool let through (the core
+ * runs one at a time per instance), so it gets at least this long.
+ */
+const LOAD_CALL_TIMEOUT_MS = 60_000;
+
+/**
+ * Native-core configurations: each in a fresh core process (its own peak RSS), driven over gRPC
+ * as the serving path does: Infer for latency, agreement and mAP, Detect/Classify for the time
+ * split (the core reports its own timing).
+ */
+export class NativeMeasurer implements CandidateMeasurer {
+  readonly engine: EngineId = 'native';
+  readonly unavailableReason: string | null;
+
+  constructor(private readonly o: { binary: string; enabled: boolean; rpcTimeoutMs: number }) {
+    this.unavailableReason = !o.enabled
+      ? 'native engines disabled (CVP_BENCH_NATIVE=false)'
+      : existsSync(o.binary)
+        ? null
+        : `native core binary ${o.binary} is not built (run the native build: cmake --build native/build)`;
+  }
+
+  async measure(config: CandidateConfig, plan: MeasurementPlan, signal?: AbortSignal): Promise<EngineMeasurement> {
+    if (this.unavailableReason) throw new Error(this.unavailableReason);
+    const port = await freePort();
+    const child = spawn(this.o.binary, ['--host', '127.0.0.1', '--port', String(port), '--log-level', 'warn'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-2000)));
+    const client = new NativeCoreClient({ address: `127.0.0.1:${port}` });
+    const onAbort = () => child.kill('SIGKILL');
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await client.waitForReady(15000).catch((e: Error) => {
+        throw new Error(`native core did not start: ${e.message}; ${stderr.slice(-400)}`);
+      });
+      const id = 'bench';
+      const t0 = process.hrtime.bigint();
+      await client.loadModel(
+        {
+          id,
+          path: config.modelPath,
+          engine: {
+            provider: config.provider,
+            precision: precisionOf(config.variant),
+            graphOptimization: config.graphOptimization,
+            intraOpThreads: config.threads,
+            interOpThreads: 1,
+          },
+          batching: { maxBatch: 1, instanceCount: 1, queueCapacity: 1024 },
+          warmup: false,
+        },
+        LOAD_MODEL_TIMEOUT_MS,
+      );
+      const buildMs = Number(process.hrtime.bigint() - t0) / 1e6;
+      const meta = await client.modelMetadata({ id }, this.o.rpcTimeoutMs);
+      const engine = coreEngine(client, child, {
+        modelId: id,
+        inputName: meta.inputs[0].name,
+        task: plan.task,
+        imgsz: plan.inputShape[3],
+        rpcTimeoutMs: this.o.rpcTimeoutMs,
+      });
+      return await measureEngine(engine, buildMs, plan, signal);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      client.close();
+      await stop(child);
+    }
+  }
+}
+
+/** The model loaded in a core process, as the shared measurement drives it. */
+function coreEngine(
+  client: NativeCoreApi,
+  core: ChildProcess,
+  m: { modelId: string; inputName: string; task: MeasurementPlan['task']; imgsz: number; rpcTimeoutMs: number },
+): EngineUnderTest {
+  const request = (input: Float32Array, shape: readonly number[]) => ({
+    modelId: m.modelId,
+    inputs: [
+      {
+        name: m.inputName,
+        datatype: 'FP32',
+        shape: [...shape],
+        data: Buffer.from(input.buffer, input.byteOffset, input.byteLength),
+      },
+    ],
+  });
+  return {
+    prepare: (input, shape, o) => {
+      const req = request(input, shape);
+      const timeoutMs = o?.forLoad ? Math.max(m.rpcTimeoutMs, LOAD_CALL_TIMEOUT_MS) : m.rpcTimeoutMs;
+      return () => client.infer(req, timeoutMs);
+    },
+    outputs: async (input, shape): Promise<OutputTensor[]> => {
+      const r = await client.infer(request(input, shape), m.rpcTimeoutMs);
+      return r.outputs.map((o) => ({
+        dims: o.shape.map(Number),
+        data: new Float32Array(o.data.buffer.slice(o.data.byteOffset, o.data.byteOffset + o.data.byteLength)),
+      }));
+    },
+    timeSplit: async (image, n, signal): Promise<TimeSplit | null> => {
+      if (!m.task) return null;
+      let pre = 0;
+      let inf = 0;
+      let post = 0;
+      for (let i = 0; i < n; i++) {
+        signal?.throwIfAborted();
+        const req = { modelId: m.modelId, image, imgsz: m.imgsz };
+        const r =
+          m.task === 'detect' ? await client.detect(req, m.rpcTimeoutMs) : await client.classify(req, m.rpcTimeoutMs);
+        pre += r.timing.preUs;
+        inf += r.timing.inferUs;
+        post += r.timing.postUs;
+      }
+      return { preMs: round(pre / n / 1000), inferMs: round(inf / n / 1000), postMs: round(post / n / 1000) };
+    },
+    peakRssMb: () => (core.pid ? peakRssOf(core.pid) : null),
+    peakVramMb: () => null,
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(a.port));
+    });
+  });
+}
+
+/** The process's resident high-water mark (VmHWM), in MB. */
+function peakRssOf(pid: number): number | null {
+  try {
+    const m = /VmHWM:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? round(Number(m[1]) / 1024, 1) : null;
+  } catch {
+    return null;
+  }
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await exited;
+  clearTimeout(t);
+}
