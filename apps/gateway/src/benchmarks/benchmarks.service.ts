@@ -4,7 +4,7 @@ import { Injectable, NotFoundException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { InjectConfig } from '@cvp/platform';
 import {
-  benchJobResultSchema,
+  jobResultSchemas,
   benchReportSchema,
   type BenchReport,
   type EngineConfig,
@@ -100,7 +100,7 @@ export class BenchmarksService {
    * returns the row already stored). Rejects results whose report lies outside the data dir.
    */
   async recordFromJob(job: { id: string; ownerId: string }, result: Record<string, unknown>): Promise<BenchmarkView> {
-    const parsed = benchJobResultSchema.safeParse(result);
+    const parsed = jobResultSchemas.bench.safeParse(result);
     if (!parsed.success)
       throw new InvalidBenchResultError(
         `bench result rejected: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
