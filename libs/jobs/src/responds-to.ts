@@ -62,12 +62,15 @@ export class Responders implements OnApplicationBootstrap, BeforeApplicationShut
 
   onApplicationBootstrap(): void {
     const found = findDecoratedMethods<ResponderMeta>(this.discovery, this.scanner, this.reflector, RESPONDS_TO);
+    // Two answerers of one subject would race each other: refuse to start before anything subscribes.
     const bySubject = new Map<string, string>();
     for (const r of found) {
+      const other = bySubject.get(r.meta.lookup.subject);
+      if (other) throw new Error(`${other} and ${r.name} both respond to ${r.meta.lookup.subject}`);
+      bySubject.set(r.meta.lookup.subject, r.name);
+    }
+    for (const r of found) {
       const { lookup, options } = r.meta;
-      const other = bySubject.get(lookup.subject);
-      if (other) throw new Error(`${r.name} and ${other} both respond to ${lookup.subject}`);
-      bySubject.set(lookup.subject, r.name);
       const answer = r.call as unknown as (req: unknown) => Promise<ReplyBody<unknown>>;
       this.subs.push(
         this.bus.subscribe(
