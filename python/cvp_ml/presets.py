@@ -1,6 +1,11 @@
-"""Presets built from architecture definitions only (no weights can be downloaded here)."""
+"""Presets built from architecture definitions only (no weights can be downloaded here).
+
+Which presets exist, their task, definition and default input size come from presets.json, generated
+from the platform's one catalog (libs/contracts/src/presets.ts); this module keeps the builders.
+"""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -11,12 +16,9 @@ from . import onnx_utils as ou
 from .export import atomic_dir_file, torch_outputs, torch_to_onnx, ultralytics_export
 from .protocol import CvpError, progress
 
-PRESETS = {
-    "yolov8n": {"family": "ultralytics", "task": "detect", "yaml": "yolov8n.yaml"},
-    "yolov8s": {"family": "ultralytics", "task": "detect", "yaml": "yolov8s.yaml"},
-    "resnet50": {"family": "torchvision", "task": "classify", "ctor": "resnet50"},
-    "efficientnet_b0": {"family": "torchvision", "task": "classify", "ctor": "efficientnet_b0"},
-}
+_CATALOG = json.loads(Path(__file__).with_name("presets.json").read_text(encoding="utf-8"))
+PRESETS: dict[str, dict[str, Any]] = _CATALOG["presets"]
+UNTRAINED_NOTE: str = _CATALOG["untrainedNote"]
 
 
 def build_ultralytics(yaml_name: str, pt_path: Path, task: str = "detect"):
@@ -42,25 +44,23 @@ def run(name: str, out: Path, imgsz: int | None = None, seed: int = 0) -> dict[s
     import torch
 
     torch.manual_seed(seed)
+    imgsz = imgsz or spec["imgsz"]
     if spec["family"] == "ultralytics":
-        imgsz = imgsz or 640
         if imgsz % 32:
             raise CvpError("bad_input", f"imgsz must be a multiple of 32 for YOLO, got {imgsz}")
         src = out / f"{name}.pt"
         progress("build", preset=name)
-        build_ultralytics(spec["yaml"], src)
+        build_ultralytics(spec["definition"], src)
         progress("export", preset=name, imgsz=imgsz)
         ultralytics_export(src, onnx_path, imgsz)
         shape = [1, 3, imgsz, imgsz]
         from ultralytics import YOLO
         module = YOLO(str(src)).model.float().eval()
-        source_format = "ultralytics"
     else:
         import torchvision
 
-        imgsz = imgsz or 224
         progress("build", preset=name)
-        module = getattr(torchvision.models, spec["ctor"])(weights=None).eval()
+        module = getattr(torchvision.models, spec["definition"])(weights=None).eval()
         shape = [1, 3, imgsz, imgsz]
         example = torch.zeros(shape)
         src = out / f"{name}.torchscript.pt"
@@ -71,7 +71,6 @@ def run(name: str, out: Path, imgsz: int | None = None, seed: int = 0) -> dict[s
         os.replace(tmp, src)
         progress("export", preset=name, imgsz=imgsz)
         torch_to_onnx(module, example, onnx_path, output_names=("logits",))
-        source_format = "torchscript"
     progress("validate")
     validation = ou.validate(onnx_path)
     sess = ou.session(onnx_path)
@@ -83,8 +82,8 @@ def run(name: str, out: Path, imgsz: int | None = None, seed: int = 0) -> dict[s
         "preset": name,
         "task": spec["task"],
         "trained": False,
-        "note": "built from the architecture definition with random weights; upload or train weights for useful outputs",
-        "source": {"path": str(src), "format": source_format, "sha256": ou.sha256_file(src)},
+        "note": UNTRAINED_NOTE,
+        "source": {"path": str(src), "format": spec["sourceFormat"], "sha256": ou.sha256_file(src)},
         "onnx": str(onnx_path),
         "imgsz": imgsz,
         "validation": validation,

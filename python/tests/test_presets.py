@@ -49,3 +49,18 @@ def test_unknown_preset_and_bad_imgsz(cli, tmp_path):
     assert r.rc == 2 and r.final["code"] == "bad_input"
     r = cli("preset", "--name", "yolov8n", "--out", tmp_path, "--imgsz", 50)
     assert r.rc == 2 and "multiple of 32" in r.final["message"]
+
+
+def test_catalog_comes_from_the_generated_json():
+    # presets.json is generated from libs/contracts/src/presets.ts (a jest test keeps it fresh);
+    # every entry must name a builder this module has.
+    import json
+    from pathlib import Path
+
+    from cvp_ml import presets
+
+    doc = json.loads((Path(presets.__file__).with_name("presets.json")).read_text())
+    assert presets.PRESETS == doc["presets"]
+    assert set(presets.PRESETS) == {"yolov8n", "yolov8s", "resnet50", "efficientnet_b0"}
+    assert {p["family"] for p in presets.PRESETS.values()} <= {"ultralytics", "torchvision"}
+    assert "random weights" in presets.UNTRAINED_NOTE

@@ -11,7 +11,6 @@ import { DatasetsModule } from './datasets/datasets.module';
 import { GpuLeasesModule } from './gpu-leases/gpu-leases.module';
 import { JobsModule } from './jobs/jobs.module';
 import { ModelsModule } from './models/models.module';
-import { RegistryModule } from './registry/registry.module';
 import { UsersModule } from './users/users.module';
 import { PackagesModule } from './packages/packages.module';
 import { DeploymentsModule } from './deployments/deployments.module';
@@ -30,7 +29,6 @@ export class AppModule {
         AuditModule,
         ModelsModule,
         DatasetsModule,
-        RegistryModule,
         // feature modules (one line each)
         BenchmarksModule,
         JobsModule,

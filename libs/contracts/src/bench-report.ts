@@ -249,18 +249,3 @@ export const benchReportSchema = z.object({
   simple: simpleViewSchema,
 });
 export type BenchReport = z.infer<typeof benchReportSchema>;
-
-/** What a bench job returns (JobResult); the gateway's completion hook stores it as a benchmarks row. */
-export const benchJobResultSchema = z.object({
-  benchmarkId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
-  modelId: z.string(),
-  modelVersion: z.number().int().min(1),
-  reportDir: z.string(),
-  status: z.enum(['selected', 'infeasible', 'no-candidates']),
-  selected: engineConfigSchema.nullable(),
-  selectedId: z.string().nullable(),
-  baselineP50Ms: z.number(),
-  selectedP50Ms: z.number().nullable(),
-  summary: z.string(),
-});
-export type BenchJobResult = z.infer<typeof benchJobResultSchema>;

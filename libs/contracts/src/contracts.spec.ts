@@ -4,6 +4,11 @@ import {
   DescribeModelReply,
   encodeMessage,
   engineOptionsSchema,
+  jobResultSchemas,
+  JobResultRejectedError,
+  JobStatusLookup,
+  parseJobResult,
+  RegistryLookups,
   LeaseAcquireContract,
   LeaseReleaseContract,
   PROBLEM_CONTENT_TYPE,
@@ -98,5 +103,54 @@ describe('names', () => {
     expect(Consumers.worker('train')).toBe('cvp-train-workers');
     expect(Subjects.jobCancel('j1')).toBe('cvp.jobs.j1.cancel');
     expect(PROBLEM_CONTENT_TYPE).toBe('application/problem+json');
+  });
+});
+
+describe('job results', () => {
+  const packageResult = {
+    packageId: `pkg-${'ab'.repeat(12)}`,
+    modelId: 'm1',
+    modelVersion: 1,
+    engine: 'native',
+    engineConfig: { engine: 'native', options: {}, modelPath: 'model.onnx' },
+    selected: false,
+    variant: 'cpu',
+    benchmarkId: null,
+    tarballPath: 'packages/p/x.tar.gz',
+    bundlePath: 'packages/p/bundle',
+    sha256: 'f'.repeat(64),
+    sizeBytes: 10,
+    fileCount: 2,
+  };
+
+  it('parse a result of its type, filling engine option defaults', () => {
+    expect(parseJobResult('package', packageResult).engineConfig.options).toMatchObject({
+      provider: 'cpu',
+      threads: 0,
+    });
+    expect(Object.keys(jobResultSchemas).sort()).toEqual(['bench', 'convert', 'package', 'train', 'tune']);
+  });
+
+  it('reject a result with an error that names each wrong, missing or unknown field', () => {
+    const bad = { ...packageResult, sizeBytes: 'ten', fileCount: undefined, extra: 1 };
+    let err: unknown;
+    try {
+      parseJobResult('package', bad);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(JobResultRejectedError);
+    const msg = (err as Error).message;
+    expect(msg).toMatch(/^package result rejected: /);
+    expect(msg).toContain('sizeBytes: Expected number, received string');
+    expect(msg).toContain('fileCount: Required');
+    expect(msg).toContain("Unrecognized key(s) in object: 'extra'");
+    expect(() => parseJobResult('convert', { modelId: 'm1', version: 0 })).toThrow(/convert result rejected: version/);
+  });
+
+  it('name the subject and both payloads of each lookup', () => {
+    expect(RegistryLookups.describeModel.subject).toBe('cvp.registry.model.describe');
+    expect(RegistryLookups.latestBenchmark.reply.name).toBe('registry.benchmark.latest.res');
+    expect(JobStatusLookup).toMatchObject({ subject: Subjects.jobStatus, request: { name: 'job.status.req' } });
   });
 });

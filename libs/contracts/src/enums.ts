@@ -30,8 +30,6 @@ export const MODEL_FORMATS = ['onnx', 'torchscript', 'ultralytics', 'tensorflow-
 export type ModelFormat = (typeof MODEL_FORMATS)[number];
 export const MODEL_TASKS = ['detect', 'classify'] as const;
 export type ModelTask = (typeof MODEL_TASKS)[number];
-export const PRESETS = ['yolov8n', 'yolov8s', 'resnet50', 'efficientnet_b0'] as const;
-export type PresetName = (typeof PRESETS)[number];
 
 export const DATASET_FORMATS = ['yolo', 'imagefolder'] as const;
 export type DatasetFormat = (typeof DATASET_FORMATS)[number];

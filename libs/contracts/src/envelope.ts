@@ -24,6 +24,24 @@ export function contract<T>(name: string, schema: z.ZodType<T, z.ZodTypeDef, unk
   return { name, schema };
 }
 
+/**
+ * A request-reply exchange: the subject it is asked on and the contracts of the request and of the
+ * reply, so the asking and the answering side name one thing.
+ */
+export interface RequestReplyContract<Req, Res> {
+  readonly subject: string;
+  readonly request: MessageContract<Req>;
+  readonly reply: MessageContract<Res>;
+}
+
+export function requestReply<Req, Res>(
+  subject: string,
+  request: MessageContract<Req>,
+  reply: MessageContract<Res>,
+): RequestReplyContract<Req, Res> {
+  return { subject, request, reply };
+}
+
 /** Raised when a payload does not match its contract, on either end. */
 export class ContractViolationError extends Error {
   constructor(
@@ -35,7 +53,8 @@ export class ContractViolationError extends Error {
   }
 }
 
-function issuesOf(err: z.ZodError): string[] {
+/** Each issue of a failed parse as "path: message", the path naming the field ("(root)" for the object itself). */
+export function issuesOf(err: z.ZodError): string[] {
   return err.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
 }
 

@@ -3,6 +3,7 @@ export * from './enums';
 export * from './engines';
 export * from './subjects';
 export * from './jobs';
+export * from './presets';
 export * from './deployments';
 export * from './gpu-lease';
 export * from './problem';

@@ -1,6 +1,16 @@
 import { z } from 'zod';
-import { contract, message } from './envelope';
-import { engineIdSchema, jobStateSchema, jobTypeSchema, TUNE_STRATEGIES } from './enums';
+import { contract, issuesOf, message, requestReply } from './envelope';
+import { engineConfigSchema } from './engines';
+import {
+  ENGINE_IDS,
+  engineIdSchema,
+  jobStateSchema,
+  type JobType,
+  jobTypeSchema,
+  MODEL_FORMATS,
+  TUNE_STRATEGIES,
+} from './enums';
+import { Subjects } from './subjects';
 
 const id = z.string().min(1).max(64);
 const device = z
@@ -8,7 +18,9 @@ const device = z
   .regex(/^(cpu|\d+)$/, 'cpu or a CUDA device index')
   .default('cpu');
 
-/** REST job inputs (SPEC "Job payloads"): camelCase, unknown fields refused. */
+// ---- Inputs: what POST /jobs/<type> accepts and what a worker's handler receives. camelCase,
+// unknown fields refused, so a typo is a 400 rather than a silently ignored option.
+
 export const convertJobInput = z.object({ modelId: id }).strict();
 export const trainJobInput = z
   .object({
@@ -79,6 +91,186 @@ export const jobInputSchemas = {
 export type JobInputs = { [K in keyof typeof jobInputSchemas]: z.infer<(typeof jobInputSchemas)[K]> };
 export type BenchConstraints = z.infer<typeof benchConstraints>;
 
+// ---- Results: what a worker's handler returns for each job type. The worker validates it before
+// it reports success, and the gateway parses it again before its completion hooks see it, so a
+// field that drifts on one side fails the job with the field's name instead of storing garbage.
+// Paths are absolute and lie in the shared data dir (package paths: relative to it).
+
+const record = z.record(z.string(), z.unknown());
+const modelVersionFields = {
+  modelId: id,
+  version: z.number().int().min(1),
+  onnxPath: z.string().min(1),
+  /** `python -m cvp_ml inspect` output: inputs/outputs, opset, parameters, FLOPs, size, sha256, path. */
+  metadata: record,
+};
+
+export const convertJobResult = z
+  .object({
+    ...modelVersionFields,
+    sourcePath: z.string().min(1).nullable(),
+    sourceFormat: z.enum(MODEL_FORMATS),
+    /** Largest |source - onnx| on seeded inputs; null when the source is already ONNX. */
+    maxAbsDiff: z.number().nullable(),
+    comparison: record.nullable(),
+    validation: record,
+    trained: z.boolean(),
+    preset: z.string().nullable(),
+    /** True when the ONNX was added to an existing version that had only its source (an upload). */
+    filledExistingVersion: z.boolean(),
+    note: z.string().optional(),
+  })
+  .strict();
+
+export const trainJobResult = z
+  .object({
+    ...modelVersionFields,
+    /** The trained checkpoint (best.pt), kept as the version's source. */
+    sourcePath: z.string().min(1),
+    sourceFormat: z.literal('ultralytics'),
+    trained: z.literal(true),
+    /** Final validation metrics (metrics/mAP50-95(B), metrics/accuracy_top1, ...). */
+    metrics: z.record(z.string(), z.number().nullable()),
+    primaryMetric: z.string(),
+    accuracy: z.number().nullable(),
+    datasetId: id,
+    epochs: z.number().int().min(1),
+    imgsz: z.number().int().min(1),
+    trainSeconds: z.number().nullable(),
+    /** Fencing token of the GPU lease the training ran under. */
+    leaseFencingToken: z.number().int().min(1),
+  })
+  .strict();
+
+/** One tuning trial as the job result keeps it (the tune report keeps the full record). */
+export const tuneTrialSchema = z
+  .object({
+    number: z.number().int().min(0),
+    status: z.string().optional(),
+    params: record.optional(),
+    accuracy: z.number().nullable().optional(),
+    latency_ms: z.number().nullable().optional(),
+    duration_s: z.number().nullable().optional(),
+    started_at: z.string().nullable().optional(),
+    finished_at: z.string().nullable().optional(),
+    error: z.string().nullable().optional(),
+    /** The interrupted trial this one re-runs. */
+    retry_of: z.number().int().nullable().optional(),
+  })
+  .passthrough();
+export type TuneTrial = z.infer<typeof tuneTrialSchema>;
+
+export const paretoPointSchema = z
+  .object({ number: z.number().int().min(0), params: record, accuracy: z.number(), latency_ms: z.number() })
+  .strict();
+export type ParetoPoint = z.infer<typeof paretoPointSchema>;
+
+export const tuneBestSchema = z
+  .object({
+    number: z.number().int().min(0),
+    params: record,
+    accuracy: z.number(),
+    latency_ms: z.number().optional(),
+    /** How the best trial was picked when there are several objectives. */
+    rule: z.string().optional(),
+  })
+  .strict();
+export type TuneBest = z.infer<typeof tuneBestSchema>;
+
+export const tuneJobResult = z
+  .object({
+    ...modelVersionFields,
+    strategy: z.enum(TUNE_STRATEGIES),
+    trials: z.array(tuneTrialSchema),
+    completed: z.number().int().min(0),
+    failed: z.number().int().min(0),
+    best: tuneBestSchema,
+    /** nsga2 only: accuracy against latency. */
+    paretoFront: z.array(paretoPointSchema).optional(),
+    /** The best trial's model, registered as a new version. */
+    sourcePath: z.string().min(1),
+    sourceFormat: z.literal('ultralytics'),
+    trained: z.literal(true),
+    /** The best trial's metrics. */
+    metrics: record,
+    reportPath: z.string().min(1),
+    reportHtmlPath: z.string().min(1),
+    studyPath: z.string().min(1),
+  })
+  .strict();
+
+export const benchJobResult = z
+  .object({
+    benchmarkId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+    modelId: id,
+    modelVersion: z.number().int().min(1),
+    /** Folder of report.json, technical.html, simple.html and the decision record. */
+    reportDir: z.string().min(1),
+    status: z.enum(['selected', 'infeasible', 'no-candidates']),
+    selected: engineConfigSchema.nullable(),
+    selectedId: z.string().nullable(),
+    baselineP50Ms: z.number(),
+    selectedP50Ms: z.number().nullable(),
+    summary: z.string(),
+  })
+  .strict();
+
+export const packageJobResult = z
+  .object({
+    /** pkg-<24 hex>: a hash of the bundle's manifest, so equal inputs give the same package. */
+    packageId: z.string().regex(/^pkg-[0-9a-f]{24}$/),
+    modelId: id,
+    modelVersion: z.number().int().min(1),
+    /** The engine actually bundled (bench's choice when the input said "selected"). */
+    engine: z.enum(ENGINE_IDS),
+    /** The bundled engine config; modelPath is the file name inside the bundle. */
+    engineConfig: engineConfigSchema,
+    selected: z.boolean(),
+    variant: z.enum(['cpu', 'cuda']),
+    benchmarkId: id.nullable(),
+    /** Relative to the data dir. */
+    tarballPath: z.string().min(1).max(1000),
+    bundlePath: z.string().min(1).max(1000),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    sizeBytes: z.number().int().min(1),
+    fileCount: z.number().int().min(1),
+  })
+  .strict();
+
+export const jobResultSchemas = {
+  convert: convertJobResult,
+  train: trainJobResult,
+  tune: tuneJobResult,
+  bench: benchJobResult,
+  package: packageJobResult,
+} as const;
+export type JobResults = { [K in keyof typeof jobResultSchemas]: z.infer<(typeof jobResultSchemas)[K]> };
+export type ConvertJobResult = JobResults['convert'];
+export type TrainJobResult = JobResults['train'];
+export type TuneJobResult = JobResults['tune'];
+export type BenchJobResult = JobResults['bench'];
+export type PackageJobResult = JobResults['package'];
+
+/** A job result that does not match its type's schema; the message names every wrong field. */
+export class JobResultRejectedError extends Error {
+  constructor(
+    readonly type: JobType,
+    readonly issues: string[],
+  ) {
+    super(`${type} result rejected: ${issues.join('; ')}`);
+    this.name = 'JobResultRejectedError';
+  }
+}
+
+/** Parses a job result against its type's schema; throws JobResultRejectedError. */
+export function parseJobResult<T extends JobType>(type: T, value: unknown): JobResults[T] {
+  const r = jobResultSchemas[type].safeParse(value);
+  if (!r.success) throw new JobResultRejectedError(type, issuesOf(r.error));
+  return r.data as JobResults[T];
+}
+
+// ---- Messages of the job protocol (libs/jobs sends and receives them).
+
 /** Dispatch message on `cvp.jobs.<type>.dispatch` (JetStream). */
 export const jobDispatchSchema = message({
   jobId: id,
@@ -128,3 +320,4 @@ export const JobStatusRequestContract = contract<JobStatusRequest>('job.status.r
 export const jobStatusReplySchema = message({ jobId: id, state: z.union([jobStateSchema, z.literal('unknown')]) });
 export type JobStatusReply = z.infer<typeof jobStatusReplySchema>;
 export const JobStatusReplyContract = contract<JobStatusReply>('job.status.reply', jobStatusReplySchema);
+export const JobStatusLookup = requestReply(Subjects.jobStatus, JobStatusRequestContract, JobStatusReplyContract);

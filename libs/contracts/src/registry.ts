@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { contract, message } from './envelope';
+import { contract, message, requestReply } from './envelope';
 import { engineConfigSchema } from './engines';
 import { DATASET_FORMATS, MODEL_FORMATS, MODEL_TASKS } from './enums';
 
@@ -99,3 +99,10 @@ export const LatestBenchmarkReply = contract<LatestBenchmarkReply>(
   'registry.benchmark.latest.res',
   latestBenchmarkReplySchema,
 );
+
+/** The lookups as request-reply contracts: RegistryClient (libs/jobs) asks them, the gateway's responders answer. */
+export const RegistryLookups = {
+  describeModel: requestReply(Registry.describeModel, DescribeModelRequest, DescribeModelReply),
+  describeDataset: requestReply(Registry.describeDataset, DescribeDatasetRequest, DescribeDatasetReply),
+  latestBenchmark: requestReply(Registry.latestBenchmark, LatestBenchmarkRequest, LatestBenchmarkReply),
+} as const;

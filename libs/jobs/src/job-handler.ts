@@ -1,10 +1,10 @@
 /**
- * Worker side of durable jobs. INTERFACE ONLY for now: issue #4 implements the JetStream pull
- * consumer (ack after completion, in-progress signals, nak with backoff, dead letter, idempotent
- * by job id, cancel) behind it. Worker services (trainer-bridge, bench, packager) implement
- * JobHandler and register it; they never touch NATS themselves.
+ * What a worker service (trainer-bridge, bench, packager) implements per job type. JobWorkerModule
+ * runs it: pulls the dispatch, checks with the gateway that the job is not finished already, calls
+ * handle() with a context, validates the returned result against the type's contract and reports
+ * it. Handlers never touch NATS themselves; docs/jobs.md follows one job through every file.
  */
-import type { JobInputs, JobType } from '@cvp/contracts';
+import type { JobInputs, JobResults, JobType } from '@cvp/contracts';
 import type { Logger } from 'pino';
 
 export interface JobProgressUpdate {
@@ -26,13 +26,14 @@ export interface JobContext {
   progress(update: JobProgressUpdate): void;
 }
 
-/** What a job made: modelId of a new version, benchmarkId, packageId, trials... (SPEC "result"). */
-export type JobResult = Record<string, unknown>;
-
 export interface JobHandler<T extends JobType> {
   readonly type: T;
-  handle(input: JobInputs[T], ctx: JobContext): Promise<JobResult>;
+  /** Resolves with what the job made (a model version, a benchmark, a package...), as jobResultSchemas[T] describes it. */
+  handle(input: JobInputs[T], ctx: JobContext): Promise<JobResults[T]>;
 }
+
+/** A handler of any one job type. */
+export type AnyJobHandler = { [T in JobType]: JobHandler<T> }[JobType];
 
 /** Throw to have the delivery retried with backoff (until max deliveries, then dead letter). */
 export class RetryableJobError extends Error {

@@ -13,6 +13,7 @@ import {
   type JobState,
   JobStatusReplyContract,
   JobStatusRequestContract,
+  type PackageJobResult,
   Streams,
   Subjects,
 } from '@cvp/contracts';
@@ -22,7 +23,27 @@ import { JobWorkerModule } from './job-worker.module';
 import { JobWorkerService } from './job-worker.service';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-type Behaviour = (ctx: JobContext) => Promise<Record<string, unknown>>;
+/** What a test job returns over a well-formed package result. */
+type Behaviour = (ctx: JobContext) => Promise<Partial<PackageJobResult>>;
+const packageResult = (modelId: string): PackageJobResult => ({
+  packageId: `pkg-${'0a'.repeat(12)}`,
+  modelId,
+  modelVersion: 1,
+  engine: 'native',
+  engineConfig: {
+    engine: 'native',
+    options: { provider: 'cpu', precision: 'fp32', graphOptimization: 'all', threads: 0, maxBatch: 1 },
+    modelPath: 'model.onnx',
+  },
+  selected: false,
+  variant: 'cpu',
+  benchmarkId: null,
+  tarballPath: 'packages/p/bundle.tar.gz',
+  bundlePath: 'packages/p/bundle',
+  sha256: 'e'.repeat(64),
+  sizeBytes: 100,
+  fileCount: 3,
+});
 
 /** What each test job does, by its model id. */
 const behaviours = new Map<string, Behaviour>();
@@ -35,7 +56,7 @@ class TestPackageHandler implements JobHandler<'package'> {
     calls.push({ jobId: ctx.jobId, attempt: ctx.attempt });
     const b = behaviours.get(input.modelId);
     if (!b) throw new PermanentJobError(`no behaviour for ${input.modelId}`);
-    return b(ctx);
+    return { ...packageResult(input.modelId), ...(await b(ctx)) };
   }
 }
 
@@ -149,12 +170,16 @@ describe('JobWorkerModule against real NATS JetStream (the test plays the gatewa
       for (let i = 1; i <= 50; i++) ctx.progress({ progress: i / 50, stage: 'packing' });
       await sleep(250);
       ctx.progress({ progress: 2, stage: 'x'.repeat(300) });
-      return { packageId: 'p1' };
+      return { fileCount: 7 };
     });
     const jobId = await dispatch('ok');
     const ev = await eventsOf(jobId);
     expect(ev[0]).toMatchObject({ state: 'running', attempt: 1 });
-    expect(ev.at(-1)).toMatchObject({ state: 'succeeded', progress: 1, result: { packageId: 'p1' } });
+    expect(ev.at(-1)).toMatchObject({
+      state: 'succeeded',
+      progress: 1,
+      result: { ...packageResult('ok'), fileCount: 7 },
+    });
     const progress = ev.filter((e) => !e.state);
     expect(progress.length).toBeGreaterThanOrEqual(1);
     expect(progress.length).toBeLessThan(10);
@@ -178,16 +203,16 @@ describe('JobWorkerModule against real NATS JetStream (the test plays the gatewa
   it('retries a failed attempt with backoff and succeeds on the next delivery', async () => {
     behaviours.set('flaky', async (ctx) => {
       if (ctx.attempt === 1) throw new Error('GPU busy');
-      return { attempt: ctx.attempt };
+      return { modelVersion: ctx.attempt };
     });
     const jobId = await dispatch('flaky');
     const ev = await eventsOf(jobId);
     expect(ev.find((e) => e.stage === 'retrying')).toMatchObject({ detail: { error: 'GPU busy', attempt: 1 } });
-    expect(ev.at(-1)).toMatchObject({ state: 'succeeded', result: { attempt: 2 } });
+    expect(ev.at(-1)).toMatchObject({ state: 'succeeded', result: { modelVersion: 2 } });
   });
 
   it('retries when the gateway does not answer the status check', async () => {
-    behaviours.set('late-gateway', async () => ({ ok: true }));
+    behaviours.set('late-gateway', async () => ({}));
     const jobId = randomUUID();
     ignoreStatusOnce.add(jobId);
     states.set(jobId, 'queued');
@@ -237,6 +262,21 @@ describe('JobWorkerModule against real NATS JetStream (the test plays the gatewa
     expect(dl.find((d) => d.jobId === permanent)).toBeUndefined();
   });
 
+  it('fails a job whose result does not match its contract at once, naming each wrong field, without retries', async () => {
+    behaviours.set('bad-result', async () => ({ packageId: 'pkg-nope', sizeBytes: 'big' as never, extra: 1 }) as never);
+    const jobId = await dispatch('bad-result');
+    const ev = await eventsOf(jobId);
+    expect(ev.at(-1)).toMatchObject({ state: 'failed' });
+    const error = ev.at(-1)!.error!;
+    expect(error).toMatch(/^package result rejected: /);
+    expect(error).toContain('packageId: Invalid');
+    expect(error).toContain('sizeBytes: Expected number, received string');
+    expect(error).toContain("Unrecognized key(s) in object: 'extra'");
+    expect(ev.some((e) => e.state === 'succeeded' || e.stage === 'retrying')).toBe(false);
+    expect(calls.filter((c) => c.jobId === jobId)).toHaveLength(1);
+    expect((await deadLetters()).find((d) => d.jobId === jobId)).toBeUndefined();
+  });
+
   it('dead-letters a dispatch that does not match its contract (poison message)', async () => {
     const jobId = randomUUID();
     await bus
@@ -274,14 +314,14 @@ describe('JobWorkerModule against real NATS JetStream (the test plays the gatewa
     behaviours.set('handoff', (ctx) =>
       ctx.attempt === 1
         ? new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('shutting down'))))
-        : Promise.resolve({ by: 'second' }),
+        : Promise.resolve({ benchmarkId: 'second' }),
     );
     const jobId = await dispatch('handoff');
     await eventsOf(jobId, (e) => e.some((x) => x.state === 'running'));
     await worker.close();
     worker = await startWorker();
     const ev = await eventsOf(jobId);
-    expect(ev.at(-1)).toMatchObject({ state: 'succeeded', result: { by: 'second' } });
+    expect(ev.at(-1)).toMatchObject({ state: 'succeeded', result: { benchmarkId: 'second' } });
     expect(ev.some((e) => e.state === 'failed')).toBe(false);
   });
 });

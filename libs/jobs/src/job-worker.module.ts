@@ -1,6 +1,5 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import type { JobType } from '@cvp/contracts';
-import type { JobHandler } from './job-handler';
+import type { AnyJobHandler } from './job-handler';
 import { JOB_HANDLERS, JOB_WORKER_OPTIONS, type JobWorkerOptions, resolveWorkerOptions } from './job-worker.options';
 import { JobWorkerService } from './job-worker.service';
 
@@ -24,7 +23,7 @@ export class JobWorkerModule {
         {
           provide: JOB_HANDLERS,
           inject: options.handlers,
-          useFactory: (...handlers: JobHandler<JobType>[]) => {
+          useFactory: (...handlers: AnyJobHandler[]) => {
             for (const h of handlers) {
               if (types.has(h.type)) throw new Error(`two job handlers for type ${h.type}`);
               types.add(h.type);

@@ -1,10 +1,9 @@
 import type { ModuleMetadata, Type } from '@nestjs/common';
-import type { JobType } from '@cvp/contracts';
-import type { JobHandler } from './job-handler';
+import type { AnyJobHandler } from './job-handler';
 
 export interface JobWorkerOptions {
   /** Handler classes (Nest providers); one per job type this service works on. */
-  handlers: Type<JobHandler<JobType>>[];
+  handlers: Type<AnyJobHandler>[];
   /** Modules the handlers' own dependencies come from. */
   imports?: ModuleMetadata['imports'];
   /** Extra providers the handlers depend on. */

@@ -8,33 +8,21 @@ import {
   type JobEvent,
   JobEventContract,
   jobInputSchemas,
+  JobResultRejectedError,
   type JobState,
-  JobStatusReplyContract,
-  JobStatusRequestContract,
+  JobStatusLookup,
   type JobType,
+  parseJobResult,
   Streams,
   Subjects,
   TERMINAL_JOB_STATES,
 } from '@cvp/contracts';
 import { InjectLogger, MessageBus } from '@cvp/platform';
-import {
-  AckPolicy,
-  type Consumer,
-  DeliverPolicy,
-  type JetStreamManager,
-  type JsMsg,
-  nanos,
-  type Subscription,
-} from 'nats';
+import { DeliverPolicy, type JsMsg, type Subscription } from 'nats';
 import type { Logger } from 'pino';
+import { ensureDurableConsumer, pullLoop } from './durable-consumer';
 import { ensureJobStreams } from './job-streams';
-import {
-  type JobContext,
-  type JobHandler,
-  type JobProgressUpdate,
-  type JobResult,
-  PermanentJobError,
-} from './job-handler';
+import { type AnyJobHandler, type JobContext, type JobProgressUpdate, PermanentJobError } from './job-handler';
 import { JOB_HANDLERS, JOB_WORKER_OPTIONS, type ResolvedJobWorkerOptions } from './job-worker.options';
 
 type EventBody = Omit<JobEvent, 'schemaVersion' | 'jobId' | 'seq' | 'at'>;
@@ -44,7 +32,19 @@ interface RunningJob {
   cancelled: boolean;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * The handler's result as its contract parses it. A result that does not match is a bug in the
+ * handler, not bad luck: the job fails at once, naming the fields, instead of being retried or
+ * reported as a success the gateway cannot use.
+ */
+function checkedResult(type: JobType, made: unknown): Record<string, unknown> {
+  try {
+    return parseJobResult(type, made);
+  } catch (e) {
+    if (e instanceof JobResultRejectedError) throw new PermanentJobError(e.message);
+    throw e;
+  }
+}
 
 /** Why a job failed, as a short human sentence. */
 function reasonOf(e: unknown): string {
@@ -57,24 +57,29 @@ function reasonOf(e: unknown): string {
 }
 
 /**
- * The worker side of durable jobs: one durable pull consumer per handled job type; each message
+ * The worker half of the job protocol: one durable pull consumer per handled job type; each message
  * is checked against the gateway (a finished job is not run again), run with in-progress signals,
- * acked after completion, nak'd with backoff on retryable failures and dead-lettered after
- * maxDeliveries. Cancel requests abort the handler's ctx.signal.
+ * its result validated against the type's contract, acked after completion, nak'd with backoff on
+ * retryable failures and dead-lettered after maxDeliveries. Cancel requests abort the handler's
+ * ctx.signal. (The gateway half is JobQueue.)
  */
 @Injectable()
 export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly running = new Map<string, RunningJob>();
   private readonly loops: Promise<void>[] = [];
+  private readonly shutdown = new AbortController();
   private cancelSub?: Subscription;
-  private stopping = false;
 
   constructor(
     private readonly bus: MessageBus,
     @InjectLogger() private readonly logger: Logger,
     @Inject(JOB_WORKER_OPTIONS) private readonly opts: ResolvedJobWorkerOptions,
-    @Inject(JOB_HANDLERS) private readonly handlers: JobHandler<JobType>[],
+    @Inject(JOB_HANDLERS) private readonly handlers: AnyJobHandler[],
   ) {}
+
+  private get stopping(): boolean {
+    return this.shutdown.signal.aborted;
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     const jsm = await this.bus.jetstreamManager();
@@ -83,17 +88,33 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
       this.cancelLocal(c.jobId, c.requestedBy);
     });
     for (const handler of this.handlers) {
-      await this.ensureConsumer(jsm, handler.type);
-      const consumer = await this.bus
-        .jetstream()
-        .consumers.get(Streams.jobs(handler.type), Consumers.worker(handler.type));
-      for (let i = 0; i < this.opts.concurrency; i++) this.loops.push(this.loop(consumer, handler));
+      const stream = Streams.jobs(handler.type);
+      const durable = Consumers.worker(handler.type);
+      // Deliveries are unlimited on the server: the worker counts them itself, so a job whose worker
+      // is killed on every attempt still reaches the dead letter (the server would just stop).
+      await ensureDurableConsumer(jsm, {
+        stream,
+        durable,
+        ackWaitMs: this.opts.ackWaitMs,
+        maxAckPending: 1000,
+        maxDeliver: -1,
+        deliverPolicy: DeliverPolicy.All,
+      });
+      const consumer = await this.bus.jetstream().consumers.get(stream, durable);
+      for (let i = 0; i < this.opts.concurrency; i++)
+        this.loops.push(
+          pullLoop(consumer, (msg) => this.process(msg, handler), {
+            signal: this.shutdown.signal,
+            logger: this.logger.child({ type: handler.type }),
+            what: `${handler.type} jobs`,
+          }),
+        );
       this.logger.info({ type: handler.type, concurrency: this.opts.concurrency }, 'job worker consuming');
     }
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    this.stopping = true;
+    this.shutdown.abort();
     this.cancelSub?.unsubscribe();
     for (const r of this.running.values()) r.controller.abort(new Error('worker shutting down'));
     let timer: NodeJS.Timeout | undefined;
@@ -119,62 +140,14 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
     return true;
   }
 
-  private async ensureConsumer(jsm: JetStreamManager, type: JobType): Promise<void> {
-    const stream = Streams.jobs(type);
-    const durable = Consumers.worker(type);
-    // Deliveries are unlimited on the server: the worker counts them itself, so a job whose worker
-    // is killed on every attempt still reaches the dead letter (the server would just stop).
-    const cfg = {
-      ack_policy: AckPolicy.Explicit,
-      ack_wait: nanos(this.opts.ackWaitMs),
-      max_deliver: -1,
-      max_ack_pending: 1000,
-    };
-    try {
-      await jsm.consumers.info(stream, durable);
-      await jsm.consumers.update(stream, durable, cfg);
-    } catch {
-      try {
-        await jsm.consumers.add(stream, { ...cfg, durable_name: durable, deliver_policy: DeliverPolicy.All });
-      } catch (e) {
-        if (!/already (in use|exists)/i.test((e as Error).message)) throw e;
-      }
-    }
-  }
-
-  private async loop(consumer: Consumer, handler: JobHandler<JobType>): Promise<void> {
-    while (!this.stopping) {
-      let msg: JsMsg | null;
-      try {
-        msg = await consumer.next({ expires: 1000 });
-      } catch (e) {
-        if (this.stopping) break;
-        this.logger.warn({ err: e, type: handler.type }, 'pulling jobs failed; retrying');
-        await sleep(500);
-        continue;
-      }
-      if (!msg) continue;
-      try {
-        await this.process(msg, handler);
-      } catch (e) {
-        this.logger.error({ err: e, type: handler.type }, 'job processing failed unexpectedly');
-      }
-    }
-  }
-
   private backoff(attempt: number): number {
     const b = this.opts.backoffMs;
     return b[Math.min(attempt - 1, b.length - 1)];
   }
 
   private async jobState(jobId: string): Promise<JobState | 'unknown'> {
-    const r = await this.bus.request(
-      JobStatusRequestContract,
-      JobStatusReplyContract,
-      Subjects.jobStatus,
-      { jobId },
-      this.opts.statusTimeoutMs,
-    );
+    const { request, reply, subject } = JobStatusLookup;
+    const r = await this.bus.request(request, reply, subject, { jobId }, this.opts.statusTimeoutMs);
     return r.state;
   }
 
@@ -188,7 +161,7 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
     });
   }
 
-  private async process(msg: JsMsg, handler: JobHandler<JobType>): Promise<void> {
+  private async process(msg: JsMsg, handler: AnyJobHandler): Promise<void> {
     const attempt = msg.info.deliveryCount;
     const dispatch = this.bus.decode(JobDispatchContract, msg.data, msg.subject);
     if (!dispatch) {
@@ -243,7 +216,7 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
 
   private async run(
     msg: JsMsg,
-    handler: JobHandler<JobType>,
+    handler: AnyJobHandler,
     dispatch: JobDispatch,
     attempt: number,
     entry: RunningJob,
@@ -288,11 +261,12 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
 
     try {
       await emit({ state: 'running', attempt });
-      let result: JobResult;
+      let result: Record<string, unknown>;
       try {
         const input = jobInputSchemas[dispatch.type].parse(dispatch.input);
-        result = await handler.handle(input as never, ctx);
+        const made = await handler.handle(input as never, ctx);
         if (entry.cancelled) throw new Error('cancelled');
+        result = checkedResult(dispatch.type, made);
       } catch (e) {
         stopProgress();
         await this.onFailure(msg, dispatch, attempt, entry, e, emit, log);

@@ -1,11 +1,9 @@
 import {
-  DescribeDatasetReply,
-  DescribeDatasetRequest,
-  DescribeModelReply,
-  DescribeModelRequest,
-  LatestBenchmarkReply,
-  LatestBenchmarkRequest,
-  Registry,
+  type DescribeDatasetReply,
+  type DescribeModelReply,
+  type LatestBenchmarkReply,
+  RegistryLookups,
+  type RequestReplyContract,
 } from '@cvp/contracts';
 import type { MessageBus } from '@cvp/platform';
 import { PermanentJobError, RetryableJobError } from './job-handler';
@@ -24,33 +22,27 @@ export class RegistryClient {
     private readonly timeoutMs: number,
   ) {}
 
-  private async ask<Res>(what: string, call: () => Promise<Res>): Promise<Res> {
+  private async ask<Req, Res>(
+    what: string,
+    lookup: RequestReplyContract<Req, Res>,
+    req: Omit<Req, 'schemaVersion'>,
+  ): Promise<Res> {
     try {
-      return await call();
+      return await this.bus.request(lookup.request, lookup.reply, lookup.subject, req, this.timeoutMs);
     } catch (e) {
       throw new RetryableJobError(`${what} registry did not answer: ${(e as Error).message}`);
     }
   }
 
   async describeModel(modelId: string): Promise<ModelDescription> {
-    const reply = await this.ask('model', () =>
-      this.bus.request(DescribeModelRequest, DescribeModelReply, Registry.describeModel, { modelId }, this.timeoutMs),
-    );
+    const reply = await this.ask('model', RegistryLookups.describeModel, { modelId });
     if (!reply.found || !reply.model)
       throw new PermanentJobError(`model ${modelId} not found${reply.error ? `: ${reply.error}` : ''}`);
     return reply.model;
   }
 
   async describeDataset(datasetId: string): Promise<DatasetDescription> {
-    const reply = await this.ask('data set', () =>
-      this.bus.request(
-        DescribeDatasetRequest,
-        DescribeDatasetReply,
-        Registry.describeDataset,
-        { datasetId },
-        this.timeoutMs,
-      ),
-    );
+    const reply = await this.ask('data set', RegistryLookups.describeDataset, { datasetId });
     if (!reply.found || !reply.dataset)
       throw new PermanentJobError(`data set ${datasetId} not found${reply.error ? `: ${reply.error}` : ''}`);
     return reply.dataset;
@@ -58,15 +50,7 @@ export class RegistryClient {
 
   /** The newest benchmark of a model, or null when it has none. */
   async latestBenchmark(modelId: string): Promise<BenchmarkDescription | null> {
-    const reply = await this.ask('benchmark', () =>
-      this.bus.request(
-        LatestBenchmarkRequest,
-        LatestBenchmarkReply,
-        Registry.latestBenchmark,
-        { modelId },
-        this.timeoutMs,
-      ),
-    );
+    const reply = await this.ask('benchmark', RegistryLookups.latestBenchmark, { modelId });
     return reply.found && reply.benchmark ? reply.benchmark : null;
   }
 }

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { benchJobResultSchema, benchReportSchema } from '@cvp/contracts';
+import { benchReportSchema, jobResultSchemas } from '@cvp/contracts';
 import { JobCancelledError, type JobContext, PermanentJobError, RetryableJobError } from '@cvp/jobs';
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { tinyIdentityOnnx } from '../../../../libs/measure/src/testing/tiny-onnx';
@@ -68,7 +68,7 @@ describe('BenchJobHandler', () => {
   it('runs the protocol and returns what the gateway stores; reports land under benchmarks/<id>/', async () => {
     const handler = new BenchJobHandler(options, registry);
     const c = ctx('job-a');
-    const result = benchJobResultSchema.parse(
+    const result = jobResultSchemas.bench.parse(
       await handler.handle({ modelId: 'm1', constraints: { maxP95Ms: 10_000 } }, c),
     );
     expect(result).toMatchObject({

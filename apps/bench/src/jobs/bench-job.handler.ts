@@ -3,14 +3,7 @@ import path from 'node:path';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { BenchJobResult, JobInputs } from '@cvp/contracts';
 import { GPU_LEASE_CLIENT, type GpuLeaseClient } from '@cvp/gpu-lease';
-import {
-  JobCancelledError,
-  type JobContext,
-  type JobHandler,
-  type JobResult,
-  PermanentJobError,
-  RetryableJobError,
-} from '@cvp/jobs';
+import { JobCancelledError, type JobContext, type JobHandler, PermanentJobError, RetryableJobError } from '@cvp/jobs';
 import { BENCH_OPTIONS, type BenchOptions } from '../bench-options';
 import { acquireHostLock, HostBusyError } from '../protocol/host-lock';
 import { runProtocol } from '../protocol/protocol-runner';
@@ -35,7 +28,7 @@ export class BenchJobHandler implements JobHandler<'bench'> {
     @Optional() @Inject(GPU_LEASE_CLIENT) private readonly leases?: GpuLeaseClient,
   ) {}
 
-  async handle(input: JobInputs['bench'], ctx: JobContext): Promise<JobResult> {
+  async handle(input: JobInputs['bench'], ctx: JobContext): Promise<BenchJobResult> {
     const model = await this.registry.describeModel(input.modelId);
     const dataset = input.datasetId ? await this.registry.dataset(input.datasetId) : null;
     const benchmarkId = benchmarkIdFor(ctx.jobId);

@@ -6,9 +6,9 @@ import { createLogger, MessageBus } from '@cvp/platform';
 import { writeReport } from '../../../bench/src/report/report-writer';
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { fixtureReport } from '../../../bench/src/testing/report-fixture';
-import { JobCompletionRegistry } from '../jobs/job-completion.registry';
+import { JobSucceededHooks } from '@cvp/jobs';
 import { type GatewayTestApp, startGatewayTestApp } from '../testing/gateway-test-app';
-import { BenchmarksService, InvalidBenchResultError } from './benchmarks.service';
+import { BenchmarksService } from './benchmarks.service';
 
 /** Benchmarks in the real gateway (SQLite, auth, NATS): rows from bench results, report views, latest selection. */
 describe('gateway benchmarks module (real gateway, SQLite, NATS)', () => {
@@ -57,8 +57,12 @@ describe('gateway benchmarks module (real gateway, SQLite, NATS)', () => {
     const dir = path.join(gw.dataDir, 'benchmarks', 'bm-fixture-1');
     await writeReport(dir, report);
     const merged = await gw.app
-      .get(JobCompletionRegistry)
-      .complete('bench', { id: 'job-1', ownerId: gw.userIds.engineer, input: {} }, resultFor('bm-fixture-1', dir));
+      .get(JobSucceededHooks)
+      .run(
+        'bench',
+        { id: 'job-1', ownerId: gw.userIds.engineer, input: { modelId: 'model-a' } },
+        resultFor('bm-fixture-1', dir),
+      );
     expect(merged).toMatchObject({ benchmarkId: 'bm-fixture-1', reportUrl: '/api/v1/benchmarks/bm-fixture-1/report' });
     expect(await service.latestSelection('model-a')).toEqual({
       benchmarkId: 'bm-fixture-1',
@@ -82,8 +86,10 @@ describe('gateway benchmarks module (real gateway, SQLite, NATS)', () => {
 
   it('refuses results it cannot store: invalid shape, report outside the data dir', async () => {
     await expect(
-      service.recordFromJob({ id: 'job-3', ownerId: 'x' }, { benchmarkId: 'bad id!' }),
-    ).rejects.toBeInstanceOf(InvalidBenchResultError);
+      gw.app
+        .get(JobSucceededHooks)
+        .run('bench', { id: 'job-3', ownerId: 'x', input: { modelId: 'model-a' } }, { benchmarkId: 'bad id!' }),
+    ).rejects.toThrow(/^bench result rejected: benchmarkId: Invalid/);
     await expect(service.recordFromJob({ id: 'job-4', ownerId: 'x' }, resultFor('bm-outside', '/etc'))).rejects.toThrow(
       /outside the data dir/,
     );

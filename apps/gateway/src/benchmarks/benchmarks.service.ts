@@ -4,12 +4,13 @@ import { Injectable, NotFoundException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { InjectConfig } from '@cvp/platform';
 import {
-  benchJobResultSchema,
+  type BenchJobResult,
   benchReportSchema,
   type BenchReport,
   type EngineConfig,
   engineConfigSchema,
 } from '@cvp/contracts';
+import { OnJobSucceeded, type SucceededJob } from '@cvp/jobs';
 import type { Repository } from 'typeorm';
 import { BenchmarkEntity } from './benchmark.entity';
 
@@ -45,8 +46,8 @@ export class InvalidBenchResultError extends Error {
 }
 
 /**
- * Benchmarks registry: rows are created when a bench job succeeds (completion hook); reads
- * serve the reports apps/bench wrote and the latest selection other modules deploy.
+ * Benchmarks: rows are created when a bench job succeeds; reads serve the reports apps/bench
+ * wrote and the latest selection other modules deploy.
  */
 @Injectable()
 export class BenchmarksService {
@@ -95,17 +96,18 @@ export class BenchmarksService {
     return toView(row);
   }
 
+  /** A succeeded bench job becomes a row before the job is stored succeeded; its result gains the report URL. */
+  @OnJobSucceeded('bench')
+  async onBenchSucceeded(job: SucceededJob<'bench'>): Promise<{ benchmarkId: string; reportUrl: string }> {
+    const b = await this.recordFromJob(job, job.result);
+    return { benchmarkId: b.id, reportUrl: `/api/v1/benchmarks/${b.id}/report` };
+  }
+
   /**
    * Stores a succeeded bench job as a row (idempotent by job id: a redelivered completion
    * returns the row already stored). Rejects results whose report lies outside the data dir.
    */
-  async recordFromJob(job: { id: string; ownerId: string }, result: Record<string, unknown>): Promise<BenchmarkView> {
-    const parsed = benchJobResultSchema.safeParse(result);
-    if (!parsed.success)
-      throw new InvalidBenchResultError(
-        `bench result rejected: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-      );
-    const r = parsed.data;
+  async recordFromJob(job: { id: string; ownerId: string }, r: BenchJobResult): Promise<BenchmarkView> {
     const existing = await this.repo.findOne({ where: { jobId: job.id } });
     if (existing) return toView(existing);
     const reportDir = path.resolve(r.reportDir);

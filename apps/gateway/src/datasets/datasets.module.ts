@@ -2,12 +2,13 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DatasetEntity } from './dataset.entity';
 import { DatasetsController, DatasetUploadInterceptor } from './datasets.controller';
+import { DatasetsResponder } from './datasets.responder';
 import { DatasetsService } from './datasets.service';
 
 @Module({
   imports: [TypeOrmModule.forFeature([DatasetEntity])],
   controllers: [DatasetsController],
-  providers: [DatasetsService, DatasetUploadInterceptor],
+  providers: [DatasetsService, DatasetsResponder, DatasetUploadInterceptor],
   exports: [DatasetsService],
 })
 export class DatasetsModule {}

@@ -190,7 +190,7 @@ export class DatasetsService implements OnModuleInit {
     await fs.rm(this.dir(id), { recursive: true, force: true });
   }
 
-  /** For cvp.registry.dataset.describe: the folder a trainer passes as `data`. */
+  /** A data set as workers read it (cvp.registry.dataset.describe): the folder a trainer passes as `data`. */
   async describe(id: string) {
     const d = await this.datasets.findOneBy({ id });
     if (!d) return null;

@@ -4,7 +4,7 @@ import { InjectConfig } from '@cvp/platform';
 import type { Request, Response } from 'express';
 import { JobEventHub } from './job-event-hub';
 import type { JobEventView } from './jobs.dto';
-import { jobsSettings } from './jobs.config';
+import { jobsConfig } from './jobs.config';
 import { JobsService } from './jobs.service';
 
 /**
@@ -21,7 +21,7 @@ export class JobSse {
     private readonly hub: JobEventHub,
     @InjectConfig() config: Record<string, unknown>,
   ) {
-    const s = jobsSettings(config);
+    const s = jobsConfig(config);
     this.heartbeatMs = s.CVP_JOB_SSE_HEARTBEAT_MS;
     this.maxStreams = s.CVP_JOB_SSE_MAX_STREAMS;
   }

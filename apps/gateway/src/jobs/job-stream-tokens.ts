@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectConfig } from '@cvp/platform';
-import { jobsSettings } from './jobs.config';
+import { jobsConfig } from './jobs.config';
 
 interface Grant {
   jobId: string;
@@ -23,7 +23,7 @@ export class JobStreamTokens {
   private readonly ttlMs: number;
 
   constructor(@InjectConfig() config: Record<string, unknown>) {
-    this.ttlMs = jobsSettings(config).CVP_JOB_STREAM_TOKEN_TTL_S * 1000;
+    this.ttlMs = jobsConfig(config).CVP_JOB_STREAM_TOKEN_TTL_S * 1000;
   }
 
   issue(jobId: string, principalId: string): { token: string; expiresAt: Date } {

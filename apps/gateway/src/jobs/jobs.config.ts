@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 
-/** Job settings of the gateway (merged into the gateway's config schema; every key has a default). */
+/** Job config of the gateway (merged into the gateway's config schema; every key has a default). */
 export const jobsConfigShape = {
   /** Lifetime of an SSE stream token (EventSource reconnects reuse it until then). */
   CVP_JOB_STREAM_TOKEN_TTL_S: int(300, 5, 3600),
@@ -14,7 +14,7 @@ export const jobsConfigShape = {
 export const jobsConfigSchema = z.object(jobsConfigShape);
 export type JobsConfig = z.infer<typeof jobsConfigSchema>;
 
-/** Reads the job settings from the service config (absent keys take their defaults). */
-export function jobsSettings(config: Record<string, unknown>): JobsConfig {
+/** Reads the job config from the service config (absent keys take their defaults). */
+export function jobsConfig(config: Record<string, unknown>): JobsConfig {
   return jobsConfigSchema.parse(config);
 }

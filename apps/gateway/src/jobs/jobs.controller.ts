@@ -46,7 +46,7 @@ export class JobsController {
   @Roles('admin', 'engineer')
   @ApiOperation({
     summary:
-      'Start a job: convert, train, tune, bench or package (body per SPEC "Job payloads"; unknown fields refused)',
+      "Start a job: convert, train, tune, bench or package (body: that type's input, camelCase; unknown fields refused)",
   })
   @ApiResponse({ status: 202, type: JobView })
   create(

@@ -11,7 +11,7 @@ export type ListJobsQuery = z.infer<typeof listJobsQuery>;
 
 export const jobTypeParam = z.enum(JOB_TYPES);
 
-/** A job as the API returns it (SPEC: {id, type, state, progress, result, error, createdAt, startedAt, finishedAt}). */
+/** A job as the API returns it; `result` names what the job made (a model version, a benchmark, a package...). */
 export class JobView {
   @ApiProperty() id!: string;
   @ApiProperty({ enum: JOB_TYPES }) type!: JobType;

@@ -5,13 +5,12 @@ import { NatsGpuLeaseClient } from '@cvp/gpu-lease';
 import { type INestApplicationContext, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { decodeMessage, type JobDeadLetter, JobDeadLetterContract, Streams } from '@cvp/contracts';
-import { JobWorkerModule, processGroupAlive } from '@cvp/jobs';
+import { JobSucceededHooks, JobWorkerModule, processGroupAlive } from '@cvp/jobs';
 // Test fixtures of libs/jobs are not part of its public entry point (production code never loads them).
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { FIXTURE_LEASES, FixtureConvertHandler } from '../../../../libs/jobs/src/testing/fixture-handlers';
 import { baseConfigSchema, createLogger, MessageBus, PlatformModule } from '@cvp/platform';
 import { type GatewayTestApp, startGatewayTestApp } from '../testing/gateway-test-app';
-import { JobCompletionRegistry } from './job-completion.registry';
 import type { JobView } from './jobs.dto';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -128,11 +127,10 @@ describe('jobs (gateway + a worker over real NATS JetStream)', () => {
     engineer = await gw.login('engineer');
     viewer = await gw.login('viewer');
     // This suite stands in for the models module: its convert hook needs real model files.
-    gw.app.get(JobCompletionRegistry).clear('convert');
-    gw.app.get(JobCompletionRegistry).register('convert', async (job, result) => {
+    gw.app.get(JobSucceededHooks).replaceForTest('convert', async (job) => {
       hookCalls.push(job.id);
-      if (result.echo === 'ok-hookfail') throw new Error('registry said no');
-      return { modelId: `m-${String(result.echo)}` };
+      if (job.result.modelId === 'ok-hookfail') throw new Error('registry said no');
+      return { registeredAs: `m-${job.result.modelId}` };
     });
     // Start from empty queues: earlier suites on this nats-server may have left messages.
     const jsm = await gw.app.get(MessageBus).jetstreamManager();
@@ -175,7 +173,7 @@ describe('jobs (gateway + a worker over real NATS JetStream)', () => {
     expect(done).toMatchObject({
       state: 'succeeded',
       progress: 1,
-      result: { echo: 'ok-1', modelId: 'm-ok-1' },
+      result: { modelId: 'ok-1', metadata: { attempt: 1 }, registeredAs: 'm-ok-1' },
       error: null,
     });
     expect(done.startedAt).toBeTruthy();
@@ -305,7 +303,7 @@ describe('jobs (gateway + a worker over real NATS JetStream)', () => {
     const id = list.items.find((j) => (j.input as { modelId?: string }).modelId === 'slow-kill')!.id;
     const done = await waitFor(id, (x) => x.state === 'succeeded', 30_000);
     expect(done.attempts).toBe(2);
-    expect(done.result).toMatchObject({ echo: 'slow-kill', attempt: 2, pid: process.pid });
+    expect(done.result).toMatchObject({ modelId: 'slow-kill', metadata: { attempt: 2, pid: process.pid } });
     expect(FixtureConvertHandler.runs.slice(runsBefore).filter((r) => r === id)).toHaveLength(1);
     expect(hookCalls.filter((h) => h === id)).toHaveLength(1);
     // Exactly one succeeded event in the job's log, even if the message is delivered again.

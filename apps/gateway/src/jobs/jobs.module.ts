@@ -1,32 +1,27 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { JobCompletionRegistry } from './job-completion.registry';
-import { JobDispatcher } from './job-dispatcher';
+import { JobQueueModule } from '@cvp/jobs';
 import { JobEventEntity } from './job-event.entity';
 import { JobEventHub } from './job-event-hub';
-import { JobEventsConsumer } from './job-events.consumer';
 import { JobSse } from './job-sse';
 import { JobStreamTokens } from './job-stream-tokens';
 import { JobEntity } from './job.entity';
 import { JobsController } from './jobs.controller';
+import { JobsResponder } from './jobs.responder';
 import { JobsService } from './jobs.service';
 
 /**
- * Jobs: REST, SSE progress, durable dispatch on JetStream, worker events applied to the jobs
- * table. Other modules use JobsService.create and register completion hooks on JobCompletionRegistry.
+ * Jobs: REST, the jobs table and its state machine, SSE progress. The job protocol itself (durable
+ * dispatch, worker events, completion hooks, responders) is libs/jobs' JobQueueModule; other
+ * modules create jobs with JobsService.create and react to finished ones with @OnJobSucceeded.
  */
 @Module({
-  imports: [TypeOrmModule.forFeature([JobEntity, JobEventEntity])],
-  controllers: [JobsController],
-  providers: [
-    JobsService,
-    JobCompletionRegistry,
-    JobDispatcher,
-    JobEventHub,
-    JobEventsConsumer,
-    JobStreamTokens,
-    JobSse,
+  imports: [
+    TypeOrmModule.forFeature([JobEntity, JobEventEntity]),
+    JobQueueModule.forRoot({ responderQueue: 'gateway' }),
   ],
-  exports: [JobsService, JobCompletionRegistry],
+  controllers: [JobsController],
+  providers: [JobsService, JobsResponder, JobEventHub, JobStreamTokens, JobSse],
+  exports: [JobsService],
 })
 export class JobsModule {}

@@ -1,13 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { ConflictException, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
+import {
+  ConflictException,
+  Injectable,
+  NotFoundException,
+  type OnApplicationBootstrap,
+  ServiceUnavailableException,
+} from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { type JobEvent, jobInputSchemas, type JobState, type JobType, TERMINAL_JOB_STATES } from '@cvp/contracts';
+import { JobQueue, JobSucceededHooks } from '@cvp/jobs';
 import { InjectLogger } from '@cvp/platform';
 import type { Logger } from 'pino';
 import { type FindOptionsWhere, Repository } from 'typeorm';
 import { type Page, pageOf, skipTake } from '../auth/pagination';
-import { JobCompletionRegistry } from './job-completion.registry';
-import { JobDispatcher } from './job-dispatcher';
 import { JobEventEntity } from './job-event.entity';
 import { JobEventHub } from './job-event-hub';
 import { JobEntity } from './job.entity';
@@ -49,18 +54,23 @@ function toView(j: JobEntity): JobView {
  * state; workers ask it before running a delivery (idempotency by job id).
  */
 @Injectable()
-export class JobsService {
+export class JobsService implements OnApplicationBootstrap {
   /** Per-job serialisation of state changes (worker events and REST cancels race otherwise). */
   private readonly locks = new Map<string, Promise<unknown>>();
 
   constructor(
     @InjectRepository(JobEntity) private readonly jobs: Repository<JobEntity>,
     @InjectRepository(JobEventEntity) private readonly events: Repository<JobEventEntity>,
-    private readonly completion: JobCompletionRegistry,
-    private readonly dispatcher: JobDispatcher,
+    private readonly queue: JobQueue,
+    private readonly hooks: JobSucceededHooks,
     private readonly hub: JobEventHub,
     @InjectLogger() private readonly logger: Logger,
   ) {}
+
+  /** From now on the events workers report move jobs through their states. */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.queue.consumeEvents((e) => this.applyWorkerEvent(e));
+  }
 
   /** Validates the input (ZodError -> 400 listing every issue), stores the job and dispatches it. */
   async create(type: JobType, input: unknown, ownerId: string): Promise<JobView> {
@@ -88,7 +98,7 @@ export class JobsService {
     await this.jobs.save(job);
     await this.record(job, { state: 'queued', progress: 0 });
     try {
-      await this.dispatcher.dispatch({ jobId: job.id, type, ownerId, input: parsed });
+      await this.queue.dispatch({ jobId: job.id, type, ownerId, input: parsed });
     } catch (e) {
       const reason = `could not be queued: ${(e as Error).message}`;
       await this.locked(job.id, () => this.finish(job, 'failed', { error: reason }));
@@ -133,7 +143,7 @@ export class JobsService {
       return toView(job);
     });
     try {
-      this.dispatcher.cancel(id, requestedBy);
+      this.queue.cancel(id, requestedBy);
     } catch (e) {
       // The worker still learns it at its next delivery check (state cancelled): not fatal.
       this.logger.warn({ err: e, jobId: id }, 'cancel notice not published');
@@ -189,10 +199,11 @@ export class JobsService {
     });
   }
 
+  /** The feature hooks of the type (@OnJobSucceeded) run first; a throw fails the job with its message. */
   private async succeed(job: JobEntity, result: Record<string, unknown>): Promise<void> {
     let merged: Record<string, unknown>;
     try {
-      merged = await this.completion.complete(
+      merged = await this.hooks.run(
         job.type as JobType,
         { id: job.id, ownerId: job.ownerId, input: parseJson(job.input) ?? {} },
         result,

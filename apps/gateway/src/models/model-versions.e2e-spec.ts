@@ -1,20 +1,56 @@
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { DescribeModelReply, DescribeModelRequest, Registry } from '@cvp/contracts';
+import {
+  type ConvertJobResult,
+  DescribeModelReply,
+  DescribeModelRequest,
+  Registry,
+  type TrainJobResult,
+  UNTRAINED_PRESET_NOTE,
+} from '@cvp/contracts';
+import { JobSucceededHooks } from '@cvp/jobs';
 import { MessageBus } from '@cvp/platform';
-import { JobCompletionRegistry } from '../jobs/job-completion.registry';
 import { type GatewayTestApp, startGatewayTestApp } from '../testing/gateway-test-app';
 import { buildOnnx } from '../testing/onnx-builder';
 import { filesUnder, uploadMultipart } from '../testing/upload-helpers';
 
 /**
- * Version registration through the JobCompletionRegistry hooks, driven with results shaped like the
- * trainer-bridge's (the worker itself runs in model-conversion.e2e-spec.ts); presets; registry describe.
+ * Version registration through the job succeeded hooks, driven with results of the contract's shape
+ * (the worker itself runs in model-conversion.e2e-spec.ts); presets; registry describe.
  */
+const convertResult = (r: Pick<ConvertJobResult, 'modelId' | 'version' | 'onnxPath'> & Partial<ConvertJobResult>) => ({
+  sourcePath: null,
+  sourceFormat: 'onnx' as const,
+  metadata: {},
+  maxAbsDiff: null,
+  comparison: null,
+  validation: {},
+  trained: true,
+  preset: null,
+  filledExistingVersion: true,
+  ...r,
+});
+const trainResult = (
+  r: Pick<TrainJobResult, 'modelId' | 'version' | 'onnxPath' | 'sourcePath'> & Partial<TrainJobResult>,
+) => ({
+  sourceFormat: 'ultralytics' as const,
+  trained: true as const,
+  metadata: {},
+  metrics: {},
+  primaryMetric: 'metrics/accuracy_top1',
+  accuracy: null,
+  datasetId: 'd1',
+  epochs: 1,
+  imgsz: 32,
+  trainSeconds: null,
+  leaseFencingToken: 1,
+  ...r,
+});
+
 describe('model versions from job results, presets, describe (e2e, gateway only)', () => {
   let gw: GatewayTestApp;
   let token: string;
-  let hooks: JobCompletionRegistry;
+  let hooks: JobSucceededHooks;
   const get = async (id: string) =>
     (await (await fetch(`${gw.api}/models/${id}`, { headers: { authorization: `Bearer ${token}` } })).json()) as Record<
       string,
@@ -26,7 +62,7 @@ describe('model versions from job results, presets, describe (e2e, gateway only)
   beforeAll(async () => {
     gw = await startGatewayTestApp();
     token = await gw.login('engineer');
-    hooks = gw.app.get(JobCompletionRegistry);
+    hooks = gw.app.get(JobSucceededHooks);
   });
   afterAll(() => gw?.close());
 
@@ -64,20 +100,17 @@ describe('model versions from job results, presets, describe (e2e, gateway only)
       sha256: 'a'.repeat(64),
       path: onnx1,
     };
-    const merged = await hooks.complete(
+    const merged = await hooks.run(
       'convert',
       { id: 'job-c1', ownerId: gw.userIds.engineer, input: { modelId: id } },
-      {
+      convertResult({
         modelId: id,
         version: 1,
         onnxPath: onnx1,
         sourcePath: v1.sourcePath,
-        sourceFormat: 'onnx',
         metadata: meta,
-        maxAbsDiff: null,
         validation: { checker: 'ok' },
-        trained: true,
-      },
+      }),
     );
     expect(merged).toMatchObject({ modelId: id, version: 1 });
     let m = await get(id);
@@ -98,19 +131,18 @@ describe('model versions from job results, presets, describe (e2e, gateway only)
     const onnx2 = path.join(gw.dataDir, 'models', id, 'v2', 'model.onnx');
     mkdirSync(path.dirname(onnx2));
     copyFileSync(onnx1, onnx2);
-    await hooks.complete(
+    const trainInput = { modelId: id, datasetId: 'd1', epochs: 1, imgsz: 32, batch: 1 };
+    await hooks.run(
       'train',
-      { id: 'job-t1', ownerId: gw.userIds.engineer, input: { modelId: id } },
-      {
+      { id: 'job-t1', ownerId: gw.userIds.engineer, input: trainInput },
+      trainResult({
         modelId: id,
         version: 2,
         onnxPath: onnx2,
-        sourcePath: null,
-        sourceFormat: 'ultralytics',
+        sourcePath: path.join(path.dirname(onnx2), 'model.pt'),
         metadata: { ...meta, sha256: 'b'.repeat(64) },
         metrics: { 'metrics/accuracy_top1': 0.75 },
-        trained: true,
-      },
+      }),
     );
     m = await get(id);
     expect(m).toMatchObject({ latestVersion: 2, sha256: 'b'.repeat(64), trained: true });
@@ -125,13 +157,15 @@ describe('model versions from job results, presets, describe (e2e, gateway only)
     expect(filesUnder(gw.dataDir).filter((f) => f.startsWith('models/') || f.startsWith('blobs/'))).toEqual([]);
   });
 
-  it('refuses results pointing outside the model folder, lacking fields, or for a deleted model (whose files are removed)', async () => {
+  it('refuses results pointing outside the model folder, lacking fields (named), or for a deleted model (whose files are removed)', async () => {
     const id = await upload();
     const job = { id: 'job-x', ownerId: gw.userIds.engineer, input: { modelId: id } };
-    await expect(hooks.complete('convert', job, { modelId: id, version: 1, onnxPath: '/etc/passwd' })).rejects.toThrow(
-      /outside/,
+    await expect(
+      hooks.run('convert', job, convertResult({ modelId: id, version: 1, onnxPath: '/etc/passwd' })),
+    ).rejects.toThrow(/outside/);
+    await expect(hooks.run('convert', job, { modelId: id })).rejects.toThrow(
+      /^convert result rejected: version: Required; onnxPath: Required/,
     );
-    await expect(hooks.complete('convert', job, { modelId: id })).rejects.toThrow(/lacks/);
     expect(
       (await fetch(`${gw.api}/models/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } }))
         .status,
@@ -140,7 +174,7 @@ describe('model versions from job results, presets, describe (e2e, gateway only)
     const late = path.join(gw.dataDir, 'models', id, 'v2');
     mkdirSync(late, { recursive: true });
     await expect(
-      hooks.complete('convert', job, { modelId: id, version: 2, onnxPath: path.join(late, 'model.onnx') }),
+      hooks.run('convert', job, convertResult({ modelId: id, version: 2, onnxPath: path.join(late, 'model.onnx') })),
     ).rejects.toThrow(/deleted/);
     expect(existsSync(path.join(gw.dataDir, 'models', id))).toBe(false);
   });
@@ -159,6 +193,7 @@ describe('model versions from job results, presets, describe (e2e, gateway only)
       job: { id: string; type: string };
       note: string;
     };
+    expect(body.note).toBe(`${UNTRAINED_PRESET_NOTE} Architecture: torchvision resnet50(weights=None).`);
     expect(body.note).toMatch(/UNTRAINED/);
     expect(body.model).toMatchObject({ task: 'classify', latestVersion: 0 });
     expect(body.job.type).toBe('convert');

@@ -24,7 +24,7 @@ import {
   ApiUnprocessableEntityResponse,
   ApiUnsupportedMediaTypeResponse,
 } from '@nestjs/swagger';
-import { PRESETS } from '@cvp/contracts';
+import { PRESET_CATALOG, PRESETS } from '@cvp/contracts';
 import { Roles } from '@cvp/platform';
 import { PageDto } from '../auth/pagination';
 import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
@@ -70,7 +70,11 @@ export class ModelsController {
   @Post('presets/:name')
   @Roles('admin', 'engineer')
   @HttpCode(202)
-  @ApiParam({ name: 'name', enum: PRESETS })
+  @ApiParam({
+    name: 'name',
+    enum: PRESETS,
+    description: PRESETS.map((n) => `${n}: ${PRESET_CATALOG[n].description}`).join('; '),
+  })
   @ApiBody({ type: PresetDto, required: false })
   @ApiAcceptedResponse({
     type: AcceptedModelDto,

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { MODEL_FORMATS, MODEL_TASKS, PRESETS } from '@cvp/contracts';
+import { MODEL_FORMATS, MODEL_TASKS, type ModelFormat, type ModelTask, PRESETS } from '@cvp/contracts';
 import { z } from 'zod';
 import { paginationQuery } from '../auth/pagination';
 
@@ -53,6 +53,53 @@ export const listModelsQuery = paginationQuery.extend({
   name: z.string().max(200).optional(),
 });
 export type ListModelsQuery = z.infer<typeof listModelsQuery>;
+
+export interface TensorInfo {
+  name: string;
+  dtype: string;
+  shape: (number | string)[];
+}
+
+/** A model as REST answers it (models.mapper.ts builds it; ModelDto documents it). */
+export interface ModelView {
+  id: string;
+  name: string;
+  task: ModelTask;
+  sourceFormat: ModelFormat;
+  preset: string | null;
+  labels: string[] | null;
+  ownerId: string;
+  latestVersion: number;
+  trained: boolean;
+  inputs: TensorInfo[];
+  outputs: TensorInfo[];
+  opset: number | null;
+  parameters: number | null;
+  flops: number | null;
+  sizeBytes: number | null;
+  sha256: string | null;
+  createdAt: string;
+  updatedAt: string;
+  versions: {
+    version: number;
+    sourceFormat: ModelFormat;
+    sourceSha256: string | null;
+    sourceSize: number | null;
+    converted: boolean;
+    trained: boolean;
+    metadata: Record<string, unknown> | null;
+    metrics: Record<string, unknown> | null;
+    jobId: string | null;
+    createdAt: string;
+  }[];
+}
+
+/** The conversion job an upload or a preset queued. */
+export interface CreatedJob {
+  id: string;
+  type: string;
+  state: string;
+}
 
 export class UploadModelDto {
   @ApiProperty({

@@ -1,16 +1,18 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { JobsModule } from '../jobs/jobs.module';
 import { ModelEntity, ModelVersionEntity } from './model.entity';
 import { ModelFiles } from './model-files';
-import { ModelJobsPort } from './model-jobs.port';
 import { ModelUploadInterceptor } from './model-upload.interceptor';
+import { ModelVersionsService } from './model-versions.service';
 import { ModelsController } from './models.controller';
+import { ModelsResponder } from './models.responder';
 import { ModelsService } from './models.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([ModelEntity, ModelVersionEntity])],
+  imports: [TypeOrmModule.forFeature([ModelEntity, ModelVersionEntity]), JobsModule],
   controllers: [ModelsController],
-  providers: [ModelsService, ModelFiles, ModelJobsPort, ModelUploadInterceptor],
+  providers: [ModelsService, ModelVersionsService, ModelsResponder, ModelFiles, ModelUploadInterceptor],
   exports: [ModelsService, ModelFiles],
 })
 export class ModelsModule {}

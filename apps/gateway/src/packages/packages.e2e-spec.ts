@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { JobCompletionRegistry } from '../jobs/job-completion.registry';
+import { JobSucceededHooks } from '@cvp/jobs';
 import { type GatewayTestApp, startGatewayTestApp } from '../testing/gateway-test-app';
 import type { PackageView } from './packages.dto';
 
 /**
  * Gateway packages module against the real gateway (real SQLite, real NATS, real auth): a package
- * job's success goes through JobCompletionRegistry exactly as the jobs module runs it.
+ * job's success goes through JobSucceededHooks exactly as the jobs module runs it.
  */
 describe('packages (gateway e2e)', () => {
   let gw: GatewayTestApp;
@@ -23,7 +23,7 @@ describe('packages (gateway e2e)', () => {
     modelId: 'm-pack',
     modelVersion: 2,
     engine: 'ort-node',
-    engineConfig: { engine: 'ort-node' },
+    engineConfig: { engine: 'ort-node', options: {}, modelPath: 'model.onnx' },
     selected: true,
     variant: 'cpu',
     benchmarkId: 'b-1',
@@ -47,8 +47,8 @@ describe('packages (gateway e2e)', () => {
 
   const complete = (jobId: string, r: Record<string, unknown>) =>
     gw.app
-      .get(JobCompletionRegistry)
-      .complete(
+      .get(JobSucceededHooks)
+      .run(
         'package',
         { id: jobId, ownerId: gw.userIds.engineer, input: { modelId: 'm-pack', engine: 'selected', variant: 'cpu' } },
         r,

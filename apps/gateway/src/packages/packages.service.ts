@@ -2,10 +2,12 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
+import type { PackageJobResult } from '@cvp/contracts';
+import { OnJobSucceeded, type SucceededJob } from '@cvp/jobs';
 import { InjectConfig } from '@cvp/platform';
 import type { Repository } from 'typeorm';
 import { PackageEntity } from './package.entity';
-import { type PackageView, packageJobResultSchema } from './packages.dto';
+import type { PackageView } from './packages.dto';
 
 /** A package job result that cannot become a row; the job is stored failed with this message. */
 export class InvalidPackageResultError extends Error {
@@ -51,17 +53,18 @@ export class PackagesService {
     this.dataDir = path.resolve(config.CVP_DATA_DIR);
   }
 
+  /** A succeeded package job becomes a row before the job is stored succeeded; its result gains the download URL. */
+  @OnJobSucceeded('package')
+  async onPackageSucceeded(job: SucceededJob<'package'>): Promise<{ packageId: string; downloadUrl: string }> {
+    const view = await this.recordFromJob(job, job.result);
+    return { packageId: view.id, downloadUrl: view.downloadUrl };
+  }
+
   /**
    * Stores a succeeded package job as a row. The tarball must exist inside the data dir with the
    * reported size; the same packageId (same content) from another job updates the row's job.
    */
-  async recordFromJob(job: { id: string; ownerId: string }, result: Record<string, unknown>): Promise<PackageView> {
-    const parsed = packageJobResultSchema.safeParse(result);
-    if (!parsed.success)
-      throw new InvalidPackageResultError(
-        `package result rejected: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-      );
-    const r = parsed.data;
+  async recordFromJob(job: { id: string; ownerId: string }, r: PackageJobResult): Promise<PackageView> {
     const tarball = path.resolve(this.dataDir, r.tarballPath);
     if (!isInside(path.join(this.dataDir, 'packages'), tarball))
       throw new InvalidPackageResultError(`tarball ${r.tarballPath} is outside the data dir's packages folder`);

@@ -3,7 +3,7 @@
  * responders, packages module) and the real packager service module (JobWorkerModule over the
  * real nats-server): POST /api/v1/jobs/package -> worker builds the bundle -> completion hook
  * stores the row -> GET /api/v1/packages/:id/download streams a tarball whose manifest verifies.
- * The model's converted version is registered through the models module's own completion code
+ * The model's converted version is registered through the gateway's own job succeeded hooks
  * (no convert worker runs here: conversion is trainer-bridge's suite).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -12,11 +12,10 @@ import path from 'node:path';
 import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Streams } from '@cvp/contracts';
+import { JobSucceededHooks } from '@cvp/jobs';
 import { MessageBus } from '@cvp/platform';
 import pino from 'pino';
-// The gateway's test app and models service: this suite drives the real gateway in-process.
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { ModelsService } from '../../../gateway/src/models/models.service';
+// The gateway's test app: this suite drives the real gateway in-process.
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { type GatewayTestApp, startGatewayTestApp } from '../../../gateway/src/testing/gateway-test-app';
 // eslint-disable-next-line @nx/enforce-module-boundaries
@@ -59,13 +58,24 @@ describe('package job end to end: gateway REST -> packager worker over NATS -> p
     const v1 = path.join(gw.dataDir, 'models', modelId, 'v1', 'model.onnx');
     mkdirSync(path.dirname(v1), { recursive: true });
     copyFileSync(onnx, v1);
-    await gw.app
-      .get(ModelsService)
-      .registerVersionFromJob(
-        'convert',
-        { id: convertJobId, ownerId: gw.userIds.engineer, input: { modelId } },
-        { modelId, version: 1, onnxPath: v1 },
-      );
+    await gw.app.get(JobSucceededHooks).run(
+      'convert',
+      { id: convertJobId, ownerId: gw.userIds.engineer, input: { modelId } },
+      {
+        modelId,
+        version: 1,
+        onnxPath: v1,
+        sourcePath: null,
+        sourceFormat: 'onnx',
+        metadata: {},
+        maxAbsDiff: null,
+        comparison: null,
+        validation: {},
+        trained: true,
+        preset: null,
+        filledExistingVersion: true,
+      },
+    );
 
     const config = packagerConfig({
       CVP_DATA_DIR: gw.dataDir,

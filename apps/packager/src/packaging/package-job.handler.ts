@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Injectable } from '@nestjs/common';
-import type { JobInputs } from '@cvp/contracts';
-import { JobCancelledError, type JobContext, type JobHandler, type JobResult, PermanentJobError } from '@cvp/jobs';
+import type { JobInputs, PackageJobResult } from '@cvp/contracts';
+import { JobCancelledError, type JobContext, type JobHandler, PermanentJobError } from '@cvp/jobs';
 import { InjectConfig } from '@cvp/platform';
 import type { PackagerConfig } from '../config';
 import { PlatformBuildMissingError } from './app-payload';
@@ -30,7 +30,7 @@ export class PackageJobHandler implements JobHandler<'package'> {
     if (ctx.signal.aborted) throw new JobCancelledError(`package job ${ctx.jobId} cancelled`);
   }
 
-  async handle(input: JobInputs['package'], ctx: JobContext): Promise<JobResult> {
+  async handle(input: JobInputs['package'], ctx: JobContext): Promise<PackageJobResult> {
     ctx.progress({ progress: 0.05, stage: 'reading model and benchmark' });
     const model = await this.registry.describeModel(input.modelId);
     const benchmark = await this.registry.latestBenchmark(input.modelId);
@@ -76,7 +76,7 @@ export class PackageJobHandler implements JobHandler<'package'> {
       selected: plan.selected,
       variant: plan.variant,
       benchmarkId: plan.benchmark?.id ?? null,
-      /** Relative to the data dir, like every path stored by the gateway. */
+      // Relative to the data dir, like every path stored by the gateway.
       tarballPath: path.relative(dataDir, written.tarballPath),
       bundlePath: path.relative(dataDir, written.bundleDir),
       sha256: written.sha256,

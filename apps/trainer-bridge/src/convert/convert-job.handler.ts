@@ -1,33 +1,13 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
-import type { JobInputs, ModelVersionInfo } from '@cvp/contracts';
-import { type JobContext, type JobHandler, type JobResult, PermanentJobError } from '@cvp/jobs';
+import type { ConvertJobResult, JobInputs, ModelFormat, ModelVersionInfo } from '@cvp/contracts';
+import { type JobContext, type JobHandler, PermanentJobError } from '@cvp/jobs';
 import { ModelVersionStore } from '../model-store/model-version-store';
 import { relayConvertProgress } from '../python-runner/progress-relay';
 import { PythonRunner } from '../python-runner/python-runner.service';
 import { RegistryClient, type ModelDescription } from '@cvp/jobs';
 import { TRAINER_SETTINGS, type TrainerSettings } from '../trainer-settings';
-
-/** What a convert job reports; the gateway's models module registers the version from it. */
-export interface ConvertJobResult extends JobResult {
-  modelId: string;
-  version: number;
-  onnxPath: string;
-  sourcePath: string | null;
-  sourceFormat: string;
-  /** `python -m cvp_ml inspect` output: inputs/outputs, opset, parameters, FLOPs, size, sha256. */
-  metadata: Record<string, unknown>;
-  /** Largest |source - onnx| on seeded inputs; null when the source is already ONNX. */
-  maxAbsDiff: number | null;
-  comparison: Record<string, unknown> | null;
-  validation: Record<string, unknown>;
-  trained: boolean;
-  preset: string | null;
-  /** True when the ONNX was added to an existing version that had only its source. */
-  filledExistingVersion: boolean;
-  note?: string;
-}
 
 /**
  * convert {modelId}: a preset model is built from its architecture definition into a new version;
@@ -74,7 +54,7 @@ export class ConvertJobHandler implements JobHandler<'convert'> {
       const result = this.resultOf(model, v.version, out, {
         onnxPath: this.store.finalPath(v, String(out.onnx)),
         sourcePath: source.path ? this.store.finalPath(v, source.path) : null,
-        sourceFormat: source.format ?? 'onnx',
+        sourceFormat: (source.format ?? 'onnx') as ModelFormat,
         trained: false,
         filledExistingVersion: false,
       });

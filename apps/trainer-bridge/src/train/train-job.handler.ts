@@ -1,9 +1,9 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
-import type { JobInputs } from '@cvp/contracts';
+import type { JobInputs, TrainJobResult } from '@cvp/contracts';
 import type { GpuLeaseClient } from '@cvp/gpu-lease';
-import { type JobContext, type JobHandler, type JobResult, RetryableJobError } from '@cvp/jobs';
+import { type JobContext, type JobHandler, RetryableJobError } from '@cvp/jobs';
 import { ModelVersionStore } from '../model-store/model-version-store';
 import { epochProgress } from '../python-runner/progress-relay';
 import { PythonRunner } from '../python-runner/python-runner.service';
@@ -11,27 +11,6 @@ import { RegistryClient } from '@cvp/jobs';
 import { TRAINER_SETTINGS, type TrainerSettings } from '../trainer-settings';
 import { holdLease, TRAINER_LEASE_CLIENT } from './lease-guard';
 import { assertTrainableDataset, trainingModelArg } from './training-source';
-
-export interface TrainJobResult extends JobResult {
-  modelId: string;
-  version: number;
-  onnxPath: string;
-  /** The trained checkpoint (best.pt), kept as the version's source. */
-  sourcePath: string;
-  sourceFormat: 'ultralytics';
-  trained: true;
-  /** Final validation metrics (metrics/mAP50-95(B), metrics/accuracy_top1, ...). */
-  metrics: Record<string, number | null>;
-  primaryMetric: string;
-  accuracy: number | null;
-  metadata: Record<string, unknown>;
-  datasetId: string;
-  epochs: number;
-  imgsz: number;
-  trainSeconds: number | null;
-  /** Fencing token of the GPU lease the training ran under. */
-  leaseFencingToken: number;
-}
 
 /**
  * train {modelId, datasetId, epochs, imgsz, batch, device, seed}: one Ultralytics training under a

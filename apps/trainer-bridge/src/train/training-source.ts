@@ -1,7 +1,7 @@
+import { isUltralyticsPreset } from '@cvp/contracts';
 import type { DatasetDescription, ModelDescription } from '@cvp/jobs';
 import { PermanentJobError } from '@cvp/jobs';
 
-const ULTRALYTICS_PRESETS = new Set(['yolov8n', 'yolov8s']);
 const FORMAT_FOR_TASK = { detect: 'yolo', classify: 'imagefolder' } as const;
 
 /**
@@ -13,7 +13,7 @@ export function trainingModelArg(model: ModelDescription): string {
     .sort((a, b) => b.version - a.version)
     .find((v) => v.sourceFormat === 'ultralytics' && v.sourcePath && /\.pt$/i.test(v.sourcePath));
   if (pt?.sourcePath) return pt.sourcePath;
-  if (model.preset && ULTRALYTICS_PRESETS.has(model.preset)) return model.preset;
+  if (model.preset && isUltralyticsPreset(model.preset)) return model.preset;
   throw new PermanentJobError(
     `model ${model.id} cannot be trained: training needs an Ultralytics model (preset yolov8n/yolov8s or an uploaded .pt), ` +
       `it has preset ${model.preset ?? 'none'} and formats ${[...new Set(model.versions.map((v) => v.sourceFormat))].join(', ') || 'none'}`,

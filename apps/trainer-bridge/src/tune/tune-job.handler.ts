@@ -1,8 +1,8 @@
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
-import type { JobInputs } from '@cvp/contracts';
-import { type JobContext, type JobHandler, type JobResult, PermanentJobError } from '@cvp/jobs';
+import type { JobInputs, TuneJobResult } from '@cvp/contracts';
+import { type JobContext, type JobHandler, PermanentJobError } from '@cvp/jobs';
 import { ModelVersionStore } from '../model-store/model-version-store';
 import type { PyProgressLine } from '../python-runner/python-protocol';
 import { PythonRunner } from '../python-runner/python-runner.service';
@@ -10,27 +10,6 @@ import { RegistryClient } from '@cvp/jobs';
 import { assertTrainableDataset, trainingModelArg } from '../train/training-source';
 import { TRAINER_SETTINGS, type TrainerSettings } from '../trainer-settings';
 import { type ParetoPoint, renderTuneReportHtml, type TrialRecord, type TuneReport } from './tune-report';
-
-export interface TuneJobResult extends JobResult {
-  strategy: string;
-  trials: TrialRecord[];
-  completed: number;
-  failed: number;
-  best: TuneReport['best'];
-  paretoFront?: ParetoPoint[];
-  /** The best trial's model, registered as a new version. */
-  modelId: string;
-  version: number;
-  onnxPath: string;
-  sourcePath: string;
-  sourceFormat: 'ultralytics';
-  trained: true;
-  metrics: Record<string, unknown>;
-  metadata: Record<string, unknown>;
-  reportPath: string;
-  reportHtmlPath: string;
-  studyPath: string;
-}
 
 /** POSIX shell quoting: the coordinator splits CVP_TRIAL_WRAPPER with shlex. */
 export const shellQuote = (s: string) => (/^[A-Za-z0-9_\-./:=@%+,]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);

@@ -3,25 +3,11 @@
  * with the best configuration, the trial history, an accuracy-by-trial chart and, for nsga2,
  * the Pareto front (accuracy against latency) as inline SVG.
  */
-export interface TrialRecord {
-  number: number;
-  params?: Record<string, unknown>;
-  status?: string;
-  accuracy?: number | null;
-  latency_ms?: number | null;
-  duration_s?: number | null;
-  started_at?: string;
-  finished_at?: string;
-  error?: string;
-  [k: string]: unknown;
-}
+import type { ParetoPoint, TuneBest, TuneTrial } from '@cvp/contracts';
 
-export interface ParetoPoint {
-  number: number;
-  params: Record<string, unknown>;
-  accuracy: number;
-  latency_ms: number;
-}
+/** A trial as the coordinator records it (the report keeps every field; the job result a compact copy). */
+export type TrialRecord = TuneTrial;
+export type { ParetoPoint };
 
 export interface TuneReport {
   jobId: string;
@@ -34,7 +20,7 @@ export interface TuneReport {
   failed: number;
   finishedBeforeStart: number;
   parallel: number;
-  best: { number: number; params: Record<string, unknown>; accuracy: number; latency_ms?: number } | null;
+  best: TuneBest | null;
   paretoFront?: ParetoPoint[];
   trials: TrialRecord[];
   registered?: { modelId: string; version: number; onnxPath: string } | null;

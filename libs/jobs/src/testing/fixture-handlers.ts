@@ -1,8 +1,9 @@
 /**
  * Job handlers for tests of the job pipeline (not used by any service). Behaviour is chosen by the
- * convert input's modelId prefix:
- *   ok-*      reports progress, succeeds with {echo: modelId}
- *   slow-*    runs `sleep` children for ~3 s, reporting progress, then succeeds
+ * convert input's modelId prefix; every success is a well-formed convert result whose metadata says
+ * what the fixture did:
+ *   ok-*      reports progress, succeeds with metadata {attempt}
+ *   slow-*    runs `sleep` children for ~3 s, reporting progress, then succeeds (metadata {attempt, pid})
  *   hold-*    runs a `sleep 600` child in its own process group until cancelled; writes its pid
  *             to $CVP_TEST_DIR/<jobId>.pid; holds a GPU lease when a lease client is provided
  *   poison-*  always throws (retryable) -> dead letter after max deliveries
@@ -11,7 +12,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import type { JobInputs } from '@cvp/contracts';
+import type { ConvertJobResult, JobInputs } from '@cvp/contracts';
 import { type JobContext, type JobHandler, JobCancelledError, PermanentJobError } from '../job-handler';
 import { runProcess } from '../run-process';
 
@@ -25,6 +26,24 @@ export interface FixtureLeaseClient {
     waitMs: number;
     signal?: AbortSignal;
   }): Promise<{ release(): Promise<void>; id: string }>;
+}
+
+/** A convert result of the contract's shape for a model that does not exist on disk. */
+export function fixtureConvertResult(modelId: string, metadata: Record<string, unknown>): ConvertJobResult {
+  return {
+    modelId,
+    version: 1,
+    onnxPath: `/nonexistent/fixture/${modelId}/model.onnx`,
+    sourcePath: null,
+    sourceFormat: 'onnx',
+    metadata,
+    maxAbsDiff: null,
+    comparison: null,
+    validation: {},
+    trained: false,
+    preset: null,
+    filledExistingVersion: false,
+  };
 }
 
 @Injectable()
@@ -41,7 +60,7 @@ export class FixtureConvertHandler implements JobHandler<'convert'> {
     if (m.startsWith('bad-')) throw new PermanentJobError(`unsupported model ${m}`);
     if (m.startsWith('ok-')) {
       ctx.progress({ progress: 0.5, stage: 'halfway' });
-      return { echo: m, attempt: ctx.attempt };
+      return fixtureConvertResult(m, { attempt: ctx.attempt });
     }
     if (m.startsWith('slow-')) {
       for (let i = 1; i <= 6; i++) {
@@ -49,7 +68,7 @@ export class FixtureConvertHandler implements JobHandler<'convert'> {
         if (r.aborted) throw new JobCancelledError('cancelled');
         ctx.progress({ progress: i / 6, stage: `step ${i}` });
       }
-      return { echo: m, attempt: ctx.attempt, pid: process.pid };
+      return fixtureConvertResult(m, { attempt: ctx.attempt, pid: process.pid });
     }
     if (m.startsWith('hold-')) {
       const lease = this.leases
@@ -75,7 +94,7 @@ export class FixtureConvertHandler implements JobHandler<'convert'> {
           },
         });
         if (r.aborted) throw new JobCancelledError('cancelled');
-        return { exit: r.exitCode };
+        return fixtureConvertResult(m, { exit: r.exitCode });
       } finally {
         await lease?.release();
       }
