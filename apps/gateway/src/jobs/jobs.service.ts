@@ -5,7 +5,7 @@ import { type JobEvent, jobInputSchemas, type JobState, type JobType, TERMINAL_J
 import { InjectLogger } from '@cvp/platform';
 import type { Logger } from 'pino';
 import { type FindOptionsWhere, Repository } from 'typeorm';
-import { type Page, pageOf, skipTake } from '../auth/pagination';
+import { type Page, pageOf, skipTake } from '../common/pagination';
 import { JobCompletionRegistry } from './job-completion.registry';
 import { JobDispatcher } from './job-dispatcher';
 import { JobEventEntity } from './job-event.entity';

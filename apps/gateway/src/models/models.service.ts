@@ -6,7 +6,7 @@ import { InjectLogger } from '@cvp/platform';
 import type { JobType, ModelFormat, ModelTask, ModelVersionInfo, PresetName } from '@cvp/contracts';
 import type { Logger } from 'pino';
 import { DataSource, Repository } from 'typeorm';
-import { type Page, pageOf, skipTake } from '../auth/pagination';
+import { type Page, pageOf, skipTake } from '../common/pagination';
 import type { CompletedJob } from '../jobs/job-completion.registry';
 import { ModelEntity, ModelVersionEntity } from './model.entity';
 import { ModelFiles } from './model-files';
@@ -14,7 +14,7 @@ import { type CreatedJob, ModelJobsPort } from './model-jobs.port';
 import { sniffModelFile } from './model-sniffer';
 import type { ListModelsQuery, UploadModelFields } from './models.dto';
 import { ModelFileRejected } from './onnx-sniffer';
-import type { StagedUpload } from './upload/hashing-storage';
+import type { StagedUpload } from '../common/upload/hashing-storage';
 
 const SOURCE_FILE: Record<ModelFormat, string> = {
   onnx: 'source.onnx',
