@@ -3,15 +3,25 @@
 const path = require('node:path');
 const root = path.resolve(__dirname, '../..');
 
+// The @cvp/* aliases come from tsconfig.base.json, so the compiler, lint and jest resolve the same
+// entry points (a lib's `@cvp/x`, and the `@cvp/x/testing` entry points of tests).
+const aliases = Object.fromEntries(
+  Object.entries(require('../../tsconfig.base.json').compilerOptions.paths).map(([alias, [target]]) => [
+    `^${alias.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`,
+    path.join(root, target),
+  ]),
+);
+
 /**
  * @param projectDir the project's folder
  * @param overrides jest options; `coverageAlso: ['libs/x']` adds another project's sources to this
  *   project's coverage, for a lib whose real counterpart lives in an app (the lease client is
- *   tested against the gateway's lease service, and a lib may not import an app).
+ *   tested against the gateway's lease service, and a lib may not import an app);
+ *   `coverageOf: [...]` replaces this project's own sources (a test-only project covers others).
  */
-module.exports = (projectDir, { coverageAlso = [], ...overrides } = {}) => {
+module.exports = (projectDir, { coverageAlso = [], coverageOf, ...overrides } = {}) => {
   const name = path.relative(root, projectDir);
-  const sources = [name, ...coverageAlso];
+  const sources = coverageOf ?? [name, ...coverageAlso];
   return {
     displayName: name,
     // rootDir is the workspace so coverage can name sources of more than one project.
@@ -35,7 +45,7 @@ module.exports = (projectDir, { coverageAlso = [], ...overrides } = {}) => {
       ],
     },
     moduleFileExtensions: ['ts', 'js', 'json'],
-    moduleNameMapper: { '^@cvp/(.*)$': path.join(root, 'libs/$1/src') },
+    moduleNameMapper: aliases,
     globalSetup: path.join(__dirname, 'global-setup.js'),
     globalTeardown: path.join(__dirname, 'global-teardown.js'),
     collectCoverageFrom: sources.flatMap((p) => [
@@ -47,7 +57,8 @@ module.exports = (projectDir, { coverageAlso = [], ...overrides } = {}) => {
       `!${p}/src/**/testing/**`,
     ]),
     coverageDirectory: path.join(root, 'coverage', name),
-    coverageReporters: ['json-summary', 'lcov', 'text-summary'],
+    // json: coverage-final.json, which scripts/coverage-summary.js merges file by file across projects.
+    coverageReporters: ['json', 'json-summary', 'lcov', 'text-summary'],
     testTimeout: 60000,
     ...overrides,
   };

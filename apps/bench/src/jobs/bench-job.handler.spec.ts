@@ -3,8 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { benchJobResultSchema, benchReportSchema } from '@cvp/contracts';
 import { JobCancelledError, type JobContext, PermanentJobError, RetryableJobError } from '@cvp/jobs';
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { tinyIdentityOnnx } from '../../../../libs/measure/src/testing/tiny-onnx';
+import { tinyIdentityOnnx } from '@cvp/measure/testing';
 import { parseConfig } from '@cvp/platform';
 import pino from 'pino';
 import { toBenchSettings } from '../bench-settings';
