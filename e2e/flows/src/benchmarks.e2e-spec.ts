@@ -1,14 +1,15 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { LatestBenchmarkReply, LatestBenchmarkRequest, Registry } from '@cvp/contracts';
+import { fixtureReport, writeReport } from '@cvp/bench/testing';
+import {
+  BenchmarksService,
+  type GatewayTestApp,
+  InvalidBenchResultError,
+  JobCompletionRegistry,
+  startGatewayTestApp,
+} from '@cvp/gateway/testing';
 import { createLogger, MessageBus } from '@cvp/platform';
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { writeReport } from '../../../bench/src/report/report-writer';
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { fixtureReport } from '../../../bench/src/testing/report-fixture';
-import { JobCompletionRegistry } from '../jobs/job-completion.registry';
-import { type GatewayTestApp, startGatewayTestApp } from '../testing/gateway-test-app';
-import { BenchmarksService, InvalidBenchResultError } from './benchmarks.service';
 
 /** Benchmarks in the real gateway (SQLite, auth, NATS): rows from bench results, report views, latest selection. */
 describe('gateway benchmarks module (real gateway, SQLite, NATS)', () => {
