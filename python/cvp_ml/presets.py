@@ -9,7 +9,7 @@ import numpy as np
 
 from . import onnx_utils as ou
 from .export import atomic_dir_file, torch_outputs, torch_to_onnx, ultralytics_export
-from .protocol import CvpError, progress
+from .wire import CvpError, progress
 
 PRESETS = {
     "yolov8n": {"family": "ultralytics", "task": "detect", "yaml": "yolov8n.yaml"},

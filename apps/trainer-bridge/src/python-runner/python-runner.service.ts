@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { PY_EXIT, asPyLine, type PyErrorLine, type PyProgressLine } from './python-protocol';
+import { PY_EXIT, asPyLine, type PyErrorLine, type PyProgressLine } from './python-wire';
 import { JobCancelledError, PermanentJobError, RetryableJobError, runProcess } from '@cvp/jobs';
 import { PYTHON_RUNNER_SETTINGS, type PythonRunnerSettings } from './python-runner.settings';
 
@@ -17,7 +17,7 @@ export interface PythonRunOptions {
 }
 
 /**
- * Runs `python -m cvp_ml <command>` and turns its protocol into promises and job errors:
+ * Runs `python -m cvp_ml <command>` and turns its wire format into promises and job errors:
  * exit 0 -> the `result` line; 2 bad input and 3 out-of-memory -> PermanentJobError;
  * 4 or our own abort -> JobCancelledError; anything else (crash, timeout) -> RetryableJobError.
  */

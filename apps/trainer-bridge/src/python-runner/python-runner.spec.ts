@@ -7,7 +7,7 @@ import { ReadinessRegistry } from '@cvp/platform';
 import pino from 'pino';
 import { PythonReadiness } from './python-readiness';
 import { PythonRunner } from './python-runner.service';
-import type { PyProgressLine } from './python-protocol';
+import type { PyProgressLine } from './python-wire';
 
 const python = requirePython();
 const dataDir = path.join(process.env.CVP_TEST_DIR!, 'runner-data');
@@ -126,7 +126,7 @@ describe('PythonRunner exit-code mapping (fake cvp_ml package on PYTHONPATH)', (
     );
   });
 
-  it('ignores non-protocol stdout and keeps the last result', async () => {
+  it('ignores stdout that is not the wire format and keeps the last result', async () => {
     const res = await runner().run('x', [], {
       env: fakeCvpMl(
         'print("noise"); print("{broken"); print(json.dumps({"type":"progress","ts":0,"stage":"s"})); print(json.dumps({"type":"result","ts":0,"command":"x","v":7}))',

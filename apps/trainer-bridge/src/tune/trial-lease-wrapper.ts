@@ -23,7 +23,7 @@ async function main(): Promise<number> {
   }
   const ac = new AbortController();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => ac.abort());
-  // Logs go to stderr: stdout belongs to the coordinator's protocol.
+  // Logs go to stderr: stdout carries only wire-format lines for the coordinator.
   const logger = pino(
     { level: process.env.CVP_LOG_LEVEL ?? 'warn', base: { service: 'trial-lease-wrapper', pid: process.pid } },
     pino.destination(2),

@@ -4,7 +4,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { JobInputs } from '@cvp/contracts';
 import { type JobContext, type JobHandler, type JobResult, PermanentJobError } from '@cvp/jobs';
 import { ModelVersionStore } from '../model-store/model-version-store';
-import type { PyProgressLine } from '../python-runner/python-protocol';
+import type { PyProgressLine } from '../python-runner/python-wire';
 import { PythonRunner } from '../python-runner/python-runner.service';
 import { RegistryClient } from '@cvp/jobs';
 import { assertTrainableDataset, trainingModelArg } from '../train/training-source';
