@@ -8,7 +8,7 @@ import {
   Subjects,
 } from '@cvp/contracts';
 import { ensureJobStreams } from '@cvp/jobs';
-import { InjectLogger, MessageBus, ReadinessRegistry } from '@cvp/platform';
+import { InjectLogger, MessageBus, ReadinessChecks } from '@cvp/platform';
 import { AckPolicy, type Consumer, DeliverPolicy, nanos, type Subscription } from 'nats';
 import type { Logger } from 'pino';
 import { JobsService } from './jobs.service';
@@ -30,7 +30,7 @@ export class JobEventsConsumer implements OnApplicationBootstrap, BeforeApplicat
   constructor(
     private readonly bus: MessageBus,
     private readonly jobs: JobsService,
-    private readonly readiness: ReadinessRegistry,
+    private readonly readiness: ReadinessChecks,
     @InjectLogger() private readonly logger: Logger,
   ) {}
 

@@ -189,7 +189,7 @@ function requireDockerCompose(): void {
   composePresent = true;
 }
 
-/** Settings the root compose file requires from the operator (it ships no default credential). */
+/** Config keys the root compose file requires from the operator (it ships no default credential). */
 const COMPOSE_REQUIRED_ENV = { CVP_GRAFANA_ADMIN_PASSWORD: 'compose-validation-only' };
 
 export function composeConfigCheck(file: string): { ok: boolean; output: string } {

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { JobCancelledError, PermanentJobError, RetryableJobError } from '@cvp/jobs';
 import { requirePython } from '../testing/python-env';
-import { ReadinessRegistry } from '@cvp/platform';
+import { ReadinessChecks } from '@cvp/platform';
 import pino from 'pino';
 import { PythonReadiness } from './python-readiness';
 import { PythonRunner } from './python-runner.service';
@@ -75,15 +75,15 @@ describe('PythonRunner against the real cvp_ml', () => {
   });
 
   it('readiness: "python" is registered, up once cvp_ml answered, down with the reason for a broken interpreter', async () => {
-    const registry = new ReadinessRegistry();
-    const ok = new PythonReadiness(runner(), registry, pino({ level: 'silent' }));
+    const checks = new ReadinessChecks();
+    const ok = new PythonReadiness(runner(), checks, pino({ level: 'silent' }));
     ok.onApplicationBootstrap();
-    expect(registry.names()).toContain('python');
+    expect(checks.names()).toContain('python');
     expect(await ok.check()).toBe(true);
     expect(ok.version).toMatch(/^\d+\.\d+/);
     const bad = new PythonReadiness(
       runner({ python: '/nonexistent/python' }),
-      new ReadinessRegistry(),
+      new ReadinessChecks(),
       pino({ level: 'silent' }),
     );
     expect(await bad.check()).toMatch(/\/nonexistent\/python/);

@@ -6,7 +6,7 @@ import pino from 'pino';
 import { AppModule } from '../app.module';
 import { trainerBridgeConfigSchema } from '../config';
 import { PythonRunner } from '../python-runner/python-runner.service';
-import { toTrainerSettings } from '../trainer-settings';
+import { toTrainerBridgeOptions } from '../trainer-bridge.options';
 import { REPO_ROOT, requirePython } from './python-env';
 
 export interface TrainerBridgeTestApp {
@@ -33,8 +33,8 @@ export async function startTrainerBridge(
     CVP_LOG_LEVEL: 'silent',
     ...env,
   });
-  const settings = {
-    ...toTrainerSettings(config, REPO_ROOT),
+  const options = {
+    ...toTrainerBridgeOptions(config, REPO_ROOT),
     trialWrapperCommand: [
       process.execPath,
       path.join(__dirname, 'run-ts.js'),
@@ -42,11 +42,11 @@ export async function startTrainerBridge(
     ],
   };
   const app = await NestFactory.createApplicationContext(
-    AppModule.forRoot(config, pino({ level: 'silent' }), settings),
+    AppModule.forRoot(config, pino({ level: 'silent' }), options),
     {
       logger: false,
     },
   );
   await app.init();
-  return { app, python: new PythonRunner(settings.python), close: () => app.close() };
+  return { app, python: new PythonRunner(options.python), close: () => app.close() };
 }
