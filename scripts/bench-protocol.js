@@ -2,11 +2,11 @@
 'use strict';
 /**
  * The optimization protocol (apps/bench) on yolov8n at 640 on this machine's CPU, with the
- * default settings; writes bench/results/protocol-yolov8n.json and checks the targets of issue #7:
+ * default options; writes bench/results/protocol-yolov8n.json and checks the platform's targets:
  *   selected p50 <= 0.6 x baseline p50; accuracy agreement within the default threshold;
  *   whole protocol <= 10 minutes.
  *   node scripts/bench-protocol.js [--model FILE.onnx] [--imgsz 640] [--out bench/results/protocol-yolov8n.json]
- *        [--report-dir DIR] [--quick]   (--quick: tiny settings, for a smoke run)
+ *        [--report-dir DIR] [--quick]   (--quick: tiny options, for a smoke run)
  * Exit 0 when every target is met, 1 otherwise.
  */
 const fs = require('node:fs');

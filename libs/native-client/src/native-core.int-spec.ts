@@ -259,7 +259,8 @@ function iou32(a: number[], b: number[]): number {
 /**
  * Reference YOLOv8 decode of a raw [1, 4+nc, anchors] head (best class per anchor, score >= conf),
  * class-wise NMS (stable by score, suppress IoU > iouThr within a class, keep maxDet), then the
- * letterbox undone and clipped to the image: what the issue calls "the decode of the raw outputs".
+ * letterbox undone and clipped to the image: the decode of the raw outputs, written independently
+ * of the core's so the two can be compared.
  */
 function decodeReference(
   raw: { dims: number[]; data: Float32Array },
