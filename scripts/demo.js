@@ -1,6 +1,6 @@
 'use strict';
 /**
- * The demo of SPEC.md, run by the supervisor once on an empty data dir (CVP_DEMO=0 skips it):
+ * The demo, run by the supervisor once on an empty data dir (CVP_DEMO=0 skips it):
  * import preset yolov8n -> optimization protocol on the CPU engines -> deploy the selected engine
  * -> one detection request; then the gateway URL, the report URL and a ready-to-paste curl.
  * Also runnable alone against a running platform: node scripts/demo.js (CVP_ADMIN_PASSWORD set).

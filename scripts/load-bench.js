@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 /**
- * Load benchmark of the serving path (issue #6): N concurrent users (default 100) for D seconds
+ * Load benchmark of the serving path: N concurrent users (default 100) for D seconds
  * (default 60) on a deployed YOLOv8n (CPU) through the data plane (/v2/models/<id>/detect) and
  * through the gateway (/api/v1/models/<id>/infer, API key), with autocannon on loopback; plus the
  * raw engine throughput measured in the same run (onnxruntime-node in a worker thread, same
@@ -265,8 +265,9 @@ function loadRun({ url, headers, body, connections, duration }) {
 
 /**
  * Waits (bounded) until the serving path is idle again: a probe answers within a few service
- * times. The data plane drops requests whose client hung up, but the native core (as of issue #5)
- * still computes queued requests whose gRPC call was cancelled, so its backlog must drain.
+ * times. The data plane drops requests whose client hung up, but what an engine already took
+ * (the native core's batch queue included) still runs, so that backlog must drain before the next
+ * round or it would slow the next measurement.
  */
 async function drain(url, headers, body, rawThroughput, limitMs = 300_000) {
   const fast = Math.max(3000, (3 / Math.max(rawThroughput, 0.01)) * 1000);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every suite: jest per Nx project (unit, integration against a real nats-server and SQLite, e2e),
-# ctest for native, pytest for python. Runs them all, then prints one coverage summary and
+# Every suite: jest per Nx project (unit and integration against a real nats-server and SQLite,
+# the cross-service flows of e2e/flows, the compiled platform of e2e/platform), ctest for native,
+# pytest for python. Runs them all, then prints one coverage summary and
 # exits non-zero if any suite failed or coverage is under the gate.
 set -uo pipefail
 cd "$(dirname "$0")/.."

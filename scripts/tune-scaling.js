@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 /**
- * Tuning scale-out benchmark (#8): the same trial budget (same strategy, seed, data set and
+ * Tuning scale-out benchmark: the same trial budget (same strategy, seed, data set and
  * trials, so the same hyperparameters) with 1 GPU token and with 2 tokens; wall-clock ratio
  * t(2 tokens) / t(1 token), target <= 0.6.
  *

@@ -1,3 +1,4 @@
-// One test file at a time: package-flow starts a real gateway whose registry responders share the
-// cvp.registry.* subjects with the registry test double of the other suites.
+// One test file at a time: package-job answers the cvp.registry.* subjects with a registry double
+// and bundle-run deploys over cvp.deployments.*; suites in parallel on the run's one nats-server
+// would see each other's messages.
 module.exports = require('../../tools/jest/preset')(__dirname, { maxWorkers: 1 });

@@ -1,4 +1,4 @@
-// cvp-bench (issue #5): ONNX Runtime called in-process vs the same model served by the core over
+// cvp-bench: ONNX Runtime called in-process vs the same model served by the core over
 // gRPC (loopback), at concurrency 1 and 16, plus RSS over 10k served requests. Not a test: it
 // writes measured numbers and the ratios against the targets to a JSON file.
 //

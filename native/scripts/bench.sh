@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The native core's benchmark (issue #5; a benchmark, not a test): ONNX Runtime in-process vs the
+# The native core's benchmark (a benchmark, not a test): ONNX Runtime in-process vs the
 # same model served by cvp-core over gRPC, at concurrency 1 and 16, in one run per file, on
 #   - yolov8n at 640 exported by the python side (the platform's model), and
 #   - the medium_cnn fixture (2 ms a request: the serving overhead at its most visible),

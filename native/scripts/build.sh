@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Configure and build the native core (issue #5). Idempotent and quick when up to date.
+# Configure and build the native core. Idempotent and quick when up to date.
 #   native/scripts/build.sh              -> native/build      (Release: cvp-core, cvp_tests, cvp-bench)
 #   native/scripts/build.sh --coverage   -> native/build-cov  (gcov instrumentation, for test.sh)
 #   native/scripts/build.sh --sanitize   -> native/build-asan (ASan + UBSan)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetch ONNX Runtime C/C++ headers for the native core (issue #5).
+# Fetch ONNX Runtime C/C++ headers for the native core.
 #
 # Debian 12 has no ONNX Runtime package. We download ONLY Debian 13 (trixie)'s libonnxruntime-dev
 # .deb through a private apt configuration (nothing is installed into the system) and unpack its

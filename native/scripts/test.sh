@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Native test suite (issue #5): coverage build, ctest (GoogleTest), then a line-coverage summary of
+# Native test suite: coverage build, ctest (GoogleTest), then a line-coverage summary of
 # native/src only, written to coverage/native/{lcov.info,summary.json}. Non-zero exit on failure.
 set -euo pipefail
 

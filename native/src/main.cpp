@@ -1,4 +1,4 @@
-// cvp-core: the native inference core (issue #5). See native/README.md.
+// cvp-core: the native inference core. See native/README.md.
 #include <malloc.h>
 
 #include <csignal>

@@ -16,5 +16,5 @@ try:  # os._exit below skips atexit, so save coverage data here when the test su
 except Exception:
     pass
 # os._exit: torch/TF/ORT background threads sometimes stall interpreter shutdown after a
-# cancelled run; the protocol lines are already written with os.write.
+# cancelled run; the wire lines are already written with os.write.
 os._exit(code)

@@ -9,7 +9,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from .protocol import (EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_OOM, EXIT_OTHER, Cancelled, CvpError,
+from .wire import (EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_OOM, EXIT_OTHER, Cancelled, CvpError,
                        claim_stdout, emit, log)
 
 def _handle_signal(signum, frame):

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import onnx_utils as ou
 from .export import atomic_dir_file, torch_outputs, torch_to_onnx, ultralytics_export
-from .protocol import EXIT_OTHER, CvpError, log, progress
+from .wire import EXIT_OTHER, CvpError, log, progress
 
 FORMATS = ("onnx", "torchscript", "ultralytics", "tensorflow-savedmodel")
 ZIP_MAX_ENTRIES = 10000

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .onnx_utils import OPSET
-from .protocol import log
+from .wire import log
 
 
 def atomic_dir_file(dst: Path) -> Path:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .protocol import CvpError
+from .wire import CvpError
 
 OPSET = 17  # pinned for every export: supported by ORT, onnxconverter-common and quantization
 MAX_MODEL_BYTES = int(os.environ.get("CVP_MAX_MODEL_BYTES", str(4 * 1024**3)))

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import onnx_utils as ou
 from .export import atomic_dir_file, torch_outputs, torch_to_onnx, ultralytics_export
-from .protocol import CvpError, progress
+from .wire import CvpError, progress
 
 _CATALOG = json.loads(Path(__file__).with_name("presets.json").read_text(encoding="utf-8"))
 PRESETS: dict[str, dict[str, Any]] = _CATALOG["presets"]

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .protocol import CvpError, progress
+from .wire import CvpError, progress
 
 
 def class_color(k: int, classes: int) -> tuple[int, int, int]:

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .protocol import EXIT_BAD_INPUT, CvpError, log, progress
+from .wire import EXIT_BAD_INPUT, CvpError, log, progress
 
 PRESET_YAML = {
     ("yolov8n", "detect"): "yolov8n.yaml", ("yolov8s", "detect"): "yolov8s.yaml",

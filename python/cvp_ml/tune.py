@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .protocol import Cancelled, CvpError, log, progress
+from .wire import Cancelled, CvpError, log, progress
 
 STUDY_NAME = "cvp-tune"
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import onnx_utils as ou
 from .export import atomic_dir_file
-from .protocol import EXIT_OTHER, CvpError, log, progress
+from .wire import EXIT_OTHER, CvpError, log, progress
 
 KINDS = ("fp16", "int8-static", "int8-dynamic")
 IMG_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -97,7 +97,7 @@ def int8_weight_range(cpuinfo: str | None = None) -> tuple[bool, str]:
     intermediate sums can saturate with full 8-bit weights; ONNX Runtime recommends 7-bit weights
     (reduce_range) there. Speed: ~8 % quicker for yolov8n 640 in python's ONNX Runtime 1.32 on
     this project's AVX2 machine (same run, alternating), neutral through onnxruntime-node 1.30 in
-    the protocol (INT8 / FP32 stayed 0.79). With VNNI (or off x86) full range.
+    the optimization protocol (INT8 / FP32 stayed 0.79). With VNNI (or off x86) full range.
     """
     if cpuinfo is None:
         try:

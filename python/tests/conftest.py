@@ -34,10 +34,10 @@ class Run:
         return [l for l in self.lines if l["type"] == "progress" and (stage is None or l.get("stage") == stage)]
 
 
-def parse_protocol(stdout: str) -> list[dict]:
+def parse_wire(stdout: str) -> list[dict]:
     """Every stdout line must be JSON with a type; exactly one final result or error, last."""
     lines = [json.loads(l) for l in stdout.splitlines() if l.strip()]
-    assert lines, "no protocol output"
+    assert lines, "no wire-format output"
     assert all(l.get("type") in ("progress", "result", "error") for l in lines), lines
     finals = [l for l in lines if l["type"] in ("result", "error")]
     assert len(finals) == 1 and lines[-1] is finals[0], f"expected one final line, got {finals}"
@@ -64,7 +64,7 @@ def cli(base_env):
     def _run(*args, timeout=300, env=None, check=None) -> Run:
         p = subprocess.run([sys.executable, "-m", "cvp_ml", *map(str, args)], capture_output=True, text=True,
                            timeout=timeout, env={**base_env, **(env or {})}, cwd=PY_ROOT)
-        r = Run(p.returncode, parse_protocol(p.stdout), p.stderr)
+        r = Run(p.returncode, parse_wire(p.stdout), p.stderr)
         if check is not None:
             assert r.rc == check, f"exit {r.rc} != {check}: {r.final}\n{p.stderr[-3000:]}"
         return r

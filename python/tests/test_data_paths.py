@@ -1,7 +1,7 @@
 """data.yaml may not point a training run at files outside its own data set folder."""
 import pytest
 
-from cvp_ml.protocol import CvpError
+from cvp_ml.wire import CvpError
 from cvp_ml.train import check_data
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 import yaml
 
-from conftest import PY_ROOT, parse_protocol
+from conftest import PY_ROOT, parse_wire
 
 
 def test_detect_training_offline_with_network_blocked(cli, yolo_data, tmp_path):
@@ -83,6 +83,6 @@ def test_sigterm_cancels_with_exit_4(base_env, yolo_data, tmp_path):
     rest, _ = p.communicate(timeout=120)
     assert p.returncode == 4
     assert time.time() - t < 120
-    msgs = parse_protocol("".join(lines) + rest)
+    msgs = parse_wire("".join(lines) + rest)
     assert msgs[-1]["type"] == "error" and msgs[-1]["code"] == "cancelled"
     assert len([m for m in msgs if m.get("stage") == "epoch"]) < 50

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PY_ROOT, parse_protocol
+from conftest import PY_ROOT, parse_wire
 
 TINY = ["--model", "yolov8n", "--task", "detect", "--epochs", "1", "--imgsz", "32", "--batch", "4"]
 SMALL_SPACE = json.dumps({"lr0": {"low": 1e-4, "high": 1e-2, "log": True}, "momentum": [0.7, 0.98],
@@ -113,7 +113,7 @@ def test_kill_and_resume_skips_finished_trials(base_env, yolo_data, tmp_path):
     time.sleep(1)
     r = subprocess.run(args, capture_output=True, text=True, env=base_env, cwd=PY_ROOT, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
-    msgs = parse_protocol(r.stdout)
+    msgs = parse_wire(r.stdout)
     res = msgs[-1]
     assert res["finished_before_start"] == len(done)
     started = [m["trial"] for m in msgs if m.get("stage") == "trial_start"]
@@ -130,7 +130,7 @@ def test_kill_and_resume_skips_finished_trials(base_env, yolo_data, tmp_path):
         assert len(retried) == 1 and retried[0]["params"] == it["params"]
     # rerunning a finished study runs nothing
     again = subprocess.run(args, capture_output=True, text=True, env=base_env, cwd=PY_ROOT, timeout=300)
-    msgs = parse_protocol(again.stdout)
+    msgs = parse_wire(again.stdout)
     assert not [m for m in msgs if m.get("stage") == "trial_start"] and msgs[-1]["completed"] == 3
 
 

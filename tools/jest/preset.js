@@ -1,4 +1,4 @@
-// Shared jest settings for every project: SWC transform (fast on 2 cores, keeps decorator
+// Shared jest configuration of every project: SWC transform (fast on 2 cores, keeps decorator
 // metadata for Nest DI), @cvp/* aliases, a real nats-server per run from the global setup.
 const path = require('node:path');
 const root = path.resolve(__dirname, '../..');

@@ -1,4 +1,4 @@
-import { baseConfigSchema, portSetting } from '@cvp/platform';
+import { baseConfigSchema, portKey } from '@cvp/platform';
 import { z } from 'zod';
 
 const intList = (def: string) =>
@@ -23,7 +23,7 @@ const bool = (def: boolean) =>
 
 /** bench config: environment values validated at start-up; every key has a local default. */
 export const benchConfigSchema = baseConfigSchema.extend({
-  CVP_BENCH_PORT: portSetting(3102),
+  CVP_BENCH_PORT: portKey(3102),
   CVP_BENCH_WARMUP: z.coerce.number().int().min(0).max(1000).default(3),
   CVP_BENCH_ITERATIONS: z.coerce.number().int().min(2).max(100000).default(20),
   CVP_BENCH_CV_THRESHOLD: z.coerce.number().positive().max(10).default(0.1),

@@ -43,7 +43,7 @@ describe('gateway config: the JWT secret policy', () => {
     expect(c.CVP_MODEL_UPLOAD_MAX_BYTES).toBe(1024 ** 3);
   });
 
-  it('refuses out-of-range settings naming the key', () => {
+  it('refuses out-of-range values naming the key', () => {
     expect(refusal({ NODE_ENV: 'development', CVP_BCRYPT_ROUNDS: '2' })).toMatch(/CVP_BCRYPT_ROUNDS/);
   });
 });

@@ -1,4 +1,4 @@
-import { baseConfigSchema, portSetting } from '@cvp/platform';
+import { baseConfigSchema, portKey } from '@cvp/platform';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { gpuLeaseConfigShape } from './gpu-leases/gpu-leases.config';
@@ -23,10 +23,10 @@ export const MIN_JWT_SECRET_LENGTH = 32;
 const int = (def: number, min = 1, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(def);
 
-/** gateway settings, validated at start-up; every key has a local default. */
+/** gateway config: environment values validated at start-up; every key has a local default. */
 export const gatewayConfigSchema = baseConfigSchema
   .extend({
-    CVP_GATEWAY_PORT: portSetting(3000),
+    CVP_GATEWAY_PORT: portKey(3000),
     CVP_DB_URL: z
       .string()
       .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')

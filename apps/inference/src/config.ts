@@ -1,11 +1,11 @@
-import { baseConfigSchema, portSetting } from '@cvp/platform';
+import { baseConfigSchema, portKey } from '@cvp/platform';
 import { z } from 'zod';
 
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 
-/** inference settings, validated at start-up; every key has a local default. */
+/** inference config: environment values validated at start-up; every key has a local default. */
 export const inferenceConfigSchema = baseConfigSchema.extend({
-  CVP_INFERENCE_PORT: portSetting(8000),
+  CVP_INFERENCE_PORT: portKey(8000),
   /** The native core's gRPC address (loopback). */
   CVP_NATIVE_ADDR: z
     .string()

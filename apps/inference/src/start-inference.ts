@@ -3,7 +3,7 @@ import { createLogger, loadConfigOrExit, runService } from '@cvp/platform';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { InferenceConfig } from './config';
-import { KserveHandler } from './kserve/kserve.handler';
+import { KserveRoutes } from './kserve/kserve.routes';
 
 /**
  * Starts the data plane: the platform's service (main.ts) and a packager bundle's standalone one
@@ -25,7 +25,7 @@ export function startInference<S extends z.ZodType<InferenceConfig, z.ZodTypeDef
       logger,
       // /v2/** is served by a raw handler ahead of Nest's router and body parsers (the hot path).
       configure: (app) => {
-        app.use(app.get(KserveHandler).middleware);
+        app.use(app.get(KserveRoutes).middleware);
       },
     });
   };

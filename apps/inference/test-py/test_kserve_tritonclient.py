@@ -1,4 +1,4 @@
-"""Drives the running inference service with Triton's own HTTP client (issue #6).
+"""Drives the running inference service with Triton's own HTTP client: Triton clients must work unchanged.
 
 Started by run.sh, which deploys the fixture models and passes:
   CVP_TEST_INFER_URL  host:port of the inference service

@@ -1,9 +1,9 @@
-import { baseConfigSchema, portSetting } from '@cvp/platform';
+import { baseConfigSchema, portKey } from '@cvp/platform';
 import { z } from 'zod';
 
-/** packager settings, validated at start-up; every key has a local default. */
+/** packager config: environment values validated at start-up; every key has a local default. */
 export const packagerConfigSchema = baseConfigSchema.extend({
-  CVP_PACKAGER_PORT: portSetting(3103),
+  CVP_PACKAGER_PORT: portKey(3103),
   /** Platform checkout whose compiled data plane (dist/), lockfile and native/ sources go into bundles. */
   CVP_PACKAGER_PLATFORM_ROOT: z.string().min(1).default('.'),
   /** Bound on each registry RPC to the gateway. */

@@ -7,22 +7,22 @@ import type { TrainerBridgeConfig } from './config';
 import { ConvertJobHandler } from './convert/convert-job.handler';
 import { PythonReadiness } from './python-runner/python-readiness';
 import { PythonRunner } from './python-runner/python-runner.service';
-import { PYTHON_RUNNER_SETTINGS } from './python-runner/python-runner.settings';
+import { PYTHON_RUNNER_OPTIONS } from './python-runner/python-runner.options';
 import { TrainJobHandler } from './train/train-job.handler';
-import { TRAINER_SETTINGS, type TrainerSettings, toTrainerSettings } from './trainer-settings';
+import { TRAINER_BRIDGE_OPTIONS, type TrainerBridgeOptions, toTrainerBridgeOptions } from './trainer-bridge.options';
 import { TuneJobHandler } from './tune/tune-job.handler';
 import { leaseClientProvider } from './train/lease-client.provider';
 
 /** Providers the job handlers need; exported for tests that build the handlers alone. */
-export function trainerProviders(settings: TrainerSettings): Provider[] {
+export function trainerProviders(options: TrainerBridgeOptions): Provider[] {
   return [
-    { provide: TRAINER_SETTINGS, useValue: settings },
-    { provide: PYTHON_RUNNER_SETTINGS, useValue: settings.python },
+    { provide: TRAINER_BRIDGE_OPTIONS, useValue: options },
+    { provide: PYTHON_RUNNER_OPTIONS, useValue: options.python },
     PythonRunner,
     {
       provide: RegistryClient,
       inject: [MessageBus],
-      useFactory: (bus: MessageBus) => new RegistryClient(bus, settings.registryTimeoutMs),
+      useFactory: (bus: MessageBus) => new RegistryClient(bus, options.registryTimeoutMs),
     },
     PythonReadiness,
   ];
@@ -33,7 +33,7 @@ export class AppModule {
   static forRoot(
     config: TrainerBridgeConfig,
     logger: Logger,
-    settings: TrainerSettings = toTrainerSettings(config),
+    options: TrainerBridgeOptions = toTrainerBridgeOptions(config),
   ): DynamicModule {
     return {
       module: AppModule,
@@ -42,7 +42,7 @@ export class AppModule {
         GpuLeaseModule.forRoot(),
         JobWorkerModule.forRoot({
           handlers: [ConvertJobHandler, TrainJobHandler, TuneJobHandler],
-          providers: [...trainerProviders(settings), leaseClientProvider],
+          providers: [...trainerProviders(options), leaseClientProvider],
           concurrency: config.CVP_TRAINER_CONCURRENCY,
         }),
       ],

@@ -1,11 +1,11 @@
 import { ConfigError, parseConfig } from '@cvp/platform';
 import { trainerBridgeConfigSchema } from './config';
-import { toTrainerSettings } from './trainer-settings';
+import { toTrainerBridgeOptions } from './trainer-bridge.options';
 
 describe('trainer-bridge config', () => {
   it('has a default for every key and resolves paths against the working directory', () => {
     const c = parseConfig(trainerBridgeConfigSchema, {});
-    const s = toTrainerSettings(c, '/repo');
+    const s = toTrainerBridgeOptions(c, '/repo');
     expect(s).toMatchObject({ dataDir: '/repo/var', gpuTokens: 2, latencyScript: '/repo/scripts/measure-latency.js' });
     expect(s.python).toMatchObject({
       python: '/repo/python/.venv/bin/python',

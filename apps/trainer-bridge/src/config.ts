@@ -1,11 +1,11 @@
-import { baseConfigSchema, portSetting } from '@cvp/platform';
+import { baseConfigSchema, portKey } from '@cvp/platform';
 import { z } from 'zod';
 
 const ms = (def: number, min = 1) => z.coerce.number().int().min(min).default(def);
 
-/** trainer-bridge settings, validated at start-up; every key has a local default. */
+/** trainer-bridge config: environment values validated at start-up; every key has a local default. */
 export const trainerBridgeConfigSchema = baseConfigSchema.extend({
-  CVP_TRAINER_PORT: portSetting(3101),
+  CVP_TRAINER_PORT: portKey(3101),
   /** Interpreter of python/'s venv (relative paths are resolved against the working directory). */
   CVP_PYTHON: z.string().min(1).default('python/.venv/bin/python'),
   /** Wall-clock limits per job type. */

@@ -4,7 +4,7 @@ import { engineConfigSchema, engineOptionsSchema } from './engines';
 import { engineIdSchema, MODEL_TASKS } from './enums';
 
 /**
- * The benchmark report (issue #7): what apps/bench writes as report.json under
+ * The benchmark report: what apps/bench writes as report.json under
  * CVP_DATA_DIR/benchmarks/<id>/ and what the gateway serves as the technical JSON view.
  * Every number is in milliseconds, megabytes or requests per second as its name says.
  */

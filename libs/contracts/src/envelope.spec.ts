@@ -43,7 +43,7 @@ describe('message contracts', () => {
   });
 });
 
-describe('job inputs (SPEC job payloads)', () => {
+describe('job inputs (the payloads of POST /jobs/:type)', () => {
   it('fills defaults and refuses unknown fields', () => {
     expect(jobInputSchemas.bench.parse({ modelId: 'm' })).toEqual({ modelId: 'm', constraints: {} });
     expect(() => jobInputSchemas.convert.parse({ modelId: 'm', force: true })).toThrow(/force/);

@@ -3,9 +3,9 @@ import { contract, message } from './envelope';
 import { LEASE_PRIORITIES } from './enums';
 
 /**
- * GPU lease RPC payloads (request-reply on cvp.gpu.lease.{acquire,renew,release}), issue #4.
+ * GPU lease RPC payloads (request-reply on cvp.gpu.lease.{acquire,renew,release}).
  *
- * Waiter protocol: a client picks a stable `requestId` for one acquire and re-sends the same
+ * Waiting: a client picks a stable `requestId` for one acquire and re-sends the same
  * acquire periodically until it is granted (or gives up and releases by requestId). The service
  * keys waiters by requestId, so a re-send is idempotent, keeps the waiter alive (stale waiters are
  * pruned) and re-enqueues it if the service restarted. Durations are relative (ms) so client and

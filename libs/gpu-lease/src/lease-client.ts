@@ -1,7 +1,7 @@
 /**
- * Client side of the central GPU lease service (hosted by the gateway), used by every service;
- * implemented over NATS request-reply (cvp.gpu.lease.{acquire,renew,release}) by
- * NatsGpuLeaseClient. Callers code against these types.
+ * Client side of the central GPU lease service (hosted by the gateway), used by every service.
+ * NatsGpuLeaseClient implements it over NATS request-reply (cvp.gpu.lease.{acquire,renew,release});
+ * callers code against these types, so tests can hand in a double.
  */
 import type { LeasePriority } from '@cvp/contracts';
 

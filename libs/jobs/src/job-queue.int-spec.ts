@@ -13,7 +13,7 @@ import {
   Streams,
   Subjects,
 } from '@cvp/contracts';
-import { baseConfigSchema, createLogger, MessageBus, PlatformModule, ReadinessRegistry } from '@cvp/platform';
+import { baseConfigSchema, createLogger, MessageBus, PlatformModule, ReadinessChecks } from '@cvp/platform';
 import { z } from 'zod';
 import { JobQueue } from './job-queue';
 import { JobQueueModule } from './job-queue.module';
@@ -203,7 +203,7 @@ describe('JobQueueModule against a real nats-server (the gateway half of jobs)',
       applied.push(e);
     });
     await expect(queue.consumeEvents(async () => undefined)).rejects.toThrow(/consumed already/);
-    expect(app.get(ReadinessRegistry).names()).toContain('job-events');
+    expect(app.get(ReadinessChecks).names()).toContain('job-events');
     const at = new Date().toISOString();
     const publish = (seq: number, body: Partial<JobEvent>) =>
       bus.publishDurable(JobEventContract, Subjects.jobProgress(jobId), { jobId, seq, at, ...body });

@@ -9,7 +9,7 @@ import {
   Streams,
   Subjects,
 } from '@cvp/contracts';
-import { InjectLogger, MessageBus, ReadinessRegistry } from '@cvp/platform';
+import { InjectLogger, MessageBus, ReadinessChecks } from '@cvp/platform';
 import { DeliverPolicy, type JsMsg } from 'nats';
 import type { Logger } from 'pino';
 import { ensureDurableConsumer, pullLoop } from './durable-consumer';
@@ -32,7 +32,7 @@ export class JobQueue implements OnModuleInit, BeforeApplicationShutdown {
 
   constructor(
     private readonly bus: MessageBus,
-    private readonly readiness: ReadinessRegistry,
+    private readonly readiness: ReadinessChecks,
     @InjectLogger() private readonly logger: Logger,
     @Inject(JOB_QUEUE_OPTIONS) private readonly options: ResolvedJobQueueOptions,
   ) {}

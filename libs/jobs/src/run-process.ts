@@ -13,7 +13,7 @@ export interface RunProcessOptions {
   signal?: AbortSignal;
   /** SIGTERM -> SIGKILL grace; keep it under 4 s so a cancel completes within 5 s. */
   killGraceMs?: number;
-  /** Every stdout line that parses as a JSON object (the python CLI's protocol). */
+  /** Every stdout line that parses as a JSON object (the python CLI's wire format, python/cvp_ml/wire.py). */
   onJson?: (obj: Record<string, unknown>) => void;
   /** Every other stdout line. */
   onText?: (line: string) => void;

@@ -259,7 +259,8 @@ function iou32(a: number[], b: number[]): number {
 /**
  * Reference YOLOv8 decode of a raw [1, 4+nc, anchors] head (best class per anchor, score >= conf),
  * class-wise NMS (stable by score, suppress IoU > iouThr within a class, keep maxDet), then the
- * letterbox undone and clipped to the image: what the issue calls "the decode of the raw outputs".
+ * letterbox undone and clipped to the image: the decode of the raw outputs, written independently
+ * of the core's so the two can be compared.
  */
 function decodeReference(
   raw: { dims: number[]; data: Float32Array },
@@ -342,7 +343,7 @@ describe('native core (real cvp-core binary) against onnxruntime-node', () => {
    * are pixel coordinates and sizes (this untrained model's prior boxes are 480 px wide, production
    * ones reach 640), where one float32 ulp is 3e-5 resp. 6e-5, so an absolute 1e-5 would demand
    * bit equality; for it the bound is relative: |core - ort| <= 1e-5 * max(1, |ort|). Measured with
-   * the matched settings above: 0 for all four models (bit-identical).
+   * the matched options above: 0 for all four models (bit-identical).
    */
   it.each([
     { name: 'small_cnn (fixture)', id: 'small_cnn', model: fixture('small_cnn.onnx'), relative: false },

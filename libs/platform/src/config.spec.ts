@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { baseConfigSchema, ConfigError, parseConfig, portSetting } from './config';
+import { baseConfigSchema, ConfigError, parseConfig, portKey } from './config';
 
-const schema = baseConfigSchema.extend({ CVP_X_PORT: portSetting(1234) });
+const schema = baseConfigSchema.extend({ CVP_X_PORT: portKey(1234) });
 
 describe('config validation', () => {
   it('needs no configuration for local defaults', () => {
@@ -11,7 +11,7 @@ describe('config validation', () => {
     expect(c.NODE_ENV).toBe('development');
   });
 
-  it('names every bad setting with its value', () => {
+  it('names every bad key with its value', () => {
     try {
       parseConfig(schema, { CVP_X_PORT: '70000', CVP_NATS_URL: 'http://x' });
       throw new Error('should have thrown');

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** Settings every service shares; each service extends this with its own. */
+/** Config every service shares; each service extends this with its own. */
 export const baseConfigSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   CVP_HOST: z.string().ip().default('127.0.0.1'),
@@ -14,7 +14,7 @@ export const baseConfigSchema = z.object({
 export type BaseConfig = z.infer<typeof baseConfigSchema>;
 
 /** Integer port parsed from env, with a default. */
-export const portSetting = (def: number) => z.coerce.number().int().min(1).max(65535).default(def);
+export const portKey = (def: number) => z.coerce.number().int().min(1).max(65535).default(def);
 
 const SECRET_KEY = /SECRET|PASSWORD|TOKEN|KEY$/i;
 
@@ -25,7 +25,7 @@ export class ConfigError extends Error {
   }
 }
 
-/** Parses env against a schema; throws ConfigError naming every bad setting. */
+/** Parses env against a schema; throws ConfigError naming every bad key. */
 export function parseConfig<S extends z.ZodTypeAny>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
   const r = schema.safeParse(env);
   if (r.success) return r.data;

@@ -5,7 +5,7 @@ export type ReadinessCheck = () => Promise<boolean | string> | boolean | string;
 
 /** Readiness checks registered by the parts of a service that must work before it takes traffic. */
 @Injectable()
-export class ReadinessRegistry {
+export class ReadinessChecks {
   private readonly checks = new Map<string, ReadinessCheck>();
 
   register(name: string, check: ReadinessCheck): void {
@@ -36,7 +36,7 @@ export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
     private readonly indicator: HealthIndicatorService,
-    private readonly registry: ReadinessRegistry,
+    private readonly checks: ReadinessChecks,
   ) {}
 
   @Get('live')
@@ -47,6 +47,6 @@ export class HealthController {
   @Get('ready')
   @HealthCheck()
   ready() {
-    return this.health.check(this.registry.names().map((n) => () => this.registry.run(n, this.indicator)));
+    return this.health.check(this.checks.names().map((n) => () => this.checks.run(n, this.indicator)));
   }
 }

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { Public } from './access';
 import { createService } from './bootstrap';
 import { baseConfigSchema } from './config';
-import { ReadinessRegistry } from './health';
+import { ReadinessChecks } from './health';
 import { createLogger } from './logger';
 import { MessageBus } from './message-bus';
 import { PlatformModule } from './platform.module';
@@ -20,7 +20,7 @@ let ready = true;
 
 @Controller('t')
 class ProbeController {
-  constructor(readiness: ReadinessRegistry) {
+  constructor(readiness: ReadinessChecks) {
     readiness.register('flag', () => ready || 'flag is down');
   }
   @Get('zod') @Public() zod() {

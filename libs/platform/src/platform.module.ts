@@ -11,7 +11,7 @@ import { TerminusModule } from '@nestjs/terminus';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { Public } from './access';
-import { HealthController, ReadinessRegistry } from './health';
+import { HealthController, ReadinessChecks } from './health';
 import { MessageBus } from './message-bus';
 import { MetricsController } from './metrics.controller';
 
@@ -32,7 +32,7 @@ export interface PlatformOptions<C extends { CVP_NATS_URL: string }> {
 class BusLifecycle implements OnModuleInit, OnApplicationShutdown {
   constructor(
     private readonly bus: MessageBus,
-    private readonly readiness: ReadinessRegistry,
+    private readonly readiness: ReadinessChecks,
   ) {}
   async onModuleInit() {
     this.readiness.register('nats', () => this.bus.isConnected() || 'not connected to NATS');
@@ -58,14 +58,14 @@ export class PlatformModule {
       imports: [TerminusModule.forRoot({ logger: false })],
       controllers: [HealthController, MetricsController],
       providers: [
-        ReadinessRegistry,
+        ReadinessChecks,
         { provide: SERVICE_CONFIG, useValue: opts.config },
         { provide: SERVICE_LOGGER, useValue: opts.logger },
         { provide: SERVICE_NAME, useValue: opts.serviceName },
         { provide: MessageBus, useValue: bus },
         ...(withNats ? [BusLifecycle] : []),
       ],
-      exports: [ReadinessRegistry, SERVICE_CONFIG, SERVICE_LOGGER, SERVICE_NAME, MessageBus],
+      exports: [ReadinessChecks, SERVICE_CONFIG, SERVICE_LOGGER, SERVICE_NAME, MessageBus],
     };
   }
 }

@@ -3,8 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { benchReportSchema, jobResultSchemas } from '@cvp/contracts';
 import { JobCancelledError, type JobContext, PermanentJobError, RetryableJobError } from '@cvp/jobs';
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { tinyIdentityOnnx } from '../../../../libs/measure/src/testing/tiny-onnx';
+import { tinyIdentityOnnx } from '@cvp/measure/testing';
 import { parseConfig } from '@cvp/platform';
 import pino from 'pino';
 import { benchOptionsFrom } from '../bench-options';
@@ -15,7 +14,7 @@ import { BenchJobHandler, benchmarkIdFor } from './bench-job.handler';
 
 /**
  * The handler alone over a real (tiny) ONNX model and the real protocol; the registry is an
- * in-process stand-in (the NATS path is covered by bench.e2e-spec).
+ * in-process stand-in (the NATS path is covered by e2e/flows/src/bench.e2e-spec.ts).
  */
 describe('BenchJobHandler', () => {
   const root = mkdtempSync(path.join(process.env.CVP_TEST_DIR ?? os.tmpdir(), 'bench-handler-'));

@@ -3,13 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { benchReportSchema } from '@cvp/contracts';
 import { measureOrt, type OrtMeasureRequest, withMapChange } from '@cvp/measure';
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import {
-  type CellObject,
-  tinyDetectorOnnx,
-  tinyIdentityOnnx,
-  writeCellDataset,
-} from '../../../../libs/measure/src/testing/tiny-onnx';
+import { type CellObject, tinyDetectorOnnx, tinyIdentityOnnx, writeCellDataset } from '@cvp/measure/testing';
 import { technicalHtml } from '../report/report-html';
 import { selectEngine } from '../selection/engine-selector';
 import { planMap } from './protocol-context';

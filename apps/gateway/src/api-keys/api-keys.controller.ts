@@ -2,9 +2,9 @@ import { Body, Controller, Delete, Get, Param, ParseUUIDPipe, Post, Query } from
 import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiOkResponse, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { Roles } from '@cvp/platform';
 import { z } from 'zod';
-import { PageDto, paginationQuery, type PaginationQuery } from '../auth/pagination';
+import { PageDto, paginationQuery, type PaginationQuery } from '../common/pagination';
 import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
-import { ZodValidationPipe } from '../auth/zod-validation.pipe';
+import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import { ApiKeysService } from './api-keys.service';
 
 const createApiKeySchema = z.object({ name: z.string().min(1).max(100) }).strict();

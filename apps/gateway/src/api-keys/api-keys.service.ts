@@ -3,7 +3,7 @@ import { Injectable, NotFoundException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { API_KEY_SCOPE } from '@cvp/contracts';
 import { IsNull, Repository } from 'typeorm';
-import { type Page, pageOf, type PaginationQuery, skipTake } from '../auth/pagination';
+import { type Page, pageOf, type PaginationQuery, skipTake } from '../common/pagination';
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import { UsersService } from '../users/users.service';
 import { ApiKeyEntity } from './api-key.entity';

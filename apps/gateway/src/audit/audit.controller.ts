@@ -1,8 +1,8 @@
 import { Controller, Get, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { Roles } from '@cvp/platform';
-import { PageDto } from '../auth/pagination';
-import { ZodValidationPipe } from '../auth/zod-validation.pipe';
+import { PageDto } from '../common/pagination';
+import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import { auditQuery, type AuditQuery, AuditService } from './audit.service';
 
 @ApiTags('audit')

@@ -5,7 +5,7 @@ import { InjectLogger } from '@cvp/platform';
 import type { Logger } from 'pino';
 import { Repository } from 'typeorm';
 import { z } from 'zod';
-import { type Page, pageOf, paginationQuery, skipTake } from '../auth/pagination';
+import { type Page, pageOf, paginationQuery, skipTake } from '../common/pagination';
 import { AuditEntryEntity } from './audit-entry.entity';
 
 export const auditQuery = paginationQuery.extend({

@@ -6,7 +6,7 @@ import { ROLES } from '@cvp/contracts';
 import { LoginDto, loginSchema, RefreshDto, refreshSchema, TokenPairDto } from './auth.dto';
 import { AuthService } from './auth.service';
 import { type AuthenticatedPrincipal, CurrentPrincipal } from './principal';
-import { ZodValidationPipe } from './zod-validation.pipe';
+import { ZodValidationPipe } from '../common/zod-validation.pipe';
 
 @ApiTags('auth')
 @Controller('auth')

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { DataSourceOptions } from 'typeorm';
 import { ALL_MIGRATIONS } from './migrations';
 
-export interface DatabaseSettings {
+export interface DatabaseConfig {
   CVP_DATA_DIR: string;
   /** postgres://user:pass@host:5432/db switches to PostgreSQL; unset means SQLite under the data dir. */
   CVP_DB_URL?: string;
@@ -13,7 +13,7 @@ export interface DatabaseSettings {
  * config. Schema changes only through migrations (never synchronize); the gateway is the one
  * writer of this database.
  */
-export function dataSourceOptions(s: DatabaseSettings): DataSourceOptions {
+export function dataSourceOptions(s: DatabaseConfig): DataSourceOptions {
   const common = { migrations: ALL_MIGRATIONS, migrationsRun: true, synchronize: false, logging: false } as const;
   if (s.CVP_DB_URL) return { type: 'postgres', url: s.CVP_DB_URL, ...common };
   return {

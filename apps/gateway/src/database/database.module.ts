@@ -1,15 +1,15 @@
 import { mkdirSync } from 'node:fs';
 import { Module, type OnModuleInit } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { ReadinessRegistry, SERVICE_CONFIG } from '@cvp/platform';
+import { ReadinessChecks, SERVICE_CONFIG } from '@cvp/platform';
 import { DataSource } from 'typeorm';
-import { dataSourceOptions, type DatabaseSettings } from './data-source';
+import { dataSourceOptions, type DatabaseConfig } from './data-source';
 
 @Module({
   imports: [
     TypeOrmModule.forRootAsync({
       inject: [SERVICE_CONFIG],
-      useFactory: (c: DatabaseSettings) => {
+      useFactory: (c: DatabaseConfig) => {
         mkdirSync(c.CVP_DATA_DIR, { recursive: true });
         return { ...dataSourceOptions(c), autoLoadEntities: true };
       },
@@ -19,7 +19,7 @@ import { dataSourceOptions, type DatabaseSettings } from './data-source';
 export class DatabaseModule implements OnModuleInit {
   constructor(
     private readonly ds: DataSource,
-    private readonly readiness: ReadinessRegistry,
+    private readonly readiness: ReadinessChecks,
   ) {}
 
   onModuleInit() {

@@ -26,17 +26,17 @@ import {
 import { DATASET_FORMATS } from '@cvp/contracts';
 import { InjectConfig, Roles } from '@cvp/platform';
 import { z } from 'zod';
-import { PageDto, paginationQuery } from '../auth/pagination';
+import { PageDto, paginationQuery } from '../common/pagination';
 import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
-import { ZodValidationPipe } from '../auth/zod-validation.pipe';
+import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import type { GatewayConfig } from '../config';
 import {
   SingleFileUploadInterceptor,
   stagedUpload,
   type UploadLimits,
   type UploadRequest,
-} from '../models/upload/single-file-upload.interceptor';
-import { UploadAdmission } from '../models/upload/upload-admission';
+} from '../common/upload/single-file-upload.interceptor';
+import { UploadAdmission } from '../common/upload/upload-admission';
 import { DatasetsService } from './datasets.service';
 
 const uploadFields = z

@@ -12,12 +12,12 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { InjectConfig } from '@cvp/platform';
 import type { DatasetFormat } from '@cvp/contracts';
 import { Repository } from 'typeorm';
-import { type Page, pageOf, type PaginationQuery, skipTake } from '../auth/pagination';
+import { type Page, pageOf, type PaginationQuery, skipTake } from '../common/pagination';
 import type { GatewayConfig } from '../config';
-import type { StagedUpload } from '../models/upload/hashing-storage';
+import type { StagedUpload } from '../common/upload/hashing-storage';
 import { DatasetEntity } from './dataset.entity';
 import { ImageBombError, validateDataset, type ValidationReport } from './dataset-validator';
-import { ArchiveRejected, extractZip } from './safe-zip';
+import { ArchiveRejected, extractZip } from '../common/safe-zip';
 
 export interface DatasetView {
   id: string;

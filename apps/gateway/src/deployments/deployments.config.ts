@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 
-/** Deployment and inference-proxy settings of the gateway (merged into its config schema; every key has a default). */
+/** Deployment and inference-proxy config of the gateway (merged into its config schema; every key has a default). */
 export const deploymentsConfigShape = {
   /** The data plane's base URL (KServe v2 HTTP). */
   CVP_INFERENCE_URL: z
@@ -19,6 +19,6 @@ export const deploymentsConfigShape = {
 export const deploymentsConfigSchema = z.object(deploymentsConfigShape);
 export type DeploymentsConfig = z.infer<typeof deploymentsConfigSchema>;
 
-export function deploymentsSettings(config: Record<string, unknown>): DeploymentsConfig {
+export function deploymentsConfig(config: Record<string, unknown>): DeploymentsConfig {
   return deploymentsConfigSchema.parse(config);
 }

@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Roles } from '@cvp/platform';
-import { ZodValidationPipe } from '../auth/zod-validation.pipe';
+import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
 import { type CreateDeployment, createDeploymentSchema, listDeploymentsQuery } from './deployments.dto';
 import { DeploymentsService } from './deployments.service';

@@ -5,7 +5,7 @@ import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { PROBLEM_CONTENT_TYPE } from '@cvp/contracts';
 import { currentCorrelationId, problem, SERVICE_CONFIG } from '@cvp/platform';
 import type { Request, Response } from 'express';
-import { deploymentsSettings, type DeploymentsConfig } from './deployments.config';
+import { deploymentsConfig, type DeploymentsConfig } from './deployments.config';
 import type { ServingTarget } from './deployments.service';
 
 /** Query parameters the data plane's /detect and /classify understand; nothing else is forwarded. */
@@ -20,15 +20,15 @@ const PASSED_BACK = ['content-type', 'content-length', 'retry-after'];
  */
 @Injectable()
 export class InferProxyService implements OnModuleDestroy {
-  private readonly settings: DeploymentsConfig;
+  private readonly config: DeploymentsConfig;
   private readonly agent: http.Agent;
   private readonly base: URL;
 
   constructor(@Inject(SERVICE_CONFIG) config: Record<string, unknown>) {
-    this.settings = deploymentsSettings(config);
-    this.base = new URL(this.settings.CVP_INFERENCE_URL);
+    this.config = deploymentsConfig(config);
+    this.base = new URL(this.config.CVP_INFERENCE_URL);
     const Agent = this.base.protocol === 'https:' ? https.Agent : http.Agent;
-    this.agent = new Agent({ keepAlive: true, maxSockets: this.settings.CVP_INFER_PROXY_SOCKETS, maxFreeSockets: 64 });
+    this.agent = new Agent({ keepAlive: true, maxSockets: this.config.CVP_INFER_PROXY_SOCKETS, maxFreeSockets: 64 });
   }
 
   onModuleDestroy(): void {
@@ -36,7 +36,7 @@ export class InferProxyService implements OnModuleDestroy {
   }
 
   forward(req: Request, res: Response, target: ServingTarget): Promise<void> {
-    const s = this.settings;
+    const s = this.config;
     const fail = (status: number, detail: string, retryAfter?: number) => {
       if (res.headersSent) {
         res.destroy();

@@ -9,10 +9,10 @@ import {
   LeaseRenewReplyContract,
   Subjects,
 } from '@cvp/contracts';
-import { InjectConfig, InjectLogger, MessageBus, ReadinessRegistry } from '@cvp/platform';
+import { InjectConfig, InjectLogger, MessageBus, ReadinessChecks } from '@cvp/platform';
 import type { Subscription } from 'nats';
 import type { Logger } from 'pino';
-import { gpuLeaseSettings } from './gpu-leases.config';
+import { gpuLeaseConfig } from './gpu-leases.config';
 import { GpuLeaseService } from './gpu-lease.service';
 import type { HolderRecord } from './lease-state';
 
@@ -29,11 +29,11 @@ export class GpuLeaseResponder implements OnApplicationBootstrap, BeforeApplicat
   constructor(
     private readonly bus: MessageBus,
     private readonly leases: GpuLeaseService,
-    private readonly readiness: ReadinessRegistry,
+    private readonly readiness: ReadinessChecks,
     @InjectConfig() config: Record<string, unknown>,
     @InjectLogger() private readonly logger: Logger,
   ) {
-    this.sweepMs = gpuLeaseSettings(config).CVP_GPU_LEASE_SWEEP_MS;
+    this.sweepMs = gpuLeaseConfig(config).CVP_GPU_LEASE_SWEEP_MS;
   }
 
   async onApplicationBootstrap(): Promise<void> {

@@ -2,7 +2,7 @@ import { Injectable, NotFoundException } from '@nestjs/common';
 import type { GpuLeasesView, LeaseAcquire } from '@cvp/contracts';
 import { InjectConfig, InjectLogger } from '@cvp/platform';
 import type { Logger } from 'pino';
-import { gpuLeaseSettings } from './gpu-leases.config';
+import { gpuLeaseConfig } from './gpu-leases.config';
 import { leaseExpirations, leaseQueueDepth, leasesInUse, leaseWaitSeconds } from './gpu-lease.metrics';
 import {
   acquire,
@@ -46,7 +46,7 @@ export class GpuLeaseService {
     @InjectConfig() config: Record<string, unknown>,
     @InjectLogger() private readonly logger: Logger,
   ) {
-    const s = gpuLeaseSettings(config);
+    const s = gpuLeaseConfig(config);
     this.policy = {
       tokens: s.CVP_GPU_TOKENS,
       waiterStaleMs: s.CVP_GPU_LEASE_WAITER_STALE_MS,

@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 
-/** Lease service settings (merged into the gateway's config schema; every key has a default). */
+/** Lease service config (merged into the gateway's config schema; every key has a default). */
 export const gpuLeaseConfigShape = {
   /** Concurrent GPU holders allowed, platform-wide. */
   CVP_GPU_TOKENS: int(2, 1, 64),
@@ -21,6 +21,6 @@ export const gpuLeaseConfigShape = {
 export const gpuLeaseConfigSchema = z.object(gpuLeaseConfigShape);
 export type GpuLeaseConfig = z.infer<typeof gpuLeaseConfigSchema>;
 
-export function gpuLeaseSettings(config: Record<string, unknown>): GpuLeaseConfig {
+export function gpuLeaseConfig(config: Record<string, unknown>): GpuLeaseConfig {
   return gpuLeaseConfigSchema.parse(config);
 }

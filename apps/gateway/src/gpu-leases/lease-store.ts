@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectConfig, MessageBus } from '@cvp/platform';
 import { type KV, StorageType } from 'nats';
-import { gpuLeaseSettings } from './gpu-leases.config';
+import { gpuLeaseConfig } from './gpu-leases.config';
 import { emptyLeaseState, type LeaseState } from './lease-state';
 
 const KEY = 'table';
@@ -31,7 +31,7 @@ export class LeaseStore {
     private readonly bus: MessageBus,
     @InjectConfig() config: Record<string, unknown>,
   ) {
-    this.bucket = gpuLeaseSettings(config).CVP_GPU_LEASE_BUCKET;
+    this.bucket = gpuLeaseConfig(config).CVP_GPU_LEASE_BUCKET;
   }
 
   async open(): Promise<void> {

@@ -17,7 +17,7 @@ import type { JobType } from '@cvp/contracts';
 import { Public, Roles } from '@cvp/platform';
 import type { Request, Response } from 'express';
 import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
-import { ZodValidationPipe } from '../auth/zod-validation.pipe';
+import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import { JobSse } from './job-sse';
 import { JobStreamTokens } from './job-stream-tokens';
 import { JobView, type ListJobsQuery, listJobsQuery, jobTypeParam, StreamTokenView } from './jobs.dto';

@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { JOB_STATES, JOB_TYPES, type JobState, type JobType } from '@cvp/contracts';
 import { z } from 'zod';
-import { paginationQuery } from '../auth/pagination';
+import { paginationQuery } from '../common/pagination';
 
 export const listJobsQuery = paginationQuery.extend({
   type: z.enum(JOB_TYPES).optional(),

@@ -6,9 +6,7 @@ import { type INestApplicationContext, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { decodeMessage, type JobDeadLetter, JobDeadLetterContract, Streams } from '@cvp/contracts';
 import { JobSucceededHooks, JobWorkerModule, processGroupAlive } from '@cvp/jobs';
-// Test fixtures of libs/jobs are not part of its public entry point (production code never loads them).
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { FIXTURE_LEASES, FixtureConvertHandler } from '../../../../libs/jobs/src/testing/fixture-handlers';
+import { FIXTURE_LEASES, FixtureConvertHandler } from '@cvp/jobs/testing';
 import { baseConfigSchema, createLogger, MessageBus, PlatformModule } from '@cvp/platform';
 import { type GatewayTestApp, startGatewayTestApp } from '../testing/gateway-test-app';
 import type { JobView } from './jobs.dto';

@@ -12,7 +12,7 @@ import { JobQueue, JobSucceededHooks } from '@cvp/jobs';
 import { InjectLogger } from '@cvp/platform';
 import type { Logger } from 'pino';
 import { type FindOptionsWhere, Repository } from 'typeorm';
-import { type Page, pageOf, skipTake } from '../auth/pagination';
+import { type Page, pageOf, skipTake } from '../common/pagination';
 import { JobEventEntity } from './job-event.entity';
 import { JobEventHub } from './job-event-hub';
 import { JobEntity } from './job.entity';

@@ -1,6 +1,6 @@
 import type { ModelFormat } from '@cvp/contracts';
-import { ArchiveRejected, listZip, type ZipCaps } from '../datasets/safe-zip';
-import type { StagedUpload } from './upload/hashing-storage';
+import { ArchiveRejected, listZip, type ZipCaps } from '../common/safe-zip';
+import type { StagedUpload } from '../common/upload/hashing-storage';
 import { ModelFileRejected, sniffOnnx } from './onnx-sniffer';
 
 const ZIP_MAGIC = Buffer.from([0x50, 0x4b, 0x03, 0x04]);

@@ -2,8 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { InjectConfig } from '@cvp/platform';
 import type { GatewayConfig } from '../config';
 import { ModelFiles } from './model-files';
-import { SingleFileUploadInterceptor, type UploadLimits } from './upload/single-file-upload.interceptor';
-import { UploadAdmission } from './upload/upload-admission';
+import { SingleFileUploadInterceptor, type UploadLimits } from '../common/upload/single-file-upload.interceptor';
+import { UploadAdmission } from '../common/upload/upload-admission';
 
 /** Model uploads: capped at CVP_MODEL_UPLOAD_MAX_BYTES, staged under the data dir's tmp/uploads. */
 @Injectable()

@@ -26,9 +26,9 @@ import {
 } from '@nestjs/swagger';
 import { PRESET_CATALOG, PRESETS } from '@cvp/contracts';
 import { Roles } from '@cvp/platform';
-import { PageDto } from '../auth/pagination';
+import { PageDto } from '../common/pagination';
 import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
-import { ZodValidationPipe } from '../auth/zod-validation.pipe';
+import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import { ModelUploadInterceptor } from './model-upload.interceptor';
 import {
   AcceptedModelDto,
@@ -42,7 +42,7 @@ import {
   uploadModelFields,
 } from './models.dto';
 import { ModelsService } from './models.service';
-import { stagedUpload, type UploadRequest } from './upload/single-file-upload.interceptor';
+import { stagedUpload, type UploadRequest } from '../common/upload/single-file-upload.interceptor';
 
 @ApiTags('models')
 @ApiBearerAuth()

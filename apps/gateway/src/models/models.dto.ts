@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { MODEL_FORMATS, MODEL_TASKS, type ModelFormat, type ModelTask, PRESETS } from '@cvp/contracts';
 import { z } from 'zod';
-import { paginationQuery } from '../auth/pagination';
+import { paginationQuery } from '../common/pagination';
 
 const labelsField = z
   .string()

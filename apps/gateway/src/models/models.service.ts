@@ -11,7 +11,7 @@ import {
 } from '@cvp/contracts';
 import type { ModelDescription } from '@cvp/jobs';
 import { DataSource, Repository } from 'typeorm';
-import { type Page, pageOf, skipTake } from '../auth/pagination';
+import { type Page, pageOf, skipTake } from '../common/pagination';
 import { JobsService } from '../jobs/jobs.service';
 import { ModelEntity, ModelVersionEntity } from './model.entity';
 import { ModelFiles } from './model-files';
@@ -19,7 +19,7 @@ import { sniffModelFile } from './model-sniffer';
 import type { CreatedJob, ListModelsQuery, ModelView, UploadModelFields } from './models.dto';
 import { toModelDescription, toModelView } from './models.mapper';
 import { ModelFileRejected } from './onnx-sniffer';
-import type { StagedUpload } from './upload/hashing-storage';
+import type { StagedUpload } from '../common/upload/hashing-storage';
 
 const SOURCE_FILE: Record<ModelFormat, string> = {
   onnx: 'source.onnx',

@@ -45,7 +45,7 @@ export interface GatewayTestApp {
 }
 
 export interface GatewayTestOptions {
-  /** Extra env settings (e.g. small upload caps); merged over the test defaults. */
+  /** Extra env values (e.g. small upload caps); merged over the test defaults. */
   env?: Record<string, string>;
   /** Data dir to use instead of a fresh one (to restart on the same database). */
   dataDir?: string;

@@ -1,8 +1,8 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { Roles } from '@cvp/platform';
-import { PageDto } from '../auth/pagination';
-import { ZodValidationPipe } from '../auth/zod-validation.pipe';
+import { PageDto } from '../common/pagination';
+import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import {
   CreateUserDto,
   createUserSchema,

@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ROLES } from '@cvp/contracts';
 import { z } from 'zod';
-import { paginationQuery } from '../auth/pagination';
+import { paginationQuery } from '../common/pagination';
 
 export const usernameSchema = z.string().regex(/^[a-zA-Z0-9._-]{3,64}$/, '3-64 characters: letters, digits, . _ -');
 /** bcrypt reads at most 72 bytes; longer passwords would be silently truncated, so refuse them. */

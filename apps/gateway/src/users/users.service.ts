@@ -6,7 +6,7 @@ import type { Role } from '@cvp/contracts';
 import bcrypt from 'bcryptjs';
 import { Repository } from 'typeorm';
 import type { GatewayConfig } from '../config';
-import { type Page, pageOf, type PaginationQuery, skipTake } from '../auth/pagination';
+import { type Page, pageOf, type PaginationQuery, skipTake } from '../common/pagination';
 import type { CreateUserInput, UpdateUserInput } from './users.dto';
 import { toUserView, UserEntity, type UserView } from './user.entity';
 

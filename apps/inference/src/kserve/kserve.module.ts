@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { NativeCoreClient } from '@cvp/native-client';
-import { InjectConfig, InjectLogger, ReadinessRegistry } from '@cvp/platform';
+import { InjectConfig, InjectLogger, ReadinessChecks } from '@cvp/platform';
 import type { Logger } from 'pino';
 import { AdmissionPool } from '../admission/admission-pool';
 import type { InferenceConfig } from '../config';
@@ -18,7 +18,7 @@ import {
   type RepositoryOptions,
 } from '../repository/model-repository.service';
 import { SERVICE_CONFIG, SERVICE_LOGGER } from '@cvp/platform';
-import { KSERVE_OPTIONS, KserveHandler, type KserveOptions } from './kserve.handler';
+import { KSERVE_OPTIONS, KserveRoutes, type KserveOptions } from './kserve.routes';
 
 const NATIVE_CLIENT = Symbol('NATIVE_CLIENT');
 
@@ -27,7 +27,7 @@ const NATIVE_CLIENT = Symbol('NATIVE_CLIENT');
   providers: [
     InferenceMetrics,
     ModelRepository,
-    KserveHandler,
+    KserveRoutes,
     DeploymentEventsListener,
     {
       provide: AdmissionPool,
@@ -84,11 +84,11 @@ const NATIVE_CLIENT = Symbol('NATIVE_CLIENT');
       useFactory: (n: NativeCoreClient) => ({ onApplicationShutdown: () => n.close() }),
     },
   ],
-  exports: [KserveHandler, ModelRepository, AdmissionPool],
+  exports: [KserveRoutes, ModelRepository, AdmissionPool],
 })
 export class KserveModule implements OnModuleInit, OnApplicationShutdown {
   constructor(
-    private readonly readiness: ReadinessRegistry,
+    private readonly readiness: ReadinessChecks,
     private readonly repository: ModelRepository,
     private readonly pool: AdmissionPool,
     @InjectConfig() private readonly config: InferenceConfig,

@@ -45,7 +45,7 @@ class StubGpuEngine implements Engine {
   }
 }
 
-/** Stands in for the central lease service (issue #4), which needs a GPU machine to matter. */
+/** Stands in for the gateway's GPU lease service, which only matters on a GPU machine. */
 function stubLeases() {
   const granted: { released: boolean; lose: (r: string) => void }[] = [];
   const client: GpuLeaseClient = {

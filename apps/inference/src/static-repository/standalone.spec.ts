@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { createService, parseConfig } from '@cvp/platform';
 import pino from 'pino';
-import { KserveHandler } from '../kserve/kserve.handler';
+import { KserveRoutes } from '../kserve/kserve.routes';
 import { OfflineMessageBus, standaloneConfigSchema, standaloneModule } from './standalone';
 
 const ROOT = path.resolve(__dirname, '../../../..');
@@ -46,7 +46,7 @@ describe('standalone data plane (real KServe module, real ort-node engine, no NA
       host: '127.0.0.1',
       port: 0,
       logger: log,
-      configure: (a) => void a.use(a.get(KserveHandler).middleware),
+      configure: (a) => void a.use(a.get(KserveRoutes).middleware),
     });
     await app.listen(0, '127.0.0.1');
     url = `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;

@@ -8,7 +8,7 @@ import { KserveModule } from '../kserve/kserve.module';
 import { STATIC_MODEL_CONFIG_PATH, StaticModelConfigLoader } from './static-model-config';
 
 /**
- * The data plane without NATS and without the gateway, for packager bundles (issue #9): the
+ * The data plane without NATS and without the gateway, for packager bundles: the
  * same KServe module, engines and repository as the platform's inference service, with the one
  * model deployed from CVP_INFER_MODEL_CONFIG at start-up. A bundle's entrypoint runs
  * standalone.main.js; the platform runs main.js.

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { ModelRepository } from '../repository/model-repository.service';
 
 /**
- * Start-up deployment from a file (packager bundles, issue #9): CVP_INFER_MODEL_CONFIG names a
+ * Start-up deployment from a file (packager bundles): CVP_INFER_MODEL_CONFIG names a
  * JSON file holding the same DeploymentChanged message the gateway sends over NATS, with the
  * model path relative to the file's folder. A bundle runs this instead of the NATS listener.
  */

@@ -6,7 +6,7 @@ import { type DeploymentChanged, type EngineConfig } from '@cvp/contracts';
 import { createLogger, createService, parseConfig } from '@cvp/platform';
 import { AppModule } from '../app.module';
 import { inferenceConfigSchema } from '../config';
-import { KserveHandler } from '../kserve/kserve.handler';
+import { KserveRoutes } from '../kserve/kserve.routes';
 import { ModelRepository } from '../repository/model-repository.service';
 
 export const FIXTURES = path.resolve(__dirname, '../../test/fixtures');
@@ -46,7 +46,7 @@ export async function startInference(env: Record<string, string> = {}): Promise<
     port: 0,
     logger,
     configure: (a) => {
-      a.use(a.get(KserveHandler).middleware);
+      a.use(a.get(KserveRoutes).middleware);
     },
   });
   await app.listen(0, '127.0.0.1');

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Module, type OnModuleInit } from '@nestjs/common';
 import { RegistryClient } from '@cvp/jobs';
-import { InjectConfig, MessageBus, ReadinessRegistry, SERVICE_CONFIG } from '@cvp/platform';
+import { InjectConfig, MessageBus, ReadinessChecks, SERVICE_CONFIG } from '@cvp/platform';
 import type { PackagerConfig } from '../config';
 import { INFERENCE_ENTRY } from './app-payload';
 import { BundleAssembler } from './bundle-assembler.service';
@@ -23,7 +23,7 @@ import { PackageWriter } from './package-writer.service';
 })
 export class PackagingModule implements OnModuleInit {
   constructor(
-    private readonly readiness: ReadinessRegistry,
+    private readonly readiness: ReadinessChecks,
     @InjectConfig() private readonly config: PackagerConfig,
   ) {}
 

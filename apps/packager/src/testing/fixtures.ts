@@ -126,7 +126,7 @@ export function benchmarkFacts(
 }
 
 /**
- * TEST DOUBLE of the gateway's registry responders (issues #3/#7 own the real ones): answers
+ * TEST DOUBLE of the gateway's registry responders (the real ones run in e2e/flows): answers
  * cvp.registry.model.describe and cvp.registry.benchmark.latest over the real nats-server with
  * contract-validated replies, from per-model facts the test sets. Subjects are shared by every
  * test file of a run, so replies are keyed by model id and unknown ids are left unanswered.
@@ -189,7 +189,7 @@ function requireDockerCompose(): void {
   composePresent = true;
 }
 
-/** Settings the root compose file requires from the operator (it ships no default credential). */
+/** Config keys the root compose file requires from the operator (it ships no default credential). */
 const COMPOSE_REQUIRED_ENV = { CVP_GRAFANA_ADMIN_PASSWORD: 'compose-validation-only' };
 
 export function composeConfigCheck(file: string): { ok: boolean; output: string } {

@@ -4,22 +4,22 @@ import * as path from 'node:path';
 import { PermanentJobError } from '@cvp/jobs';
 import * as ort from 'onnxruntime-node';
 import { FakeRegistry } from '../testing/fake-registry';
-import { handlerDeps, testSettings } from '../testing/handler-harness';
+import { handlerDeps, testOptions } from '../testing/handler-harness';
 import { testJobContext } from '../testing/job-context';
 import { REPO_ROOT } from '../testing/python-env';
 import { latencyCommand } from '../tune/tune-job.handler';
 import { ConvertJobHandler } from './convert-job.handler';
 
 describe('ConvertJobHandler (real python, registry answered over the test NATS)', () => {
-  const settings = testSettings('convert-data');
+  const options = testOptions('convert-data');
   let registry: FakeRegistry;
   let deps: Awaited<ReturnType<typeof handlerDeps>>;
   let handler: ConvertJobHandler;
 
   beforeAll(async () => {
     registry = await new FakeRegistry().start();
-    deps = await handlerDeps(settings);
-    handler = new ConvertJobHandler(deps.registry, deps.python, settings);
+    deps = await handlerDeps(options);
+    handler = new ConvertJobHandler(deps.registry, deps.python, options);
   });
   afterAll(async () => {
     await deps.bus.close();
@@ -47,7 +47,7 @@ describe('ConvertJobHandler (real python, registry answered over the test NATS)'
       sourceFormat: 'ultralytics',
       filledExistingVersion: false,
     });
-    expect(res.onnxPath).toBe(path.join(settings.dataDir, 'models/preset-m/v1/model.onnx'));
+    expect(res.onnxPath).toBe(path.join(options.dataDir, 'models/preset-m/v1/model.onnx'));
     expect(existsSync(res.sourcePath!)).toBe(true);
     expect(typeof res.maxAbsDiff).toBe('number');
     expect(res.maxAbsDiff!).toBeLessThan(1e-2);
@@ -63,13 +63,13 @@ describe('ConvertJobHandler (real python, registry answered over the test NATS)'
       expect.arrayContaining(['preset', 'build', 'export', 'validate', 'committed']),
     );
     // nothing temporary left beside the versions
-    expect((await fs.readdir(path.join(settings.dataDir, 'models/preset-m'))).sort()).toEqual(['v1']);
+    expect((await fs.readdir(path.join(options.dataDir, 'models/preset-m'))).sort()).toEqual(['v1']);
     presetOnnx = res.onnxPath;
 
     // A redelivery of the same job returns the committed version instead of making another.
     const again = await handler.handle({ modelId: 'preset-m' }, testJobContext('job-convert-1', 2));
     expect(again.version).toBe(1);
-    expect((await fs.readdir(path.join(settings.dataDir, 'models/preset-m'))).sort()).toEqual(['v1']);
+    expect((await fs.readdir(path.join(options.dataDir, 'models/preset-m'))).sort()).toEqual(['v1']);
   });
 
   it("the nsga2 latency command (bench's scripts/measure-latency.js) measures a converted model and prints p50_ms", () => {
@@ -82,7 +82,7 @@ describe('ConvertJobHandler (real python, registry answered over the test NATS)'
   });
 
   it('an uploaded ONNX version without ONNX output gets model.onnx in its own folder (same version)', async () => {
-    const vdir = path.join(settings.dataDir, 'models/up-m/v1');
+    const vdir = path.join(options.dataDir, 'models/up-m/v1');
     await fs.mkdir(vdir, { recursive: true });
     const src = path.join(vdir, 'source.onnx');
     await fs.copyFile(presetOnnx, src);
@@ -115,11 +115,11 @@ describe('ConvertJobHandler (real python, registry answered over the test NATS)'
     });
     expect(res.onnxPath).toBe(path.join(vdir, 'model.onnx'));
     await ort.InferenceSession.create(res.onnxPath);
-    expect((await fs.readdir(path.join(settings.dataDir, 'models/up-m'))).sort()).toEqual(['v1']);
+    expect((await fs.readdir(path.join(options.dataDir, 'models/up-m'))).sort()).toEqual(['v1']);
   });
 
   it('re-converting a version that already has ONNX makes a new version with its own copy of the source', async () => {
-    const v1 = path.join(settings.dataDir, 'models/up-m/v1');
+    const v1 = path.join(options.dataDir, 'models/up-m/v1');
     registry.models.set('up-m', {
       id: 'up-m',
       name: 'u',
@@ -140,13 +140,13 @@ describe('ConvertJobHandler (real python, registry answered over the test NATS)'
     });
     const res = await handler.handle({ modelId: 'up-m' }, testJobContext('job-convert-6'));
     expect(res).toMatchObject({ version: 2, filledExistingVersion: false, sourceFormat: 'onnx' });
-    expect(res.sourcePath).toBe(path.join(settings.dataDir, 'models/up-m/v2/source.onnx'));
+    expect(res.sourcePath).toBe(path.join(options.dataDir, 'models/up-m/v2/source.onnx'));
     expect(existsSync(res.onnxPath)).toBe(true);
-    expect((await fs.readdir(path.join(settings.dataDir, 'models/up-m'))).sort()).toEqual(['v1', 'v2']);
+    expect((await fs.readdir(path.join(options.dataDir, 'models/up-m'))).sort()).toEqual(['v1', 'v2']);
   });
 
   it("a broken upload fails permanently with the parser's reason and leaves no ONNX", async () => {
-    const vdir = path.join(settings.dataDir, 'models/bad-m/v1');
+    const vdir = path.join(options.dataDir, 'models/bad-m/v1');
     await fs.mkdir(vdir, { recursive: true });
     const src = path.join(vdir, 'source.onnx');
     await fs.writeFile(src, 'this is not a protobuf');
@@ -170,7 +170,7 @@ describe('ConvertJobHandler (real python, registry answered over the test NATS)'
     });
     const err = await handler.handle({ modelId: 'bad-m' }, testJobContext('job-convert-3')).catch((e: Error) => e);
     expect(err).toBeInstanceOf(PermanentJobError);
-    expect((await fs.readdir(path.join(settings.dataDir, 'models/bad-m'))).sort()).toEqual(['v1']);
+    expect((await fs.readdir(path.join(options.dataDir, 'models/bad-m'))).sort()).toEqual(['v1']);
     expect(await fs.readdir(vdir)).toEqual(['source.onnx']);
   });
 

@@ -7,7 +7,7 @@ import { ModelVersionStore } from '../model-store/model-version-store';
 import { relayConvertProgress } from '../python-runner/progress-relay';
 import { PythonRunner } from '../python-runner/python-runner.service';
 import { RegistryClient, type ModelDescription } from '@cvp/jobs';
-import { TRAINER_SETTINGS, type TrainerSettings } from '../trainer-settings';
+import { TRAINER_BRIDGE_OPTIONS, type TrainerBridgeOptions } from '../trainer-bridge.options';
 
 /**
  * convert {modelId}: a preset model is built from its architecture definition into a new version;
@@ -22,9 +22,9 @@ export class ConvertJobHandler implements JobHandler<'convert'> {
   constructor(
     private readonly registry: RegistryClient,
     private readonly python: PythonRunner,
-    @Inject(TRAINER_SETTINGS) private readonly settings: TrainerSettings,
+    @Inject(TRAINER_BRIDGE_OPTIONS) private readonly options: TrainerBridgeOptions,
   ) {
-    this.store = new ModelVersionStore(settings.dataDir);
+    this.store = new ModelVersionStore(options.dataDir);
   }
 
   async handle(input: JobInputs['convert'], ctx: JobContext): Promise<ConvertJobResult> {
@@ -47,7 +47,7 @@ export class ConvertJobHandler implements JobHandler<'convert'> {
       ctx.progress({ stage: 'preset', progress: 0.05, detail: { preset: model.preset } });
       const out = await this.python.run('preset', ['--name', String(model.preset), '--out', v.tmpDir, '--seed', '0'], {
         signal: ctx.signal,
-        timeoutMs: this.settings.convertTimeoutMs,
+        timeoutMs: this.options.convertTimeoutMs,
         onProgress: relayConvertProgress(ctx),
       });
       const source = (out.source ?? {}) as { path?: string; format?: string };
@@ -151,7 +151,7 @@ export class ConvertJobHandler implements JobHandler<'convert'> {
     ctx.progress({ stage: 'convert', progress: 0.05, detail: { format: ver.sourceFormat } });
     return this.python.run('convert', args, {
       signal: ctx.signal,
-      timeoutMs: this.settings.convertTimeoutMs,
+      timeoutMs: this.options.convertTimeoutMs,
       onProgress: relayConvertProgress(ctx),
     });
   }

@@ -1,5 +1,5 @@
 import type { JobContext } from '@cvp/jobs';
-import type { PyProgressLine } from './python-protocol';
+import type { PyProgressLine } from './python-wire';
 
 /** Progress lines of conversion and preset commands -> coarse job progress by stage. */
 const CONVERT_STAGES: Record<string, number> = { build: 0.1, convert: 0.2, export: 0.4, validate: 0.7 };

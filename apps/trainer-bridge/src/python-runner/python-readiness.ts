@@ -1,5 +1,5 @@
 import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
-import { InjectLogger, ReadinessRegistry } from '@cvp/platform';
+import { InjectLogger, ReadinessChecks } from '@cvp/platform';
 import type { Logger } from 'pino';
 import { PythonRunner } from './python-runner.service';
 
@@ -17,7 +17,7 @@ export class PythonReadiness implements OnApplicationBootstrap {
 
   constructor(
     private readonly python: PythonRunner,
-    private readonly readiness: ReadinessRegistry,
+    private readonly readiness: ReadinessChecks,
     @InjectLogger() private readonly logger: Logger,
   ) {}
 

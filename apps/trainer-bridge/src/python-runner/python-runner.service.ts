@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { PY_EXIT, asPyLine, type PyErrorLine, type PyProgressLine } from './python-protocol';
+import { PY_EXIT, asPyLine, type PyErrorLine, type PyProgressLine } from './python-wire';
 import { JobCancelledError, PermanentJobError, RetryableJobError, runProcess } from '@cvp/jobs';
-import { PYTHON_RUNNER_SETTINGS, type PythonRunnerSettings } from './python-runner.settings';
+import { PYTHON_RUNNER_OPTIONS, type PythonRunnerOptions } from './python-runner.options';
 
 export interface PythonRunOptions {
   /** Aborted on job cancel, worker shutdown or lease loss. */
@@ -17,17 +17,17 @@ export interface PythonRunOptions {
 }
 
 /**
- * Runs `python -m cvp_ml <command>` and turns its protocol into promises and job errors:
+ * Runs `python -m cvp_ml <command>` and turns its wire format into promises and job errors:
  * exit 0 -> the `result` line; 2 bad input and 3 out-of-memory -> PermanentJobError;
  * 4 or our own abort -> JobCancelledError; anything else (crash, timeout) -> RetryableJobError.
  */
 @Injectable()
 export class PythonRunner {
-  constructor(@Inject(PYTHON_RUNNER_SETTINGS) private readonly settings: PythonRunnerSettings) {}
+  constructor(@Inject(PYTHON_RUNNER_OPTIONS) private readonly options: PythonRunnerOptions) {}
 
   /** Environment every child gets: the shared data dir and Ultralytics' offline switches. */
   childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-    const s = this.settings;
+    const s = this.options;
     return {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOME: process.env.HOME ?? s.dataDir,
@@ -51,20 +51,20 @@ export class PythonRunner {
   }
 
   get pythonPath(): string {
-    return this.settings.python;
+    return this.options.python;
   }
 
   async run(command: string, args: string[], opts: PythonRunOptions = {}): Promise<Record<string, unknown>> {
     let result: Record<string, unknown> | undefined;
     let error: PyErrorLine | undefined;
     const outcome = await runProcess({
-      command: this.settings.python,
+      command: this.options.python,
       args: ['-m', 'cvp_ml', command, ...args],
       cwd: opts.cwd,
       env: this.childEnv(opts.env),
-      timeoutMs: opts.timeoutMs ?? this.settings.defaultTimeoutMs,
+      timeoutMs: opts.timeoutMs ?? this.options.defaultTimeoutMs,
       signal: opts.signal,
-      killGraceMs: this.settings.killGraceMs,
+      killGraceMs: this.options.killGraceMs,
       onJson: (obj) => {
         const line = asPyLine(obj);
         if (!line) return;
@@ -74,7 +74,7 @@ export class PythonRunner {
       },
     }).catch((e: Error) => {
       // spawn itself failed (python missing, not executable): no retry will fix that
-      throw new PermanentJobError(`cannot start ${this.settings.python}: ${e.message}`);
+      throw new PermanentJobError(`cannot start ${this.options.python}: ${e.message}`);
     });
     const what = `cvp_ml ${command}`;
     const tail = lastLines(outcome.stderrTail, 5);
@@ -85,7 +85,7 @@ export class PythonRunner {
     }
     if (outcome.timedOut) {
       throw new RetryableJobError(
-        `${what} timed out after ${Math.round((opts.timeoutMs ?? this.settings.defaultTimeoutMs) / 1000)} s`,
+        `${what} timed out after ${Math.round((opts.timeoutMs ?? this.options.defaultTimeoutMs) / 1000)} s`,
       );
     }
     if (outcome.exitCode === PY_EXIT.ok && result) return result;
@@ -112,7 +112,7 @@ export class PythonRunner {
   async version(timeoutMs = 60_000): Promise<string> {
     let out = '';
     const outcome = await runProcess({
-      command: this.settings.python,
+      command: this.options.python,
       args: ['-c', 'import cvp_ml; print(cvp_ml.__version__)'],
       env: this.childEnv(),
       timeoutMs,

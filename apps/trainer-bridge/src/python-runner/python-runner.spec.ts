@@ -3,11 +3,11 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { JobCancelledError, PermanentJobError, RetryableJobError } from '@cvp/jobs';
 import { requirePython } from '../testing/python-env';
-import { ReadinessRegistry } from '@cvp/platform';
+import { ReadinessChecks } from '@cvp/platform';
 import pino from 'pino';
 import { PythonReadiness } from './python-readiness';
 import { PythonRunner } from './python-runner.service';
-import type { PyProgressLine } from './python-protocol';
+import type { PyProgressLine } from './python-wire';
 
 const python = requirePython();
 const dataDir = path.join(process.env.CVP_TEST_DIR!, 'runner-data');
@@ -75,15 +75,15 @@ describe('PythonRunner against the real cvp_ml', () => {
   });
 
   it('readiness: "python" is registered, up once cvp_ml answered, down with the reason for a broken interpreter', async () => {
-    const registry = new ReadinessRegistry();
-    const ok = new PythonReadiness(runner(), registry, pino({ level: 'silent' }));
+    const checks = new ReadinessChecks();
+    const ok = new PythonReadiness(runner(), checks, pino({ level: 'silent' }));
     ok.onApplicationBootstrap();
-    expect(registry.names()).toContain('python');
+    expect(checks.names()).toContain('python');
     expect(await ok.check()).toBe(true);
     expect(ok.version).toMatch(/^\d+\.\d+/);
     const bad = new PythonReadiness(
       runner({ python: '/nonexistent/python' }),
-      new ReadinessRegistry(),
+      new ReadinessChecks(),
       pino({ level: 'silent' }),
     );
     expect(await bad.check()).toMatch(/\/nonexistent\/python/);
@@ -126,7 +126,7 @@ describe('PythonRunner exit-code mapping (fake cvp_ml package on PYTHONPATH)', (
     );
   });
 
-  it('ignores non-protocol stdout and keeps the last result', async () => {
+  it('ignores stdout that is not the wire format and keeps the last result', async () => {
     const res = await runner().run('x', [], {
       env: fakeCvpMl(
         'print("noise"); print("{broken"); print(json.dumps({"type":"progress","ts":0,"stage":"s"})); print(json.dumps({"type":"result","ts":0,"command":"x","v":7}))',

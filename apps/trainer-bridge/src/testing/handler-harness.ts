@@ -3,11 +3,11 @@ import { MessageBus } from '@cvp/platform';
 import pino from 'pino';
 import { PythonRunner } from '../python-runner/python-runner.service';
 import { RegistryClient } from '@cvp/jobs';
-import type { TrainerSettings } from '../trainer-settings';
+import type { TrainerBridgeOptions } from '../trainer-bridge.options';
 import { requirePython } from './python-env';
 
-/** Settings for handler tests: a scratch data dir, the real venv python, short leases. */
-export function testSettings(name: string, overrides: Partial<TrainerSettings> = {}): TrainerSettings {
+/** Options for handler tests: a scratch data dir, the real venv python, short leases. */
+export function testOptions(name: string, overrides: Partial<TrainerBridgeOptions> = {}): TrainerBridgeOptions {
   const dataDir = path.join(process.env.CVP_TEST_DIR!, name);
   return {
     dataDir,
@@ -28,12 +28,12 @@ export function testSettings(name: string, overrides: Partial<TrainerSettings> =
 }
 
 /** The handlers' collaborators over a real NATS connection. */
-export async function handlerDeps(settings: TrainerSettings) {
-  const bus = new MessageBus({ url: settings.natsUrl, name: 'trainer-bridge-test', logger: pino({ level: 'silent' }) });
+export async function handlerDeps(options: TrainerBridgeOptions) {
+  const bus = new MessageBus({ url: options.natsUrl, name: 'trainer-bridge-test', logger: pino({ level: 'silent' }) });
   await bus.connect();
   return {
     bus,
-    registry: new RegistryClient(bus, settings.registryTimeoutMs),
-    python: new PythonRunner(settings.python),
+    registry: new RegistryClient(bus, options.registryTimeoutMs),
+    python: new PythonRunner(options.python),
   };
 }

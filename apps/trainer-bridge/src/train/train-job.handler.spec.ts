@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { JobCancelledError, PermanentJobError, RetryableJobError } from '@cvp/jobs';
 import * as ort from 'onnxruntime-node';
 import { FakeRegistry } from '../testing/fake-registry';
-import { handlerDeps, testSettings } from '../testing/handler-harness';
+import { handlerDeps, testOptions } from '../testing/handler-harness';
 import { testJobContext, type TestJobContext } from '../testing/job-context';
 import { MemoryLeaseClient } from '../testing/memory-lease-client';
 import { TrainJobHandler } from './train-job.handler';
@@ -32,19 +32,19 @@ const whenTraining = (ctx: TestJobContext) =>
   });
 
 describe('TrainJobHandler (real Ultralytics training on CPU; in-process lease double until the NATS lease client lands)', () => {
-  const settings = testSettings('train-data');
+  const options = testOptions('train-data');
   let registry: FakeRegistry;
   let deps: Awaited<ReturnType<typeof handlerDeps>>;
   let leases: MemoryLeaseClient;
   let handler: TrainJobHandler;
-  const modelDir = path.join(settings.dataDir, 'models/train-m');
+  const modelDir = path.join(options.dataDir, 'models/train-m');
 
   beforeAll(async () => {
     registry = await new FakeRegistry().start();
-    deps = await handlerDeps(settings);
+    deps = await handlerDeps(options);
     leases = new MemoryLeaseClient(2);
-    handler = new TrainJobHandler(deps.registry, deps.python, leases, settings);
-    const dsDir = path.join(settings.dataDir, 'datasets/ds-ok');
+    handler = new TrainJobHandler(deps.registry, deps.python, leases, options);
+    const dsDir = path.join(options.dataDir, 'datasets/ds-ok');
     await deps.python.run('synth-dataset', [
       '--kind',
       'yolo',

@@ -8,7 +8,7 @@ import { ModelVersionStore } from '../model-store/model-version-store';
 import { epochProgress } from '../python-runner/progress-relay';
 import { PythonRunner } from '../python-runner/python-runner.service';
 import { RegistryClient } from '@cvp/jobs';
-import { TRAINER_SETTINGS, type TrainerSettings } from '../trainer-settings';
+import { TRAINER_BRIDGE_OPTIONS, type TrainerBridgeOptions } from '../trainer-bridge.options';
 import { holdLease, TRAINER_LEASE_CLIENT } from './lease-guard';
 import { assertTrainableDataset, trainingModelArg } from './training-source';
 
@@ -25,9 +25,9 @@ export class TrainJobHandler implements JobHandler<'train'> {
     private readonly registry: RegistryClient,
     private readonly python: PythonRunner,
     @Inject(TRAINER_LEASE_CLIENT) private readonly leases: GpuLeaseClient,
-    @Inject(TRAINER_SETTINGS) private readonly settings: TrainerSettings,
+    @Inject(TRAINER_BRIDGE_OPTIONS) private readonly options: TrainerBridgeOptions,
   ) {
-    this.store = new ModelVersionStore(settings.dataDir);
+    this.store = new ModelVersionStore(options.dataDir);
   }
 
   async handle(input: JobInputs['train'], ctx: JobContext): Promise<TrainJobResult> {
@@ -47,8 +47,8 @@ export class TrainJobHandler implements JobHandler<'train'> {
     ctx.progress({ stage: 'waiting-for-gpu-lease', progress: 0 });
     const held = await holdLease(this.leases, {
       holder: `trainer-bridge:${ctx.jobId}`,
-      ttlMs: this.settings.leaseTtlMs,
-      waitMs: this.settings.leaseWaitMs,
+      ttlMs: this.options.leaseTtlMs,
+      waitMs: this.options.leaseWaitMs,
       signal: ctx.signal,
     });
     try {
@@ -80,7 +80,7 @@ export class TrainJobHandler implements JobHandler<'train'> {
       const out = await this.python.run('train', args, {
         signal: held.signal,
         abortReason: held.lostReason,
-        timeoutMs: this.settings.trainTimeoutMs,
+        timeoutMs: this.options.trainTimeoutMs,
         onProgress: (line) => {
           if (line.stage === 'epoch') ctx.progress(epochProgress(line));
           else if (line.stage === 'export') ctx.progress({ stage: 'export', progress: 0.92 });

@@ -2,7 +2,7 @@
  * CVP_TRIAL_WRAPPER for the python tuning coordinator: `node trial-lease-wrapper.js --holder H --
  * python -m cvp_ml train ...`. Connects to NATS, holds a GPU lease (priority train) while the trial
  * runs, renews it (the client does, every ttl/3) and releases it; exit code = the trial's.
- * Settings from env: CVP_NATS_URL, CVP_LEASE_TTL_MS, CVP_LEASE_WAIT_MS, CVP_KILL_GRACE_MS.
+ * Config from env: CVP_NATS_URL, CVP_LEASE_TTL_MS, CVP_LEASE_WAIT_MS, CVP_KILL_GRACE_MS.
  */
 import { MessageBus } from '@cvp/platform';
 import pino from 'pino';
@@ -23,7 +23,7 @@ async function main(): Promise<number> {
   }
   const ac = new AbortController();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => ac.abort());
-  // Logs go to stderr: stdout belongs to the coordinator's protocol.
+  // Logs go to stderr: stdout carries only wire-format lines for the coordinator.
   const logger = pino(
     { level: process.env.CVP_LOG_LEVEL ?? 'warn', base: { service: 'trial-lease-wrapper', pid: process.pid } },
     pino.destination(2),

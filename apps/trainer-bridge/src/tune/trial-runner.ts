@@ -19,7 +19,7 @@ export interface TrialRunOptions {
   args: string[];
   /** Aborted by SIGTERM/SIGINT on the wrapper. */
   signal: AbortSignal;
-  /** Writes a protocol line on the wrapper's stdout (read by the coordinator). */
+  /** Writes a wire-format line (python/cvp_ml/wire.py) on the wrapper's stdout, read by the coordinator. */
   emit: (line: Record<string, unknown>) => void;
 }
 

@@ -3,10 +3,10 @@ import * as path from 'node:path';
 import { JobCancelledError, PermanentJobError } from '@cvp/jobs';
 import * as ort from 'onnxruntime-node';
 import { FakeRegistry } from '../testing/fake-registry';
-import { handlerDeps, testSettings } from '../testing/handler-harness';
+import { handlerDeps, testOptions } from '../testing/handler-harness';
 import { testJobContext } from '../testing/job-context';
 import { maxOverlap } from '../testing/overlap';
-import type { TrainerSettings } from '../trainer-settings';
+import type { TrainerBridgeOptions } from '../trainer-bridge.options';
 import { shellQuote, TuneJobHandler } from './tune-job.handler';
 
 const input = (over: Record<string, unknown> = {}) => ({
@@ -22,17 +22,17 @@ const input = (over: Record<string, unknown> = {}) => ({
 });
 
 describe('TuneJobHandler (real python coordinator and trainings, 2 trials at a time)', () => {
-  let settings: TrainerSettings;
+  let options: TrainerBridgeOptions;
   let registry: FakeRegistry;
   let deps: Awaited<ReturnType<typeof handlerDeps>>;
   let handler: TuneJobHandler;
 
   beforeAll(async () => {
-    settings = testSettings('tune-data', { gpuTokens: 2 });
+    options = testOptions('tune-data', { gpuTokens: 2 });
     registry = await new FakeRegistry().start();
-    deps = await handlerDeps(settings);
-    handler = new TuneJobHandler(deps.registry, deps.python, settings);
-    const dsDir = path.join(settings.dataDir, 'datasets/tune-ds');
+    deps = await handlerDeps(options);
+    handler = new TuneJobHandler(deps.registry, deps.python, options);
+    const dsDir = path.join(options.dataDir, 'datasets/tune-ds');
     await deps.python.run('synth-dataset', [
       '--kind',
       'yolo',
@@ -91,7 +91,7 @@ describe('TuneJobHandler (real python coordinator and trainings, 2 trials at a t
 
   it('cancel stops the coordinator and its trial within 5 s; the redelivery resumes the study and skips the finished trial', async () => {
     // one token: trial 0 finishes, trial 1 is running when the cancel comes
-    const serial = new TuneJobHandler(deps.registry, deps.python, { ...settings, gpuTokens: 1 });
+    const serial = new TuneJobHandler(deps.registry, deps.python, { ...options, gpuTokens: 1 });
     const ctx = testJobContext('job-tune-2');
     const p = serial.handle(input({ trials: 2, strategy: 'tpe' }), ctx);
     await new Promise<void>((resolve) => {

@@ -4,11 +4,11 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { JobInputs, TuneJobResult } from '@cvp/contracts';
 import { type JobContext, type JobHandler, PermanentJobError } from '@cvp/jobs';
 import { ModelVersionStore } from '../model-store/model-version-store';
-import type { PyProgressLine } from '../python-runner/python-protocol';
+import type { PyProgressLine } from '../python-runner/python-wire';
 import { PythonRunner } from '../python-runner/python-runner.service';
 import { RegistryClient } from '@cvp/jobs';
 import { assertTrainableDataset, trainingModelArg } from '../train/training-source';
-import { TRAINER_SETTINGS, type TrainerSettings } from '../trainer-settings';
+import { TRAINER_BRIDGE_OPTIONS, type TrainerBridgeOptions } from '../trainer-bridge.options';
 import { type ParetoPoint, renderTuneReportHtml, type TrialRecord, type TuneReport } from './tune-report';
 
 /** POSIX shell quoting: the coordinator splits CVP_TRIAL_WRAPPER with shlex. */
@@ -28,9 +28,9 @@ export class TuneJobHandler implements JobHandler<'tune'> {
   constructor(
     private readonly registry: RegistryClient,
     private readonly python: PythonRunner,
-    @Inject(TRAINER_SETTINGS) private readonly settings: TrainerSettings,
+    @Inject(TRAINER_BRIDGE_OPTIONS) private readonly options: TrainerBridgeOptions,
   ) {
-    this.store = new ModelVersionStore(settings.dataDir);
+    this.store = new ModelVersionStore(options.dataDir);
   }
 
   async handle(input: JobInputs['tune'], ctx: JobContext): Promise<TuneJobResult> {
@@ -47,7 +47,7 @@ export class TuneJobHandler implements JobHandler<'tune'> {
     const trialsDir = path.join(jobDir, 'trials');
     await fs.mkdir(path.dirname(studyPath), { recursive: true });
 
-    const parallel = Math.max(1, Math.min(this.settings.gpuTokens, input.trials));
+    const parallel = Math.max(1, Math.min(this.options.gpuTokens, input.trials));
     const args = [
       '--coordinator',
       '--study',
@@ -76,19 +76,19 @@ export class TuneJobHandler implements JobHandler<'tune'> {
       trialsDir,
     ];
     if (input.space) args.push('--space', JSON.stringify(input.space));
-    if (input.strategy === 'nsga2' && existsSync(this.settings.latencyScript)) {
-      args.push('--latency-cmd', latencyCommand(this.settings, input.imgsz).map(shellQuote).join(' '));
+    if (input.strategy === 'nsga2' && existsSync(this.options.latencyScript)) {
+      args.push('--latency-cmd', latencyCommand(this.options, input.imgsz).map(shellQuote).join(' '));
     }
     const env: Record<string, string> = {
-      CVP_NATS_URL: this.settings.natsUrl,
-      CVP_LEASE_TTL_MS: String(this.settings.leaseTtlMs),
-      CVP_LEASE_WAIT_MS: String(this.settings.leaseWaitMs),
-      CVP_KILL_GRACE_MS: String(this.settings.python.killGraceMs),
+      CVP_NATS_URL: this.options.natsUrl,
+      CVP_LEASE_TTL_MS: String(this.options.leaseTtlMs),
+      CVP_LEASE_WAIT_MS: String(this.options.leaseWaitMs),
+      CVP_KILL_GRACE_MS: String(this.options.python.killGraceMs),
     };
     // Every trial acquires its own GPU lease through the wrapper (an empty command = no wrapper,
     // for tests of the coordinator path alone; --parallel still bounds the trials).
-    if (this.settings.trialWrapperCommand.length) {
-      env.CVP_TRIAL_WRAPPER = [...this.settings.trialWrapperCommand, '--holder', `trainer-bridge:${ctx.jobId}`, '--']
+    if (this.options.trialWrapperCommand.length) {
+      env.CVP_TRIAL_WRAPPER = [...this.options.trialWrapperCommand, '--holder', `trainer-bridge:${ctx.jobId}`, '--']
         .map(shellQuote)
         .join(' ');
     }
@@ -100,7 +100,7 @@ export class TuneJobHandler implements JobHandler<'tune'> {
     });
     const out = await this.python.run('tune', args, {
       signal: ctx.signal,
-      timeoutMs: this.settings.tuneTimeoutMs,
+      timeoutMs: this.options.tuneTimeoutMs,
       env,
       onProgress: (line) => {
         if (line.stage === 'tune_start') finished = Number(line.finished_before) || 0;
@@ -160,7 +160,7 @@ export class TuneJobHandler implements JobHandler<'tune'> {
           '--task',
           model.task,
         ],
-        { signal: ctx.signal, timeoutMs: this.settings.convertTimeoutMs },
+        { signal: ctx.signal, timeoutMs: this.options.convertTimeoutMs },
       );
       const onnxPath = this.store.finalPath(v, String(conv.onnx));
       report.registered = { modelId: model.id, version: v.version, onnxPath };
@@ -209,10 +209,10 @@ export class TuneJobHandler implements JobHandler<'tune'> {
  * nsga2's latency objective: bench's measurement code (libs/measure through
  * scripts/measure-latency.js), not a copy of it. `{onnx}` is replaced by the trial's model.
  */
-export function latencyCommand(settings: Pick<TrainerSettings, 'node' | 'latencyScript'>, imgsz: number): string[] {
+export function latencyCommand(options: Pick<TrainerBridgeOptions, 'node' | 'latencyScript'>, imgsz: number): string[] {
   return [
-    settings.node,
-    settings.latencyScript,
+    options.node,
+    options.latencyScript,
     '{onnx}',
     '--input-shape',
     `1,3,${imgsz},${imgsz}`,

@@ -61,7 +61,7 @@ export function exportPythonPreset(
     });
     proc.on('close', (code, signal) => {
       clearTimeout(timer);
-      // stdout carries only JSON protocol lines (progress..., then one result or error)
+      // stdout carries only wire-format JSON lines (progress..., then one result or error)
       const lines = stdout.split('\n').flatMap((l) => {
         try {
           return [JSON.parse(l) as Record<string, unknown>];

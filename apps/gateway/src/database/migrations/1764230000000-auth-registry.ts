@@ -1,7 +1,7 @@
 import { type MigrationInterface, type QueryRunner, Table, TableIndex } from 'typeorm';
 
 /**
- * Tables of issue #3: users, refresh tokens, API keys, audit log, models with versions, datasets.
+ * Tables of auth and the registry: users, refresh tokens, API keys, audit log, models with versions, datasets.
  * Portable between SQLite and PostgreSQL: times are ISO-8601 strings, JSON is text.
  */
 export class AuthRegistry1764230000000 implements MigrationInterface {

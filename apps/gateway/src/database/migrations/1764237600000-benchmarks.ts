@@ -1,6 +1,6 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
-/** Benchmarks table (issue #7): one row per succeeded bench job. */
+/** Benchmarks table: one row per succeeded bench job. */
 export class Benchmarks1764237600000 implements MigrationInterface {
   name = 'Benchmarks1764237600000';
 

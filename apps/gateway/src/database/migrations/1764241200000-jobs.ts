@@ -1,6 +1,6 @@
 import { type MigrationInterface, type QueryRunner, Table } from 'typeorm';
 
-/** Jobs and their event log (issue #4). Portable: ISO-8601 strings for times, JSON as text. */
+/** Jobs and their event log. Portable: ISO-8601 strings for times, JSON as text. */
 export class Jobs1764241200000 implements MigrationInterface {
   name = 'Jobs1764241200000';
 

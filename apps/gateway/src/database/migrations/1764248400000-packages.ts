@@ -1,6 +1,6 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
-/** Packages table (issue #9): one row per bundle made by a succeeded package job. */
+/** Packages table: one row per bundle made by a succeeded package job. */
 export class Packages1764248400000 implements MigrationInterface {
   name = 'Packages1764248400000';
 

@@ -1,6 +1,6 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
-/** Deployments table (issue #6): one row per deployment of a model on the data plane. */
+/** Deployments table: one row per deployment of a model on the data plane. */
 export class Deployments1764252000000 implements MigrationInterface {
   name = 'Deployments1764252000000';
 

@@ -13,7 +13,7 @@ import { gpuLeaseConfigSchema } from '../gpu-leases.config';
 import { GpuLeasesModule } from '../gpu-leases.module';
 import type { LeaseState } from '../lease-state';
 
-export interface LeaseServiceSettings {
+export interface LeaseServiceOptions {
   natsUrl: string;
   bucket: string;
   tokens?: number;
@@ -22,7 +22,7 @@ export interface LeaseServiceSettings {
   logLevel?: string;
 }
 
-export async function startLeaseService(s: LeaseServiceSettings): Promise<INestApplicationContext> {
+export async function startLeaseService(s: LeaseServiceOptions): Promise<INestApplicationContext> {
   const config = {
     ...baseConfigSchema.parse({ CVP_NATS_URL: s.natsUrl, CVP_LOG_LEVEL: s.logLevel ?? 'silent' }),
     ...gpuLeaseConfigSchema.parse({

@@ -1,6 +1,6 @@
 import { type BundleSpec, HEALTH_PROBE_JS, INFERENCE_PORT } from './bundle-spec';
 
-/** Settings a deployer tunes, with their defaults (apps/inference/src/config.ts); shared by the compose file, .env.example and DEPLOY.md. */
+/** Config keys a deployer tunes, with their defaults (apps/inference/src/config.ts); shared by the compose file, .env.example and DEPLOY.md. */
 export const TUNABLES: { key: string; def: string; doc: string }[] = [
   {
     key: 'CVP_PUBLISH_PORT',

@@ -1,6 +1,6 @@
-export const PYTHON_RUNNER_SETTINGS = Symbol('PYTHON_RUNNER_SETTINGS');
+export const PYTHON_RUNNER_OPTIONS = Symbol('PYTHON_RUNNER_OPTIONS');
 
-export interface PythonRunnerSettings {
+export interface PythonRunnerOptions {
   /** Interpreter of the venv that has cvp_ml installed. */
   python: string;
   /** Absolute CVP_DATA_DIR handed to every child. */

@@ -1,6 +1,6 @@
 /**
- * The JSON-lines protocol of `python -m cvp_ml` (python/cvp_ml/protocol.py): stdout carries only
- * these lines; exactly one final `result` or `error` line ends a run.
+ * The wire format of `python -m cvp_ml` (python/cvp_ml/wire.py): stdout carries only JSON lines,
+ * one object each; exactly one final `result` or `error` line ends a run.
  */
 export const PY_EXIT = { ok: 0, other: 1, badInput: 2, oom: 3, cancelled: 4 } as const;
 
@@ -25,7 +25,7 @@ export interface PyErrorLine {
 }
 export type PyLine = PyProgressLine | PyResultLine | PyErrorLine;
 
-/** Classifies one JSON object from stdout; anything that is not a protocol line reads as undefined. */
+/** Classifies one JSON object from stdout; anything that is not a wire-format line reads as undefined. */
 export function asPyLine(obj: Record<string, unknown>): PyLine | undefined {
   const t = (obj as { type?: unknown }).type;
   if (t === 'progress' && typeof (obj as { stage?: unknown }).stage === 'string') return obj as PyProgressLine;

@@ -1,14 +1,14 @@
 import * as path from 'node:path';
 import type { TrainerBridgeConfig } from './config';
-import type { PythonRunnerSettings } from './python-runner/python-runner.settings';
+import type { PythonRunnerOptions } from './python-runner/python-runner.options';
 
-export const TRAINER_SETTINGS = Symbol('TRAINER_SETTINGS');
+export const TRAINER_BRIDGE_OPTIONS = Symbol('TRAINER_BRIDGE_OPTIONS');
 
 /** The config with paths made absolute, in the shape the feature services need. */
-export interface TrainerSettings {
+export interface TrainerBridgeOptions {
   dataDir: string;
   natsUrl: string;
-  python: PythonRunnerSettings;
+  python: PythonRunnerOptions;
   convertTimeoutMs: number;
   trainTimeoutMs: number;
   tuneTimeoutMs: number;
@@ -24,7 +24,7 @@ export interface TrainerSettings {
   node: string;
 }
 
-export function toTrainerSettings(c: TrainerBridgeConfig, cwd = process.cwd()): TrainerSettings {
+export function toTrainerBridgeOptions(c: TrainerBridgeConfig, cwd = process.cwd()): TrainerBridgeOptions {
   const abs = (p: string) => path.resolve(cwd, p);
   const dataDir = abs(c.CVP_DATA_DIR);
   return {

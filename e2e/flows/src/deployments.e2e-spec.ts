@@ -1,16 +1,8 @@
-import { randomUUID } from 'node:crypto';
-import { copyFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { BenchmarkEntity, type GatewayTestApp, seedConvertedModel, startGatewayTestApp } from '@cvp/gateway/testing';
+import { FIXTURES, type InferenceHarness, startInference } from '@cvp/inference/testing';
 import sharp from 'sharp';
 import { DataSource } from 'typeorm';
-// An e2e across two apps: the real data plane runs in process next to the gateway.
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { type Harness, startInference } from '../../../inference/src/testing/inference-harness';
-import { BenchmarkEntity } from '../benchmarks/benchmark.entity';
-import { ModelEntity, ModelVersionEntity } from '../models/model.entity';
-import { type GatewayTestApp, startGatewayTestApp } from '../testing/gateway-test-app';
-
-const FIXTURES = path.resolve(__dirname, '../../../inference/test/fixtures');
 
 /**
  * Deployments end to end: the real gateway (SQLite, auth, NATS publish) and the real inference
@@ -18,50 +10,16 @@ const FIXTURES = path.resolve(__dirname, '../../../inference/test/fixtures');
  */
 describe('deployments and the inference proxy (gateway + data plane, real NATS)', () => {
   let gw: GatewayTestApp;
-  let inf: Harness;
+  let inf: InferenceHarness;
   let engineer: string;
   let viewer: string;
   let apiKey: string;
   let detModel: string;
   let png: Buffer;
 
-  /** A model row as a finished conversion leaves it: version 1 with an ONNX file in the model folder. */
-  async function seedModel(fixture: string, task: 'detect' | 'classify', labels: string[] | null): Promise<string> {
-    const id = randomUUID();
-    const dir = path.join(gw.dataDir, 'models', id, 'v1');
-    mkdirSync(dir, { recursive: true });
-    const onnx = path.join(dir, 'model.onnx');
-    copyFileSync(path.join(FIXTURES, fixture), onnx);
-    const ds = gw.app.get(DataSource);
-    const ts = new Date().toISOString();
-    await ds.getRepository(ModelEntity).save({
-      id,
-      name: `m-${id.slice(0, 6)}`,
-      task,
-      sourceFormat: 'onnx',
-      preset: null,
-      labels,
-      ownerId: gw.userIds.engineer,
-      latestVersion: 1,
-      createdAt: ts,
-      updatedAt: ts,
-    });
-    await ds.getRepository(ModelVersionEntity).save({
-      modelId: id,
-      version: 1,
-      sourcePath: onnx,
-      sourceSha256: null,
-      sourceSize: null,
-      sourceFormat: 'onnx',
-      onnxPath: onnx,
-      trained: true,
-      metadata: null,
-      metrics: null,
-      jobId: null,
-      createdAt: ts,
-    });
-    return id;
-  }
+  /** A model row as a finished conversion leaves it, from one of the data plane's ONNX fixtures. */
+  const seedModel = (fixture: string, task: 'detect' | 'classify', labels: string[]) =>
+    seedConvertedModel(gw, { onnx: path.join(FIXTURES, fixture), task, labels, trained: true });
 
   const api = (p: string, token: string, init: RequestInit = {}) =>
     fetch(`${gw.api}${p}`, { ...init, headers: { authorization: `Bearer ${token}`, ...(init.headers ?? {}) } });

@@ -1,6 +1,6 @@
-"""JSON-lines protocol shared by every command.
+"""The wire format of every command: JSON lines on stdout, and the exit codes.
 
-stdout carries only protocol lines; everything else (library prints, tqdm bars, C-level
+stdout carries only wire lines; everything else (library prints, tqdm bars, C-level
 writes) is redirected to stderr by `claim_stdout()` so the TypeScript side can parse
 stdout line by line without filtering.
 """

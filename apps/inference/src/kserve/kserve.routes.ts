@@ -27,13 +27,13 @@ const MODEL_ROUTE =
 const ms = (us: number) => Math.round(us / 10) / 100;
 
 /**
- * The KServe v2 HTTP surface as one raw Node handler, mounted ahead of Nest's router and body
+ * The KServe v2 HTTP routes as one raw Node middleware, mounted ahead of Nest's router and body
  * parsers: the hot paths (infer, detect, classify) read the body once as bytes, and tensors stay
  * Buffers from the socket to the engine and back.
  */
 @Injectable()
-export class KserveHandler {
-  private readonly log = new Logger('KserveHandler');
+export class KserveRoutes {
+  private readonly log = new Logger('KserveRoutes');
 
   constructor(
     private readonly repository: ModelRepository,

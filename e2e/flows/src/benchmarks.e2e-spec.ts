@@ -2,13 +2,9 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { LatestBenchmarkReply, LatestBenchmarkRequest, Registry } from '@cvp/contracts';
 import { createLogger, MessageBus } from '@cvp/platform';
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { writeReport } from '../../../bench/src/report/report-writer';
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { fixtureReport } from '../../../bench/src/testing/report-fixture';
+import { fixtureReport, writeReport } from '@cvp/bench/testing';
+import { BenchmarksService, type GatewayTestApp, startGatewayTestApp } from '@cvp/gateway/testing';
 import { JobSucceededHooks } from '@cvp/jobs';
-import { type GatewayTestApp, startGatewayTestApp } from '../testing/gateway-test-app';
-import { BenchmarksService } from './benchmarks.service';
 
 /** Benchmarks in the real gateway (SQLite, auth, NATS): rows from bench results, report views, latest selection. */
 describe('gateway benchmarks module (real gateway, SQLite, NATS)', () => {

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { freePort, isPortOpen } from '../../scripts/lib/ports';
+import { freePort, isPortOpen } from '../../../scripts/lib/ports';
 import { isAlive, OutputWatcher, ROOT, waitExit } from './support/processes';
 
 describe('supervisor (npm start without the bootstrap)', () => {

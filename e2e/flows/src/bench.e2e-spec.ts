@@ -1,21 +1,11 @@
-import { randomUUID } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import type { INestApplication } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import { type BenchReport, benchReportSchema } from '@cvp/contracts';
-import { createLogger, parseConfig } from '@cvp/platform';
+import { makeYoloPreset, startBenchWorker } from '@cvp/bench/testing';
+import { BenchmarksService, type GatewayTestApp, seedConvertedModel, startGatewayTestApp } from '@cvp/gateway/testing';
 import { chromium } from 'playwright-core';
-import { DataSource } from 'typeorm';
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { BenchmarksService } from '../../gateway/src/benchmarks/benchmarks.service';
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { ModelEntity, ModelVersionEntity } from '../../gateway/src/models/model.entity';
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { type GatewayTestApp, startGatewayTestApp } from '../../gateway/src/testing/gateway-test-app';
-import { AppModule } from './app.module';
-import { benchConfigSchema } from './config';
-import { makeYoloPreset, REPO_ROOT, testBenchOptions } from './testing/bench-fixtures';
+import { REPO_ROOT } from './support/paths';
 
 const ARTIFACTS = path.join(REPO_ROOT, 'artifacts');
 const CHROMIUM_ARGS = [
@@ -74,50 +64,15 @@ describe('bench: yolov8n preset -> bench job -> 9 steps, selection, decision rec
     engineer = await gw.login('engineer');
     viewer = await gw.login('viewer');
     // The model row as the preset import leaves it: version 1 with its ONNX under the data dir.
-    modelId = randomUUID();
-    const vdir = path.join(gw.dataDir, 'models', modelId, 'v1');
-    mkdirSync(vdir, { recursive: true });
-    const onnx = path.join(vdir, 'model.onnx');
-    copyFileSync(presetOnnx, onnx);
-    const ds = gw.app.get(DataSource);
-    const ts = new Date().toISOString();
-    await ds.getRepository(ModelEntity).save({
-      id: modelId,
-      name: 'yolov8n-64',
+    modelId = await seedConvertedModel(gw, {
+      onnx: presetOnnx,
       task: 'detect',
+      name: 'yolov8n-64',
       sourceFormat: 'ultralytics',
       preset: 'yolov8n',
-      labels: null,
-      ownerId: gw.userIds.engineer,
-      latestVersion: 1,
-      createdAt: ts,
-      updatedAt: ts,
-    });
-    await ds.getRepository(ModelVersionEntity).save({
-      modelId,
-      version: 1,
-      sourcePath: onnx,
-      sourceSha256: null,
-      sourceSize: null,
-      sourceFormat: 'ultralytics',
-      onnxPath: onnx,
-      trained: false,
       metadata: { metadata_props: { imgsz: '[64, 64]' } },
-      metrics: null,
-      jobId: null,
-      createdAt: ts,
     });
-
-    const config = parseConfig(benchConfigSchema, {
-      CVP_NATS_URL: process.env.CVP_NATS_URL,
-      CVP_DATA_DIR: gw.dataDir,
-      CVP_LOG_LEVEL: 'silent',
-    });
-    bench = await NestFactory.create(
-      AppModule.forRoot(config, createLogger('bench', 'silent'), testBenchOptions(gw.dataDir)),
-      { logger: false },
-    );
-    await bench.init();
+    bench = await startBenchWorker(gw.dataDir);
   }, 240_000);
 
   afterAll(async () => {

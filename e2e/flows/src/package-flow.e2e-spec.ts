@@ -4,24 +4,17 @@
  * real nats-server): POST /api/v1/jobs/package -> worker builds the bundle -> completion hook
  * stores the row -> GET /api/v1/packages/:id/download streams a tarball whose manifest verifies.
  * The model's converted version is registered through the gateway's own job succeeded hooks
- * (no convert worker runs here: conversion is trainer-bridge's suite).
+ * (no convert worker runs here: conversion is covered by train-and-tune).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { INestApplicationContext } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import { Streams } from '@cvp/contracts';
+import { type GatewayTestApp, startGatewayTestApp, uploadMultipart } from '@cvp/gateway/testing';
 import { JobSucceededHooks } from '@cvp/jobs';
+import { makeYoloModel, platformSnapshot, scratchDir, startPackagerWorker } from '@cvp/packager/testing';
 import { MessageBus } from '@cvp/platform';
-import pino from 'pino';
-// The gateway's test app: this suite drives the real gateway in-process.
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { type GatewayTestApp, startGatewayTestApp } from '../../../gateway/src/testing/gateway-test-app';
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { uploadMultipart } from '../../../gateway/src/testing/upload-helpers';
-import { AppModule } from '../app.module';
-import { makeYoloModel, packagerConfig, platformSnapshot, scratchDir } from '../testing/fixtures';
 
 interface Job {
   id: string;
@@ -77,15 +70,11 @@ describe('package job end to end: gateway REST -> packager worker over NATS -> p
       },
     );
 
-    const config = packagerConfig({
+    packager = await startPackagerWorker({
       CVP_DATA_DIR: gw.dataDir,
       CVP_PACKAGER_PLATFORM_ROOT: platformSnapshot(path.join(dir, 'platform')),
       CVP_LOG_LEVEL: 'silent',
     });
-    packager = await NestFactory.createApplicationContext(AppModule.forRoot(config, pino({ level: 'silent' })), {
-      logger: false,
-    });
-    await packager.init();
   }, 300_000);
 
   afterAll(async () => {

@@ -4,7 +4,7 @@ import math
 import pytest
 
 from cvp_ml import cli as cvp_cli
-from cvp_ml.protocol import Cancelled, CvpError, _clean
+from cvp_ml.wire import Cancelled, CvpError, _clean
 
 
 @pytest.mark.parametrize("exc, code, err", [

@@ -1,6 +1,6 @@
 /**
  * End to end through REST: the real gateway (in-process: auth, data sets, models, jobs, SSE, GPU
- * lease service) and this service (in-process: job workers, python children) over the test
+ * lease service) and trainer-bridge (in-process: job workers, python children) over the test
  * run's nats-server. Upload a generated data set -> preset yolov8n -> train 1 epoch at imgsz 32
  * on CPU -> a new model version whose ONNX loads in onnxruntime-node, progress seen over SSE;
  * then a ga tune whose trials each hold a lease from the gateway's 2-token service.
@@ -8,29 +8,16 @@
 import 'reflect-metadata';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { INestApplicationContext } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { parseConfig } from '@cvp/platform';
+import { buildZip, type GatewayTestApp, startGatewayTestApp } from '@cvp/gateway/testing';
+import { maxOverlap, startTrainerBridge, type TrainerBridgeTestApp } from '@cvp/trainer-bridge/testing';
 import * as ort from 'onnxruntime-node';
-import pino from 'pino';
-// The gateway's own e2e harness (the brief's way to drive REST); test-only, never in a build.
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { type GatewayTestApp, startGatewayTestApp } from '../../../gateway/src/testing/gateway-test-app';
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { buildZip } from '../../../gateway/src/testing/zip-writer';
-import { AppModule } from '../app.module';
-import { trainerBridgeConfigSchema } from '../config';
-import { PythonRunner } from '../python-runner/python-runner.service';
-import { REPO_ROOT, requirePython } from '../testing/python-env';
-import { collectJobEvents, type SseEvent } from '../testing/sse';
-import { toTrainerSettings } from '../trainer-settings';
-import { maxOverlap } from '../testing/overlap';
+import { collectJobEvents, type SseEvent } from './support/sse';
 
 jest.setTimeout(20 * 60_000);
 
 describe('train and tune through REST (gateway + trainer-bridge in process, real python)', () => {
   let gw: GatewayTestApp;
-  let trainer: INestApplicationContext;
+  let trainer: TrainerBridgeTestApp;
   let token: string;
   let modelId: string;
   let datasetId: string;
@@ -58,38 +45,18 @@ describe('train and tune through REST (gateway + trainer-bridge in process, real
   };
 
   beforeAll(async () => {
-    const python = requirePython();
     gw = await startGatewayTestApp({ env: { CVP_GPU_TOKENS: '2' } });
     token = await gw.login('engineer');
-    const config = parseConfig(trainerBridgeConfigSchema, {
-      NODE_ENV: 'test',
-      CVP_NATS_URL: process.env.CVP_NATS_URL,
-      CVP_DATA_DIR: gw.dataDir,
-      CVP_PYTHON: python,
-      CVP_LOG_LEVEL: 'silent',
+    trainer = await startTrainerBridge(gw.dataDir, {
       // the coordinator may start 3 trials; the gateway's 2 tokens must hold them to 2 at once
       CVP_GPU_TOKENS: '3',
       CVP_LEASE_TTL_MS: '5000',
       CVP_TRAIN_THREADS: '1',
     });
-    const settings = {
-      ...toTrainerSettings(config, REPO_ROOT),
-      // the wrapper from source (what dist/ holds after the build)
-      trialWrapperCommand: [
-        process.execPath,
-        path.join(__dirname, '../testing/run-ts.js'),
-        path.join(__dirname, '../tune/trial-lease-wrapper.ts'),
-      ],
-    };
-    trainer = await NestFactory.createApplicationContext(
-      AppModule.forRoot(config, pino({ level: 'silent' }), settings),
-      { logger: false },
-    );
-    await trainer.init();
 
     // A generated YOLO data set, zipped with a portable data.yaml (relative splits).
     const dsDir = path.join(process.env.CVP_TEST_DIR!, 'e2e-synth');
-    await new PythonRunner(settings.python).run('synth-dataset', [
+    await trainer.python.run('synth-dataset', [
       '--kind',
       'yolo',
       '--out',

@@ -1,0 +1,25 @@
+import type { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { createLogger, parseConfig } from '@cvp/platform';
+import { AppModule } from '../app.module';
+import { benchConfigSchema } from '../config';
+import { testBenchOptions } from './bench-fixtures';
+
+/**
+ * Starts the real bench service in process: its job worker on the test run's nats-server, the
+ * child-process measurements, python variants and the native core when built, with measurement
+ * sizes small enough for a whole protocol to run in minutes.
+ */
+export async function startBenchWorker(dataDir: string): Promise<INestApplication> {
+  const config = parseConfig(benchConfigSchema, {
+    CVP_NATS_URL: process.env.CVP_NATS_URL,
+    CVP_DATA_DIR: dataDir,
+    CVP_LOG_LEVEL: 'silent',
+  });
+  const app = await NestFactory.create(
+    AppModule.forRoot(config, createLogger('bench', 'silent'), testBenchOptions(dataDir)),
+    { logger: false },
+  );
+  await app.init();
+  return app;
+}
