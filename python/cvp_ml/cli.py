@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--classes", type=int, default=2)
     s.add_argument("--imgsz", type=int, default=64)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--zip", help="also write a zip the gateway's data set upload accepts (yolo only)")
 
     s = sub.add_parser("train", help="Ultralytics training, offline")
     s.add_argument("--model", required=True, help="preset name (yolov8n, yolov8s), .pt or .yaml")
@@ -87,6 +88,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=0)
     s.add_argument("--hyp", help="JSON object of Ultralytics hyperparameters (lr0, mosaic, ...)")
     s.add_argument("--no-export", action="store_true", help="skip the final ONNX export")
+
+    s = sub.add_parser("evaluate", help="mAP@0.5 of a detector (.pt, .onnx or an untrained preset) on a labelled split")
+    s.add_argument("--model", required=True, help=".pt, .onnx, or yolov8n/yolov8s for the untrained architecture")
+    s.add_argument("--data", required=True, help="YOLO data set folder or data.yaml")
+    s.add_argument("--imgsz", type=int, required=True)
+    s.add_argument("--split", default="val")
+    s.add_argument("--batch", type=int, default=16)
+    s.add_argument("--seed", type=int, default=0)
+
+    s = sub.add_parser("recipe", help="a training recipe and its cache key")
+    s.add_argument("--name", required=True)
+
+    s = sub.add_parser("trained-detector", help="train (or load from cache) a recipe's detector and its data set")
+    s.add_argument("--recipe", default="shapes-small")
+    s.add_argument("--cache-dir", help="default: $CVP_FIXTURE_CACHE or ~/.cache/cvp/fixtures")
+    s.add_argument("--rebuild", action="store_true", help="train again even when cached")
 
     s = sub.add_parser("tune", help="hyperparameter search coordinator (owns the Optuna study)")
     s.add_argument("--coordinator", action="store_true", help="accepted for clarity; tune is always the coordinator")
@@ -129,7 +146,7 @@ def dispatch(args) -> dict:
                             args.calib_count, parse_shape(args.input_shape))
     if cmd == "synth-dataset":
         from . import synth
-        return synth.run(args.kind, Path(args.out), args.images, args.classes, args.imgsz, args.seed)
+        return synth.run(args.kind, Path(args.out), args.images, args.classes, args.imgsz, args.seed, _path(args.zip))
     if cmd == "train":
         from . import train
         hyp = {}
@@ -141,6 +158,15 @@ def dispatch(args) -> dict:
         return train.run(model=args.model, data=args.data, task=args.task, epochs=args.epochs, imgsz=args.imgsz,
                          batch=args.batch, device=args.device, seed=args.seed, out=Path(args.out),
                          workers=args.workers, hyp=hyp, export=not args.no_export)
+    if cmd == "evaluate":
+        from . import evaluate
+        return evaluate.run(args.model, args.data, args.imgsz, args.split, args.batch, args.seed)
+    if cmd == "recipe":
+        from . import recipes
+        return recipes.describe(args.name)
+    if cmd == "trained-detector":
+        from . import fixtures
+        return fixtures.run(args.recipe, _path(args.cache_dir), args.rebuild)
     if cmd == "tune":
         from . import tune
         return tune.run(args)

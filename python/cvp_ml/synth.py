@@ -1,4 +1,4 @@
-"""Synthetic data sets for tests: shapes on noise with exact YOLO labels, or class folders."""
+"""Synthetic data sets (tests, the demo, trained fixtures): shapes on noise with exact YOLO labels, or class folders."""
 from __future__ import annotations
 
 import colorsys
@@ -9,10 +9,23 @@ import numpy as np
 
 from .wire import CvpError, progress
 
+_HUES = ("red", "orange", "yellow", "chartreuse", "green", "spring-green", "cyan", "azure", "blue", "violet",
+         "magenta", "rose")
+
 
 def class_color(k: int, classes: int) -> tuple[int, int, int]:
     r, g, b = colorsys.hsv_to_rgb(k / max(classes, 1), 0.9, 0.95)
     return int(r * 255), int(g * 255), int(b * 255)
+
+
+def class_names(classes: int) -> dict[int, str]:
+    """What each class looks like ("red rectangle", "cyan circle"), so detections read as what they are."""
+    names: dict[int, str] = {}
+    for k in range(classes):
+        hue = _HUES[int(round(k / max(classes, 1) * len(_HUES))) % len(_HUES)]
+        name = f"{hue} {'circle' if k % 2 else 'rectangle'}"
+        names[k] = name if name not in names.values() else f"{name} {k}"
+    return names
 
 
 def _noise(rng, s: int) -> "Image.Image":
@@ -36,8 +49,49 @@ def _draw_shape(draw, rng, k: int, classes: int, s: int) -> tuple[float, float, 
     return x0, y0, x0 + w, y0 + h
 
 
-def yolo(out: Path, images: int, classes: int, imgsz: int, seed: int, val_fraction: float = 0.25) -> dict[str, Any]:
+def write_data_yaml(folder: Path, classes: int, root: Path | None = None) -> Path:
+    """data.yaml for the folder layout yolo() writes, with absolute `path`/`train`/`val` (so
+    Ultralytics never resolves them against its own datasets dir, and never fetches anything).
+    root: the absolute folder to name when the data set is about to move there (default: folder)."""
     import yaml
+
+    root = (root or folder).resolve()
+    data: dict[str, Any] = {"path": str(root), "train": str(root / "images" / "train"),
+                            "val": str(root / "images" / "val")}
+    # no 'download' key: an offline data set must never point Ultralytics at the network
+    data.update(nc=classes, names=class_names(classes))
+    dst = folder / "data.yaml"
+    tmp = dst.with_name(".data.yaml.tmp")
+    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
+    tmp.replace(dst)
+    return dst
+
+
+def zip_portable(root: Path, dst: Path) -> Path:
+    """A zip of a yolo() folder that the gateway's data set upload accepts: portable data.yaml,
+    images/<split>, labels/<split>, entries sorted (the same data set gives the same bytes)."""
+    import yaml
+    import zipfile
+
+    cfg = yaml.safe_load((root / "data.yaml").read_text())
+    portable = {"train": "images/train", "val": "images/val", "nc": cfg["nc"], "names": cfg["names"]}
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        info = zipfile.ZipInfo("data.yaml", date_time=(2000, 1, 1, 0, 0, 0))
+        z.writestr(info, yaml.safe_dump(portable, sort_keys=False), compress_type=zipfile.ZIP_DEFLATED)
+        for sub in ("images/train", "images/val", "labels/train", "labels/val"):
+            for f in sorted((root / sub).iterdir()):
+                if f.is_file() and not f.name.startswith(".") and f.suffix != ".cache":
+                    info = zipfile.ZipInfo(f"{sub}/{f.name}", date_time=(2000, 1, 1, 0, 0, 0))
+                    # PNGs are compressed already: storing them saves CPU for no size cost
+                    method = zipfile.ZIP_STORED if f.suffix == ".png" else zipfile.ZIP_DEFLATED
+                    z.writestr(info, f.read_bytes(), compress_type=method)
+    tmp.replace(dst)
+    return dst
+
+
+def yolo(out: Path, images: int, classes: int, imgsz: int, seed: int, val_fraction: float = 0.25) -> dict[str, Any]:
     from PIL import ImageDraw
 
     rng = np.random.default_rng(seed)
@@ -66,12 +120,10 @@ def yolo(out: Path, images: int, classes: int, imgsz: int, seed: int, val_fracti
         if i % 50 == 0:
             progress("synth", done=i, total=images)
     root = out.resolve()
-    # absolute paths and no 'download' key: Ultralytics never tries to fetch the data set
-    data = {"path": str(root), "train": str(root / "images" / "train"), "val": str(root / "images" / "val"),
-            "nc": classes, "names": {k: f"class{k}" for k in range(classes)}}
-    (out / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    write_data_yaml(root, classes)
     return {"kind": "yolo", "path": str(root), "data_yaml": str(root / "data.yaml"), "splits": counts,
-            "classes": classes, "instances_per_class": instances, "imgsz": imgsz, "seed": seed}
+            "classes": classes, "names": list(class_names(classes).values()), "instances_per_class": instances, "imgsz": imgsz,
+            "seed": seed, "val_fraction": val_fraction}
 
 
 def imagefolder(out: Path, images: int, classes: int, imgsz: int, seed: int, val_fraction: float = 0.25) -> dict[str, Any]:
@@ -95,11 +147,17 @@ def imagefolder(out: Path, images: int, classes: int, imgsz: int, seed: int, val
             "imgsz": imgsz, "seed": seed}
 
 
-def run(kind: str, out: Path, images: int, classes: int, imgsz: int, seed: int) -> dict[str, Any]:
+def run(kind: str, out: Path, images: int, classes: int, imgsz: int, seed: int,
+        zip_path: Path | None = None) -> dict[str, Any]:
     if images < 2 or classes < 1 or imgsz < 16:
         raise CvpError("bad_input", "need images >= 2, classes >= 1, imgsz >= 16")
+    if zip_path is not None and kind != "yolo":
+        raise CvpError("bad_input", "--zip is available for yolo data sets only")
     if kind == "yolo":
-        return yolo(out, images, classes, imgsz, seed)
+        result = yolo(out, images, classes, imgsz, seed)
+        if zip_path is not None:
+            result["zip"] = str(zip_portable(out, zip_path).resolve())
+        return result
     if kind == "imagefolder":
         return imagefolder(out, images, classes, imgsz, seed)
     raise CvpError("bad_input", f"unknown data set kind {kind!r}; choose yolo or imagefolder")

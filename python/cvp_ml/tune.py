@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import math
 import os
 import shlex
 import signal
@@ -319,6 +320,17 @@ def _interrupt(study, number: int, params: dict, record: dict | None, why: str) 
     progress("trial_interrupted", trial=number, params=params, requeued=True)
 
 
+def _finite(v) -> float | None:
+    """A metric as a float, or None when it is missing, not a number, NaN or infinite."""
+    if isinstance(v, bool):
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
 def _finish(study, r: _Trial, args, multi: bool, timed_out: bool) -> None:
     import optuna
 
@@ -334,10 +346,19 @@ def _finish(study, r: _Trial, args, multi: bool, timed_out: bool) -> None:
         err = r.error or {}
         rec.update(status="failed", error=err.get("message") or f"trial exited {r.proc.returncode} without a result",
                    error_code=err.get("code"))
+    elif _finite(r.result.get("accuracy")) is None:
+        # Scoring it 0.0 would rank it as a real (bad) configuration and steer the sampler away
+        # from parameters that were never measured; it is a failed trial with its reason.
+        res = r.result
+        metric = res.get("primary_metric") or "its primary metric"
+        present = sorted(k for k, v in (res.get("metrics") or {}).items() if _finite(v) is not None)
+        rec.update(status="failed", error_code="no_metric", metrics=res.get("metrics"),
+                   checkpoint=res.get("checkpoint"), onnx=res.get("onnx"),
+                   error=f"training finished without a value for {metric} (got {res.get('accuracy')!r}; "
+                         f"finite metrics: {present or 'none'}); not scored")
     else:
         res = r.result
-        acc = res.get("accuracy")
-        acc = float(acc) if acc is not None else 0.0
+        acc = _finite(res["accuracy"])
         rec.update(status="complete", metrics=res.get("metrics"), accuracy=acc, fitness=res.get("fitness"),
                    checkpoint=res.get("checkpoint"), onnx=res.get("onnx"))
         values = [acc]

@@ -1,4 +1,5 @@
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import yaml
@@ -16,7 +17,9 @@ def test_yolo_labels_match_drawn_shapes(cli, tmp_path):
     assert "download" not in data
     for k in ("path", "train", "val"):
         assert data[k].startswith("/")
-    assert data["names"] == {0: "class0", 1: "class1", 2: "class2"}
+    # names say what each class looks like, so detections read as what they are
+    assert data["names"] == {0: "red rectangle", 1: "green circle", 2: "blue rectangle"}
+    assert r["names"] == ["red rectangle", "green circle", "blue rectangle"]
     checked = 0
     for split in ("train", "val"):
         for img_path in sorted((tmp_path / "images" / split).glob("*.png")):
@@ -56,3 +59,25 @@ def test_synth_is_deterministic_and_imagefolder_layout(cli, tmp_path):
 def test_synth_bad_input(cli, tmp_path):
     r = cli("synth-dataset", "--kind", "yolo", "--out", tmp_path, "--images", 1, "--classes", 1)
     assert r.rc == 2 and r.final["code"] == "bad_input"
+
+
+def test_yolo_zip_is_portable_and_deterministic(cli, tmp_path):
+    import zipfile
+
+    zips = []
+    for d in ("a", "b"):
+        r = cli("synth-dataset", "--kind", "yolo", "--out", tmp_path / d, "--images", 6, "--classes", 4, "--imgsz", 32,
+                "--seed", 2, "--zip", tmp_path / f"{d}.zip", check=0).result
+        zips.append(Path(r["zip"]).read_bytes())
+    assert zips[0] == zips[1]  # same data set, same bytes
+    with zipfile.ZipFile(tmp_path / "a.zip") as z:
+        names = z.namelist()
+        cfg = yaml.safe_load(z.read("data.yaml"))
+    # relative splits and no path: valid wherever the upload is extracted; no download key
+    assert cfg == {"train": "images/train", "val": "images/val", "nc": 4,
+                   "names": {0: "red rectangle", 1: "chartreuse circle", 2: "cyan rectangle", 3: "violet circle"}}
+    assert names[0] == "data.yaml"
+    assert sum(n.startswith("images/") for n in names) == 6 and sum(n.startswith("labels/") for n in names) == 6
+    assert not any(n.startswith("/") or ".." in n for n in names)
+    r = cli("synth-dataset", "--kind", "imagefolder", "--out", tmp_path / "c", "--zip", tmp_path / "c.zip")
+    assert r.rc == 2 and "--zip" in r.final["message"]

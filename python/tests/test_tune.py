@@ -151,3 +151,29 @@ def test_failed_trials_are_recorded_not_fatal(cli, yolo_data, tmp_path):
     assert res["completed"] == 0 and res["failed"] == 2 and res["best"] is None
     assert all(t["status"] == "failed" and t["exit_code"] == 1 and "without a result" in t["error"]
                for t in res["trials"])
+
+
+def test_trial_without_a_metric_is_failed_with_its_reason_not_scored_zero(cli, yolo_data, tmp_path):
+    # Stand-in trials through the wrapper hook: each "training" ends with a result line whose
+    # primary metric is missing (null, as NaN is written) or absent. The coordinator is real.
+    stub = tmp_path / "no_metric.sh"
+    stub.write_text(
+        "#!/bin/sh\n"
+        "if [ \"$CVP_TRIAL_NUMBER\" = 0 ]; then acc=null; else acc='\"n/a\"'; fi\n"
+        "printf '%s\\n' \"{\\\"type\\\":\\\"result\\\",\\\"command\\\":\\\"train\\\",\\\"accuracy\\\":$acc,"
+        "\\\"primary_metric\\\":\\\"metrics/mAP50-95(B)\\\",\\\"metrics\\\":{\\\"metrics/mAP50-95(B)\\\":null,"
+        "\\\"metrics/precision(B)\\\":0.5},\\\"checkpoint\\\":null}\"\n")
+    stub.chmod(0o755)
+    r = cli("tune", "--study", tmp_path / "s.db", "--strategy", "tpe", "--trials", 2, "--parallel", 1,
+            "--data", yolo_data, "--out", tmp_path / "out", *TINY, env={"CVP_TRIAL_WRAPPER": str(stub)})
+    res = r.result
+    assert res["completed"] == 0 and res["failed"] == 2 and res["best"] is None
+    for t in res["trials"]:
+        assert t["status"] == "failed" and t["error_code"] == "no_metric", t
+        assert "accuracy" not in t and t["exit_code"] == 0
+        assert "metrics/mAP50-95(B)" in t["error"] and "metrics/precision(B)" in t["error"]
+    # the study agrees: nothing was told a value
+    import optuna
+
+    study = optuna.load_study(study_name="cvp-tune", storage=f"sqlite:///{tmp_path / 's.db'}")
+    assert [t.state.name for t in study.trials] == ["FAIL", "FAIL"] and all(t.values is None for t in study.trials)

@@ -235,6 +235,7 @@ function compactTrial(t: TrialRecord): TrialRecord {
     'started_at',
     'finished_at',
     'error',
+    'error_code',
     'retry_of',
   ];
   return Object.fromEntries(Object.entries(t).filter(([k]) => keep.includes(k))) as TrialRecord;

@@ -53,6 +53,31 @@ describe('tune report', () => {
     expect(scatterSvg([], 'x', 'y', 't')).toContain('no completed trials');
   });
 
+  it('shows a trial that produced no metric as failed with its reason, never as accuracy 0', () => {
+    const html = renderTuneReportHtml({
+      ...base,
+      strategy: 'tpe',
+      paretoFront: undefined,
+      best: { number: 0, params: { lr0: 0.001 }, accuracy: 0.2 },
+      trials: [
+        { number: 0, status: 'complete', accuracy: 0.2, params: { lr0: 0.001 } },
+        {
+          number: 1,
+          status: 'failed',
+          error_code: 'no_metric',
+          error: 'training finished without a value for metrics/mAP50-95(B) (got None); not scored',
+          params: { lr0: 0.05 },
+        },
+      ],
+    });
+    const row = html.split('\n').find((l) => l.startsWith('<tr class="failed"'))!;
+    expect(row).toContain('<td>failed</td><td>–</td>');
+    expect(row).toContain('without a value for metrics/mAP50-95(B)');
+    expect(row).not.toMatch(/<td>0<\/td>/);
+    // the history chart plots the one measured trial only
+    expect(html.match(/<circle /g)).toHaveLength(1);
+  });
+
   it('scales points into the plot area', () => {
     const svg = scatterSvg(
       [
