@@ -2,8 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { Module, type OnModuleInit } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { ReadinessRegistry, SERVICE_CONFIG } from '@cvp/platform';
-import { DataSource } from 'typeorm';
-import { dataSourceOptions, type DatabaseSettings } from './data-source';
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import { dataSourceOptions, type DatabaseSettings, openDatabase } from './data-source';
 
 @Module({
   imports: [
@@ -13,6 +13,7 @@ import { dataSourceOptions, type DatabaseSettings } from './data-source';
         mkdirSync(c.CVP_DATA_DIR, { recursive: true });
         return { ...dataSourceOptions(c), autoLoadEntities: true };
       },
+      dataSourceFactory: (options) => openDatabase(options as DataSourceOptions),
     }),
   ],
 })
@@ -23,6 +24,7 @@ export class DatabaseModule implements OnModuleInit {
   ) {}
 
   onModuleInit() {
+    // Reported by name in /health/ready, so a database outage reads as "database: down" there.
     this.readiness.register('database', async () => {
       await this.ds.query('SELECT 1');
       return true;
