@@ -28,8 +28,13 @@ export class AuditService {
 
   /** Never throws: a failed audit write is logged loudly but does not undo the call it describes. */
   async record(r: AuditRecord): Promise<void> {
+    // A refused request is audited too, with what it sent: NUL (which PostgreSQL cannot store)
+    // becomes U+FFFD, so the row is written instead of lost.
+    const row = Object.fromEntries(
+      Object.entries(r).map(([k, v]) => [k, typeof v === 'string' ? v.replaceAll('\u0000', '\uFFFD') : v]),
+    ) as AuditRecord;
     try {
-      await this.entries.insert({ id: randomUUID(), at: new Date().toISOString(), ...r });
+      await this.entries.insert({ id: randomUUID(), at: new Date().toISOString(), ...row });
     } catch (e) {
       this.logger.error({ err: e, audit: r }, 'audit write failed');
     }

@@ -1,9 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { Module, type OnModuleInit } from '@nestjs/common';
+import { APP_PIPE } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { ReadinessRegistry, SERVICE_CONFIG } from '@cvp/platform';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { dataSourceOptions, type DatabaseSettings, openDatabase } from './data-source';
+import { NoNulCharactersPipe } from './no-nul-characters.pipe';
 
 @Module({
   imports: [
@@ -16,6 +18,8 @@ import { dataSourceOptions, type DatabaseSettings, openDatabase } from './data-s
       dataSourceFactory: (options) => openDatabase(options as DataSourceOptions),
     }),
   ],
+  // Global: text the database cannot store is refused as 400 before any handler runs.
+  providers: [{ provide: APP_PIPE, useClass: NoNulCharactersPipe }],
 })
 export class DatabaseModule implements OnModuleInit {
   constructor(
