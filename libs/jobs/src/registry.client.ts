@@ -16,7 +16,8 @@ export type BenchmarkDescription = NonNullable<LatestBenchmarkReply['benchmark']
 
 /**
  * The gateway's registry read over NATS by every worker service (the gateway owns the tables).
- * An unreachable gateway is retried by the job machinery; an unknown id fails the job at once.
+ * An unreachable gateway, or one that cannot read its database, is retried by the job machinery;
+ * an unknown id fails the job at once.
  */
 export class RegistryClient {
   constructor(
@@ -32,10 +33,17 @@ export class RegistryClient {
     }
   }
 
+  /** The gateway answered but could not look (its database is down): retried like no answer. */
+  private retryIfUnavailable(what: string, reply: { unavailable?: boolean; error?: string }): void {
+    if (reply.unavailable)
+      throw new RetryableJobError(`${what} registry unavailable${reply.error ? `: ${reply.error}` : ''}`);
+  }
+
   async describeModel(modelId: string): Promise<ModelDescription> {
     const reply = await this.ask('model', () =>
       this.bus.request(DescribeModelRequest, DescribeModelReply, Registry.describeModel, { modelId }, this.timeoutMs),
     );
+    this.retryIfUnavailable('model', reply);
     if (!reply.found || !reply.model)
       throw new PermanentJobError(`model ${modelId} not found${reply.error ? `: ${reply.error}` : ''}`);
     return reply.model;
@@ -51,6 +59,7 @@ export class RegistryClient {
         this.timeoutMs,
       ),
     );
+    this.retryIfUnavailable('data set', reply);
     if (!reply.found || !reply.dataset)
       throw new PermanentJobError(`data set ${datasetId} not found${reply.error ? `: ${reply.error}` : ''}`);
     return reply.dataset;
@@ -67,6 +76,7 @@ export class RegistryClient {
         this.timeoutMs,
       ),
     );
+    this.retryIfUnavailable('benchmark', reply);
     return reply.found && reply.benchmark ? reply.benchmark : null;
   }
 }

@@ -35,7 +35,7 @@ export class BenchmarkRegistryResponder implements OnApplicationBootstrap {
           });
         } catch (e) {
           this.logger.error({ err: e, modelId: req.modelId }, 'benchmark.latest failed');
-          this.bus.respond(msg, LatestBenchmarkReply, { found: false });
+          this.bus.respond(msg, LatestBenchmarkReply, { found: false, unavailable: true });
         }
       },
       { queue: 'gateway' },

@@ -1,5 +1,13 @@
+import path from 'node:path';
+import { DescribeModelReply, DescribeModelRequest, Registry } from '@cvp/contracts';
+import { createLogger, MessageBus } from '@cvp/platform';
 import { type GatewayTestApp, startGatewayTestApp } from '../testing/gateway-test-app';
 import { postgresHarness, type PostgresServer } from '../testing/test-database';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { startNatsServer } = require('../../../../scripts/lib/nats-server') as {
+  startNatsServer(o: { storeDir: string }): Promise<{ url: string; stop(): Promise<void> }>;
+};
 
 /**
  * The gateway on a real PostgreSQL server that stops and starts again under it: requests in
@@ -8,18 +16,26 @@ import { postgresHarness, type PostgresServer } from '../testing/test-database';
  */
 describe('gateway across a PostgreSQL restart (real server, private to this file)', () => {
   let pg: PostgresServer;
+  let nats: { url: string; stop(): Promise<void> };
   let gw: GatewayTestApp;
+  let bus: MessageBus;
   let token: string;
 
   beforeAll(async () => {
-    // Private: stopping the run's shared server would break other test files.
+    // Private: stopping the run's shared server would break other test files, and registry
+    // requests must reach this gateway and no other.
     pg = await postgresHarness.startPostgresServer();
+    nats = await startNatsServer({ storeDir: path.join(process.env.CVP_TEST_DIR!, 'nats-pg-restart') });
     const url = await pg.createDatabase('cvp_restart');
-    gw = await startGatewayTestApp({ env: { CVP_DB_URL: url } });
+    gw = await startGatewayTestApp({ env: { CVP_DB_URL: url, CVP_NATS_URL: nats.url } });
     token = await gw.login('engineer');
+    bus = new MessageBus({ url: nats.url, name: 'pg-restart-test', logger: createLogger('t', 'silent') });
+    await bus.connect();
   });
   afterAll(async () => {
+    await bus?.close();
     await gw?.close();
+    await nats?.stop();
     await pg?.destroy();
   });
 
@@ -67,6 +83,15 @@ describe('gateway across a PostgreSQL restart (real server, private to this file
       expect(r.body).toMatchObject({ checks: { database: { status: 'down' } } });
       // The process itself is fine: liveness stays up, so an orchestrator does not restart it.
       expect((await fetch(`${gw.baseUrl}/health/live`)).status).toBe(200);
+      // Workers asking the registry hear "unavailable" (retry the job), not "not found" (fail it).
+      const reply = await bus.request(
+        DescribeModelRequest,
+        DescribeModelReply,
+        Registry.describeModel,
+        { modelId: 'any-model' },
+        10_000,
+      );
+      expect(reply).toMatchObject({ found: false, unavailable: true });
     } finally {
       await pg.start();
     }

@@ -11,6 +11,13 @@ import type { Logger } from 'pino';
 import { DatasetsService } from '../datasets/datasets.service';
 import { ModelsService } from '../models/models.service';
 
+/** A failed lookup is no "not found": the worker retries the job instead of failing it. */
+export const UNAVAILABLE = {
+  found: false,
+  unavailable: true,
+  error: 'registry unavailable: the database did not answer',
+};
+
 /**
  * Answers the registry RPCs workers use to learn model and data-set facts (paths, versions,
  * metadata) without touching the gateway database. Queue group: one gateway answers each request.
@@ -38,7 +45,7 @@ export class RegistryResponders implements OnApplicationBootstrap {
           );
         } catch (e) {
           this.logger.error({ err: e, modelId: req.modelId }, 'registry.model.describe failed');
-          this.bus.respond(msg, DescribeModelReply, { found: false, error: 'registry lookup failed' });
+          this.bus.respond(msg, DescribeModelReply, UNAVAILABLE);
         }
       },
       { queue: 'gateway' },
@@ -56,7 +63,7 @@ export class RegistryResponders implements OnApplicationBootstrap {
           );
         } catch (e) {
           this.logger.error({ err: e, datasetId: req.datasetId }, 'registry.dataset.describe failed');
-          this.bus.respond(msg, DescribeDatasetReply, { found: false, error: 'registry lookup failed' });
+          this.bus.respond(msg, DescribeDatasetReply, UNAVAILABLE);
         }
       },
       { queue: 'gateway' },
