@@ -14,6 +14,7 @@ describe('ProblemDetailsFilter: an unavailable database is 503, other failures s
     ],
     ['PostgreSQL still starting up', withCode('the database system is starting up', '57P03')],
     ['PostgreSQL out of connections', withCode('sorry, too many clients already', '53300')],
+    ['PostgreSQL out of disk', withCode('could not extend file: No space left on device', '53100')],
     ['a connection exception', withCode('connection failure', '08006')],
     ['node-postgres lost its socket', new Error('Connection terminated unexpectedly')],
     ['pool connect timeout', new Error('timeout exceeded when trying to connect')],

@@ -21,10 +21,11 @@ const TITLES: Record<number, string> = {
 /** Socket errors of a dependency that is down or restarting. */
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'EAI_AGAIN']);
 /**
- * PostgreSQL SQLSTATEs of a server that is shutting down, restarting or full (57P01-57P03, 53300,
- * class 08), and SQLite's lock held past the busy timeout.
+ * PostgreSQL SQLSTATEs of a server that is shutting down or restarting (57P01-57P03), out of
+ * connections, disk or memory (class 53) or unreachable (class 08), and SQLite's lock held past
+ * the busy timeout.
  */
-const UNAVAILABLE_DB_CODES = /^(57P0[123]|53300|08\w{3}|SQLITE_BUSY)$/;
+const UNAVAILABLE_DB_CODES = /^(57P0[123]|53\w{3}|08\w{3}|SQLITE_BUSY)$/;
 /** node-postgres reports a dropped or timed-out connection by message only. */
 const UNAVAILABLE_DB_MESSAGES =
   /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/;
