@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every suite: jest per Nx project (unit, integration against a real nats-server and SQLite, e2e),
-# ctest for native, pytest for python. Runs them all, then prints one coverage summary and
+# the jest tests that touch the gateway's database again against PostgreSQL, ctest for native,
+# pytest for python. Runs them all, then prints one coverage summary and
 # exits non-zero if any suite failed or coverage is under the gate.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,8 @@ npx --no-install nx show projects >/dev/null
 run "lint" npx --no-install eslint apps libs e2e --max-warnings=0
 run "format (prettier --check)" npx --no-install prettier --check .
 run "jest (all Nx projects)" npx --no-install nx run-many -t test --parallel=1 --outputStyle=stream --skip-nx-cache
+# The tests that open the gateway's database, again against a real PostgreSQL server.
+run "jest against PostgreSQL (database tests)" bash scripts/test-postgres.sh
 [[ -f native/scripts/test.sh ]] && run "native (ctest)" bash native/scripts/test.sh
 [[ -f python/scripts/test.sh ]] && run "python (pytest)" bash python/scripts/test.sh
 run "inference with tritonclient (pytest)" bash apps/inference/test-py/run.sh
