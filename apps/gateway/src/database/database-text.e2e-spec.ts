@@ -1,3 +1,7 @@
+import { randomUUID } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { JobEntity } from '../jobs/job.entity';
+import { JobsService } from '../jobs/jobs.service';
 import { type GatewayTestApp, startGatewayTestApp } from '../testing/gateway-test-app';
 import { testDatabaseEngine } from '../testing/test-database';
 
@@ -67,5 +71,42 @@ describe(`gateway text handling (real gateway, ${testDatabaseEngine()})`, () => 
       };
       expect(list.items.find((k) => k.id === id)?.name).toBe(name);
     }
+  });
+
+  it("stores a worker's error or stage with NUL characters (as U+FFFD) instead of retrying it forever", async () => {
+    const id = randomUUID();
+    const t = new Date().toISOString();
+    await gw.app.get(DataSource).getRepository(JobEntity).insert({
+      id,
+      ownerId: gw.userIds.engineer,
+      type: 'convert',
+      input: '{}',
+      state: 'running',
+      attempts: 1,
+      error: null,
+      progress: 0,
+      stage: null,
+      result: null,
+      createdAt: t,
+      startedAt: t,
+      finishedAt: null,
+      updatedAt: t,
+      lastEventSeq: 0,
+    });
+    const jobs = gw.app.get(JobsService);
+    await jobs.applyWorkerEvent({ schemaVersion: 1, jobId: id, seq: 1, at: t, stage: 'step\u00001', progress: 0.5 });
+    await jobs.applyWorkerEvent({
+      schemaVersion: 1,
+      jobId: id,
+      seq: 2,
+      at: t,
+      state: 'failed',
+      error: 'child said \u0000\u0000',
+    });
+    expect(await jobs.get(id)).toMatchObject({
+      state: 'failed',
+      stage: 'step\uFFFD1',
+      error: 'child said \uFFFD\uFFFD',
+    });
   });
 });

@@ -6,6 +6,7 @@ import { InjectLogger } from '@cvp/platform';
 import type { Logger } from 'pino';
 import { type FindOptionsWhere, Repository } from 'typeorm';
 import { type Page, pageOf, skipTake } from '../auth/pagination';
+import { storableText } from '../database/storable-text';
 import { JobCompletionRegistry } from './job-completion.registry';
 import { JobDispatcher } from './job-dispatcher';
 import { JobEventEntity } from './job-event.entity';
@@ -153,7 +154,9 @@ export class JobsService {
   }
 
   /** Applies one event a worker reported; events for finished jobs change nothing. */
-  async applyWorkerEvent(e: JobEvent): Promise<void> {
+  async applyWorkerEvent(event: JobEvent): Promise<void> {
+    // A NUL in a worker's error (say, from a child's output) would fail every retry on PostgreSQL.
+    const e = { ...event, stage: storableText(event.stage), error: storableText(event.error) };
     await this.locked(e.jobId, async () => {
       const job = await this.jobs.findOne({ where: { id: e.jobId } });
       if (!job) {
