@@ -47,8 +47,8 @@ export interface GatewayTestApp {
 }
 
 export interface GatewayTestOptions {
-  /** Extra env settings (e.g. small upload caps); merged over the test defaults. */
-  env?: Record<string, string>;
+  /** Extra env settings (e.g. small upload caps); merged over the test defaults; undefined removes one. */
+  env?: Record<string, string | undefined>;
   /** Data dir to use instead of a fresh one (to restart on the same database). */
   dataDir?: string;
 }
