@@ -14,7 +14,8 @@ const INSTALL_CMD = 'apt-get install -y --no-install-recommends postgresql';
 
 /** Newest /usr/lib/postgresql/<major>/bin holding initdb and pg_ctl (CVP_PG_BINDIR overrides). */
 function findPgBinDir() {
-  if (process.env.CVP_PG_BINDIR) return process.env.CVP_PG_BINDIR;
+  const own = process.env.CVP_PG_BINDIR;
+  if (own) return fs.existsSync(path.join(own, 'pg_ctl')) ? own : null;
   const base = '/usr/lib/postgresql';
   const majors = fs.existsSync(base)
     ? fs
@@ -45,8 +46,9 @@ function requirePostgres() {
   const bin = findPgBinDir();
   if (bin) return bin;
   const sudo = process.getuid?.() === 0 ? '' : 'sudo ';
+  const where = process.env.CVP_PG_BINDIR ? `CVP_PG_BINDIR=${process.env.CVP_PG_BINDIR}` : '/usr/lib/postgresql/*/bin';
   throw new Error(
-    'PostgreSQL server binaries not found (looked in /usr/lib/postgresql/*/bin; CVP_PG_BINDIR overrides). ' +
+    `PostgreSQL server binaries not found (looked in ${where}; CVP_PG_BINDIR overrides). ` +
       `Install them with:\n  ${sudo}apt-get update && ${sudo}${INSTALL_CMD}\n` +
       '(scripts/bootstrap.sh does this when it runs as root)',
   );
