@@ -65,8 +65,10 @@ const TEST_SETTINGS = {
 
 /**
  * Starts a PostgreSQL server in `dir` (created, owned by the server's user; data in dir/data, the
- * log in dir/postgres.log), listening on 127.0.0.1 only. The returned handle can stop and start the same data dir on the same port, which is what
- * a database restart looks like to its clients.
+ * log in dir/postgres.log), listening on 127.0.0.1 only. When run as root the server runs as
+ * `postgres`, so `dir` must lie where that user can reach it (the default, under the temp dir, does).
+ * The returned handle can stop and start the same data dir on the same port, which is what a
+ * database restart looks like to its clients.
  *
  * @param {{dir?: string, port?: number, settings?: Record<string,string>, startTimeoutS?: number}} [opts]
  */
@@ -78,7 +80,7 @@ async function startPostgresServer(opts = {}) {
   if (user) fs.chownSync(dir, user.uid, -1);
   const dataDir = path.join(dir, 'data');
   const logFile = path.join(dir, 'postgres.log');
-  const port = opts.port ?? (await freePort());
+  let port = opts.port ?? (await freePort());
   const timeoutS = String(opts.startTimeoutS ?? 60);
   const settings = { ...TEST_SETTINGS, ...opts.settings };
 
@@ -97,28 +99,44 @@ async function startPostgresServer(opts = {}) {
     }
   };
 
-  if (!fs.existsSync(path.join(dataDir, 'PG_VERSION')))
+  const initialized = fs.existsSync(path.join(dataDir, 'PG_VERSION'));
+  // A failed start leaves nothing behind that this call made.
+  const cleanUp = () => {
+    if (!opts.dir) fs.rmSync(dir, { recursive: true, force: true });
+    else if (!initialized) fs.rmSync(dataDir, { recursive: true, force: true });
+  };
+  if (!initialized)
     await run(
       'initdb',
       ['-D', dataDir, '-A', 'trust', '-U', SUPERUSER, '-E', 'UTF8', '--no-locale', '--no-sync'],
       'initdb',
-    );
+    ).catch((e) => {
+      cleanUp();
+      throw e;
+    });
 
   // TCP on loopback only: no Unix socket, whose path would be bound by the length of `dir`.
-  const serverOpts = [
-    `-p ${port}`,
-    "-c unix_socket_directories=''",
-    '-c listen_addresses=127.0.0.1',
-    ...Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`),
-  ].join(' ');
+  const serverOpts = () =>
+    [
+      `-p ${port}`,
+      "-c unix_socket_directories=''",
+      '-c listen_addresses=127.0.0.1',
+      ...Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`),
+    ].join(' ');
   let running = false;
   const start = async () => {
     if (running) return;
-    await run(
-      'pg_ctl',
-      ['-D', dataDir, '-l', logFile, '-o', serverOpts, '-w', '-t', timeoutS, 'start'],
-      'pg_ctl start',
-    );
+    try {
+      await run(
+        'pg_ctl',
+        ['-D', dataDir, '-l', logFile, '-o', serverOpts(), '-w', '-t', timeoutS, 'start'],
+        'pg_ctl start',
+      );
+    } catch (e) {
+      // A server that was still coming up when pg_ctl gave up must not outlive this call.
+      await run('pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', 'stop'], 'pg_ctl stop').catch(() => undefined);
+      throw e;
+    }
     running = true;
   };
   /** mode: fast (roll back open transactions, disconnect clients), immediate (no clean shutdown: a crash). */
@@ -127,7 +145,19 @@ async function startPostgresServer(opts = {}) {
     await run('pg_ctl', ['-D', dataDir, '-m', mode, '-w', '-t', timeoutS, 'stop'], 'pg_ctl stop');
     running = false;
   };
-  await start();
+  // A port picked here can be taken by another process before the server binds it: pick again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await start();
+      break;
+    } catch (e) {
+      if (opts.port !== undefined || attempt >= 3 || !/could not bind|already in use/i.test(e.message)) {
+        cleanUp();
+        throw e;
+      }
+      port = await freePort();
+    }
+  }
 
   const host = '127.0.0.1';
   const urlFor = (database) => `postgres://${SUPERUSER}@${host}:${port}/${encodeURIComponent(database)}`;
