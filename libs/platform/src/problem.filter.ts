@@ -75,11 +75,14 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     body.instance = req.originalUrl?.split('?')[0];
     const cid = currentCorrelationId();
     if (cid) body.correlationId = cid;
-    if (body.status >= 500)
+    const unavailable = body.status === 503 && isDependencyUnavailable(exception);
+    // An outage answers every request: one line each, not a stack each.
+    if (unavailable) this.logger.warn(`${req.method} ${body.instance}: unavailable: ${(exception as Error)?.message}`);
+    else if (body.status >= 500)
       this.logger.error(`${req.method} ${body.instance}: ${(exception as Error)?.stack ?? String(exception)}`);
     const retryAfter =
       (exception as { retryAfterSeconds?: number })?.retryAfterSeconds ??
-      (body.status === 503 && isDependencyUnavailable(exception) ? UNAVAILABLE_RETRY_AFTER_S : undefined);
+      (unavailable ? UNAVAILABLE_RETRY_AFTER_S : undefined);
     if (retryAfter !== undefined) res.setHeader('Retry-After', String(retryAfter));
     res.status(body.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
   }
