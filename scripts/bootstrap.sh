@@ -11,9 +11,12 @@ say() { printf '\033[1;34m[bootstrap]\033[0m %s\n' "$*"; }
 SKIP=",${CVP_BOOTSTRAP_SKIP:-},"
 
 # --- 1. system packages -------------------------------------------------------------------
+# postgresql: the server the test suite runs a second pass against (scripts/test-postgres.sh); the
+# tests start their own in a temp dir and never use the package's system cluster.
 APT_PACKAGES=(nats-server libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev libgtest-dev
   libbenchmark-dev nlohmann-json3-dev libopencv-dev libturbojpeg0-dev libspng-dev libstb-dev
-  cmake pkg-config g++ make ccache jq lcov chromium fonts-dejavu-core docker-compose curl unzip patchelf)
+  cmake pkg-config g++ make ccache jq lcov chromium fonts-dejavu-core docker-compose curl unzip patchelf
+  postgresql)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -31,6 +31,8 @@ export const gatewayConfigSchema = baseConfigSchema
       .string()
       .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
       .optional(),
+    /** PostgreSQL connections per gateway process (server max_connections >= replicas x this + headroom). */
+    CVP_DB_POOL_SIZE: int(10, 1, 200),
     ...jobsConfigShape,
     ...deploymentsConfigShape,
     ...gpuLeaseConfigShape,

@@ -1,4 +1,10 @@
-import { type ExecutionContext, ForbiddenException, Injectable, UnauthorizedException } from '@nestjs/common';
+import {
+  type ExecutionContext,
+  ForbiddenException,
+  HttpException,
+  Injectable,
+  UnauthorizedException,
+} from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
 import { ACCESS_KEY, type AccessDeclaration } from '@cvp/platform';
@@ -45,8 +51,12 @@ export class AccessGuard extends AuthGuard('jwt') {
     return true;
   }
 
-  /** Every passport failure (bad signature, alg, exp, nbf, disabled user) is one plain 401. */
+  /**
+   * Every passport failure (bad signature, alg, exp, nbf, disabled user) is one plain 401. An
+   * error that is no verdict on the token (the database is down) goes on to the error filter.
+   */
   override handleRequest<T>(err: unknown, user: T, info: unknown): T {
+    if (err && !(err instanceof HttpException)) throw err;
     if (err || !user) {
       const reason = err instanceof Error ? err.message : info instanceof Error ? info.message : 'invalid token';
       throw new UnauthorizedException(`invalid token: ${reason}`);
