@@ -123,3 +123,9 @@ export class AcceptedModelDto {
   job!: { id: string };
   @ApiPropertyOptional() note?: string;
 }
+export class ModelPageDto {
+  @ApiProperty({ type: [ModelDto] }) items!: ModelDto[];
+  @ApiProperty() total!: number;
+  @ApiProperty() page!: number;
+  @ApiProperty() limit!: number;
+}
