@@ -14,7 +14,7 @@ export default [
         {
           enforceBuildableLibDependency: false,
           // Plain-JS process helpers shared by the supervisor and the e2e tests.
-          allow: ['../../scripts/lib/ports'],
+          allow: ['^(\\.\\./)+scripts/lib/(ports|gateway-process)$'],
           depConstraints: [
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib'] },
             { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:lib'] },

@@ -35,7 +35,11 @@ module.exports = (projectDir, { coverageAlso = [], ...overrides } = {}) => {
       ],
     },
     moduleFileExtensions: ['ts', 'js', 'json'],
-    moduleNameMapper: { '^@cvp/(.*)$': path.join(root, 'libs/$1/src') },
+    moduleNameMapper: {
+      // Test doubles of a lib, imported as @cvp/<lib>/testing (never by production code).
+      '^@cvp/([^/]+)/testing$': path.join(root, 'libs/$1/src/testing'),
+      '^@cvp/(.*)$': path.join(root, 'libs/$1/src'),
+    },
     globalSetup: path.join(__dirname, 'global-setup.js'),
     globalTeardown: path.join(__dirname, 'global-teardown.js'),
     collectCoverageFrom: sources.flatMap((p) => [

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startCompiledGateway } from '../../../scripts/lib/gateway-process';
 import { freePort } from '../../../scripts/lib/ports';
-import { tinyIdentityOnnx } from '../../measure/src/testing/tiny-onnx';
+import { tinyIdentityOnnx } from '@cvp/measure/testing';
 import {
   CvpApiError,
   CvpClient,

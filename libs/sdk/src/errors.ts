@@ -16,7 +16,8 @@ export class CvpApiError extends Error {
 
   /** Builds the error from any answer: problem+json as sent, anything else wrapped in a problem. */
   static from(response: Response, body: unknown): CvpApiError {
-    const retry = Number(response.headers.get('retry-after'));
+    const header = response.headers.get('retry-after');
+    const retry = header === null || header.trim() === '' ? NaN : Number(header);
     const problem: Problem = isProblem(body)
       ? body
       : {

@@ -1,13 +1,5 @@
 import { Body, Controller, Delete, Get, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
-import {
-  ApiBody,
-  ApiCreatedResponse,
-  ApiOkResponse,
-  ApiProperty,
-  ApiPropertyOptional,
-  ApiQuery,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiBody, ApiCreatedResponse, ApiOkResponse, ApiProperty, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { Roles } from '@cvp/platform';
 import { z } from 'zod';
 import { paginationQuery, type PaginationQuery } from '../auth/pagination';
@@ -33,8 +25,8 @@ class ApiKeyDto {
   @ApiProperty({ example: 'infer' }) scope!: string;
   @ApiProperty() ownerId!: string;
   @ApiProperty() createdAt!: string;
-  @ApiPropertyOptional({ nullable: true, type: String }) lastUsedAt!: string | null;
-  @ApiPropertyOptional({ nullable: true, type: String }) revokedAt!: string | null;
+  @ApiProperty({ nullable: true, type: String }) lastUsedAt!: string | null;
+  @ApiProperty({ nullable: true, type: String }) revokedAt!: string | null;
 }
 class ApiKeyPageDto {
   @ApiProperty({ type: [ApiKeyDto] }) items!: ApiKeyDto[];

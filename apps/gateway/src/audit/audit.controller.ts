@@ -1,5 +1,5 @@
 import { Controller, Get, Query } from '@nestjs/common';
-import { ApiOkResponse, ApiProperty, ApiPropertyOptional, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiProperty, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { Roles } from '@cvp/platform';
 import { ZodValidationPipe } from '../auth/zod-validation.pipe';
 import { auditQuery, type AuditQuery, AuditService } from './audit.service';
@@ -7,17 +7,17 @@ import { auditQuery, type AuditQuery, AuditService } from './audit.service';
 class AuditEntryDto {
   @ApiProperty() id!: string;
   @ApiProperty() at!: string;
-  @ApiPropertyOptional({ nullable: true, type: String }) actorId!: string | null;
-  @ApiPropertyOptional({ nullable: true, type: String }) actorName!: string | null;
+  @ApiProperty({ nullable: true, type: String }) actorId!: string | null;
+  @ApiProperty({ nullable: true, type: String }) actorName!: string | null;
   @ApiProperty({ enum: ['user', 'apiKey', 'anonymous'] }) actorKind!: string;
   @ApiProperty({ example: 'ModelsController.upload' }) action!: string;
   @ApiProperty() method!: string;
   @ApiProperty() path!: string;
-  @ApiPropertyOptional({ nullable: true, type: String }) target!: string | null;
+  @ApiProperty({ nullable: true, type: String }) target!: string | null;
   @ApiProperty({ enum: ['success', 'denied', 'failure'] }) result!: string;
   @ApiProperty() status!: number;
-  @ApiPropertyOptional({ nullable: true, type: String }) correlationId!: string | null;
-  @ApiPropertyOptional({ nullable: true, type: String }) detail!: string | null;
+  @ApiProperty({ nullable: true, type: String }) correlationId!: string | null;
+  @ApiProperty({ nullable: true, type: String }) detail!: string | null;
 }
 class AuditPageDto {
   @ApiProperty({ type: [AuditEntryDto] }) items!: AuditEntryDto[];

@@ -1,4 +1,4 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty } from '@nestjs/swagger';
 import { ENGINE_IDS } from '@cvp/contracts';
 import { z } from 'zod';
 import { EngineOptionsDto } from '../deployments/deployments.dto';
@@ -30,10 +30,10 @@ export class BenchmarkDto {
   @ApiProperty() modelVersion!: number;
   @ApiProperty() jobId!: string;
   @ApiProperty({ enum: DECISION_STATUS }) status!: string;
-  @ApiPropertyOptional({ nullable: true, type: String }) selectedId!: string | null;
-  @ApiPropertyOptional({ nullable: true, type: EngineConfigDto }) selected!: EngineConfigDto | null;
+  @ApiProperty({ nullable: true, type: String }) selectedId!: string | null;
+  @ApiProperty({ nullable: true, type: EngineConfigDto }) selected!: EngineConfigDto | null;
   @ApiProperty() baselineP50Ms!: number;
-  @ApiPropertyOptional({ nullable: true, type: Number }) selectedP50Ms!: number | null;
+  @ApiProperty({ nullable: true, type: Number }) selectedP50Ms!: number | null;
   @ApiProperty() summary!: string;
   @ApiProperty() reportDir!: string;
   @ApiProperty() createdAt!: string;
@@ -44,11 +44,10 @@ export class SimpleReportDto {
   @ApiProperty() modelId!: string;
   @ApiProperty() modelVersion!: number;
   @ApiProperty() headline!: string;
-  @ApiPropertyOptional({ nullable: true, type: String, description: 'the chosen candidate' }) chosen!: string | null;
-  @ApiPropertyOptional({ nullable: true, type: Number, description: 'baseline p50 / chosen p50' }) speedup!:
-    number | null;
+  @ApiProperty({ nullable: true, type: String, description: 'the chosen candidate' }) chosen!: string | null;
+  @ApiProperty({ nullable: true, type: Number, description: 'baseline p50 / chosen p50' }) speedup!: number | null;
   @ApiProperty() baselineP50Ms!: number;
-  @ApiPropertyOptional({ nullable: true, type: Number }) chosenP50Ms!: number | null;
+  @ApiProperty({ nullable: true, type: Number }) chosenP50Ms!: number | null;
   @ApiProperty() accuracyImpact!: string;
   @ApiProperty() recommendation!: string;
   @ApiProperty({ type: [String] }) caveats!: string[];

@@ -56,9 +56,9 @@ export class DeploymentDto {
   @ApiProperty({ description: 'engine as asked, possibly "selected"' }) requestedEngine!: string;
   @ApiProperty({ enum: ENGINE_IDS }) engine!: string;
   @ApiProperty({ type: EngineOptionsDto }) options!: EngineOptionsDto;
-  @ApiPropertyOptional({ nullable: true, type: String }) benchmarkId!: string | null;
+  @ApiProperty({ nullable: true, type: String }) benchmarkId!: string | null;
   @ApiProperty({ enum: DEPLOYMENT_STATES }) state!: string;
-  @ApiPropertyOptional({ nullable: true, type: String }) error!: string | null;
+  @ApiProperty({ nullable: true, type: String }) error!: string | null;
   @ApiProperty() ownerId!: string;
   @ApiProperty({ description: 'KServe v2 model path on the data plane', example: '/v2/models/<modelId>' })
   servedAs!: string;

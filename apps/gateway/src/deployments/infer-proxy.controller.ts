@@ -19,13 +19,13 @@ import { InferProxyService } from './infer-proxy.service';
 
 class DetectionDto {
   @ApiProperty() class_id!: number;
-  @ApiPropertyOptional({ nullable: true, type: String }) label!: string | null;
+  @ApiProperty({ nullable: true, type: String }) label!: string | null;
   @ApiProperty() score!: number;
   @ApiProperty({ type: [Number], description: 'x1, y1, x2, y2 in image pixels' }) box!: number[];
 }
 class ClassScoreDto {
   @ApiProperty() class_id!: number;
-  @ApiPropertyOptional({ nullable: true, type: String }) label!: string | null;
+  @ApiProperty({ nullable: true, type: String }) label!: string | null;
   @ApiProperty() score!: number;
 }
 class InferTimingDto {

@@ -17,7 +17,7 @@ export class JobView {
   @ApiProperty({ enum: JOB_TYPES }) type!: JobType;
   @ApiProperty({ enum: JOB_STATES }) state!: JobState;
   @ApiProperty({ description: '0..1' }) progress!: number;
-  @ApiPropertyOptional({ nullable: true, type: String }) stage!: string | null;
+  @ApiProperty({ nullable: true, type: String }) stage!: string | null;
   @ApiProperty({ type: 'object', nullable: true, additionalProperties: true }) result!: Record<string, unknown> | null;
   @ApiProperty({ nullable: true, type: String }) error!: string | null;
   @ApiProperty() attempts!: number;

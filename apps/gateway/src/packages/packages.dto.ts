@@ -1,4 +1,4 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty } from '@nestjs/swagger';
 import { ENGINE_IDS } from '@cvp/contracts';
 import { z } from 'zod';
 
@@ -52,7 +52,7 @@ export class PackageDto implements PackageView {
   @ApiProperty({ enum: ENGINE_IDS }) engine!: string;
   @ApiProperty({ description: "the engine is bench's selection" }) selected!: boolean;
   @ApiProperty({ enum: ['cpu', 'cuda'] }) variant!: string;
-  @ApiPropertyOptional({ nullable: true, type: String }) benchmarkId!: string | null;
+  @ApiProperty({ nullable: true, type: String }) benchmarkId!: string | null;
   @ApiProperty({ description: 'SHA-256 of the tarball' }) sha256!: string;
   @ApiProperty() sizeBytes!: number;
   @ApiProperty() fileCount!: number;

@@ -554,23 +554,20 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         AcceptedModelDto: {
-            job: {
-                id?: string;
-                state?: string;
-                type?: string;
-            };
+            /** @description the convert job (GET /jobs/{id}, or its events) */
+            job: components["schemas"]["ConversionJobDto"];
             model: components["schemas"]["ModelDto"];
             note?: string;
         };
         ApiKeyDto: {
             createdAt: string;
             id: string;
-            lastUsedAt?: string | null;
+            lastUsedAt: string | null;
             name: string;
             ownerId: string;
             /** @description first characters of the key, to recognise it */
             prefix: string;
-            revokedAt?: string | null;
+            revokedAt: string | null;
             /** @example infer */
             scope: string;
         };
@@ -583,20 +580,20 @@ export interface components {
         AuditEntryDto: {
             /** @example ModelsController.upload */
             action: string;
-            actorId?: string | null;
+            actorId: string | null;
             /** @enum {string} */
             actorKind: "user" | "apiKey" | "anonymous";
-            actorName?: string | null;
+            actorName: string | null;
             at: string;
-            correlationId?: string | null;
-            detail?: string | null;
+            correlationId: string | null;
+            detail: string | null;
             id: string;
             method: string;
             path: string;
             /** @enum {string} */
             result: "success" | "denied" | "failure";
             status: number;
-            target?: string | null;
+            target: string | null;
         };
         AuditPageDto: {
             items: components["schemas"]["AuditEntryDto"][];
@@ -629,17 +626,24 @@ export interface components {
             modelId: string;
             modelVersion: number;
             reportDir: string;
-            selected?: components["schemas"]["EngineConfigDto"] | null;
-            selectedId?: string | null;
-            selectedP50Ms?: number | null;
+            selected: components["schemas"]["EngineConfigDto"] | null;
+            selectedId: string | null;
+            selectedP50Ms: number | null;
             /** @enum {string} */
             status: "selected" | "infeasible" | "no-candidates";
             summary: string;
         };
         ClassScoreDto: {
             class_id: number;
-            label?: string | null;
+            label: string | null;
             score: number;
+        };
+        ConversionJobDto: {
+            id: string;
+            /** @example queued */
+            state: string;
+            /** @example convert */
+            type: string;
         };
         ConvertJobInputDto: {
             modelId: string;
@@ -732,11 +736,11 @@ export interface components {
             valid: boolean;
         };
         DeploymentDto: {
-            benchmarkId?: string | null;
+            benchmarkId: string | null;
             createdAt: string;
             /** @enum {string} */
             engine: "native" | "ort-node";
-            error?: string | null;
+            error: string | null;
             id: string;
             /** @description the gateway route that proxies images to it */
             inferUrl: string;
@@ -759,7 +763,7 @@ export interface components {
             /** @description x1, y1, x2, y2 in image pixels */
             box: number[];
             class_id: number;
-            label?: string | null;
+            label: string | null;
             score: number;
         };
         EngineConfigDto: {
@@ -864,7 +868,7 @@ export interface components {
             result: {
                 [key: string]: unknown;
             } | null;
-            stage?: string | null;
+            stage: string | null;
             startedAt: string | null;
             /** @enum {string} */
             state: "queued" | "running" | "succeeded" | "failed" | "cancelled";
@@ -920,7 +924,7 @@ export interface components {
             version: number;
         };
         PackageDto: {
-            benchmarkId?: string | null;
+            benchmarkId: string | null;
             createdAt: string;
             /** @example /api/v1/packages/<id>/download */
             downloadUrl: string;
@@ -999,15 +1003,15 @@ export interface components {
             baselineP50Ms: number;
             caveats: string[];
             /** @description the chosen candidate */
-            chosen?: string | null;
-            chosenP50Ms?: number | null;
+            chosen: string | null;
+            chosenP50Ms: number | null;
             headline: string;
             id: string;
             modelId: string;
             modelVersion: number;
             recommendation: string;
             /** @description baseline p50 / chosen p50 */
-            speedup?: number | null;
+            speedup: number | null;
             /** @enum {string} */
             status: "selected" | "infeasible" | "no-candidates";
         };

@@ -1,0 +1,3 @@
+// Tiny real ONNX models and data sets for other projects' tests, as `@cvp/measure/testing`.
+// Production code never imports this entry point (lint refuses it outside tests).
+export { type CellObject, tinyDetectorOnnx, tinyIdentityOnnx, writeCellDataset } from './tiny-onnx';
