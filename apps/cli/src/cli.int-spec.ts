@@ -4,8 +4,11 @@ import path from 'node:path';
 import { CvpClient, tokenAuth } from '@cvp/sdk';
 import sharp from 'sharp';
 import { startCompiledGateway } from '../../../scripts/lib/gateway-process';
+import { freePort } from '../../../scripts/lib/ports';
 import { tinyIdentityOnnx } from '@cvp/measure/testing';
 import { EXIT } from './output/exit-codes';
+import { DashboardPoller } from './tui/dashboard-data';
+import { inferenceUrlFor } from './tui/tui.command';
 import { runCli, scratchConfigDir } from './testing/run-cli';
 
 type Gateway = Awaited<ReturnType<typeof startCompiledGateway>>;
@@ -190,6 +193,109 @@ describe('cvp against the compiled gateway (its own process, real NATS and SQLit
       expect((await cvp([...list, '--json'])).code).toBe(EXIT.ok);
     expect((await cvp(['users', 'delete', viewerId])).code).toBe(EXIT.usage); // not confirmed, no terminal
     expect((await cvp(['users', 'delete', viewerId, '--yes'])).code).toBe(EXIT.ok);
+  });
+
+  it('starts train, tune and package jobs with their inputs; names what is missing for deploy, infer and downloads', async () => {
+    const train = await cvp([
+      'train',
+      '--model',
+      'm1',
+      '--dataset',
+      'd1',
+      '--epochs',
+      '2',
+      '--imgsz',
+      '64',
+      '--batch',
+      '2',
+      '--json',
+    ]);
+    expect(train.json()).toMatchObject({
+      type: 'train',
+      state: 'queued',
+      input: { modelId: 'm1', epochs: 2, imgsz: 64, device: 'cpu' },
+    });
+    const tune = await cvp([
+      'tune',
+      '--model',
+      'm1',
+      '--dataset',
+      'd1',
+      '--strategy',
+      'nsga2',
+      '--trials',
+      '3',
+      '--space',
+      '{"lr0":[0.001,0.01]}',
+    ]);
+    expect(tune.code).toBe(EXIT.ok);
+    expect(tune.stdout).toMatch(/^tune job \S+ queued$/m);
+    expect((await cvp(['tune', '--model', 'm', '--dataset', 'd', '--strategy', 'grid', '--trials', '1'])).code).toBe(
+      EXIT.usage,
+    );
+    expect(
+      (await cvp(['tune', '--model', 'm', '--dataset', 'd', '--strategy', 'ga', '--trials', '1', '--space', '{no']))
+        .code,
+    ).toBe(EXIT.usage);
+    const pkg = await cvp(['package', '--model', 'm1', '--engine', 'ort-node', '--json']);
+    expect(pkg.json()).toMatchObject({ type: 'package', input: { engine: 'ort-node', variant: 'cpu' } });
+    const bad = await cvp([
+      'train',
+      '--model',
+      'm1',
+      '--dataset',
+      'd1',
+      '--epochs',
+      '2',
+      '--imgsz',
+      '65',
+      '--batch',
+      '2',
+    ]);
+    expect(bad.code).toBe(EXIT.rejected);
+    expect(bad.stderr).toMatch(/- imgsz: /);
+
+    const preset = (
+      await cvp(['models', 'preset', 'resnet50', '--name', 'r50', '--labels', 'cat,dog', '--json'])
+    ).json<{
+      model: { id: string };
+      note: string;
+    }>();
+    expect(preset.note).toMatch(/UNTRAINED/);
+    expect((await cvp(['deploy', '--model', '00000000-0000-4000-8000-000000000001', '--engine', 'native'])).code).toBe(
+      EXIT.notFound,
+    );
+    const png = path.join(dir(), 'img.png');
+    await sharp({ create: { width: 8, height: 8, channels: 3, background: '#ff0000' } })
+      .png()
+      .toFile(png);
+    const infer = await cvp(['infer', png, '--model', preset.model.id, '--conf', '0.5']);
+    expect(infer.code).toBe(EXIT.notFound);
+    expect(infer.stderr).toMatch(/no active deployment/);
+    expect((await cvp(['infer', 'photo.gif', '--model', 'x'])).code).toBe(EXIT.usage);
+    expect((await cvp(['models', 'delete', preset.model.id, '--yes', '--json'])).json()).toEqual({
+      deleted: preset.model.id,
+    });
+    for (const argv of [
+      ['benchmarks', 'show', 'nope'],
+      ['benchmarks', 'report', 'nope'],
+      ['packages', 'download', 'pkg-000000000000000000000000', '-o', dir()],
+      ['deployments', 'show', 'dep-nope'],
+      ['leases', 'release', 'lease-nope'],
+    ])
+      expect({ argv, code: (await cvp(argv)).code }).toEqual({ argv, code: EXIT.notFound });
+  });
+
+  it('the dashboard poller reads every panel; an unreachable data plane is named, the rest still shows', async () => {
+    const pair = await new CvpClient({ url: gw.origin }).auth.login('admin', gw.adminPassword);
+    const client = new CvpClient({ url: gw.origin, auth: tokenAuth(pair.accessToken), timeoutMs: 5000 });
+    const poller = new DashboardPoller(client, inferenceUrlFor(gw.origin, `http://127.0.0.1:${await freePort()}`));
+    const d = await poller.poll();
+    expect(d.jobs.length).toBeGreaterThan(0);
+    expect(d.jobs[0].state === 'queued' || d.jobs.every((j) => j.state !== 'queued')).toBe(true);
+    expect(d.leases).toMatchObject({ tokens: 2 });
+    expect(d.models.length).toBeGreaterThan(0);
+    expect(d.errors).toEqual([expect.stringMatching(/^metrics: /)]);
   });
 
   it('logout forgets the session: the next call asks to log in (exit 3); a session is never sent to another gateway', async () => {
