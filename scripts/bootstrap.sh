@@ -11,7 +11,7 @@ SKIP=",${CVP_BOOTSTRAP_SKIP:-},"
 # --- 1. system packages -------------------------------------------------------------------
 APT_PACKAGES=(nats-server libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev libgtest-dev
   libbenchmark-dev nlohmann-json3-dev libopencv-dev libturbojpeg0-dev libspng-dev libstb-dev
-  cmake pkg-config g++ make ccache jq lcov chromium fonts-dejavu-core docker-compose curl unzip)
+  cmake pkg-config g++ make ccache jq lcov chromium fonts-dejavu-core docker-compose curl unzip tmux)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -63,4 +63,8 @@ fi
 # --- 5. TypeScript services ---------------------------------------------------------------
 say "building TypeScript services (tsc, incremental)"
 npx --no-install tsc -p tsconfig.build.json
+# The cvp command has its own build (module node16 keeps its dynamic import of Ink, an ES module);
+# package.json's "bin" makes `npx cvp` run it from the repository root.
+say "building the cvp command (apps/cli)"
+npx --no-install tsc -p apps/cli/tsconfig.build.json
 say "ready in ${SECONDS}s"

@@ -8,6 +8,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { gatewayApi: api } = require('./lib/gateway-api');
+const { printCvpCommands } = require('./lib/cvp-commands');
 
 const JOB_TIMEOUT_MS = Number(process.env.CVP_DEMO_JOB_TIMEOUT_MS || 20 * 60 * 1000);
 
@@ -88,6 +89,7 @@ async function runDemo({ ports, log, admin, dataDir }) {
   log(
     `demo: curl -s -X POST -H "authorization: Bearer ${token}" -H "content-type: image/png" --data-binary @${file} ${base}/models/${modelId}/infer`,
   );
+  printCvpCommands(log, { gatewayUrl: origin, adminUsername: admin.username, modelId, benchmarkId, imageFile: file });
 }
 
 module.exports = { runDemo };
