@@ -9,6 +9,7 @@ import type { BenchReport } from '@cvp/contracts';
 import type { AuthProvider } from './auth';
 import { CvpApiError, CvpNetworkError } from './errors';
 import type { paths } from './generated/openapi';
+import { uploadFetch } from './upload-fetch';
 import { type JobEvent, type JobEventReadOptions, readJobEvents } from './job-events';
 import type {
   AcceptedModel,
@@ -141,7 +142,12 @@ export class CvpClient {
     upload: (file: string, fields: ModelUploadFields): Promise<AcceptedModel> =>
       this.call(async (signal) => {
         const form = await formWithFile(file, fields);
-        return this.api.POST('/api/v1/models', { body: form as never, bodySerializer: (b) => b, signal });
+        return this.api.POST('/api/v1/models', {
+          body: form as never,
+          bodySerializer: (b) => b,
+          fetch: uploadFetch,
+          signal,
+        });
       }, null),
     preset: (
       name: 'yolov8n' | 'yolov8s' | 'resnet50' | 'efficientnet_b0',
@@ -175,7 +181,12 @@ export class CvpClient {
     upload: (file: string, fields: DatasetUploadFields): Promise<Dataset> =>
       this.call(async (signal) => {
         const form = await formWithFile(file, fields);
-        return this.api.POST('/api/v1/datasets', { body: form as never, bodySerializer: (b) => b, signal });
+        return this.api.POST('/api/v1/datasets', {
+          body: form as never,
+          bodySerializer: (b) => b,
+          fetch: uploadFetch,
+          signal,
+        });
       }, null),
     remove: (id: string): Promise<void> =>
       this.call((signal) => this.api.DELETE('/api/v1/datasets/{id}', { params: { path: { id } }, signal })),
