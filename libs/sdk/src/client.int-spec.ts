@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startCompiledGateway } from '../../../scripts/lib/gateway-process';
@@ -17,6 +18,7 @@ import {
 } from './index';
 
 type Gateway = Awaited<ReturnType<typeof startCompiledGateway>>;
+const ROOT = path.resolve(__dirname, '../../..');
 
 /** A store that counts refreshes (each save of a session with a new access token). */
 class CountingStore extends MemorySessionStore {
@@ -48,6 +50,18 @@ describe('SDK against the compiled gateway (its own process, real NATS and SQLit
     await admin.users.create({ username: 'sdk-viewer', password: 'viewer-pass-1', role: 'viewer' });
   });
   afterAll(() => gw?.stop());
+
+  it('the committed SDK is what the live OpenAPI document generates (else: node scripts/generate-sdk.js)', async () => {
+    // The generator runs as its own process (openapi-typescript loads ES modules jest cannot).
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts/generate-sdk.js'), '--check', '--url', gw.origin], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect({ status: r.status, out: `${r.stdout}${r.stderr}`.trim() }).toEqual({
+      status: 0,
+      out: 'SDK matches the live document',
+    });
+  });
 
   it('login: a wrong password is a 401 problem; the right one gives a session that knows who it is', async () => {
     const anon = new CvpClient({ url: gw.origin });

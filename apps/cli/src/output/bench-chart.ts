@@ -1,5 +1,5 @@
 import type { BenchReport } from '@cvp/contracts';
-import { bar } from './format';
+import { bar, ms } from './format';
 
 export interface ChartRow {
   label: string;
@@ -38,6 +38,6 @@ export function benchChart(rows: ChartRow[], width: number, ascii = false): stri
   return rows.map((r) => {
     const mark = r.chosen ? (ascii ? '*' : '★') : r.baseline ? 'B' : r.feasible ? ' ' : ascii ? 'x' : '✗';
     const label = r.label.length > labelW ? `${r.label.slice(0, labelW - 1)}…` : r.label.padEnd(labelW);
-    return `${mark} ${label} ${bar(top > 0 ? r.p95Ms / top : 0, barW, ascii)} ${r.p95Ms.toFixed(1).padStart(7)} ms`;
+    return `${mark} ${label} ${bar(top > 0 ? r.p95Ms / top : 0, barW, ascii)} ${ms(r.p95Ms).padStart(10)}`;
   });
 }

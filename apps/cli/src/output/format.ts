@@ -38,6 +38,8 @@ export function bar(p: number, width: number, ascii = false): string {
   return (ascii ? '#' : '█').repeat(filled) + (ascii ? '.' : '░').repeat(w - filled);
 }
 
-export function ms(v: number | null | undefined, digits = 1): string {
-  return v === null || v === undefined || !Number.isFinite(v) ? '-' : `${v.toFixed(digits)} ms`;
+/** Milliseconds with the precision a reader needs: 0.03 ms, 4.1 ms, 131 ms. */
+export function ms(v: number | null | undefined): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '-';
+  return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)} ms`;
 }
