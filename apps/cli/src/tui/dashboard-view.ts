@@ -8,6 +8,8 @@ import { type DashboardData, type DashboardPoller, emptyData, isActiveJob } from
 import { clampSelection, initialUi, type Panel, reduceKey, type UiState } from './dashboard-state';
 
 const h = React.createElement;
+/** Running jobs whose event streams the dashboard follows at once (each holds one connection). */
+const MAX_FOLLOWED = 5;
 
 /** Pads or cuts to exactly `w` characters. */
 export const fit = (s: unknown, w: number, right = false): string => {
@@ -40,6 +42,7 @@ export function panelRows(
   panel: Panel,
   w: number,
   now = Date.now(),
+  live: Map<string, ProgressState> = new Map(),
 ): { head: string; rows: Row[] } {
   switch (panel) {
     case 'jobs': {
@@ -47,10 +50,19 @@ export function panelRows(
       const stageW = Math.max(6, w - fixed);
       return {
         head: `${fit('ID', 8)} ${fit('TYPE', 7)} ${fit('STATE', 9)} ${fit('PROGRESS', 17)} ${fit('STAGE', stageW)} ${fit('MODEL', 8)} ${fit('AGE', 6, true)}`,
-        rows: data.jobs.map((j: Job) => ({
-          text: `${fit(shortId(j.id), 8)} ${fit(j.type, 7)} ${fit(j.state, 9)} ${bar(j.progress, 12)} ${fit(percent(j.progress), 4, true)} ${fit(j.stage, stageW)} ${fit(shortId((j.input as { modelId?: string }).modelId), 8)} ${fit(age(j.createdAt, now), 6, true)}`,
-          color: STATE_COLOR[j.state],
-        })),
+        rows: data.jobs.map((j: Job) => {
+          // A followed job shows what only its events carry: epoch n/m, trial n/m with the best, ETA.
+          const s = live.get(j.id);
+          const progress = s && s.lastSeq > 0 ? s.progress : j.progress;
+          const detail = s
+            ? [progressDetail(s), s.etaS !== null ? `ETA ${duration(s.etaS * 1000)}` : ''].filter(Boolean).join(' · ')
+            : '';
+          const stage = detail || (s?.stage ?? j.stage);
+          return {
+            text: `${fit(shortId(j.id), 8)} ${fit(j.type, 7)} ${fit(j.state, 9)} ${bar(progress, 12)} ${fit(percent(progress), 4, true)} ${fit(stage, stageW)} ${fit(shortId((j.input as { modelId?: string }).modelId), 8)} ${fit(age(j.createdAt, now), 6, true)}`,
+            color: STATE_COLOR[j.state],
+          };
+        }),
       };
     }
     case 'leases': {
@@ -206,6 +218,8 @@ export function Dashboard(props: DashboardProps) {
   const [jobView, setJobView] = useState<ProgressState | null>(null);
   const [benchView, setBenchView] = useState<{ simple: SimpleReport; rows: ChartRow[] } | string | null>(null);
   const polling = useRef(false);
+  const [live, setLive] = useState<Map<string, ProgressState>>(new Map());
+  const followed = useRef(new Map<string, AbortController>());
 
   useEffect(() => {
     const onResize = () => setSize({ cols: stdout.columns || 100, rows: stdout.rows || 30 });
@@ -241,6 +255,31 @@ export function Dashboard(props: DashboardProps) {
       clearTimeout(timer);
     };
   }, [refresh, props.intervalMs]);
+
+  // Running jobs (at most MAX_FOLLOWED) follow their SSE streams, for epoch/trial/ETA in the table.
+  useEffect(() => {
+    const running = data.jobs.filter((j) => j.state === 'running').slice(0, MAX_FOLLOWED);
+    const keep = new Set(running.map((j) => j.id));
+    for (const [id, ac] of followed.current)
+      if (!keep.has(id)) {
+        ac.abort();
+        followed.current.delete(id);
+      }
+    for (const j of running) {
+      if (followed.current.has(j.id)) continue;
+      const ac = new AbortController();
+      followed.current.set(j.id, ac);
+      void (async () => {
+        let s = initialProgress(j);
+        for await (const e of client.jobs.events(j.id, { signal: ac.signal })) {
+          s = applyEvent(s, e);
+          const snapshot = s;
+          setLive((m) => new Map(m).set(j.id, snapshot));
+        }
+      })().catch(() => undefined);
+    }
+  }, [data, client]);
+  useEffect(() => () => followed.current.forEach((ac) => ac.abort()), []);
 
   // The open job follows its own SSE stream: epoch/trial/best and ETA arrive only as events.
   const jobId = ui.overlay?.kind === 'job' ? ui.overlay.id : null;
@@ -384,7 +423,7 @@ export function Dashboard(props: DashboardProps) {
     const lastH = bodyH - jobsH - rowH;
     const half = Math.floor(cols / 2);
     const panel = (name: Panel, width: number, height: number, empty: string) => {
-      const { head, rows: r } = panelRows(data, name, width - 4);
+      const { head, rows: r } = panelRows(data, name, width - 4, Date.now(), live);
       return h(PanelBox, {
         key: name,
         ink,

@@ -3,9 +3,18 @@ import { type DashboardData, emptyData, orderJobs } from './dashboard-data';
 import { clampSelection, initialUi, reduceKey } from './dashboard-state';
 import { fit, panelRows } from './dashboard-view';
 import { inferenceUrlFor } from './tui.command';
+import { initialProgress } from '../watch/job-progress';
 
 const job = (id: string, state: Job['state'], createdAt: string): Job =>
-  ({ id, type: 'train', state, progress: 0.5, stage: 'epoch', input: { modelId: 'model-1' }, createdAt }) as Job;
+  ({
+    id,
+    type: 'train',
+    state,
+    progress: 0.5,
+    stage: 'epoch',
+    input: { modelId: 'model-1' },
+    createdAt,
+  }) as unknown as Job;
 
 function data(): DashboardData {
   return {
@@ -72,6 +81,10 @@ describe('dashboard: data, keys and rows', () => {
     const jobs = panelRows(d, 'jobs', 100);
     expect(jobs.rows[0].text).toMatch(/^run-1\s+train\s+running\s+██████░░░░░░  50% epoch/);
     for (const r of jobs.rows) expect(r.text.length).toBeLessThanOrEqual(100);
+    const live = new Map([
+      ['run-1', { ...initialProgress(d.jobs[0]), progress: 0.3, epoch: { n: 3, of: 10 }, etaS: 42, lastSeq: 5 }],
+    ]);
+    expect(panelRows(d, 'jobs', 100, Date.now(), live).rows[0].text).toMatch(/████░░░░░░░░  30% epoch 3\/10 · ETA 42s/);
     expect(fit('abcdef', 4)).toBe('abc…');
     expect(inferenceUrlFor('http://10.0.0.5:3000/')).toBe('http://10.0.0.5:8000');
   });
