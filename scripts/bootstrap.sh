@@ -67,4 +67,6 @@ npx --no-install tsc -p tsconfig.build.json
 # package.json's "bin" makes `npx cvp` run it from the repository root.
 say "building the cvp command (apps/cli)"
 npx --no-install tsc -p apps/cli/tsconfig.build.json
+# Also as node_modules/.bin/cvp (npm ci does not link a project's own bin): runs without npm.
+ln -sf ../../apps/cli/bin/cvp.js node_modules/.bin/cvp
 say "ready in ${SECONDS}s"

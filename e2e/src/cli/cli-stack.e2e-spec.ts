@@ -72,6 +72,8 @@ describe('cvp and cvp tui against the running platform (supervisor: every servic
       CVP_TRAIN_THREADS: '1',
     });
     env = {
+      // npm's own warnings (about this repository's .npmrc) stay out of the terminal recordings.
+      npm_config_loglevel: 'error',
       CVP_URL: stack.gatewayUrl,
       CVP_INFERENCE_URL: stack.inferenceUrl,
       CVP_CONFIG_DIR: path.join(work, 'config-admin'),
