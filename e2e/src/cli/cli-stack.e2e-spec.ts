@@ -295,6 +295,21 @@ describe('cvp and cvp tui against the running platform (supervisor: every servic
         expect((await cvp(['jobs', 'show', jobId, '--json'])).json()).toMatchObject({ state: 'cancelled' });
         term.record();
 
+        // A benchmark's verdict with its chart: Tab to the Benchmarks panel (the fifth), Enter.
+        // One key per read: keys sent at once reach the program as one string, not four Tabs.
+        for (let i = 0; i < 4; i++) {
+          term.send('Tab');
+          await new Promise((r) => setTimeout(r, 300));
+        }
+        term.send('Enter');
+        await term.waitFor(/p95 per candidate \(★ chosen[\s\S]*★ ort-node\//, 20_000);
+        term.send('Escape');
+        // A resize redraws the whole layout at the new width.
+        term.resize(100, 30);
+        await term.waitFor(/^╭─{98}╮$/m, 10_000);
+        term.resize(120, 36);
+        await term.waitFor(/^╭─{118}╮$/m, 10_000);
+
         term.send('q');
         const back = await term.waitFor(/^before-the-dashboard$/m, 10_000);
         expect(back).not.toMatch(/cvp dashboard/);

@@ -19,6 +19,25 @@ export const fit = (s: unknown, w: number, right = false): string => {
   return right ? t.padStart(w) : t.padEnd(w);
 };
 
+/** Word-wraps text into lines of at most `w` characters (long words are cut). */
+export function wrap(text: string, w: number): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && line.length + 1 + word.length > w) {
+      out.push(line);
+      line = '';
+    }
+    line = line ? `${line} ${word}` : word;
+    while (line.length > w) {
+      out.push(line.slice(0, w));
+      line = line.slice(w);
+    }
+  }
+  if (line || !out.length) out.push(line);
+  return out;
+}
+
 interface Row {
   text: string;
   color?: string;
@@ -396,13 +415,14 @@ export function Dashboard(props: DashboardProps) {
       if (!v) lines.push({ text: 'loading…' });
       else if (typeof v === 'string') lines.push({ text: v, color: 'red' });
       else {
+        const para = (t: string, color?: string) => wrap(t, cols - 4).map((text) => ({ text, color }));
         lines.push(
-          { text: v.simple.headline, color: v.simple.status === 'selected' ? 'green' : 'yellow' },
+          ...para(v.simple.headline, v.simple.status === 'selected' ? 'green' : 'yellow'),
           {
             text: `chosen ${v.simple.chosen ?? 'none'} · p50 ${ms(v.simple.chosenP50Ms)} vs baseline ${ms(v.simple.baselineP50Ms)}${v.simple.speedup ? ` · ${v.simple.speedup.toFixed(2)}x` : ''}`,
           },
-          { text: `accuracy: ${v.simple.accuracyImpact}` },
-          { text: v.simple.recommendation },
+          ...para(`accuracy: ${v.simple.accuracyImpact}`),
+          ...para(v.simple.recommendation),
           { text: '' },
           { text: 'p95 per candidate (★ chosen, B baseline, ✗ fails a constraint)', color: 'gray' },
           ...benchChart(v.rows, cols - 6).map((t) => ({ text: t })),

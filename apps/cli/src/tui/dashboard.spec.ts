@@ -1,7 +1,7 @@
 import type { Job } from '@cvp/sdk';
 import { type DashboardData, emptyData, orderJobs } from './dashboard-data';
 import { clampSelection, initialUi, reduceKey } from './dashboard-state';
-import { fit, panelRows } from './dashboard-view';
+import { fit, panelRows, wrap } from './dashboard-view';
 import { inferenceUrlFor } from './tui.command';
 import { initialProgress } from '../watch/job-progress';
 
@@ -86,6 +86,8 @@ describe('dashboard: data, keys and rows', () => {
     ]);
     expect(panelRows(d, 'jobs', 100, Date.now(), live).rows[0].text).toMatch(/████░░░░░░░░  30% epoch 3\/10 · ETA 42s/);
     expect(fit('abcdef', 4)).toBe('abc…');
+    expect(wrap('use the int8 variant of it', 10)).toEqual(['use the', 'int8', 'variant of', 'it']);
+    expect(wrap('abcdefghijkl', 5)).toEqual(['abcde', 'fghij', 'kl']);
     expect(inferenceUrlFor('http://10.0.0.5:3000/')).toBe('http://10.0.0.5:8000');
   });
 });

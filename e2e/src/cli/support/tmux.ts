@@ -19,8 +19,8 @@ export class TmuxSession {
   private constructor(
     private readonly socket: string,
     private readonly name: string,
-    readonly cols: number,
-    readonly rows: number,
+    private cols: number,
+    private rows: number,
   ) {}
 
   static start(name: string, env: Record<string, string>, cols = 120, rows = 36, cwd = process.cwd()): TmuxSession {
@@ -106,6 +106,11 @@ export class TmuxSession {
       lines.push(JSON.stringify([Number((f.t - start).toFixed(3)), 'o', `\x1b[H\x1b[2J${body}`]));
     }
     writeFileSync(file, `${lines.join('\n')}\n`);
+  }
+
+  /** Resizes the terminal (the program gets SIGWINCH). The recording keeps the first size. */
+  resize(cols: number, rows: number): void {
+    this.tmux('resize-window', '-t', this.name, '-x', String(cols), '-y', String(rows));
   }
 
   kill(): void {
