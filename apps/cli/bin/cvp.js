@@ -13,8 +13,16 @@ if (!fs.existsSync(entry)) {
   process.exit(1);
 }
 require(path.join(root, 'scripts/register-paths.js'));
+let finished = false;
+// An event loop that empties before the command settles is a bug: never let it pass for success.
+process.once('beforeExit', () => {
+  if (finished) return;
+  process.stderr.write('cvp: internal error: the command stopped before it finished\n');
+  process.exitCode = 1;
+});
 require(entry)
   .main(process.argv.slice(2))
   .then((code) => {
+    finished = true;
     process.exitCode = code;
   });

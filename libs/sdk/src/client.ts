@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream, openAsBlob, promises as fs } from 'node:fs';
+import { createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -9,7 +9,7 @@ import type { BenchReport } from '@cvp/contracts';
 import type { AuthProvider } from './auth';
 import { CvpApiError, CvpNetworkError } from './errors';
 import type { paths } from './generated/openapi';
-import { uploadFetch } from './upload-fetch';
+import { postMultipart } from './multipart-upload';
 import { type JobEvent, type JobEventReadOptions, readJobEvents } from './job-events';
 import type {
   AcceptedModel,
@@ -125,6 +125,31 @@ export class CvpClient {
     }
   }
 
+  /** A multipart upload of a file from disk (the routes' types come from the same document). */
+  private upload<T>(
+    route: '/api/v1/models' | '/api/v1/datasets',
+    file: string,
+    fields: Record<string, string | undefined>,
+  ) {
+    return this.call<T>(async () => {
+      const auth = await this.opts.auth?.authorization();
+      const response = await postMultipart({
+        url: `${this.url}${route}`,
+        headers: { 'user-agent': this.opts.userAgent ?? 'cvp-sdk', ...(auth ? { authorization: auth } : {}) },
+        fields,
+        file,
+      });
+      const text = await response.text();
+      let json: unknown = text;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        /* not JSON: kept as text for the error */
+      }
+      return response.ok ? { data: json as T, response } : { error: json, response };
+    }, null);
+  }
+
   // ---- auth -----------------------------------------------------------------------------
   readonly auth = {
     login: (username: string, password: string): Promise<TokenPair> =>
@@ -140,15 +165,7 @@ export class CvpClient {
       this.call((signal) => this.api.GET('/api/v1/models/{id}', { params: { path: { id } }, signal })),
     /** Streams the file from disk (multipart); the answer carries the conversion job. */
     upload: (file: string, fields: ModelUploadFields): Promise<AcceptedModel> =>
-      this.call(async (signal) => {
-        const form = await formWithFile(file, fields);
-        return this.api.POST('/api/v1/models', {
-          body: form as never,
-          bodySerializer: (b) => b,
-          fetch: uploadFetch,
-          signal,
-        });
-      }, null),
+      this.upload<AcceptedModel>('/api/v1/models', file, fields),
     preset: (
       name: 'yolov8n' | 'yolov8s' | 'resnet50' | 'efficientnet_b0',
       body: { name?: string; labels?: string[] } = {},
@@ -179,15 +196,7 @@ export class CvpClient {
       this.call((signal) => this.api.GET('/api/v1/datasets/{id}', { params: { path: { id } }, signal })),
     /** A zip, streamed from disk; a set that fails validation is a CvpApiError 422 carrying its report. */
     upload: (file: string, fields: DatasetUploadFields): Promise<Dataset> =>
-      this.call(async (signal) => {
-        const form = await formWithFile(file, fields);
-        return this.api.POST('/api/v1/datasets', {
-          body: form as never,
-          bodySerializer: (b) => b,
-          fetch: uploadFetch,
-          signal,
-        });
-      }, null),
+      this.upload<Dataset>('/api/v1/datasets', file, fields),
     remove: (id: string): Promise<void> =>
       this.call((signal) => this.api.DELETE('/api/v1/datasets/{id}', { params: { path: { id } }, signal })),
   };
@@ -369,12 +378,4 @@ export class CvpClient {
     revoke: (id: string): Promise<ApiKey> =>
       this.call((signal) => this.api.DELETE('/api/v1/api-keys/{id}', { params: { path: { id } }, signal })),
   };
-}
-
-/** Multipart body with the text fields and the file streamed from disk (never read into memory). */
-async function formWithFile(file: string, fields: Record<string, string | undefined>): Promise<FormData> {
-  const form = new FormData();
-  for (const [k, v] of Object.entries(fields)) if (v !== undefined) form.append(k, v);
-  form.append('file', await openAsBlob(file), path.basename(file));
-  return form;
 }
