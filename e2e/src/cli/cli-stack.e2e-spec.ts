@@ -50,6 +50,10 @@ async function yoloZip(dir: string): Promise<string> {
   return zip;
 }
 
+/** Terminal tests need tmux (the bootstrap installs it); without it they are reported skipped, with why. */
+const inTerminal = (name: string, fn: () => Promise<void>, timeoutMs: number) =>
+  tmuxAvailable() ? it(name, fn, timeoutMs) : it.skip(`${name} [skipped: tmux is not installed]`, fn, timeoutMs);
+
 describe('cvp and cvp tui against the running platform (supervisor: every service, NATS, SQLite, python, data plane)', () => {
   let stack: Stack;
   let work: string;
@@ -156,7 +160,7 @@ describe('cvp and cvp tui against the running platform (supervisor: every servic
     expect(list.map((x) => x.id)).toEqual([out.job.result.benchmarkId]);
   }, 330_000);
 
-  (tmuxAvailable() ? it : it.skip)(
+  inTerminal(
     'bench --watch in a real terminal (tmux): live progress, Ctrl-C asks first (Esc keeps watching), then the verdict and its chart (recorded)',
     async () => {
       const term = TmuxSession.start('bench', env, 110, 60, ROOT);
@@ -218,7 +222,7 @@ describe('cvp and cvp tui against the running platform (supervisor: every servic
     ]);
   }, 270_000);
 
-  (tmuxAvailable() ? it : it.skip)(
+  inTerminal(
     'cvp tui in a real terminal (tmux): a training job appears and advances, its GPU lease shows, cancel works, the terminal is restored',
     async () => {
       const conv = await cvp(['jobs', 'watch', presetJob, '--json'], { timeoutMs: 240_000 });
