@@ -10,7 +10,7 @@ const moduleBoundaries = (allow = []) => [
   {
     enforceBuildableLibDependency: false,
     // Plain-JS process helpers shared by the supervisor and the e2e tests.
-    allow: ['^(\\.\\./)+scripts/lib/ports$', ...allow],
+    allow: ['^(\\.\\./)+scripts/lib/(ports|gateway-process)$', ...allow],
     depConstraints: [
       { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib'] },
       { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:lib'] },

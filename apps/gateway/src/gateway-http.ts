@@ -1,5 +1,6 @@
 import { type INestApplication, RequestMethod } from '@nestjs/common';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { SwaggerModule } from '@nestjs/swagger';
+import { buildOpenApiDocument } from './openapi/openapi-document';
 
 export const API_PREFIX = 'api/v1';
 export const API_DOCS_PATH = 'api/docs';
@@ -16,18 +17,6 @@ export function configureGatewayHttp(app: INestApplication): void {
       { path: 'metrics', method: RequestMethod.GET },
     ],
   });
-  const doc = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('cvp gateway')
-      .setDescription('CV model optimization and deployment platform. Errors are RFC 9457 application/problem+json.')
-      .setVersion('1')
-      .addBearerAuth({
-        type: 'http',
-        scheme: 'bearer',
-        description: 'JWT access token, or an API key (cvp_...) for inference',
-      })
-      .build(),
-  );
+  const doc = buildOpenApiDocument(app);
   SwaggerModule.setup(API_DOCS_PATH, app, doc, { jsonDocumentUrl: `${API_DOCS_PATH}/openapi.json` });
 }

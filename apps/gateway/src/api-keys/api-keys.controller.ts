@@ -1,8 +1,8 @@
 import { Body, Controller, Delete, Get, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiOkResponse, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiCreatedResponse, ApiOkResponse, ApiProperty, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { Roles } from '@cvp/platform';
 import { z } from 'zod';
-import { PageDto, paginationQuery, type PaginationQuery } from '../common/pagination';
+import { paginationQuery, type PaginationQuery } from '../common/pagination';
 import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import { ApiKeysService } from './api-keys.service';
@@ -18,9 +18,24 @@ class CreatedApiKeyDto {
   @ApiProperty({ description: 'the key itself; shown only in this answer' }) key!: string;
   @ApiProperty({ example: 'infer' }) scope!: string;
 }
+class ApiKeyDto {
+  @ApiProperty() id!: string;
+  @ApiProperty() name!: string;
+  @ApiProperty({ description: 'first characters of the key, to recognise it' }) prefix!: string;
+  @ApiProperty({ example: 'infer' }) scope!: string;
+  @ApiProperty() ownerId!: string;
+  @ApiProperty() createdAt!: string;
+  @ApiProperty({ nullable: true, type: String }) lastUsedAt!: string | null;
+  @ApiProperty({ nullable: true, type: String }) revokedAt!: string | null;
+}
+class ApiKeyPageDto {
+  @ApiProperty({ type: [ApiKeyDto] }) items!: ApiKeyDto[];
+  @ApiProperty() total!: number;
+  @ApiProperty() page!: number;
+  @ApiProperty() limit!: number;
+}
 
 @ApiTags('api-keys')
-@ApiBearerAuth()
 @Roles('admin')
 @Controller('api-keys')
 export class ApiKeysController {
@@ -37,13 +52,15 @@ export class ApiKeysController {
   }
 
   @Get()
-  @ApiOkResponse({ type: PageDto })
+  @ApiOkResponse({ type: ApiKeyPageDto })
+  @ApiQuery({ name: 'page', required: false, type: Number })
+  @ApiQuery({ name: 'limit', required: false, type: Number, description: '1-200, default 50' })
   list(@Query(new ZodValidationPipe(paginationQuery)) q: PaginationQuery) {
     return this.keys.list(q);
   }
 
   @Delete(':id')
-  @ApiOkResponse({ description: 'revoked (idempotent)' })
+  @ApiOkResponse({ type: ApiKeyDto, description: 'revoked (idempotent)' })
   revoke(@Param('id', ParseUUIDPipe) id: string) {
     return this.keys.revoke(id);
   }

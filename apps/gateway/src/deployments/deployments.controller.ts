@@ -1,9 +1,24 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiAcceptedResponse,
+  ApiBody,
+  ApiConflictResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiQuery,
+  ApiTags,
+} from '@nestjs/swagger';
 import { Roles } from '@cvp/platform';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
-import { type CreateDeployment, createDeploymentSchema, listDeploymentsQuery } from './deployments.dto';
+import {
+  type CreateDeployment,
+  CreateDeploymentDto,
+  createDeploymentSchema,
+  DeploymentDto,
+  listDeploymentsQuery,
+} from './deployments.dto';
 import { DeploymentsService } from './deployments.service';
 
 @ApiTags('deployments')
@@ -18,6 +33,10 @@ export class DeploymentsController {
     summary:
       'Deploy a model on the data plane with an engine, or bench\'s selection ("selected"); loads asynchronously (state loading -> ready | failed)',
   })
+  @ApiBody({ type: CreateDeploymentDto })
+  @ApiAcceptedResponse({ type: DeploymentDto, description: 'state loading; poll GET /deployments/{id} until ready' })
+  @ApiNotFoundResponse({ description: 'the model does not exist' })
+  @ApiConflictResponse({ description: 'the model has no ONNX yet, or no benchmark selected an engine ("selected")' })
   create(
     @Body(new ZodValidationPipe(createDeploymentSchema)) body: CreateDeployment,
     @CurrentPrincipal() who: AuthenticatedPrincipal,
@@ -28,6 +47,10 @@ export class DeploymentsController {
   @Get()
   @Roles('admin', 'engineer', 'viewer')
   @ApiOperation({ summary: 'Deployments, newest first (active ones unless all=true), optionally of one model' })
+  @ApiOkResponse({ type: [DeploymentDto] })
+  @ApiQuery({ name: 'modelId', required: false, type: String })
+  @ApiQuery({ name: 'all', required: false, enum: ['true', 'false'], description: 'include removed, replaced, failed' })
+  @ApiQuery({ name: 'limit', required: false, type: Number, description: '1-500, default 100' })
   list(
     @Query(new ZodValidationPipe(listDeploymentsQuery)) q: { modelId?: string; all?: 'true' | 'false'; limit: number },
   ) {
@@ -37,6 +60,7 @@ export class DeploymentsController {
   @Get(':id')
   @Roles('admin', 'engineer', 'viewer')
   @ApiOperation({ summary: 'One deployment: engine, options, state and error' })
+  @ApiOkResponse({ type: DeploymentDto })
   get(@Param('id') id: string) {
     return this.deployments.get(id);
   }
@@ -45,6 +69,7 @@ export class DeploymentsController {
   @HttpCode(202)
   @Roles('admin', 'engineer')
   @ApiOperation({ summary: 'Undeploy (idempotent): the data plane unloads after in-flight requests drain' })
+  @ApiAcceptedResponse({ type: DeploymentDto })
   remove(@Param('id') id: string) {
     return this.deployments.remove(id);
   }

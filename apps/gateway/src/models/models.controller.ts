@@ -14,19 +14,21 @@ import {
 } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
-  ApiBearerAuth,
   ApiBody,
   ApiConsumes,
+  ApiNoContentResponse,
   ApiOkResponse,
   ApiParam,
   ApiPayloadTooLargeResponse,
+  ApiQuery,
+  ApiServiceUnavailableResponse,
   ApiTags,
+  ApiTooManyRequestsResponse,
   ApiUnprocessableEntityResponse,
   ApiUnsupportedMediaTypeResponse,
 } from '@nestjs/swagger';
-import { PRESET_CATALOG, PRESETS } from '@cvp/contracts';
+import { MODEL_TASKS, PRESET_CATALOG, PRESETS } from '@cvp/contracts';
 import { Roles } from '@cvp/platform';
-import { PageDto } from '../common/pagination';
 import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import { ModelUploadInterceptor } from './model-upload.interceptor';
@@ -35,6 +37,7 @@ import {
   listModelsQuery,
   type ListModelsQuery,
   ModelDto,
+  ModelPageDto,
   PresetDto,
   presetBody,
   presetName,
@@ -45,7 +48,6 @@ import { ModelsService } from './models.service';
 import { stagedUpload, type UploadRequest } from '../common/upload/single-file-upload.interceptor';
 
 @ApiTags('models')
-@ApiBearerAuth()
 @Controller('models')
 export class ModelsController {
   constructor(private readonly models: ModelsService) {}
@@ -60,6 +62,8 @@ export class ModelsController {
   @ApiPayloadTooLargeResponse({ description: 'over CVP_MODEL_UPLOAD_MAX_BYTES (checked on Content-Length first)' })
   @ApiUnsupportedMediaTypeResponse({ description: 'content does not match the declared format' })
   @ApiUnprocessableEntityResponse({ description: 'truncated or corrupt file, unsafe external data' })
+  @ApiTooManyRequestsResponse({ description: 'CVP_UPLOAD_CONCURRENCY uploads in flight (Retry-After)' })
+  @ApiServiceUnavailableResponse({ description: 'the conversion job could not be queued' })
   upload(@Req() req: UploadRequest, @CurrentPrincipal() who: AuthenticatedPrincipal) {
     const staged = stagedUpload(req);
     if (!staged) throw new BadRequestException('multipart part "file" is missing');
@@ -80,6 +84,7 @@ export class ModelsController {
     type: AcceptedModelDto,
     description: 'an UNTRAINED model built from its architecture by a convert job',
   })
+  @ApiServiceUnavailableResponse({ description: 'the conversion job could not be queued' })
   preset(
     @Param('name', new ZodValidationPipe(presetName)) name: (typeof PRESETS)[number],
     @Body(new ZodValidationPipe(presetBody)) body: { name?: string; labels?: string[] },
@@ -90,7 +95,11 @@ export class ModelsController {
 
   @Get()
   @Roles('admin', 'engineer', 'viewer')
-  @ApiOkResponse({ type: PageDto, description: 'items are models' })
+  @ApiOkResponse({ type: ModelPageDto, description: 'newest first' })
+  @ApiQuery({ name: 'task', required: false, enum: MODEL_TASKS })
+  @ApiQuery({ name: 'name', required: false, type: String })
+  @ApiQuery({ name: 'page', required: false, type: Number })
+  @ApiQuery({ name: 'limit', required: false, type: Number, description: '1-200, default 50' })
   list(@Query(new ZodValidationPipe(listModelsQuery)) q: ListModelsQuery) {
     return this.models.list(q);
   }
@@ -105,6 +114,7 @@ export class ModelsController {
   @Delete(':id')
   @Roles('admin', 'engineer')
   @HttpCode(204)
+  @ApiNoContentResponse({ description: 'deleted with its versions and files' })
   async remove(@Param('id', ParseUUIDPipe) id: string) {
     await this.models.remove(id);
   }

@@ -1,9 +1,9 @@
 import { createReadStream } from 'node:fs';
 import { BadRequestException, Controller, Get, Param, Query, Res } from '@nestjs/common';
-import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { Roles } from '@cvp/platform';
 import type { Response } from 'express';
-import { listPackagesQuery } from './packages.dto';
+import { listPackagesQuery, PackageDto } from './packages.dto';
 import { PackagesService } from './packages.service';
 
 @ApiTags('packages')
@@ -14,6 +14,9 @@ export class PackagesController {
   @Get()
   @Roles('admin', 'engineer', 'viewer')
   @ApiOperation({ summary: 'Deployable bundles made by package jobs, newest first, optionally of one model' })
+  @ApiOkResponse({ type: [PackageDto] })
+  @ApiQuery({ name: 'modelId', required: false, type: String })
+  @ApiQuery({ name: 'limit', required: false, type: Number, description: '1-500, default 100' })
   list(@Query() query: Record<string, unknown>) {
     const r = listPackagesQuery.safeParse(query);
     if (!r.success)
@@ -24,16 +27,25 @@ export class PackagesController {
   @Get(':id')
   @Roles('admin', 'engineer', 'viewer')
   @ApiOperation({ summary: 'One package: model, engine, variant, tarball checksum and size' })
+  @ApiOkResponse({ type: PackageDto })
   get(@Param('id') id: string) {
     return this.packages.get(id);
   }
 
   @Get(':id/download')
   @Roles('admin', 'engineer', 'viewer')
-  @ApiProduces('application/gzip')
   @ApiOperation({
     summary:
       'The bundle tarball (.tar.gz), streamed with Content-Length and its SHA-256 (X-Checksum-Sha256, Repr-Digest)',
+  })
+  @ApiOkResponse({
+    description: 'the tarball',
+    content: { 'application/gzip': { schema: { type: 'string', format: 'binary' } } },
+    headers: {
+      'X-Checksum-Sha256': { description: 'hex SHA-256 of the body', schema: { type: 'string' } },
+      'Repr-Digest': { description: 'RFC 9530 digest of the body', schema: { type: 'string' } },
+      'Content-Disposition': { description: 'attachment; filename="<name>.tar.gz"', schema: { type: 'string' } },
+    },
   })
   async download(@Param('id') id: string, @Res() res: Response) {
     const d = await this.packages.download(id);
