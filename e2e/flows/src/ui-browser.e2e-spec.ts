@@ -100,6 +100,7 @@ describe('web UI in headless Chromium (gateway + trainer-bridge + bench + data p
       }
       expect((await page.locator('#job-status .pct').innerText()).trim()).toBe('100 %');
       expect(await page.locator('#job-status progress').getAttribute('value')).toBe('100');
+      expect(await page.locator('#job-cancel').count()).toBe(0); // the final status came over SSE, without a reload
       // Progress moved on the page itself (no reload): more than the first and the last value were shown.
       expect(seen.size).toBeGreaterThan(2);
       await screenshots(page, 'job');
@@ -320,4 +321,31 @@ describe('web UI in headless Chromium (gateway + trainer-bridge + bench + data p
       await context.close();
     }
   }, 120_000);
+  it('an admin creates an API key that is shown once, and reads the audit log of UI actions', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const login = await context.newPage();
+    await login.goto(`${gw.baseUrl}/ui/login`);
+    await screenshots(login, 'login');
+    await context.close();
+    const { context: ctx, page } = await signIn('admin');
+    try {
+      await page.goto(`${gw.baseUrl}/ui/admin`);
+      await page.locator('#apikey-create').getByLabel('Name').fill('camera-line-3');
+      await page.getByRole('button', { name: 'Create key' }).click();
+      const key = (await page.locator('#new-api-key').innerText({ timeout: 10_000 })).trim();
+      expect(key).toMatch(/^cvp_/);
+      await screenshots(page, 'admin');
+      // The key works for inference-scope calls, and the page never shows it again.
+      expect((await fetch(`${gw.api}/auth/me`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(200);
+      await page.reload();
+      expect(await page.content()).not.toContain(key);
+      await page.goto(`${gw.baseUrl}/ui/admin/audit`);
+      const log = await page.getByRole('region', { name: 'Audit log' }).innerText();
+      expect(log).toContain('UiAdminController.createKey');
+      expect(log).toContain('UiAuthController.login');
+      await screenshots(page, 'audit');
+    } finally {
+      await ctx.close();
+    }
+  }, 60_000);
 });

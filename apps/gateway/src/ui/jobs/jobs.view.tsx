@@ -116,7 +116,7 @@ function ResultLinks({ job }: { job: JobView }) {
 }
 
 /** The live part of a job page: state, progress, stage, error, result links (re-sent over SSE). */
-export function JobStatus({ job }: { job: JobView }) {
+export function JobStatus({ ctx, job }: { ctx: PageContext; job: JobView }) {
   return (
     <div id="job-status" class="card" data-state={job.state}>
       <dl class="facts">
@@ -146,6 +146,20 @@ export function JobStatus({ job }: { job: JobView }) {
         )}
       </dl>
       <ResultLinks job={job} />
+      {canAct(ctx) && !isTerminal(job) && (
+        <form
+          id="job-cancel"
+          method="post"
+          action={`/ui/jobs/${job.id}/cancel`}
+          hx-post={`/ui/jobs/${job.id}/cancel`}
+          hx-confirm="Cancel this job?"
+        >
+          <Csrf ctx={ctx} />
+          <button type="submit" class="danger">
+            Cancel job
+          </button>
+        </form>
+      )}
     </div>
   );
 }
@@ -234,7 +248,7 @@ export function JobPage({ ctx, job, events }: { ctx: PageContext; job: JobView; 
         sse-close={live ? 'done' : undefined}
       >
         <div sse-swap={live ? 'status' : undefined}>
-          <JobStatus job={job} />
+          <JobStatus ctx={ctx} job={job} />
         </div>
         {extra}
       </div>
@@ -265,20 +279,6 @@ export function JobPage({ ctx, job, events }: { ctx: PageContext; job: JobView; 
           <dd>{job.attempts}</dd>
         </dl>
       </div>
-      {canAct(ctx) && live && (
-        <form
-          id="job-cancel"
-          method="post"
-          action={`/ui/jobs/${job.id}/cancel`}
-          hx-post={`/ui/jobs/${job.id}/cancel`}
-          hx-confirm="Cancel this job?"
-        >
-          <Csrf ctx={ctx} />
-          <button type="submit" class="danger">
-            Cancel job
-          </button>
-        </form>
-      )}
     </Layout>
   );
 }

@@ -107,6 +107,7 @@ export class UiJobsController {
     if (this.hub.streams >= this.maxStreams)
       throw new ServiceUnavailableException('too many event streams open; retry later');
     const first = await this.jobs.get(id); // 404 before any byte
+    const ctx = this.renderer.context(req);
     setUiHeaders(res);
     res.status(200);
     res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
@@ -137,7 +138,7 @@ export class UiJobsController {
       try {
         const job = await this.jobs.get(id);
         if (closed) return;
-        res.write(sseEvent('status', h(JobStatus, { job })));
+        res.write(sseEvent('status', h(JobStatus, { ctx, job })));
         if (job.type === 'train' || job.type === 'tune') {
           const events = await this.jobs.eventsAfter(id, 0, MAX_EVENTS_READ);
           if (closed) return;
