@@ -219,6 +219,7 @@ async function main() {
   }
   process.stdout.write(`\n${table(rows)}\n\n`);
   log(`gateway: http://127.0.0.1:${ports.gateway}/api/v1  (OpenAPI UI: http://127.0.0.1:${ports.gateway}/api/docs)`);
+  log(`web UI:  http://127.0.0.1:${ports.gateway}/ui`);
   if (adminPasswordGenerated) {
     log(
       `admin account created: username=${env.CVP_ADMIN_USERNAME || 'admin'} password=${env.CVP_ADMIN_PASSWORD}  (shown once; set CVP_ADMIN_PASSWORD to choose it)`,

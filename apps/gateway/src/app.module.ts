@@ -14,6 +14,7 @@ import { ModelsModule } from './models/models.module';
 import { UsersModule } from './users/users.module';
 import { PackagesModule } from './packages/packages.module';
 import { DeploymentsModule } from './deployments/deployments.module';
+import { UiModule } from './ui/ui.module';
 
 @Module({})
 export class AppModule {
@@ -35,6 +36,7 @@ export class AppModule {
         GpuLeasesModule,
         PackagesModule,
         DeploymentsModule,
+        UiModule,
       ],
     };
   }

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { gpuLeaseConfigShape } from './gpu-leases/gpu-leases.config';
 import { jobsConfigShape } from './jobs/jobs.config';
 import { deploymentsConfigShape } from './deployments/deployments.config';
+import { uiConfigShape } from './ui/ui.config';
 
 /** Guessable secrets seen in docs and examples: refused outside development. */
 export const KNOWN_DEFAULT_SECRETS = new Set([
@@ -36,6 +37,7 @@ export const gatewayConfigSchema = baseConfigSchema
     ...jobsConfigShape,
     ...deploymentsConfigShape,
     ...gpuLeaseConfigShape,
+    ...uiConfigShape,
 
     // auth
     /** Unset in development: a random per-process secret (tokens end with the process). */
