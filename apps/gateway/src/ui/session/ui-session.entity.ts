@@ -1,10 +1,12 @@
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 /**
  * One signed-in browser. The cookie holds a random token; the row is keyed by its SHA-256, so a
  * copy of the database cannot be replayed as cookies.
  */
 @Entity('ui_sessions')
+@Index('idx_ui_sessions_user', ['userId'])
+@Index('idx_ui_sessions_expires', ['expiresAt'])
 export class UiSessionEntity {
   /** SHA-256 (hex) of the cookie's token. */
   @PrimaryColumn({ name: 'token_hash', type: 'varchar', length: 64 }) tokenHash!: string;
