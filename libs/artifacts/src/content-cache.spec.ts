@@ -49,10 +49,7 @@ describe('ContentCache (real files)', () => {
     await cache.init();
     const data = randomBytes(4096);
     let open!: () => void;
-    const w = writerOf(
-      data,
-      new Promise((r) => (open = r)),
-    );
+    const w = writerOf(data, new Promise((r) => (open = r)));
     const all = Promise.all(Array.from({ length: 8 }, () => cache.fill(sha(data), w.fn)));
     open();
     const leases = await all;

@@ -32,7 +32,19 @@ export async function withTimeout<T>(p: Promise<T>, ms: number, what: string, ke
   });
   try {
     return await Promise.race([p, timeout]);
+  } catch (e) {
+    throw asArtifactError(e, what, key);
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** NATS client errors as artifact errors: its own request timeouts are timeouts like ours. */
+export function asArtifactError(e: unknown, what: string, key?: string): unknown {
+  if (e instanceof ArtifactError || !(e instanceof Error)) return e;
+  const code = (e as { code?: unknown }).code;
+  if (typeof code !== 'string') return e;
+  if (code === 'TIMEOUT') return new ArtifactTimeoutError(`${what}: the NATS request timed out`, key);
+  if (code === '503') return new ArtifactError(`${what}: JetStream is not available (no responders)`, key);
+  return new ArtifactError(`${what}: ${e.message} (${code})`, key);
 }

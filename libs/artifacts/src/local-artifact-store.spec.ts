@@ -53,7 +53,11 @@ describe('LocalArtifactStore (single host, today’s data-dir layout)', () => {
 describe('artifacts config', () => {
   it('defaults to local, today’s behaviour', async () => {
     const cfg = artifactsConfigSchema.parse({});
-    expect(cfg).toMatchObject({ CVP_ARTIFACTS: 'local', CVP_ARTIFACTS_BUCKET: 'cvp-artifacts', CVP_ARTIFACTS_REPLICAS: 1 });
+    expect(cfg).toMatchObject({
+      CVP_ARTIFACTS: 'local',
+      CVP_ARTIFACTS_BUCKET: 'cvp-artifacts',
+      CVP_ARTIFACTS_REPLICAS: 1,
+    });
     const store = await createArtifactStore({ ...cfg, CVP_DATA_DIR: '/tmp/x' });
     expect(store.kind).toBe('local');
   });

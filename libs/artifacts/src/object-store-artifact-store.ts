@@ -111,11 +111,9 @@ export class ObjectStoreArtifactStore implements ArtifactStore {
     );
     let info: ObjectInfo;
     try {
-      info = await this.os.put(
-        { name: key, options: { max_chunk_size: this.opts.chunkBytes } },
-        source,
-        { timeout: this.opts.timeoutMs },
-      );
+      info = await this.os.put({ name: key, options: { max_chunk_size: this.opts.chunkBytes } }, source, {
+        timeout: this.opts.timeoutMs,
+      });
     } finally {
       await fh.close();
     }
@@ -194,7 +192,10 @@ export class ObjectStoreArtifactStore implements ArtifactStore {
     if (err) throw err instanceof ArtifactError ? err : new ArtifactCorruptError(`get ${key}: ${err.message}`, key);
     const sha256 = hash.digest('hex');
     if (sha256 !== hexOfDigest(r.info.digest) || size !== r.info.size) {
-      throw new ArtifactCorruptError(`get ${key}: received ${size} B hashing to ${sha256}, recorded ${r.info.digest}`, key);
+      throw new ArtifactCorruptError(
+        `get ${key}: received ${size} B hashing to ${sha256}, recorded ${r.info.digest}`,
+        key,
+      );
     }
     return { sha256, size };
   }
