@@ -121,6 +121,25 @@ describe('ObjectStoreArtifactStore against a real nats-server with JetStream', (
     await expect(b.store.materialize(key)).rejects.toBeInstanceOf(ArtifactCorruptError);
   });
 
+  it('detects a chunk missing from the store at once, without waiting for a timeout', async () => {
+    const a = await host('a');
+    const b = await host('b');
+    const key = 'variants/v2/model.onnx';
+    await a.store.publish(key, writeArtifact(a, key, randomBytes(200 * 1024)));
+    const jsm = await a.nc.jetstreamManager();
+    const objInfo = await a.nc
+      .jetstream()
+      .views.os(bucket)
+      .then((os) => os.info(key));
+    const first = await jsm.streams.getMessage(`OBJ_${bucket}`, { last_by_subj: `$O.${bucket}.C.${objInfo!.nuid}` });
+    await jsm.streams.deleteMessage(`OBJ_${bucket}`, first.seq);
+
+    const err = await b.store.materialize(key).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ArtifactCorruptError);
+    expect(String(err)).toMatch(/holds 3 of 4 chunks/);
+    expect(b.store.cache.stats().entries).toBe(0);
+  });
+
   it('evicts the least recently used artifact past the cache cap, never one in use', async () => {
     const a = await host('a');
     const b = await host('b', 8 * 1024 * 1024); // room for two of the three 3 MiB files

@@ -1,6 +1,16 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { type NatsConnection, type ObjectInfo, type ObjectStore, StorageType } from 'nats';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  type NatsConnection,
+  nanos,
+  type ObjectInfo,
+  type ObjectStore,
+  StorageType,
+} from 'nats';
 import { assertArtifactKey } from './artifact-key';
 import type { ArtifactInfo, ArtifactLease, ArtifactStore } from './artifact-store';
 import { ContentCache } from './content-cache';
@@ -10,6 +20,7 @@ import {
   ArtifactError,
   ArtifactNotFoundError,
   ArtifactTimeoutError,
+  asArtifactError,
   withTimeout,
 } from './errors';
 
@@ -28,17 +39,21 @@ export interface ObjectStoreArtifactOptions {
 }
 
 const READ_BLOCK = 256 * 1024;
+/** A get holds at most about this much of an object in memory between fetch and disk. */
+const BATCH_BYTES = 4 * 1024 * 1024;
 
 /**
  * Artifacts in a JetStream Object Store bucket, with a content-addressed cache per service.
  * Puts and gets stream chunk by chunk (never a whole file in memory). SHA-256 both ends: the
- * writer's digest goes into the object's metadata; the reader hashes what it receives and keeps
- * the file only when it matches (the nats client also checks its own digest of the chunks).
+ * writer checks the digest the store recorded against its own hash of the file; the reader hashes
+ * what it receives and keeps the file only when it matches that digest.
  */
 export class ObjectStoreArtifactStore implements ArtifactStore {
   readonly kind = 'objectstore' as const;
   private constructor(
     private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
     private readonly os: ObjectStore,
     readonly cache: ContentCache,
     private readonly opts: Required<ObjectStoreArtifactOptions>,
@@ -66,7 +81,12 @@ export class ObjectStoreArtifactStore implements ArtifactStore {
     }
     const cache = new ContentCache(opts.cacheDir, opts.cacheMaxBytes);
     await cache.init();
-    return new ObjectStoreArtifactStore(nc, os, cache, opts);
+    const jsm = await withTimeout(
+      nc.jetstreamManager({ timeout: opts.timeoutMs }),
+      opts.timeoutMs,
+      'JetStream manager',
+    );
+    return new ObjectStoreArtifactStore(nc, js, jsm, os, cache, opts);
   }
 
   async publish(key: string, file: string): Promise<ArtifactInfo> {
@@ -156,44 +176,90 @@ export class ObjectStoreArtifactStore implements ArtifactStore {
     /* the connection belongs to the caller */
   }
 
-  /** Streams the object into `tmp`, hashing as it goes; every chunk wait is bounded. */
+  /**
+   * Streams the object into `tmp`, hashing as it goes. Reads the object's chunk messages with a
+   * pull consumer a few MiB at a time and writes each batch before asking for the next, so
+   * a slow disk slows the transfer instead of filling memory (the client's own get pushes every
+   * chunk into an unbounded stream). Every fetch waits at most the timeout.
+   */
   private async download(key: string, tmp: string): Promise<{ sha256: string; size: number }> {
-    const r = await withTimeout(this.os.get(key), this.opts.timeoutMs, `get ${key}`, key);
-    if (!r) throw new ArtifactNotFoundError(`artifact ${key} disappeared from bucket ${this.opts.bucket}`, key);
-    const reader = r.data.getReader();
+    const info = await withTimeout(this.os.info(key), this.opts.timeoutMs, `info ${key}`, key);
+    if (!info || info.deleted) {
+      throw new ArtifactNotFoundError(`artifact ${key} disappeared from bucket ${this.opts.bucket}`, key);
+    }
+    if (info.options?.link) throw new ArtifactError(`artifact ${key} is a link; links are not supported`, key);
     const hash = createHash('sha256');
     let size = 0;
     const fh = await fs.promises.open(tmp, 'wx');
     try {
-      for (;;) {
-        let next: ReadableStreamReadResult<Uint8Array>;
+      if (info.size > 0) {
+        const chunk = info.options?.max_chunk_size ?? 128 * 1024;
+        const batch = Math.max(1, Math.floor(BATCH_BYTES / chunk));
+        const stream = `OBJ_${this.opts.bucket}`;
+        // A plain ephemeral pull consumer on this object's chunk subject: one reader, no acks, so
+        // chunks come in stream order; it vanishes by itself if this process dies mid-get.
+        const ci = await withTimeout(
+          this.jsm.consumers.add(stream, {
+            filter_subject: `$O.${this.opts.bucket}.C.${info.nuid}`,
+            ack_policy: AckPolicy.None,
+            deliver_policy: DeliverPolicy.All,
+            inactive_threshold: nanos(Math.max(60_000, 2 * this.opts.timeoutMs)),
+            mem_storage: true,
+          }),
+          this.opts.timeoutMs,
+          `get ${key}: consumer`,
+          key,
+        ).catch((e) => Promise.reject(asArtifactError(e, `get ${key}: consumer`, key)));
+        const consumer = await this.js.consumers.get(stream, ci.name);
         try {
-          next = await withTimeout(reader.read(), this.opts.timeoutMs, `get ${key}: next chunk`, key);
+          let received = 0;
+          while (received < info.chunks) {
+            const want = Math.min(batch, info.chunks - received);
+            let got = 0;
+            const msgs = await withTimeout(
+              consumer.fetch({ max_messages: want, expires: this.opts.timeoutMs }),
+              this.opts.timeoutMs,
+              `get ${key}: fetch`,
+              key,
+            );
+            for await (const m of msgs) {
+              got++;
+              size += m.data.length;
+              if (size > info.size) {
+                throw new ArtifactCorruptError(`get ${key}: more bytes than the ${info.size} recorded`, key);
+              }
+              hash.update(m.data);
+              await fh.write(m.data);
+              if (m.info.pending === 0 && received + got < info.chunks) {
+                // The stream holds no more chunks of this object: some were lost.
+                throw new ArtifactCorruptError(
+                  `get ${key}: the store holds ${received + got} of ${info.chunks} chunks`,
+                  key,
+                );
+              }
+            }
+            if (got === 0) {
+              throw new ArtifactTimeoutError(
+                `get ${key}: no chunk within ${this.opts.timeoutMs} ms (${received}/${info.chunks} received)`,
+                key,
+              );
+            }
+            received += got;
+          }
         } catch (e) {
-          await reader.cancel().catch(() => undefined);
-          if (e instanceof ArtifactTimeoutError) throw e;
-          // The client errors the stream when its own digest of the chunks does not match.
-          throw new ArtifactCorruptError(`get ${key}: ${(e as Error).message}`, key);
+          throw asArtifactError(e, `get ${key}`, key);
+        } finally {
+          await this.jsm.consumers.delete(stream, ci.name).catch(() => undefined);
         }
-        if (next.done) break;
-        size += next.value.length;
-        if (size > r.info.size) {
-          await reader.cancel().catch(() => undefined);
-          throw new ArtifactCorruptError(`get ${key}: more bytes than the ${r.info.size} recorded`, key);
-        }
-        hash.update(next.value);
-        await fh.write(next.value);
       }
       await fh.sync();
     } finally {
       await fh.close();
     }
-    const err = await withTimeout(r.error, this.opts.timeoutMs, `get ${key}: end`, key).catch((e: Error) => e);
-    if (err) throw err instanceof ArtifactError ? err : new ArtifactCorruptError(`get ${key}: ${err.message}`, key);
     const sha256 = hash.digest('hex');
-    if (sha256 !== hexOfDigest(r.info.digest) || size !== r.info.size) {
+    if (sha256 !== hexOfDigest(info.digest) || size !== info.size) {
       throw new ArtifactCorruptError(
-        `get ${key}: received ${size} B hashing to ${sha256}, recorded ${r.info.digest}`,
+        `get ${key}: received ${size} B hashing to ${sha256}, recorded ${info.digest}`,
         key,
       );
     }
