@@ -38,7 +38,7 @@ describe('ContentCache (real files)', () => {
     expect(fs.readFileSync(lease.path).equals(data)).toBe(true);
     expect(fs.readdirSync(cache.tmpDir)).toEqual([]);
     lease.release();
-    const again = cache.acquire(sha(data));
+    const again = await cache.acquire(sha(data));
     expect(again?.path).toBe(lease.path);
     expect(cache.stats()).toMatchObject({ fills: 1, hits: 1, entries: 1, bytes: 1000 });
     expect(w.runs).toBe(1);
@@ -84,7 +84,7 @@ describe('ContentCache (real files)', () => {
     expect(fs.existsSync(cache.pathOf(sha(b)))).toBe(false);
     expect(fs.readFileSync(la.path).equals(a)).toBe(true);
     // Touch c, then d: a is still pinned, so c (older use than d) goes.
-    cache.acquire(sha(c))?.release();
+    (await cache.acquire(sha(c)))?.release();
     (await cache.fill(sha(d), writerOf(d).fn)).release();
     expect(cache.has(sha(a))).toBe(true);
     expect(cache.has(sha(c))).toBe(false);
@@ -111,6 +111,24 @@ describe('ContentCache (real files)', () => {
     lb.release();
   });
 
+  it('drops a cached file changed in place instead of serving it, and fills it again', async () => {
+    const cache = new ContentCache(dir, 1 << 20);
+    await cache.init();
+    const a = randomBytes(800);
+    const w = writerOf(a);
+    const first = await cache.fill(sha(a), w.fn);
+    first.release();
+    // A writer that rewrites its published file in place changes the hard-linked cache entry too.
+    fs.writeFileSync(first.path, randomBytes(800));
+    fs.utimesSync(first.path, new Date(), new Date(Date.now() + 5000));
+    expect(await cache.acquire(sha(a))).toBeNull();
+    expect(cache.has(sha(a))).toBe(false);
+    const again = await cache.fill(sha(a), w.fn);
+    expect(fs.readFileSync(again.path).equals(a)).toBe(true);
+    expect(w.runs).toBe(2);
+    again.release();
+  });
+
   it('indexes what a previous run left and drops its temp files', async () => {
     const first = new ContentCache(dir, 1 << 20);
     await first.init();
@@ -119,7 +137,7 @@ describe('ContentCache (real files)', () => {
     fs.writeFileSync(path.join(first.tmpDir, 'half-written'), 'x');
     const second = new ContentCache(dir, 1 << 20);
     await second.init();
-    expect(second.acquire(sha(a))?.size).toBe(100);
+    expect((await second.acquire(sha(a)))?.size).toBe(100);
     expect(fs.readdirSync(second.tmpDir)).toEqual([]);
   });
 
@@ -131,7 +149,7 @@ describe('ContentCache (real files)', () => {
     fs.writeFileSync(src, a);
     expect(await cache.adopt(sha(a), src, a.length)).toBe(true);
     expect(fs.statSync(cache.pathOf(sha(a))).ino).toBe(fs.statSync(src).ino);
-    const l = cache.acquire(sha(a))!;
+    const l = (await cache.acquire(sha(a)))!;
     expect(await cache.drop(sha(a))).toBe(false);
     l.release();
     expect(await cache.drop(sha(a))).toBe(true);

@@ -25,6 +25,8 @@ export interface ContentCacheStats {
 
 interface Entry {
   size: number;
+  /** The file's mtime when it entered: a different one on open means it was changed in place. */
+  mtimeMs: number;
   pins: number;
 }
 
@@ -59,17 +61,17 @@ export class ContentCache {
     await fs.promises.mkdir(this.tmpDir, { recursive: true });
     const root = path.join(this.dir, 'sha256');
     await fs.promises.mkdir(root, { recursive: true });
-    const found: { sha: string; size: number; atime: number }[] = [];
+    const found: { sha: string; size: number; atime: number; mtimeMs: number }[] = [];
     for (const prefix of await fs.promises.readdir(root)) {
       const sub = path.join(root, prefix);
       for (const name of await fs.promises.readdir(sub).catch(() => [] as string[])) {
         if (!HEX64.test(name) || name.slice(0, 2) !== prefix) continue;
         const st = await fs.promises.stat(path.join(sub, name));
-        found.push({ sha: name, size: st.size, atime: Math.max(st.atimeMs, st.mtimeMs) });
+        found.push({ sha: name, size: st.size, atime: Math.max(st.atimeMs, st.mtimeMs), mtimeMs: st.mtimeMs });
       }
     }
     found.sort((a, b) => a.atime - b.atime);
-    for (const f of found) this.insert(f.sha, f.size);
+    for (const f of found) this.insert(f.sha, f.size, f.mtimeMs);
     await this.evict();
   }
 
@@ -85,12 +87,28 @@ export class ContentCache {
     return this.entries.has(sha256);
   }
 
-  /** A lease on a cached file (a hit), or null when it is not here. */
-  acquire(sha256: string): CacheLease | null {
+  /**
+   * A lease on a cached file (a hit), or null when it is not here. A file whose size or mtime
+   * changed since it entered (edited in place through a hard link, truncated) is dropped, not
+   * served: one stat per hit instead of re-hashing the file.
+   */
+  async acquire(sha256: string): Promise<CacheLease | null> {
     const e = this.entries.get(sha256);
     if (!e) return null;
-    this.counters.hits++;
-    return this.pin(sha256, e);
+    const lease = this.pin(sha256, e); // pinned while we look, so no eviction races the stat
+    const st = await fs.promises.stat(lease.path).catch(() => null);
+    if (st && st.size === e.size && st.mtimeMs === e.mtimeMs) {
+      this.counters.hits++;
+      return lease;
+    }
+    lease.release();
+    if (this.entries.get(sha256) === e) {
+      this.entries.delete(sha256);
+      this.bytes -= e.size;
+      this.counters.evictions++;
+      await fs.promises.rm(lease.path, { force: true });
+    }
+    return null;
   }
 
   /**
@@ -101,11 +119,8 @@ export class ContentCache {
   async fill(sha256: string, writer: CacheWriter): Promise<CacheLease> {
     if (!HEX64.test(sha256)) throw new ArtifactCorruptError(`not a hex SHA-256: ${sha256}`);
     for (;;) {
-      const hit = this.entries.get(sha256);
-      if (hit) {
-        this.counters.hits++;
-        return this.pin(sha256, hit);
-      }
+      const hit = await this.acquire(sha256);
+      if (hit) return hit;
       const running = this.inflight.get(sha256);
       if (running) {
         await running;
@@ -132,7 +147,8 @@ export class ContentCache {
       await fs.promises.link(file, tmp).catch(() => fs.promises.copyFile(file, tmp));
       await fs.promises.mkdir(path.dirname(this.pathOf(sha256)), { recursive: true });
       await fs.promises.rename(tmp, this.pathOf(sha256));
-      this.insert(sha256, size);
+      const st = await fs.promises.stat(this.pathOf(sha256));
+      this.insert(sha256, st.size, st.mtimeMs);
       await this.evict();
       return true;
     } catch {
@@ -176,7 +192,7 @@ export class ContentCache {
       await fs.promises.mkdir(path.dirname(this.pathOf(sha256)), { recursive: true });
       await fs.promises.rename(tmp, this.pathOf(sha256));
       this.counters.fills++;
-      this.insert(sha256, st.size);
+      this.insert(sha256, st.size, st.mtimeMs);
       // Room is made around the new file (pinned by nobody yet, but the newest, so the last choice).
       await this.evict(sha256);
     } catch (e) {
@@ -185,14 +201,14 @@ export class ContentCache {
     }
   }
 
-  private insert(sha256: string, size: number): void {
+  private insert(sha256: string, size: number, mtimeMs: number): void {
     const old = this.entries.get(sha256);
     if (old) {
       this.entries.delete(sha256);
       this.entries.set(sha256, old);
       return;
     }
-    this.entries.set(sha256, { size, pins: 0 });
+    this.entries.set(sha256, { size, mtimeMs, pins: 0 });
     this.bytes += size;
   }
 

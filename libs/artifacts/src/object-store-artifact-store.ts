@@ -162,7 +162,7 @@ export class ObjectStoreArtifactStore implements ArtifactStore {
     const info = await this.stat(key);
     if (!info?.sha256) throw new ArtifactNotFoundError(`no artifact ${key} in bucket ${this.opts.bucket}`, key);
     const sha256 = info.sha256;
-    const lease = this.cache.acquire(sha256) ?? (await this.cache.fill(sha256, (tmp) => this.download(key, tmp)));
+    const lease = await this.cache.fill(sha256, (tmp) => this.download(key, tmp)); // a hit when cached
     return { key, path: lease.path, size: lease.size, sha256, release: () => lease.release() };
   }
 
