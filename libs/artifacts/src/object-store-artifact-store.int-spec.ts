@@ -67,6 +67,13 @@ describe('ObjectStoreArtifactStore against a real nats-server with JetStream', (
     const info = await a.store.publish(key, writeArtifact(a, key, data));
     expect(info).toEqual({ key, size: data.length, sha256: sha(data) });
 
+    // Stored in the Object Store's own format: the nats client reads it and checks its digest.
+    const viaClient = await b.nc
+      .jetstream()
+      .views.os(bucket)
+      .then((os) => os.getBlob(key));
+    expect(Buffer.from(viaClient!).equals(data)).toBe(true);
+
     const lease = await b.store.materialize(key);
     expect(lease.path.startsWith(b.dataDir)).toBe(true);
     expect(fs.readFileSync(lease.path).equals(data)).toBe(true);

@@ -3,11 +3,13 @@ import fs from 'node:fs';
 import {
   AckPolicy,
   DeliverPolicy,
+  headers,
+  JsHeaders,
+  nuid,
   type JetStreamClient,
   type JetStreamManager,
   type NatsConnection,
   nanos,
-  type ObjectInfo,
   type ObjectStore,
   StorageType,
 } from 'nats';
@@ -34,11 +36,10 @@ export interface ObjectStoreArtifactOptions {
   timeoutMs: number;
   /** Bytes per stored chunk; clamped by the client to the server's max_payload. */
   chunkBytes?: number;
-  /** A put waits for the server to take what was sent after this many bytes, so memory stays bounded. */
+  /** A put waits for the server's acks after this many bytes in flight, so memory stays bounded. */
   flushEveryBytes?: number;
 }
 
-const READ_BLOCK = 256 * 1024;
 /** A get holds at most about this much of an object in memory between fetch and disk. */
 const BATCH_BYTES = 4 * 1024 * 1024;
 
@@ -101,54 +102,118 @@ export class ObjectStoreArtifactStore implements ArtifactStore {
       return existing;
     }
 
-    const fh = await fs.promises.open(file, 'r');
-    const hash = createHash('sha256');
-    let sent = 0;
-    let sinceFlush = 0;
-    const source = new ReadableStream<Uint8Array>(
-      {
-        pull: async (controller) => {
-          if (sinceFlush >= this.opts.flushEveryBytes) {
-            // Back-pressure: the client queues publishes without waiting for acks, so wait until
-            // the server has taken what was sent before reading more of the file.
-            await withTimeout(this.nc.flush(), this.opts.timeoutMs, `put ${key}: flush`, key);
-            sinceFlush = 0;
-          }
-          const buf = new Uint8Array(READ_BLOCK);
-          const { bytesRead } = await fh.read(buf, 0, READ_BLOCK, null);
-          if (bytesRead === 0) {
-            controller.close();
-            return;
-          }
-          const chunk = buf.subarray(0, bytesRead);
-          hash.update(chunk);
-          sent += bytesRead;
-          sinceFlush += bytesRead;
-          controller.enqueue(chunk);
-        },
-      },
-      { highWaterMark: 0 },
-    );
-    let info: ObjectInfo;
+    const old = await withTimeout(this.os.info(key), this.opts.timeoutMs, `info ${key}`, key);
+    const { sha256, size, chunks, nuid: id } = await this.putChunks(key, file, before);
+    // The object becomes visible only now, with the digest of what was read: a reader never sees
+    // a half-uploaded object, and a failed put leaves the previous version in place.
+    const meta = {
+      name: key,
+      description: '',
+      options: { max_chunk_size: this.chunkBytes },
+      bucket: this.opts.bucket,
+      nuid: id,
+      size,
+      chunks,
+      mtime: new Date().toISOString(),
+      digest: digestOfHex(sha256),
+      deleted: false,
+    };
+    const h = headers();
+    h.set(JsHeaders.RollupHdr, JsHeaders.RollupValueSubject);
     try {
-      info = await this.os.put({ name: key, options: { max_chunk_size: this.opts.chunkBytes } }, source, {
-        timeout: this.opts.timeoutMs,
-      });
+      await withTimeout(
+        this.js.publish(metaSubject(this.opts.bucket, key), JSON.stringify(meta), {
+          headers: h,
+          timeout: this.opts.timeoutMs,
+        }),
+        this.opts.timeoutMs,
+        `put ${key}: metadata`,
+        key,
+      );
+    } catch (e) {
+      await this.purge(chunkSubject(this.opts.bucket, id));
+      throw e;
+    }
+    if (old && !old.deleted && old.nuid !== id) await this.purge(chunkSubject(this.opts.bucket, old.nuid));
+
+    // The writer's end of the check: the store must now answer with what this host read.
+    const stored = await this.stat(key);
+    if (stored?.sha256 !== sha256 || stored.size !== size) {
+      throw new ArtifactCorruptError(
+        `store answers ${stored?.sha256} (${stored?.size} B) for ${key}, sent ${sha256}`,
+        key,
+      );
+    }
+    await this.cache.adopt(sha256, file, size);
+    return { key, size, sha256 };
+  }
+
+  /**
+   * Publishes the file's chunks (the Object Store's wire format, so any nats client can read the
+   * object) and returns their SHA-256, computed with node's native hash (the client's put hashes
+   * in JavaScript: a tenth of the speed here). Waits for the server's acks after every
+   * `flushEveryBytes`, which bounds memory; removes its chunks on any failure.
+   */
+  private async putChunks(
+    key: string,
+    file: string,
+    before: fs.Stats,
+  ): Promise<{ sha256: string; size: number; chunks: number; nuid: string }> {
+    const id = nuid.next();
+    const subj = chunkSubject(this.opts.bucket, id);
+    const hash = createHash('sha256');
+    let size = 0;
+    let chunks = 0;
+    const fh = await fs.promises.open(file, 'r');
+    try {
+      let inFlight: Promise<unknown>[] = [];
+      let inFlightBytes = 0;
+      for (;;) {
+        const buf = Buffer.allocUnsafe(this.chunkBytes);
+        let filled = 0;
+        while (filled < buf.length) {
+          const { bytesRead } = await fh.read(buf, filled, buf.length - filled, null);
+          if (bytesRead === 0) break;
+          filled += bytesRead;
+        }
+        if (filled === 0) break;
+        const chunk = buf.subarray(0, filled);
+        hash.update(chunk);
+        size += filled;
+        chunks++;
+        inFlight.push(this.js.publish(subj, chunk, { timeout: this.opts.timeoutMs }));
+        inFlightBytes += filled;
+        if (inFlightBytes >= this.opts.flushEveryBytes) {
+          await withTimeout(Promise.all(inFlight), this.opts.timeoutMs, `put ${key}: chunk acks`, key);
+          inFlight = [];
+          inFlightBytes = 0;
+        }
+        if (filled < buf.length) break;
+      }
+      await withTimeout(Promise.all(inFlight), this.opts.timeoutMs, `put ${key}: chunk acks`, key);
+      const after = await fs.promises.stat(file);
+      if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || size !== before.size) {
+        throw new ArtifactChangedError(`${file} changed while it was published under ${key}; publish it again`, key);
+      }
+      return { sha256: hash.digest('hex'), size, chunks, nuid: id };
+    } catch (e) {
+      await this.purge(subj);
+      throw asArtifactError(e, `put ${key}`, key);
     } finally {
       await fh.close();
     }
-    const sha256 = hash.digest('hex');
-    const after = await fs.promises.stat(file).catch(() => null);
-    if (!after || after.size !== before.size || after.mtimeMs !== before.mtimeMs || sent !== before.size) {
-      await this.os.delete(key).catch(() => undefined);
-      throw new ArtifactChangedError(`${file} changed while it was published under ${key}; publish it again`, key);
-    }
-    if (hexOfDigest(info.digest) !== sha256 || info.size !== sent) {
-      await this.os.delete(key).catch(() => undefined);
-      throw new ArtifactCorruptError(`store recorded ${info.digest} (${info.size} B) for ${key}, sent ${sha256}`, key);
-    }
-    await this.cache.adopt(sha256, file, sent);
-    return { key, size: sent, sha256 };
+  }
+
+  private get chunkBytes(): number {
+    return Math.min(this.opts.chunkBytes, this.nc.info?.max_payload ?? 1024 * 1024);
+  }
+
+  private async purge(subject: string): Promise<void> {
+    await withTimeout(
+      this.jsm.streams.purge(`OBJ_${this.opts.bucket}`, { filter: subject }),
+      this.opts.timeoutMs,
+      `purge ${subject}`,
+    ).catch(() => undefined); // best effort: leftover chunks cost space, never correctness
   }
 
   async stat(key: string): Promise<ArtifactInfo | null> {
@@ -265,6 +330,16 @@ export class ObjectStoreArtifactStore implements ArtifactStore {
     }
     return { sha256, size };
   }
+}
+
+const chunkSubject = (bucket: string, id: string) => `$O.${bucket}.C.${id}`;
+/** The Object Store names an object's metadata subject by its name in padded URL-safe base64. */
+const metaSubject = (bucket: string, name: string) =>
+  `$O.${bucket}.M.${Buffer.from(name, 'utf8').toString('base64').replace(/\+/g, '-').replace(/\//g, '_')}`;
+
+/** Hex SHA-256 as the Object Store's `SHA-256=<padded base64url>` digest. */
+export function digestOfHex(hex: string): string {
+  return `SHA-256=${Buffer.from(hex, 'hex').toString('base64').replace(/\+/g, '-').replace(/\//g, '_')}`;
 }
 
 /** `SHA-256=<base64url>` (the Object Store's digest) as hex. */
