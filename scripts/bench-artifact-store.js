@@ -15,6 +15,7 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { execFileSync } = require('node:child_process');
 const { createHash, randomBytes, randomUUID } = require('node:crypto');
 
 const root = path.resolve(__dirname, '..');
@@ -173,23 +174,28 @@ async function main() {
       timeRelativeToFileCopy: ratios,
       note:
         'One nats-server (JetStream, file storage, R1) on loopback, client and server on the same 2 shared cores and disk. ' +
-        'put = ArtifactStore.publish (read + SHA-256 + chunked publish, flush every 8 MiB); get = materialize on another ' +
-        'cache (chunked ordered consumer + SHA-256 + fsync + rename). Rounds interleave put/get/copy/hash. ' +
+        'put = ArtifactStore.publish (read + SHA-256 + chunk publishes, acks awaited every 8 MiB, metadata, read-back); ' +
+        'get = materialize on the other host (pull consumer in 4 MiB batches + SHA-256 + write + fsync + rename into its cache). ' +
+        'Rounds interleave put/get/copy/hash. ' +
         'peakRssGrowthMiB: RSS above the value before the operation, sampled every 20 ms.',
       machine: {
         cpus: os.cpus().length,
         loadAverage1m: loads.map(r2),
         node: process.version,
-        natsServer: 'see nats-server --version',
+        natsServer: execFileSync('nats-server', ['--version'], { encoding: 'utf8' }).trim(),
       },
     };
     fs.mkdirSync(path.dirname(a.out), { recursive: true });
     fs.writeFileSync(`${a.out}.tmp`, `${JSON.stringify(result, null, 2)}\n`);
     fs.renameSync(`${a.out}.tmp`, a.out);
     for (const [n, v] of Object.entries(summary)) {
-      process.stdout.write(`${n.padEnd(36)} ${String(v.medianMBps).padStart(8)} MB/s  (peak RSS +${v.peakRssGrowthMiB} MiB)\n`);
+      process.stdout.write(
+        `${n.padEnd(36)} ${String(v.medianMBps).padStart(8)} MB/s  (peak RSS +${v.peakRssGrowthMiB} MiB)\n`,
+      );
     }
-    process.stdout.write(`load average ${loads.map(r2).join(' -> ')}; written to ${path.relative(process.cwd(), a.out)}\n`);
+    process.stdout.write(
+      `load average ${loads.map(r2).join(' -> ')}; written to ${path.relative(process.cwd(), a.out)}\n`,
+    );
   } finally {
     for (const nc of conns) await nc.close().catch(() => undefined);
     await nats.stop();
