@@ -3,7 +3,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { artifactsConfigSchema, createArtifactStore } from './config';
-import { ArtifactCorruptError, ArtifactError, ArtifactNotFoundError, ArtifactTimeoutError } from './errors';
+import {
+  ArtifactChangedError,
+  ArtifactCorruptError,
+  ArtifactError,
+  ArtifactNotFoundError,
+  ArtifactTimeoutError,
+} from './errors';
 import { ObjectStoreArtifactStore } from './object-store-artifact-store';
 
 // The shared start-up helper of the repository's scripts (plain JS, outside the Nx graph).
@@ -26,7 +32,11 @@ describe('ObjectStoreArtifactStore against a real nats-server with JetStream', (
   const hosts: Host[] = [];
   let bucket: string;
 
-  async function host(name: string, cacheMaxBytes = 64 * 1024 * 1024): Promise<Host> {
+  async function host(
+    name: string,
+    cacheMaxBytes = 64 * 1024 * 1024,
+    extra: { flushEveryBytes?: number } = {},
+  ): Promise<Host> {
     const dataDir = path.join(root, bucket, name);
     fs.mkdirSync(dataDir, { recursive: true });
     const nc = await connect({ servers: process.env.CVP_NATS_URL, name });
@@ -37,6 +47,7 @@ describe('ObjectStoreArtifactStore against a real nats-server with JetStream', (
       cacheMaxBytes,
       timeoutMs: 10_000,
       chunkBytes: 64 * 1024,
+      ...extra,
     });
     const h = { dataDir, nc, store };
     hosts.push(h);
@@ -190,6 +201,34 @@ describe('ObjectStoreArtifactStore against a real nats-server with JetStream', (
     await a.store.remove(key);
     expect(await b.store.stat(key)).toBeNull();
     await expect(b.store.materialize(key)).rejects.toBeInstanceOf(ArtifactNotFoundError);
+  });
+
+  it('refuses a file that changes while it is published and keeps the previous version', async () => {
+    // One chunk in flight at a time, so the put is still running when the file changes.
+    const a = await host('a', 64 * 1024 * 1024, { flushEveryBytes: 64 * 1024 });
+    const b = await host('b');
+    const key = 'models/m9/model.onnx';
+    const v1 = randomBytes(100 * 1024);
+    const file = writeArtifact(a, key, v1);
+    await a.store.publish(key, file);
+    const jsm = await a.nc.jetstreamManager();
+    const stream = `OBJ_${bucket}`;
+    const messagesBefore = (await jsm.streams.info(stream)).state.messages;
+
+    fs.writeFileSync(file, randomBytes(8 * 1024 * 1024));
+    const publishing = a.store.publish(key, file).catch((e: unknown) => e);
+    // Append once the new chunks are arriving (bounded poll).
+    for (let i = 0; i < 2000 && (await jsm.streams.info(stream)).state.messages < messagesBefore + 3; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    fs.appendFileSync(file, 'late bytes');
+    expect(await publishing).toBeInstanceOf(ArtifactChangedError);
+
+    // The failed put's chunks are gone and readers still get version 1.
+    expect((await jsm.streams.info(stream)).state.messages).toBe(messagesBefore);
+    const l = await b.store.materialize(key);
+    expect(fs.readFileSync(l.path).equals(v1)).toBe(true);
+    l.release();
   });
 
   it('handles an empty file', async () => {
