@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -129,12 +131,31 @@ describe('ContentCache (real files)', () => {
     again.release();
   });
 
+  it('refuses a cache dir held by another live process, takes over one left by a dead one', async () => {
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'lock'), `${child.pid}\n`);
+      await expect(new ContentCache(dir, 1 << 20).init()).rejects.toThrow(/in use by process/);
+    } finally {
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+    }
+    // The same pid, now dead: a stale lock.
+    const cache = new ContentCache(dir, 1 << 20);
+    await cache.init();
+    expect(fs.readFileSync(path.join(dir, 'lock'), 'utf8').trim()).toBe(String(process.pid));
+    await cache.close();
+    expect(fs.existsSync(path.join(dir, 'lock'))).toBe(false);
+  });
+
   it('indexes what a previous run left and drops its temp files', async () => {
     const first = new ContentCache(dir, 1 << 20);
     await first.init();
     const a = randomBytes(100);
     (await first.fill(sha(a), writerOf(a).fn)).release();
     fs.writeFileSync(path.join(first.tmpDir, 'half-written'), 'x');
+    await first.close();
     const second = new ContentCache(dir, 1 << 20);
     await second.init();
     expect((await second.acquire(sha(a)))?.size).toBe(100);

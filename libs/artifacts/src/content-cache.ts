@@ -1,7 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ArtifactCorruptError } from './errors';
+import { ArtifactCorruptError, ArtifactError } from './errors';
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -55,8 +64,14 @@ export class ContentCache {
     readonly maxBytes: number,
   ) {}
 
-  /** Drops leftover temp files and indexes what a previous run left, oldest access first. */
+  /**
+   * Takes the dir's lock, drops leftover temp files and indexes what a previous run left, oldest
+   * access first. A dir locked by another live process is refused: its temp files and evictions
+   * would be this one's to delete.
+   */
   async init(): Promise<void> {
+    await fs.promises.mkdir(this.dir, { recursive: true });
+    await this.lock();
     await fs.promises.rm(this.tmpDir, { recursive: true, force: true });
     await fs.promises.mkdir(this.tmpDir, { recursive: true });
     const root = path.join(this.dir, 'sha256');
@@ -73,6 +88,37 @@ export class ContentCache {
     found.sort((a, b) => a.atime - b.atime);
     for (const f of found) this.insert(f.sha, f.size, f.mtimeMs);
     await this.evict();
+  }
+
+  /** Releases the dir's lock (the files stay for the next run). */
+  async close(): Promise<void> {
+    const owner = await fs.promises.readFile(this.lockPath, 'utf8').catch(() => '');
+    if (owner.trim() === String(process.pid)) await fs.promises.rm(this.lockPath, { force: true });
+  }
+
+  private get lockPath(): string {
+    return path.join(this.dir, 'lock');
+  }
+
+  private async lock(): Promise<void> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await fs.promises.writeFile(this.lockPath, `${process.pid}\n`, { flag: 'wx' });
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      const pid = Number((await fs.promises.readFile(this.lockPath, 'utf8').catch(() => '')).trim());
+      if (pid === process.pid) return;
+      if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+        throw new ArtifactError(
+          `artifact cache ${this.dir} is in use by process ${pid}: give each service instance its own ` +
+            `CVP_ARTIFACTS_CACHE_DIR (or remove ${this.lockPath} if that process is not a cvp service)`,
+        );
+      }
+      await fs.promises.rm(this.lockPath, { force: true }); // left by a process that is gone
+    }
+    throw new ArtifactError(`could not take the lock of artifact cache ${this.dir}`);
   }
 
   get tmpDir(): string {

@@ -237,8 +237,9 @@ export class ObjectStoreArtifactStore implements ArtifactStore {
     if (info && !info.deleted) await withTimeout(this.os.delete(key), this.opts.timeoutMs, `delete ${key}`, key);
   }
 
+  /** Releases the cache's lock; the NATS connection belongs to the caller. */
   async close(): Promise<void> {
-    /* the connection belongs to the caller */
+    await this.cache.close();
   }
 
   /**
