@@ -1,0 +1,44 @@
+import path from 'node:path';
+import { InvalidArtifactKeyError } from './errors';
+
+const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+const MAX_KEY_LENGTH = 512;
+
+/**
+ * Checks that a key is a data-dir-relative POSIX path (`models/<id>/model.onnx`): the same string
+ * names the artifact on every host, each resolving it against its own data dir or cache. No
+ * absolute paths, no `.`/`..` segments, no empty segments, no characters a shell or a NATS subject
+ * would treat specially.
+ */
+export function assertArtifactKey(key: string): string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) {
+    throw new InvalidArtifactKeyError(`artifact key must be 1-${MAX_KEY_LENGTH} characters`, String(key));
+  }
+  for (const seg of key.split('/')) {
+    if (!SEGMENT.test(seg) || seg === '.' || seg === '..') {
+      throw new InvalidArtifactKeyError(
+        `artifact key ${JSON.stringify(key)} must be a relative path of [A-Za-z0-9._-] segments`,
+        key,
+      );
+    }
+  }
+  return key;
+}
+
+/** The key's path under `dataDir`; never outside it. */
+export function resolveArtifactKey(dataDir: string, key: string): string {
+  assertArtifactKey(key);
+  const root = path.resolve(dataDir);
+  const full = path.resolve(root, ...key.split('/'));
+  if (!full.startsWith(root + path.sep)) throw new InvalidArtifactKeyError(`artifact key escapes the data dir`, key);
+  return full;
+}
+
+/** The key of a file under `dataDir` (the inverse of resolveArtifactKey), for writers that hold a path. */
+export function artifactKeyOf(dataDir: string, file: string): string {
+  const rel = path.relative(path.resolve(dataDir), path.resolve(file));
+  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
+    throw new InvalidArtifactKeyError(`${file} is not under the data dir`, file);
+  }
+  return assertArtifactKey(rel.split(path.sep).join('/'));
+}
