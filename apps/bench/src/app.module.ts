@@ -1,16 +1,26 @@
 import { type DynamicModule, Module, type Provider } from '@nestjs/common';
 import { GpuLeaseModule } from '@cvp/gpu-lease';
 import { JobWorkerModule } from '@cvp/jobs';
-import { PlatformModule } from '@cvp/platform';
+import { MessageBus, PlatformModule } from '@cvp/platform';
 import type { Logger } from 'pino';
 import { BENCH_OPTIONS, type BenchOptions, benchOptionsFrom } from './bench-options';
 import type { BenchConfig } from './config';
 import { BenchJobHandler } from './jobs/bench-job.handler';
 import { BenchRegistryClient } from './registry/bench-registry.client';
+import { ScratchDeploymentsPublisher } from './serving/scratch-deployments.publisher';
+import { SERVING_PATH } from './serving/serving-path';
 
 /** Providers the bench handler needs; exported for tests that build the handler alone. */
 export function benchProviders(options: BenchOptions): Provider[] {
-  return [{ provide: BENCH_OPTIONS, useValue: options }, BenchRegistryClient];
+  return [
+    { provide: BENCH_OPTIONS, useValue: options },
+    BenchRegistryClient,
+    {
+      provide: SERVING_PATH,
+      inject: [MessageBus],
+      useFactory: (bus: MessageBus) => (options.serving ? new ScratchDeploymentsPublisher(bus, options.serving) : null),
+    },
+  ];
 }
 
 @Module({})

@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { BenchConfig } from './config';
 import { defaultProtocolOptions, type ProtocolOptions } from './protocol/protocol-options';
+import type { ScratchDeploymentOptions } from './serving/scratch-deployments.publisher';
 
 export const BENCH_OPTIONS = Symbol('BENCH_OPTIONS');
 
@@ -13,6 +14,9 @@ export interface BenchOptions {
   lockFile: string;
   lockWaitMs: number;
   registryTimeoutMs: number;
+  /** The data plane for steps 6, 8 and 9; null when none is configured (`servingPathMissing` says so). */
+  serving: ScratchDeploymentOptions | null;
+  servingPathMissing?: string;
 }
 
 /** Validated config -> the options the handler, the registry client and the protocol use. */
@@ -32,6 +36,16 @@ export function benchOptionsFrom(c: BenchConfig): BenchOptions {
     lockFile: c.CVP_BENCH_LOCK_FILE || path.join(os.tmpdir(), 'cvp-bench-measure.lock'),
     lockWaitMs: c.CVP_BENCH_LOCK_WAIT_MS,
     registryTimeoutMs: c.CVP_BENCH_REGISTRY_TIMEOUT_MS,
+    serving: c.CVP_INFERENCE_URL
+      ? {
+          inferenceUrl: c.CVP_INFERENCE_URL,
+          token: c.CVP_BENCH_INFERENCE_TOKEN,
+          statusTimeoutMs: c.CVP_BENCH_SCRATCH_STATUS_TIMEOUT_MS,
+          loadTimeoutMs: c.CVP_BENCH_SCRATCH_LOAD_TIMEOUT_MS,
+          removeTimeoutMs: c.CVP_BENCH_SCRATCH_REMOVE_TIMEOUT_MS,
+        }
+      : null,
+    ...(c.CVP_INFERENCE_URL ? {} : { servingPathMissing: 'CVP_INFERENCE_URL is empty' }),
     protocol: {
       ...d,
       warmup: c.CVP_BENCH_WARMUP,
@@ -46,6 +60,9 @@ export function benchOptionsFrom(c: BenchConfig): BenchOptions {
       stabilityDurationMs: Math.round(c.CVP_BENCH_STABILITY_SECONDS * 1000),
       maxBatch: c.CVP_BENCH_MAX_BATCH,
       mapImages: c.CVP_BENCH_MAP_IMAGES,
+      agreementSamples: c.CVP_BENCH_AGREEMENT_SAMPLES,
+      servedImages: c.CVP_BENCH_SERVED_IMAGES,
+      profileMs: Math.round(c.CVP_BENCH_PROFILE_SECONDS * 1000),
       variants: c.CVP_BENCH_VARIANTS.split(',')
         .map((x) => x.trim())
         .filter(Boolean) as ProtocolOptions['variants'],

@@ -58,5 +58,25 @@ export const benchConfigSchema = baseConfigSchema.extend({
   CVP_BENCH_REGISTRY_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5000),
   CVP_PYTHON: z.string().default(''),
   CVP_NATIVE_BIN: z.string().default(''),
+  /** Inputs accuracy agreement compares on: the data set's images, else seeded inputs; at least 32 so the bound means something. */
+  CVP_BENCH_AGREEMENT_SAMPLES: z.coerce.number().int().min(32).max(10000).default(32),
+  /**
+   * The data plane steps 6, 8 and 9 deploy scratch deployments on (its base URL, as the gateway's
+   * proxy uses it); empty: those steps are recorded as skipped with that reason.
+   */
+  CVP_INFERENCE_URL: z
+    .string()
+    .default('http://127.0.0.1:8000')
+    .refine((s) => s === '' || /^https?:\/\/[^\s/]+(\/.*)?$/.test(s), 'must be an http(s) URL or empty'),
+  /** Bearer token sent to the data plane when it requires credentials (an internal service token or an API key). */
+  CVP_BENCH_INFERENCE_TOKEN: z.string().default(''),
+  /** Images step 6 profiles and steps 8 and 9 send. */
+  CVP_BENCH_SERVED_IMAGES: z.coerce.number().int().min(1).max(1000).default(16),
+  /** Step 8's profiled window (CPU profile of the serving process); 0 = no profile. */
+  CVP_BENCH_PROFILE_SECONDS: z.coerce.number().min(0).max(60).default(3),
+  /** How long the data plane has to take a scratch deployment (first status), to load it, and to confirm its removal. */
+  CVP_BENCH_SCRATCH_STATUS_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(15_000),
+  CVP_BENCH_SCRATCH_LOAD_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(300_000),
+  CVP_BENCH_SCRATCH_REMOVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
 });
 export type BenchConfig = z.infer<typeof benchConfigSchema>;

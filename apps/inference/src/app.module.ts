@@ -4,6 +4,7 @@ import { PlatformModule } from '@cvp/platform';
 import type { Logger } from 'pino';
 import type { InferenceConfig } from './config';
 import { KserveModule } from './kserve/kserve.module';
+import { ProfilingModule } from './profiling/profiling.module';
 
 @Module({})
 export class AppModule {
@@ -15,6 +16,7 @@ export class AppModule {
         PlatformModule.forRoot({ serviceName: 'inference', config, logger }),
         GpuLeaseModule.forRoot(),
         KserveModule,
+        ProfilingModule,
       ],
     };
   }

@@ -1,6 +1,13 @@
 import path from 'node:path';
-import { DeploymentChangedContract, type DeploymentStatus, DeploymentStatusContract, Subjects } from '@cvp/contracts';
+import {
+  DeploymentChangedContract,
+  type DeploymentStatus,
+  DeploymentStatusContract,
+  InferenceLookups,
+  Subjects,
+} from '@cvp/contracts';
 import { createLogger, MessageBus } from '@cvp/platform';
+import { CpuProfiler } from '../src/profiling/cpu-profiler';
 import { FIXTURES, type Harness, startInference } from '../src/testing/inference-harness';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -59,6 +66,29 @@ describe('deployments over NATS (real nats-server)', () => {
     expect((await fetch(`${h.url}/health/ready`)).status).toBe(200);
   });
 
+  it('answers a CPU profile request: the functions of this process that held the CPU while it was sampled', async () => {
+    const { subject, request, reply } = InferenceLookups.cpuProfile;
+    const busy = setInterval(() => {
+      const end = Date.now() + 5;
+      while (Date.now() < end); // something to sample on the main thread
+    }, 10);
+    try {
+      const r = await bus.request(request, reply, subject, { durationMs: 400, top: 5 }, 10_000);
+      expect(r).toMatchObject({ ok: true, pid: process.pid });
+      expect(r.profile!.samples).toBeGreaterThan(50);
+      expect(r.profile!.top.length).toBeGreaterThan(0);
+      expect(r.profile!.top.length).toBeLessThanOrEqual(5);
+      expect(r.profile!.durationMs).toBeGreaterThanOrEqual(300);
+      // One profile at a time per process: the profiler itself refuses a second one meanwhile (the
+      // subscription hands requests over one by one, so over NATS the second one waits instead).
+      const profiler = h!.app.get(CpuProfiler);
+      const first = profiler.profile(200, 3);
+      await expect(profiler.profile(100, 3)).rejects.toThrow(/already being taken/);
+      expect((await first).samples).toBeGreaterThan(0);
+    } finally {
+      clearInterval(busy);
+    }
+  });
   it('reports failed for a model that cannot load, and stays ready for the others', async () => {
     publish({
       action: 'deploy',

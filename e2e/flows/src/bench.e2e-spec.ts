@@ -4,6 +4,7 @@ import type { INestApplication } from '@nestjs/common';
 import { type BenchReport, benchReportSchema } from '@cvp/contracts';
 import { makeYoloPreset, startBenchWorker } from '@cvp/bench/testing';
 import { BenchmarksService, type GatewayTestApp, seedConvertedModel, startGatewayTestApp } from '@cvp/gateway/testing';
+import { type InferenceHarness, startInference } from '@cvp/inference/testing';
 import { chromium } from 'playwright-core';
 import { REPO_ROOT } from './support/paths';
 
@@ -20,13 +21,15 @@ const CHROMIUM_ARGS = [
 
 /**
  * Bench end to end: the real gateway (SQLite, auth, jobs on JetStream, registry responders,
- * benchmarks module) and the real bench worker (JobWorkerModule, child-process measurements,
- * python variants, the native core when built) in one process, over the jest run's nats-server.
- * The model is the yolov8n preset made by python at 64 px so two full protocols fit in minutes.
+ * benchmarks module), the real bench worker (JobWorkerModule, child-process measurements, python
+ * variants, the native core when built) and the real data plane (steps 6, 8 and 9 deploy scratch
+ * deployments on it) in one process, over the jest run's nats-server. The model is the yolov8n
+ * preset made by python at 64 px so two full protocols fit in minutes.
  */
 describe('bench: yolov8n preset -> bench job -> 9 steps, selection, decision record, reports (real gateway + worker)', () => {
   let gw: GatewayTestApp;
   let bench: INestApplication;
+  let dataPlane: InferenceHarness;
   let engineer: string;
   let viewer: string;
   let modelId: string;
@@ -72,11 +75,13 @@ describe('bench: yolov8n preset -> bench job -> 9 steps, selection, decision rec
       preset: 'yolov8n',
       metadata: { metadata_props: { imgsz: '[64, 64]' } },
     });
-    bench = await startBenchWorker(gw.dataDir);
+    dataPlane = await startInference({ CVP_NATS_URL: process.env.CVP_NATS_URL!, CVP_DATA_DIR: gw.dataDir });
+    bench = await startBenchWorker(gw.dataDir, { CVP_INFERENCE_URL: dataPlane.url });
   }, 240_000);
 
   afterAll(async () => {
     await bench?.close();
+    await dataPlane?.close();
     await gw?.close();
   });
 
@@ -101,9 +106,18 @@ describe('bench: yolov8n preset -> bench job -> 9 steps, selection, decision rec
     expect(report.steps[2].candidateIds.some((id) => id.includes('fp16'))).toBe(true);
     expect(report.steps[3]).toMatchObject({ status: 'skipped', reasons: [expect.stringMatching(/GPU/)] }); // no GPU here
     expect(report.steps[4].candidateIds.some((id) => id.endsWith('/b2'))).toBe(true);
+    // The serving-path steps went through the data plane, and left nothing deployed there.
+    expect(report.steps[7]).toMatchObject({ status: 'done' });
     expect(report.steps[8]).toMatchObject({ status: 'done' });
-    expect(report.stability[0]).toMatchObject({ users: 100, errors: 0, passed: true });
+    expect(report.stability[0]).toMatchObject({ users: 100, errors: 0, rejected: 0, passed: true, via: 'data-plane' });
     expect(report.concurrency.map((p) => p.concurrency)).toEqual(expect.arrayContaining([1, 4]));
+    for (const p of report.concurrency) expect(p).toMatchObject({ via: 'data-plane', errors: 0 });
+    expect(report.settings.servingPath).toContain(dataPlane.url);
+    expect(dataPlane.repository.list()).toEqual([]);
+    // An untrained preset benchmarked on seeded inputs: its accuracy cannot be assessed, and the
+    // report says so instead of a drop of 0.
+    expect(report.model.trained).toBe(false);
+    expect(report.steps[0].details.accuracy).toMatchObject({ assessable: false, policy: 'refuse' });
     const base = report.candidates.find((c) => c.id === report.baselineId)!;
     expect(base.options).toMatchObject({ graphOptimization: 'disabled', precision: 'fp32', provider: 'cpu' });
     for (const c of report.candidates.filter((x) => x.id !== base.id)) expect(c.agreement).not.toBeNull();

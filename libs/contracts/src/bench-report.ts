@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { benchConstraints } from './jobs';
+import { ACCURACY_NOT_ASSESSABLE_POLICIES, benchConstraints } from './jobs';
 import { engineConfigSchema, engineOptionsSchema } from './engines';
 import { engineIdSchema, MODEL_TASKS } from './enums';
 
@@ -8,7 +8,14 @@ import { engineIdSchema, MODEL_TASKS } from './enums';
  * CVP_DATA_DIR/benchmarks/<id>/ and what the gateway serves as the technical JSON view.
  * Every number is in milliseconds, megabytes or requests per second as its name says.
  */
-export const BENCH_REPORT_VERSION = 1 as const;
+export const BENCH_REPORT_VERSION = 2 as const;
+/**
+ * Versions a reader accepts. 2 added, all optional for version-1 reports: whether the accuracy
+ * constraint could be assessed (a nullable accuracyDrop), the agreement inputs and a confidence
+ * bound, VRAM's reason when there is no figure, the served load counts (429, deadline), the model's
+ * trained flag and the INT8 calibration source.
+ */
+export const BENCH_REPORT_VERSIONS = [1, BENCH_REPORT_VERSION] as const;
 
 export const latencyStatsSchema = z.object({
   iterations: z.number().int().min(0),
@@ -45,6 +52,36 @@ export const mapScoresSchema = z.object({
 });
 export type MapScores = z.infer<typeof mapScoresSchema>;
 
+/** What the agreement compared on: real images or seeded synthetic tensors, and how many. */
+export const agreementInputsSchema = z.object({
+  count: z.number().int(),
+  source: z.enum(['dataset', 'seeded']),
+  /** e.g. "32 images of split val of the attached data set", "32 seeded synthetic inputs (seed 0)". */
+  description: z.string(),
+});
+export type AgreementInputs = z.infer<typeof agreementInputsSchema>;
+
+/**
+ * A 95 % (or `confidence`) interval for the figure the accuracy drop comes from, so a change of
+ * +-0.01 on 32 images is read as what it is: `paired-bootstrap` over images for the mAP@0.5 change
+ * (both models scored on the same resampled images), `wilson` for the top-1 agreement rate,
+ * `order-statistic` for output agreement (the share of inputs like these whose outputs stay at
+ * least as close as the worst one seen).
+ */
+export const accuracyBoundSchema = z.object({
+  confidence: z.number(),
+  method: z.enum(['paired-bootstrap', 'wilson', 'order-statistic']),
+  of: z.enum(['mapChange', 'top1Agreement', 'outputCoverage']),
+  lower: z.number(),
+  upper: z.number(),
+  /** The largest accuracy drop the interval allows (null for output coverage, which bounds no drop). */
+  dropUpper: z.number().nullable(),
+  resamples: z.number().int().optional(),
+  /** The bound in words. */
+  note: z.string(),
+});
+export type AccuracyBound = z.infer<typeof accuracyBoundSchema>;
+
 export const agreementSchema = z.object({
   maxAbsDiff: z.number(),
   meanAbsDiff: z.number(),
@@ -56,9 +93,22 @@ export const agreementSchema = z.object({
   scoreMaxAbsDiff: z.number().nullable(),
   /** Detectors with a labelled data set: this candidate's mAP@0.5 minus the baseline's; else null (see mapSkipReason). */
   mapChange: z.number().nullable(),
-  /** The number the maxAccuracyDrop constraint compares (which one: accuracyBasis). */
-  accuracyDrop: z.number(),
+  /**
+   * The number the maxAccuracyDrop constraint compares (which one: accuracyBasis); null when the
+   * accuracy cannot be assessed here (see assessable), never a 0 that was not measured.
+   */
+  accuracyDrop: z.number().nullable(),
   samples: z.number().int(),
+  /**
+   * False when these inputs cannot tell an accuracy loss: only seeded synthetic inputs, an untrained
+   * model, a baseline that finds nothing. Absent in version-1 reports.
+   */
+  assessable: z.boolean().optional(),
+  notAssessableReason: z.string().nullable().optional(),
+  inputs: agreementInputsSchema.optional(),
+  bound: accuracyBoundSchema.nullable().optional(),
+  /** Batch > 1: the batch-1 candidate (same model and engine) whose outputs were compared. */
+  measuredOn: z.string().optional(),
   /**
    * What accuracyDrop is: 'map50' = max(0, baseline mAP@0.5 - this mAP@0.5) (detectors with a
    * labelled data set), 'top1' = 1 - top-1 agreement (classifiers), 'cosine' = 1 - lowest cosine.
@@ -95,7 +145,10 @@ export const benchCandidateSchema = z.object({
   buildMs: z.number(),
   firstInferenceMs: z.number(),
   peakRssMb: z.number().nullable(),
+  /** Highest GPU memory NVML attributed to the engine's process while it was measured (sampled); null: see vramReason. */
   peakVramMb: z.number().nullable(),
+  /** Why peakVramMb is null: a CPU engine, or why NVML could not attribute GPU memory to the process. */
+  vramReason: z.string().nullable().optional(),
   agreement: agreementSchema.nullable(),
   timeSplit: timeSplitSchema.nullable(),
   /** Only batch-1 candidates compete in selection; others are informative. */
@@ -116,14 +169,36 @@ export const benchStepSchema = z.object({
 });
 export type BenchStep = z.infer<typeof benchStepSchema>;
 
+/** Where a load run went: the data plane over HTTP (a scratch deployment), or the engine alone. */
+const loadPathSchema = z.enum(['data-plane', 'engine']);
+
+/** How the requests of an HTTP load run ended (version 2; every request sent is in one of them). */
+const servedCounts = {
+  /** 200 answers. */
+  answered: z.number().int().optional(),
+  /** 429: every worker busy and the queue full. */
+  rejected: z.number().int().optional(),
+  /** 429: the request's deadline passed while it waited. */
+  deadlineExpired: z.number().int().optional(),
+  /** Still in flight when the run ended (a time-bounded run closes with some). */
+  unanswered: z.number().int().optional(),
+  p99Ms: z.number().optional(),
+  via: loadPathSchema.optional(),
+};
+
 export const concurrencyPointSchema = z.object({
   engine: z.string(),
   concurrency: z.number().int().min(1),
+  /** Requests sent. */
   requests: z.number().int(),
+  /** Failures other than 429 (transport errors, timeouts, other non-2xx). */
   errors: z.number().int(),
+  /** Answered requests per second. */
   throughputRps: z.number(),
+  /** Latency percentiles of the answered requests. */
   p50Ms: z.number(),
   p95Ms: z.number(),
+  ...servedCounts,
 });
 export type ConcurrencyPoint = z.infer<typeof concurrencyPointSchema>;
 
@@ -134,9 +209,11 @@ export const stabilityResultSchema = z.object({
   requests: z.number().int(),
   errors: z.number().int(),
   p95Ms: z.number(),
+  /** No request failed: no error or timeout, no 429, no deadline expiry (requests in flight when the window closed do not count). */
   passed: z.boolean(),
   /** The first error seen, when any. */
   firstError: z.string().optional(),
+  ...servedCounts,
 });
 export type StabilityResult = z.infer<typeof stabilityResultSchema>;
 
@@ -149,6 +226,8 @@ export const constraintCheckSchema = z.object({
   value: z.number().nullable(),
   passed: z.boolean(),
   why: z.string(),
+  /** maxAccuracyDrop: false when the candidate's accuracy could not be assessed (value null). */
+  assessable: z.boolean().optional(),
 });
 export type ConstraintCheck = z.infer<typeof constraintCheckSchema>;
 
@@ -179,6 +258,8 @@ export const decisionRecordSchema = z.object({
   closest: z.object({ candidateId: z.string(), failed: z.array(z.enum(CONSTRAINT_NAMES)) }).nullable(),
   candidates: z.array(decisionCandidateSchema),
   summary: z.string(),
+  /** What selection did with candidates whose accuracy could not be assessed (the job's choice). */
+  accuracyPolicy: z.object({ whenNotAssessable: z.enum(ACCURACY_NOT_ASSESSABLE_POLICIES) }).optional(),
 });
 export type DecisionRecord = z.infer<typeof decisionRecordSchema>;
 
@@ -207,6 +288,12 @@ export const benchSettingsSchema = z.object({
   stabilityUsers: z.number().int(),
   stabilityDurationMs: z.number().int(),
   inputSource: z.string(),
+  /** What accuracy agreement ran on, e.g. "32 images of split val of the attached data set". */
+  agreementInputs: z.string().optional(),
+  /** Where the INT8 static variant's calibration images came from (null: no INT8 static variant made). */
+  calibration: z.string().nullable().optional(),
+  /** Where steps 6, 8 and 9 loaded the model: the data plane's URL, or why they could not. */
+  servingPath: z.string().optional(),
 });
 export type BenchSettings = z.infer<typeof benchSettingsSchema>;
 
@@ -217,13 +304,15 @@ export const simpleViewSchema = z.object({
   baselineP50Ms: z.number(),
   chosenP50Ms: z.number().nullable(),
   accuracyImpact: z.string(),
+  /** False when the chosen candidate's accuracy could not be assessed (absent in version-1 reports). */
+  accuracyAssessable: z.boolean().optional(),
   recommendation: z.string(),
   caveats: z.array(z.string()),
 });
 export type SimpleView = z.infer<typeof simpleViewSchema>;
 
 export const benchReportSchema = z.object({
-  reportVersion: z.literal(BENCH_REPORT_VERSION),
+  reportVersion: z.union([z.literal(1), z.literal(BENCH_REPORT_VERSION)]),
   id: z.string(),
   jobId: z.string().nullable(),
   model: z.object({
@@ -235,6 +324,8 @@ export const benchReportSchema = z.object({
     inputName: z.string(),
     inputShape: z.array(z.number().int()),
     dynamicBatch: z.boolean(),
+    /** The registry's word on whether this version has learned weights (null: not known). */
+    trained: z.boolean().nullable().optional(),
   }),
   createdAt: z.string(),
   durationMs: z.number(),

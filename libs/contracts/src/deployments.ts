@@ -12,6 +12,11 @@ export const deploymentChangedSchema = message({
   task: z.enum(MODEL_TASKS).optional(),
   labels: z.array(z.string().max(200)).max(10000).optional(),
   config: engineConfigSchema.optional(),
+  /**
+   * A short-lived deployment (bench's load steps): the data plane neither persists it across a
+   * restart nor waits for it in its readiness. Absent = a regular deployment.
+   */
+  scratch: z.boolean().optional(),
 });
 export type DeploymentChanged = z.infer<typeof deploymentChangedSchema>;
 export const DeploymentChangedContract = contract<DeploymentChanged>('deployment.changed', deploymentChangedSchema);

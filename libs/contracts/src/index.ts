@@ -5,6 +5,7 @@ export * from './subjects';
 export * from './jobs';
 export * from './presets';
 export * from './deployments';
+export * from './inference-profile';
 export * from './gpu-lease';
 export * from './problem';
 export * from './registry';

@@ -65,12 +65,20 @@ export const benchConstraints = z
     minThroughput: z.number().positive().optional(),
   })
   .strict();
+/**
+ * What selection does with a candidate whose accuracy cannot be assessed (only synthetic inputs,
+ * or an untrained model): `refuse` holds it infeasible under maxAccuracyDrop; `accept` lets it
+ * compete, and both report views carry the caveat.
+ */
+export const ACCURACY_NOT_ASSESSABLE_POLICIES = ['refuse', 'accept'] as const;
+export type AccuracyNotAssessablePolicy = (typeof ACCURACY_NOT_ASSESSABLE_POLICIES)[number];
 export const benchJobInput = z
   .object({
     modelId: id,
     inputShape: z.array(z.number().int().min(1).max(8192)).min(1).max(8).optional(),
     datasetId: id.optional(),
     constraints: benchConstraints.default({}),
+    whenAccuracyNotAssessable: z.enum(ACCURACY_NOT_ASSESSABLE_POLICIES).optional(),
   })
   .strict();
 export const packageJobInput = z

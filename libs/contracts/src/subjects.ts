@@ -22,6 +22,8 @@ export const Subjects = {
 
   deploymentChanged: 'cvp.deployments.changed',
   deploymentStatus: 'cvp.deployments.status',
+  /** Request-reply answered by one data-plane replica: a CPU profile of its process for a while. */
+  inferenceCpuProfile: 'cvp.inference.profile.cpu',
 } as const;
 
 /** JetStream stream names. */

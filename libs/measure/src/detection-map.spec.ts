@@ -9,9 +9,13 @@ import {
   type GtBox,
   type ImageDetections,
   loadYoloLabelledSet,
+  map50FromMatches,
+  matchImage,
   meanAveragePrecision,
+  pairedBootstrapMapChange,
   parseYoloLabelLine,
 } from './detection-map';
+import { seededRandom } from './rng';
 import type { Det } from './yolo';
 
 const gt = (x1: number, y1: number, x2: number, y2: number, cls = 0): GtBox => ({ cls, x1, y1, x2, y2 });
@@ -220,6 +224,24 @@ describe('withMapChange', () => {
     expect(r.cosine).toBe(a().cosine);
   });
 
+  it('carries the bootstrap interval of the change as the bound, and the drop it allows', () => {
+    const r = withMapChange(a(), base, {
+      ...base,
+      map50: 0.79,
+      changeBound: { lower: -0.03, upper: 0.012, confidence: 0.95, resamples: 1000 },
+    });
+    expect(r.bound).toMatchObject({
+      method: 'paired-bootstrap',
+      of: 'mapChange',
+      lower: -0.03,
+      upper: 0.012,
+      dropUpper: 0.03,
+      resamples: 1000,
+      note: expect.stringMatching(/sign of the change is not settled/),
+    });
+    expect(withMapChange(a(), base, { ...base, map50: 0.79 }).bound).toBeNull();
+  });
+
   it('a gain is no drop', () => {
     const r = withMapChange(a(), base, { ...base, map50: 0.9 });
     expect(r.mapChange).toBeCloseTo(0.1, 10);
@@ -240,5 +262,54 @@ describe('withMapChange', () => {
       accuracyBasis: 'cosine',
       mapSkipReason: expect.stringMatching(/no ground-truth boxes/),
     });
+  });
+});
+
+describe('per-image matches and the paired bootstrap of the mAP change', () => {
+  /** A seeded scene: a few objects of 3 classes, detections that find most of them with jittered boxes, some false positives. */
+  const scene = (seed: number, miss: number): ImageDetections => {
+    const r = seededRandom(seed);
+    const gts: GtBox[] = [];
+    const preds: Det[] = [];
+    for (let k = 0; k < 1 + Math.floor(r() * 4); k++) {
+      const x = r() * 200;
+      const y = r() * 200;
+      const cls = Math.floor(r() * 3);
+      gts.push(gt(x, y, x + 20, y + 20, cls));
+      if (r() > miss) preds.push(det(x + r() * 4, y + r() * 4, x + 20 + r() * 4, y + 20, 0.3 + r() * 0.7, cls));
+    }
+    for (let k = 0; k < Math.floor(r() * 3); k++) {
+      const x = r() * 200;
+      preds.push(det(x, x, x + 10, x + 10, r() * 0.6, Math.floor(r() * 3)));
+    }
+    return { gts, preds };
+  };
+
+  it('AP@0.5 from matches equals meanAveragePrecision on the same images, and weights count an image that many times', () => {
+    const images = Array.from({ length: 24 }, (_, i) => scene(i + 1, 0.2));
+    const matches = images.map((im) => matchImage(im.preds, im.gts));
+    expect(map50FromMatches(matches)).toBeCloseTo(meanAveragePrecision(images, [0.5]).map50!, 10);
+    const weights = images.map((_, i) => (i % 3 === 0 ? 2 : i % 3 === 1 ? 0 : 1));
+    const expanded = images.flatMap((im, i) => Array.from({ length: weights[i] }, () => im));
+    expect(map50FromMatches(matches, weights)).toBeCloseTo(meanAveragePrecision(expanded, [0.5]).map50!, 10);
+    expect(map50FromMatches([matchImage([det(0, 0, 1, 1, 0.5)], [])])).toBeNull();
+  });
+
+  it('identical models give a zero interval; a model that misses more gets an interval below zero; seeded, so repeatable', () => {
+    const base = Array.from({ length: 32 }, (_, i) => scene(i + 1, 0.1));
+    const baseM = base.map((im) => matchImage(im.preds, im.gts));
+    expect(pairedBootstrapMapChange(baseM, baseM, { resamples: 200 })).toMatchObject({ lower: 0, upper: 0 });
+    // Same scenes, but half of each image's true detections dropped.
+    const worse = base.map((im) => ({ gts: im.gts, preds: im.preds.filter((_, k) => k % 2 === 1) }));
+    const worseM = worse.map((im) => matchImage(im.preds, im.gts));
+    const b = pairedBootstrapMapChange(baseM, worseM, { resamples: 300, seed: 3 })!;
+    const change = map50FromMatches(worseM)! - map50FromMatches(baseM)!;
+    expect(change).toBeLessThan(0);
+    expect(b.lower).toBeLessThan(change);
+    expect(b.upper).toBeGreaterThan(change);
+    expect(b.upper).toBeLessThan(0);
+    expect(b).toMatchObject({ confidence: 0.95, resamples: 300 });
+    expect(pairedBootstrapMapChange(baseM, worseM, { resamples: 300, seed: 3 })).toEqual(b);
+    expect(pairedBootstrapMapChange(baseM, worseM.slice(1))).toBeNull();
   });
 });

@@ -2,7 +2,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { OutputTensor } from './agreement';
 import { imageToTensor, listImages } from './images';
-import { round } from './stats';
+import { seededRandom } from './rng';
+import { percentile, round } from './stats';
 import { type Box, decodeYolov8, type Det, iou, nmsClasswise } from './yolo';
 
 /** A ground-truth box in model-input pixels. */
@@ -175,6 +176,14 @@ export async function loadYoloLabelledSet(dir: string, limit: number): Promise<L
   return { split, images, boxes };
 }
 
+/** Interval of this engine's mAP@0.5 minus the baseline's, from a paired bootstrap over the images. */
+export interface MapChangeBound {
+  lower: number;
+  upper: number;
+  confidence: number;
+  resamples: number;
+}
+
 /** What one engine scores on a labelled set; the protocol compares it with the baseline's. */
 export interface DetectionMap {
   split: string;
@@ -182,6 +191,119 @@ export interface DetectionMap {
   boxes: number;
   map50: number | null;
   map50_95: number | null;
+  /** Against the baseline's matches, when the measurement was given them. */
+  changeBound?: MapChangeBound | null;
+}
+
+/**
+ * One image's detections reduced to what AP@0.5 needs: each detection's class, score and whether it
+ * matched a ground truth at IoU 0.5 (the greedy COCO matching within the image), and the ground
+ * truth per class. Matching is per image, so AP over any multiset of images can be recomputed from
+ * these without the boxes: what the bootstrap does.
+ */
+export interface ImageMatches {
+  /** [class, ground-truth boxes of that class]. */
+  gt: [number, number][];
+  /** [class, score, 1 when it matched a ground truth at IoU 0.5 else 0], highest score first. */
+  dets: [number, number, number][];
+}
+
+export function matchImage(preds: readonly Det[], gts: readonly GtBox[], thr = 0.5): ImageMatches {
+  const counts = new Map<number, number>();
+  for (const g of gts) counts.set(g.cls, (counts.get(g.cls) ?? 0) + 1);
+  const order = preds.map((d, i) => ({ d, i })).sort((a, b) => b.d.score - a.d.score || a.i - b.i);
+  const matched = new Array<boolean>(gts.length).fill(false);
+  const dets: [number, number, number][] = [];
+  for (const { d } of order) {
+    let best = -1;
+    let bestIou = -1;
+    gts.forEach((g, j) => {
+      if (g.cls !== d.cls || matched[j]) return;
+      const o = iou(d, g);
+      if (o >= thr && o > bestIou) {
+        bestIou = o;
+        best = j;
+      }
+    });
+    if (best >= 0) matched[best] = true;
+    dets.push([d.cls, d.score, best >= 0 ? 1 : 0]);
+  }
+  return { gt: [...counts.entries()].sort((a, b) => a[0] - b[0]), dets };
+}
+
+/**
+ * mAP@0.5 over images given as matches, each counted `weights[i]` times (a bootstrap resample);
+ * with every weight 1 it equals meanAveragePrecision's map50. Null without ground truth.
+ */
+export function map50FromMatches(images: readonly ImageMatches[], weights?: readonly number[]): number | null {
+  const w = (i: number) => weights?.[i] ?? 1;
+  const nGt = new Map<number, number>();
+  images.forEach((im, i) => {
+    if (w(i) > 0) for (const [c, n] of im.gt) nGt.set(c, (nGt.get(c) ?? 0) + n * w(i));
+  });
+  const classes = [...nGt.keys()].filter((c) => nGt.get(c)! > 0);
+  if (classes.length === 0) return null;
+  let sum = 0;
+  for (const c of classes) {
+    const entries: { score: number; tp: number; w: number; img: number }[] = [];
+    images.forEach((im, img) => {
+      const wi = w(img);
+      if (wi > 0) for (const [dc, score, tp] of im.dets) if (dc === c) entries.push({ score, tp, w: wi, img });
+    });
+    // Highest score first; ties keep image order, as meanAveragePrecision's stable sort does.
+    entries.sort((a, b) => b.score - a.score || a.img - b.img);
+    const recall: number[] = [];
+    const precision: number[] = [];
+    let tp = 0;
+    let n = 0;
+    // A weight of k is k copies of the image: equal-score copies in a row leave the precision
+    // envelope's area unchanged, so one step of k stands for them.
+    for (const e of entries) {
+      tp += e.tp * e.w;
+      n += e.w;
+      recall.push(tp / nGt.get(c)!);
+      precision.push(tp / n);
+    }
+    sum += averagePrecision(recall, precision);
+  }
+  return sum / classes.length;
+}
+
+/**
+ * Paired bootstrap of (candidate mAP@0.5 - baseline mAP@0.5): resample the images with
+ * replacement, score both models on the same resample, and take the central `confidence` share of
+ * the differences. Seeded, so the same matches give the same interval. Null when the two were not
+ * scored on the same images.
+ */
+export function pairedBootstrapMapChange(
+  baseline: readonly ImageMatches[],
+  candidate: readonly ImageMatches[],
+  o: { resamples?: number; seed?: number; confidence?: number } = {},
+): MapChangeBound | null {
+  const n = baseline.length;
+  if (n === 0 || candidate.length !== n) return null;
+  const resamples = o.resamples ?? 1000;
+  const confidence = o.confidence ?? 0.95;
+  const rnd = seededRandom(o.seed ?? 0);
+  const diffs: number[] = [];
+  const weights = new Array<number>(n);
+  for (let r = 0; r < resamples; r++) {
+    weights.fill(0);
+    for (let k = 0; k < n; k++) weights[Math.floor(rnd() * n)]++;
+    const b = map50FromMatches(baseline, weights);
+    const c = map50FromMatches(candidate, weights);
+    // A resample without any ground truth has no mAP on either side: no difference to record.
+    if (b !== null && c !== null) diffs.push(c - b);
+  }
+  if (diffs.length === 0) return null;
+  diffs.sort((a, b) => a - b);
+  const tail = ((1 - confidence) / 2) * 100;
+  return {
+    lower: round(percentile(diffs, tail), 6),
+    upper: round(percentile(diffs, 100 - tail), 6),
+    confidence,
+    resamples,
+  };
 }
 
 /**
@@ -190,31 +312,44 @@ export interface DetectionMap {
  */
 export const MAP_DECODE = { conf: 0.001, iou: 0.7, maxDet: 300 } as const;
 
+/** A YOLOv8 head's output [1, 4+nc, N] as detections at the validation thresholds (MAP_DECODE). */
+export function validationDetections(out: OutputTensor): Det[] {
+  if (out.dims.length !== 3 || out.dims[0] !== 1 || out.dims[1] < 5)
+    throw new Error(
+      `not a YOLOv8 detection head: output shape [${out.dims.join(', ')}], expected [1, 4 + classes, anchors]`,
+    );
+  return nmsClasswise(
+    decodeYolov8(out.data, out.dims[1], out.dims[2], MAP_DECODE.conf),
+    MAP_DECODE.iou,
+    MAP_DECODE.maxDet,
+  );
+}
+
+/** A detector's score on a labelled set, with the per-image matches a paired bootstrap needs. */
+export interface DetectorEvaluation extends DetectionMap {
+  matches: ImageMatches[];
+}
+
 /**
  * Runs a detector (YOLOv8 head [1, 4+nc, N], boxes in input pixels) over the labelled images,
  * resized to the model input like every other bench input, and scores its detections. `infer`
- * runs one [1, c, h, w] sample and returns the first output.
+ * runs one [1, c, h, w] sample and returns the first output; `known` holds detections of images
+ * the caller already ran (same pre-processing), which are not run again.
  */
 export async function evaluateDetector(
   set: LabelledSet,
   inputShape: readonly number[],
   infer: (sample: Float32Array) => Promise<OutputTensor>,
   signal?: AbortSignal,
-): Promise<DetectionMap> {
+  known?: ReadonlyMap<string, Det[]>,
+): Promise<DetectorEvaluation> {
   const [, c, h, w] = inputShape;
   const evals: ImageDetections[] = [];
   for (const im of set.images) {
     signal?.throwIfAborted();
-    const out = await infer(await imageToTensor(await fs.readFile(im.file), c, h, w));
-    if (out.dims.length !== 3 || out.dims[0] !== 1 || out.dims[1] < 5)
-      throw new Error(
-        `not a YOLOv8 detection head: output shape [${out.dims.join(', ')}], expected [1, 4 + classes, anchors]`,
-      );
-    const preds = nmsClasswise(
-      decodeYolov8(out.data, out.dims[1], out.dims[2], MAP_DECODE.conf),
-      MAP_DECODE.iou,
-      MAP_DECODE.maxDet,
-    );
+    const preds =
+      known?.get(im.file) ??
+      validationDetections(await infer(await imageToTensor(await fs.readFile(im.file), c, h, w)));
     // Labels are normalised to the image; the fill-resize maps them to input pixels by scaling alone.
     const gts = im.boxes.map((b) => ({
       cls: b.cls,
@@ -232,5 +367,6 @@ export async function evaluateDetector(
     boxes: m.boxes,
     map50: m.map50 === null ? null : round(m.map50, 6),
     map50_95: m.map50_95 === null ? null : round(m.map50_95, 6),
+    matches: evals.map((e) => matchImage(e.preds, e.gts)),
   };
 }

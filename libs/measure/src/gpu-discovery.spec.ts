@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { detectGpu, ortProviders, ortVersion, processVramMb } from './environment';
+import { detectGpu, ortProviders, ortVersion, processVram } from './environment';
 import { discoverProviders, interpretProbe, nvmlDevices, providerError } from './gpu-discovery';
 import { VramSampler } from './vram-sampler';
 
@@ -123,7 +123,7 @@ describe('provider discovery (real onnxruntime-node, real NVML binding)', () => 
     const reading = await sampler.stop();
     expect(reading).toMatchObject({ peakMb: null, samples: 0 });
     expect(reading.error).toMatch(/^no device: NVML: /);
-    expect(processVramMb(process.pid)).toBeNull();
+    expect(processVram(process.pid)).toEqual({ peakMb: null, reason: detectGpu().reason });
   });
 });
 

@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 
@@ -119,24 +119,73 @@ export function nvmlScript(): string | null {
   return repoFile('python/cvp_ml/nvml.py');
 }
 
-/** NVML's view of the GPUs (nvidia-ml-py in a child python), never throws. */
+const noDevice = (error: string): NvmlReport => ({
+  ok: false,
+  binding: null,
+  driver: null,
+  cudaDriver: null,
+  devices: [],
+  error,
+});
+
+/** NVML's view of the GPUs (nvidia-ml-py in a child python), never throws. Blocks while python runs (about a second). */
 export function nvmlDevices(python?: string): NvmlReport {
-  const none = (error: string): NvmlReport => ({
-    ok: false,
-    binding: null,
-    driver: null,
-    cudaDriver: null,
-    devices: [],
-    error,
-  });
   const script = nvmlScript();
-  if (!script) return none('no device query: python/cvp_ml/nvml.py is not in this installation');
+  if (!script) return noDevice('no device query: python/cvp_ml/nvml.py is not in this installation');
   const py = pythonPath(python);
   try {
     const out = execFileSync(py, [script, 'devices'], { encoding: 'utf8', timeout: 30_000 });
     return JSON.parse(out) as NvmlReport;
   } catch (e) {
-    return none(`no device query: ${py} ${path.basename(script)} failed: ${(e as Error).message.split('\n')[0]}`);
+    return noDevice(`no device query: ${py} ${path.basename(script)} failed: ${(e as Error).message.split('\n')[0]}`);
+  }
+}
+
+interface ChildResult {
+  stdout: string;
+  stderr: string;
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  error?: Error;
+}
+
+/** A child's output without blocking the event loop; killed at the timeout, output capped. */
+function runChild(
+  command: string,
+  args: string[],
+  o: { env?: NodeJS.ProcessEnv; timeoutMs: number; maxBytes?: number },
+): Promise<ChildResult> {
+  return new Promise((resolve) => {
+    const max = o.maxBytes ?? 16 << 20;
+    let stdout = '';
+    let stderr = '';
+    let error: Error | undefined;
+    const child = spawn(command, args, { env: o.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const timer = setTimeout(() => {
+      error = new Error(`timed out after ${o.timeoutMs} ms`);
+      child.kill('SIGKILL');
+    }, o.timeoutMs);
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout = (stdout + d).slice(0, max)));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-max)));
+    child.on('error', (e) => (error = e));
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      resolve({ stdout, stderr, status, signal, error });
+    });
+  });
+}
+
+/** nvmlDevices without blocking the event loop. */
+export async function nvmlDevicesAsync(python?: string): Promise<NvmlReport> {
+  const script = nvmlScript();
+  if (!script) return noDevice('no device query: python/cvp_ml/nvml.py is not in this installation');
+  const py = pythonPath(python);
+  const r = await runChild(py, [script, 'devices'], { timeoutMs: 30_000 });
+  try {
+    if (r.status !== 0) throw new Error(r.error?.message ?? `exit ${r.status ?? r.signal}: ${r.stderr.slice(-300)}`);
+    return JSON.parse(r.stdout) as NvmlReport;
+  } catch (e) {
+    return noDevice(`no device query: ${py} ${path.basename(script)} failed: ${(e as Error).message.split('\n')[0]}`);
   }
 }
 
@@ -208,35 +257,64 @@ export function interpretProbe(
 
 const cache = new Map<string, ProviderDiscovery>();
 
-/**
- * Which ONNX Runtime execution providers really run here: each one is loaded in a child process
- * and runs a probe graph; GPU devices and free memory come from NVML. Cached per process.
- */
-export function discoverProviders(opts: DiscoveryOptions = {}): ProviderDiscovery {
+function probeSetup(opts: DiscoveryOptions) {
   const key = `${opts.libraryDir ?? ''}|${opts.python ?? ''}|${opts.ortPackage ?? ''}`;
-  const hit = opts.fresh ? undefined : cache.get(key);
-  if (hit) return hit;
   const pkg = ortPackageDir(opts.ortPackage);
   const providerDir = opts.libraryDir ?? path.join(pkg, 'bin/napi-v6/linux/x64');
   const env = { ...process.env };
   // The binding's RUNPATH ($ORIGIN) comes after LD_LIBRARY_PATH, so this picks the library to load.
   if (opts.libraryDir) env.LD_LIBRARY_PATH = [opts.libraryDir, env.LD_LIBRARY_PATH].filter(Boolean).join(':');
+  return { key, pkg, providerDir, env, args: ['-e', PROBE_SOURCE, pkg, PROBE_MODEL_B64] };
+}
+
+function parseProbe(r: { stdout: string; status: number | null; signal: NodeJS.Signals | null; error?: Error }) {
+  try {
+    return JSON.parse(r.stdout) as ProbeOutput;
+  } catch {
+    const why = `the provider probe failed (${r.error?.message ?? `exit ${r.status ?? r.signal}`})`;
+    const failed = { loads: false, status: why };
+    return { version: '', providers: { cpu: failed, cuda: failed, tensorrt: failed }, mapped: [] } as ProbeOutput;
+  }
+}
+
+/**
+ * Which ONNX Runtime execution providers really run here: each one is loaded in a child process
+ * and runs a probe graph; GPU devices and free memory come from NVML. Cached per process. Blocks
+ * the event loop while the probe runs (about a second): services use discoverProvidersAsync.
+ */
+export function discoverProviders(opts: DiscoveryOptions = {}): ProviderDiscovery {
+  const p = probeSetup(opts);
+  const hit = opts.fresh ? undefined : cache.get(p.key);
+  if (hit) return hit;
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, ['-e', PROBE_SOURCE, pkg, PROBE_MODEL_B64], {
-    env,
+  const r = spawnSync(process.execPath, p.args, {
+    env: p.env,
     encoding: 'utf8',
     timeout: opts.timeoutMs ?? 120_000,
     maxBuffer: 16 << 20,
   });
-  let probe: ProbeOutput;
-  try {
-    probe = JSON.parse(r.stdout) as ProbeOutput;
-  } catch {
-    const why = `the provider probe failed (${r.error?.message ?? `exit ${r.status ?? r.signal}`})`;
-    const failed = { loads: false, status: why };
-    probe = { version: '', providers: { cpu: failed, cuda: failed, tensorrt: failed }, mapped: [] };
-  }
-  const result = interpretProbe(probe, r.stderr ?? '', nvmlDevices(opts.python), providerDir, Date.now() - t0);
-  cache.set(key, result);
+  const result = interpretProbe(
+    parseProbe({ stdout: r.stdout, status: r.status, signal: r.signal, error: r.error }),
+    r.stderr ?? '',
+    nvmlDevices(opts.python),
+    p.providerDir,
+    Date.now() - t0,
+  );
+  cache.set(p.key, result);
+  return result;
+}
+
+/** discoverProviders without blocking the event loop; shares its cache. */
+export async function discoverProvidersAsync(opts: DiscoveryOptions = {}): Promise<ProviderDiscovery> {
+  const p = probeSetup(opts);
+  const hit = opts.fresh ? undefined : cache.get(p.key);
+  if (hit) return hit;
+  const t0 = Date.now();
+  const [r, nvml] = await Promise.all([
+    runChild(process.execPath, p.args, { env: p.env, timeoutMs: opts.timeoutMs ?? 120_000 }),
+    nvmlDevicesAsync(opts.python),
+  ]);
+  const result = interpretProbe(parseProbe(r), r.stderr, nvml, p.providerDir, Date.now() - t0);
+  cache.set(p.key, result);
   return result;
 }

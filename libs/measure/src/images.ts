@@ -25,6 +25,37 @@ export async function listImages(dir: string, limit: number): Promise<string[]> 
   return found.sort().slice(0, limit);
 }
 
+/** Held-out splits first: agreement and mAP look at images the model was not trained on when there are any. */
+export const IMAGE_SPLITS = ['val', 'valid', 'test', 'train'] as const;
+
+/**
+ * Up to `count` images of a data set for accuracy agreement, in a fixed order: the held-out
+ * splits first (images/val, valid, test), then the rest of the set; the description says where
+ * they came from. Agreement compares two engines' outputs and needs no labels, so a set with few
+ * held-out images is topped up from its other images.
+ */
+export async function agreementImages(
+  datasetDir: string,
+  count: number,
+): Promise<{ files: string[]; description: string }> {
+  const files: string[] = [];
+  const parts: string[] = [];
+  for (const split of IMAGE_SPLITS) {
+    if (files.length >= count) break;
+    const dir = path.join(datasetDir, 'images', split);
+    const found = await listImages(dir, count - files.length).catch(() => []);
+    if (found.length) parts.push(`${found.length} of split ${split}`);
+    files.push(...found);
+  }
+  if (files.length < count) {
+    const seen = new Set(files);
+    const rest = (await listImages(datasetDir, MAX_WALK)).filter((f) => !seen.has(f)).slice(0, count - files.length);
+    if (rest.length) parts.push(`${rest.length} ${parts.length ? 'other' : ''} image(s)`.replace('  ', ' '));
+    files.push(...rest);
+  }
+  return { files, description: `${files.length} images of the attached data set (${parts.join(', ') || 'none'})` };
+}
+
 /** Encoded image -> float32 NCHW [1, c, h, w] in [0, 1] (resize to the model's input, RGB). */
 export async function imageToTensor(image: Buffer, c: number, h: number, w: number): Promise<Float32Array> {
   const { data } = await sharp(image, { limitInputPixels: 64e6 })

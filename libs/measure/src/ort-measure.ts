@@ -1,11 +1,9 @@
-import type { GraphOptLevel, TimeSplit } from '@cvp/contracts';
+import type { GraphOptLevel } from '@cvp/contracts';
 import type { InferenceSession as OrtSession, Tensor as OrtTensor } from 'onnxruntime-node';
 import type { OutputTensor } from './agreement';
-import { processVramMb } from './environment';
-import { imageToTensor } from './images';
+import { ownVramPeak } from './environment';
 import { type EngineMeasurement, type EngineUnderTest, measureEngine, type MeasurementPlan } from './measurement';
 import { round } from './stats';
-import { decodeYolov8, nmsClasswise, topkProbs } from './yolo';
 
 /**
  * onnxruntime-node, loaded on first use: apps/inference imports this lib for YOLO post-processing
@@ -28,7 +26,16 @@ export interface OrtMeasureResult extends EngineMeasurement {
   inputName: string;
 }
 
-const providerName: Record<string, string> = { cpu: 'cpu', cuda: 'cuda', tensorrt: 'tensorrt' };
+/**
+ * The providers a configuration runs on, as the data plane's ort-node engine sets them: nodes
+ * TensorRT does not take fall back to CUDA, not to the CPU. (onnxruntime-node gives the TensorRT
+ * provider only a device id, so it runs in FP32 here: TensorRT FP16 is measured on the native engine.)
+ */
+export function ortProviderList(provider: string | undefined): string[] {
+  if (provider === 'tensorrt') return ['tensorrt', 'cuda'];
+  if (provider === 'cuda') return ['cuda'];
+  return ['cpu'];
+}
 
 export async function createOrtSession(
   modelPath: string,
@@ -39,7 +46,7 @@ export async function createOrtSession(
     ...(o.threads > 0 ? { intraOpNumThreads: o.threads } : {}),
     interOpNumThreads: 1,
     executionMode: 'sequential',
-    executionProviders: [providerName[o.provider ?? 'cpu'] ?? 'cpu'],
+    executionProviders: ortProviderList(o.provider),
   });
 }
 
@@ -60,39 +67,11 @@ function ortEngine(session: OrtSession, req: OrtMeasureRequest): EngineUnderTest
       return () => session.run(feeds);
     },
     outputs: async (input, shape) => toOutputs(await session.run(feed(input, shape)), session.outputNames),
-    // Image decode + resize (pre), the model (infer), decoding/NMS or top-5 (post), in this process.
-    timeSplit: async (image, n, signal): Promise<TimeSplit> => {
-      const [, c, h, w] = req.inputShape;
-      const out0 = session.outputNames[0];
-      let pre = 0;
-      let inf = 0;
-      let post = 0;
-      for (let i = 0; i < n; i++) {
-        signal?.throwIfAborted();
-        const a = process.hrtime.bigint();
-        const tensor = new Tensor('float32', await imageToTensor(image, c, h, w), req.inputShape);
-        const b = process.hrtime.bigint();
-        const res = await session.run({ [inputName]: tensor });
-        const d = process.hrtime.bigint();
-        const out = res[out0];
-        // The serving path's post-processing and thresholds (apps/inference: conf 0.25, IoU 0.45, 300 boxes).
-        if (req.task === 'detect' && out.dims.length === 3)
-          nmsClasswise(
-            decodeYolov8(out.data as Float32Array, Number(out.dims[1]), Number(out.dims[2]), 0.25),
-            0.45,
-            300,
-          );
-        else if (req.task === 'classify') topkProbs(out.data as Float32Array, 5);
-        const e = process.hrtime.bigint();
-        pre += Number(b - a);
-        inf += Number(d - b);
-        post += Number(e - d);
-      }
-      return { preMs: round(pre / n / 1e6), inferMs: round(inf / n / 1e6), postMs: round(post / n / 1e6) };
-    },
     // The engine is alone in this process (bench runs each configuration in its own child).
     peakRssMb: () => round(process.resourceUsage().maxRSS / 1024, 1),
-    peakVramMb: () => ((req.provider ?? 'cpu') === 'cpu' ? null : processVramMb(process.pid)),
+    // GPU configurations: the child watched its own VRAM from before the session existed (watchProcessVram).
+    vram: async () =>
+      (req.provider ?? 'cpu') === 'cpu' ? { peakMb: null, reason: 'CPU engine: uses no GPU memory' } : ownVramPeak(),
   };
 }
 

@@ -40,7 +40,15 @@ describe('BenchJobHandler', () => {
       CVP_BENCH_LOCK_WAIT_MS: '200',
     }),
   );
-  const facts: BenchModelFacts = { id: 'm1', name: 'identity', task: 'detect', version: 2, onnxPath: onnx, imgsz: 16 };
+  const facts: BenchModelFacts = {
+    id: 'm1',
+    name: 'identity',
+    task: 'detect',
+    version: 2,
+    onnxPath: onnx,
+    imgsz: 16,
+    trained: true,
+  };
   const registry = {
     describeModel: async (id: string) => {
       if (id !== 'm1') throw new PermanentJobError(`model ${id} not found`);
@@ -88,9 +96,13 @@ describe('BenchJobHandler', () => {
       [5, 'done'],
       [6, 'done'],
       [7, 'done'],
-      [8, 'done'],
-      [9, 'done'],
+      [8, 'skipped'],
+      [9, 'skipped'],
     ]);
+    // No data plane in this test (the service's provider is not wired here): steps 8 and 9 say so.
+    expect(report.steps[7].reasons).toEqual([expect.stringMatching(/^no data plane to deploy on/)]);
+    expect(report.model.trained).toBe(true);
+    expect(report.settings.servingPath).toMatch(/^none: /);
     expect(report.steps[2].reasons[0]).toMatch(/python venv not found/);
     expect(report.steps[1].reasons.join(' ')).toMatch(/native: skipped: native engines disabled/);
     expect(report.model.inputShape).toEqual([1, 3, 16, 16]);
@@ -98,7 +110,10 @@ describe('BenchJobHandler', () => {
       expect(existsSync(path.join(result.reportDir, f))).toBe(true);
     expect(existsSync(path.join(result.reportDir, 'scratch'))).toBe(false);
     expect(c.events[0].stage).toMatch(/lock/);
-    expect(c.events.some((e) => /step 9/.test(e.stage ?? ''))).toBe(true);
+    expect(c.events.some((e) => /step 6/.test(e.stage ?? ''))).toBe(true);
+    // Progress only moves forward, whatever order the steps run in.
+    const fractions = c.events.map((e) => e.progress ?? 0);
+    expect(fractions).toEqual([...fractions].sort((a, b) => a - b));
     expect(existsSync(lockFile)).toBe(false);
   }, 120_000);
 
@@ -146,7 +161,18 @@ describe('BenchJobHandler', () => {
     });
     expect(() => parseConfig(benchConfigSchema, { CVP_BENCH_CONCURRENCY: 'a,b' })).toThrow(/CVP_BENCH_CONCURRENCY/);
     expect(() => parseConfig(benchConfigSchema, { CVP_BENCH_VARIANTS: 'int4' })).toThrow(/CVP_BENCH_VARIANTS/);
-    expect(benchOptionsFrom(parseConfig(benchConfigSchema, {})).protocol.threads.length).toBeGreaterThan(0);
+    const defaults = benchOptionsFrom(parseConfig(benchConfigSchema, {}));
+    expect(defaults.protocol.threads.length).toBeGreaterThan(0);
+    expect(defaults.protocol).toMatchObject({ agreementSamples: 32, servedImages: 16, profileMs: 3000 });
+    expect(defaults.serving).toMatchObject({ inferenceUrl: 'http://127.0.0.1:8000', token: '' });
+    expect(benchOptionsFrom(parseConfig(benchConfigSchema, { CVP_INFERENCE_URL: '' }))).toMatchObject({
+      serving: null,
+      servingPathMissing: 'CVP_INFERENCE_URL is empty',
+    });
+    // Fewer than 32 agreement inputs cannot give a bound worth reporting.
+    expect(() => parseConfig(benchConfigSchema, { CVP_BENCH_AGREEMENT_SAMPLES: '2' })).toThrow(
+      /CVP_BENCH_AGREEMENT_SAMPLES/,
+    );
     expect(imgszFromMetadata({ metadata_props: { imgsz: '[320, 320]' } })).toBe(320);
     expect(imgszFromMetadata(null)).toBeNull();
   });

@@ -9,6 +9,7 @@ import { acquireHostLock, HostBusyError } from '../protocol/host-lock';
 import { runProtocol } from '../protocol/protocol-runner';
 import { BenchRegistryClient } from '../registry/bench-registry.client';
 import { writeReport } from '../report/report-writer';
+import { SERVING_PATH, type ServingPath } from '../serving/serving-path';
 
 /** Benchmark ids derive from the job id, so a redelivered job rewrites the same folder. */
 export const benchmarkIdFor = (jobId: string) => `bm-${jobId}`.slice(0, 64);
@@ -26,6 +27,7 @@ export class BenchJobHandler implements JobHandler<'bench'> {
     @Inject(BENCH_OPTIONS) private readonly options: BenchOptions,
     private readonly registry: BenchRegistryClient,
     @Optional() @Inject(GPU_LEASE_CLIENT) private readonly leases?: GpuLeaseClient,
+    @Optional() @Inject(SERVING_PATH) private readonly servingPath?: ServingPath | null,
   ) {}
 
   async handle(input: JobInputs['bench'], ctx: JobContext): Promise<BenchJobResult> {
@@ -57,11 +59,13 @@ export class BenchJobHandler implements JobHandler<'bench'> {
             task: model.task,
             path: model.onnxPath,
             imgsz: model.imgsz,
+            trained: model.trained,
           },
           inputShape: input.inputShape,
           datasetDir: dataset?.path ?? null,
           datasetFormat: dataset?.format ?? null,
           constraints: input.constraints,
+          whenAccuracyNotAssessable: input.whenAccuracyNotAssessable ?? 'refuse',
           outDir,
         },
         this.options.protocol,
@@ -69,6 +73,8 @@ export class BenchJobHandler implements JobHandler<'bench'> {
           signal: ctx.signal,
           progress: (progress, stage, detail) => ctx.progress({ progress: Math.min(0.99, progress), stage, detail }),
           withGpuLease: this.leases ? (fn) => this.withLease(ctx, fn) : undefined,
+          servingPath: this.servingPath ?? undefined,
+          servingPathMissing: this.options.servingPathMissing ?? 'no data plane configured for bench',
         },
       );
       await writeReport(outDir, report);

@@ -23,6 +23,11 @@ export interface CandidateConfig {
   /** Intra-op threads; 0 = ONNX Runtime's default. */
   threads: number;
   batch: number;
+  /**
+   * What the engine runs at when it is not the variant's own precision: TensorRT FP16 builds an
+   * FP16 engine from the FP32 file (the native core sets trt_fp16_enable for it).
+   */
+  precision?: Precision;
 }
 
 const PRECISION_OF: Record<VariantKind, Precision> = {
@@ -32,9 +37,14 @@ const PRECISION_OF: Record<VariantKind, Precision> = {
   'int8-dynamic': 'int8',
 };
 
-/** The stable name of a configuration, e.g. "ort-node/cpu/int8-static/all/t1/b1"; reports and selection key on it. */
+/**
+ * The stable name of a configuration, e.g. "ort-node/cpu/int8-static/all/t1/b1"; reports and
+ * selection key on it. The third part is what ran: the variant, or the precision the engine ran
+ * the variant's file at ("native/tensorrt/fp16/..." for TensorRT FP16 from the FP32 file).
+ */
 export function candidateId(c: CandidateConfig): string {
-  return `${c.engine}/${c.provider}/${c.variant}/${c.graphOptimization}/t${c.threads}/b${c.batch}`;
+  const ran = c.precision && c.precision !== precisionOf(c.variant) ? c.precision : c.variant;
+  return `${c.engine}/${c.provider}/${ran}/${c.graphOptimization}/t${c.threads}/b${c.batch}`;
 }
 
 export function precisionOf(variant: VariantKind): Precision {
@@ -45,7 +55,7 @@ export function precisionOf(variant: VariantKind): Precision {
 export function engineOptionsOf(c: CandidateConfig): EngineOptions {
   return {
     provider: c.provider,
-    precision: precisionOf(c.variant),
+    precision: c.precision ?? precisionOf(c.variant),
     graphOptimization: c.graphOptimization,
     threads: c.threads,
     maxBatch: c.batch,
@@ -62,5 +72,6 @@ export function configOf(c: BenchCandidate): CandidateConfig {
     graphOptimization: c.options.graphOptimization,
     threads: c.options.threads,
     batch: c.batch,
+    ...(c.options.precision !== precisionOf(c.variant) ? { precision: c.options.precision } : {}),
   };
 }

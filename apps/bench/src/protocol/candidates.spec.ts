@@ -2,7 +2,15 @@ import type { BenchCandidate } from '@cvp/contracts';
 import { fixtureCandidate } from '../testing/report-fixture';
 import { fixtureMeasurement, testProtocolContext } from '../testing/protocol-context';
 import { type CandidateConfig, candidateId, configOf, engineOptionsOf } from './candidate-config';
-import { bestThreads, fastestBatch1, loadTargets, planFor, toCandidate } from './candidates';
+import {
+  bestThreads,
+  fastestBatch1,
+  loadTargets,
+  notAssessableReason,
+  planFor,
+  toCandidate,
+  withMap,
+} from './candidates';
 import { selectEngine } from '../selection/engine-selector';
 
 describe('candidate configurations', () => {
@@ -27,21 +35,64 @@ describe('candidate configurations', () => {
     });
   });
 
-  it('a recorded candidate gives back the configuration it ran; the plan follows the run options, batch > 1 skips split and mAP', async () => {
+  it('TensorRT FP16 from the FP32 file is labelled by what ran: fp16 in the id and the options, the FP32 file as the variant', () => {
+    const trt: CandidateConfig = {
+      ...config,
+      engine: 'native',
+      provider: 'tensorrt',
+      variant: 'fp32',
+      precision: 'fp16',
+    };
+    expect(candidateId(trt)).toBe('native/tensorrt/fp16/extended/t2/b1');
+    expect(engineOptionsOf(trt)).toMatchObject({ provider: 'tensorrt', precision: 'fp16' });
+    expect(candidateId({ ...trt, precision: 'fp32' })).toBe('native/tensorrt/fp32/extended/t2/b1');
+  });
+
+  it('a recorded candidate gives back the configuration it ran; the plan follows the run options, batch > 1 carries the agreement of its batch-1 candidate', async () => {
     const ctx = await testProtocolContext({ options: { seed: 7, iterations: 5 } });
     const c = toCandidate(ctx, 3, config, fixtureMeasurement());
-    expect(c).toMatchObject({ id: candidateId(config), step: 3, selectable: true, peakVramMb: 900 });
+    expect(c).toMatchObject({ id: candidateId(config), step: 3, selectable: true, peakVramMb: 900, timeSplit: null });
     expect(configOf(c)).toEqual(config);
-    expect(toCandidate(ctx, 5, { ...config, batch: 2 }, fixtureMeasurement()).selectable).toBe(false);
+    const trt: CandidateConfig = { ...config, provider: 'tensorrt', variant: 'fp32', precision: 'fp16' };
+    expect(configOf(toCandidate(ctx, 4, trt, fixtureMeasurement()))).toEqual(trt);
+    ctx.candidates.push(c);
+    const b2 = toCandidate(ctx, 5, { ...config, batch: 2 }, fixtureMeasurement({ agreement: null }));
+    expect(b2.selectable).toBe(false);
+    expect(b2.agreement).toEqual({ ...c.agreement, measuredOn: c.id });
     expect(planFor(ctx, config)).toMatchObject({
       inputShape: [1, 3, 8, 8],
       batch: 1,
       seed: 7,
       iterations: 5,
+      agreementSamples: 32,
       compareWith: ctx.dirs.baselineOutputs,
-      timeSplit: true,
     });
-    expect(planFor(ctx, { ...config, batch: 2 })).toMatchObject({ batch: 2, timeSplit: false, mapEval: null });
+    expect(planFor(ctx, { ...config, batch: 2 })).toMatchObject({ batch: 2, compareWith: null, mapEval: null });
+  });
+
+  it('judges whether a figure can show an accuracy loss: untrained model, seeded inputs, a baseline that finds nothing', async () => {
+    const fromData = fixtureMeasurement().agreement!;
+    const seeded = { ...fromData, inputs: { count: 32, source: 'seeded' as const, description: '32 seeded' } };
+    const trained = await testProtocolContext({ datasetDir: '/data/set' });
+    trained.input.model.trained = true;
+    expect(withMap(trained, fromData, { detectionMap: null, mapError: null })).toMatchObject({
+      assessable: true,
+      accuracyDrop: fromData.accuracyDrop,
+    });
+    expect(withMap(trained, seeded, { detectionMap: null, mapError: null })).toMatchObject({
+      assessable: false,
+      accuracyDrop: null,
+      notAssessableReason: expect.stringMatching(/only seeded synthetic inputs .*the attached data set has no images/),
+    });
+    const untrained = await testProtocolContext({ datasetDir: '/data/set' });
+    untrained.input.model.trained = false;
+    expect(notAssessableReason(untrained, fromData)).toMatch(/untrained/);
+    const blind = {
+      ...fromData,
+      accuracyBasis: 'map50' as const,
+      map: { split: 'val', images: 4, boxes: 7, baselineMap50: 0, map50: 0, baselineMap50_95: 0, map50_95: 0 },
+    };
+    expect(notAssessableReason(trained, blind)).toMatch(/finds none of the 7 labelled objects/);
   });
 
   it('picks the fastest batch-1 CPU candidate within the accuracy limit, the best thread count of step 2, and the load targets', async () => {
@@ -60,6 +111,20 @@ describe('candidate configurations', () => {
       withDrop('ort-node/cuda/fp32/all/t0/b1', 0.5, 0, { step: 4 }),
     );
     expect(fastestBatch1(ctx)?.id).toBe('ort-node/cpu/fp32/all/t2/b1');
+    // Not assessable: refused by default, let through when the job accepts such candidates.
+    const unassessable = withDrop('ort-node/cpu/int8-static/all/t2/b1', 2, 0, { step: 3 });
+    unassessable.agreement = {
+      ...unassessable.agreement!,
+      accuracyDrop: null,
+      assessable: false,
+      notAssessableReason: 'x',
+    };
+    ctx.candidates.push(unassessable);
+    expect(fastestBatch1(ctx)?.id).toBe('ort-node/cpu/fp32/all/t2/b1');
+    ctx.input.whenAccuracyNotAssessable = 'accept';
+    expect(fastestBatch1(ctx)?.id).toBe('ort-node/cpu/int8-static/all/t2/b1');
+    ctx.input.whenAccuracyNotAssessable = 'refuse';
+    ctx.candidates.pop();
     expect(fastestBatch1(ctx, 'native')?.id).toBe('native/cpu/fp32/all/t1/b1');
     expect(bestThreads(ctx, 'ort-node')).toBe(2);
     expect(bestThreads(ctx, 'native')).toBe(1);

@@ -159,7 +159,7 @@ describe('mAP change against a labelled data set', () => {
     });
     const decision = selectEngine(
       [
-        { id: 'worse', ...pick(agreement.accuracyDrop), latency: { p95Ms: 1, stdMs: 0, unstable: false } },
+        { id: 'worse', ...pick(agreement.accuracyDrop!), latency: { p95Ms: 1, stdMs: 0, unstable: false } },
         { id: 'good', ...pick(0), latency: { p95Ms: 10, stdMs: 0, unstable: false } },
       ],
       { maxAccuracyDrop: 0.01 },

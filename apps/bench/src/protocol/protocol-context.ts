@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type {
+  AccuracyNotAssessablePolicy,
   BenchCandidate,
   BenchConstraints,
   BenchStep,
@@ -8,7 +9,15 @@ import type {
   DecisionRecord,
   StabilityResult,
 } from '@cvp/contracts';
-import { type DetectionMap, detectGpu, type GpuInfo, loadYoloLabelledSet, ortProviders } from '@cvp/measure';
+import {
+  type DetectionMap,
+  detectGpuAsync,
+  type GpuInfo,
+  loadYoloLabelledSet,
+  type MapEvalPlan,
+  ortProvidersAsync,
+} from '@cvp/measure';
+import type { ServingPath } from '../serving/serving-path';
 import type { CandidateMeasurers } from './measurers/candidate-measurer';
 import { NativeMeasurer } from './measurers/native.measurer';
 import { OrtNodeMeasurer } from './measurers/ort-node.measurer';
@@ -27,6 +36,8 @@ export interface ProtocolInput {
     task: 'detect' | 'classify' | null;
     path: string;
     imgsz?: number | null;
+    /** The registry's trained flag of this version (presets start untrained); null or absent: not known. */
+    trained?: boolean | null;
   };
   /** Fills symbolic dims (N,C,H,W). */
   inputShape?: number[];
@@ -34,6 +45,8 @@ export interface ProtocolInput {
   /** Format of the attached data set (the registry's): only 'yolo' sets carry detection labels for mAP. */
   datasetFormat?: 'yolo' | 'imagefolder' | null;
   constraints: BenchConstraints;
+  /** What selection does with candidates whose accuracy cannot be assessed (default refuse). */
+  whenAccuracyNotAssessable?: AccuracyNotAssessablePolicy;
   /** benchmarks/<id>/: variants and scratch files go below it. */
   outDir: string;
 }
@@ -43,7 +56,14 @@ export interface ProtocolHooks {
   signal?: AbortSignal;
   /** Runs GPU work under a GPU lease (the handler provides it); absent = no GPU work possible. */
   withGpuLease?: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** The data plane for steps 6, 8 and 9 (scratch deployments); absent: they say why they could not use it. */
+  servingPath?: ServingPath;
+  /** Why there is no serving path, for the report (e.g. "CVP_INFERENCE_URL is empty"). */
+  servingPathMissing?: string;
 }
+
+/** The order steps run in: step 6 profiles the serving path, so it runs with 8 and 9 after the selection. */
+export const STEP_RUN_ORDER = [1, 2, 3, 4, 5, 7, 6, 8, 9] as const;
 
 export interface ResolvedInput {
   name: string;
@@ -58,8 +78,12 @@ export interface ProtocolContext {
   readonly options: ProtocolOptions;
   readonly signal?: AbortSignal;
   readonly withGpuLease?: ProtocolHooks['withGpuLease'];
-  /** Reports progress as a fraction of the whole protocol (clamped to 0..1). */
+  readonly servingPath?: ServingPath;
+  readonly servingPathMissing?: string;
+  /** Reports progress as a fraction of the whole protocol (clamped to 0..1, never backwards). */
   progress(fraction: number, stage: string, detail?: Record<string, unknown>): void;
+  /** Progress `within` (0..1) of a step, in run order. */
+  progressIn(step: number, within: number, stage: string, detail?: Record<string, unknown>): void;
   readonly model: ResolvedInput;
   readonly dirs: {
     /** Request files and the baseline's outputs; removed when the report is assembled. */
@@ -67,13 +91,18 @@ export interface ProtocolContext {
     variants: string;
     /** Shared by every benchmark of the data dir: variants are deterministic in their inputs. */
     variantCache: string;
+    /** The baseline's outputs, one file per agreement input. */
     baselineOutputs: string;
+    /** The baseline's per-image mAP matches, for each candidate's bootstrap. */
+    baselineMatches: string;
   };
   readonly host: { gpu: GpuInfo; providers: string[] };
   readonly measurers: CandidateMeasurers;
   readonly map: MapState;
   /** What the inputs were, as the baseline's measurement reports it. */
   inputSource: string;
+  /** Where the INT8 static variant's calibration images came from (python's own account); null until made. */
+  calibration: string | null;
   readonly candidates: BenchCandidate[];
   readonly steps: BenchStep[];
   /** Step 1's candidate, the reference for outputs; null until step 1 has measured it. */
@@ -85,7 +114,7 @@ export interface ProtocolContext {
 
 /** mAP for detectors: whether it is scored (plan), the baseline's score, or why there is none. */
 export interface MapState {
-  plan: { datasetDir: string; maxImages: number } | null;
+  plan: Pick<MapEvalPlan, 'datasetDir' | 'maxImages'> | null;
   baseline: DetectionMap | null;
   reason: string | null;
 }
@@ -150,20 +179,33 @@ export async function createProtocolContext(
   await fs.mkdir(variants, { recursive: true });
   const model = await resolveInput(input.model.path, input.inputShape, input.model.imgsz);
   const mapPlan = await planMap(input, options);
+  let last = 0;
+  const progress: ProtocolContext['progress'] = (f, stage, detail) => {
+    last = Math.max(last, Math.min(1, Math.max(0, f)));
+    hooks.progress?.(last, stage, detail);
+  };
   return {
     input,
     options,
     signal: hooks.signal,
     withGpuLease: hooks.withGpuLease,
-    progress: (f, stage, detail) => hooks.progress?.(Math.min(1, Math.max(0, f)), stage, detail),
+    servingPath: hooks.servingPath,
+    servingPathMissing: hooks.servingPathMissing,
+    progress,
+    progressIn: (step, within, stage, detail) => {
+      const at = STEP_RUN_ORDER.indexOf(step as (typeof STEP_RUN_ORDER)[number]);
+      progress((Math.max(0, at) + Math.min(1, Math.max(0, within))) / STEP_RUN_ORDER.length, stage, detail);
+    },
     model,
     dirs: {
       scratch,
       variants,
       variantCache: path.join(path.dirname(input.outDir), '.variant-cache'),
-      baselineOutputs: path.join(scratch, 'baseline.out'),
+      baselineOutputs: path.join(scratch, 'baseline-outputs'),
+      baselineMatches: path.join(scratch, 'baseline-matches.json'),
     },
-    host: parts.host ?? { gpu: detectGpu(), providers: ortProviders() },
+    // Asked without blocking the event loop: the worker keeps answering NATS meanwhile.
+    host: parts.host ?? { gpu: await detectGpuAsync(), providers: await ortProvidersAsync() },
     measurers: {
       'ort-node': new OrtNodeMeasurer({ scratchDir: scratch, timeoutMs: options.measureTimeoutMs }),
       native: new NativeMeasurer({
@@ -175,6 +217,7 @@ export async function createProtocolContext(
     },
     map: { plan: mapPlan.eval, baseline: null, reason: mapPlan.reason },
     inputSource: input.datasetDir ? 'attached data set' : `seeded synthetic inputs (seed ${options.seed})`,
+    calibration: null,
     candidates: [],
     steps: [],
     baseline: null,

@@ -17,11 +17,18 @@ export interface ProtocolOptions {
   seed: number;
   /** Intra-op thread counts tried at each graph level (0 = ORT default). */
   threads: number[];
+  /** Users of each level of step 8's sweep. */
   concurrency: number[];
+  /** Requests of each sweep level (at least as many as its users). */
   concurrencyRequests: number;
   stabilityUsers: number;
   stabilityDurationMs: number;
+  /** Inputs accuracy agreement compares on (data set images, else seeded inputs); at least 32. */
   agreementSamples: number;
+  /** Images step 6 profiles the serving pipeline on, and steps 8 and 9 send (cycled). */
+  servedImages: number;
+  /** Length of step 8's profiled load window at its highest level (0: no CPU profile). */
+  profileMs: number;
   /** Detectors with a labelled YOLO data set: images scored for mAP per candidate (0 = no mAP). */
   mapImages: number;
   /** Largest batch tried when the model has a dynamic batch axis. */
@@ -65,7 +72,9 @@ export function defaultProtocolOptions(repoRoot = findRepoRoot()): ProtocolOptio
     concurrencyRequests: 16,
     stabilityUsers: 100,
     stabilityDurationMs: 10_000,
-    agreementSamples: 2,
+    agreementSamples: 32,
+    servedImages: 16,
+    profileMs: 3000,
     // Every batch-1 candidate runs these images once more: 32 keeps yolov8n 640 on 2 cores within the protocol's budget.
     mapImages: 32,
     maxBatch: 4,

@@ -9,7 +9,7 @@ import { baselineStep, MEASURING_STEPS, SERVING_STEPS } from './steps';
 
 /**
  * The 9-step optimization protocol: the baseline, the measuring steps, the selection under the
- * job's constraints, the serving-path steps, then the report. Every step is recorded, skipped
+ * job's constraints, the serving-path steps (6, 8, 9: the data plane), then the report. Every step is recorded, skipped
  * parts with their reason; only a baseline that cannot run fails the whole protocol, since
  * every other number is judged against it.
  */
@@ -26,7 +26,7 @@ export async function runProtocol(
   ctx.decision = selectEngine(
     ctx.candidates.filter((c) => c.selectable),
     input.constraints,
-    { baselineId: ctx.baseline.id },
+    { baselineId: ctx.baseline.id, whenAccuracyNotAssessable: input.whenAccuracyNotAssessable ?? 'refuse' },
   );
   for (const step of SERVING_STEPS) await runStep(ctx, step);
   ctx.progress(1, 'report');

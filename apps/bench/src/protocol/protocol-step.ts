@@ -40,7 +40,7 @@ export async function runStep(ctx: ProtocolContext, s: ProtocolStep): Promise<Be
     return skipped;
   }
   ctx.signal?.throwIfAborted();
-  ctx.progress((s.step - 1) / 9, `step ${s.step}: ${name}`);
+  ctx.progressIn(s.step, 0, `step ${s.step}: ${name}`);
   const t0 = Date.now();
   const rec: StepRecord = { reasons: [], candidateIds: [], details: {} };
   let status: BenchStep['status'] = 'done';

@@ -13,6 +13,8 @@ export interface VariantResult {
   durationMs: number;
   /** Reused from the variant cache. */
   cached: boolean;
+  /** INT8 static: where python's calibration inputs came from (e.g. "16 images from <dir>"). */
+  calibration: string | null;
 }
 
 export interface VariantOptions {
@@ -60,13 +62,15 @@ export async function makeVariant(
     if (meta && (await fs.stat(cached).catch(() => null))) {
       await fs.copyFile(cached, `${out}.tmp`);
       await fs.rename(`${out}.tmp`, out);
+      const m = JSON.parse(meta) as { agreement: Record<string, unknown> | null; calibration?: string | null };
       return {
         kind,
         path: out,
-        agreement: (JSON.parse(meta) as { agreement: Record<string, unknown> | null }).agreement,
+        agreement: m.agreement,
         error: null,
         durationMs: 0,
         cached: true,
+        calibration: m.calibration ?? null,
       };
     }
   }
@@ -104,16 +108,25 @@ export async function makeVariant(
   const res = result as Record<string, unknown> | null;
   if (r.exitCode === 0 && res) {
     const agreement = (res.agreement as Record<string, unknown>) ?? null;
+    const calibration = typeof res.calibration === 'string' ? res.calibration : null;
     if (cached) {
       await fs.mkdir(o.cacheDir!, { recursive: true });
       await fs.copyFile(String(res.onnx ?? out), `${cached}.tmp`);
       await fs.rename(`${cached}.tmp`, cached);
-      await fs.writeFile(`${cached}.json`, JSON.stringify({ kind, agreement, source: model }));
+      await fs.writeFile(`${cached}.json`, JSON.stringify({ kind, agreement, calibration, source: model }));
     }
-    return { kind, path: String(res.onnx ?? out), agreement, error: null, durationMs: r.durationMs, cached: false };
+    return {
+      kind,
+      path: String(res.onnx ?? out),
+      agreement,
+      error: null,
+      durationMs: r.durationMs,
+      cached: false,
+      calibration,
+    };
   }
   const why = r.timedOut
     ? `timed out after ${o.timeoutMs} ms`
     : (error ?? `exit ${r.exitCode}: ${r.stderrTail.slice(-400)}`);
-  return { kind, path: null, agreement: null, error: why, durationMs: r.durationMs, cached: false };
+  return { kind, path: null, agreement: null, error: why, durationMs: r.durationMs, cached: false, calibration: null };
 }

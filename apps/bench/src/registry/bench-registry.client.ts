@@ -10,6 +10,8 @@ export interface BenchModelFacts {
   version: number;
   onnxPath: string;
   imgsz: number | null;
+  /** The version has learned weights (trained, or uploaded); false for a preset's architecture alone. */
+  trained: boolean;
 }
 
 /** "[640, 640]" (python inspect's metadata_props.imgsz) -> 640. */
@@ -39,6 +41,7 @@ export class BenchRegistryClient {
       version: withOnnx.version,
       onnxPath: withOnnx.onnxPath,
       imgsz: imgszFromMetadata(withOnnx.metadata),
+      trained: withOnnx.trained,
     };
   }
 

@@ -14,6 +14,9 @@ export function assembleReport(
     | 'options'
     | 'model'
     | 'inputSource'
+    | 'calibration'
+    | 'servingPath'
+    | 'servingPathMissing'
     | 'measurers'
     | 'baseline'
     | 'steps'
@@ -39,6 +42,7 @@ export function assembleReport(
       inputName: ctx.model.name,
       inputShape: ctx.model.shape,
       dynamicBatch: ctx.model.dynamicBatch,
+      trained: input.model.trained ?? null,
     },
     createdAt: new Date(startedAt).toISOString(),
     durationMs: Date.now() - startedAt,
@@ -54,12 +58,18 @@ export function assembleReport(
       stabilityUsers: o.stabilityUsers,
       stabilityDurationMs: o.stabilityDurationMs,
       inputSource: ctx.inputSource,
+      agreementInputs: baseline.agreement?.inputs?.description ?? ctx.inputSource,
+      calibration: ctx.calibration,
+      servingPath: ctx.servingPath
+        ? `the data plane at ${ctx.servingPath.baseUrl}, as scratch deployments`
+        : `none: ${ctx.servingPathMissing ?? 'the protocol was started without a serving path'}`,
     },
     environment: environmentFingerprint({
       nativeCore: ctx.measurers.native.unavailableReason ? null : 'cvp-core (gRPC cvp.inference.v1)',
     }),
     baselineId: baseline.id,
-    steps: ctx.steps,
+    // Steps run 1-5, 7, 6, 8, 9 (step 6 profiles the serving path after the selection); reported by number.
+    steps: [...ctx.steps].sort((a, b) => a.step - b.step),
     candidates: ctx.candidates,
     concurrency: ctx.concurrency,
     stability: ctx.stability,

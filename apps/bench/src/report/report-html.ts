@@ -20,15 +20,99 @@ function mapCell(c: BenchCandidate): string {
   return a.mapSkipReason ? `<span class="muted" title="${esc(a.mapSkipReason)}">n/a</span>` : '–';
 }
 
-/** How accuracy drop was judged: by mAP on labelled images, or by how far the outputs moved. */
+/** The accuracy drop as the constraint judged it: a number with its bound, or "not assessable" with the reason. */
+function dropCell(c: BenchCandidate): string {
+  const a = c.agreement;
+  if (!a) return '–';
+  if (a.accuracyDrop === null || a.assessable === false)
+    return `<span class="fail" title="${esc(a.notAssessableReason ?? '')}">not assessable</span>`;
+  const basis = a.accuracyBasis ? ` <span class="muted">${a.accuracyBasis}</span>` : '';
+  const bound =
+    a.bound && a.bound.dropUpper !== null
+      ? ` <span class="muted" title="${esc(a.bound.note)}">≤ ${n(a.bound.dropUpper, 4)} (95 %)</span>`
+      : '';
+  return `${n(a.accuracyDrop, 6)}${basis}${bound}${a.measuredOn ? ` <span class="muted">(on ${esc(a.measuredOn)})</span>` : ''}`;
+}
+
+/** How accuracy drop was judged: by mAP on labelled images, or by how far the outputs moved; and whether it could be. */
 function accuracyNote(r: BenchReport): string {
   const base = r.candidates.find((c) => c.id === r.baselineId)?.agreement;
+  const other = r.candidates.find((c) => c.id !== r.baselineId && c.agreement?.assessable === false)?.agreement;
+  const inputs = r.settings.agreementInputs ? ` Agreement inputs: ${esc(r.settings.agreementInputs)}.` : '';
+  const notAssessable = other
+    ? ` <span class="fail">Accuracy not assessable:</span> ${esc(other.notAssessableReason ?? '')}; policy: ${esc(r.decision.accuracyPolicy?.whenNotAssessable ?? 'refuse')}.`
+    : '';
+  return `${accuracyBasisNote(r, base)}${inputs}${notAssessable}`;
+}
+
+function accuracyBasisNote(r: BenchReport, base: BenchCandidate['agreement'] | undefined): string {
   if (base?.map) {
     const m = base.map;
     return `Accuracy: detectors scored on ${m.images} labelled image(s) (${m.boxes} boxes, split ${esc(m.split)}) of the attached data set; baseline mAP@0.5 ${n(m.baselineMap50, 3)}, mAP@0.5:0.95 ${n(m.baselineMap50_95, 3)}. Accuracy drop = max(0, baseline mAP@0.5 − candidate mAP@0.5); the mAP column shows each candidate's mAP@0.5 and its change.`;
   }
   const why = base?.mapSkipReason;
   return `Accuracy drop = ${r.model.task === 'classify' ? '1 − top-1 agreement with the baseline' : '1 − lowest cosine similarity of the outputs to the baseline'}.${why ? ` mAP change not measured: ${esc(why)}.` : ''}`;
+}
+
+interface StageDetails {
+  candidate: string;
+  pipeline: string;
+  images: number;
+  stages: { stage: string; what: string; meanMs: number; p95Ms: number; pct: number }[];
+}
+interface ProfileDetails {
+  candidate: string;
+  users?: number;
+  durationMs?: number;
+  idlePct?: number;
+  top?: { functionName: string; url: string; line: number; selfMs: number; selfPct: number }[];
+  error?: string;
+}
+
+/** Step 6's stage split and served split, and step 8's CPU profile of the serving process. */
+function servingSection(r: BenchReport): string {
+  const s6 = r.steps.find((s) => s.step === 6)?.details ?? {};
+  const s8 = r.steps.find((s) => s.step === 8)?.details ?? {};
+  const parts: string[] = [];
+  const stages = s6.stages as StageDetails | undefined;
+  if (stages?.stages)
+    parts.push(
+      `<p class="muted">Per stage, ${esc(stages.pipeline)}, on ${esc(String(s6.images ?? `${stages.images} images`))}, with ${esc(stages.candidate)}'s model file.</p><table><tr><th>stage</th><th>what</th><th>mean ms</th><th>p95 ms</th><th>share</th></tr>${stages.stages
+        .map(
+          (x) =>
+            `<tr><td>${esc(x.stage)}</td><td>${esc(x.what)}</td><td>${n(x.meanMs, 3)}</td><td>${n(x.p95Ms, 3)}</td><td>${n(x.pct, 1)} %</td></tr>`,
+        )
+        .join('')}</table>`,
+    );
+  const served = s6.served as
+    | Record<
+        string,
+        { queueMs: number; preMs: number; inferMs: number; postMs: number; roundTripMs: number; requests: number }
+      >
+    | undefined;
+  if (served && Object.keys(served).length)
+    parts.push(
+      `<p class="muted">As the data plane reports each answer (timing_ms), one request per image on a scratch deployment.</p><table><tr><th>candidate</th><th>requests</th><th>queue ms</th><th>pre ms</th><th>infer ms</th><th>post ms</th><th>round trip ms</th></tr>${Object.entries(
+        served,
+      )
+        .map(
+          ([id, x]) =>
+            `<tr><td>${esc(id)}</td><td>${x.requests}</td><td>${n(x.queueMs, 3)}</td><td>${n(x.preMs, 3)}</td><td>${n(x.inferMs, 3)}</td><td>${n(x.postMs, 3)}</td><td>${n(x.roundTripMs, 3)}</td></tr>`,
+        )
+        .join('')}</table>`,
+    );
+  const prof = s8.cpuProfile as ProfileDetails | undefined;
+  if (prof?.top)
+    parts.push(
+      `<p class="muted">CPU profile of the serving process while ${esc(prof.candidate)} served ${prof.users ?? '?'} users for ${n((prof.durationMs ?? 0) / 1000, 1)} s: main thread idle ${n(prof.idlePct, 1)} % (ONNX Runtime in worker threads, libvips and the native core count as idle there).</p><table><tr><th>function</th><th>where</th><th>self ms</th><th>share</th></tr>${prof.top
+        .map(
+          (f) =>
+            `<tr><td>${esc(f.functionName)}</td><td class="muted">${esc(f.url ? `${f.url.split('/').slice(-3).join('/')}:${f.line}` : '')}</td><td>${n(f.selfMs, 1)}</td><td>${n(f.selfPct, 1)} %</td></tr>`,
+        )
+        .join('')}</table>`,
+    );
+  else if (prof?.error) parts.push(`<p class="muted">CPU profile: ${esc(prof.error)}</p>`);
+  return parts.length ? `<h2>Where serving time goes</h2>${parts.join('\n')}` : '';
 }
 
 function page(title: string, body: string): string {
@@ -134,7 +218,7 @@ export function technicalHtml(r: BenchReport): string {
   const cands = r.candidates
     .map(
       (c) =>
-        `<tr class="${c.id === chosenId ? 'chosen' : ''}"><td>${esc(c.id)}</td><td>${c.step}</td><td>${n(c.latency.p50Ms)}</td><td>${n(c.latency.p95Ms)}</td><td>${n(c.latency.p99Ms)}</td><td>${n(c.latency.meanMs)}</td><td>${n(c.latency.stdMs)}</td><td>${n(c.latency.cv, 3)}${c.latency.unstable ? ' <span class="fail">unstable</span>' : ''}</td><td>${c.latency.iterations}×${c.latency.attempts}</td><td>${n(c.throughput)}</td><td>${n(c.buildMs, 0)}</td><td>${n(c.firstInferenceMs, 1)}</td><td>${n(c.peakRssMb, 0)}</td><td>${c.agreement ? `${n(c.agreement.cosine, 6)} / ${c.agreement.maxAbsDiff.toExponential(2)}` : '–'}</td><td>${c.agreement ? `${n(c.agreement.accuracyDrop, 6)}${c.agreement.accuracyBasis ? ` <span class="muted">${c.agreement.accuracyBasis}</span>` : ''}` : '–'}</td><td>${mapCell(c)}</td></tr>`,
+        `<tr class="${c.id === chosenId ? 'chosen' : ''}"><td>${esc(c.id)}</td><td>${c.step}</td><td>${n(c.latency.p50Ms)}</td><td>${n(c.latency.p95Ms)}</td><td>${n(c.latency.p99Ms)}</td><td>${n(c.latency.meanMs)}</td><td>${n(c.latency.stdMs)}</td><td>${n(c.latency.cv, 3)}${c.latency.unstable ? ' <span class="fail">unstable</span>' : ''}</td><td>${c.latency.iterations}×${c.latency.attempts}</td><td>${n(c.throughput)}</td><td>${n(c.buildMs, 0)}</td><td>${n(c.firstInferenceMs, 1)}</td><td>${n(c.peakRssMb, 0)}</td><td>${c.agreement ? `${n(c.agreement.cosine, 6)} / ${c.agreement.maxAbsDiff.toExponential(2)}` : '–'}</td><td>${dropCell(c)}</td><td>${mapCell(c)}</td><td>${c.peakVramMb !== null ? n(c.peakVramMb, 0) : c.options.provider === 'cpu' ? '–' : `<span class="muted" title="${esc(c.vramReason ?? '')}">n/a</span>`}</td></tr>`,
     )
     .join('');
   const decision = r.decision.candidates
@@ -147,13 +231,13 @@ export function technicalHtml(r: BenchReport): string {
   const conc = r.concurrency
     .map(
       (p) =>
-        `<tr><td>${esc(p.engine)}</td><td>${p.concurrency}</td><td>${p.requests}</td><td>${p.errors}</td><td>${n(p.throughputRps)}</td><td>${n(p.p50Ms)}</td><td>${n(p.p95Ms)}</td></tr>`,
+        `<tr><td>${esc(p.engine)}</td><td>${p.concurrency}</td><td>${p.requests}</td><td>${n(p.answered)}</td><td class="${p.rejected ? 'fail' : ''}">${n(p.rejected)}</td><td class="${p.deadlineExpired ? 'fail' : ''}">${n(p.deadlineExpired)}</td><td class="${p.errors ? 'fail' : ''}">${p.errors}</td><td>${n(p.unanswered)}</td><td>${n(p.throughputRps)}</td><td>${n(p.p50Ms)}</td><td>${n(p.p95Ms)}</td><td>${n(p.p99Ms)}</td></tr>`,
     )
     .join('');
   const stab = r.stability
     .map(
       (x) =>
-        `<tr><td>${esc(x.engine)}</td><td>${x.users}</td><td>${(x.durationMs / 1000).toFixed(1)} s</td><td>${x.requests}</td><td class="${x.errors ? 'fail' : 'pass'}">${x.errors}</td><td>${n(x.p95Ms)}</td><td class="${x.passed ? 'pass' : 'fail'}">${x.passed ? 'passed' : 'FAILED'}</td></tr>`,
+        `<tr><td>${esc(x.engine)}</td><td>${x.users}</td><td>${(x.durationMs / 1000).toFixed(1)} s</td><td>${x.requests}</td><td>${n(x.answered)}</td><td class="${x.rejected ? 'fail' : ''}">${n(x.rejected)}</td><td class="${x.deadlineExpired ? 'fail' : ''}">${n(x.deadlineExpired)}</td><td class="${x.errors ? 'fail' : 'pass'}">${x.errors}</td><td>${n(x.unanswered)}</td><td>${n(x.p95Ms)}</td><td class="${x.passed ? 'pass' : 'fail'}">${x.passed ? 'passed' : 'FAILED'}</td></tr>`,
     )
     .join('');
   const body = `<h1>Benchmark ${esc(r.id)}: ${esc(r.model.name)} v${r.model.version}</h1>
@@ -164,9 +248,10 @@ export function technicalHtml(r: BenchReport): string {
 <h2>Protocol steps</h2><table><tr><th>#</th><th>step</th><th>status</th><th>time</th><th>candidates</th><th>notes / skip reasons</th></tr>${steps}</table>
 <h2>Decision record</h2><p>Objective: ${esc(r.decision.objective)}; noise margin ${n(r.decision.noiseMarginMs, 3)} ms (from the measured spread of the fastest feasible candidate); tie-break: ${esc(r.decision.tieBreak.join(' → '))}. Constraints given: <code>${esc(JSON.stringify(r.decision.constraints))}</code>, applied: <code>${esc(JSON.stringify(r.decision.effectiveConstraints))}</code>.${r.decision.closest ? ` Closest candidate: ${esc(r.decision.closest.candidateId)} (fails ${esc(r.decision.closest.failed.join(', '))}).` : ''}</p>
 <table><tr><th>candidate</th><th>verdict</th><th>rank</th><th>p95 ms</th><th>maxP95Ms</th><th>maxRssMb</th><th>maxVramMb</th><th>maxAccuracyDrop</th><th>minThroughput</th><th>why</th></tr>${decision}</table>
-<h2>Measurements</h2><p class="muted">${accuracyNote(r)}</p><table><tr><th>candidate</th><th>step</th><th>p50</th><th>p95</th><th>p99</th><th>mean</th><th>std</th><th>CV</th><th>iter×attempts</th><th>img/s</th><th>build ms</th><th>first inf. ms</th><th>peak RSS MB</th><th>cosine / max abs diff</th><th>accuracy drop</th><th>mAP@0.5 (Δ)</th></tr>${cands}</table>
-<h2>Concurrency sweep</h2><table><tr><th>engine</th><th>callers</th><th>requests</th><th>errors</th><th>req/s</th><th>p50 ms</th><th>p95 ms</th></tr>${conc}</table>
-<h2>Stability</h2><table><tr><th>engine</th><th>users</th><th>duration</th><th>requests</th><th>errors</th><th>p95 ms</th><th>result</th></tr>${stab}</table>
+<h2>Measurements</h2><p class="muted">${accuracyNote(r)}</p><table><tr><th>candidate</th><th>step</th><th>p50</th><th>p95</th><th>p99</th><th>mean</th><th>std</th><th>CV</th><th>iter×attempts</th><th>img/s</th><th>build ms</th><th>first inf. ms</th><th>peak RSS MB</th><th>cosine / max abs diff</th><th>accuracy drop</th><th>mAP@0.5 (Δ)</th><th>peak VRAM MB</th></tr>${cands}</table>
+${servingSection(r)}
+<h2>Concurrency sweep</h2><p class="muted">Served by: ${esc(r.settings.servingPath ?? 'an engine process')}. 429 = refused (queue full); deadline = 429 after waiting past the request deadline.</p><table><tr><th>engine</th><th>callers</th><th>sent</th><th>answered</th><th>429</th><th>deadline</th><th>errors</th><th>unanswered</th><th>req/s</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th></tr>${conc}</table>
+<h2>Stability</h2><table><tr><th>engine</th><th>users</th><th>duration</th><th>sent</th><th>answered</th><th>429</th><th>deadline</th><th>errors</th><th>unanswered</th><th>p95 ms</th><th>result</th></tr>${stab}</table>
 <h2>Environment</h2><table>${Object.entries(env)
     .map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(Array.isArray(v) ? v.join(', ') : String(v ?? '–'))}</td></tr>`)
     .join('')}</table>

@@ -71,3 +71,39 @@ describe('bench reports', () => {
     expect(line).toContain('<polyline');
   });
 });
+
+describe('bench reports, version 2', () => {
+  it('a version-1 report (written before accuracy assessability and served load counts) still parses', () => {
+    const v1 = JSON.parse(JSON.stringify(fixtureReport())) as Record<string, unknown> & {
+      candidates: Record<string, unknown>[];
+    };
+    v1.reportVersion = 1;
+    for (const c of v1.candidates) {
+      delete c.vramReason;
+      const a = c.agreement as Record<string, unknown> | null;
+      if (a) for (const k of ['assessable', 'notAssessableReason', 'inputs', 'bound', 'measuredOn']) delete a[k];
+    }
+    expect(benchReportSchema.parse(v1).reportVersion).toBe(1);
+    expect(() => benchReportSchema.parse({ ...v1, reportVersion: 3 })).toThrow();
+  });
+
+  it('a candidate whose accuracy could not be assessed shows "not assessable" in both views, never a drop of 0', () => {
+    const r = fixtureReport();
+    for (const c of r.candidates.filter((x) => x.id !== r.baselineId && x.agreement))
+      c.agreement = {
+        ...c.agreement!,
+        accuracyDrop: null,
+        assessable: false,
+        notAssessableReason: 'only seeded synthetic inputs were available (no data set attached)',
+      };
+    r.decision.accuracyPolicy = { whenNotAssessable: 'accept' };
+    const simple = buildSimpleView(r);
+    expect(simple.accuracyAssessable).toBe(false);
+    expect(simple.accuracyImpact).toMatch(/^Not assessable: only seeded synthetic inputs/);
+    expect(simple.caveats.join(' ')).toMatch(/you chose to accept them/);
+    const html = technicalHtml({ ...r, simple });
+    expect(html).toContain('not assessable');
+    expect(html).toMatch(/Accuracy not assessable:<\/span> only seeded synthetic inputs/);
+    expect(simpleHtml({ ...r, simple })).toContain('Not assessable');
+  });
+});

@@ -191,3 +191,60 @@ describe('selectEngine (pure selection under constraints)', () => {
     );
   });
 });
+
+describe('accuracy that cannot be assessed (only synthetic inputs, an untrained model)', () => {
+  const blind = (id: string, p95: number) => ({
+    ...cand(id, p95),
+    agreement: {
+      accuracyDrop: null,
+      assessable: false,
+      notAssessableReason: 'only seeded synthetic inputs were available',
+    },
+  });
+  const set = [cand('baseline', 100), blind('int8', 20), blind('fp32-all', 60)];
+
+  it('is refused by default: only the baseline (the reference, drop 0 by definition) passes, and the record says why', () => {
+    const d = selectEngine(set, {}, { baselineId: 'baseline' });
+    expect(d).toMatchObject({ chosenId: 'baseline', accuracyPolicy: { whenNotAssessable: 'refuse' } });
+    const check = d.candidates
+      .find((c) => c.candidateId === 'int8')!
+      .checks.find((k) => k.constraint === 'maxAccuracyDrop');
+    expect(check).toEqual({
+      constraint: 'maxAccuracyDrop',
+      limit: DEFAULT_MAX_ACCURACY_DROP,
+      value: null,
+      passed: false,
+      assessable: false,
+      why: 'not assessable: only seeded synthetic inputs were available; refused (whenAccuracyNotAssessable: refuse)',
+    });
+  });
+
+  it('is accepted with a caveat when the job says so: the fastest wins, and the summary says its accuracy was not assessed', () => {
+    const d = selectEngine(set, {}, { baselineId: 'baseline', whenAccuracyNotAssessable: 'accept' });
+    expect(d).toMatchObject({ chosenId: 'int8', accuracyPolicy: { whenNotAssessable: 'accept' } });
+    expect(d.summary).toMatch(/its accuracy could not be assessed and was accepted with a caveat/);
+    expect(
+      d.candidates.find((c) => c.candidateId === 'int8')!.checks.find((k) => k.constraint === 'maxAccuracyDrop'),
+    ).toMatchObject({ passed: true, value: null, why: expect.stringMatching(/accepted with a caveat/) });
+    // Within the noise margin a measured drop still beats an unknown one.
+    const close = selectEngine(
+      [blind('unknown', 20), cand('measured', 20.1, { drop: 0.004 })],
+      {},
+      { whenAccuracyNotAssessable: 'accept' },
+    );
+    expect(close.chosenId).toBe('measured');
+  });
+
+  it('a GPU candidate whose VRAM NVML could not attribute is infeasible under the VRAM limit, with the reason', () => {
+    const gpu = { ...cand('cuda', 10, { provider: 'cuda', vram: null }), vramReason: 'NVML never listed pid 42' };
+    const d = selectEngine([gpu, cand('cpu', 50)], {});
+    expect(d.chosenId).toBe('cpu');
+    expect(
+      d.candidates.find((c) => c.candidateId === 'cuda')!.checks.find((k) => k.constraint === 'maxVramMb'),
+    ).toMatchObject({
+      passed: false,
+      value: null,
+      why: expect.stringMatching(/^VRAM not attributable \(NVML never listed pid 42\)/),
+    });
+  });
+});

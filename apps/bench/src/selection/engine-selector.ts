@@ -1,4 +1,6 @@
 import type {
+  AccuracyNotAssessablePolicy,
+  Agreement,
   BenchCandidate,
   BenchConstraints,
   ConstraintCheck,
@@ -31,13 +33,36 @@ export type SelectableCandidate = Pick<
   BenchCandidate,
   'id' | 'engine' | 'options' | 'modelPath' | 'throughput' | 'peakRssMb' | 'peakVramMb'
 > & {
+  /** Why peakVramMb is null (a GPU candidate whose memory NVML could not attribute). */
+  vramReason?: string | null;
   latency: Pick<BenchCandidate['latency'], 'p95Ms' | 'stdMs' | 'unstable'>;
-  agreement: Pick<NonNullable<BenchCandidate['agreement']>, 'accuracyDrop'> | null;
+  agreement: SelectableAgreement | null;
 };
+
+type SelectableAgreement = Pick<Agreement, 'accuracyDrop' | 'assessable' | 'notAssessableReason'>;
 
 export interface SelectOptions {
   /** The baseline (step 1) is the reference for agreement: its accuracy drop is 0 by definition. */
   baselineId?: string;
+  /**
+   * Candidates whose accuracy cannot be assessed (only synthetic inputs, an untrained model):
+   * `refuse` fails them on maxAccuracyDrop, `accept` passes them with the reason in the check.
+   * Default refuse: an accuracy guard that cannot look must not wave everything through.
+   */
+  whenAccuracyNotAssessable?: AccuracyNotAssessablePolicy;
+}
+
+const isNotAssessable = (a: SelectableAgreement | null) => !!a && (a.assessable === false || a.accuracyDrop === null);
+
+/** Whether an agreement passes maxAccuracyDrop under the policy (not the baseline: it always passes). */
+export function accuracyCheckPasses(
+  a: SelectableAgreement | null,
+  maxDrop: number,
+  policy: AccuracyNotAssessablePolicy = 'refuse',
+): boolean {
+  if (!a) return false;
+  if (isNotAssessable(a)) return policy === 'accept';
+  return a.accuracyDrop! <= maxDrop;
 }
 
 const fmt = (x: number) => (Math.round(x * 1000) / 1000).toString();
@@ -50,8 +75,9 @@ function accuracyDrop(c: SelectableCandidate, baselineId?: string): number | nul
 function checksFor(
   c: SelectableCandidate,
   limits: Record<ConstraintName, number | null>,
-  baselineId?: string,
+  opts: SelectOptions,
 ): ConstraintCheck[] {
+  const baselineId = opts.baselineId;
   const upper = (
     constraint: ConstraintName,
     value: number | null,
@@ -81,7 +107,7 @@ function checksFor(
           passed: true,
           why: 'CPU engine: uses no GPU memory',
         }
-      : upper('maxVramMb', c.peakVramMb, 'MB', 'VRAM not measured');
+      : upper('maxVramMb', c.peakVramMb, 'MB', `VRAM not attributable${c.vramReason ? ` (${c.vramReason})` : ''}`);
   const minTp = limits.minThroughput;
   const tp: ConstraintCheck =
     minTp === null
@@ -93,11 +119,23 @@ function checksFor(
           passed: c.throughput >= minTp,
           why: `${fmt(c.throughput)} img/s ${c.throughput >= minTp ? '>=' : '<'} ${fmt(minTp)} img/s`,
         };
+  const policy = opts.whenAccuracyNotAssessable ?? 'refuse';
+  const accuracy: ConstraintCheck =
+    c.id !== baselineId && isNotAssessable(c.agreement)
+      ? {
+          constraint: 'maxAccuracyDrop',
+          limit: limits.maxAccuracyDrop,
+          value: null,
+          passed: policy === 'accept',
+          assessable: false,
+          why: `not assessable: ${c.agreement!.notAssessableReason ?? 'no accuracy figure'}; ${policy === 'accept' ? 'accepted with a caveat (whenAccuracyNotAssessable: accept)' : 'refused (whenAccuracyNotAssessable: refuse)'}`,
+        }
+      : upper('maxAccuracyDrop', accuracyDrop(c, baselineId), '', 'accuracy agreement not measured');
   return [
     upper('maxP95Ms', c.latency.p95Ms, 'ms', 'latency not measured'),
     upper('maxRssMb', c.peakRssMb, 'MB', 'peak RSS not measured'),
     vram,
-    upper('maxAccuracyDrop', accuracyDrop(c, baselineId), '', 'accuracy agreement not measured'),
+    accuracy,
     tp,
   ];
 }
@@ -169,6 +207,7 @@ export function selectEngine(
     constraints,
     effectiveConstraints: effective,
     tieBreak: [...TIE_BREAK],
+    accuracyPolicy: { whenNotAssessable: opts.whenAccuracyNotAssessable ?? ('refuse' as const) },
   };
   const sorted = [...candidates].sort((a, b) => cmp(a.id, b.id));
   if (sorted.length === 0) {
@@ -183,7 +222,7 @@ export function selectEngine(
       summary: 'no engine could be measured, so none was selected',
     };
   }
-  const evaluated = sorted.map((c) => ({ c, checks: checksFor(c, limits, opts.baselineId) }));
+  const evaluated = sorted.map((c) => ({ c, checks: checksFor(c, limits, opts) }));
   const feasible = evaluated.filter((e) => e.checks.every((k) => k.passed));
 
   if (feasible.length === 0) {
@@ -276,6 +315,6 @@ export function selectEngine(
     chosen: { engine: chosen.engine, options: chosen.options, modelPath: chosen.modelPath },
     closest: null,
     candidates: decided,
-    summary: `selected ${chosen.id}: p95 ${fmt(chosen.latency.p95Ms)} ms, ${feasible.length} of ${sorted.length} candidates feasible${chosen.latency.unstable ? ' (its measurement was unstable: CV stayed above the threshold)' : ''}`,
+    summary: `selected ${chosen.id}: p95 ${fmt(chosen.latency.p95Ms)} ms, ${feasible.length} of ${sorted.length} candidates feasible${chosen.latency.unstable ? ' (its measurement was unstable: CV stayed above the threshold)' : ''}${chosen.id !== opts.baselineId && isNotAssessable(chosen.agreement) ? '; its accuracy could not be assessed and was accepted with a caveat' : ''}`,
   };
 }

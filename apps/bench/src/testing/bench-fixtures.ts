@@ -53,6 +53,10 @@ export function testBenchOptions(dataDir: string, over: Record<string, string> =
       CVP_BENCH_VARIANTS: 'fp16,int8-static',
       CVP_BENCH_LOCK_FILE: path.join(process.env.CVP_TEST_DIR ?? '/tmp', 'bench-measure.lock'),
       CVP_BENCH_LOCK_WAIT_MS: '600000',
+      CVP_BENCH_SERVED_IMAGES: '4',
+      CVP_BENCH_PROFILE_SECONDS: '0.5',
+      // Tests that want steps 6, 8 and 9 on a data plane pass its URL; elsewhere they are skipped with that reason.
+      CVP_INFERENCE_URL: '',
       ...over,
     }),
   );

@@ -35,6 +35,8 @@ export class ModelEntry {
     readonly config: EngineConfig,
     readonly task: ModelTask | undefined,
     readonly labels: string[] | undefined,
+    /** Bench's short-lived deployments: not persisted, not waited for by readiness. */
+    readonly scratch = false,
   ) {}
 
   enter(): void {
@@ -98,11 +100,15 @@ export class ModelRepository implements OnApplicationShutdown {
     return [...this.serving.values()];
   }
 
-  /** Ready = restored from the state file and every requested deployment loaded and warm. */
+  /**
+   * Ready = restored from the state file and every requested deployment loaded and warm. A scratch
+   * deployment (a benchmark's) loading does not make the data plane unready for everything else.
+   */
   readiness(): true | string {
     if (!this.restored) return 'restoring deployments';
-    if (this.pending.size) return `loading: ${[...this.pending.keys()].join(', ')}`;
-    const loading = this.list().filter((e) => e.state !== 'ready');
+    const pending = [...this.pending.values()].filter((e) => !e.scratch);
+    if (pending.length) return `loading: ${pending.map((e) => e.name).join(', ')}`;
+    const loading = this.list().filter((e) => e.state !== 'ready' && !e.scratch);
     return loading.length ? `loading: ${loading.map((e) => e.name).join(', ')}` : true;
   }
 
@@ -139,7 +145,8 @@ export class ModelRepository implements OnApplicationShutdown {
     try {
       mkdirSync(path.dirname(file), { recursive: true });
       const tmp = `${file}.${process.pid}.tmp`;
-      writeFileSync(tmp, JSON.stringify([...this.desired.values()]));
+      // Scratch deployments are not restored after a restart: their benchmark is gone with them.
+      writeFileSync(tmp, JSON.stringify([...this.desired.values()].filter((d) => !d.scratch)));
       renameSync(tmp, file);
     } catch (e) {
       this.log.warn({ err: e, file }, 'could not persist deployment state');
@@ -166,7 +173,7 @@ export class ModelRepository implements OnApplicationShutdown {
       });
       return;
     }
-    const entry = new ModelEntry(ev.deploymentId, ev.modelName, ev.config, ev.task, ev.labels);
+    const entry = new ModelEntry(ev.deploymentId, ev.modelName, ev.config, ev.task, ev.labels, ev.scratch === true);
     this.pending.set(ev.modelName, entry);
     this.desired.set(ev.modelName, ev);
     this.persist();

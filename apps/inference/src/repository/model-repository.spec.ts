@@ -97,6 +97,34 @@ describe('ModelRepository', () => {
     await repo.onApplicationShutdown();
   });
 
+  it("scratch deployments (a benchmark's) are neither persisted nor waited for by readiness", async () => {
+    const stateFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'repo-')), 'deployments.json');
+    let finishLoad!: () => void;
+    const slow: Engine = {
+      id: 'ort-node',
+      load: async (spec) => {
+        await new Promise<void>((r) => (finishLoad = r));
+        return ort.load(spec);
+      },
+    };
+    const repo = new ModelRepository([slow], { stateFile, loadTimeoutMs: 20000 }, log);
+    await repo.restore();
+    const loading = repo.apply(ev({ deploymentId: 'scratch-1', modelName: 'bench-scratch', scratch: true }));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(repo.readiness()).toBe(true); // a scratch model loading leaves the data plane ready
+    expect(JSON.parse(readFileSync(stateFile, 'utf8'))).toEqual([]);
+    finishLoad();
+    await loading;
+    expect(repo.get('bench-scratch')?.scratch).toBe(true);
+    const regular = repo.apply(ev({ deploymentId: 'd9', modelName: 'served' }));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(repo.readiness()).toBe('loading: served'); // a regular one still gates readiness
+    finishLoad();
+    await regular;
+    expect(JSON.parse(readFileSync(stateFile, 'utf8')).map((d: DeploymentChanged) => d.deploymentId)).toEqual(['d9']);
+    await repo.onApplicationShutdown();
+  });
+
   it('refuses a GPU provider where no GPU is present (this machine), with the reason', async () => {
     const repo = new ModelRepository([ort], { loadTimeoutMs: 5000, gpuPresent: () => false }, log);
     const errors: string[] = [];

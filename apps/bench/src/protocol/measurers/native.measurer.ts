@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
-import type { EngineId, TimeSplit } from '@cvp/contracts';
+import type { EngineId } from '@cvp/contracts';
 import {
   type EngineMeasurement,
   type EngineUnderTest,
@@ -9,23 +9,20 @@ import {
   type MeasurementPlan,
   type OutputTensor,
   round,
+  VramSampler,
+  vramFigure,
 } from '@cvp/measure';
 import { type NativeCoreApi, NativeCoreClient } from '@cvp/native-client';
-import { type CandidateConfig, precisionOf } from '../candidate-config';
+import { type CandidateConfig, engineOptionsOf } from '../candidate-config';
 import type { CandidateMeasurer } from './candidate-measurer';
 
 /** Bound on loading the model into the core (the session build, TensorRT engines included). */
 const LOAD_MODEL_TIMEOUT_MS = 120_000;
-/**
- * A load run's call waits inside the core behind the other calls the pool let through (the core
- * runs one at a time per instance), so it gets at least this long.
- */
-const LOAD_CALL_TIMEOUT_MS = 60_000;
 
 /**
  * Native-core configurations: each in a fresh core process (its own peak RSS), driven over gRPC
- * as the serving path does: Infer for latency, agreement and mAP, Detect/Classify for the time
- * split (the core reports its own timing).
+ * as the serving path does (Infer for latency, agreement and mAP). GPU configurations have the
+ * core's GPU memory sampled through NVML from before the model loads until the last inference.
  */
 export class NativeMeasurer implements CandidateMeasurer {
   readonly engine: EngineId = 'native';
@@ -50,6 +47,7 @@ export class NativeMeasurer implements CandidateMeasurer {
     const client = new NativeCoreClient({ address: `127.0.0.1:${port}` });
     const onAbort = () => child.kill('SIGKILL');
     signal?.addEventListener('abort', onAbort, { once: true });
+    const vram = config.provider !== 'cpu' && child.pid ? VramSampler.start([child.pid]) : null;
     try {
       await client.waitForReady(15000).catch((e: Error) => {
         throw new Error(`native core did not start: ${e.message}; ${stderr.slice(-400)}`);
@@ -62,7 +60,8 @@ export class NativeMeasurer implements CandidateMeasurer {
           path: config.modelPath,
           engine: {
             provider: config.provider,
-            precision: precisionOf(config.variant),
+            // TensorRT FP16 from the FP32 file: the core sets trt_fp16_enable for precision fp16.
+            precision: engineOptionsOf(config).precision,
             graphOptimization: config.graphOptimization,
             intraOpThreads: config.threads,
             interOpThreads: 1,
@@ -77,13 +76,16 @@ export class NativeMeasurer implements CandidateMeasurer {
       const engine = coreEngine(client, child, {
         modelId: id,
         inputName: meta.inputs[0].name,
-        task: plan.task,
-        imgsz: plan.inputShape[3],
         rpcTimeoutMs: this.o.rpcTimeoutMs,
+        vram: async () =>
+          vram && child.pid
+            ? vramFigure(await vram.stop(), [child.pid])
+            : { peakMb: null, reason: 'CPU engine: uses no GPU memory' },
       });
       return await measureEngine(engine, buildMs, plan, signal);
     } finally {
       signal?.removeEventListener('abort', onAbort);
+      await vram?.stop();
       client.close();
       await stop(child);
     }
@@ -94,7 +96,7 @@ export class NativeMeasurer implements CandidateMeasurer {
 function coreEngine(
   client: NativeCoreApi,
   core: ChildProcess,
-  m: { modelId: string; inputName: string; task: MeasurementPlan['task']; imgsz: number; rpcTimeoutMs: number },
+  m: { modelId: string; inputName: string; rpcTimeoutMs: number; vram: EngineUnderTest['vram'] },
 ): EngineUnderTest {
   const request = (input: Float32Array, shape: readonly number[]) => ({
     modelId: m.modelId,
@@ -108,10 +110,9 @@ function coreEngine(
     ],
   });
   return {
-    prepare: (input, shape, o) => {
+    prepare: (input, shape) => {
       const req = request(input, shape);
-      const timeoutMs = o?.forLoad ? Math.max(m.rpcTimeoutMs, LOAD_CALL_TIMEOUT_MS) : m.rpcTimeoutMs;
-      return () => client.infer(req, timeoutMs);
+      return () => client.infer(req, m.rpcTimeoutMs);
     },
     outputs: async (input, shape): Promise<OutputTensor[]> => {
       const r = await client.infer(request(input, shape), m.rpcTimeoutMs);
@@ -120,24 +121,8 @@ function coreEngine(
         data: new Float32Array(o.data.buffer.slice(o.data.byteOffset, o.data.byteOffset + o.data.byteLength)),
       }));
     },
-    timeSplit: async (image, n, signal): Promise<TimeSplit | null> => {
-      if (!m.task) return null;
-      let pre = 0;
-      let inf = 0;
-      let post = 0;
-      for (let i = 0; i < n; i++) {
-        signal?.throwIfAborted();
-        const req = { modelId: m.modelId, image, imgsz: m.imgsz };
-        const r =
-          m.task === 'detect' ? await client.detect(req, m.rpcTimeoutMs) : await client.classify(req, m.rpcTimeoutMs);
-        pre += r.timing.preUs;
-        inf += r.timing.inferUs;
-        post += r.timing.postUs;
-      }
-      return { preMs: round(pre / n / 1000), inferMs: round(inf / n / 1000), postMs: round(post / n / 1000) };
-    },
     peakRssMb: () => (core.pid ? peakRssOf(core.pid) : null),
-    peakVramMb: () => null,
+    vram: m.vram,
   };
 }
 

@@ -19,8 +19,7 @@ export function measureScript(): string {
 
 /**
  * onnxruntime-node configurations, each measured by scripts/measure-latency.js in a fresh node
- * process (measureOrt of libs/measure there), bounded by `timeoutMs` plus the stability run's
- * duration when there is one.
+ * process (measureOrt of libs/measure there), bounded by `timeoutMs`.
  */
 export class OrtNodeMeasurer implements CandidateMeasurer {
   readonly engine: EngineId = 'ort-node';
@@ -39,7 +38,7 @@ export class OrtNodeMeasurer implements CandidateMeasurer {
         batch: config.batch,
       },
       this.o.scratchDir,
-      { timeoutMs: this.o.timeoutMs + (plan.load?.stabilityDurationMs ?? 0), signal },
+      { timeoutMs: this.o.timeoutMs, signal },
     );
   }
 }

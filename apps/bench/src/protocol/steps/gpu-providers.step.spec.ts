@@ -32,20 +32,23 @@ describe('step 4: GPU execution providers', () => {
     }
   });
 
-  // No GPU here: the host's GPU and the ort-node engine's GPU runs are stood in by mocks.
-  it('with a GPU (mocked: none here): CUDA FP32 and FP16 and TensorRT FP16, all under one GPU lease', async () => {
+  // No GPU here: the host's GPU and both engines' GPU runs are stood in by mocks.
+  it('with a GPU (mocked: none here): CUDA FP32 and FP16 on both engines, TensorRT FP16 on the native one, TensorRT FP32 on ort-node, all under one GPU lease, labelled by what ran', async () => {
     const measured: CandidateConfig[] = [];
-    const gpuMeasurer: CandidateMeasurer = {
-      engine: 'ort-node',
+    const gpuMeasurer = (engine: 'ort-node' | 'native'): CandidateMeasurer => ({
+      engine,
       unavailableReason: null,
       measure: async (config): Promise<EngineMeasurement> => {
         measured.push(config);
         return fixtureMeasurement();
       },
-    };
+    });
     let leases = 0;
     const ctx = await testProtocolContext({
-      parts: { host: { gpu: A_GPU, providers: ['cpu', 'cuda', 'tensorrt'] }, measurers: { 'ort-node': gpuMeasurer } },
+      parts: {
+        host: { gpu: A_GPU, providers: ['cpu', 'cuda', 'tensorrt'] },
+        measurers: { 'ort-node': gpuMeasurer('ort-node'), native: gpuMeasurer('native') },
+      },
       hooks: {
         withGpuLease: async (fn) => {
           leases++;
@@ -60,19 +63,35 @@ describe('step 4: GPU execution providers', () => {
     expect(leases).toBe(1);
     expect(step).toMatchObject({
       status: 'done',
-      reasons: [],
+      reasons: [
+        expect.stringMatching(/^ort-node\/tensorrt\/fp16: not measured: onnxruntime-node passes only a device id/),
+      ],
       candidateIds: [
         'ort-node/cuda/fp32/all/t0/b1',
         'ort-node/cuda/fp16/all/t0/b1',
-        'ort-node/tensorrt/fp16/all/t0/b1',
+        'ort-node/tensorrt/fp32/all/t0/b1',
+        'native/cuda/fp32/all/t0/b1',
+        'native/cuda/fp16/all/t0/b1',
+        'native/tensorrt/fp16/all/t0/b1',
       ],
       details: { vram: expect.stringMatching(/NVML/) },
     });
     expect(measured.map((c) => c.modelPath)).toEqual([
       ctx.input.model.path,
       '/variants/fp16.onnx',
+      ctx.input.model.path,
+      ctx.input.model.path,
       '/variants/fp16.onnx',
+      ctx.input.model.path,
     ]);
+    // TensorRT FP16 runs the FP32 file with the FP16 flag: the label says FP16, the variant says which file.
+    expect(ctx.candidates.find((c) => c.id === 'native/tensorrt/fp16/all/t0/b1')).toMatchObject({
+      variant: 'fp32',
+      options: { provider: 'tensorrt', precision: 'fp16' },
+    });
+    expect(ctx.candidates.find((c) => c.id === 'ort-node/tensorrt/fp32/all/t0/b1')).toMatchObject({
+      options: { provider: 'tensorrt', precision: 'fp32' },
+    });
     expect(ctx.candidates.find((c) => c.id === 'ort-node/cuda/fp16/all/t0/b1')).toMatchObject({
       step: 4,
       peakVramMb: 900,
@@ -81,11 +100,15 @@ describe('step 4: GPU execution providers', () => {
 
     // Without TensorRT's provider libraries that part is a reason.
     const noTrt = await testProtocolContext({
-      parts: { host: { gpu: A_GPU, providers: ['cpu', 'cuda'] }, measurers: { 'ort-node': gpuMeasurer } },
+      parts: { host: { gpu: A_GPU, providers: ['cpu', 'cuda'] }, measurers: { 'ort-node': gpuMeasurer('ort-node') } },
       hooks: { withGpuLease: (fn) => fn() },
     });
     const s2 = await runStep(noTrt, gpuProvidersStep);
     expect(s2.candidateIds).toEqual(['ort-node/cuda/fp32/all/t0/b1']);
-    expect(s2.reasons).toEqual(['tensorrt: provider libraries not available']);
+    expect(s2.reasons).toEqual([
+      'tensorrt: provider libraries not available',
+      'native: skipped: native engines disabled (CVP_BENCH_NATIVE=false)',
+      'fp16 on CUDA: skipped: no FP16 variant was made in step 3',
+    ]);
   });
 });

@@ -18,7 +18,11 @@ describe('step 2: graph optimization levels', () => {
     ]);
     expect(step.reasons).toEqual(['native: skipped: native engines disabled (CVP_BENCH_NATIVE=false)']);
     for (const c of ctx.candidates.filter((x) => x.step === 2))
-      expect(c).toMatchObject({ selectable: true, agreement: { maxAbsDiff: 0, accuracyDrop: 0 } });
+      // Seeded inputs only: the outputs match exactly, and that still says nothing about accuracy.
+      expect(c).toMatchObject({
+        selectable: true,
+        agreement: { maxAbsDiff: 0, cosine: 1, samples: 32, accuracyDrop: null, assessable: false },
+      });
   }, 120_000);
 
   it('measures the native core too where it is built (else records why not)', async () => {
@@ -37,7 +41,7 @@ describe('step 2: graph optimization levels', () => {
       'native/cpu/fp32/all/t1/b1',
     ]);
     const c = ctx.candidates.find((x) => x.id === 'native/cpu/fp32/all/t1/b1')!;
-    expect(c.agreement).toMatchObject({ maxAbsDiff: 0, accuracyDrop: 0 });
+    expect(c.agreement).toMatchObject({ maxAbsDiff: 0, accuracyDrop: null, assessable: false });
     expect(c.peakRssMb).toBeGreaterThan(1);
   }, 120_000);
 

@@ -21,7 +21,7 @@ export const graphLevelsStep: ProtocolStep = {
       }
       for (const graphOptimization of GRAPH_LEVELS) {
         for (const t of threads) {
-          ctx.progress((1 + e * 0.5 + (i++ / total) * 0.5) / 9, 'step 2: graph optimization levels', {
+          ctx.progressIn(2, e * 0.5 + (i++ / total) * 0.5, 'step 2: graph optimization levels', {
             level: graphOptimization,
             threads: t,
             engine,

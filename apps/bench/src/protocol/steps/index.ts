@@ -20,15 +20,8 @@ export {
   variantsStep,
 };
 
-/** Steps 2-7: measure configurations and judge them, after the baseline and before selection. */
-export const MEASURING_STEPS = [
-  graphLevelsStep,
-  variantsStep,
-  gpuProvidersStep,
-  batchSizesStep,
-  timeSplitStep,
-  memoryStep,
-] as const;
+/** Steps 2-5 and 7: measure configurations and judge them, after the baseline and before selection. */
+export const MEASURING_STEPS = [graphLevelsStep, variantsStep, gpuProvidersStep, batchSizesStep, memoryStep] as const;
 
-/** Steps 8-9: load on the selected configuration, after selection. */
-export const SERVING_STEPS = [concurrencyStep, stabilityStep] as const;
+/** Steps 6, 8 and 9: the selected configuration (and the fastest of each engine) through the serving path, after selection. */
+export const SERVING_STEPS = [timeSplitStep, concurrencyStep, stabilityStep] as const;

@@ -29,7 +29,7 @@ export const variantsStep: ProtocolStep = {
     };
     rec.details.threads = { ...threads, why: "variants run at each engine's fastest thread count of step 2" };
     for (const [k, kind] of o.variants.entries()) {
-      ctx.progress((2 + (k / o.variants.length) * 0.5) / 9, 'step 3: making variants', { kind });
+      ctx.progressIn(3, (k / o.variants.length) * 0.5, 'step 3: making variants', { kind });
       const v = await makeVariant(ctx.input.model.path, kind, ctx.dirs.variants, {
         python: o.python!,
         cwd: o.pythonCwd,
@@ -46,7 +46,15 @@ export const variantsStep: ProtocolStep = {
         error: v.error,
         durationMs: v.durationMs,
         reusedFromCache: v.cached,
+        ...(kind === 'int8-static' ? { calibration: v.calibration } : {}),
       };
+      if (kind === 'int8-static' && v.calibration) {
+        // The data set's folder is the data dir's business; the report says which images, not where they live.
+        ctx.calibration = ctx.input.datasetDir
+          ? v.calibration.replace(ctx.input.datasetDir, 'the attached data set')
+          : v.calibration;
+        rec.details.calibration = ctx.calibration;
+      }
       if (!v.path) {
         rec.reasons.push(`${kind}: variant not made: ${v.error}`);
         continue;
