@@ -1,9 +1,12 @@
 // gRPC service: model registry plus the InferenceCore RPCs. Pre/post-processing for Detect and
 // Classify runs on the RPC thread; only the session run goes through the model's batch queue.
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <shared_mutex>
 #include <string>
 
@@ -19,6 +22,9 @@ struct ServiceOptions {
   std::chrono::milliseconds default_timeout{30000};  // bound for RPCs that carry no deadline
   std::string model_root;                            // when set, model paths must resolve inside it
   bool allow_shared_memory = false;                  // Register/UnregisterSharedMemory (trusted clients)
+  int max_streams = 32;                              // InferStream calls open at once (each holds a thread)
+  uint64_t max_stream_region_bytes = uint64_t{1} << 30;   // one stream's shared-memory region
+  uint64_t max_stream_memory_bytes = uint64_t{2} << 30;   // all streams' regions together
 };
 
 class CoreService final : public pb::InferenceCore::Service {
@@ -38,20 +44,41 @@ class CoreService final : public pb::InferenceCore::Service {
                                     pb::RegisterSharedMemoryResponse*) override;
   grpc::Status UnregisterSharedMemory(grpc::ServerContext*, const pb::UnregisterSharedMemoryRequest*,
                                       pb::UnregisterSharedMemoryResponse*) override;
+  grpc::Status InferStream(grpc::ServerContext*,
+                           grpc::ServerReaderWriter<pb::InferStreamResponse, pb::InferStreamRequest>*) override;
 
+  // First step of a drain: no new streams; idle streams are cancelled (a client then sends its
+  // next request as a unary call, which the draining server refuses), and a stream running a
+  // request ends once it has answered it.
+  void begin_drain();
   // Drain: stop every model's queue after in-flight RPCs have finished.
   void stop_all();
+  int open_streams();
 
  private:
+  struct OpenStream {
+    grpc::ServerContext* ctx;
+    std::atomic<bool> busy{false};  // between reading a request and writing its answer
+  };
+
   std::shared_ptr<Model> find(const std::string& id);
   Clock::time_point deadline_of(const grpc::ServerContext* ctx) const;
   grpc::Status finish(const grpc::ServerContext* ctx, const char* rpc, const std::string& model, Clock::time_point t0,
                       grpc::Status st);
+  grpc::Status finish(const std::string& correlation, const char* rpc, const std::string& model, Clock::time_point t0,
+                      grpc::Status st);
+  // Infer for both the unary RPC and the stream; `region` is the stream's own (or null). Takes the
+  // request's tensor bytes instead of copying them.
+  grpc::Status infer(grpc::ServerContext* ctx, const std::string& correlation, pb::InferRequest& req,
+                     Clock::time_point deadline, const std::shared_ptr<StreamRegion>& region, pb::InferResponse* resp);
 
   ServiceOptions opts_;
   std::shared_mutex mu_;
   std::map<std::string, std::shared_ptr<Model>> models_;
   SharedMemoryRegistry shared_memory_;
+  std::mutex streams_mu_;
+  std::set<OpenStream*> streams_;
+  std::atomic<bool> draining_{false};
 };
 
 std::string correlation_id(const grpc::ServerContext* ctx);
