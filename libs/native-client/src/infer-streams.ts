@@ -1,0 +1,371 @@
+import { closeSync, fstatSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+
+/**
+ * The fast path of NativeCoreClient.infer: requests travel on long-lived InferStream calls (one
+ * per concurrent request), and, when the core runs on this host, their tensors travel through a
+ * shared-memory region the core created for that stream instead of through the messages.
+ *
+ * Why: grpc-js spends about a millisecond of CPU on every unary call (a new HTTP/2 stream,
+ * headers, deadline timer, filters) and, with MB-sized tensors in the message, several more on
+ * encoding, copying and collecting them. A message on an open stream costs tens of microseconds,
+ * and a tensor in shared memory costs one copy (write(2) in, read(2) out) and no garbage.
+ *
+ * Bounds and cleanup: at most `maxStreams` streams (each holds a thread of the core) and one region
+ * per stream of at most `maxRegionBytes`; the core caps them too. The client unlinks a region's
+ * name as soon as it has opened it, so the memory belongs to two open handles only (its descriptor
+ * and the core's mapping) and goes away when either side exits, even when killed. A stream whose
+ * request timed out, was aborted or broke is closed, never reused: the core may still be reading
+ * its inputs.
+ */
+
+export interface InferStreamOptions {
+  /** Streams open at once (each carries one request at a time); further concurrent calls go unary. */
+  maxStreams: number;
+  /** Use shared memory when the core is on this host (the region is the core's, mode 0600). */
+  sharedMemory: boolean;
+  /** Largest region per stream; a request that needs more sends its tensors in the messages. */
+  maxRegionBytes: number;
+  /** Where POSIX shared-memory objects appear as files (/dev/shm on Linux). */
+  shmDir: string;
+}
+
+/** What the fast path did, for tests and diagnostics. */
+export interface InferStreamStats {
+  /** requests answered on a stream */
+  streamed: number;
+  /** ...of which had their tensors in shared memory (inputs and every output) */
+  sharedMemory: number;
+  /** requests sent as unary calls because no stream was free or streams were refused */
+  unary: number;
+  /** streams open now */
+  open: number;
+  /** why shared memory is not used, or null when it is (or has not been tried) */
+  sharedMemoryOff: string | null;
+}
+
+interface WireTensor {
+  name: string;
+  datatype: string;
+  shape: number[];
+  data: Buffer;
+  sharedMemory?: { region: string; offset: number; byteSize: number } | null;
+}
+interface StreamAnswer {
+  requestId: number;
+  code: number;
+  message: string;
+  infer?: { modelId: string; outputs: WireTensor[]; timing: unknown } | null;
+  sharedMemory?: { key: string; byteSize: number; region: string } | null;
+}
+export interface StreamInferRequest {
+  modelId: string;
+  inputs: { name: string; datatype: string; shape: number[]; data: Buffer }[];
+  outputs?: string[];
+}
+export interface StreamInferResult {
+  modelId: string;
+  outputs: { name: string; datatype: string; shape: number[]; data: Buffer }[];
+  timing: unknown;
+}
+
+type DuplexFactory = (meta: grpc.Metadata) => grpc.ClientDuplexStream<unknown, StreamAnswer>;
+
+const ALIGN = 64;
+const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
+/** Names the core gives its stream regions: one path component, nothing to traverse. */
+const CORE_KEY = /^\/cvp-core-[A-Za-z0-9._-]+$/;
+/** Output sizes remembered per model and input shapes (bounded). */
+const MAX_LEARNED = 256;
+
+/** A grpc-js style error (code, details), so callers handle stream and unary failures alike. */
+export function statusError(code: number, details: string): grpc.ServiceError {
+  const e = new Error(`${code} ${grpc.status[code]}: ${details}`) as grpc.ServiceError;
+  e.code = code;
+  e.details = details;
+  e.metadata = new grpc.Metadata();
+  return e;
+}
+
+/** The stream died before it answered: the request may be sent again as a unary call. */
+class StreamBroken extends Error {}
+
+interface Region {
+  fd: number;
+  size: number;
+  name: string;
+}
+
+class Slot {
+  pending: { id: number; resolve: (a: StreamAnswer) => void; reject: (e: Error) => void } | null = null;
+  region: Region | null = null;
+  retired = false;
+  /** shared memory failed on this stream: close it after the current request */
+  retireAfter = false;
+  constructor(readonly call: grpc.ClientDuplexStream<unknown, StreamAnswer>) {}
+}
+
+export class InferStreams {
+  private readonly idle: Slot[] = [];
+  private open = 0;
+  private max: number;
+  private nextId = 1;
+  private shmOff: string | null;
+  private readonly outputBytes = new Map<string, number>();
+  private readonly counts = { streamed: 0, sharedMemory: 0, unary: 0 };
+  private closed = false;
+
+  constructor(
+    private readonly openCall: DuplexFactory,
+    private readonly opts: InferStreamOptions,
+    coreIsLocal: boolean,
+  ) {
+    this.max = Math.max(0, Math.floor(opts.maxStreams));
+    this.shmOff = !opts.sharedMemory
+      ? 'disabled by the client options'
+      : !coreIsLocal
+        ? 'the core is not on this host'
+        : process.platform !== 'linux'
+          ? `no POSIX shared-memory folder on ${process.platform}`
+          : null;
+  }
+
+  stats(): InferStreamStats {
+    return { ...this.counts, open: this.open, sharedMemoryOff: this.shmOff };
+  }
+
+  /** Counts a request that went unary (no free stream). */
+  countUnary(): void {
+    this.counts.unary++;
+  }
+
+  /**
+   * Runs the request on a free stream; null when there is none (or the stream broke before it
+   * answered), and the caller sends it as a unary call instead.
+   */
+  async infer(
+    req: StreamInferRequest,
+    timeoutMs: number,
+    opts: { correlationId?: string; signal?: AbortSignal } = {},
+  ): Promise<StreamInferResult | null> {
+    if (opts.signal?.aborted) throw statusError(grpc.status.CANCELLED, 'Cancelled on client');
+    const slot = this.acquire();
+    if (!slot) return null;
+    const deadline = Date.now() + Math.max(1, timeoutMs);
+    try {
+      const res = await this.run(slot, req, deadline, opts);
+      this.release(slot);
+      this.counts.streamed++;
+      return res;
+    } catch (e) {
+      if (e instanceof StreamBroken) return null;
+      // the core answered with an error: the stream stays usable, unless the request may still
+      // be running there (then its region is not ours to reuse)
+      const code = (e as { code?: number }).code;
+      if (code === grpc.status.DEADLINE_EXCEEDED || code === grpc.status.CANCELLED || slot.retired) this.retire(slot);
+      else this.release(slot);
+      throw e;
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const s of [...this.idle]) this.retire(s);
+  }
+
+  private acquire(): Slot | null {
+    if (this.closed) return null;
+    const idle = this.idle.pop();
+    if (idle) return idle;
+    if (this.open >= this.max) return null;
+    const call = this.openCall(new grpc.Metadata());
+    const slot = new Slot(call);
+    this.open++;
+    call.on('data', (a: StreamAnswer) => {
+      const p = slot.pending;
+      if (p && Number(a.requestId) === p.id) {
+        slot.pending = null;
+        p.resolve(a);
+      }
+    });
+    const broken = (e?: grpc.ServiceError) => {
+      const p = slot.pending;
+      slot.pending = null;
+      // too many streams at the core: stay below what it allows
+      if (e?.code === grpc.status.RESOURCE_EXHAUSTED) this.max = Math.max(0, this.open - 1);
+      this.retire(slot);
+      p?.reject(new StreamBroken(e?.message ?? 'stream ended'));
+    };
+    call.on('error', broken);
+    call.on('end', () => broken());
+    return slot;
+  }
+
+  private release(slot: Slot): void {
+    if (slot.retired) return;
+    if (slot.retireAfter || this.closed) return this.retire(slot);
+    this.idle.push(slot);
+  }
+
+  private retire(slot: Slot): void {
+    if (slot.retired) return;
+    slot.retired = true;
+    this.open--;
+    const i = this.idle.indexOf(slot);
+    if (i >= 0) this.idle.splice(i, 1);
+    slot.call.cancel();
+    if (slot.region) {
+      closeSync(slot.region.fd);
+      slot.region = null;
+    }
+  }
+
+  /** Sends one message on the slot's stream and waits for its answer (bounded by the deadline). */
+  private exchange(
+    slot: Slot,
+    body: Record<string, unknown>,
+    deadline: number,
+    signal?: AbortSignal,
+  ): Promise<StreamAnswer> {
+    return new Promise((resolve, reject) => {
+      const id = this.nextId++;
+      const settle = (fn: () => void) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        fn();
+      };
+      // abandoning a request abandons its stream: the core may still be running it
+      const abandon = (e: Error) => {
+        slot.pending = null;
+        this.retire(slot);
+        settle(() => reject(e));
+      };
+      const timer = setTimeout(
+        () => abandon(statusError(grpc.status.DEADLINE_EXCEEDED, 'Deadline exceeded')),
+        Math.max(1, deadline - Date.now()),
+      );
+      const onAbort = () => abandon(statusError(grpc.status.CANCELLED, 'Cancelled on client'));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      slot.pending = {
+        id,
+        resolve: (a) => settle(() => resolve(a)),
+        reject: (e) => settle(() => reject(e)),
+      };
+      slot.call.write({ requestId: id, ...body });
+    });
+  }
+
+  private async run(
+    slot: Slot,
+    req: StreamInferRequest,
+    deadline: number,
+    opts: { correlationId?: string; signal?: AbortSignal },
+  ): Promise<StreamInferResult> {
+    const key = `${req.modelId}|${req.inputs.map((t) => `${t.name}:${t.shape.join('x')}`).join(',')}`;
+    const inBytes = req.inputs.reduce((a, t) => a + align(t.data.length), 0);
+    const needed = inBytes + (this.outputBytes.get(key) ?? 0);
+    if (this.shmOff === null && needed <= this.opts.maxRegionBytes && (!slot.region || slot.region.size < needed))
+      await this.makeRegion(slot, needed, deadline, opts.signal);
+    const region = slot.region && slot.region.size >= needed ? slot.region : null;
+
+    let offset = 0;
+    const inputs = req.inputs.map((t) => {
+      if (!region) return t;
+      writeFully(region.fd, t.data, offset);
+      const ref = { region: region.name, offset, byteSize: t.data.length };
+      offset = align(offset + t.data.length);
+      return { name: t.name, datatype: t.datatype, shape: t.shape, sharedMemory: ref };
+    });
+    const infer = {
+      modelId: req.modelId,
+      inputs,
+      outputs: req.outputs ?? [],
+      outputSharedMemory: region ? { region: region.name, offset, byteSize: region.size - offset } : null,
+    };
+    const answer = await this.exchange(
+      slot,
+      { infer, timeoutUs: Math.max(1, deadline - Date.now()) * 1000, correlationId: opts.correlationId ?? '' },
+      deadline,
+      opts.signal,
+    );
+    if (answer.code !== grpc.status.OK) throw statusError(answer.code, answer.message);
+    const res = answer.infer!;
+    let allShared = region !== null;
+    let outBytes = 0;
+    const outputs = res.outputs.map((o) => {
+      const sm = o.sharedMemory;
+      let data = o.data;
+      if (sm && sm.region && region && sm.region === region.name) {
+        data = readFully(region.fd, Number(sm.byteSize), Number(sm.offset));
+      } else {
+        allShared = false;
+      }
+      outBytes += align(data.length);
+      return { name: o.name, datatype: o.datatype, shape: o.shape.map(Number), data };
+    });
+    if (this.outputBytes.size >= MAX_LEARNED && !this.outputBytes.has(key)) this.outputBytes.clear();
+    this.outputBytes.set(key, outBytes);
+    if (allShared) this.counts.sharedMemory++;
+    return { modelId: res.modelId, outputs, timing: res.timing };
+  }
+
+  /** Asks the core for a region of at least `needed` bytes for this stream and opens it. */
+  private async makeRegion(slot: Slot, needed: number, deadline: number, signal?: AbortSignal): Promise<void> {
+    const MB = 1 << 20;
+    // a quarter of headroom, whole MB: growing takes a round trip and a fresh mapping each time
+    const size = Math.min(this.opts.maxRegionBytes, Math.ceil(Math.max(needed * 1.25, MB) / MB) * MB);
+    const answer = await this.exchange(slot, { sharedMemory: { byteSize: size } }, deadline, signal);
+    if (slot.region) {
+      closeSync(slot.region.fd); // the core dropped the old region when it read the request
+      slot.region = null;
+    }
+    if (answer.code !== grpc.status.OK) {
+      // the core's budget may free up again; anything else will not
+      if (answer.code !== grpc.status.RESOURCE_EXHAUSTED) this.shmOff = `the core refused a region: ${answer.message}`;
+      return;
+    }
+    const sm = answer.sharedMemory;
+    if (!sm || !CORE_KEY.test(sm.key)) {
+      this.shmOff = `the core named an unexpected region ${JSON.stringify(sm?.key)}`;
+      slot.retireAfter = true;
+      return;
+    }
+    const file = path.join(this.opts.shmDir, sm.key.slice(1));
+    let fd: number;
+    try {
+      fd = openSync(file, 'r+');
+    } catch (e) {
+      // another host or container, or another user: tensors stay in the messages from now on
+      this.shmOff = `cannot open the core's region ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+      slot.retireAfter = true;
+      return;
+    }
+    if (fstatSync(fd).size < Number(sm.byteSize)) {
+      closeSync(fd);
+      this.shmOff = `the core's region ${file} is smaller than announced`;
+      slot.retireAfter = true;
+      return;
+    }
+    try {
+      unlinkSync(file);
+    } catch {
+      /* the core removes the name when the stream ends anyway */
+    }
+    slot.region = { fd, size: Number(sm.byteSize), name: sm.region };
+  }
+}
+
+function writeFully(fd: number, buf: Buffer, position: number): void {
+  for (let done = 0; done < buf.length;) done += writeSync(fd, buf, done, buf.length - done, position + done);
+}
+
+function readFully(fd: number, length: number, position: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  for (let done = 0; done < length;) {
+    const n = readSync(fd, out, done, length - done, position + done);
+    if (n === 0) throw statusError(grpc.status.INTERNAL, 'shared-memory region ended before the announced output');
+    done += n;
+  }
+  return out;
+}
