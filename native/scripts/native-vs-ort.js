@@ -14,6 +14,7 @@
  *
  *   node native/scripts/native-vs-ort.js --model text-recognizer|yolov8n [--quick]
  *        [--rounds N] [--iterations N] [--transport shm|stream|unary] [--instances N]
+ *        [--instance-sessions shared|separate] [--concurrency 1,2,4]
  *        [--only REGEX] [--out bench/results/native-vs-ort-<model>.json]
  *
  * Targets (per configuration): native p50 <= 1.05 x onnxruntime-node p50 at concurrency 1, and
@@ -66,6 +67,7 @@ function parseArgs(argv) {
     iterations: undefined,
     transport: 'shm',
     instances: 1,
+    instanceSessions: '',
     only: null,
     out: undefined,
     concurrency: [1, 2, 4],
@@ -82,6 +84,7 @@ function parseArgs(argv) {
     else if (k === '--iterations') a.iterations = Number(v());
     else if (k === '--transport') a.transport = v();
     else if (k === '--instances') a.instances = Number(v());
+    else if (k === '--instance-sessions') a.instanceSessions = v();
     else if (k === '--only') a.only = new RegExp(v());
     else if (k === '--out') a.out = v();
     else if (k === '--concurrency') a.concurrency = v().split(',').map(Number);
@@ -334,7 +337,12 @@ async function main() {
             intraOpThreads: cfg.threads,
             interOpThreads: 1,
           },
-          batching: { maxBatch: 1, queueCapacity: 1024, instanceCount: args.instances },
+          batching: {
+            maxBatch: 1,
+            queueCapacity: 1024,
+            instanceCount: args.instances,
+            instanceSessions: args.instanceSessions,
+          },
           warmup: false,
         },
         300_000,
@@ -412,6 +420,10 @@ async function main() {
     inputShape: prep.shape,
     transport: args.transport,
     instances: args.instances,
+    instanceSessions: args.instanceSessions || 'core default',
+    coreEnvironment: Object.fromEntries(
+      Object.entries(process.env).filter(([k]) => k === 'CVP_SESSION_CONFIG' || k === 'CVP_MALLOC_TUNING'),
+    ),
     started,
     finished: new Date().toISOString(),
     method:

@@ -20,7 +20,9 @@ void usage() {
                "                [--unix-socket PATH] [--allow-shared-memory] [--max-streams N]\n"
                "                [--max-stream-memory-mb N]\n"
                "       cvp-core --list-providers   (JSON: which execution providers load here, and why not)\n"
-               "env: CVP_NATIVE_PORT (default port when --port is not given)\n";
+               "env: CVP_NATIVE_PORT (default port when --port is not given), CVP_SESSION_CONFIG\n"
+               "     (ONNX Runtime session config entries for every session, \"key=value;key=value\"),\n"
+               "     CVP_MALLOC_TUNING=0 (glibc malloc defaults instead of the core's policy)\n";
 }
 
 bool parse_int(const char* s, long long lo, long long hi, long long* out) {
@@ -116,7 +118,8 @@ int main(int argc, char** argv) {
     cvp::log::info("removed shared memory left by cores that no longer run", {{"objects", stale}});
   cvp::log::info("listening", {{"host", cfg.host}, {"port", server->port()}, {"ort_version", Ort::GetVersionString()},
                                {"providers", cvp::available_providers()}, {"max_message_mb", cfg.max_message_mb},
-                               {"max_streams", std::min(cfg.service.max_streams, cfg.max_threads / 2)}});
+                               {"max_streams", std::min(cfg.service.max_streams, cfg.max_threads / 2)},
+                               {"session_config", cvp::session_config_overrides()}});
   int sig = 0;
   sigwait(&sigs, &sig);
   cvp::log::info("draining", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}, {"grace_ms", drain_ms}});

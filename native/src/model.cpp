@@ -191,6 +191,7 @@ Status Model::load(const pb::LoadModelRequest& in, std::shared_ptr<Model>* out) 
   else if (g == "all") so.SetGraphOptimizationLevel(ORT_ENABLE_ALL);
   else return Status(StatusCode::INVALID_ARGUMENT, "graph_optimization must be disabled, basic, extended or all");
   if (e->intra_op_threads() > 0) so.SetIntraOpNumThreads(e->intra_op_threads());
+  for (const auto& [key, value] : session_config_overrides()) so.AddConfigEntry(key.c_str(), value.c_str());
   if (e->inter_op_threads() > 0) {
     so.SetInterOpNumThreads(e->inter_op_threads());
     if (e->inter_op_threads() > 1) so.SetExecutionMode(ExecutionMode::ORT_PARALLEL);
@@ -253,6 +254,27 @@ Status Model::load(const pb::LoadModelRequest& in, std::shared_ptr<Model>* out) 
   for (int i = 0; i < instances; ++i) m->workers_.emplace_back([mp = m.get()] { mp->worker(); });
   *out = std::move(m);
   return Status::OK;
+}
+
+const std::vector<std::pair<std::string, std::string>>& session_config_overrides() {
+  // ONNX Runtime session config entries for every session of this process, e.g.
+  // CVP_SESSION_CONFIG="session.intra_op.allow_spinning=0;session.inter_op.allow_spinning=0": the
+  // knob the session-option measurements in native/README.md were taken with.
+  static const auto parsed = [] {
+    std::vector<std::pair<std::string, std::string>> out;
+    const char* env = std::getenv("CVP_SESSION_CONFIG");
+    std::string all = env ? env : "";
+    size_t pos = 0;
+    while (pos < all.size()) {
+      const size_t end = std::min(all.find(';', pos), all.size());
+      const std::string item = all.substr(pos, end - pos);
+      const size_t eq = item.find('=');
+      if (eq != std::string::npos && eq > 0) out.emplace_back(item.substr(0, eq), item.substr(eq + 1));
+      pos = end + 1;
+    }
+    return out;
+  }();
+  return parsed;
 }
 
 std::string default_instance_sessions(const std::string& provider, int intra_op_threads) {

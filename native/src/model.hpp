@@ -36,6 +36,9 @@ size_t dtype_size(ONNXTensorElementDataType t);
 // TensorRT engine cache folder for a model under `base`: <sha256 of the file, 16 hex>-<GPU name>-trt<version>.
 std::string engine_cache_dir(const std::string& base, const std::string& model_path, int device_id);
 
+// Extra ONNX Runtime session config entries from CVP_SESSION_CONFIG ("key=value;key=value").
+const std::vector<std::pair<std::string, std::string>>& session_config_overrides();
+
 // "shared" or "separate" sessions for a model's instances when LoadModel does not say.
 std::string default_instance_sessions(const std::string& provider, int intra_op_threads);
 

@@ -72,6 +72,12 @@ std::unique_ptr<Server> Server::start(const ServerConfig& cfg, std::string* erro
   // gRPC sets SO_REUSEPORT by default: a second core on the same port would then start fine and
   // the kernel would split the platform's connections between two cores with different models.
   b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // an InferStream holds a thread and maybe a shared-memory region for as long as its client's
+  // connection lives: ping idle connections so that a peer that vanished without closing its
+  // socket (host gone, cable pulled) is noticed and its streams end
+  b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
+  b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
+  b.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   b.AddListeningPort(addr, grpc::InsecureServerCredentials(), &s->port_);
   if (!cfg.unix_socket.empty()) {
     // a same-host client (the inference service) skips the TCP stack. A socket file left by a

@@ -314,6 +314,16 @@ Status CoreService::InferStream(grpc::ServerContext* ctx,
   std::shared_ptr<StreamRegion> region;
   pb::InferStreamRequest req;
   pb::InferStreamResponse resp;
+  uint64_t answered = 0;
+  struct Ended {
+    const std::string& cid;
+    const uint64_t& answered;
+    Clock::time_point t0;
+    ~Ended() {
+      if (log::enabled(log::Level::Debug))
+        log::write(log::Level::Debug, "stream ended", {{"requests", answered}, {"us", us_since(t0)}, {"correlation_id", cid}});
+    }
+  } ended{stream_cid, answered, t0};
   while (rw->Read(&req)) {
     self.busy = true;
     if (ctx->IsCancelled()) break;  // cancelled by a drain just as the request arrived
@@ -345,6 +355,7 @@ Status CoreService::InferStream(grpc::ServerContext* ctx,
     resp.set_code(static_cast<int32_t>(st.error_code()));
     if (!st.ok()) resp.set_message(st.error_message());
     const bool written = rw->Write(resp);
+    ++answered;
     self.busy = false;
     if (!written || draining_) break;
   }

@@ -381,3 +381,25 @@ TEST_F(StreamTest, DrainEndsIdleStreamsAtOnce) {
   EXPECT_TRUE(st.error_code() == StatusCode::UNAVAILABLE || st.error_code() == StatusCode::CANCELLED) << st.error_message();
   server_.reset();
 }
+
+TEST_F(StreamTest, AStreamTheClientCancelsEndsOnTheCoreAndFreesItsRegion) {
+  load("aff", "affine_dyn.onnx");
+  for (int variant = 0; variant < 2; ++variant) {
+    grpc::ClientContext c;
+    auto s = stub_->InferStream(&c);
+    pb::InferStreamRequest req;
+    req.set_request_id(1);
+    req.mutable_shared_memory()->set_byte_size(1u << 20);
+    ASSERT_TRUE(s->Write(req));
+    if (variant == 1) {  // cancelled only after the answer arrived
+      pb::InferStreamResponse resp;
+      ASSERT_TRUE(s->Read(&resp));
+    }
+    c.TryCancel();  // right behind the request: the core may be creating the region just now
+    for (int i = 0; i < 500 && (server_->service().open_streams() != 0 || cvp::StreamRegion::total_bytes() != 0); ++i)
+      std::this_thread::sleep_for(milliseconds(10));
+    EXPECT_EQ(server_->service().open_streams(), 0) << "variant " << variant;
+    EXPECT_EQ(cvp::StreamRegion::total_bytes(), 0u) << "variant " << variant;
+    s->Finish();
+  }
+}

@@ -214,6 +214,9 @@ export class InferStreams {
     this.open--;
     const i = this.idle.indexOf(slot);
     if (i >= 0) this.idle.splice(i, 1);
+    // half-close first: the core's handler then leaves its Read at once, even where the
+    // cancellation (RST_STREAM) right behind it is not noticed by a blocked sync handler
+    slot.call.end();
     slot.call.cancel();
     if (slot.region) {
       closeSync(slot.region.fd);
