@@ -18,7 +18,7 @@ void usage() {
                "                [--max-image-mb N] [--default-timeout-ms N] [--drain-timeout-ms N]\n"
                "                [--max-threads N] [--model-root DIR] [--log-level debug|info|warn|error]\n"
                "                [--unix-socket PATH] [--allow-shared-memory] [--max-streams N]\n"
-               "                [--max-stream-memory-mb N]\n"
+               "                [--max-stream-memory-mb N] [--fast-socket auto|off|NAME]\n"
                "       cvp-core --list-providers   (JSON: which execution providers load here, and why not)\n"
                "env: CVP_NATIVE_PORT (default port when --port is not given), CVP_SESSION_CONFIG\n"
                "     (ONNX Runtime session config entries for every session, \"key=value;key=value\"),\n"
@@ -92,6 +92,7 @@ int main(int argc, char** argv) {
       ok = parse_int(v, 1, 1 << 20, &n) && ((cfg.service.max_stream_memory_bytes = static_cast<uint64_t>(n) << 20), true);
     else if (a == "--model-root") cfg.service.model_root = v;
     else if (a == "--unix-socket") cfg.unix_socket = v;
+    else if (a == "--fast-socket") cfg.fast_socket = v;
     else if (a == "--log-level") cvp::log::set_level(cvp::log::parse_level(v));
     else {
       std::cerr << "unknown flag " << a << "\n";
@@ -119,7 +120,8 @@ int main(int argc, char** argv) {
   cvp::log::info("listening", {{"host", cfg.host}, {"port", server->port()}, {"ort_version", Ort::GetVersionString()},
                                {"providers", cvp::available_providers()}, {"max_message_mb", cfg.max_message_mb},
                                {"max_streams", std::min(cfg.service.max_streams, cfg.max_threads / 2)},
-                               {"session_config", cvp::session_config_overrides()}});
+                               {"session_config", cvp::session_config_overrides()},
+                               {"fast_socket", server->fast_socket()}});
   int sig = 0;
   sigwait(&sigs, &sig);
   cvp::log::info("draining", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}, {"grace_ms", drain_ms}});

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <random>
 
 #include "log.hpp"
 
@@ -65,6 +66,7 @@ std::unique_ptr<Server> Server::start(const ServerConfig& cfg, std::string* erro
   ServiceOptions so = cfg.service;
   // every open stream holds a thread of the sync server: leave at least half for unary calls
   so.max_streams = std::max(1, std::min(so.max_streams, cfg.max_threads / 2));
+  so.max_message_mb = cfg.max_message_mb;
   s->service_ = std::make_unique<CoreService>(so);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder b;
@@ -106,17 +108,41 @@ std::unique_ptr<Server> Server::start(const ServerConfig& cfg, std::string* erro
     if (s->server_) s->server_->Shutdown();
     return nullptr;
   }
+  if (cfg.fast_socket != "off") {
+    std::string name = cfg.fast_socket;
+    if (name == "auto") {
+      std::random_device rd;
+      char rnd[17];
+      std::snprintf(rnd, sizeof rnd, "%08x%08x", rd(), rd());
+      name = "cvp-core-" + std::to_string(::getpid()) + "-" + rnd;
+    }
+    std::string why;
+    s->fast_ = FastSocketServer::start(s->service_.get(), name, static_cast<size_t>(bytes), &why);
+    if (!s->fast_) {
+      if (error) *error = why;
+      s->server_->Shutdown();
+      return nullptr;
+    }
+    s->service_->set_fast_socket("@" + name);
+  }
   s->server_->GetHealthCheckService()->SetServingStatus(true);
   return s;
 }
 
 void Server::drain(std::chrono::milliseconds grace) {
   server_->GetHealthCheckService()->SetServingStatus(false);
+  const auto until = std::chrono::steady_clock::now() + grace;
   service_->begin_drain();
+  if (fast_) fast_->begin_drain();
   // Shutdown refuses new RPCs at once and waits for running handlers until the deadline, after
   // which they are cancelled. Handlers wait on their queued work, so the queues drain here.
   server_->Shutdown(std::chrono::system_clock::now() + grace);
   server_->Wait();
+  if (fast_) {
+    fast_->wait(std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::max(std::chrono::steady_clock::duration::zero(), until - std::chrono::steady_clock::now())));
+    fast_.reset();
+  }
   service_->stop_all();
 }
 

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <mutex>
 
+#include <unistd.h>
+
 #include "log.hpp"
 #include "postprocess.hpp"
 
@@ -188,11 +190,11 @@ Status CoreService::ModelMetadata(grpc::ServerContext* ctx, const pb::ModelMetad
 Status CoreService::Infer(grpc::ServerContext* ctx, const pb::InferRequest* req, pb::InferResponse* resp) {
   // The request message belongs to this handler until it returns and is not read again: infer()
   // takes its tensor bytes instead of copying them (600 KB for a 224x224 image).
-  return infer(ctx, correlation_id(ctx), *const_cast<pb::InferRequest*>(req), deadline_of(ctx), nullptr, resp);
+  return infer(caller_gone(ctx), correlation_id(ctx), *const_cast<pb::InferRequest*>(req), deadline_of(ctx), nullptr, resp);
 }
 
-Status CoreService::infer(grpc::ServerContext* ctx, const std::string& cid, pb::InferRequest& req, Clock::time_point deadline,
-                          const std::shared_ptr<StreamRegion>& region, pb::InferResponse* resp) {
+Status CoreService::infer(const std::function<bool()>& gone, const std::string& cid, pb::InferRequest& req,
+                          Clock::time_point deadline, const std::shared_ptr<StreamRegion>& region, pb::InferResponse* resp) {
   const auto t0 = Clock::now();
   auto m = find(req.model_id());
   if (!m) return finish(cid, "Infer", req.model_id(), t0, Status(StatusCode::NOT_FOUND, "model '" + req.model_id() + "' is not loaded"));
@@ -248,7 +250,7 @@ Status CoreService::infer(grpc::ServerContext* ctx, const std::string& cid, pb::
     for (const auto& o : m->outputs()) window.wanted.push_back(wanted(o.name));
   }
   RunOutput r;
-  Status st = m->run(std::move(ins), deadline, &r, caller_gone(ctx), window.base ? &window : nullptr);
+  Status st = m->run(std::move(ins), deadline, &r, gone, window.base ? &window : nullptr);
   if (!st.ok()) return finish(cid, "Infer", m->id(), t0, st);
   const auto tp = Clock::now();
   resp->set_model_id(m->id());
@@ -289,28 +291,73 @@ Status CoreService::infer(grpc::ServerContext* ctx, const std::string& cid, pb::
   return finish(cid, "Infer", m->id(), t0, Status::OK);
 }
 
+void CoreService::stream_message(const std::function<bool()>& gone, const std::string& cid, std::shared_ptr<StreamRegion>& region,
+                                 pb::InferStreamRequest& req, pb::InferStreamResponse* resp) {
+  resp->set_request_id(req.request_id());
+  Status st;
+  if (req.has_shared_memory()) {
+    const uint64_t n = req.shared_memory().byte_size();
+    region.reset();  // the old region's budget is free before the new one is taken
+    if (n == 0 || n > opts_.max_stream_region_bytes) {
+      st = Status(StatusCode::INVALID_ARGUMENT,
+                  "a stream region must be within 1 B.." + std::to_string(opts_.max_stream_region_bytes >> 20) + " MB");
+    } else if (st = StreamRegion::create(n, opts_.max_stream_memory_bytes, &region); st.ok()) {
+      auto* sm = resp->mutable_shared_memory();
+      sm->set_key(region->key());
+      sm->set_byte_size(region->size());
+      sm->set_region(region->key());
+    }
+    st = finish(cid, "InferStream.shared_memory", "", Clock::now(), st);
+  } else if (req.has_infer()) {
+    const auto now = Clock::now();
+    const auto deadline = req.timeout_us() > 0
+                              ? now + std::chrono::microseconds(std::min<int64_t>(req.timeout_us(), int64_t{3600} * 1000000))
+                              : now + opts_.default_timeout;
+    st = infer(gone, req.correlation_id().empty() ? cid : req.correlation_id().substr(0, 128), *req.mutable_infer(), deadline,
+               region, resp->mutable_infer());
+  } else {
+    st = Status(StatusCode::INVALID_ARGUMENT, "a stream message carries infer or shared_memory");
+  }
+  resp->set_code(static_cast<int32_t>(st.error_code()));
+  if (!st.ok()) resp->set_message(st.error_message());
+}
+
+bool CoreService::enter_stream() {
+  if (++open_streams_ > opts_.max_streams) {
+    --open_streams_;
+    return false;
+  }
+  return true;
+}
+
+void CoreService::leave_stream() { --open_streams_; }
+
 Status CoreService::InferStream(grpc::ServerContext* ctx,
                                 grpc::ServerReaderWriter<pb::InferStreamResponse, pb::InferStreamRequest>* rw) {
   const auto t0 = Clock::now();
   if (draining_) return finish(ctx, "InferStream", "", t0, Status(StatusCode::UNAVAILABLE, "the core is shutting down"));
+  if (!enter_stream())
+    return finish(ctx, "InferStream", "", t0,
+                  Status(StatusCode::RESOURCE_EXHAUSTED, "at most " + std::to_string(opts_.max_streams) +
+                                                             " streams may be open (cvp-core --max-streams)"));
   OpenStream self{ctx};
   {
     std::lock_guard<std::mutex> lk(streams_mu_);
-    if (static_cast<int>(streams_.size()) >= opts_.max_streams)
-      return finish(ctx, "InferStream", "", t0,
-                    Status(StatusCode::RESOURCE_EXHAUSTED, "at most " + std::to_string(opts_.max_streams) +
-                                                               " streams may be open (cvp-core --max-streams)"));
     streams_.insert(&self);
   }
   struct Leave {
     CoreService* s;
     OpenStream* o;
     ~Leave() {
-      std::lock_guard<std::mutex> lk(s->streams_mu_);
-      s->streams_.erase(o);
+      {
+        std::lock_guard<std::mutex> lk(s->streams_mu_);
+        s->streams_.erase(o);
+      }
+      s->leave_stream();
     }
   } leave{this, &self};
   const std::string stream_cid = correlation_id(ctx);
+  const auto gone = caller_gone(ctx);
   std::shared_ptr<StreamRegion> region;
   pb::InferStreamRequest req;
   pb::InferStreamResponse resp;
@@ -328,32 +375,7 @@ Status CoreService::InferStream(grpc::ServerContext* ctx,
     self.busy = true;
     if (ctx->IsCancelled()) break;  // cancelled by a drain just as the request arrived
     resp.Clear();
-    resp.set_request_id(req.request_id());
-    Status st;
-    if (req.has_shared_memory()) {
-      const uint64_t n = req.shared_memory().byte_size();
-      region.reset();  // the old region's budget is free before the new one is taken
-      if (n == 0 || n > opts_.max_stream_region_bytes) {
-        st = Status(StatusCode::INVALID_ARGUMENT, "a stream region must be within 1 B.." +
-                                                      std::to_string(opts_.max_stream_region_bytes >> 20) + " MB");
-      } else if (st = StreamRegion::create(n, opts_.max_stream_memory_bytes, &region); st.ok()) {
-        auto* sm = resp.mutable_shared_memory();
-        sm->set_key(region->key());
-        sm->set_byte_size(region->size());
-        sm->set_region(region->key());
-      }
-      st = finish(stream_cid, "InferStream.shared_memory", "", Clock::now(), st);
-    } else if (req.has_infer()) {
-      const auto now = Clock::now();
-      const auto deadline = req.timeout_us() > 0 ? now + std::chrono::microseconds(std::min<int64_t>(req.timeout_us(), int64_t{3600} * 1000000))
-                                                 : now + opts_.default_timeout;
-      st = infer(ctx, req.correlation_id().empty() ? stream_cid : req.correlation_id().substr(0, 128), *req.mutable_infer(),
-                 deadline, region, resp.mutable_infer());
-    } else {
-      st = Status(StatusCode::INVALID_ARGUMENT, "a stream message carries infer or shared_memory");
-    }
-    resp.set_code(static_cast<int32_t>(st.error_code()));
-    if (!st.ok()) resp.set_message(st.error_message());
+    stream_message(gone, stream_cid, region, req, &resp);
     const bool written = rw->Write(resp);
     ++answered;
     self.busy = false;
@@ -364,6 +386,17 @@ Status CoreService::InferStream(grpc::ServerContext* ctx,
   return draining_ ? Status(StatusCode::UNAVAILABLE, "the core is shutting down") : Status::OK;
 }
 
+Status CoreService::ServerInfo(grpc::ServerContext*, const pb::ServerInfoRequest*, pb::ServerInfoResponse* resp) {
+  resp->set_pid(static_cast<int64_t>(::getpid()));
+  resp->set_ort_version(Ort::GetVersionString());
+  for (const auto& p : available_providers()) resp->add_providers(p);
+  resp->set_fast_socket(fast_socket_);
+  resp->set_max_streams(opts_.max_streams);
+  resp->set_registered_shared_memory(opts_.allow_shared_memory);
+  resp->set_max_message_mb(opts_.max_message_mb);
+  return Status::OK;
+}
+
 void CoreService::begin_drain() {
   draining_ = true;
   std::lock_guard<std::mutex> lk(streams_mu_);
@@ -371,10 +404,7 @@ void CoreService::begin_drain() {
     if (!s->busy) s->ctx->TryCancel();
 }
 
-int CoreService::open_streams() {
-  std::lock_guard<std::mutex> lk(streams_mu_);
-  return static_cast<int>(streams_.size());
-}
+int CoreService::open_streams() { return open_streams_.load(); }
 
 Status CoreService::Detect(grpc::ServerContext* ctx, const pb::DetectRequest* req, pb::DetectResponse* resp) {
   const auto t0 = Clock::now();

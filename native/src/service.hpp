@@ -3,6 +3,7 @@
 #pragma once
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -25,6 +26,7 @@ struct ServiceOptions {
   int max_streams = 32;                              // InferStream calls open at once (each holds a thread)
   uint64_t max_stream_region_bytes = uint64_t{1} << 30;   // one stream's shared-memory region
   uint64_t max_stream_memory_bytes = uint64_t{2} << 30;   // all streams' regions together
+  int max_message_mb = 64;                           // reported by ServerInfo
 };
 
 class CoreService final : public pb::InferenceCore::Service {
@@ -46,6 +48,20 @@ class CoreService final : public pb::InferenceCore::Service {
                                       pb::UnregisterSharedMemoryResponse*) override;
   grpc::Status InferStream(grpc::ServerContext*,
                            grpc::ServerReaderWriter<pb::InferStreamResponse, pb::InferStreamRequest>*) override;
+  grpc::Status ServerInfo(grpc::ServerContext*, const pb::ServerInfoRequest*, pb::ServerInfoResponse*) override;
+
+  // One message of a stream, whichever carries it (an InferStream call or a fast-socket
+  // connection): a shared-memory setup for the stream's `region`, or an inference. `caller_gone`
+  // says the stream's client went away.
+  void stream_message(const std::function<bool()>& caller_gone, const std::string& correlation,
+                      std::shared_ptr<StreamRegion>& region, pb::InferStreamRequest& req, pb::InferStreamResponse* resp);
+  // A stream (either kind) may open only while fewer than max_streams are open; every true
+  // answer is followed by leave_stream().
+  bool enter_stream();
+  void leave_stream();
+  bool draining() const { return draining_; }
+  int max_streams() const { return opts_.max_streams; }
+  void set_fast_socket(std::string name) { fast_socket_ = std::move(name); }
 
   // First step of a drain: no new streams; idle streams are cancelled (a client then sends its
   // next request as a unary call, which the draining server refuses), and a stream running a
@@ -69,7 +85,7 @@ class CoreService final : public pb::InferenceCore::Service {
                       grpc::Status st);
   // Infer for both the unary RPC and the stream; `region` is the stream's own (or null). Takes the
   // request's tensor bytes instead of copying them.
-  grpc::Status infer(grpc::ServerContext* ctx, const std::string& correlation, pb::InferRequest& req,
+  grpc::Status infer(const std::function<bool()>& caller_gone, const std::string& correlation, pb::InferRequest& req,
                      Clock::time_point deadline, const std::shared_ptr<StreamRegion>& region, pb::InferResponse* resp);
 
   ServiceOptions opts_;
@@ -78,7 +94,9 @@ class CoreService final : public pb::InferenceCore::Service {
   SharedMemoryRegistry shared_memory_;
   std::mutex streams_mu_;
   std::set<OpenStream*> streams_;
+  std::atomic<int> open_streams_{0};  // InferStream calls and fast-socket connections
   std::atomic<bool> draining_{false};
+  std::string fast_socket_;
 };
 
 std::string correlation_id(const grpc::ServerContext* ctx);

@@ -5,7 +5,11 @@
 #include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <cstddef>
 
 #include <cstring>
 #include <thread>
@@ -402,4 +406,152 @@ TEST_F(StreamTest, AStreamTheClientCancelsEndsOnTheCoreAndFreesItsRegion) {
     EXPECT_EQ(cvp::StreamRegion::total_bytes(), 0u) << "variant " << variant;
     s->Finish();
   }
+}
+
+namespace {
+
+// A client of the fast socket: length-prefixed InferStream messages on the abstract Unix socket.
+struct FastClient {
+  int fd = -1;
+  explicit FastClient(const std::string& at_name) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const std::string name = at_name.substr(1);  // "@name" -> "\0name"
+    std::memcpy(addr.sun_path + 1, name.data(), name.size());
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    const socklen_t len = sizeof addr;  // NUL-padded, as the core (and libuv) address it
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+      close(fd);
+      fd = -1;
+    }
+  }
+  ~FastClient() {
+    if (fd >= 0) close(fd);
+  }
+  bool send_raw(const std::string& payload, uint32_t claimed) {
+    const unsigned char head[4] = {static_cast<unsigned char>(claimed), static_cast<unsigned char>(claimed >> 8),
+                                   static_cast<unsigned char>(claimed >> 16), static_cast<unsigned char>(claimed >> 24)};
+    return write(fd, head, 4) == 4 && write(fd, payload.data(), payload.size()) == static_cast<ssize_t>(payload.size());
+  }
+  bool send(const pb::InferStreamRequest& r) {
+    const std::string p = r.SerializeAsString();
+    return send_raw(p, static_cast<uint32_t>(p.size()));
+  }
+  // false at end of stream
+  bool receive(pb::InferStreamResponse* r) {
+    unsigned char head[4];
+    if (!read_all(reinterpret_cast<char*>(head), 4)) return false;
+    const size_t n = head[0] | head[1] << 8 | head[2] << 16 | static_cast<size_t>(head[3]) << 24;
+    std::string p(n, '\0');
+    return read_all(p.data(), n) && r->ParseFromString(p);
+  }
+  bool read_all(char* p, size_t n) {
+    while (n > 0) {
+      const ssize_t k = read(fd, p, n);
+      if (k <= 0) return false;
+      p += k;
+      n -= static_cast<size_t>(k);
+    }
+    return true;
+  }
+};
+
+}  // namespace
+
+TEST_F(StreamTest, TheFastSocketServesStreamMessagesWithoutGrpc) {
+  load("wide", "wide_out.onnx");
+  grpc::ClientContext ic;
+  pb::ServerInfoResponse info;
+  ASSERT_TRUE(stub_->ServerInfo(&ic, {}, &info).ok());
+  EXPECT_EQ(info.pid(), getpid());
+  ASSERT_EQ(info.fast_socket().rfind("@cvp-core-", 0), 0u) << info.fast_socket();
+  EXPECT_EQ(info.max_streams(), 3);
+
+  FastClient fc(info.fast_socket());
+  ASSERT_GE(fc.fd, 0);
+  pb::InferStreamRequest setup;
+  setup.set_request_id(1);
+  setup.mutable_shared_memory()->set_byte_size(2u << 20);
+  pb::InferStreamResponse resp;
+  ASSERT_TRUE(fc.send(setup) && fc.receive(&resp));
+  ASSERT_EQ(resp.code(), 0) << resp.message();
+  const auto sm = resp.shared_memory();
+  ClientMapping map(sm.key(), sm.byte_size());
+  const float x[4] = {4, 3, 2, 1};
+  std::memcpy(map.data, x, sizeof x);
+  pb::InferStreamRequest req = x_request("wide", {}, 2);
+  auto* in = req.mutable_infer()->mutable_inputs(0);
+  in->clear_data();
+  in->mutable_shared_memory()->set_region(sm.region());
+  in->mutable_shared_memory()->set_byte_size(sizeof x);
+  auto* w = req.mutable_infer()->mutable_output_shared_memory();
+  w->set_region(sm.region());
+  w->set_offset(64);
+  w->set_byte_size(sm.byte_size() - 64);
+  ASSERT_TRUE(fc.send(req) && fc.receive(&resp));
+  ASSERT_EQ(resp.code(), 0) << resp.message();
+  EXPECT_EQ(resp.request_id(), 2u);
+  for (const auto& o : resp.infer().outputs()) {
+    ASSERT_TRUE(o.has_shared_memory()) << o.name();
+    const auto v = map.floats(o.shared_memory().offset(), o.shared_memory().byte_size());
+    EXPECT_EQ(v.front(), 4.f);
+    EXPECT_EQ(v.back(), 1.f);
+  }
+  // errors are answers, and the connection goes on
+  ASSERT_TRUE(fc.send(x_request("ghost", {1, 2, 3, 4}, 3)) && fc.receive(&resp));
+  EXPECT_EQ(resp.code(), static_cast<int>(StatusCode::NOT_FOUND));
+  EXPECT_EQ(server_->service().open_streams(), 1);
+  close(fc.fd);
+  fc.fd = -1;
+  for (int i = 0; i < 500 && (server_->service().open_streams() != 0 || cvp::StreamRegion::total_bytes() != 0); ++i)
+    std::this_thread::sleep_for(milliseconds(10));
+  EXPECT_EQ(server_->service().open_streams(), 0);  // a closed connection frees its slot and region
+  EXPECT_EQ(cvp::StreamRegion::total_bytes(), 0u);
+}
+
+TEST_F(StreamTest, TheFastSocketClosesConnectionsThatSendGarbageOrOversizedFrames) {
+  load("aff", "affine_dyn.onnx");
+  grpc::ClientContext ic;
+  pb::ServerInfoResponse info;
+  ASSERT_TRUE(stub_->ServerInfo(&ic, {}, &info).ok());
+  pb::InferStreamResponse resp;
+  {
+    FastClient fc(info.fast_socket());
+    ASSERT_TRUE(fc.send_raw("\xff\xff\xff\xff not protobuf", 16));
+    ASSERT_TRUE(fc.receive(&resp));
+    EXPECT_EQ(resp.code(), static_cast<int>(StatusCode::INVALID_ARGUMENT));
+    EXPECT_FALSE(fc.receive(&resp));  // then the core hangs up
+  }
+  {
+    FastClient fc(info.fast_socket());
+    ASSERT_TRUE(fc.send_raw("", 0xFFFFFFF0u));  // claims 4 GB: over the message cap, never read
+    EXPECT_FALSE(fc.receive(&resp));
+  }
+  {
+    // the cap on open streams counts connections too
+    std::vector<std::unique_ptr<FastClient>> many;
+    for (int i = 0; i < 3; ++i) {
+      many.push_back(std::make_unique<FastClient>(info.fast_socket()));
+      ASSERT_TRUE(many.back()->send(x_request("aff", {1, 2, 3, 4}, 1)) && many.back()->receive(&resp));
+      EXPECT_EQ(resp.code(), 0);
+    }
+    FastClient extra(info.fast_socket());
+    extra.send(x_request("aff", {1, 2, 3, 4}, 1));
+    EXPECT_FALSE(extra.receive(&resp));
+  }
+}
+
+TEST_F(StreamTest, DrainClosesIdleFastSocketConnectionsAtOnce) {
+  load("aff", "affine_dyn.onnx");
+  grpc::ClientContext ic;
+  pb::ServerInfoResponse info;
+  ASSERT_TRUE(stub_->ServerInfo(&ic, {}, &info).ok());
+  FastClient fc(info.fast_socket());
+  pb::InferStreamResponse resp;
+  ASSERT_TRUE(fc.send(x_request("aff", {1, 2, 3, 4}, 1)) && fc.receive(&resp));
+  const auto t0 = steady_clock::now();
+  server_->drain(milliseconds(20000));
+  EXPECT_LT(steady_clock::now() - t0, seconds(5));
+  EXPECT_FALSE(fc.receive(&resp));
+  server_.reset();
 }

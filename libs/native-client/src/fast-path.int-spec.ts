@@ -130,6 +130,27 @@ describe('native client fast path (real cvp-core)', () => {
     expect(c.fastPathStats()).toMatchObject({ streamed: 1, sharedMemory: 0 });
   });
 
+  it('on this host requests use the fast socket; without it, InferStream calls give the same answers', async () => {
+    const viaSocket = client();
+    const viaGrpc = client({ socket: false });
+    const a = await viaSocket.infer({ modelId: 'aff', inputs: [x([1, 2, 3, 4])] }, 10000);
+    const b = await viaGrpc.infer({ modelId: 'aff', inputs: [x([1, 2, 3, 4])] }, 10000);
+    expect(a.outputs.map((o) => o.data.toString('hex'))).toEqual(b.outputs.map((o) => o.data.toString('hex')));
+    expect(viaSocket.fastPathStats()).toMatchObject({ streamed: 1, socket: 1, socketOff: null });
+    expect(viaGrpc.fastPathStats()).toMatchObject({
+      streamed: 1,
+      socket: 0,
+      socketOff: 'disabled by the client options',
+    });
+    // a remote core (not loopback) gets neither the socket nor shared memory
+    const remote = new NativeCoreClient({ address: `192.0.2.1:${core.port}` });
+    expect(remote.fastPathStats()).toMatchObject({
+      socketOff: 'the core is not on this host',
+      sharedMemoryOff: 'the core is not on this host',
+    });
+    remote.close();
+  });
+
   it('keeps tensors in the messages when the region cannot be opened (another host or user)', async () => {
     const empty = mkdtempSync(path.join(os.tmpdir(), 'no-shm-'));
     try {

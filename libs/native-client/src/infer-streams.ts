@@ -1,16 +1,21 @@
 import { closeSync, fstatSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 
 /**
- * The fast path of NativeCoreClient.infer: requests travel on long-lived InferStream calls (one
- * per concurrent request), and, when the core runs on this host, their tensors travel through a
- * shared-memory region the core created for that stream instead of through the messages.
+ * The fast path of NativeCoreClient.infer: requests travel on long-lived streams (one per
+ * concurrent request), and, when the core runs on this host, their tensors travel through a
+ * shared-memory region the core created for that stream instead of through the messages. On this
+ * host a stream is a connection to the core's fast socket (the same messages, length-prefixed, on
+ * an abstract Unix socket); elsewhere, or when the socket cannot be reached, an InferStream call.
  *
  * Why: grpc-js spends about a millisecond of CPU on every unary call (a new HTTP/2 stream,
  * headers, deadline timer, filters) and, with MB-sized tensors in the message, several more on
  * encoding, copying and collecting them. A message on an open stream costs tens of microseconds,
- * and a tensor in shared memory costs one copy (write(2) in, read(2) out) and no garbage.
+ * and a tensor in shared memory costs one copy (write(2) in, read(2) out) and no garbage. The fast
+ * socket also skips the core's gRPC thread hand-offs: on a busy machine every thread wake-up can
+ * wait milliseconds for a CPU.
  *
  * Bounds and cleanup: at most `maxStreams` streams (each holds a thread of the core) and one region
  * per stream of at most `maxRegionBytes`; the core caps them too. The client unlinks a region's
@@ -23,6 +28,8 @@ import * as grpc from '@grpc/grpc-js';
 export interface InferStreamOptions {
   /** Streams open at once (each carries one request at a time); further concurrent calls go unary. */
   maxStreams: number;
+  /** Prefer the core's fast socket over InferStream calls when the core is on this host. */
+  socket: boolean;
   /** Use shared memory when the core is on this host (the region is the core's, mode 0600). */
   sharedMemory: boolean;
   /** Largest region per stream; a request that needs more sends its tensors in the messages. */
@@ -35,6 +42,8 @@ export interface InferStreamOptions {
 export interface InferStreamStats {
   /** requests answered on a stream */
   streamed: number;
+  /** ...of which on fast-socket connections */
+  socket: number;
   /** ...of which had their tensors in shared memory (inputs and every output) */
   sharedMemory: number;
   /** requests sent as unary calls because no stream was free or streams were refused */
@@ -43,6 +52,8 @@ export interface InferStreamStats {
   open: number;
   /** why shared memory is not used, or null when it is (or has not been tried) */
   sharedMemoryOff: string | null;
+  /** why the fast socket is not used, or null when it is (or has not been tried) */
+  socketOff: string | null;
 }
 
 interface WireTensor {
@@ -70,7 +81,20 @@ export interface StreamInferResult {
   timing: unknown;
 }
 
-type DuplexFactory = (meta: grpc.Metadata) => grpc.ClientDuplexStream<unknown, StreamAnswer>;
+/** One stream, whichever carries it: messages out, answers and the end in through callbacks. */
+interface Channel {
+  write(msg: Record<string, unknown>): void;
+  close(): void;
+}
+type ChannelEvents = { answer: (a: StreamAnswer) => void; broken: (e?: { code?: number; message?: string }) => void };
+
+/** What InferStreams needs from the gRPC client. */
+export interface StreamTransport {
+  openStream(): grpc.ClientDuplexStream<unknown, StreamAnswer>;
+  serverInfo(): Promise<{ fastSocket: string }>;
+  encodeRequest(msg: Record<string, unknown>): Buffer;
+  decodeAnswer(buf: Buffer): StreamAnswer;
+}
 
 const ALIGN = 64;
 const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
@@ -103,7 +127,73 @@ class Slot {
   retired = false;
   /** shared memory failed on this stream: close it after the current request */
   retireAfter = false;
-  constructor(readonly call: grpc.ClientDuplexStream<unknown, StreamAnswer>) {}
+  /** the core has answered on it at least once */
+  answered = false;
+  channel!: Channel;
+  constructor(readonly socket: boolean) {}
+}
+
+/** An InferStream call. */
+function grpcChannel(call: grpc.ClientDuplexStream<unknown, StreamAnswer>, on: ChannelEvents): Channel {
+  call.on('data', on.answer);
+  call.on('error', (e: grpc.ServiceError) => on.broken(e));
+  call.on('end', () => on.broken());
+  return {
+    write: (msg) => call.write(msg),
+    close: () => {
+      // half-close first: the core's handler then leaves its Read at once, even where the
+      // cancellation (RST_STREAM) right behind it is not noticed by a blocked sync handler
+      call.end();
+      call.cancel();
+    },
+  };
+}
+
+/** A connection to the core's fast socket: 4-byte little-endian length, then the message. */
+function socketChannel(name: string, t: StreamTransport, maxFrame: number, on: ChannelEvents): Channel {
+  // "@name": Linux's abstract namespace, where the name starts with a NUL byte
+  const sock = net.connect({ path: `\0${name.slice(1)}` });
+  let chunks: Buffer[] = [];
+  let have = 0;
+  sock.on('data', (chunk: Buffer) => {
+    chunks.push(chunk);
+    have += chunk.length;
+    while (have >= 4) {
+      if (chunks[0].length < 4) chunks = [Buffer.concat(chunks)];
+      const n = chunks[0].readUInt32LE(0);
+      if (n > maxFrame) return void sock.destroy(new Error(`fast socket frame of ${n} bytes is over the cap`));
+      if (have < 4 + n) return;
+      // the whole frame is here: join the chunks once, then cut the frame off
+      const all = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, have);
+      const frame = all.subarray(4, 4 + n);
+      const rest = all.subarray(4 + n);
+      chunks = rest.length ? [rest] : [];
+      have = rest.length;
+      let answer: StreamAnswer;
+      try {
+        answer = t.decodeAnswer(frame);
+      } catch (e) {
+        return void sock.destroy(e as Error);
+      }
+      on.answer(answer);
+    }
+  });
+  sock.on('error', (e: NodeJS.ErrnoException) =>
+    on.broken({ code: grpc.status.UNAVAILABLE, message: `fast socket: ${e.code ?? e.message}` }),
+  );
+  sock.on('close', () => on.broken());
+  return {
+    write: (msg) => {
+      const body = t.encodeRequest(msg);
+      const head = Buffer.allocUnsafe(4);
+      head.writeUInt32LE(body.length, 0);
+      sock.cork();
+      sock.write(head);
+      sock.write(body);
+      sock.uncork();
+    },
+    close: () => sock.destroy(),
+  };
 }
 
 export class InferStreams {
@@ -112,16 +202,26 @@ export class InferStreams {
   private max: number;
   private nextId = 1;
   private shmOff: string | null;
+  private socketOff: string | null;
+  /** the fast socket's "@name" once asked for (null: use InferStream calls) */
+  private socketName: Promise<string | null> | null = null;
   private readonly outputBytes = new Map<string, number>();
-  private readonly counts = { streamed: 0, sharedMemory: 0, unary: 0 };
+  private readonly counts = { streamed: 0, socket: 0, sharedMemory: 0, unary: 0 };
   private closed = false;
 
   constructor(
-    private readonly openCall: DuplexFactory,
-    private readonly opts: InferStreamOptions,
+    private readonly transport: StreamTransport,
+    private readonly opts: InferStreamOptions & { maxFrameBytes: number },
     coreIsLocal: boolean,
   ) {
     this.max = Math.max(0, Math.floor(opts.maxStreams));
+    this.socketOff = !opts.socket
+      ? 'disabled by the client options'
+      : !coreIsLocal
+        ? 'the core is not on this host'
+        : process.platform !== 'linux'
+          ? `no abstract Unix sockets on ${process.platform}`
+          : null;
     this.shmOff = !opts.sharedMemory
       ? 'disabled by the client options'
       : !coreIsLocal
@@ -132,7 +232,7 @@ export class InferStreams {
   }
 
   stats(): InferStreamStats {
-    return { ...this.counts, open: this.open, sharedMemoryOff: this.shmOff };
+    return { ...this.counts, open: this.open, sharedMemoryOff: this.shmOff, socketOff: this.socketOff };
   }
 
   /** Counts a request that went unary (no free stream). */
@@ -150,13 +250,15 @@ export class InferStreams {
     opts: { correlationId?: string; signal?: AbortSignal } = {},
   ): Promise<StreamInferResult | null> {
     if (opts.signal?.aborted) throw statusError(grpc.status.CANCELLED, 'Cancelled on client');
-    const slot = this.acquire();
+    const socket = this.socketOff === null ? await this.fastSocket() : null;
+    const slot = this.acquire(socket);
     if (!slot) return null;
     const deadline = Date.now() + Math.max(1, timeoutMs);
     try {
       const res = await this.run(slot, req, deadline, opts);
       this.release(slot);
       this.counts.streamed++;
+      if (slot.socket) this.counts.socket++;
       return res;
     } catch (e) {
       if (e instanceof StreamBroken) return null;
@@ -174,31 +276,51 @@ export class InferStreams {
     for (const s of [...this.idle]) this.retire(s);
   }
 
-  private acquire(): Slot | null {
+  /** The core's fast socket, asked once (ServerInfo); null when there is none or it is off. */
+  private fastSocket(): Promise<string | null> {
+    this.socketName ??= this.transport.serverInfo().then(
+      (info) => {
+        if (!info.fastSocket) this.socketOff = 'the core runs without a fast socket';
+        return info.fastSocket || null;
+      },
+      (e: Error) => {
+        this.socketOff = `ServerInfo failed: ${e.message}`;
+        return null;
+      },
+    );
+    return this.socketName;
+  }
+
+  private acquire(socket: string | null): Slot | null {
     if (this.closed) return null;
     const idle = this.idle.pop();
     if (idle) return idle;
     if (this.open >= this.max) return null;
-    const call = this.openCall(new grpc.Metadata());
-    const slot = new Slot(call);
+    const slot = new Slot(socket !== null && this.socketOff === null);
     this.open++;
-    call.on('data', (a: StreamAnswer) => {
-      const p = slot.pending;
-      if (p && Number(a.requestId) === p.id) {
+    const on: ChannelEvents = {
+      answer: (a) => {
+        const p = slot.pending;
+        if (p && Number(a.requestId) === p.id) {
+          slot.pending = null;
+          p.resolve(a);
+        }
+      },
+      broken: (e) => {
+        const p = slot.pending;
         slot.pending = null;
-        p.resolve(a);
-      }
-    });
-    const broken = (e?: grpc.ServiceError) => {
-      const p = slot.pending;
-      slot.pending = null;
-      // too many streams at the core: stay below what it allows
-      if (e?.code === grpc.status.RESOURCE_EXHAUSTED) this.max = Math.max(0, this.open - 1);
-      this.retire(slot);
-      p?.reject(new StreamBroken(e?.message ?? 'stream ended'));
+        // too many streams at the core: stay below what it allows
+        if (e?.code === grpc.status.RESOURCE_EXHAUSTED) this.max = Math.max(0, this.open - 1);
+        // the fast socket cannot be reached from here (another network namespace): gRPC from now on
+        if (slot.socket && e?.code === grpc.status.UNAVAILABLE && !slot.answered)
+          this.socketOff = e.message ?? 'unreachable';
+        this.retire(slot);
+        p?.reject(new StreamBroken(e?.message ?? 'stream ended'));
+      },
     };
-    call.on('error', broken);
-    call.on('end', () => broken());
+    slot.channel = slot.socket
+      ? socketChannel(socket!, this.transport, this.opts.maxFrameBytes, on)
+      : grpcChannel(this.transport.openStream(), on);
     return slot;
   }
 
@@ -214,10 +336,7 @@ export class InferStreams {
     this.open--;
     const i = this.idle.indexOf(slot);
     if (i >= 0) this.idle.splice(i, 1);
-    // half-close first: the core's handler then leaves its Read at once, even where the
-    // cancellation (RST_STREAM) right behind it is not noticed by a blocked sync handler
-    slot.call.end();
-    slot.call.cancel();
+    slot.channel.close();
     if (slot.region) {
       closeSync(slot.region.fd);
       slot.region = null;
@@ -249,13 +368,17 @@ export class InferStreams {
         Math.max(1, deadline - Date.now()),
       );
       const onAbort = () => abandon(statusError(grpc.status.CANCELLED, 'Cancelled on client'));
+      if (signal?.aborted) return onAbort(); // aborted while this request waited for its turn
       signal?.addEventListener('abort', onAbort, { once: true });
       slot.pending = {
         id,
-        resolve: (a) => settle(() => resolve(a)),
+        resolve: (a) => {
+          slot.answered = true;
+          settle(() => resolve(a));
+        },
         reject: (e) => settle(() => reject(e)),
       };
-      slot.call.write({ requestId: id, ...body });
+      slot.channel.write({ requestId: id, ...body });
     });
   }
 

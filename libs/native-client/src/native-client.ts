@@ -211,14 +211,15 @@ export interface NativeClientOptions {
   address: string;
   maxMessageBytes?: number;
   /**
-   * How infer() reaches the core. By default it sends requests on long-lived InferStream calls
-   * (one per concurrent request, at most `maxStreams`, default 16) and, when the core runs on this
-   * host, passes tensors through a shared-memory region the core creates per stream (at most
+   * How infer() reaches the core. By default it sends requests on long-lived streams (one per
+   * concurrent request, at most `maxStreams`, default 16): connections to the core's fast socket
+   * when the core runs on this host (`socket`, default true), else InferStream calls; and, on this
+   * host, it passes tensors through a shared-memory region the core creates per stream (at most
    * `maxRegionMb` MB, default 256) instead of inside the messages. Calls beyond `maxStreams`, and
    * every call with `maxStreams: 0`, are plain unary RPCs; tensors that do not fit a region travel
    * in the messages. Results are the same either way; see native/README.md for the costs.
    */
-  fastPath?: { maxStreams?: number; sharedMemory?: boolean; maxRegionMb?: number; shmDir?: string };
+  fastPath?: { maxStreams?: number; socket?: boolean; sharedMemory?: boolean; maxRegionMb?: number; shmDir?: string };
 }
 
 /** True when the address names this host (loopback or a Unix socket): shared memory can work. */
@@ -268,13 +269,25 @@ export class NativeCoreClient implements NativeCoreApi {
       string,
       (m: grpc.Metadata) => grpc.ClientDuplexStream<unknown, never>
     >;
+    const streamDef = def['cvp.inference.v1.InferenceCore'] as Record<
+      string,
+      protoLoader.MethodDefinition<object, object>
+    >;
+    const inferStream = streamDef.InferStream;
     this.streams = new InferStreams(
-      (meta) => duplex.InferStream.call(this.client, meta),
+      {
+        openStream: () => duplex.InferStream.call(this.client, new grpc.Metadata()),
+        serverInfo: () => this.call<{ fastSocket: string }>('ServerInfo', {}, 5000),
+        encodeRequest: (m) => inferStream.requestSerialize(m),
+        decodeAnswer: (b) => inferStream.responseDeserialize(b) as never,
+      },
       {
         maxStreams: fp.maxStreams ?? 16,
+        socket: fp.socket ?? true,
         sharedMemory: fp.sharedMemory ?? true,
         maxRegionBytes: Math.max(1, fp.maxRegionMb ?? 256) * 1024 * 1024,
         shmDir: fp.shmDir ?? '/dev/shm',
+        maxFrameBytes: max,
       },
       isLocalAddress(opts.address),
     );
