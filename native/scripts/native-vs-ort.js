@@ -16,6 +16,8 @@
  *        [--rounds N] [--iterations N] [--transport shm|stream|unary] [--instances N]
  *        [--instance-sessions shared|separate] [--concurrency 1,2,4]
  *        [--only REGEX] [--out bench/results/native-vs-ort-<model>.json]
+ *   node native/scripts/native-vs-ort.js --table bench/results/native-vs-ort-<model>.json
+ *        (prints the results file as the markdown table native/README.md shows)
  *
  * Targets (per configuration): native p50 <= 1.05 x onnxruntime-node p50 at concurrency 1, and
  * native throughput >= 1.0 x at every concurrency. Needs native/build/cvp-core
@@ -290,7 +292,30 @@ function maxAbsDiff(a, b) {
   return m;
 }
 
+/** The markdown table of a results file: one row per configuration. */
+function table(file) {
+  const d = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const lines = [
+    `${d.model} ${d.inputShape.join('x')}, ${d.transport}, ${d.started.slice(0, 16)}Z, load ${d.environment.loadavgBefore[0]} -> ${d.environment.loadavgAfter[0]}`,
+    '',
+    '| configuration | p50 c1 ort-node / native (ms) | p50 ratio (pooled, per-round median) | throughput ratio c1 / c2 / c4 | targets |',
+    '|---|---|---|---|---|',
+  ];
+  for (const c of d.configurations) {
+    const k = c.concurrency;
+    const thr = ['c1', 'c2', 'c4'].map((l) => (k[l] ? k[l].throughputRatio.toFixed(2) : '-')).join(' / ');
+    lines.push(
+      `| ${c.id} | ${k.c1['ort-node'].p50Ms.toFixed(1)} / ${k.c1.native.p50Ms.toFixed(1)} | ${k.c1.p50Ratio.toFixed(2)}, ${k.c1.perRound.p50RatioMedian.toFixed(2)} | ${thr} | ${c.targets.p50.pass ? 'p50 ok' : 'p50 miss'}, ${c.targets.throughput.pass ? 'thr ok' : 'thr miss'} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
 async function main() {
+  if (process.argv[2] === '--table') {
+    console.log(table(process.argv[3]));
+    return;
+  }
   const args = parseArgs(process.argv.slice(2));
   const nc = requireTs('libs/native-client/src/index.ts');
   const ort = require('onnxruntime-node');
@@ -380,11 +405,25 @@ async function main() {
         }
         const ortS = summary(samples['ort-node'], cfg.batch);
         const natS = summary(samples.native, cfg.batch);
+        // the same ratios per round (each round's two halves ran back to back), then their median:
+        // a burst of background load that hits one round moves it less than the pooled numbers
+        const byRound = samples.native.map((nat, r) => {
+          const [o, n] = [summary([samples['ort-node'][r]], cfg.batch), summary([nat], cfg.batch)];
+          return { p50: n.p50Ms / o.p50Ms, throughput: n.throughput / o.throughput };
+        });
+        const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
         perLevel[`c${users}`] = {
           'ort-node': ortS,
           native: natS,
           p50Ratio: round(natS.p50Ms / ortS.p50Ms, 3),
           throughputRatio: round(natS.throughput / ortS.throughput, 3),
+          perRound: {
+            p50Ratios: byRound.map((x) => round(x.p50, 3)),
+            throughputRatios: byRound.map((x) => round(x.throughput, 3)),
+            p50RatioMedian: round(median(byRound.map((x) => x.p50)), 3),
+            throughputRatioMedian: round(median(byRound.map((x) => x.throughput)), 3),
+          },
+          loadavg: round(os.loadavg()[0], 2),
         };
       }
       const c1 = perLevel.c1;
@@ -404,7 +443,8 @@ async function main() {
       };
       results.push(result);
       console.log(
-        `${cfg.id}: p50 c1 ort ${c1?.['ort-node'].p50Ms} ms native ${c1?.native.p50Ms} ms (x${c1?.p50Ratio}); throughput ratios ${JSON.stringify(result.targets.throughput.values)}; max |diff| ${diff}`,
+        `${cfg.id}: p50 c1 ort ${c1?.['ort-node'].p50Ms} ms native ${c1?.native.p50Ms} ms (x${c1?.p50Ratio}, per-round median x${c1?.perRound.p50RatioMedian}); ` +
+          `throughput ratios ${JSON.stringify(result.targets.throughput.values)}; max |diff| ${diff}; load ${os.loadavg()[0].toFixed(1)}`,
       );
       await client.unloadModel({ id }, 30_000);
       await session.release();

@@ -191,7 +191,14 @@ Status Model::load(const pb::LoadModelRequest& in, std::shared_ptr<Model>* out) 
   else if (g == "all") so.SetGraphOptimizationLevel(ORT_ENABLE_ALL);
   else return Status(StatusCode::INVALID_ARGUMENT, "graph_optimization must be disabled, basic, extended or all");
   if (e->intra_op_threads() > 0) so.SetIntraOpNumThreads(e->intra_op_threads());
-  for (const auto& [key, value] : session_config_overrides()) so.AddConfigEntry(key.c_str(), value.c_str());
+  // Intra-op pool threads busy-wait for work between parallel sections by default. On a host
+  // whose cores are shared (other services, the Node process that calls us, other tenants) that
+  // spinning takes the CPU the next section needs: measured on the 2-core development machine, a
+  // 2-thread run of the text recognizer took ~50 ms with spinning and ~30 ms without (README).
+  // CVP_SESSION_CONFIG="session.intra_op.allow_spinning=1" brings it back.
+  std::map<std::string, std::string> config = {{"session.intra_op.allow_spinning", "0"}, {"session.inter_op.allow_spinning", "0"}};
+  for (const auto& [key, value] : session_config_overrides()) config[key] = value;
+  for (const auto& [key, value] : config) so.AddConfigEntry(key.c_str(), value.c_str());
   if (e->inter_op_threads() > 0) {
     so.SetInterOpNumThreads(e->inter_op_threads());
     if (e->inter_op_threads() > 1) so.SetExecutionMode(ExecutionMode::ORT_PARALLEL);

@@ -205,7 +205,8 @@ export class InferStreams {
   private socketOff: string | null;
   /** the fast socket's "@name" once asked for (null: use InferStream calls) */
   private socketName: Promise<string | null> | null = null;
-  private readonly outputBytes = new Map<string, number>();
+  /** per model and input shapes: the byte size of each output the last answer had (bounded) */
+  private readonly outputSizes = new Map<string, number[]>();
   private readonly counts = { streamed: 0, socket: 0, sharedMemory: 0, unary: 0 };
   private closed = false;
 
@@ -390,7 +391,8 @@ export class InferStreams {
   ): Promise<StreamInferResult> {
     const key = `${req.modelId}|${req.inputs.map((t) => `${t.name}:${t.shape.join('x')}`).join(',')}`;
     const inBytes = req.inputs.reduce((a, t) => a + align(t.data.length), 0);
-    const needed = inBytes + (this.outputBytes.get(key) ?? 0);
+    const sizes = this.outputSizes.get(key);
+    const needed = inBytes + (sizes ?? []).reduce((a, n) => a + align(n), 0);
     if (this.shmOff === null && needed <= this.opts.maxRegionBytes && (!slot.region || slot.region.size < needed))
       await this.makeRegion(slot, needed, deadline, opts.signal);
     const region = slot.region && slot.region.size >= needed ? slot.region : null;
@@ -409,29 +411,36 @@ export class InferStreams {
       outputs: req.outputs ?? [],
       outputSharedMemory: region ? { region: region.name, offset, byteSize: region.size - offset } : null,
     };
-    const answer = await this.exchange(
+    const answered = this.exchange(
       slot,
       { infer, timeoutUs: Math.max(1, deadline - Date.now()) * 1000, correlationId: opts.correlationId ?? '' },
       deadline,
       opts.signal,
     );
+    // While the core computes, get the caller's output buffers ready: fresh memory costs a page
+    // fault per 4 KB on first touch (~0.7 ms of CPU per MB on the development machine), which
+    // would otherwise sit between the answer and the caller.
+    const ready = region && sizes ? sizes.map(prefaulted) : [];
+    const answer = await answered;
     if (answer.code !== grpc.status.OK) throw statusError(answer.code, answer.message);
     const res = answer.infer!;
     let allShared = region !== null;
-    let outBytes = 0;
-    const outputs = res.outputs.map((o) => {
+    const outputs = res.outputs.map((o, i) => {
       const sm = o.sharedMemory;
       let data = o.data;
       if (sm && sm.region && region && sm.region === region.name) {
-        data = readFully(region.fd, Number(sm.byteSize), Number(sm.offset));
+        const n = Number(sm.byteSize);
+        data = readFully(region.fd, n, Number(sm.offset), ready[i]?.length === n ? ready[i] : undefined);
       } else {
         allShared = false;
       }
-      outBytes += align(data.length);
       return { name: o.name, datatype: o.datatype, shape: o.shape.map(Number), data };
     });
-    if (this.outputBytes.size >= MAX_LEARNED && !this.outputBytes.has(key)) this.outputBytes.clear();
-    this.outputBytes.set(key, outBytes);
+    if (this.outputSizes.size >= MAX_LEARNED && !this.outputSizes.has(key)) this.outputSizes.clear();
+    this.outputSizes.set(
+      key,
+      outputs.map((o) => o.data.length),
+    );
     if (allShared) this.counts.sharedMemory++;
     return { modelId: res.modelId, outputs, timing: res.timing };
   }
@@ -482,12 +491,19 @@ export class InferStreams {
   }
 }
 
+/** A fresh Buffer of n bytes whose pages are already mapped in (touched once per 4 KB). */
+function prefaulted(n: number): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i += 4096) b[i] = 0;
+  return b;
+}
+
 function writeFully(fd: number, buf: Buffer, position: number): void {
   for (let done = 0; done < buf.length;) done += writeSync(fd, buf, done, buf.length - done, position + done);
 }
 
-function readFully(fd: number, length: number, position: number): Buffer {
-  const out = Buffer.allocUnsafe(length);
+function readFully(fd: number, length: number, position: number, into?: Buffer): Buffer {
+  const out = into ?? Buffer.allocUnsafe(length);
   for (let done = 0; done < length;) {
     const n = readSync(fd, out, done, length - done, position + done);
     if (n === 0) throw statusError(grpc.status.INTERNAL, 'shared-memory region ended before the announced output');
