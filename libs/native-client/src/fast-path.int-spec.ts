@@ -245,6 +245,37 @@ describe('native client fast path (real cvp-core)', () => {
     expect(regionNames(core.proc.pid!)).toEqual([]);
   });
 
+  it('a client process that forgets close() still exits once its requests are answered', async () => {
+    // fast socket: unreferenced while idle; InferStream calls: closed after being idle a while
+    const exitOf = (fastPath: string) => {
+      const script = `
+        const fs = require('node:fs');
+        const swc = require(${JSON.stringify(require.resolve('@swc/core'))});
+        require.extensions['.ts'] = (m, f) => m._compile(swc.transformSync(fs.readFileSync(f, 'utf8'),
+          { filename: f, jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } }).code, f);
+        const { NativeCoreClient } = require(${JSON.stringify(path.join(__dirname, 'native-client.ts'))});
+        const c = new NativeCoreClient({ address: ${JSON.stringify(addr)}, fastPath: ${fastPath} });
+        const x = { name: 'x', datatype: 'FP32', shape: [1, 4], data: Buffer.from(new Float32Array([1, 2, 3, 4]).buffer) };
+        c.infer({ modelId: 'aff', inputs: [x] }, 20000).then(() => {
+          const s = c.fastPathStats();
+          process.stdout.write(JSON.stringify({ streamed: s.streamed, socket: s.socket }) + '\\n');
+        });`;
+      const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      return new Promise<{ code: number | null; stats: unknown }>((resolve) => {
+        const timer = setTimeout(() => child.kill('SIGKILL'), 30000);
+        child.on('exit', (code) => {
+          clearTimeout(timer);
+          resolve({ code, stats: out.trim() ? JSON.parse(out.trim()) : null });
+        });
+      });
+    };
+    const [viaSocket, viaStream] = await Promise.all([exitOf('{}'), exitOf('{ socket: false }')]);
+    expect(viaSocket).toEqual({ code: 0, stats: { streamed: 1, socket: 1 } });
+    expect(viaStream).toEqual({ code: 0, stats: { streamed: 1, socket: 0 } });
+  }, 40000);
+
   it('instances: N sessions x T threads from LoadModel, and Stats per instance', async () => {
     const c = client();
     const info = await c.loadModel(

@@ -85,6 +85,8 @@ export interface StreamInferResult {
 interface Channel {
   write(msg: Record<string, unknown>): void;
   close(): void;
+  /** Whether the channel keeps the process alive: while a request waits on it, not while idle. */
+  hold(busy: boolean): void;
 }
 type ChannelEvents = { answer: (a: StreamAnswer) => void; broken: (e?: { code?: number; message?: string }) => void };
 
@@ -102,6 +104,12 @@ const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
 const CORE_KEY = /^\/cvp-core-[A-Za-z0-9._-]+$/;
 /** Output sizes remembered per model and input shapes (bounded). */
 const MAX_LEARNED = 256;
+/**
+ * An idle InferStream call is closed after this long: grpc-js keeps an open call's connection
+ * referenced, which would keep a process that forgot close() alive. Fast-socket connections stay
+ * open (they are unreferenced while idle).
+ */
+const IDLE_STREAM_MS = 5000;
 
 /** A grpc-js style error (code, details), so callers handle stream and unary failures alike. */
 export function statusError(code: number, details: string): grpc.ServiceError {
@@ -129,6 +137,8 @@ class Slot {
   retireAfter = false;
   /** the core has answered on it at least once */
   answered = false;
+  /** closes an idle InferStream call (which would keep the process alive) */
+  idleTimer: NodeJS.Timeout | null = null;
   channel!: Channel;
   constructor(readonly socket: boolean) {}
 }
@@ -140,6 +150,9 @@ function grpcChannel(call: grpc.ClientDuplexStream<unknown, StreamAnswer>, on: C
   call.on('end', () => on.broken());
   return {
     write: (msg) => call.write(msg),
+    // grpc-js keeps its connection referenced while a call is open: idle streams are closed
+    // after IDLE_STREAM_MS instead (InferStreams.release)
+    hold: () => undefined,
     close: () => {
       // half-close first: the core's handler then leaves its Read at once, even where the
       // cancellation (RST_STREAM) right behind it is not noticed by a blocked sync handler
@@ -193,6 +206,7 @@ function socketChannel(name: string, t: StreamTransport, maxFrame: number, on: C
       sock.uncork();
     },
     close: () => sock.destroy(),
+    hold: (busy) => void (busy ? sock.ref() : sock.unref()),
   };
 }
 
@@ -203,6 +217,7 @@ export class InferStreams {
   private nextId = 1;
   private shmOff: string | null;
   private socketOff: string | null;
+  private socketFailures = 0;
   /** the fast socket's "@name" once asked for (null: use InferStream calls) */
   private socketName: Promise<string | null> | null = null;
   /** per model and input shapes: the byte size of each output the last answer had (bounded) */
@@ -277,15 +292,19 @@ export class InferStreams {
     for (const s of [...this.idle]) this.retire(s);
   }
 
-  /** The core's fast socket, asked once (ServerInfo); null when there is none or it is off. */
+  /**
+   * The core's fast socket (ServerInfo, asked once and again after a failure: a restarted core
+   * has a new name); null when there is none, it is off, or the core cannot be asked now.
+   */
   private fastSocket(): Promise<string | null> {
     this.socketName ??= this.transport.serverInfo().then(
       (info) => {
         if (!info.fastSocket) this.socketOff = 'the core runs without a fast socket';
         return info.fastSocket || null;
       },
-      (e: Error) => {
-        this.socketOff = `ServerInfo failed: ${e.message}`;
+      (e: grpc.ServiceError) => {
+        if (e.code === grpc.status.UNIMPLEMENTED) this.socketOff = 'the core has no ServerInfo (an older core)';
+        this.socketName = null; // ask again next time
         return null;
       },
     );
@@ -295,7 +314,11 @@ export class InferStreams {
   private acquire(socket: string | null): Slot | null {
     if (this.closed) return null;
     const idle = this.idle.pop();
-    if (idle) return idle;
+    if (idle) {
+      if (idle.idleTimer) clearTimeout(idle.idleTimer);
+      idle.idleTimer = null;
+      return idle;
+    }
     if (this.open >= this.max) return null;
     const slot = new Slot(socket !== null && this.socketOff === null);
     this.open++;
@@ -310,11 +333,16 @@ export class InferStreams {
       broken: (e) => {
         const p = slot.pending;
         slot.pending = null;
-        // too many streams at the core: stay below what it allows
+        // too many streams at the core: stay below what it allows; an older core without
+        // InferStream: unary calls only
         if (e?.code === grpc.status.RESOURCE_EXHAUSTED) this.max = Math.max(0, this.open - 1);
-        // the fast socket cannot be reached from here (another network namespace): gRPC from now on
-        if (slot.socket && e?.code === grpc.status.UNAVAILABLE && !slot.answered)
-          this.socketOff = e.message ?? 'unreachable';
+        if (e?.code === grpc.status.UNIMPLEMENTED) this.max = 0;
+        if (slot.socket && !slot.answered && e?.code === grpc.status.UNAVAILABLE) {
+          // the name may be stale (the core restarted): ask again; a socket that stays
+          // unreachable (another network namespace) means InferStream calls from now on
+          this.socketName = null;
+          if (++this.socketFailures >= 3) this.socketOff = e.message ?? 'unreachable';
+        }
         this.retire(slot);
         p?.reject(new StreamBroken(e?.message ?? 'stream ended'));
       },
@@ -329,11 +357,16 @@ export class InferStreams {
     if (slot.retired) return;
     if (slot.retireAfter || this.closed) return this.retire(slot);
     this.idle.push(slot);
+    if (!slot.socket) {
+      slot.idleTimer = setTimeout(() => this.retire(slot), IDLE_STREAM_MS);
+      slot.idleTimer.unref();
+    }
   }
 
   private retire(slot: Slot): void {
     if (slot.retired) return;
     slot.retired = true;
+    if (slot.idleTimer) clearTimeout(slot.idleTimer);
     this.open--;
     const i = this.idle.indexOf(slot);
     if (i >= 0) this.idle.splice(i, 1);
@@ -355,6 +388,7 @@ export class InferStreams {
       const id = this.nextId++;
       const settle = (fn: () => void) => {
         clearTimeout(timer);
+        slot.channel.hold(false);
         signal?.removeEventListener('abort', onAbort);
         fn();
       };
@@ -375,10 +409,12 @@ export class InferStreams {
         id,
         resolve: (a) => {
           slot.answered = true;
+          if (slot.socket) this.socketFailures = 0;
           settle(() => resolve(a));
         },
         reject: (e) => settle(() => reject(e)),
       };
+      slot.channel.hold(true);
       slot.channel.write({ requestId: id, ...body });
     });
   }
