@@ -190,6 +190,14 @@ class BatchQueue {
     if (!q_.empty()) wake_one();
   }
 
+  // The caller of a queued request went away: mark it and wake a worker, which hands it back
+  // unrun at once (its queue slot is free again) even while every instance is busy.
+  void cancel(const std::shared_ptr<WorkItem>& item) {
+    std::lock_guard<std::mutex> lk(mu_);
+    item->cancelled = true;
+    wake_one();
+  }
+
   void close() {
     std::lock_guard<std::mutex> lk(mu_);
     closed_ = true;

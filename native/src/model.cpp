@@ -465,7 +465,7 @@ Status Model::run(std::vector<HostTensor> inputs, Clock::time_point deadline, Ru
     if (Clock::now() >= item->deadline)  // the worker drops it as expired
       return Status(StatusCode::DEADLINE_EXCEEDED, "deadline exceeded before model '" + id_ + "' answered");
     if (caller_gone && caller_gone()) {
-      item->cancelled = true;
+      queue_->cancel(item);
       return Status(StatusCode::CANCELLED, "the caller cancelled the request");
     }
   }

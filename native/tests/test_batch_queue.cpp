@@ -180,6 +180,25 @@ TEST(BatchQueue, CancelledRequestsAreHandedBackUnrun) {
   EXPECT_EQ(tag(r.batch[0]), 1);
 }
 
+TEST(BatchQueue, CancelWakesAWorkerWhileEveryInstanceIsBusy) {
+  BatchQueue q(8, 1, microseconds(0), 1);
+  const int busy = q.try_claim();  // the only instance runs something else
+  ASSERT_EQ(busy, 0);
+  // the deadline bounds the wait should cancel() not wake the worker: it then comes back expired
+  auto gone = item(0, 1, "k", Clock::now() + seconds(30));
+  ASSERT_EQ(q.push(gone), BatchQueue::Admit::Ok);
+  BatchQueue::Popped p;
+  std::thread worker([&] { p = q.pop(); });
+  q.cancel(gone);
+  worker.join();
+  ASSERT_EQ(p.cancelled.size(), 1u);  // handed back at once, its slot free, instance still busy
+  EXPECT_TRUE(p.expired.empty());
+  EXPECT_TRUE(p.batch.empty());
+  EXPECT_EQ(q.depth(), 0u);
+  EXPECT_EQ(q.busy(), 1);
+  q.release(busy);
+}
+
 TEST(BatchQueue, ABatchWaitsForAFreeInstance) {
   BatchQueue q(8, 1, microseconds(0), 1);
   q.push(item(0));
