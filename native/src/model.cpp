@@ -3,7 +3,11 @@
 #include <algorithm>
 #include <malloc.h>
 
+#include <openssl/evp.h>
+
+#include <cctype>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 
 #include "log.hpp"
@@ -38,81 +42,6 @@ TensorMeta meta_of(const Ort::TypeInfo& ti, std::string name) {
     if (m.shape[i] < 0) m.shape[i] = -1;
   }
   return m;
-}
-
-bool has_provider(const std::vector<std::string>& list, const std::string& name) {
-  return std::find(list.begin(), list.end(), name) != list.end();
-}
-
-std::string join(const std::vector<std::string>& v) {
-  std::string o;
-  for (const auto& s : v) o += (o.empty() ? "" : ", ") + s;
-  return o;
-}
-
-// Appends the requested GPU provider or says precisely why it cannot; the caller turns that into
-// FAILED_PRECONDITION. CPU is never appended as a silent substitute.
-Status append_provider(Ort::SessionOptions& so, const pb::EngineConfig& e) {
-  const std::string& p = e.provider();
-  if (p == "cpu") return Status::OK;
-  const auto avail = available_providers();
-  const OrtApi& api = Ort::GetApi();
-  const std::string dev = std::to_string(e.device_id());
-  try {
-    if (p == "cuda") {
-      if (!has_provider(avail, "CUDAExecutionProvider"))
-        return Status(StatusCode::FAILED_PRECONDITION,
-                      "CUDAExecutionProvider is not available in this ONNX Runtime (available: " + join(avail) + ")");
-      OrtCUDAProviderOptionsV2* opts = nullptr;
-      Ort::ThrowOnError(api.CreateCUDAProviderOptions(&opts));
-      std::unique_ptr<OrtCUDAProviderOptionsV2, void (*)(OrtCUDAProviderOptionsV2*)> guard(opts, api.ReleaseCUDAProviderOptions);
-      const char* keys[] = {"device_id"};
-      const char* vals[] = {dev.c_str()};
-      Ort::ThrowOnError(api.UpdateCUDAProviderOptions(opts, keys, vals, 1));
-      so.AppendExecutionProvider_CUDA_V2(*opts);
-      return Status::OK;
-    }
-    if (p == "tensorrt") {
-      if (!has_provider(avail, "TensorrtExecutionProvider"))
-        return Status(StatusCode::FAILED_PRECONDITION,
-                      "TensorrtExecutionProvider is not available in this ONNX Runtime (available: " + join(avail) + ")");
-      OrtTensorRTProviderOptionsV2* opts = nullptr;
-      Ort::ThrowOnError(api.CreateTensorRTProviderOptions(&opts));
-      std::unique_ptr<OrtTensorRTProviderOptionsV2, void (*)(OrtTensorRTProviderOptionsV2*)> guard(
-          opts, api.ReleaseTensorRTProviderOptions);
-      std::vector<std::string> k = {"device_id", "trt_fp16_enable", "trt_int8_enable"};
-      std::vector<std::string> v = {dev, e.precision() == "fp16" ? "1" : "0", e.precision() == "int8" ? "1" : "0"};
-      if (!e.trt_engine_cache_dir().empty()) {
-        k.insert(k.end(), {"trt_engine_cache_enable", "trt_engine_cache_path"});
-        v.insert(v.end(), {"1", e.trt_engine_cache_dir()});
-      }
-      if (!e.trt_timing_cache_dir().empty()) {
-        k.insert(k.end(), {"trt_timing_cache_enable", "trt_timing_cache_path"});
-        v.insert(v.end(), {"1", e.trt_timing_cache_dir()});
-      }
-      std::vector<const char*> kp, vp;
-      for (size_t i = 0; i < k.size(); ++i) {
-        kp.push_back(k[i].c_str());
-        vp.push_back(v[i].c_str());
-      }
-      Ort::ThrowOnError(api.UpdateTensorRTProviderOptions(opts, kp.data(), vp.data(), kp.size()));
-      so.AppendExecutionProvider_TensorRT_V2(*opts);
-      // nodes TensorRT cannot take run on CUDA (still the GPU), as Triton's ORT backend does
-      if (has_provider(avail, "CUDAExecutionProvider")) {
-        OrtCUDAProviderOptionsV2* c = nullptr;
-        Ort::ThrowOnError(api.CreateCUDAProviderOptions(&c));
-        std::unique_ptr<OrtCUDAProviderOptionsV2, void (*)(OrtCUDAProviderOptionsV2*)> cg(c, api.ReleaseCUDAProviderOptions);
-        const char* ck[] = {"device_id"};
-        const char* cv[] = {dev.c_str()};
-        Ort::ThrowOnError(api.UpdateCUDAProviderOptions(c, ck, cv, 1));
-        so.AppendExecutionProvider_CUDA_V2(*c);
-      }
-      return Status::OK;
-    }
-  } catch (const Ort::Exception& ex) {
-    return Status(StatusCode::FAILED_PRECONDITION, p + " execution provider cannot be loaded: " + ex.what());
-  }
-  return Status(StatusCode::INVALID_ARGUMENT, "unknown provider '" + p + "' (expected cpu, cuda or tensorrt)");
 }
 
 }  // namespace
@@ -166,11 +95,6 @@ size_t dtype_size(ONNXTensorElementDataType t) {
   }
 }
 
-Ort::Env& ort_env() {
-  static Ort::Env env(ORT_LOGGING_LEVEL_ERROR, "cvp-core");
-  return env;
-}
-
 void tune_allocator() {
   // Tensors and images are large (hundreds of KB to MB) and every request allocates a few. glibc's
   // defaults let the mmap threshold float and give each of up to 8 x cores threads its own arena:
@@ -187,7 +111,48 @@ void tune_allocator() {
   mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
 }
 
-std::vector<std::string> available_providers() { return Ort::GetAvailableProviders(); }
+namespace {
+
+// SHA-256 of a file, hex: the TensorRT engine cache key of a model.
+std::string sha256_hex(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return "";
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) return "";
+  std::vector<char> buf(1 << 20);
+  while (f) {
+    f.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (f.gcount() > 0) EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(f.gcount()));
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (EVP_DigestFinal_ex(ctx.get(), md, &n) != 1) return "";
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < n; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
+
+std::string slug(const std::string& s) {
+  std::string o;
+  for (char c : s) o += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(static_cast<unsigned char>(c))) : '-';
+  return o.empty() ? "unknown" : o;
+}
+
+}  // namespace
+
+// An engine built for one model, GPU and TensorRT version is useless (or wrong) for any other, and
+// TensorRT's own cache names do not say which model they came from: one folder per combination.
+std::string engine_cache_dir(const std::string& base, const std::string& model_path, int device_id) {
+  const GpuDevice gpu = gpu_device(device_id);
+  const std::string trt = tensorrt_version();
+  return (std::filesystem::path(base) / (sha256_hex(model_path).substr(0, 16) + "-" + slug(gpu.known ? gpu.name : "gpu") +
+                                         "-trt" + (trt.empty() ? "unknown" : trt)))
+      .string();
+}
 
 Status Model::load(const pb::LoadModelRequest& in, std::shared_ptr<Model>* out) {
   pb::LoadModelRequest req = in;
@@ -214,6 +179,9 @@ Status Model::load(const pb::LoadModelRequest& in, std::shared_ptr<Model>* out) 
     return Status(StatusCode::INVALID_ARGUMENT,
                   "batching out of range (max_batch <= 1024, queue_capacity <= 100000, instance_count <= 16, "
                   "0 <= max_queue_delay_us <= 10s)");
+  if (b->instance_sessions().empty()) b->set_instance_sessions(default_instance_sessions(e->provider(), e->intra_op_threads()));
+  if (b->instance_sessions() != "shared" && b->instance_sessions() != "separate")
+    return Status(StatusCode::INVALID_ARGUMENT, "instance_sessions must be shared or separate");
 
   Ort::SessionOptions so;
   const std::string& g = e->graph_optimization();
@@ -223,28 +191,42 @@ Status Model::load(const pb::LoadModelRequest& in, std::shared_ptr<Model>* out) 
   else if (g == "all") so.SetGraphOptimizationLevel(ORT_ENABLE_ALL);
   else return Status(StatusCode::INVALID_ARGUMENT, "graph_optimization must be disabled, basic, extended or all");
   if (e->intra_op_threads() > 0) so.SetIntraOpNumThreads(e->intra_op_threads());
+  // Intra-op pool threads busy-wait for work between parallel sections by default. On a host
+  // whose cores are shared (other services, the Node process that calls us, other tenants) that
+  // spinning takes the CPU the next section needs: measured on the 2-core development machine, a
+  // 2-thread run of the text recognizer took ~50 ms with spinning and ~30 ms without (README).
+  // CVP_SESSION_CONFIG="session.intra_op.allow_spinning=1" brings it back.
+  std::map<std::string, std::string> config = {{"session.intra_op.allow_spinning", "0"}, {"session.inter_op.allow_spinning", "0"}};
+  for (const auto& [key, value] : session_config_overrides()) config[key] = value;
+  for (const auto& [key, value] : config) so.AddConfigEntry(key.c_str(), value.c_str());
   if (e->inter_op_threads() > 0) {
     so.SetInterOpNumThreads(e->inter_op_threads());
     if (e->inter_op_threads() > 1) so.SetExecutionMode(ExecutionMode::ORT_PARALLEL);
   }
-  if (auto st = append_provider(so, *e); !st.ok()) return st;
+  std::string engine_cache;
+  if (e->provider() == "tensorrt" && !e->trt_engine_cache_dir().empty()) {
+    engine_cache = cvp::engine_cache_dir(e->trt_engine_cache_dir(), req.path(), e->device_id());
+    std::filesystem::create_directories(engine_cache, ec);
+    if (ec) return Status(StatusCode::INVALID_ARGUMENT, "cannot create the engine cache folder " + engine_cache + ": " + ec.message());
+  }
+  if (auto st = append_provider(so, *e, engine_cache); !st.ok()) return st;
 
   std::shared_ptr<Model> m(new Model());
   m->id_ = req.id();
+  m->engine_cache_dir_ = engine_cache;
+  const int instances = b->instance_count();
+  const auto c0 = Clock::now();
   try {
-    // On CPU every instance runs on one shared session (Run is thread-safe): the weights and
-    // their pre-packed copies are held once, in memory and in the caches both cores read, instead
-    // of once per instance (measured: ~7% more engine time per request with a session each).
-    // GPU instances keep a session each so that their runs can overlap on the device.
-    const int sessions = e->provider() == "cpu" ? 1 : b->instance_count();
+    const int sessions = b->instance_sessions() == "shared" ? 1 : instances;
     for (int i = 0; i < sessions; ++i)
       m->sessions_.push_back(std::make_unique<Ort::Session>(ort_env(), req.path().c_str(), so));
   } catch (const Ort::Exception& ex) {
-    // with a GPU provider the failure is almost always the provider (missing CUDA/cuDNN/TensorRT)
+    // a GPU provider that appended fine can still fail here (driver, CUDA libraries, device)
     if (e->provider() != "cpu")
       return Status(StatusCode::FAILED_PRECONDITION, e->provider() + " session cannot be created: " + ex.what());
     return Status(StatusCode::INVALID_ARGUMENT, std::string("cannot load ONNX model: ") + ex.what());
   }
+  m->session_create_us_ = us_between(c0, Clock::now());
 
   Ort::AllocatorWithDefaultOptions alloc;
   Ort::Session& s = *m->sessions_[0];
@@ -260,9 +242,7 @@ Status Model::load(const pb::LoadModelRequest& in, std::shared_ptr<Model>* out) 
       if (t.shape.empty() || t.shape[0] != -1) batchable = false;
     }
   }
-  for (const auto& t : m->inputs_) {
-    m->input_names_s_.push_back(t.name);
-  }
+  for (const auto& t : m->inputs_) m->input_names_s_.push_back(t.name);
   for (const auto& t : m->outputs_) m->output_names_s_.push_back(t.name);
   for (const auto& n : m->input_names_s_) m->input_names_.push_back(n.c_str());
   for (const auto& n : m->output_names_s_) m->output_names_.push_back(n.c_str());
@@ -271,16 +251,46 @@ Status Model::load(const pb::LoadModelRequest& in, std::shared_ptr<Model>* out) 
   m->max_batch_ = batchable ? b->max_batch() : 1;
   m->req_ = req;
   m->queue_ = std::make_unique<BatchQueue>(static_cast<size_t>(b->queue_capacity()), m->max_batch_,
-                                           std::chrono::microseconds(batchable ? b->max_queue_delay_us() : 0),
-                                           b->instance_count());
-  m->counters_ = std::make_unique<ModelCounters>(static_cast<int>(m->max_batch_));
-  m->join_buffers_.assign(static_cast<size_t>(b->instance_count()), std::vector<std::string>(m->inputs_.size()));
+                                           std::chrono::microseconds(batchable ? b->max_queue_delay_us() : 0), instances);
+  m->counters_ = std::make_unique<ModelCounters>(static_cast<int>(m->max_batch_), instances);
+  m->busy_ = std::make_unique<std::atomic<bool>[]>(static_cast<size_t>(instances));
+  m->join_buffers_.assign(static_cast<size_t>(instances), std::vector<std::string>(m->inputs_.size()));
   if (req.warmup()) {
     if (auto st = m->warmup(); !st.ok()) return st;
   }
-  for (size_t i = 0; i < static_cast<size_t>(b->instance_count()); ++i) m->workers_.emplace_back([mp = m.get(), i] { mp->worker(i); });
+  for (int i = 0; i < instances; ++i) m->workers_.emplace_back([mp = m.get()] { mp->worker(); });
   *out = std::move(m);
   return Status::OK;
+}
+
+const std::vector<std::pair<std::string, std::string>>& session_config_overrides() {
+  // ONNX Runtime session config entries for every session of this process, e.g.
+  // CVP_SESSION_CONFIG="session.intra_op.allow_spinning=0;session.inter_op.allow_spinning=0": the
+  // knob the session-option measurements in native/README.md were taken with.
+  static const auto parsed = [] {
+    std::vector<std::pair<std::string, std::string>> out;
+    const char* env = std::getenv("CVP_SESSION_CONFIG");
+    std::string all = env ? env : "";
+    size_t pos = 0;
+    while (pos < all.size()) {
+      const size_t end = std::min(all.find(';', pos), all.size());
+      const std::string item = all.substr(pos, end - pos);
+      const size_t eq = item.find('=');
+      if (eq != std::string::npos && eq > 0) out.emplace_back(item.substr(0, eq), item.substr(eq + 1));
+      pos = end + 1;
+    }
+    return out;
+  }();
+  return parsed;
+}
+
+std::string default_instance_sessions(const std::string& provider, int intra_op_threads) {
+  // CPU, one intra-op thread per instance: one shared session holds the weights and their
+  // pre-packed copies once, in memory and in the caches both cores read (a session each cost ~7 %
+  // more engine time per request). With more threads, instances sharing a session also share its
+  // one intra-op pool and queue behind each other for it, so each gets its own. GPU instances keep
+  // a session each so that their runs can overlap on the device.
+  return provider == "cpu" && intra_op_threads == 1 ? "shared" : "separate";
 }
 
 Model::~Model() { stop(); }
@@ -322,6 +332,16 @@ void Model::stats(pb::ModelStats* s) {
   counters_->batch_size.to_proto(s->mutable_batch_size());
   s->set_queue_depth(static_cast<int32_t>(queue_->depth()));
   s->set_running(running_.load());
+  for (size_t i = 0; i < counters_->instance.size(); ++i) {
+    const InstanceCounters& c = counters_->instance[i];
+    auto* is = s->add_instances();
+    is->set_instance(static_cast<int32_t>(i));
+    is->set_session(sessions_.size() == 1 ? 0 : static_cast<int32_t>(i));
+    is->set_executions(c.executions);
+    is->set_inferences(c.inferences);
+    c.compute_us.to_proto(is->mutable_compute_us());
+    is->set_busy(busy_[i].load());
+  }
 }
 
 Status Model::warmup() {
@@ -342,24 +362,25 @@ Status Model::warmup() {
     ins.push_back(std::move(h));
   }
   const auto t0 = Clock::now();
+  // one run per session: each has its own lazily initialised kernels and arena
   for (size_t i = 0; i < sessions_.size(); ++i) {
     auto item = std::make_shared<WorkItem>();
     item->inputs = ins;
     item->enqueued = Clock::now();
     auto fut = item->promise.get_future();
     std::vector<std::shared_ptr<WorkItem>> batch{item};
-    execute(i, batch);
+    execute(static_cast<int>(i), batch);
     RunOutput r = fut.get();
     if (!r.status.ok()) return Status(StatusCode::INVALID_ARGUMENT, "warm-up run failed: " + r.status.error_message());
   }
   warmup_us_ = us_between(t0, Clock::now());
   // warm-up is not traffic; workers have not started yet, so no lock is needed
-  counters_ = std::make_unique<ModelCounters>(static_cast<int>(max_batch_));
+  counters_ = std::make_unique<ModelCounters>(static_cast<int>(max_batch_), static_cast<int>(req_.batching().instance_count()));
   return Status::OK;
 }
 
 Status Model::run(std::vector<HostTensor> inputs, Clock::time_point deadline, RunOutput* out,
-                  const std::function<bool()>& caller_gone) {
+                  const std::function<bool()>& caller_gone, const OutputWindow* window) {
   auto fail = [&](StatusCode c, const std::string& m) {
     count_failure();
     return Status(c, m);
@@ -412,11 +433,20 @@ Status Model::run(std::vector<HostTensor> inputs, Clock::time_point deadline, Ru
     return fail(StatusCode::INVALID_ARGUMENT,
                 "batch of " + std::to_string(rows) + " exceeds the model's max_batch " + std::to_string(max_batch_));
   item->rows = batchable_ ? rows : 1;
+  if (window && window->base) item->window = *window;
   // every wait is bounded: callers pass a deadline, and no deadline is ever further than an hour
   const auto now = Clock::now();
   item->deadline = std::min(deadline, now + std::chrono::hours(1));
   item->enqueued = now;
   auto fut = item->promise.get_future();
+  if (const int inst = queue_->try_claim(); inst >= 0) {
+    // nothing waits and an instance is free: run here, on the caller's thread
+    std::vector<std::shared_ptr<WorkItem>> batch{item};
+    execute(inst, batch);
+    queue_->release(inst);
+    *out = fut.get();
+    return out->status;
+  }
   switch (queue_->push(item)) {
     case BatchQueue::Admit::Ok: break;
     case BatchQueue::Admit::Full: {
@@ -435,7 +465,7 @@ Status Model::run(std::vector<HostTensor> inputs, Clock::time_point deadline, Ru
     if (Clock::now() >= item->deadline)  // the worker drops it as expired
       return Status(StatusCode::DEADLINE_EXCEEDED, "deadline exceeded before model '" + id_ + "' answered");
     if (caller_gone && caller_gone()) {
-      item->cancelled = true;
+      queue_->cancel(item);
       return Status(StatusCode::CANCELLED, "the caller cancelled the request");
     }
   }
@@ -443,7 +473,47 @@ Status Model::run(std::vector<HostTensor> inputs, Clock::time_point deadline, Ru
   return out->status;
 }
 
-void Model::worker(size_t instance) {
+std::vector<std::vector<int64_t>> Model::expected_output_shapes(const WorkItem& item, std::string* key) {
+  *key = "";
+  for (const auto& t : item.inputs) *key += shape_str(t.shape) + ";";
+  std::vector<std::vector<int64_t>> out(outputs_.size());
+  {
+    std::lock_guard<std::mutex> lk(shapes_mu_);
+    auto it = seen_output_shapes_.find(*key);
+    if (it != seen_output_shapes_.end() && it->second.size() == outputs_.size()) return it->second;
+  }
+  for (size_t o = 0; o < outputs_.size(); ++o) {
+    const TensorMeta& m = outputs_[o];
+    std::vector<int64_t> shape;
+    for (size_t d = 0; d < m.shape.size(); ++d) {
+      int64_t v = m.shape[d];
+      // a symbolic dim named like an input's ("batch") takes that input's value
+      for (size_t i = 0; v < 0 && i < inputs_.size(); ++i)
+        for (size_t k = 0; v < 0 && k < inputs_[i].symbolic.size(); ++k)
+          if (!m.symbolic[d].empty() && inputs_[i].symbolic[k] == m.symbolic[d] && k < item.inputs[i].shape.size())
+            v = item.inputs[i].shape[k];
+      if (v < 0) {
+        shape.clear();
+        break;
+      }
+      shape.push_back(v);
+    }
+    out[o] = std::move(shape);
+  }
+  return out;
+}
+
+void Model::remember_output_shapes(const std::string& key, std::vector<std::vector<int64_t>> shapes) {
+  std::lock_guard<std::mutex> lk(shapes_mu_);
+  if (shapes.empty()) {
+    seen_output_shapes_.erase(key);
+    return;
+  }
+  if (seen_output_shapes_.size() >= 64 && !seen_output_shapes_.count(key)) seen_output_shapes_.clear();
+  seen_output_shapes_[key] = std::move(shapes);
+}
+
+void Model::worker() {
   // requests dropped from the queue unrun are answered at once and counted by reason
   auto answer_unrun = [this](std::vector<std::shared_ptr<WorkItem>>& items, uint64_t ModelCounters::*counter,
                              StatusCode code, const char* why) {
@@ -465,16 +535,17 @@ void Model::worker(size_t instance) {
     answer_unrun(p.cancelled, &ModelCounters::cancelled, StatusCode::CANCELLED,
                  "the caller went away while queued; request was not run");
     if (!p.batch.empty()) {
-      execute(instance, p.batch);
-      queue_->release();
+      execute(p.instance, p.batch);
+      queue_->release(p.instance);
     }
     if (p.closed_and_empty) return;
   }
 }
 
-void Model::execute(size_t instance, std::vector<std::shared_ptr<WorkItem>>& batch) {
+void Model::execute(int instance, std::vector<std::shared_ptr<WorkItem>>& batch) {
   const auto start = Clock::now();
   ++running_;
+  busy_[static_cast<size_t>(instance)] = true;
   int64_t total_rows = 0;
   for (const auto& it : batch) total_rows += it->rows;
   Status status = Status::OK;
@@ -483,7 +554,7 @@ void Model::execute(size_t instance, std::vector<std::shared_ptr<WorkItem>>& bat
     static const Ort::MemoryInfo mem = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
     // one staging buffer per input and instance, reused: its capacity settles at the largest batch
     // seen, so batches of varying size neither fault in fresh pages nor fragment the heap
-    std::vector<std::string>& joined = join_buffers_[instance];
+    std::vector<std::string>& joined = join_buffers_[static_cast<size_t>(instance)];
     std::vector<Ort::Value> values;
     for (size_t i = 0; i < inputs_.size(); ++i) {
       HostTensor& first = batch[0]->inputs[i];
@@ -504,8 +575,50 @@ void Model::execute(size_t instance, std::vector<std::shared_ptr<WorkItem>>& bat
       }
       values.push_back(Ort::Value::CreateTensor(mem, ptr, bytes, shape.data(), shape.size(), first.type));
     }
-    auto outs = sessions_[instance % sessions_.size()]->Run(Ort::RunOptions{nullptr}, input_names_.data(), values.data(), values.size(),
-                                         output_names_.data(), output_names_.size());
+    // A lone request with an output window gets the outputs whose shapes are known beforehand
+    // written straight into it by ONNX Runtime; the others are allocated by ONNX Runtime as usual.
+    std::vector<Ort::Value> outs;
+    std::vector<bool> placed(outputs_.size(), false);
+    std::string shapes_key;
+    const OutputWindow& win = batch[0]->window;
+    if (batch.size() == 1 && win.base) {
+      const auto shapes = expected_output_shapes(*batch[0], &shapes_key);
+      uint64_t cursor = 0;
+      for (size_t o = 0; o < outputs_.size(); ++o) {
+        const bool wanted = win.wanted.empty() || win.wanted[o];
+        uint64_t bytes = dtype_size(outputs_[o].type);
+        for (int64_t d : shapes[o]) bytes *= static_cast<uint64_t>(d);
+        const uint64_t at = (cursor + 63) / 64 * 64;
+        if (!wanted || shapes[o].empty() || bytes == 0 || at > win.size || bytes > win.size - at) {
+          outs.emplace_back(nullptr);
+          continue;
+        }
+        outs.push_back(Ort::Value::CreateTensor(mem, win.base + at, bytes, shapes[o].data(), shapes[o].size(), outputs_[o].type));
+        placed[o] = true;
+        cursor = at + bytes;
+      }
+    } else {
+      for (size_t o = 0; o < outputs_.size(); ++o) outs.emplace_back(nullptr);
+    }
+    const bool any_placed = std::find(placed.begin(), placed.end(), true) != placed.end();
+    try {
+      session_of(instance).Run(Ort::RunOptions{nullptr}, input_names_.data(), values.data(), values.size(), output_names_.data(),
+                               outs.data(), outs.size());
+    } catch (const Ort::Exception&) {
+      if (!any_placed) throw;
+      // an output came out in another shape than expected (a shape that depends on the data):
+      // forget the guess and run again the ordinary way
+      remember_output_shapes(shapes_key, {});
+      std::fill(placed.begin(), placed.end(), false);
+      for (auto& v : outs) v = Ort::Value{nullptr};
+      session_of(instance).Run(Ort::RunOptions{nullptr}, input_names_.data(), values.data(), values.size(), output_names_.data(),
+                               outs.data(), outs.size());
+    }
+    if (!shapes_key.empty()) {
+      std::vector<std::vector<int64_t>> seen;
+      for (auto& v : outs) seen.push_back(v.GetTensorTypeAndShapeInfo().GetShape());
+      remember_output_shapes(shapes_key, std::move(seen));
+    }
     for (size_t o = 0; o < outs.size(); ++o) {
       auto info = outs[o].GetTensorTypeAndShapeInfo();
       const auto type = info.GetElementType();
@@ -516,19 +629,26 @@ void Model::execute(size_t instance, std::vector<std::shared_ptr<WorkItem>>& bat
         throw std::runtime_error("output '" + output_names_s_[o] + "' leading dim " + shape_str(shape) +
                                  " does not follow the batch of " + std::to_string(total_rows));
       const size_t row_bytes = shape.empty() || shape[0] == 0 ? 0 : bytes / static_cast<size_t>(shape[0]);
+      // A lone request keeps ONNX Runtime's output buffer itself (no copy here): the caller copies
+      // it once, into the reply or into shared memory. Rows of a batch are split into copies.
+      std::shared_ptr<const void> keep;
+      if (placed[o]) keep = win.keep;  // the bytes already sit in the caller's window
+      else if (batch.size() == 1) keep = std::make_shared<Ort::Value>(std::move(outs[o]));
       size_t off = 0;
       for (size_t k = 0; k < batch.size(); ++k) {
         HostTensor h;
         h.name = output_names_s_[o];
         h.type = type;
         h.shape = shape;
-        if (batch.size() > 1) {
+        if (keep) {
+          h.view = data;
+          h.view_size = bytes;
+          h.keep = keep;
+        } else {
           h.shape[0] = batch[k]->rows;
           const size_t n = row_bytes * static_cast<size_t>(batch[k]->rows);
           h.data.assign(data + off, n);
           off += n;
-        } else {
-          h.data.assign(data, bytes);
         }
         results[k].push_back(std::move(h));
       }
@@ -539,6 +659,7 @@ void Model::execute(size_t instance, std::vector<std::shared_ptr<WorkItem>>& bat
     status = Status(StatusCode::INTERNAL, std::string("inference failed: ") + ex.what());
   }
   const auto end = Clock::now();
+  busy_[static_cast<size_t>(instance)] = false;
   --running_;
   const int64_t infer_us = us_between(start, end);
   {
@@ -547,6 +668,10 @@ void Model::execute(size_t instance, std::vector<std::shared_ptr<WorkItem>>& bat
     counters_->inferences += static_cast<uint64_t>(total_rows);
     counters_->batch_size.add(static_cast<double>(total_rows));
     counters_->compute_us.add(static_cast<double>(infer_us));
+    InstanceCounters& ic = counters_->instance[static_cast<size_t>(instance)];
+    ++ic.executions;
+    ic.inferences += static_cast<uint64_t>(total_rows);
+    ic.compute_us.add(static_cast<double>(infer_us));
     for (const auto& it : batch) {
       counters_->queue_us.add(static_cast<double>(us_between(it->enqueued, start)));
       if (status.ok()) ++counters_->success;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "fast_socket.hpp"
 #include "service.hpp"
 
 namespace cvp {
@@ -15,6 +16,8 @@ struct ServerConfig {
   int max_message_mb = 64;
   int max_threads = 64;  // gRPC sync-server thread cap: admission beyond it is refused by gRPC
   std::string unix_socket;  // also listen on this Unix domain socket path (same-host clients)
+  // fast socket (abstract Unix socket name): "auto" = a fresh name per process, "off" = none
+  std::string fast_socket = "auto";
   ServiceOptions service;
 };
 
@@ -26,9 +29,12 @@ class Server {
   // `grace`), then stop model workers after their queues are empty.
   void drain(std::chrono::milliseconds grace);
   CoreService& service() { return *service_; }
+  // "@name" of the fast socket, or empty
+  std::string fast_socket() const { return fast_ ? "@" + fast_->name() : ""; }
 
  private:
   std::unique_ptr<CoreService> service_;
+  std::unique_ptr<FastSocketServer> fast_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };

@@ -5,9 +5,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dirent.h>
+#include <signal.h>
+
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <random>
 
 namespace cvp {
 namespace {
@@ -25,7 +30,19 @@ bool valid_key(const std::string& k) {
   return k != "/." && k != "/..";
 }
 
+constexpr const char* kStreamPrefix = "cvp-core-";
+std::atomic<uint64_t> g_stream_bytes{0};
+std::atomic<uint64_t> g_stream_counter{0};
+
 }  // namespace
+
+Status check_window(const std::string& region, uint64_t region_size, uint64_t offset, uint64_t byte_size) {
+  if (offset > region_size || byte_size > region_size - offset)
+    return Status(StatusCode::INVALID_ARGUMENT, "shared-memory reference [" + std::to_string(offset) + ", +" +
+                                                    std::to_string(byte_size) + ") is outside region '" + region +
+                                                    "' of " + std::to_string(region_size) + " bytes");
+  return Status::OK;
+}
 
 struct SharedMemoryRegistry::Region {
   void* base = MAP_FAILED;
@@ -92,10 +109,7 @@ Status SharedMemoryRegistry::view(const inference::v1::SharedMemoryRef& ref, Hos
     if (it == regions_.end()) return Status(StatusCode::NOT_FOUND, "shared-memory region '" + ref.region() + "' is not registered");
     r = it->second;
   }
-  if (ref.offset() > r->size || ref.byte_size() > r->size - ref.offset())
-    return Status(StatusCode::INVALID_ARGUMENT, "shared-memory reference [" + std::to_string(ref.offset()) + ", +" +
-                                                    std::to_string(ref.byte_size()) + ") is outside region '" +
-                                                    ref.region() + "' of " + std::to_string(r->size) + " bytes");
+  if (auto st = check_window(ref.region(), r->size, ref.offset(), ref.byte_size()); !st.ok()) return st;
   t->view = r->data + ref.offset();
   t->view_size = static_cast<size_t>(ref.byte_size());
   t->keep = r;
@@ -105,6 +119,79 @@ Status SharedMemoryRegistry::view(const inference::v1::SharedMemoryRef& ref, Hos
 size_t SharedMemoryRegistry::size() const {
   std::lock_guard<std::mutex> lk(mu_);
   return regions_.size();
+}
+
+Status StreamRegion::create(uint64_t byte_size, uint64_t budget, std::shared_ptr<StreamRegion>* out) {
+  if (byte_size == 0) return Status(StatusCode::INVALID_ARGUMENT, "a stream region needs at least 1 byte");
+  // reserve against the budget first, so that concurrent creations cannot overshoot it together
+  const uint64_t before = g_stream_bytes.fetch_add(byte_size);
+  if (before + byte_size > budget || before + byte_size < before) {
+    g_stream_bytes -= byte_size;
+    return Status(StatusCode::RESOURCE_EXHAUSTED, "stream shared memory is capped at " + std::to_string(budget >> 20) +
+                                                      " MB for the core (" + std::to_string(before >> 20) + " MB in use)");
+  }
+  std::shared_ptr<StreamRegion> r(new StreamRegion());
+  r->size_ = byte_size;  // from here on the destructor gives the budget back
+  std::random_device rd;
+  char rnd[17];
+  std::snprintf(rnd, sizeof rnd, "%08x%08x", rd(), rd());
+  r->key_ = "/" + std::string(kStreamPrefix) + std::to_string(::getpid()) + "-" + std::to_string(++g_stream_counter) + "-" + rnd;
+  const int fd = ::shm_open(r->key_.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+  if (fd < 0) {
+    const int e = errno;
+    r->key_.clear();  // not ours: never unlink a name this call did not create
+    return Status(StatusCode::RESOURCE_EXHAUSTED, "cannot create shared memory: " + std::string(std::strerror(e)));
+  }
+  // posix_fallocate reserves the pages now: without it a full /dev/shm would surface as SIGBUS
+  // when a tensor is first written, instead of as this error
+  const int alloc = ::posix_fallocate(fd, 0, static_cast<off_t>(byte_size));
+  void* base = alloc == 0 ? ::mmap(nullptr, byte_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+  const int map_errno = alloc != 0 ? alloc : errno;
+  ::close(fd);
+  if (base == MAP_FAILED) {
+    ::shm_unlink(r->key_.c_str());
+    r->key_.clear();
+    return Status(StatusCode::RESOURCE_EXHAUSTED, "cannot reserve " + std::to_string(byte_size) +
+                                                      " bytes of shared memory: " + std::strerror(map_errno));
+  }
+  r->data_ = static_cast<char*>(base);
+  *out = std::move(r);
+  return Status::OK;
+}
+
+StreamRegion::~StreamRegion() {
+  if (data_) ::munmap(data_, size_);
+  if (!key_.empty()) ::shm_unlink(key_.c_str());  // ENOENT once the client unlinked it: fine
+  g_stream_bytes -= size_;
+}
+
+Status StreamRegion::view(std::shared_ptr<StreamRegion> self, const inference::v1::SharedMemoryRef& ref, HostTensor* t) const {
+  if (auto st = check_window(ref.region(), size_, ref.offset(), ref.byte_size()); !st.ok()) return st;
+  t->view = data_ + ref.offset();
+  t->view_size = static_cast<size_t>(ref.byte_size());
+  t->keep = std::move(self);
+  return Status::OK;
+}
+
+uint64_t StreamRegion::total_bytes() { return g_stream_bytes.load(); }
+
+int StreamRegion::remove_stale() {
+  // /dev/shm is where glibc's shm_open keeps its objects on Linux
+  DIR* d = ::opendir("/dev/shm");
+  if (!d) return 0;
+  int removed = 0;
+  const std::string prefix = kStreamPrefix;
+  while (dirent* e = ::readdir(d)) {
+    const std::string n = e->d_name;
+    if (n.compare(0, prefix.size(), prefix) != 0) continue;
+    const long pid = std::strtol(n.c_str() + prefix.size(), nullptr, 10);
+    // only names of cores that are gone: kill(pid, 0) fails with ESRCH
+    if (pid > 0 && pid != ::getpid() && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH &&
+        ::shm_unlink(("/" + n).c_str()) == 0)
+      ++removed;
+  }
+  ::closedir(d);
+  return removed;
 }
 
 }  // namespace cvp

@@ -1,5 +1,6 @@
 // Fixed-bucket histograms and per-model counters (cheap enough to update on every request).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <mutex>
 #include <vector>
@@ -38,16 +39,23 @@ inline std::vector<double> latency_bounds_us() {
   return {50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 5000000};
 }
 
+struct InstanceCounters {
+  uint64_t executions = 0, inferences = 0;
+  Histogram compute_us{latency_bounds_us()};
+};
+
 struct ModelCounters {
-  explicit ModelCounters(int max_batch)
+  ModelCounters(int max_batch, int instances)
       : queue_us(latency_bounds_us()), compute_us(latency_bounds_us()), batch_size([&] {
           std::vector<double> b;
           for (int i = 1; i <= std::max(1, max_batch); ++i) b.push_back(i);
           return b;
-        }()) {}
+        }()),
+        instance(static_cast<size_t>(std::max(1, instances))) {}
   std::mutex mu;
   uint64_t success = 0, failed = 0, rejected = 0, expired = 0, cancelled = 0, executions = 0, inferences = 0;
   Histogram queue_us, compute_us, batch_size;
+  std::vector<InstanceCounters> instance;
 };
 
 }  // namespace cvp

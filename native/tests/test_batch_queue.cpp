@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
 
 #include "batch_queue.hpp"
@@ -29,7 +30,9 @@ TEST(BatchQueue, FifoOrderAndMaxBatch) {
   for (int i = 0; i < 6; ++i) ASSERT_EQ(q.push(item(i)), BatchQueue::Admit::Ok);
   auto a = q.pop();
   ASSERT_EQ(a.batch.size(), 4u);
+  EXPECT_EQ(a.instance, 0);
   for (int i = 0; i < 4; ++i) EXPECT_EQ(tag(a.batch[static_cast<size_t>(i)]), i);
+  q.release(a.instance);
   auto b = q.pop();
   ASSERT_EQ(b.batch.size(), 2u);
   EXPECT_EQ(tag(b.batch[0]), 4);
@@ -103,10 +106,13 @@ TEST(BatchQueue, IncompatibleShapesAndRowOverflowSplitBatches) {
   auto p = q.pop();  // next request cannot join: no waiting
   ASSERT_EQ(p.batch.size(), 2u);
   EXPECT_EQ(tag(p.batch[1]), 1);
-  q.pop();
-
+  q.release(p.instance);
   q.push(item(3, 3));
   q.push(item(4, 3));
+  auto b = q.pop();  // "b" alone: the next request has another shape
+  ASSERT_EQ(b.batch.size(), 1u);
+  EXPECT_EQ(tag(b.batch[0]), 2);
+  q.release(b.instance);
   auto r = q.pop();  // 3 + 3 > 4 rows
   ASSERT_EQ(r.batch.size(), 1u);
   EXPECT_EQ(tag(r.batch[0]), 3);
@@ -145,8 +151,9 @@ TEST(BatchQueue, SharesWaitingRowsWithFreeInstances) {
   auto b = q.pop();  // the first is busy now: the second takes what is left
   ASSERT_EQ(b.batch.size(), 4u);
   EXPECT_EQ(tag(b.batch[0]), 4);
-  q.release();
-  q.release();
+  EXPECT_NE(a.instance, b.instance);
+  q.release(a.instance);
+  q.release(b.instance);
   for (int i = 8; i < 11; ++i) q.push(item(i));
   EXPECT_EQ(q.pop().batch.size(), 2u);  // ceil(3 / 2)
   EXPECT_EQ(q.pop().batch.size(), 1u);
@@ -171,4 +178,70 @@ TEST(BatchQueue, CancelledRequestsAreHandedBackUnrun) {
   auto r = q.pop();
   ASSERT_EQ(r.batch.size(), 1u);
   EXPECT_EQ(tag(r.batch[0]), 1);
+}
+
+TEST(BatchQueue, CancelWakesAWorkerWhileEveryInstanceIsBusy) {
+  BatchQueue q(8, 1, microseconds(0), 1);
+  const int busy = q.try_claim();  // the only instance runs something else
+  ASSERT_EQ(busy, 0);
+  // the deadline bounds the wait should cancel() not wake the worker: it then comes back expired
+  auto gone = item(0, 1, "k", Clock::now() + seconds(30));
+  ASSERT_EQ(q.push(gone), BatchQueue::Admit::Ok);
+  BatchQueue::Popped p;
+  std::thread worker([&] { p = q.pop(); });
+  q.cancel(gone);
+  worker.join();
+  ASSERT_EQ(p.cancelled.size(), 1u);  // handed back at once, its slot free, instance still busy
+  EXPECT_TRUE(p.expired.empty());
+  EXPECT_TRUE(p.batch.empty());
+  EXPECT_EQ(q.depth(), 0u);
+  EXPECT_EQ(q.busy(), 1);
+  q.release(busy);
+}
+
+TEST(BatchQueue, ABatchWaitsForAFreeInstance) {
+  BatchQueue q(8, 1, microseconds(0), 1);
+  q.push(item(0));
+  q.push(item(1));
+  auto a = q.pop();
+  ASSERT_EQ(a.batch.size(), 1u);
+  std::atomic<bool> got{false};
+  std::thread second([&] {
+    auto b = q.pop();  // the only instance is busy: blocks until it is released
+    got = true;
+    EXPECT_EQ(tag(b.batch[0]), 1);
+    q.release(b.instance);
+  });
+  std::this_thread::sleep_for(milliseconds(30));
+  EXPECT_FALSE(got.load());
+  q.release(a.instance);
+  second.join();
+  EXPECT_TRUE(got.load());
+}
+
+TEST(BatchQueue, TryClaimGivesAFreeInstanceOnlyWhenNothingWaits) {
+  BatchQueue q(8, 1, microseconds(0), 2);
+  const int a = q.try_claim();
+  const int b = q.try_claim();
+  EXPECT_GE(a, 0);
+  EXPECT_GE(b, 0);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(q.try_claim(), -1);  // both instances busy
+  EXPECT_EQ(q.busy(), 2);
+  q.release(b);
+  EXPECT_EQ(q.try_claim(), b);  // the instance released last comes back first (warm)
+  q.release(b);
+  q.push(item(0));
+  EXPECT_EQ(q.try_claim(), -1);  // a queued request goes first
+  auto p = q.pop();
+  EXPECT_EQ(p.instance, b);
+  q.release(p.instance);
+  q.release(a);
+  EXPECT_EQ(q.busy(), 0);
+
+  BatchQueue delayed(8, 4, milliseconds(5), 1);
+  EXPECT_EQ(delayed.try_claim(), -1);  // requests are meant to wait for company
+  BatchQueue closed(8, 1, microseconds(0), 1);
+  closed.close();
+  EXPECT_EQ(closed.try_claim(), -1);
 }

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "model.hpp"
 
 using namespace std::chrono;
@@ -40,8 +42,8 @@ HostTensor f32(const std::string& name, std::vector<int64_t> shape, const std::v
 }
 
 std::vector<float> floats(const HostTensor& t) {
-  std::vector<float> v(t.data.size() / sizeof(float));
-  std::memcpy(v.data(), t.data.data(), t.data.size());
+  std::vector<float> v(t.size() / sizeof(float));
+  std::memcpy(v.data(), t.bytes(), t.size());
   return v;
 }
 
@@ -130,20 +132,62 @@ TEST(Model, RejectsMalformedInputs) {
   EXPECT_EQ(s.success(), 0u);
 }
 
-TEST(Model, GpuProvidersAreRefusedExplicitlyWithoutFallback) {
+// Keyed on what this host has, found at run time: where a GPU provider loads, a model loads and
+// runs on it; where it does not, LoadModel refuses with FAILED_PRECONDITION carrying the loader's
+// own reason, and no CPU session is made in its place.
+TEST(Model, GpuProvidersRunWhereTheyLoadAndAreRefusedWithTheLoadersReasonElsewhere) {
   for (const char* p : {"cuda", "tensorrt"}) {
+    const cvp::ProviderProbe probe = cvp::probe_provider(p);
     auto r = load_req("g", "affine_dyn.onnx");
     r.mutable_engine()->set_provider(p);
     std::shared_ptr<Model> m;
     auto st = Model::load(r, &m);
+    if (probe.loads) {
+      ASSERT_TRUE(st.ok()) << p << " loads here, but LoadModel failed: " << st.error_message();
+      RunOutput out;
+      std::vector<HostTensor> ins{f32("x", {1, 4}, {1, 2, 3, 4})};
+      ASSERT_TRUE(m->run(std::move(ins), in(seconds(60)), &out).ok());
+      EXPECT_EQ(floats(out.outputs[0]), (std::vector<float>{3, 5, 7, 9}));
+      continue;
+    }
+    ASSERT_FALSE(probe.error.empty()) << p;
     EXPECT_EQ(st.error_code(), StatusCode::FAILED_PRECONDITION) << p << ": " << st.error_message();
-    EXPECT_FALSE(st.error_message().empty());
+    // the refusal names the same cause the probe found (ONNX Runtime's or the loader's words)
+    const std::string cause = probe.error.substr(probe.error.find(':') == std::string::npos ? 0 : probe.error.find(':') + 1);
+    EXPECT_NE(st.error_message().find(cause.substr(0, std::min<size_t>(cause.size(), 60))), std::string::npos)
+        << p << ": refusal '" << st.error_message() << "' vs probe '" << probe.error << "'";
     EXPECT_EQ(m, nullptr);  // no CPU session was made in its place
   }
   auto r = load_req("g", "affine_dyn.onnx");
   r.mutable_engine()->set_provider("opencl");
   std::shared_ptr<Model> m;
   EXPECT_EQ(Model::load(r, &m).error_code(), StatusCode::INVALID_ARGUMENT);
+}
+
+TEST(Model, ProviderProbeReportsCpuAsLoadingAndExplainsTheRest) {
+  const cvp::ProviderProbe cpu = cvp::probe_provider("cpu");
+  EXPECT_TRUE(cpu.listed);
+  EXPECT_TRUE(cpu.loads) << cpu.error;
+  for (const char* p : {"cuda", "tensorrt"}) {
+    const cvp::ProviderProbe g = cvp::probe_provider(p);
+    EXPECT_NE(g.library.find(std::string("libonnxruntime_providers_") + p), std::string::npos) << g.library;
+    EXPECT_TRUE(g.loads || !g.error.empty()) << p << ": neither loads nor says why";
+    if (g.loads) {
+      EXPECT_TRUE(g.device.known) << g.device.error;
+    }
+  }
+  EXPECT_FALSE(cvp::probe_provider("opencl").error.empty());
+  const auto j = nlohmann::json::parse(cvp::list_providers_json());
+  EXPECT_EQ(j.at("ort_version").get<std::string>(), Ort::GetVersionString());
+  ASSERT_EQ(j.at("providers").size(), 3u);
+  EXPECT_EQ(j["providers"][0]["provider"], "cpu");
+  EXPECT_EQ(j["providers"][0]["loads"], true);
+  for (size_t i = 1; i < 3; ++i) {
+    const auto& p = j["providers"][i];
+    EXPECT_TRUE(p.contains("library"));
+    EXPECT_TRUE(p["loads"].get<bool>() || !p.at("error").get<std::string>().empty()) << p.dump();
+    EXPECT_TRUE(p.at("device").contains("name") || p.at("device").contains("error")) << p.dump();
+  }
 }
 
 TEST(Model, LoadErrors) {
@@ -314,4 +358,84 @@ TEST(Model, StopDrainsQueuedWorkAndRefusesNewWork) {
   EXPECT_TRUE(st.ok()) << st.error_message();  // finished, not dropped
   std::vector<HostTensor> v{f32("x", {1, 4}, {1, 1, 1, 1})};
   EXPECT_EQ(m->run(std::move(v), in(seconds(1)), &out).error_code(), StatusCode::UNAVAILABLE);
+}
+
+TEST(Model, InstancesShareOneSessionOrHaveOneEach) {
+  auto shared = load_req("s", "small_cnn.onnx");
+  shared.mutable_batching()->set_instance_count(3);
+  shared.mutable_batching()->set_instance_sessions("shared");
+  auto a = must_load(shared);
+  EXPECT_EQ(a->session_count(), 1u);
+  auto separate = shared;
+  separate.mutable_batching()->set_instance_sessions("separate");
+  auto b = must_load(separate);
+  EXPECT_EQ(b->session_count(), 3u);
+  pb::ModelStats s;
+  b->stats(&s);
+  ASSERT_EQ(s.instances_size(), 3);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(s.instances(i).session(), i);
+  s.Clear();
+  a->stats(&s);
+  for (const auto& i : s.instances()) EXPECT_EQ(i.session(), 0);
+
+  // unset: the documented default, reported back in the model info
+  auto dflt = load_req("d", "small_cnn.onnx");
+  dflt.mutable_batching()->set_instance_count(2);
+  dflt.mutable_engine()->set_intra_op_threads(1);
+  pb::ModelInfo info;
+  must_load(dflt)->info(&info);
+  EXPECT_EQ(info.batching().instance_sessions(), cvp::default_instance_sessions("cpu", 1));
+  EXPECT_EQ(cvp::default_instance_sessions("cpu", 1), "shared");
+  EXPECT_EQ(cvp::default_instance_sessions("cpu", 2), "separate");
+  EXPECT_EQ(cvp::default_instance_sessions("cuda", 1), "separate");
+  auto bad = load_req("x", "small_cnn.onnx");
+  bad.mutable_batching()->set_instance_sessions("pooled");
+  std::shared_ptr<Model> m;
+  EXPECT_EQ(Model::load(bad, &m).error_code(), StatusCode::INVALID_ARGUMENT);
+}
+
+TEST(Model, ConcurrentRequestsRunOnSeparateInstancesAndStatsCountEach) {
+  auto r = load_req("c", "small_cnn.onnx", 1, 0, 8);
+  r.mutable_batching()->set_instance_count(2);
+  r.mutable_batching()->set_instance_sessions("separate");
+  auto m = must_load(r);
+  grpc::Status a_st, b_st;
+  std::thread a([&] {
+    RunOutput o;
+    std::vector<HostTensor> v{heavy_input(128)};
+    a_st = m->run(std::move(v), in(seconds(60)), &o);
+  });
+  ASSERT_TRUE(wait_for([&] { return stats_of(*m).running() == 1; }));
+  std::thread b([&] {  // the first instance is busy: this one takes the other, at once
+    RunOutput o;
+    std::vector<HostTensor> v{heavy_input(128)};
+    b_st = m->run(std::move(v), in(seconds(60)), &o);
+  });
+  ASSERT_TRUE(wait_for([&] { return stats_of(*m).running() == 2; }));
+  const auto during = stats_of(*m);
+  EXPECT_TRUE(during.instances(0).busy());
+  EXPECT_TRUE(during.instances(1).busy());
+  EXPECT_EQ(during.queue_depth(), 0);
+  a.join();
+  b.join();
+  ASSERT_TRUE(a_st.ok() && b_st.ok());
+  const auto s = stats_of(*m);
+  EXPECT_EQ(s.instances(0).executions(), 1u);
+  EXPECT_EQ(s.instances(1).executions(), 1u);
+  EXPECT_EQ(s.instances(0).inferences() + s.instances(1).inferences(), 2u);  // one request each
+  EXPECT_EQ(s.instances(0).compute_us().count(), 1u);
+  EXPECT_FALSE(s.instances(0).busy());
+  EXPECT_EQ(s.executions(), 2u);
+}
+
+TEST(Model, TensorRtEngineCachesAreKeyedByModelGpuAndTensorRtVersion) {
+  const std::string dir = ::testing::TempDir() + "/trt-cache";
+  const std::string a = cvp::engine_cache_dir(dir, fixture("small_cnn.onnx"), 0);
+  EXPECT_EQ(a, cvp::engine_cache_dir(dir, fixture("small_cnn.onnx"), 0));  // stable
+  EXPECT_NE(a, cvp::engine_cache_dir(dir, fixture("medium_cnn.onnx"), 0));  // another model, another folder
+  EXPECT_EQ(a.rfind(dir + "/", 0), 0u);
+  const std::string leaf = a.substr(dir.size() + 1);
+  EXPECT_EQ(leaf.find('/'), std::string::npos);
+  EXPECT_NE(leaf.find("-trt"), std::string::npos) << leaf;
+  EXPECT_EQ(leaf.size() > 16 ? leaf.substr(0, 16).find_first_not_of("0123456789abcdef") : 0, std::string::npos) << leaf;
 }

@@ -1,1 +1,2 @@
 export * from './native-client';
+export { statusError, type InferStreamStats } from './infer-streams';

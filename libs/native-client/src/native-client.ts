@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { InferStreams, type InferStreamStats } from './infer-streams';
 
 /**
  * TypeScript client of the native core (libs/contracts/proto/cvp_inference.proto, package
@@ -22,7 +24,14 @@ export interface NativeBatchingConfig {
   maxBatch?: number;
   maxQueueDelayUs?: number;
   queueCapacity?: number;
+  /** Model instances: runs that may execute at once (Triton's instance group count). */
   instanceCount?: number;
+  /**
+   * 'shared': every instance runs one ONNX Runtime session (weights held once); 'separate': a
+   * session, with its own intra-op thread pool, per instance. Unset: the core's default (shared on
+   * CPU with one intra-op thread per instance, else separate; see native/README.md).
+   */
+  instanceSessions?: 'shared' | 'separate' | '';
 }
 export interface NativeModelInfo {
   id: string;
@@ -65,6 +74,15 @@ export interface NativeHistogram {
   sum: number;
   count: number;
 }
+export interface NativeInstanceStats {
+  instance: number;
+  /** the session it runs on (0 for all when instances share one) */
+  session: number;
+  executions: number;
+  inferences: number;
+  computeUs?: NativeHistogram;
+  busy: boolean;
+}
 export interface NativeModelStats {
   id: string;
   success: number;
@@ -81,6 +99,7 @@ export interface NativeModelStats {
   queueDepth: number;
   /** batches executing now */
   running?: number;
+  instances?: NativeInstanceStats[];
 }
 
 /** Per-call options: the correlation id travels as gRPC metadata `x-correlation-id` and appears in the core's logs. */
@@ -95,7 +114,15 @@ export interface NativeCoreApi {
     req: { id: string; path: string; engine?: NativeEngineConfig; batching?: NativeBatchingConfig; warmup?: boolean },
     timeoutMs: number,
     opts?: NativeCallOptions,
-  ): Promise<{ model: NativeModelInfo; loadUs: number; warmupUs: number }>;
+  ): Promise<{
+    model: NativeModelInfo;
+    loadUs: number;
+    warmupUs: number;
+    /** session creation alone (TensorRT: the engine build, or loading it from the cache) */
+    sessionCreateUs?: number;
+    /** TensorRT: this model's engine cache folder (keyed by model hash, GPU and TensorRT version) */
+    engineCacheDir?: string;
+  }>;
   unloadModel(req: { id: string }, timeoutMs: number, opts?: NativeCallOptions): Promise<Record<string, never>>;
   listModels(
     req: Record<string, never>,
@@ -180,9 +207,31 @@ export function isUnavailable(e: unknown): boolean {
 }
 
 export interface NativeClientOptions {
-  /** host:port of the core (loopback). */
+  /** host:port of the core (loopback), or unix:/path. */
   address: string;
   maxMessageBytes?: number;
+  /**
+   * How infer() reaches the core. By default it sends requests on long-lived streams (one per
+   * concurrent request, at most `maxStreams`, default 16): connections to the core's fast socket
+   * when the core runs on this host (`socket`, default true), else InferStream calls; and, on this
+   * host, it passes tensors through a shared-memory region the core creates per stream (at most
+   * `maxRegionMb` MB, default 256) instead of inside the messages. Calls beyond `maxStreams`, and
+   * every call with `maxStreams: 0`, are plain unary RPCs; tensors that do not fit a region travel
+   * in the messages. Results are the same either way; see native/README.md for the costs.
+   */
+  fastPath?: { maxStreams?: number; socket?: boolean; sharedMemory?: boolean; maxRegionMb?: number; shmDir?: string };
+}
+
+/** True when the address names this host (loopback or a Unix socket): shared memory can work. */
+export function isLocalAddress(address: string): boolean {
+  if (address.startsWith('unix:')) return true;
+  const host = address
+    .replace(/^dns:\/*/, '')
+    .replace(/:\d+$/, '')
+    .replace(/^\[|\]$/g, '');
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1';
 }
 
 type Unary = (
@@ -194,6 +243,7 @@ type Unary = (
 
 export class NativeCoreClient implements NativeCoreApi {
   private readonly client: grpc.Client & Record<string, Unary>;
+  private readonly streams: InferStreams;
 
   constructor(opts: NativeClientOptions) {
     const def = protoLoader.loadSync(findProto(), {
@@ -214,6 +264,33 @@ export class NativeCoreClient implements NativeCoreApi {
       // updates. Measured on a 4.8 MB request + response to cvp-core: 84 -> 67 ms wall.
       'grpc-node.flow_control_window': 8 * 1024 * 1024,
     }) as unknown as grpc.Client & Record<string, Unary>;
+    const fp = opts.fastPath ?? {};
+    const duplex = this.client as unknown as Record<
+      string,
+      (m: grpc.Metadata) => grpc.ClientDuplexStream<unknown, never>
+    >;
+    const streamDef = def['cvp.inference.v1.InferenceCore'] as Record<
+      string,
+      protoLoader.MethodDefinition<object, object>
+    >;
+    const inferStream = streamDef.InferStream;
+    this.streams = new InferStreams(
+      {
+        openStream: () => duplex.InferStream.call(this.client, new grpc.Metadata()),
+        serverInfo: () => this.call<{ fastSocket: string }>('ServerInfo', {}, 5000),
+        encodeRequest: (m) => inferStream.requestSerialize(m),
+        decodeAnswer: (b) => inferStream.responseDeserialize(b) as never,
+      },
+      {
+        maxStreams: fp.maxStreams ?? 16,
+        socket: fp.socket ?? true,
+        sharedMemory: fp.sharedMemory ?? true,
+        maxRegionBytes: Math.max(1, fp.maxRegionMb ?? 256) * 1024 * 1024,
+        shmDir: fp.shmDir ?? '/dev/shm',
+        maxFrameBytes: max,
+      },
+      isLocalAddress(opts.address),
+    );
   }
 
   private call<T>(method: string, req: unknown, timeoutMs: number, opts?: NativeCallOptions): Promise<T> {
@@ -249,12 +326,23 @@ export class NativeCoreClient implements NativeCoreApi {
   unloadModel: NativeCoreApi['unloadModel'] = (r, t, o) => this.call('UnloadModel', r, t, o);
   listModels: NativeCoreApi['listModels'] = (r, t, o) => this.call('ListModels', r, t, o);
   modelMetadata: NativeCoreApi['modelMetadata'] = (r, t, o) => this.call('ModelMetadata', r, t, o);
-  infer: NativeCoreApi['infer'] = (r, t, o) => this.call('Infer', r, t, o);
+  infer: NativeCoreApi['infer'] = async (r, t, o) => {
+    const streamed = await this.streams.infer(r, t, o);
+    if (streamed) return streamed as Awaited<ReturnType<NativeCoreApi['infer']>>;
+    this.streams.countUnary();
+    return this.call('Infer', r, t, o);
+  };
   detect: NativeCoreApi['detect'] = (r, t, o) => this.call('Detect', r, t, o);
   classify: NativeCoreApi['classify'] = (r, t, o) => this.call('Classify', r, t, o);
   stats: NativeCoreApi['stats'] = (r, t, o) => this.call('Stats', r, t, o);
 
+  /** What infer()'s fast path did so far (streams, shared memory, unary fallbacks). */
+  fastPathStats(): InferStreamStats {
+    return this.streams.stats();
+  }
+
   close(): void {
+    this.streams.close();
     this.client.close();
   }
 }

@@ -4,16 +4,16 @@
  * python side (untrained yolov8n and resnet50 presets at 64 px). Needs `native/scripts/build.sh`
  * and python/.venv (a missing venv fails these tests; it is not a reason to skip them).
  */
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { isInvalidArgument, NativeCoreClient, type NativeEngineConfig } from './native-client';
+import { type CoreProcess, killCore, startCore } from './testing/core-process';
 import { exportPythonPreset } from './testing/python-preset';
 
 const root = path.resolve(__dirname, '../../..');
-const bin = path.join(root, 'native/build/cvp-core');
 const fixtures = path.join(root, 'native/tests/fixtures');
 
 /**
@@ -30,49 +30,6 @@ const ORT_NODE_OPTIONS = {
 };
 /** spatial size the python presets are exported at (small: the export and the runs stay quick) */
 const PRESET_IMGSZ = 64;
-
-interface Core {
-  proc: ChildProcessWithoutNullStreams;
-  port: number;
-  logs: string[];
-  exited: Promise<number | null>;
-}
-
-function startCore(): Promise<Core> {
-  if (!existsSync(bin)) throw new Error(`${bin} is missing: run native/scripts/build.sh`);
-  const proc = spawn(bin, ['--port', '0', '--log-level', 'debug', '--drain-timeout-ms', '5000']);
-  const logs: string[] = [];
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error('cvp-core did not report a port within 20 s:\n' + logs.join('\n'))),
-      20000,
-    );
-    let buf = '';
-    proc.stderr.on('data', (chunk: Buffer) => {
-      buf += chunk.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        logs.push(line);
-        try {
-          const j = JSON.parse(line) as { msg?: string; port?: number };
-          if (j.msg === 'listening' && j.port) {
-            clearTimeout(timer);
-            resolve({ proc, port: j.port, logs, exited });
-          }
-        } catch {
-          /* non-JSON output is kept in logs for the failure message */
-        }
-      }
-    });
-    proc.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`cvp-core exited early (${code}):\n${logs.join('\n')}`));
-    });
-  });
-}
 
 /**
  * Reference run through onnxruntime-node in a plain node child process: inside jest's sandbox the
@@ -306,7 +263,7 @@ function decodeReference(
 type PresetName = 'yolov8n' | 'resnet50';
 
 describe('native core (real cvp-core binary) against onnxruntime-node', () => {
-  let core: Core;
+  let core: CoreProcess;
   let client: NativeCoreClient;
   let scratch: string | undefined;
   /** the python exports; a failure (no venv, export error) fails every test that needs them */
@@ -331,10 +288,7 @@ describe('native core (real cvp-core binary) against onnxruntime-node', () => {
 
   afterAll(async () => {
     client?.close();
-    if (core && core.proc.exitCode === null) {
-      core.proc.kill('SIGKILL');
-      await core.exited;
-    }
+    await killCore(core);
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   });
 
