@@ -54,11 +54,13 @@ async function servedSplit(ctx: ProtocolContext, rec: StepRecord, c: BenchCandid
     let roundTrip = 0;
     for (const b of bodies) {
       ctx.signal?.throwIfAborted();
+      // copied before the clock starts: fetch's BodyInit type (DOM lib) does not take a Buffer
+      const body = new Uint8Array(b.body);
       const t0 = performance.now();
       const r = await fetch(requestUrl(ctx, d), {
         method: 'POST',
         headers: { ...d.headers, 'content-type': b.contentType },
-        body: b.body,
+        body,
         signal: ctx.signal ? AbortSignal.any([ctx.signal, AbortSignal.timeout(60_000)]) : AbortSignal.timeout(60_000),
       });
       const text = await r.text();

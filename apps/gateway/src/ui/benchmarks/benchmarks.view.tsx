@@ -212,12 +212,18 @@ export function ComparePage({
               <td class="num">{fmtMs(y?.latency.p50Ms, 2)}</td>
               <td class="num">{fmtMs(y?.latency.p95Ms, 2)}</td>
               <td class="num">{ratio(x?.latency.p95Ms, y?.latency.p95Ms)}</td>
-              <td class="num">{x?.agreement ? x.agreement.accuracyDrop.toFixed(4) : '—'}</td>
-              <td class="num">{y?.agreement ? y.agreement.accuracyDrop.toFixed(4) : '—'}</td>
+              <td class="num">{accuracyDrop(x?.agreement)}</td>
+              <td class="num">{accuracyDrop(y?.agreement)}</td>
             </tr>
           );
         })}
       </Table>
     </Layout>
   );
+}
+
+/** A drop that could not be assessed is shown as such, never as 0. */
+function accuracyDrop(a: { accuracyDrop: number | null } | null | undefined): string {
+  if (!a) return '—';
+  return a.accuracyDrop === null ? 'not assessable' : a.accuracyDrop.toFixed(4);
 }
