@@ -27,7 +27,7 @@ export interface BatchAnswer {
  */
 const FROM_SOURCES = __filename.endsWith('.ts');
 const WORKER_ENTRY = path.join(__dirname, `ort-session.worker.${FROM_SOURCES ? 'ts' : 'js'}`);
-const TS_REGISTER = path.resolve(__dirname, '../../../../tools/jest/ts-worker-register.js');
+const TS_REGISTER = path.resolve(__dirname, '../../../../tools/jest/ts-register.js');
 
 /** How long a closing worker may take to release its session before it is terminated. */
 const CLOSE_GRACE_MS = 5000;

@@ -1,7 +1,8 @@
 'use strict';
-// Preloaded into worker threads started from TypeScript sources (jest runs the sources, and a
-// worker thread has no jest transform): compiles .ts files on require with SWC, as jest does, and
-// resolves the @cvp/* aliases from tsconfig.base.json. Compiled code (dist/, bundles) never loads it.
+// Preloaded (`--require`) into worker threads and child processes that run TypeScript sources
+// (jest runs the sources; its transform does not reach another thread or process): compiles .ts
+// files on require with SWC, as jest does, and resolves the @cvp/* aliases from tsconfig.base.json.
+// Compiled code (dist/, bundles) never loads it.
 const fs = require('node:fs');
 const path = require('node:path');
 const swc = require('@swc/core');
