@@ -98,6 +98,8 @@ export class OrtNodeModel implements LoadedModel {
   private readonly queue: Job[] = [];
   private readonly idle: OrtWorkerSession[];
   private running = 0;
+  /** Batches each instance ran, by instance. */
+  private readonly executions: number[];
   private batchTimer?: NodeJS.Timeout;
   private closed = false;
   readonly signature: ModelSignature;
@@ -111,7 +113,8 @@ export class OrtNodeModel implements LoadedModel {
     private readonly warmupImgsz = 640,
   ) {
     if (sessions.length === 0) throw new RangeError('a model needs at least one instance');
-    this.idle = [...sessions];
+    this.idle = [...sessions].reverse(); // pop() hands out instance 0 first
+    this.executions = sessions.map(() => 0);
     const spec = (m: ValueMeta) => ({
       name: m.name,
       datatype: m.isTensor ? (FROM_ORT[m.type] ?? m.type.toUpperCase()) : 'BYTES',
@@ -125,6 +128,11 @@ export class OrtNodeModel implements LoadedModel {
 
   get instances(): number {
     return this.sessions.length;
+  }
+
+  /** Batches run so far, per instance. */
+  instanceExecutions(): number[] {
+    return [...this.executions];
   }
 
   private enqueue(job: Omit<Job, 'enqueuedUs' | 'resolve' | 'reject'>): Promise<JobResult> {
@@ -189,6 +197,7 @@ export class OrtNodeModel implements LoadedModel {
 
   private async runBatch(session: OrtWorkerSession, batch: Job[]): Promise<void> {
     this.running++;
+    this.executions[this.sessions.indexOf(session)]++;
     const startUs = usNow();
     try {
       const transfer = [...new Set(batch.flatMap((j) => j.transfer))];

@@ -115,6 +115,9 @@ export class KserveRoutes {
         provider: e.config.options.provider,
         precision: e.config.options.precision,
         max_batch: e.config.options.maxBatch,
+        instances: e.config.options.instances ?? 1,
+        threads: e.config.options.threads,
+        aliases: e.aliases,
         task: e.task ?? null,
       },
     };
