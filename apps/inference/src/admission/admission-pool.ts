@@ -23,6 +23,8 @@ export interface AdmissionOptions {
 
 interface Waiter {
   ticket: AdmissionTicket;
+  /** When it started waiting for a worker (its body was in by then). */
+  since: number;
   resolve: (queuedMs: number) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
@@ -37,13 +39,12 @@ export class AdmissionTicket {
   /** Set while the ticket holds a worker slot. */
   running = false;
   released = false;
-  readonly arrivedAt = Date.now();
   startedAt = 0;
   waiter?: Waiter;
 
   constructor(private readonly pool: AdmissionPool) {}
 
-  /** Waits for a worker slot; resolves with the time since arrival (ms). */
+  /** Waits for a worker slot; resolves with the time it waited for one (ms; reading the body is not waiting). */
   acquire(deadline: number, signal?: AbortSignal): Promise<number> {
     return this.pool.acquireSlot(this, deadline, signal);
   }
@@ -126,7 +127,7 @@ export class AdmissionPool {
       this.running++;
       ticket.running = true;
       ticket.startedAt = Date.now();
-      return Promise.resolve(ticket.startedAt - ticket.arrivedAt);
+      return Promise.resolve(0);
     }
     const wait = deadline - Date.now();
     if (wait <= 0)
@@ -136,6 +137,7 @@ export class AdmissionPool {
     return new Promise<number>((resolve, reject) => {
       const w: Waiter = {
         ticket,
+        since: Date.now(),
         resolve,
         reject,
         timer: setTimeout(() => {
@@ -144,7 +146,7 @@ export class AdmissionPool {
             new AdmissionRejectedError(
               'deadline',
               this.retryAfterSeconds(),
-              `waited ${Date.now() - ticket.arrivedAt} ms for a worker, past the request deadline`,
+              `waited ${Date.now() - w.since} ms for a worker, past the request deadline`,
             ),
           );
         }, wait),
@@ -193,7 +195,7 @@ export class AdmissionPool {
       next.ticket.waiter = undefined;
       next.ticket.running = true;
       next.ticket.startedAt = Date.now();
-      next.resolve(next.ticket.startedAt - next.ticket.arrivedAt);
+      next.resolve(next.ticket.startedAt - next.since);
     } else {
       this.running--;
     }

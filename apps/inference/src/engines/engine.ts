@@ -49,8 +49,8 @@ export interface OutputTensor extends Tensor {
 /** How a tensor request may be handled beyond its inputs and outputs. */
 export interface InferOptions {
   /**
-   * The input tensors' ArrayBuffers belong to this request alone and may be handed to another
-   * thread (detached) instead of copied; the caller never reads them again.
+   * Input tensors that fill their ArrayBuffer alone belong to this request and may be handed to
+   * another thread (detached) instead of copied; the caller never reads them again.
    */
   transferInputs?: boolean;
   /** Outputs the client wants as JSON: an engine may encode them off the event loop (OutputTensor.json). */
@@ -60,6 +60,11 @@ export interface InferOptions {
 export interface InferResult {
   outputs: OutputTensor[];
   timing: Timing;
+  /**
+   * Hands the outputs' buffers back to the engine (they may live in reused shared slots): call it
+   * once the response no longer needs them (it has been written out, or the request failed).
+   */
+  release?: () => void;
 }
 
 export interface TensorSpec {

@@ -17,7 +17,8 @@ import { classifierImage, detectorImage, type ImageLimits } from '../vision/imag
 import { explainProviderFailure, ortExecutionProviders } from './ort-providers';
 import { FROM_ORT, TO_ORT } from './ort-types';
 import type { ItemResult, RunItem } from './ort-worker-protocol';
-import { type Feed, OrtWorkerSession, type Typed, type ValueMeta } from './ort-worker-session';
+import { type Feed, OrtWorkerSession, type SharedRef, type Typed, type ValueMeta } from './ort-worker-session';
+import type { SharedBufferPool, SharedSlot } from '../buffers/shared-buffer-pool';
 
 const VIEW: Record<Tensor['datatype'], new (b: ArrayBufferLike, o: number, n: number) => Typed> = {
   BOOL: Uint8Array,
@@ -49,11 +50,13 @@ export function toFeed(t: Tensor): Feed {
 export function fromFeed(name: string, t: Feed): Tensor {
   const datatype = FROM_ORT[t.type];
   if (!datatype) throw new Error(`output ${name} has unsupported type ${t.type}`);
-  const d = t.data;
+  const d = t.data!;
   return { name, datatype, shape: t.dims.map(Number), data: Buffer.from(d.buffer, d.byteOffset, d.byteLength) };
 }
 
 const usNow = () => Number(process.hrtime.bigint() / 1000n);
+/** Wall-clock µs that means the same in every thread (each thread's own timeOrigin + now). */
+const wallUs = () => (performance.timeOrigin + performance.now()) * 1000;
 
 interface JobResult {
   result: ItemResult;
@@ -64,10 +67,14 @@ interface JobResult {
   batchSize: number;
 }
 
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
 interface Job {
-  item: RunItem;
+  item: DistributiveOmit<RunItem, 'deadline'>;
   /** ArrayBuffers the job hands to the worker (detached when sent). */
   transfer: ArrayBuffer[];
+  /** Shared slots the job's tensors live in (the worker must know their buffers). */
+  shared: SharedSlot[];
   fetches?: string[];
   rows: number;
   /** Jobs with equal keys can share a batch; undefined = never batched. */
@@ -85,6 +92,8 @@ export interface OrtNodeEngineOptions {
   queueCap: number;
   /** How long the oldest request may wait for a fuller batch (µs); only used when maxBatch > 1. */
   maxQueueDelayUs: number;
+  /** Shared buffers for tensors (request bodies are read into them; outputs are written into them). */
+  buffers?: SharedBufferPool;
 }
 
 /**
@@ -96,11 +105,13 @@ export interface OrtNodeEngineOptions {
  */
 export class OrtNodeModel implements LoadedModel {
   private readonly queue: Job[] = [];
-  private readonly idle: OrtWorkerSession[];
+  /** Batches sent to each instance and not answered yet (running, or next in its worker's queue). */
+  private readonly inFlight: number[];
   private running = 0;
   /** Batches each instance ran, by instance. */
   private readonly executions: number[];
   private batchTimer?: NodeJS.Timeout;
+  private readonly unsubscribe?: () => void;
   private closed = false;
   readonly signature: ModelSignature;
   private readonly batchable: boolean;
@@ -113,7 +124,9 @@ export class OrtNodeModel implements LoadedModel {
     private readonly warmupImgsz = 640,
   ) {
     if (sessions.length === 0) throw new RangeError('a model needs at least one instance');
-    this.idle = [...sessions].reverse(); // pop() hands out instance 0 first
+    this.inFlight = sessions.map(() => 0);
+    // Slots the pool lets go are forgotten by the workers too, so their memory really goes.
+    this.unsubscribe = opts.buffers?.onDropped((ids) => sessions.forEach((s) => s.forget(ids)));
     this.executions = sessions.map(() => 0);
     const spec = (m: ValueMeta) => ({
       name: m.name,
@@ -140,17 +153,28 @@ export class OrtNodeModel implements LoadedModel {
     if (this.queue.length >= this.opts.queueCap)
       return Promise.reject(new EngineOverloadedError(`${this.queue.length} requests queued for this model`));
     return new Promise<JobResult>((resolve, reject) => {
-      this.queue.push({ ...job, key: this.batchable ? job.key : undefined, enqueuedUs: usNow(), resolve, reject });
+      this.queue.push({ ...job, key: this.batchable ? job.key : undefined, enqueuedUs: wallUs(), resolve, reject });
       this.pump();
     });
   }
 
+  /**
+   * The instance to send the next batch to: an idle one first; else one that is running but has
+   * nothing queued, so that its worker starts the next batch the moment it finishes, without a
+   * round trip through this thread's event loop (which may be busy writing responses). Depth 2
+   * per instance keeps that at one batch whose order is fixed early.
+   */
+  private nextInstance(): number {
+    const idle = this.inFlight.indexOf(0);
+    return idle >= 0 ? idle : this.inFlight.indexOf(1);
+  }
+
   private pump(): void {
-    while (this.idle.length > 0 && this.queue.length > 0) {
+    while (this.queue.length > 0 && this.nextInstance() >= 0) {
       if (this.batchable && this.opts.maxQueueDelayUs > 0 && this.queue[0].key !== undefined) {
         // Wait for a fuller batch, at most until the oldest request has waited maxQueueDelayUs.
         const rows = this.queue.reduce((s, j) => s + (j.key === this.queue[0].key ? j.rows : 0), 0);
-        const waitUs = this.queue[0].enqueuedUs + this.opts.maxQueueDelayUs - usNow();
+        const waitUs = this.queue[0].enqueuedUs + this.opts.maxQueueDelayUs - wallUs();
         if (rows < this.maxBatch && waitUs > 0) {
           this.batchTimer ??= setTimeout(
             () => {
@@ -164,7 +188,7 @@ export class OrtNodeModel implements LoadedModel {
       }
       const batch = this.takeBatch();
       if (batch.length === 0) return;
-      void this.runBatch(this.idle.pop()!, batch);
+      void this.runBatch(this.nextInstance(), batch);
     }
   }
 
@@ -195,27 +219,31 @@ export class OrtNodeModel implements LoadedModel {
     return batch;
   }
 
-  private async runBatch(session: OrtWorkerSession, batch: Job[]): Promise<void> {
+  private async runBatch(instance: number, batch: Job[]): Promise<void> {
     this.running++;
-    this.executions[this.sessions.indexOf(session)]++;
-    const startUs = usNow();
+    this.inFlight[instance]++;
+    this.executions[instance]++;
     try {
       const transfer = [...new Set(batch.flatMap((j) => j.transfer))];
-      const a = await session.run(
-        batch.map((j) => j.item),
+      const a = await this.sessions[instance].run(
+        batch.map((j) => ({ ...j.item, deadline: j.deadline }) as RunItem),
         batch[0].fetches,
         transfer,
+        batch.flatMap((j) => j.shared),
       );
-      a.results.forEach((result, k) =>
+      a.results.forEach((result, k) => {
+        if (result.kind === 'expired')
+          return batch[k].reject(new DeadlineExceededError('deadline passed while queued for the engine'));
         batch[k].resolve({
           result,
-          queueUs: startUs - batch[k].enqueuedUs,
+          // until the worker started it: the wait here and the wait in the worker's own queue
+          queueUs: Math.max(0, Math.round(a.startedUs - batch[k].enqueuedUs)),
           preUs: a.preUs,
           inferUs: a.inferUs,
           postUs: a.postUs,
           batchSize: a.rows,
-        }),
-      );
+        });
+      });
     } catch (e) {
       const err = /input|dimension|shape|type|Got invalid|index|rank/i.test((e as Error).message)
         ? new InvalidInferenceInputError((e as Error).message)
@@ -223,7 +251,7 @@ export class OrtNodeModel implements LoadedModel {
       for (const j of batch) j.reject(err);
     } finally {
       this.running--;
-      this.idle.push(session);
+      this.inFlight[instance]--;
       this.pump();
     }
   }
@@ -244,40 +272,90 @@ export class OrtNodeModel implements LoadedModel {
       for (const x of outputs) if (!outs.has(x)) throw new InvalidInferenceInputError(`unknown output ${x}`);
     }
     const preStart = usNow();
+    const pool = this.opts.buffers;
     const feeds: Record<string, Feed> = {};
     const transfer = new Set<ArrayBuffer>();
+    const shared = new Set<SharedSlot>();
     for (const t of inputs) {
+      // Bytes already in a shared slot (the request body) are named, not moved.
+      const slot = pool?.slotOf(t.data.buffer);
+      if (slot) {
+        feeds[t.name] = {
+          type: TO_ORT[t.datatype],
+          dims: t.shape,
+          ref: { id: slot.id, offset: t.data.byteOffset, bytes: t.data.length },
+        };
+        shared.add(slot);
+        continue;
+      }
       const f = toFeed(t);
       feeds[t.name] = f;
-      // A copy made for alignment is ours; the caller's bytes are handed over only when it says so.
-      if (o.transferInputs || f.data.buffer !== t.data.buffer) transfer.add(f.data.buffer as ArrayBuffer);
+      // Only a buffer the tensor fills alone can move: a copy made for alignment is ours; the
+      // caller's bytes move only when it says so (a view into a larger buffer is cloned).
+      const d = f.data!;
+      const whole =
+        d.byteOffset === 0 && d.byteLength === d.buffer.byteLength && !(d.buffer instanceof SharedArrayBuffer);
+      if (whole && (o.transferInputs || d.buffer !== t.data.buffer)) transfer.add(d.buffer as ArrayBuffer);
     }
     const rows = inputs[0]?.shape[0] ?? 1;
+    const names = outputs ?? this.signature.outputs.map((x) => x.name);
+    const outputSlots = pool ? this.outputSlots(pool, names, rows, o.jsonOutputs) : {};
+    for (const s of Object.values(outputSlots)) shared.add(s.slot);
+    const release = () => {
+      for (const s of Object.values(outputSlots)) pool!.give(s.slot);
+    };
     const key = JSON.stringify([
       outputs ?? null,
       o.jsonOutputs ?? null,
       inputs.map((t) => [t.name, t.datatype, t.shape.slice(1)]),
     ]);
     const preUs = usNow() - preStart;
-    const r = await this.enqueue({
-      item: { kind: 'tensors', feeds, jsonOutputs: o.jsonOutputs },
-      transfer: [...transfer],
-      fetches: outputs,
-      rows: this.batchable ? rows : 1,
-      key,
-      deadline,
-      signal,
-    });
+    let r: JobResult;
+    try {
+      r = await this.enqueue({
+        item: {
+          kind: 'tensors',
+          feeds,
+          jsonOutputs: o.jsonOutputs,
+          outputSlots: Object.keys(outputSlots).length
+            ? Object.fromEntries(Object.entries(outputSlots).map(([n, s]) => [n, { ref: s.ref, dims: s.dims }]))
+            : undefined,
+        },
+        transfer: [...transfer],
+        shared: [...shared],
+        fetches: outputs,
+        rows: this.batchable ? rows : 1,
+        key,
+        deadline,
+        signal,
+      });
+    } catch (e) {
+      release();
+      throw e;
+    }
     const postStart = usNow();
-    if (r.result.kind !== 'tensors') throw new Error('worker answered a tensor request with a non-tensor result');
+    if (r.result.kind !== 'tensors') {
+      release();
+      throw new Error('worker answered a tensor request with a non-tensor result');
+    }
     const res = r.result;
-    const names = outputs ?? this.signature.outputs.map((x) => x.name);
     const result: OutputTensor[] = names.map((n) => {
       const json = res.json[n];
-      if (json === undefined) return fromFeed(n, res.outputs[n]);
-      const datatype = FROM_ORT[json.type];
-      if (!datatype) throw new Error(`output ${n} has unsupported type ${json.type}`);
-      return { name: n, datatype, shape: json.dims.map(Number), data: EMPTY, json: json.text };
+      if (json !== undefined) {
+        const datatype = FROM_ORT[json.type];
+        if (!datatype) throw new Error(`output ${n} has unsupported type ${json.type}`);
+        return { name: n, datatype, shape: json.dims.map(Number), data: EMPTY, json: json.text };
+      }
+      const f = res.outputs[n];
+      if (!f.ref) return fromFeed(n, f);
+      const datatype = FROM_ORT[f.type];
+      if (!datatype) throw new Error(`output ${n} has unsupported type ${f.type}`);
+      return {
+        name: n,
+        datatype,
+        shape: f.dims.map(Number),
+        data: Buffer.from(outputSlots[n].slot.sab, 0, f.ref.bytes),
+      };
     });
     const timing: Timing = {
       queueUs: r.queueUs,
@@ -286,7 +364,32 @@ export class OrtNodeModel implements LoadedModel {
       postUs: r.postUs + usNow() - postStart,
       batchSize: r.batchSize,
     };
-    return { outputs: result, timing };
+    return { outputs: result, timing, release };
+  }
+
+  /**
+   * A shared slot for every output whose size is known before the run (only the batch axis
+   * symbolic), so the worker writes the answer where the response is sent from.
+   */
+  private outputSlots(
+    pool: SharedBufferPool,
+    names: string[],
+    rows: number,
+    jsonOutputs: string[] | undefined,
+  ): Record<string, { slot: SharedSlot; ref: SharedRef; dims: number[] }> {
+    const out: Record<string, { slot: SharedSlot; ref: SharedRef; dims: number[] }> = {};
+    for (const n of names) {
+      if (jsonOutputs?.includes(n)) continue;
+      const spec = this.signature.outputs.find((x) => x.name === n);
+      const size = spec && DATATYPE_BYTES[spec.datatype as Tensor['datatype']];
+      if (!spec || !size || spec.shape.length === 0 || spec.shape.slice(1).some((d) => d < 0)) continue;
+      const dims = [spec.shape[0] < 0 ? rows : spec.shape[0], ...spec.shape.slice(1)];
+      const bytes = dims.reduce((a, b) => a * b, 1) * size;
+      if (bytes === 0) continue;
+      const slot = pool.take(bytes);
+      out[n] = { slot, ref: { id: slot.id, offset: 0, bytes }, dims };
+    }
+    return out;
   }
 
   /** Input H x W: fixed dims from the model, else the requested size. */
@@ -314,6 +417,7 @@ export class OrtNodeModel implements LoadedModel {
     const r = await this.enqueue({
       item: { kind: 'detect', rgb: img.rgb, lb: img.lb, conf: opts.conf, iou: opts.iou, maxDet: opts.maxDet },
       transfer: [img.rgb.buffer as ArrayBuffer],
+      shared: [],
       rows: 1,
       key: OrtNodeModel.imageKey('detect', h, w, []),
       deadline,
@@ -351,6 +455,7 @@ export class OrtNodeModel implements LoadedModel {
     const r = await this.enqueue({
       item: { kind: 'classify', rgb, w, h, normalization: opts.normalization, topK: opts.topK },
       transfer: [rgb.buffer as ArrayBuffer],
+      shared: [],
       rows: 1,
       key: OrtNodeModel.imageKey('classify', h, w, [opts.normalization, opts.topK]),
       deadline,
@@ -384,7 +489,7 @@ export class OrtNodeModel implements LoadedModel {
       const n = shape.reduce((a, b) => a * b, 1);
       feeds[i.name] = toFeed({ name: i.name, datatype: dt, shape, data: Buffer.alloc(n * DATATYPE_BYTES[dt]) });
     }
-    await Promise.all(this.sessions.map((s) => s.run([{ kind: 'tensors', feeds }])));
+    await Promise.all(this.sessions.map((s) => s.run([{ kind: 'tensors', feeds, deadline: Infinity }])));
   }
 
   async close(): Promise<void> {
@@ -393,6 +498,7 @@ export class OrtNodeModel implements LoadedModel {
     const until = Date.now() + 30_000;
     while ((this.running || this.queue.length) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     clearTimeout(this.batchTimer);
+    this.unsubscribe?.();
     await Promise.all(this.sessions.map((s) => s.close()));
   }
 }

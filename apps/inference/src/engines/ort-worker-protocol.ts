@@ -32,11 +32,19 @@ export type Typed =
   | Float32Array
   | Float64Array;
 
-/** A tensor as a typed array over (part of) an ArrayBuffer. */
+/** Bytes in a slot of the shared buffer pool (apps/inference/src/buffers), known to the worker by id. */
+export interface SharedRef {
+  id: number;
+  offset: number;
+  bytes: number;
+}
+
+/** A tensor: its bytes in a shared slot (`ref`), or a typed array that travels with the message (`data`). */
 export interface Feed {
   type: OrtType;
   dims: number[];
-  data: Typed;
+  data?: Typed;
+  ref?: SharedRef;
 }
 
 export interface ValueMeta {
@@ -54,13 +62,19 @@ export interface OrtSessionOptions {
   executionMode?: 'sequential' | 'parallel';
 }
 
-/** One request of a batch: raw tensors, or an image decoded to RGB on the main thread (sharp, libuv's pool). */
-export type RunItem =
+/**
+ * One request of a batch: raw tensors, or an image decoded to RGB on the main thread (sharp,
+ * libuv's pool). `deadline` (Date.now() ms): the worker drops an item whose deadline has passed
+ * by the time its turn comes, unrun.
+ */
+export type RunItem = { deadline: number } & (
   | {
       kind: 'tensors';
       feeds: Record<string, Feed>;
       /** Outputs to answer as JSON text (the KServe `data` array) instead of bytes. */
       jsonOutputs?: string[];
+      /** Slots to write outputs into, with the dims they will have (known when only the batch axis is symbolic). */
+      outputSlots?: Record<string, { ref: SharedRef; dims: number[] }>;
     }
   | {
       kind: 'detect';
@@ -79,7 +93,8 @@ export type RunItem =
       h: number;
       normalization: 'imagenet' | 'unit';
       topK: number;
-    };
+    }
+);
 
 export interface DetectionRow {
   cls: number;
@@ -98,11 +113,20 @@ export type ItemResult =
       json: Record<string, { type: OrtType; dims: number[]; text: string }>;
     }
   | { kind: 'detect'; detections: DetectionRow[] }
-  | { kind: 'classify'; classes: { classId: number; score: number }[] };
+  | { kind: 'classify'; classes: { classId: number; score: number }[] }
+  | { kind: 'expired' };
 
 export type WorkerRequest =
   | { op: 'load'; id: number; path: string; options: OrtSessionOptions }
-  | { op: 'run'; id: number; items: RunItem[]; fetches?: string[] }
+  | {
+      op: 'run';
+      id: number;
+      items: RunItem[];
+      fetches?: string[];
+      /** Shared buffers this worker sees for the first time, by slot id. */
+      sabs?: Record<number, SharedArrayBuffer>;
+    }
+  | { op: 'forget'; id: number; ids: number[] }
   | { op: 'close'; id: number };
 
 export type WorkerAnswer =
@@ -113,10 +137,13 @@ export type WorkerAnswer =
       results: ItemResult[];
       /** Rows the model ran on (the batch). */
       rows: number;
+      /** When the worker took the batch up (wall-clock µs, timeOrigin + now). */
+      startedUs: number;
       /** Building the input in the worker (image to CHW, stacking a batch), µs. */
       preUs: number;
       inferUs: number;
       /** Splitting the batch, decoding, NMS and JSON encoding in the worker, µs. */
       postUs: number;
     }
-  | { id: number; closed: true };
+  | { id: number; closed: true }
+  | { id: number; forgot: number };

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import type { SharedSlot } from '../buffers/shared-buffer-pool';
 import type {
   ItemResult,
   OrtSessionOptions,
@@ -9,12 +10,13 @@ import type {
   WorkerRequest,
 } from './ort-worker-protocol';
 
-export type { Feed, OrtSessionOptions, OrtType, RunItem, Typed, ValueMeta } from './ort-worker-protocol';
+export type { Feed, OrtSessionOptions, OrtType, RunItem, SharedRef, Typed, ValueMeta } from './ort-worker-protocol';
 
 /** What a batch run answers: one result per item, and where the time went. */
 export interface BatchAnswer {
   results: ItemResult[];
   rows: number;
+  startedUs: number;
   preUs: number;
   inferUs: number;
   postUs: number;
@@ -47,6 +49,8 @@ export class OrtWorkerSession {
   private readonly pending = new Map<number, Pending>();
   private seq = 0;
   private exited = false;
+  /** Shared slots this worker has been given. */
+  private readonly known = new Set<number>();
   inputs: ValueMeta[] = [];
   outputs: ValueMeta[] = [];
 
@@ -102,8 +106,23 @@ export class OrtWorkerSession {
    * Runs one batch. `transfer` lists the ArrayBuffers the caller hands over (they are detached
    * here: the caller must not touch them again); everything else is cloned.
    */
-  async run(items: RunItem[], fetches?: string[], transfer: ArrayBuffer[] = []): Promise<BatchAnswer> {
-    return (await this.send({ op: 'run', items, fetches }, transfer)) as BatchAnswer & { id: number };
+  async run(
+    items: RunItem[],
+    fetches?: string[],
+    transfer: ArrayBuffer[] = [],
+    shared: SharedSlot[] = [],
+  ): Promise<BatchAnswer> {
+    // A shared buffer crosses to the worker once; later messages name it by id.
+    const fresh = shared.filter((s) => !this.known.has(s.id));
+    const sabs = fresh.length ? Object.fromEntries(fresh.map((s) => [s.id, s.sab])) : undefined;
+    for (const s of fresh) this.known.add(s.id);
+    return (await this.send({ op: 'run', items, fetches, sabs }, transfer)) as BatchAnswer & { id: number };
+  }
+
+  /** The pool dropped these slots: the worker lets go of their buffers too. */
+  forget(ids: number[]): void {
+    const mine = ids.filter((id) => this.known.delete(id));
+    if (mine.length && !this.exited) void this.send({ op: 'forget', ids: mine }).catch(() => undefined);
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PROBLEM_CONTENT_TYPE } from '@cvp/contracts';
 import { currentCorrelationId, problem } from '@cvp/platform';
+import type { SharedBufferPool, SharedSlot } from '../buffers/shared-buffer-pool';
 
 export class HttpError extends Error {
   constructor(
@@ -22,6 +23,14 @@ export interface ReadBodyOptions {
    * placed so that this offset is 8-byte aligned, and tensors can be viewed without a copy.
    */
   alignAt?: number;
+  /** Where bodies of a declared length are read into (reused shared slots); absent = a fresh buffer. */
+  pool?: SharedBufferPool;
+}
+
+export interface ReadBody {
+  body: Buffer;
+  /** The pool slot holding the body: give it back once nothing reads the body any more. */
+  slot?: SharedSlot;
 }
 
 /**
@@ -29,7 +38,7 @@ export interface ReadBodyOptions {
  * socket's or Buffer's shared pools, so it may be handed to another thread). Refuses (413) beyond
  * maxBytes: from Content-Length before reading, else as it streams; 408 past the time bound.
  */
-export function readBody(req: IncomingMessage, o: ReadBodyOptions): Promise<Buffer> {
+export function readBody(req: IncomingMessage, o: ReadBodyOptions): Promise<ReadBody> {
   const declared = Number(req.headers['content-length']);
   const known = req.headers['content-length'] !== undefined && Number.isSafeInteger(declared) && declared >= 0;
   if (known && declared > o.maxBytes)
@@ -39,7 +48,12 @@ export function readBody(req: IncomingMessage, o: ReadBodyOptions): Promise<Buff
     const chunks: Buffer[] = [];
     let size = 0;
     // With a known length the bytes go straight into their final place: one copy, as concat would make.
-    const dest = known ? Buffer.allocUnsafeSlow(pad + declared).subarray(pad) : undefined;
+    const slot = known && o.pool && declared > 0 ? o.pool.take(pad + declared) : undefined;
+    const dest = slot
+      ? Buffer.from(slot.sab, pad, declared)
+      : known
+        ? Buffer.allocUnsafeSlow(pad + declared).subarray(pad)
+        : undefined;
     let done = false;
     const finish = (err?: Error, body?: Buffer) => {
       if (done) return;
@@ -49,9 +63,10 @@ export function readBody(req: IncomingMessage, o: ReadBodyOptions): Promise<Buff
       req.off('end', onEnd);
       req.off('error', onError);
       if (err) {
+        if (slot) o.pool!.give(slot);
         req.resume(); // discard the rest; the answer goes out and the connection stays usable
         reject(err);
-      } else resolve(body!);
+      } else resolve({ body: body!, slot });
     };
     const timer = setTimeout(
       () => finish(new HttpError(408, `request body not received within ${o.timeoutMs} ms`)),

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AdmissionPool, AdmissionRejectedError, type AdmissionTicket } from '../admission/admission-pool';
+import type { SharedBufferPool, SharedSlot } from '../buffers/shared-buffer-pool';
 import {
   DeadlineExceededError,
   EngineOverloadedError,
@@ -25,6 +26,8 @@ export interface KserveOptions {
   deadlineMs: number;
   maxBodyBytes: number;
   serverVersion: string;
+  /** Reused buffers that request bodies are read into. */
+  buffers?: SharedBufferPool;
 }
 
 const MODEL_ROUTE =
@@ -182,13 +185,17 @@ export class KserveRoutes {
     });
     const signal = ac.signal;
     entry.enter();
+    let bodySlot: SharedSlot | undefined;
     try {
       const headerLength = endpoint === 'infer' ? this.headerLength(req) : undefined;
-      const body = await readBody(req, {
+      const read = await readBody(req, {
         maxBytes: this.opts.maxBodyBytes,
         timeoutMs: deadline - Date.now(),
         alignAt: headerLength,
+        pool: this.opts.buffers,
       });
+      const body = read.body;
+      bodySlot = read.slot;
       let respond: () => void;
       let timing: Timing;
       if (endpoint === 'infer') {
@@ -205,6 +212,8 @@ export class KserveRoutes {
             .then((x) => ((x.timing.queueUs += queuedUs), x)),
         );
         timing = r.timing;
+        // Output buffers go back to the engine once the response is out (or the client left).
+        if (r.release) res.once('close', r.release);
         respond = () => {
           const enc = encodeInferResponse(name, parsed, r.outputs);
           const headers: Record<string, string | number> =
@@ -292,6 +301,8 @@ export class KserveRoutes {
       this.log.error(`${name} ${endpoint} failed: ${(e as Error)?.stack ?? String(e)}`);
       return fail(500, 'error', `inference failed: ${(e as Error)?.message ?? String(e)}`);
     } finally {
+      // The engine has answered (or never got the request): nothing reads the body any more.
+      if (bodySlot) this.opts.buffers?.give(bodySlot);
       ticket.release();
       entry.leave();
       this.metrics.setQueueDepth(this.pool.queued);
