@@ -130,7 +130,9 @@ export class BundleAssembler {
       schemaVersion: SCHEMA_VERSION,
       action: 'deploy',
       deploymentId: `bundle-${plan.model.id}-v${plan.version.version}`.slice(0, 64),
-      modelName,
+      // The platform's name (the model id), so a client's URLs work on both; the human name as an alias.
+      modelName: plan.model.id,
+      ...(modelName !== plan.model.id ? { aliases: [modelName] } : {}),
       task: plan.model.task,
       ...(plan.model.labels ? { labels: plan.model.labels } : {}),
       config: bundledEngine,

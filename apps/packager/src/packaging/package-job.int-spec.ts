@@ -175,7 +175,9 @@ describe('package job (real NATS, real ONNX model, registry test double)', () =>
     expect(deployment).toMatchObject({
       schemaVersion: 1,
       action: 'deploy',
-      modelName: 'street-cams-v8n',
+      // Served under the platform's name; the human name answers too.
+      modelName: 'pk-m1',
+      aliases: ['street-cams-v8n'],
       task: 'detect',
       config: { engine: 'ort-node', modelPath: 'model.onnx', options: { threads: 2 } },
     });
