@@ -20,7 +20,7 @@ Why this engine: ${spec.decisionSummary}
 
 | path | what |
 |---|---|
-| \`Dockerfile.cpu\`, \`Dockerfile.cuda\` | multi-stage images (CPU: node:20 bookworm; CUDA: CUDA 12 + cuDNN runtime), non-root, HEALTHCHECK on /v2/health/ready |
+| \`Dockerfile.cpu\`, \`Dockerfile.cuda\` | multi-stage images on node:20 bookworm (CUDA: ONNX Runtime's GPU build with its CUDA libraries, from PyPI), non-root, HEALTHCHECK on /v2/health/ready |
 | \`docker-compose.yml\` | the ${spec.variant} service with ports, settings, health check, restart policy${spec.variant === 'cuda' ? ', GPU reservation' : ''} |
 | \`entrypoint.sh\` | the one start-up script, used by both images and by run.sh |
 | \`run.sh\` | starts the bundle without Docker where node >= 20 is installed |
@@ -28,6 +28,7 @@ Why this engine: ${spec.decisionSummary}
 | \`reports/\` | benchmark report and decision record (when the engine came from a benchmark) |
 | \`app/\` | the compiled data plane, its package.json and pruned lockfile (production dependencies only) |
 | \`native/\` | sources of the C++ core, built inside the image |
+| \`gpu-ort/\` | the platform's scripts/gpu-ort.sh and its hash-pinned locks: the CUDA image's ONNX Runtime GPU build |
 | \`MANIFEST.sha256\` | SHA-256 of every file |
 
 ## Verify
