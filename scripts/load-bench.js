@@ -28,7 +28,7 @@
  *
  *   node scripts/load-bench.js [--quick] [--shapes yolov8n,classifier,text-recognizer] [--users 100]
  *        [--seconds 15] [--rounds 2] [--one-user-seconds 6] [--engines ort-node,native]
- *        [--out bench/results/load-bench.json]
+ *        [--out bench/results/load-bench.json] [--profile DIR (the service's --cpu-prof profile)]
  *
  * Needs dist/ (npx tsc -p tsconfig.build.json), python/.venv (to make the models once) and, for
  * the native engine, native/build/cvp-core. Every wait is bounded; every process is stopped at the end.
@@ -83,6 +83,8 @@ function parseArgs(argv) {
     maxRequests: 20_000,
     engines: ['ort-node', 'native'],
     out: path.join(ROOT, 'bench/results/load-bench.json'),
+    /** A folder: the inference service runs under node --cpu-prof and writes its profile there. */
+    profile: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
@@ -99,6 +101,7 @@ function parseArgs(argv) {
     else if (k === '--max-requests') a.maxRequests = Number(v());
     else if (k === '--engines') a.engines = v().split(',');
     else if (k === '--out') a.out = path.resolve(v());
+    else if (k === '--profile') a.profile = path.resolve(v());
     else if (k === '--help' || k === '-h') {
       process.stdout.write(fs.readFileSync(__filename, 'utf8').split('*/')[0]);
       process.exit(0);
@@ -341,7 +344,12 @@ async function main() {
     const inference = startChild(
       'inference',
       process.execPath,
-      ['-r', path.join(ROOT, 'scripts/register-paths.js'), path.join(ROOT, 'dist/apps/inference/src/main.js')],
+      [
+        ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${args.profile}`] : []),
+        '-r',
+        path.join(ROOT, 'scripts/register-paths.js'),
+        path.join(ROOT, 'dist/apps/inference/src/main.js'),
+      ],
       {
         NODE_ENV: 'development',
         CVP_DATA_DIR: path.join(work, 'data'),
