@@ -24,6 +24,7 @@ export function testProtocolOptions(over: Partial<ProtocolOptions> = {}): Protoc
     concurrencyRequests: 4,
     stabilityUsers: 5,
     stabilityDurationMs: 300,
+    instanceLayoutSeconds: 0.3,
     maxBatch: 2,
     variants: [],
     python: null,
