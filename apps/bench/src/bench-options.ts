@@ -58,6 +58,7 @@ export function benchOptionsFrom(c: BenchConfig): BenchOptions {
       concurrencyRequests: c.CVP_BENCH_CONCURRENCY_REQUESTS,
       stabilityUsers: c.CVP_BENCH_STABILITY_USERS,
       stabilityDurationMs: Math.round(c.CVP_BENCH_STABILITY_SECONDS * 1000),
+      instanceLayoutSeconds: c.CVP_BENCH_INSTANCE_SECONDS,
       maxBatch: c.CVP_BENCH_MAX_BATCH,
       mapImages: c.CVP_BENCH_MAP_IMAGES,
       agreementSamples: c.CVP_BENCH_AGREEMENT_SAMPLES,

@@ -35,6 +35,8 @@ export const benchConfigSchema = baseConfigSchema.extend({
   CVP_BENCH_CONCURRENCY_REQUESTS: z.coerce.number().int().min(1).max(100000).default(16),
   CVP_BENCH_STABILITY_USERS: z.coerce.number().int().min(0).max(10000).default(100),
   CVP_BENCH_STABILITY_SECONDS: z.coerce.number().min(0).max(3600).default(10),
+  /** Seconds each model-instance layout of the chosen configuration runs under load; 0 keeps one instance. */
+  CVP_BENCH_INSTANCE_SECONDS: z.coerce.number().min(0).max(600).default(4),
   CVP_BENCH_MAX_BATCH: z.coerce.number().int().min(2).max(256).default(4),
   CVP_BENCH_VARIANTS: z
     .string()

@@ -25,6 +25,11 @@ export const inferenceConfigSchema = baseConfigSchema.extend({
   CVP_INFER_ENGINE_QUEUE_CAP: int(1024, 1, 100_000),
   /** How long a dynamic batch may wait to fill, when a deployment's maxBatch > 1. */
   CVP_INFER_BATCH_DELAY_US: int(2000, 0, 1_000_000),
+  /**
+   * Request bodies and model outputs are read and written in reused shared buffers; idle ones
+   * beyond this many MB (or idle for 30 s) are let go.
+   */
+  CVP_INFER_IDLE_BUFFERS_MB: int(256, 0, 65_536),
   /** Bound on one model load + warm-up. */
   CVP_INFER_LOAD_TIMEOUT_MS: int(600_000, 1000, 3_600_000),
 });

@@ -10,6 +10,7 @@ describe('KServe v2 HTTP (ort-node engine, fixture models)', () => {
     await h.deploy('multi', 'multi_dtype.onnx');
     await h.deploy('det', 'conv_det.onnx', { task: 'detect', labels: ['cat', 'dog', 'bird'] });
     await h.deploy('cls', 'tiny_cls.onnx', { task: 'classify', labels: ['red', 'green', 'blue'] });
+    await h.deploy('probe', 'size_probe.onnx', { task: 'detect', labels: ['from-record'], aliases: ['probe-alias'] });
   });
   afterAll(() => h?.close());
 
@@ -170,6 +171,34 @@ describe('KServe v2 HTTP (ort-node engine, fixture models)', () => {
     expect((await m.json()).detections).toEqual(j.detections);
   });
 
+  it("detects at the model's own imgsz (ONNX metadata) and labels with its own class names", async () => {
+    const png = await sharp({ create: { width: 128, height: 128, channels: 3, background: '#808080' } })
+      .png()
+      .toBuffer();
+    const detect = async (query = '') => {
+      const r = await fetch(`${h.url}/v2/models/probe/detect${query}`, { method: 'POST', body: png });
+      expect(r.status).toBe(200);
+      return (await r.json()).detections;
+    };
+    // The model answers one box [0, 0, 32, 32] in network pixels: at its imgsz 64 that is half
+    // the 128 px image; had the data plane used 640, a twentieth.
+    const [d] = await detect();
+    expect(d.box).toEqual([0, 0, 64, 64]);
+    expect(d.label).toBe('probe'); // the file's names win over the deployment's labels
+    expect((await detect('?imgsz=640'))[0].box[2]).toBeCloseTo(6.4, 3);
+  });
+
+  it('serves a deployment under its aliases too, a served name winning over an alias', async () => {
+    const meta = await fetch(`${h.url}/v2/models/probe-alias`);
+    expect(meta.status).toBe(200);
+    expect((await meta.json()).name).toBe('probe');
+    expect((await fetch(`${h.url}/v2/models/probe-alias/ready`)).status).toBe(200);
+    const id = await h.deploy('shadow', 'mlp.onnx', { aliases: ['cls'] });
+    const cls = await (await fetch(`${h.url}/v2/models/cls`)).json();
+    expect([cls.name, cls.inputs[0].name]).toEqual(['cls', 'input']); // tiny_cls, not the mlp
+    await h.repository.apply({ schemaVersion: 1, action: 'undeploy', deploymentId: id, modelName: 'shadow' });
+  });
+
   it('classifies a JPEG and refuses non-images by content sniffing', async () => {
     const jpg = await sharp({ create: { width: 50, height: 40, channels: 3, background: { r: 10, g: 20, b: 250 } } })
       .jpeg()
@@ -198,7 +227,7 @@ describe('KServe v2 HTTP (ort-node engine, fixture models)', () => {
     expect(s.model_stats[0].name).toBe('multi');
     expect(s.model_stats[0].inference_stats.success.count).toBeGreaterThanOrEqual(2);
     const all = await (await fetch(`${h.url}/v2/models/stats`)).json();
-    expect(all.model_stats.map((m: { name: string }) => m.name).sort()).toEqual(['cls', 'det', 'multi']);
+    expect(all.model_stats.map((m: { name: string }) => m.name).sort()).toEqual(['cls', 'det', 'multi', 'probe']);
     const text = await (await fetch(`${h.url}/metrics`)).text();
     expect(text).toMatch(/cvp_inference_requests_total\{[^}]*model="multi"[^}]*endpoint="infer"[^}]*\} \d+/);
     expect(text).toContain('cvp_inference_request_duration_seconds_bucket');

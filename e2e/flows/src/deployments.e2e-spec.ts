@@ -149,7 +149,14 @@ describe('deployments and the inference proxy (gateway + data plane, real NATS)'
       status: 'selected',
       selectedConfig: JSON.stringify({
         engine: 'ort-node',
-        options: { provider: 'cpu', precision: 'fp32', graphOptimization: 'basic', threads: 1, maxBatch: 1 },
+        options: {
+          provider: 'cpu',
+          precision: 'fp32',
+          graphOptimization: 'basic',
+          threads: 1,
+          maxBatch: 1,
+          instances: 2,
+        },
         modelPath,
       }),
       selectedId: 'ort-node-cpu-fp32-basic',
@@ -166,9 +173,12 @@ describe('deployments and the inference proxy (gateway + data plane, real NATS)'
       requestedEngine: 'selected',
       engine: 'ort-node',
       benchmarkId: `bench-${clsModel.slice(0, 8)}`,
-      options: { graphOptimization: 'basic' },
+      options: { graphOptimization: 'basic', instances: 2 },
     });
     await waitState(dep.id, 'ready');
+    // Bench's model instances travel with the selection to the data plane.
+    const meta = (await (await fetch(`${inf.url}/v2/models/${clsModel}`)).json()) as any;
+    expect(meta.parameters).toMatchObject({ instances: 2, threads: 1 });
     const jpg = new Uint8Array(
       await sharp({ create: { width: 40, height: 40, channels: 3, background: { r: 250, g: 10, b: 10 } } })
         .jpeg()

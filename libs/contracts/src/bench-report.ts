@@ -244,6 +244,36 @@ export const decisionCandidateSchema = z.object({
 });
 export type DecisionCandidate = z.infer<typeof decisionCandidateSchema>;
 
+/** One model-instance layout (N sessions x T threads) of the chosen configuration, under load. */
+export const instanceLayoutResultSchema = z.object({
+  instances: z.number().int().min(1),
+  threads: z.number().int().min(0),
+  /** Inferences per second with every instance busy (closed loop, one caller per instance and one more). */
+  throughput: z.number(),
+  /** Latency of one run under that load (a single caller sees about this with T threads). */
+  p50Ms: z.number(),
+  p95Ms: z.number(),
+  /** Peak RSS of the process holding every instance. */
+  peakRssMb: z.number().nullable(),
+  feasible: z.boolean(),
+  why: z.string(),
+});
+export type InstanceLayoutResult = z.infer<typeof instanceLayoutResultSchema>;
+
+/**
+ * The instance layout chosen for serving the chosen configuration: the most throughput among
+ * layouts within the job's limits (p95 of a run against maxP95Ms, peak RSS against maxRssMb),
+ * layouts within the noise margin of the best tie-breaking to fewer instances (less memory).
+ */
+export const instanceDecisionSchema = z.object({
+  candidateId: z.string(),
+  /** The layouts measured (empty when none could be: a GPU provider, the engine not measured). */
+  layouts: z.array(instanceLayoutResultSchema),
+  chosen: z.object({ instances: z.number().int().min(1), threads: z.number().int().min(0) }),
+  why: z.string(),
+});
+export type InstanceDecision = z.infer<typeof instanceDecisionSchema>;
+
 export const decisionRecordSchema = z.object({
   status: z.enum(['selected', 'infeasible', 'no-candidates']),
   objective: z.literal('p95Ms'),
@@ -260,6 +290,8 @@ export const decisionRecordSchema = z.object({
   summary: z.string(),
   /** What selection did with candidates whose accuracy could not be assessed (the job's choice). */
   accuracyPolicy: z.object({ whenNotAssessable: z.enum(ACCURACY_NOT_ASSESSABLE_POLICIES) }).optional(),
+  /** Model instances for the chosen configuration (chosen.options carries them); absent in reports before it existed. */
+  instances: instanceDecisionSchema.nullable().optional(),
 });
 export type DecisionRecord = z.infer<typeof decisionRecordSchema>;
 

@@ -7,8 +7,13 @@ import { MODEL_TASKS } from './enums';
 export const deploymentChangedSchema = message({
   action: z.enum(['deploy', 'undeploy']),
   deploymentId: z.string().min(1).max(64),
-  /** Name the data plane serves it under (/v2/models/{name}). */
+  /** Name the data plane serves it under (/v2/models/{name}): the model id, on the platform and in bundles. */
   modelName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/),
+  /** Other names it also answers to (a bundle adds the model's human name); a served name always wins over an alias. */
+  aliases: z
+    .array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/))
+    .max(8)
+    .optional(),
   task: z.enum(MODEL_TASKS).optional(),
   labels: z.array(z.string().max(200)).max(10000).optional(),
   config: engineConfigSchema.optional(),

@@ -33,6 +33,7 @@ describe('BenchJobHandler', () => {
       CVP_BENCH_CONCURRENCY_REQUESTS: '4',
       CVP_BENCH_STABILITY_USERS: '10',
       CVP_BENCH_STABILITY_SECONDS: '0.3',
+      CVP_BENCH_INSTANCE_SECONDS: '0.3',
       CVP_BENCH_MAX_BATCH: '2',
       CVP_BENCH_NATIVE: 'false',
       CVP_PYTHON: path.join(root, 'no-python'),

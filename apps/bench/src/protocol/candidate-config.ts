@@ -10,8 +10,10 @@ import type {
 
 /**
  * One engine configuration the protocol measures: everything that decides how the model runs.
- * A search dimension added later (model instances, say) is a field here, in candidateId and in
- * engineOptionsOf, and each measurer applies it.
+ * A search dimension is a field here, in candidateId and in engineOptionsOf, and each measurer
+ * applies it. Model instances are the exception to candidateId: they change throughput under
+ * load, not one request's latency, so they are chosen for the selected configuration after
+ * selection (instance-layouts.ts) rather than compared as candidates.
  */
 export interface CandidateConfig {
   engine: EngineId;
@@ -20,7 +22,7 @@ export interface CandidateConfig {
   /** The model file of that variant. */
   modelPath: string;
   graphOptimization: GraphOptLevel;
-  /** Intra-op threads; 0 = ONNX Runtime's default. */
+  /** Intra-op threads (of each instance); 0 = ONNX Runtime's default. */
   threads: number;
   batch: number;
   /**
@@ -28,6 +30,8 @@ export interface CandidateConfig {
    * FP16 engine from the FP32 file (the native core sets trt_fp16_enable for it).
    */
   precision?: Precision;
+  /** Model instances (sessions running at once); absent = 1. Chosen for serving after selection. */
+  instances?: number;
 }
 
 const PRECISION_OF: Record<VariantKind, Precision> = {
@@ -59,6 +63,7 @@ export function engineOptionsOf(c: CandidateConfig): EngineOptions {
     graphOptimization: c.graphOptimization,
     threads: c.threads,
     maxBatch: c.batch,
+    ...(c.instances && c.instances > 1 ? { instances: c.instances } : {}),
   };
 }
 
@@ -73,5 +78,6 @@ export function configOf(c: BenchCandidate): CandidateConfig {
     threads: c.options.threads,
     batch: c.batch,
     ...(c.options.precision !== precisionOf(c.variant) ? { precision: c.options.precision } : {}),
+    ...(c.options.instances ? { instances: c.options.instances } : {}),
   };
 }

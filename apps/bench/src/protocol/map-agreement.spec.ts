@@ -47,6 +47,7 @@ describe('mAP change against a labelled data set', () => {
     concurrencyRequests: 2,
     stabilityUsers: 0,
     stabilityDurationMs: 0,
+    instanceLayoutSeconds: 0.3,
     python: null,
     native: false,
     mapImages: 16,

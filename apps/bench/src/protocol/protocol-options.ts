@@ -46,6 +46,8 @@ export interface ProtocolOptions {
   variantTimeoutMs: number;
   /** Bound on one gRPC call to the native core. */
   rpcTimeoutMs: number;
+  /** Seconds each model-instance layout of the chosen configuration runs under load; 0 = keep one instance. */
+  instanceLayoutSeconds: number;
 }
 
 /** The repository root, from the source tree or from dist/ (the folder holding package.json and python/). */
@@ -86,5 +88,6 @@ export function defaultProtocolOptions(repoRoot = findRepoRoot()): ProtocolOptio
     measureTimeoutMs: 180_000,
     variantTimeoutMs: 300_000,
     rpcTimeoutMs: 30_000,
+    instanceLayoutSeconds: 4,
   };
 }

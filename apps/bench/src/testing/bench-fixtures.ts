@@ -49,6 +49,7 @@ export function testBenchOptions(dataDir: string, over: Record<string, string> =
       CVP_BENCH_CONCURRENCY_REQUESTS: '8',
       CVP_BENCH_STABILITY_USERS: '100',
       CVP_BENCH_STABILITY_SECONDS: '1',
+      CVP_BENCH_INSTANCE_SECONDS: '1',
       CVP_BENCH_MAX_BATCH: '2',
       CVP_BENCH_VARIANTS: 'fp16,int8-static',
       CVP_BENCH_LOCK_FILE: path.join(process.env.CVP_TEST_DIR ?? '/tmp', 'bench-measure.lock'),

@@ -26,6 +26,7 @@ export function testProtocolOptions(over: Partial<ProtocolOptions> = {}): Protoc
     stabilityDurationMs: 300,
     servedImages: 4,
     profileMs: 300,
+    instanceLayoutSeconds: 0.3,
     maxBatch: 2,
     variants: [],
     python: null,

@@ -80,4 +80,33 @@ describe('AdmissionPool: bounded workers, capped FIFO queue, deadlines', () => {
     expect(() => new AdmissionPool({ workers: 0, queueCap: 1 })).toThrow(RangeError);
     expect(() => new AdmissionPool({ workers: 1, queueCap: -1 })).toThrow(RangeError);
   });
+
+  it('takes a place at arrival, before the body: places count against the cap while bodies arrive', async () => {
+    const pool = new AdmissionPool({ workers: 1, queueCap: 2 });
+    const reading = [pool.admit(), pool.admit(), pool.admit()]; // three bodies on their way, none running
+    expect(pool.queued).toBe(3);
+    expect(pool.inFlight).toBe(0);
+    expect(pool.saturated()).toBe(true);
+    expect(() => pool.admit()).toThrow(expect.objectContaining({ reason: 'queue_full' }));
+    // The first body in takes the worker; the next one waits for it, FIFO.
+    expect(await reading[1].acquire(Date.now() + 5000)).toBeGreaterThanOrEqual(0);
+    expect(pool.inFlight).toBe(1);
+    const second = reading[0].acquire(Date.now() + 5000);
+    let got = false;
+    void second.then(() => (got = true));
+    await new Promise((r) => setImmediate(r));
+    expect(got).toBe(false);
+    reading[1].release();
+    await second;
+    expect(pool.inFlight).toBe(1);
+    // A request that ends while waiting (bad body, client gone) frees its place and never runs.
+    const third = reading[2].acquire(Date.now() + 5000).catch((e) => e);
+    reading[2].release();
+    expect((await third).reason).toBe('aborted');
+    reading[2].release(); // idempotent
+    reading[0].release();
+    expect(pool.inFlight).toBe(0);
+    expect(pool.queued).toBe(0);
+    expect(() => reading[0].acquire(Date.now() + 5000)).toThrow(/already used/);
+  });
 });

@@ -40,6 +40,33 @@ export interface Tensor {
   data: Buffer;
 }
 
+/** An output as an engine returns it: bytes, or (when asked for JSON and the engine encoded it off the event loop) JSON text. */
+export interface OutputTensor extends Tensor {
+  /** The KServe `data` array as JSON text; `data` is then empty. */
+  json?: string;
+}
+
+/** How a tensor request may be handled beyond its inputs and outputs. */
+export interface InferOptions {
+  /**
+   * Input tensors that fill their ArrayBuffer alone belong to this request and may be handed to
+   * another thread (detached) instead of copied; the caller never reads them again.
+   */
+  transferInputs?: boolean;
+  /** Outputs the client wants as JSON: an engine may encode them off the event loop (OutputTensor.json). */
+  jsonOutputs?: string[];
+}
+
+export interface InferResult {
+  outputs: OutputTensor[];
+  timing: Timing;
+  /**
+   * Hands the outputs' buffers back to the engine (they may live in reused shared slots): call it
+   * once the response no longer needs them (it has been written out, or the request failed).
+   */
+  release?: () => void;
+}
+
 export interface TensorSpec {
   name: string;
   datatype: string;
@@ -87,7 +114,8 @@ export interface LoadedModel {
     outputs: string[] | undefined,
     deadline: number,
     signal?: AbortSignal,
-  ): Promise<{ outputs: Tensor[]; timing: Timing }>;
+    options?: InferOptions,
+  ): Promise<InferResult>;
   detect(
     image: Buffer,
     opts: DetectOptions,
@@ -111,6 +139,8 @@ export interface LoadRequest {
   name: string;
   task?: ModelTask;
   config: EngineConfig;
+  /** The model's own input size (ONNX metadata `imgsz`), for warm-up of symbolic H/W. */
+  imgsz?: number;
 }
 
 export interface Engine {

@@ -161,7 +161,8 @@ export class NativeEngine implements Engine {
           maxBatch: o.maxBatch,
           maxQueueDelayUs: o.maxBatch > 1 ? this.opts.maxQueueDelayUs : 0,
           queueCapacity: this.opts.queueCap,
-          instanceCount: 1,
+          // Model instances: runs the core executes at once for this model, each with `threads`.
+          instanceCount: o.instances ?? 1,
         },
         warmup: true,
       },

@@ -1,40 +1,26 @@
-import { decodeYolov8, nmsClasswise, topkProbs } from '@cvp/measure';
 import {
   DATATYPE_BYTES,
-  type DataType,
   DeadlineExceededError,
-  type Detection,
   type Engine,
   EngineOverloadedError,
   InvalidInferenceInputError,
+  type InferOptions,
+  type InferResult,
   type LoadedModel,
   type LoadRequest,
   type ModelSignature,
+  type OutputTensor,
   type Tensor,
   type Timing,
 } from './engine';
-import { classifierInput, detectorInput, type ImageLimits } from '../vision/image-input';
-import { unletterboxBox } from '../vision/letterbox';
+import { classifierImage, detectorImage, type ImageLimits } from '../vision/image-input';
 import { explainProviderFailure, ortExecutionProviders } from './ort-providers';
-import { type Feed, type OrtType, OrtWorkerSession, type Typed, type ValueMeta } from './ort-worker-session';
+import { FROM_ORT, TO_ORT } from './ort-types';
+import type { ItemResult, RunItem } from './ort-worker-protocol';
+import { type Feed, OrtWorkerSession, type SharedRef, type Typed, type ValueMeta } from './ort-worker-session';
+import type { SharedBufferPool, SharedSlot } from '../buffers/shared-buffer-pool';
 
-const TO_ORT: Record<DataType, OrtType> = {
-  BOOL: 'bool',
-  UINT8: 'uint8',
-  UINT16: 'uint16',
-  UINT32: 'uint32',
-  UINT64: 'uint64',
-  INT8: 'int8',
-  INT16: 'int16',
-  INT32: 'int32',
-  INT64: 'int64',
-  FP16: 'float16',
-  FP32: 'float32',
-  FP64: 'float64',
-};
-const FROM_ORT = Object.fromEntries(Object.entries(TO_ORT).map(([k, v]) => [v, k])) as Record<string, DataType>;
-
-const VIEW: Record<DataType, new (b: ArrayBufferLike, o: number, n: number) => Typed> = {
+const VIEW: Record<Tensor['datatype'], new (b: ArrayBufferLike, o: number, n: number) => Typed> = {
   BOOL: Uint8Array,
   UINT8: Uint8Array,
   INT8: Int8Array,
@@ -64,89 +50,146 @@ export function toFeed(t: Tensor): Feed {
 export function fromFeed(name: string, t: Feed): Tensor {
   const datatype = FROM_ORT[t.type];
   if (!datatype) throw new Error(`output ${name} has unsupported type ${t.type}`);
-  const d = t.data as Typed;
+  const d = t.data!;
   return { name, datatype, shape: t.dims.map(Number), data: Buffer.from(d.buffer, d.byteOffset, d.byteLength) };
 }
 
 const usNow = () => Number(process.hrtime.bigint() / 1000n);
+/** Wall-clock µs that means the same in every thread (each thread's own timeOrigin + now). */
+const wallUs = () => (performance.timeOrigin + performance.now()) * 1000;
+
+interface JobResult {
+  result: ItemResult;
+  queueUs: number;
+  preUs: number;
+  inferUs: number;
+  postUs: number;
+  batchSize: number;
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 interface Job {
-  feeds: Record<string, Feed>;
-  outputs?: string[];
+  item: DistributiveOmit<RunItem, 'deadline'>;
+  /** ArrayBuffers the job hands to the worker (detached when sent). */
+  transfer: ArrayBuffer[];
+  /** Shared slots the job's tensors live in (the worker must know their buffers). */
+  shared: SharedSlot[];
+  fetches?: string[];
   rows: number;
+  /** Jobs with equal keys can share a batch; undefined = never batched. */
+  key?: string;
   deadline: number;
   signal?: AbortSignal;
   enqueuedUs: number;
-  resolve: (r: { outputs: Record<string, Feed>; queueUs: number; inferUs: number; batchSize: number }) => void;
+  resolve: (r: JobResult) => void;
   reject: (e: Error) => void;
 }
 
 export interface OrtNodeEngineOptions {
   imageLimits: ImageLimits;
-  /** Bound on jobs waiting for this model's session. */
+  /** Bound on jobs waiting for this model's instances. */
   queueCap: number;
-  /** How long a batch may wait to fill (µs); only used when maxBatch > 1. */
+  /** How long the oldest request may wait for a fuller batch (µs); only used when maxBatch > 1. */
   maxQueueDelayUs: number;
+  /** Shared buffers for tensors (request bodies are read into them; outputs are written into them). */
+  buffers?: SharedBufferPool;
 }
 
 /**
- * One ONNX Runtime session run by one runner loop: runs are serialised per session (ORT's own
- * intra-op pool already uses every core; overlapping runs only thrash it), and with maxBatch > 1
- * queued requests of the same shape are stacked along the batch axis into one run.
+ * A model served by N instances, each an ONNX Runtime session (with its own intra-op threads) in
+ * its own worker thread, as Triton's instance groups: a free instance takes the oldest queued
+ * request (with maxBatch > 1, also later ones of the same shape, stacked along the batch axis).
+ * One run at a time per instance: its intra-op pool already uses its threads, and overlapping runs
+ * on one session only thrash it.
  */
 export class OrtNodeModel implements LoadedModel {
   private readonly queue: Job[] = [];
-  private busy = false;
+  /** Batches sent to each instance and not answered yet (running, or next in its worker's queue). */
+  private readonly inFlight: number[];
+  private running = 0;
+  /** Batches each instance ran, by instance. */
+  private readonly executions: number[];
+  private batchTimer?: NodeJS.Timeout;
+  private readonly unsubscribe?: () => void;
   private closed = false;
   readonly signature: ModelSignature;
   private readonly batchable: boolean;
 
   constructor(
-    private readonly session: OrtWorkerSession,
+    private readonly sessions: OrtWorkerSession[],
     private readonly maxBatch: number,
     private readonly opts: OrtNodeEngineOptions,
+    /** Image side for symbolic H/W when warming up (the model's own imgsz, else 640). */
+    private readonly warmupImgsz = 640,
   ) {
+    if (sessions.length === 0) throw new RangeError('a model needs at least one instance');
+    this.inFlight = sessions.map(() => 0);
+    // Slots the pool lets go are forgotten by the workers too, so their memory really goes.
+    this.unsubscribe = opts.buffers?.onDropped((ids) => sessions.forEach((s) => s.forget(ids)));
+    this.executions = sessions.map(() => 0);
     const spec = (m: ValueMeta) => ({
       name: m.name,
       datatype: m.isTensor ? (FROM_ORT[m.type] ?? m.type.toUpperCase()) : 'BYTES',
       shape: m.isTensor ? m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) : [],
     });
-    this.signature = { inputs: session.inputs.map(spec), outputs: session.outputs.map(spec) };
+    this.signature = { inputs: sessions[0].inputs.map(spec), outputs: sessions[0].outputs.map(spec) };
     this.batchable =
       maxBatch > 1 &&
       [...this.signature.inputs, ...this.signature.outputs].every((t) => t.shape.length > 0 && t.shape[0] === -1);
   }
 
-  private enqueue(
-    feeds: Record<string, Feed>,
-    rows: number,
-    outputs: string[] | undefined,
-    deadline: number,
-    signal?: AbortSignal,
-  ) {
+  get instances(): number {
+    return this.sessions.length;
+  }
+
+  /** Batches run so far, per instance. */
+  instanceExecutions(): number[] {
+    return [...this.executions];
+  }
+
+  private enqueue(job: Omit<Job, 'enqueuedUs' | 'resolve' | 'reject'>): Promise<JobResult> {
     if (this.closed) return Promise.reject(new EngineOverloadedError('model is being unloaded'));
     if (this.queue.length >= this.opts.queueCap)
       return Promise.reject(new EngineOverloadedError(`${this.queue.length} requests queued for this model`));
-    return new Promise<{ outputs: Record<string, Feed>; queueUs: number; inferUs: number; batchSize: number }>(
-      (resolve, reject) => {
-        this.queue.push({ feeds, rows, outputs, deadline, signal, enqueuedUs: usNow(), resolve, reject });
-        this.pump();
-      },
-    );
+    return new Promise<JobResult>((resolve, reject) => {
+      this.queue.push({ ...job, key: this.batchable ? job.key : undefined, enqueuedUs: wallUs(), resolve, reject });
+      this.pump();
+    });
+  }
+
+  /**
+   * The instance to send the next batch to: an idle one first; else one that is running but has
+   * nothing queued, so that its worker starts the next batch the moment it finishes, without a
+   * round trip through this thread's event loop (which may be busy writing responses). Depth 2
+   * per instance keeps that at one batch whose order is fixed early.
+   */
+  private nextInstance(): number {
+    const idle = this.inFlight.indexOf(0);
+    return idle >= 0 ? idle : this.inFlight.indexOf(1);
   }
 
   private pump(): void {
-    if (this.busy || this.queue.length === 0) return;
-    this.busy = true;
-    const delay = this.batchable && this.queue.length < this.maxBatch ? this.opts.maxQueueDelayUs : 0;
-    const go = () => {
-      void this.runNext().finally(() => {
-        this.busy = false;
-        this.pump();
-      });
-    };
-    if (delay > 0) setTimeout(go, Math.ceil(delay / 1000));
-    else go();
+    while (this.queue.length > 0 && this.nextInstance() >= 0) {
+      if (this.batchable && this.opts.maxQueueDelayUs > 0 && this.queue[0].key !== undefined) {
+        // Wait for a fuller batch, at most until the oldest request has waited maxQueueDelayUs.
+        const rows = this.queue.reduce((s, j) => s + (j.key === this.queue[0].key ? j.rows : 0), 0);
+        const waitUs = this.queue[0].enqueuedUs + this.opts.maxQueueDelayUs - wallUs();
+        if (rows < this.maxBatch && waitUs > 0) {
+          this.batchTimer ??= setTimeout(
+            () => {
+              this.batchTimer = undefined;
+              this.pump();
+            },
+            Math.ceil(waitUs / 1000),
+          );
+          return;
+        }
+      }
+      const batch = this.takeBatch();
+      if (batch.length === 0) return;
+      void this.runBatch(this.nextInstance(), batch);
+    }
   }
 
   private takeBatch(): Job[] {
@@ -163,14 +206,11 @@ export class OrtNodeModel implements LoadedModel {
     const first = this.queue.shift();
     if (!first) return [];
     const batch = [first];
-    if (!this.batchable) return batch;
-    const key = (j: Job) =>
-      JSON.stringify([j.outputs ?? null, Object.entries(j.feeds).map(([n, t]) => [n, t.type, t.dims.slice(1)])]);
-    const k0 = key(first);
+    if (first.key === undefined) return batch;
     let rows = first.rows;
     for (let i = 0; i < this.queue.length && rows < this.maxBatch;) {
       const j = this.queue[i];
-      if (j.deadline > now && rows + j.rows <= this.maxBatch && key(j) === k0) {
+      if (rows + j.rows <= this.maxBatch && j.key === first.key) {
         batch.push(j);
         rows += j.rows;
         this.queue.splice(i, 1);
@@ -179,60 +219,177 @@ export class OrtNodeModel implements LoadedModel {
     return batch;
   }
 
-  private async runNext(): Promise<void> {
-    const batch = this.takeBatch();
-    if (batch.length === 0) return;
-    const startUs = usNow();
+  private async runBatch(instance: number, batch: Job[]): Promise<void> {
+    this.running++;
+    this.inFlight[instance]++;
+    this.executions[instance]++;
     try {
-      const feeds = batch.length === 1 ? batch[0].feeds : stackFeeds(batch.map((j) => j.feeds));
-      const out = await this.session.run(feeds, batch[0].outputs);
-      const inferUs = usNow() - startUs;
-      const rows = batch.reduce((s, j) => s + j.rows, 0);
-      if (batch.length === 1) {
-        batch[0].resolve({ outputs: out, queueUs: startUs - batch[0].enqueuedUs, inferUs, batchSize: rows });
-        return;
-      }
-      let row = 0;
-      for (const j of batch) {
-        const part: Record<string, Feed> = {};
-        for (const [n, t] of Object.entries(out)) part[n] = sliceRows(t, row, j.rows);
-        row += j.rows;
-        j.resolve({ outputs: part, queueUs: startUs - j.enqueuedUs, inferUs, batchSize: rows });
-      }
+      const transfer = [...new Set(batch.flatMap((j) => j.transfer))];
+      const a = await this.sessions[instance].run(
+        batch.map((j) => ({ ...j.item, deadline: j.deadline }) as RunItem),
+        batch[0].fetches,
+        transfer,
+        batch.flatMap((j) => j.shared),
+      );
+      a.results.forEach((result, k) => {
+        if (result.kind === 'expired')
+          return batch[k].reject(new DeadlineExceededError('deadline passed while queued for the engine'));
+        batch[k].resolve({
+          result,
+          // until the worker started it: the wait here and the wait in the worker's own queue
+          queueUs: Math.max(0, Math.round(a.startedUs - batch[k].enqueuedUs)),
+          preUs: a.preUs,
+          inferUs: a.inferUs,
+          postUs: a.postUs,
+          batchSize: a.rows,
+        });
+      });
     } catch (e) {
-      const err = /input|dimension|shape|type|Got invalid|index/i.test((e as Error).message)
+      const err = /input|dimension|shape|type|Got invalid|index|rank/i.test((e as Error).message)
         ? new InvalidInferenceInputError((e as Error).message)
         : (e as Error);
       for (const j of batch) j.reject(err);
+    } finally {
+      this.running--;
+      this.inFlight[instance]--;
+      this.pump();
     }
   }
 
-  async infer(inputs: Tensor[], outputs: string[] | undefined, deadline: number, signal?: AbortSignal) {
+  async infer(
+    inputs: Tensor[],
+    outputs: string[] | undefined,
+    deadline: number,
+    signal?: AbortSignal,
+    o: InferOptions = {},
+  ): Promise<InferResult> {
     const known = new Set(this.signature.inputs.map((i) => i.name));
     for (const i of inputs)
       if (!known.has(i.name))
         throw new InvalidInferenceInputError(`unknown input ${i.name}; the model takes ${[...known].join(', ')}`);
     if (outputs) {
-      const outs = new Set(this.signature.outputs.map((o) => o.name));
-      for (const o of outputs) if (!outs.has(o)) throw new InvalidInferenceInputError(`unknown output ${o}`);
+      const outs = new Set(this.signature.outputs.map((x) => x.name));
+      for (const x of outputs) if (!outs.has(x)) throw new InvalidInferenceInputError(`unknown output ${x}`);
     }
     const preStart = usNow();
+    const pool = this.opts.buffers;
     const feeds: Record<string, Feed> = {};
-    for (const t of inputs) feeds[t.name] = toFeed(t);
+    const transfer = new Set<ArrayBuffer>();
+    const shared = new Set<SharedSlot>();
+    for (const t of inputs) {
+      // Bytes already in a shared slot (the request body) are named, not moved.
+      const slot = pool?.slotOf(t.data.buffer);
+      if (slot) {
+        feeds[t.name] = {
+          type: TO_ORT[t.datatype],
+          dims: t.shape,
+          ref: { id: slot.id, offset: t.data.byteOffset, bytes: t.data.length },
+        };
+        shared.add(slot);
+        continue;
+      }
+      const f = toFeed(t);
+      feeds[t.name] = f;
+      // Only a buffer the tensor fills alone can move: a copy made for alignment is ours; the
+      // caller's bytes move only when it says so (a view into a larger buffer is cloned).
+      const d = f.data!;
+      const whole =
+        d.byteOffset === 0 && d.byteLength === d.buffer.byteLength && !(d.buffer instanceof SharedArrayBuffer);
+      if (whole && (o.transferInputs || d.buffer !== t.data.buffer)) transfer.add(d.buffer as ArrayBuffer);
+    }
     const rows = inputs[0]?.shape[0] ?? 1;
+    const names = outputs ?? this.signature.outputs.map((x) => x.name);
+    const outputSlots = pool ? this.outputSlots(pool, names, rows, o.jsonOutputs) : {};
+    for (const s of Object.values(outputSlots)) shared.add(s.slot);
+    const release = () => {
+      for (const s of Object.values(outputSlots)) pool!.give(s.slot);
+    };
+    const key = JSON.stringify([
+      outputs ?? null,
+      o.jsonOutputs ?? null,
+      inputs.map((t) => [t.name, t.datatype, t.shape.slice(1)]),
+    ]);
     const preUs = usNow() - preStart;
-    const r = await this.enqueue(feeds, this.batchable ? rows : 1, outputs, deadline, signal);
+    let r: JobResult;
+    try {
+      r = await this.enqueue({
+        item: {
+          kind: 'tensors',
+          feeds,
+          jsonOutputs: o.jsonOutputs,
+          outputSlots: Object.keys(outputSlots).length
+            ? Object.fromEntries(Object.entries(outputSlots).map(([n, s]) => [n, { ref: s.ref, dims: s.dims }]))
+            : undefined,
+        },
+        transfer: [...transfer],
+        shared: [...shared],
+        fetches: outputs,
+        rows: this.batchable ? rows : 1,
+        key,
+        deadline,
+        signal,
+      });
+    } catch (e) {
+      release();
+      throw e;
+    }
     const postStart = usNow();
-    const names = outputs ?? this.signature.outputs.map((o) => o.name);
-    const result = names.map((n) => fromFeed(n, r.outputs[n]));
+    if (r.result.kind !== 'tensors') {
+      release();
+      throw new Error('worker answered a tensor request with a non-tensor result');
+    }
+    const res = r.result;
+    const result: OutputTensor[] = names.map((n) => {
+      const json = res.json[n];
+      if (json !== undefined) {
+        const datatype = FROM_ORT[json.type];
+        if (!datatype) throw new Error(`output ${n} has unsupported type ${json.type}`);
+        return { name: n, datatype, shape: json.dims.map(Number), data: EMPTY, json: json.text };
+      }
+      const f = res.outputs[n];
+      if (!f.ref) return fromFeed(n, f);
+      const datatype = FROM_ORT[f.type];
+      if (!datatype) throw new Error(`output ${n} has unsupported type ${f.type}`);
+      return {
+        name: n,
+        datatype,
+        shape: f.dims.map(Number),
+        data: Buffer.from(outputSlots[n].slot.sab, 0, f.ref.bytes),
+      };
+    });
     const timing: Timing = {
       queueUs: r.queueUs,
-      preUs,
+      preUs: preUs + r.preUs,
       inferUs: r.inferUs,
-      postUs: usNow() - postStart,
+      postUs: r.postUs + usNow() - postStart,
       batchSize: r.batchSize,
     };
-    return { outputs: result, timing };
+    return { outputs: result, timing, release };
+  }
+
+  /**
+   * A shared slot for every output whose size is known before the run (only the batch axis
+   * symbolic), so the worker writes the answer where the response is sent from.
+   */
+  private outputSlots(
+    pool: SharedBufferPool,
+    names: string[],
+    rows: number,
+    jsonOutputs: string[] | undefined,
+  ): Record<string, { slot: SharedSlot; ref: SharedRef; dims: number[] }> {
+    const out: Record<string, { slot: SharedSlot; ref: SharedRef; dims: number[] }> = {};
+    for (const n of names) {
+      if (jsonOutputs?.includes(n)) continue;
+      const spec = this.signature.outputs.find((x) => x.name === n);
+      const size = spec && DATATYPE_BYTES[spec.datatype as Tensor['datatype']];
+      if (!spec || !size || spec.shape.length === 0 || spec.shape.slice(1).some((d) => d < 0)) continue;
+      const dims = [spec.shape[0] < 0 ? rows : spec.shape[0], ...spec.shape.slice(1)];
+      const bytes = dims.reduce((a, b) => a * b, 1) * size;
+      if (bytes === 0) continue;
+      const slot = pool.take(bytes);
+      out[n] = { slot, ref: { id: slot.id, offset: 0, bytes }, dims };
+    }
+    return out;
   }
 
   /** Input H x W: fixed dims from the model, else the requested size. */
@@ -243,6 +400,10 @@ export class OrtNodeModel implements LoadedModel {
     return [s[2] > 0 ? s[2] : imgsz, s[3] > 0 ? s[3] : imgsz];
   }
 
+  private static imageKey(kind: string, h: number, w: number, extra: unknown[]): string {
+    return JSON.stringify([kind, h, w, ...extra]);
+  }
+
   async detect(
     image: Buffer,
     opts: { conf: number; iou: number; maxDet: number; imgsz: number },
@@ -251,37 +412,33 @@ export class OrtNodeModel implements LoadedModel {
   ) {
     const preStart = usNow();
     const [h, w] = this.imageSize(opts.imgsz);
-    const input = await detectorInput(image, w, h, this.opts.imageLimits);
-    const inName = this.signature.inputs[0].name;
+    const img = await detectorImage(image, w, h, this.opts.imageLimits);
     const preUs = usNow() - preStart;
-    const r = await this.enqueue(
-      { [inName]: { type: 'float32', data: input.tensor, dims: [1, 3, h, w] } },
-      1,
-      undefined,
+    const r = await this.enqueue({
+      item: { kind: 'detect', rgb: img.rgb, lb: img.lb, conf: opts.conf, iou: opts.iou, maxDet: opts.maxDet },
+      transfer: [img.rgb.buffer as ArrayBuffer],
+      shared: [],
+      rows: 1,
+      key: OrtNodeModel.imageKey('detect', h, w, []),
       deadline,
       signal,
-    );
-    const postStart = usNow();
-    const out = r.outputs[this.signature.outputs[0].name];
-    if (out.dims.length !== 3)
-      throw new InvalidInferenceInputError(
-        `detector output has rank ${out.dims.length}; expected [batch, 4 + classes, anchors]`,
-      );
-    const dets = nmsClasswise(
-      decodeYolov8(out.data as Float32Array, Number(out.dims[1]), Number(out.dims[2]), opts.conf),
-      opts.iou,
-      opts.maxDet,
-    );
-    const detections: Detection[] = dets.map((d) => ({
-      classId: d.cls,
-      score: d.score,
-      box: unletterboxBox(input.lb, [d.x1, d.y1, d.x2, d.y2]),
-    }));
+    });
+    if (r.result.kind !== 'detect') throw new Error('worker answered a detect request with another result');
     return {
-      detections,
-      width: input.width,
-      height: input.height,
-      timing: { queueUs: r.queueUs, preUs, inferUs: r.inferUs, postUs: usNow() - postStart, batchSize: r.batchSize },
+      detections: r.result.detections.map((d) => ({
+        classId: d.cls,
+        score: d.score,
+        box: [d.x1, d.y1, d.x2, d.y2] as [number, number, number, number],
+      })),
+      width: img.width,
+      height: img.height,
+      timing: {
+        queueUs: r.queueUs,
+        preUs: preUs + r.preUs,
+        inferUs: r.inferUs,
+        postUs: r.postUs,
+        batchSize: r.batchSize,
+      },
     };
   }
 
@@ -293,72 +450,60 @@ export class OrtNodeModel implements LoadedModel {
   ) {
     const preStart = usNow();
     const [h, w] = this.imageSize(opts.imgsz);
-    const tensor = await classifierInput(image, w, h, opts.normalization, this.opts.imageLimits);
+    const rgb = await classifierImage(image, w, h, this.opts.imageLimits);
     const preUs = usNow() - preStart;
-    const r = await this.enqueue(
-      { [this.signature.inputs[0].name]: { type: 'float32', data: tensor, dims: [1, 3, h, w] } },
-      1,
-      undefined,
+    const r = await this.enqueue({
+      item: { kind: 'classify', rgb, w, h, normalization: opts.normalization, topK: opts.topK },
+      transfer: [rgb.buffer as ArrayBuffer],
+      shared: [],
+      rows: 1,
+      key: OrtNodeModel.imageKey('classify', h, w, [opts.normalization, opts.topK]),
       deadline,
       signal,
-    );
-    const postStart = usNow();
-    const out = r.outputs[this.signature.outputs[0].name];
-    const classes = topkProbs(out.data as Float32Array, opts.topK);
+    });
+    if (r.result.kind !== 'classify') throw new Error('worker answered a classify request with another result');
     return {
-      classes,
-      timing: { queueUs: r.queueUs, preUs, inferUs: r.inferUs, postUs: usNow() - postStart, batchSize: r.batchSize },
+      classes: r.result.classes,
+      timing: {
+        queueUs: r.queueUs,
+        preUs: preUs + r.preUs,
+        inferUs: r.inferUs,
+        postUs: r.postUs,
+        batchSize: r.batchSize,
+      },
     };
   }
 
+  /** One zero input through every instance, so no user request pays for a session's first run. */
   async warmup(): Promise<void> {
     const feeds: Record<string, Feed> = {};
-    for (const i of this.session.inputs) {
+    const inputs = this.sessions[0].inputs;
+    for (const i of inputs) {
       if (!i.isTensor) return;
       const dt = FROM_ORT[i.type];
       if (!dt) return;
-      // Symbolic dims: batch 1, image dims 640 for NCHW (the detector default), else 1.
+      // Symbolic dims: batch 1, image dims for NCHW (the model's imgsz), else 1.
       const shape = i.shape.map((d, k) =>
-        typeof d === 'number' && d > 0 ? d : i.shape.length === 4 && k >= 2 ? 640 : 1,
+        typeof d === 'number' && d > 0 ? d : i.shape.length === 4 && k >= 2 ? this.warmupImgsz : 1,
       );
       const n = shape.reduce((a, b) => a * b, 1);
       feeds[i.name] = toFeed({ name: i.name, datatype: dt, shape, data: Buffer.alloc(n * DATATYPE_BYTES[dt]) });
     }
-    await this.session.run(feeds);
+    await Promise.all(this.sessions.map((s) => s.run([{ kind: 'tensors', feeds, deadline: Infinity }])));
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    // Queued work finishes (the repository stops routing here first), then the session goes.
+    // Queued work finishes (the repository stops routing here first), then the sessions go.
     const until = Date.now() + 30_000;
-    while ((this.busy || this.queue.length) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-    await this.session.close();
+    while ((this.running || this.queue.length) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    clearTimeout(this.batchTimer);
+    this.unsubscribe?.();
+    await Promise.all(this.sessions.map((s) => s.close()));
   }
 }
 
-function stackFeeds(list: Record<string, Feed>[]): Record<string, Feed> {
-  const out: Record<string, Feed> = {};
-  for (const name of Object.keys(list[0])) {
-    const parts = list.map((f) => f[name]);
-    const rows = parts.reduce((s, t) => s + Number(t.dims[0]), 0);
-    const first = parts[0].data as Typed;
-    const Ctor = first.constructor as new (n: number) => Typed;
-    const data = new Ctor(parts.reduce((s, t) => s + (t.data as Typed).length, 0));
-    let off = 0;
-    for (const t of parts) {
-      (data as Float32Array).set(t.data as Float32Array, off);
-      off += (t.data as Typed).length;
-    }
-    out[name] = { type: parts[0].type, data, dims: [rows, ...parts[0].dims.slice(1)] };
-  }
-  return out;
-}
-
-function sliceRows(t: Feed, row: number, rows: number): Feed {
-  const per = t.dims.slice(1).reduce((a, b) => a * Number(b), 1);
-  const d = t.data as Typed;
-  return { type: t.type, data: d.subarray(row * per, (row + rows) * per), dims: [rows, ...t.dims.slice(1)] };
-}
+const EMPTY = Buffer.alloc(0);
 
 /** onnxruntime-node in process. GPU providers are refused here unless the repository granted a GPU. */
 export class OrtNodeEngine implements Engine {
@@ -367,16 +512,23 @@ export class OrtNodeEngine implements Engine {
 
   async load(req: LoadRequest): Promise<LoadedModel> {
     const o = req.config.options;
-    const session = await OrtWorkerSession.create(req.config.modelPath, {
+    const options = {
       executionProviders: ortExecutionProviders(o),
       graphOptimizationLevel: o.graphOptimization,
       // 0 = ORT's default (all cores); the key must be absent, not undefined, for ORT.
       ...(o.threads ? { intraOpNumThreads: o.threads } : {}),
       interOpNumThreads: 1,
-      executionMode: 'sequential',
-    }).catch((e: unknown) => {
-      throw explainProviderFailure(o.provider, e);
-    });
-    return new OrtNodeModel(session, o.maxBatch, this.opts);
+      executionMode: 'sequential' as const,
+    };
+    const created = await Promise.allSettled(
+      Array.from({ length: o.instances ?? 1 }, () => OrtWorkerSession.create(req.config.modelPath, options)),
+    );
+    const failed = created.find((c): c is PromiseRejectedResult => c.status === 'rejected');
+    if (failed) {
+      await Promise.all(created.map((c) => (c.status === 'fulfilled' ? c.value.close() : undefined)));
+      throw explainProviderFailure(o.provider, failed.reason);
+    }
+    const sessions = created.map((c) => (c as PromiseFulfilledResult<OrtWorkerSession>).value);
+    return new OrtNodeModel(sessions, o.maxBatch, this.opts, req.imgsz ?? 640);
   }
 }

@@ -1,115 +1,71 @@
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { OrtExecutionProvider } from './ort-providers';
+import type { SharedSlot } from '../buffers/shared-buffer-pool';
+import type {
+  ItemResult,
+  OrtSessionOptions,
+  RunItem,
+  ValueMeta,
+  WorkerAnswer,
+  WorkerRequest,
+} from './ort-worker-protocol';
+
+export type { Feed, OrtSessionOptions, OrtType, RunItem, SharedRef, Typed, ValueMeta } from './ort-worker-protocol';
+
+/** What a batch run answers: one result per item, and where the time went. */
+export interface BatchAnswer {
+  results: ItemResult[];
+  rows: number;
+  startedUs: number;
+  preUs: number;
+  inferUs: number;
+  postUs: number;
+}
 
 /**
- * An ONNX Runtime session living in its own worker thread. onnxruntime-node runs inference
- * synchronously on the calling thread, so a session on the main thread would block every
- * socket for the length of a run; here the event loop stays free and tensors cross the thread
- * boundary as transferred (not copied) ArrayBuffers where they own their whole buffer.
+ * Running from TypeScript sources (the tests), the worker's entry is a .ts file: a preload compiles
+ * it on require. Compiled code (dist/, bundles) starts the compiled entry, whose @cvp/* imports the
+ * process's own `-r register-paths.js` preload resolves (worker threads inherit it).
  */
-export type OrtType =
-  | 'bool'
-  | 'uint8'
-  | 'int8'
-  | 'uint16'
-  | 'int16'
-  | 'uint32'
-  | 'int32'
-  | 'uint64'
-  | 'int64'
-  | 'float16'
-  | 'float32'
-  | 'float64'
-  | 'string';
-export type Typed =
-  | Uint8Array
-  | Int8Array
-  | Uint16Array
-  | Int16Array
-  | Uint32Array
-  | Int32Array
-  | BigUint64Array
-  | BigInt64Array
-  | Float32Array
-  | Float64Array;
+const FROM_SOURCES = __filename.endsWith('.ts');
+const WORKER_ENTRY = path.join(__dirname, `ort-session.worker.${FROM_SOURCES ? 'ts' : 'js'}`);
+const TS_REGISTER = path.resolve(__dirname, '../../../../tools/jest/ts-register.js');
 
-export interface Feed {
-  type: OrtType;
-  dims: number[];
-  data: Typed;
-}
-
-export interface ValueMeta {
-  name: string;
-  isTensor: boolean;
-  type: OrtType;
-  shape: (number | string)[];
-}
-
-export interface OrtSessionOptions {
-  executionProviders: OrtExecutionProvider[];
-  graphOptimizationLevel: 'disabled' | 'basic' | 'extended' | 'all';
-  intraOpNumThreads?: number;
-  interOpNumThreads?: number;
-  executionMode?: 'sequential' | 'parallel';
-}
-
-const WORKER_SOURCE = (ortPath: string) => `
-const { parentPort } = require('node:worker_threads');
-const ort = require(${JSON.stringify(ortPath)});
-let session;
-const meta = (m) => ({ name: m.name, isTensor: m.isTensor, type: m.type, shape: m.isTensor ? [...m.shape] : [] });
-parentPort.on('message', async (m) => {
-  try {
-    if (m.op === 'load') {
-      session = await ort.InferenceSession.create(m.path, m.options);
-      parentPort.postMessage({ id: m.id, inputs: session.inputMetadata.map(meta), outputs: session.outputMetadata.map(meta) });
-    } else if (m.op === 'run') {
-      const feeds = {};
-      for (const n of Object.keys(m.feeds)) { const f = m.feeds[n]; feeds[n] = new ort.Tensor(f.type, f.data, f.dims); }
-      const out = m.fetches ? await session.run(feeds, m.fetches) : await session.run(feeds);
-      const outputs = {};
-      const transfer = [];
-      for (const n of Object.keys(out)) {
-        const t = out[n];
-        let data = t.data;
-        // Own the whole buffer so it can be transferred instead of copied.
-        if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength) data = data.slice();
-        outputs[n] = { type: t.type, dims: [...t.dims], data };
-        transfer.push(data.buffer);
-      }
-      try { parentPort.postMessage({ id: m.id, outputs }, transfer); } catch { parentPort.postMessage({ id: m.id, outputs }); }
-    } else if (m.op === 'close') {
-      if (session) await session.release();
-      session = undefined;
-      parentPort.postMessage({ id: m.id });
-    }
-  } catch (e) {
-    parentPort.postMessage({ id: m.id, error: String((e && e.message) || e) });
-  }
-});
-`;
+/** How long a closing worker may take to release its session before it is terminated. */
+const CLOSE_GRACE_MS = 5000;
 
 interface Pending {
-  resolve: (v: unknown) => void;
+  resolve: (v: WorkerAnswer) => void;
   reject: (e: Error) => void;
 }
 
+/**
+ * The main thread's handle on one ONNX Runtime session living in its own worker thread
+ * (ort-session.worker.ts). Requests go over as one message per batch, tensors and images as
+ * transferred ArrayBuffers, and the answers come back the same way.
+ */
 export class OrtWorkerSession {
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
   private seq = 0;
   private exited = false;
+  /** Shared slots this worker has been given. */
+  private readonly known = new Set<number>();
   inputs: ValueMeta[] = [];
   outputs: ValueMeta[] = [];
 
   private constructor() {
-    this.worker = new Worker(WORKER_SOURCE(require.resolve('onnxruntime-node')), { eval: true, name: 'ort-session' });
-    this.worker.on('message', (m: { id: number; error?: string }) => {
+    this.worker = new Worker(`require(require('node:worker_threads').workerData.entry)`, {
+      eval: true,
+      name: 'ort-session',
+      workerData: { entry: WORKER_ENTRY },
+      execArgv: FROM_SOURCES ? [...process.execArgv, '--require', TS_REGISTER] : undefined,
+    });
+    this.worker.on('message', (m: WorkerAnswer) => {
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
-      if (m.error !== undefined) p.reject(new Error(m.error));
+      if ('error' in m) p.reject(new Error(m.error));
       else p.resolve(m);
     });
     const failAll = (e: Error) => {
@@ -121,10 +77,13 @@ export class OrtWorkerSession {
     this.worker.on('exit', (code) => failAll(new Error(`ort worker exited with code ${code}`)));
   }
 
-  static async create(path: string, options: OrtSessionOptions): Promise<OrtWorkerSession> {
+  static async create(modelPath: string, options: OrtSessionOptions): Promise<OrtWorkerSession> {
     const s = new OrtWorkerSession();
     try {
-      const r = (await s.send({ op: 'load', path, options })) as { inputs: ValueMeta[]; outputs: ValueMeta[] };
+      const r = (await s.send({ op: 'load', path: modelPath, options })) as {
+        inputs: ValueMeta[];
+        outputs: ValueMeta[];
+      };
       s.inputs = r.inputs;
       s.outputs = r.outputs;
       return s;
@@ -134,7 +93,7 @@ export class OrtWorkerSession {
     }
   }
 
-  private send(msg: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<unknown> {
+  private send(msg: DistributiveOmit<WorkerRequest, 'id'>, transfer: ArrayBuffer[] = []): Promise<WorkerAnswer> {
     if (this.exited) return Promise.reject(new Error('ort worker is gone'));
     const id = ++this.seq;
     return new Promise((resolve, reject) => {
@@ -144,31 +103,45 @@ export class OrtWorkerSession {
   }
 
   /**
-   * Runs the session. Feeds whose typed array owns its whole ArrayBuffer are transferred (the
-   * caller must not touch them afterwards); views into larger buffers are copied by the clone.
+   * Runs one batch. `transfer` lists the ArrayBuffers the caller hands over (they are detached
+   * here: the caller must not touch them again); everything else is cloned.
    */
-  async run(feeds: Record<string, Feed>, fetches?: string[]): Promise<Record<string, Feed>> {
-    const transfer: ArrayBuffer[] = [];
-    for (const f of Object.values(feeds)) {
-      const b = f.data.buffer as ArrayBuffer;
-      if (
-        Object.prototype.toString.call(b) === '[object ArrayBuffer]' &&
-        f.data.byteOffset === 0 &&
-        f.data.byteLength === b.byteLength &&
-        !transfer.includes(b)
-      )
-        transfer.push(b);
-    }
-    const r = (await this.send({ op: 'run', feeds, fetches }, transfer)) as { outputs: Record<string, Feed> };
-    return r.outputs;
+  async run(
+    items: RunItem[],
+    fetches?: string[],
+    transfer: ArrayBuffer[] = [],
+    shared: SharedSlot[] = [],
+  ): Promise<BatchAnswer> {
+    // A shared buffer crosses to the worker once; later messages name it by id.
+    const fresh = shared.filter((s) => !this.known.has(s.id));
+    const sabs = fresh.length ? Object.fromEntries(fresh.map((s) => [s.id, s.sab])) : undefined;
+    for (const s of fresh) this.known.add(s.id);
+    return (await this.send({ op: 'run', items, fetches, sabs }, transfer)) as BatchAnswer & { id: number };
+  }
+
+  /** The pool dropped these slots: the worker lets go of their buffers too. */
+  forget(ids: number[]): void {
+    const mine = ids.filter((id) => this.known.delete(id));
+    if (mine.length && !this.exited) void this.send({ op: 'forget', ids: mine }).catch(() => undefined);
   }
 
   async close(): Promise<void> {
     if (this.exited) return;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([this.send({ op: 'close' }), new Promise((r) => setTimeout(r, 5000))]);
+      await Promise.race([
+        this.send({ op: 'close' }),
+        new Promise((r) => {
+          timer = setTimeout(r, CLOSE_GRACE_MS);
+        }),
+      ]);
+    } catch {
+      // a worker that failed to close is terminated below all the same
     } finally {
+      clearTimeout(timer);
       await this.worker.terminate();
     }
   }
 }
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

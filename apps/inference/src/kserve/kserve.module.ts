@@ -4,6 +4,7 @@ import { NativeCoreClient } from '@cvp/native-client';
 import { InjectConfig, InjectLogger, ReadinessChecks } from '@cvp/platform';
 import type { Logger } from 'pino';
 import { AdmissionPool } from '../admission/admission-pool';
+import { SharedBufferPool } from '../buffers/shared-buffer-pool';
 import type { InferenceConfig } from '../config';
 import { DeploymentEventsListener } from '../deployments/deployment-events.listener';
 import type { Engine } from '../engines/engine';
@@ -42,9 +43,15 @@ const NATIVE_CLIENT = Symbol('NATIVE_CLIENT');
         new NativeCoreClient({ address: c.CVP_NATIVE_ADDR, maxMessageBytes: (c.CVP_INFER_MAX_BODY_MB + 16) << 20 }),
     },
     {
+      provide: SharedBufferPool,
+      inject: [SERVICE_CONFIG],
+      useFactory: (c: InferenceConfig) =>
+        new SharedBufferPool({ maxIdleBytes: c.CVP_INFER_IDLE_BUFFERS_MB << 20, idleMs: 30_000 }),
+    },
+    {
       provide: ENGINES,
-      inject: [SERVICE_CONFIG, NATIVE_CLIENT],
-      useFactory: (c: InferenceConfig, native: NativeCoreClient): Engine[] => {
+      inject: [SERVICE_CONFIG, NATIVE_CLIENT, SharedBufferPool],
+      useFactory: (c: InferenceConfig, native: NativeCoreClient, buffers: SharedBufferPool): Engine[] => {
         const imageLimits = { maxBytes: c.CVP_INFER_MAX_BODY_MB << 20, maxPixels: c.CVP_INFER_MAX_IMAGE_PIXELS };
         return [
           new NativeEngine(native, {
@@ -56,6 +63,7 @@ const NATIVE_CLIENT = Symbol('NATIVE_CLIENT');
             imageLimits,
             queueCap: c.CVP_INFER_ENGINE_QUEUE_CAP,
             maxQueueDelayUs: c.CVP_INFER_BATCH_DELAY_US,
+            buffers,
           }),
         ];
       },
@@ -71,11 +79,12 @@ const NATIVE_CLIENT = Symbol('NATIVE_CLIENT');
     { provide: REPOSITORY_LOGGER, useExisting: SERVICE_LOGGER },
     {
       provide: KSERVE_OPTIONS,
-      inject: [SERVICE_CONFIG],
-      useFactory: (c: InferenceConfig): KserveOptions => ({
+      inject: [SERVICE_CONFIG, SharedBufferPool],
+      useFactory: (c: InferenceConfig, buffers: SharedBufferPool): KserveOptions => ({
         deadlineMs: c.CVP_INFER_DEADLINE_MS,
         maxBodyBytes: c.CVP_INFER_MAX_BODY_MB << 20,
         serverVersion: '0.1.0',
+        buffers,
       }),
     },
     {
@@ -91,6 +100,7 @@ export class KserveModule implements OnModuleInit, OnApplicationShutdown {
     private readonly readiness: ReadinessChecks,
     private readonly repository: ModelRepository,
     private readonly pool: AdmissionPool,
+    private readonly buffers: SharedBufferPool,
     @InjectConfig() private readonly config: InferenceConfig,
     @InjectLogger() private readonly log: Logger,
   ) {}
@@ -109,5 +119,6 @@ export class KserveModule implements OnModuleInit, OnApplicationShutdown {
 
   onApplicationShutdown(): void {
     this.pool.close();
+    this.buffers.close();
   }
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { AdmissionPool, AdmissionRejectedError } from '../admission/admission-pool';
+import { AdmissionPool, AdmissionRejectedError, type AdmissionTicket } from '../admission/admission-pool';
+import type { SharedBufferPool, SharedSlot } from '../buffers/shared-buffer-pool';
 import {
   DeadlineExceededError,
   EngineOverloadedError,
@@ -10,15 +11,23 @@ import {
 import { type Endpoint, type FailureReason, InferenceMetrics } from '../metrics/inference-metrics';
 import { type ModelEntry, ModelRepository } from '../repository/model-repository.service';
 import { ImageInputError } from '../vision/image-input';
-import { HttpError, readBody, sendJson, sendProblem } from './http-util';
+import { HttpError, readBody, sendJson, sendParts, sendProblem } from './http-util';
 import { boundaryOf, firstFilePart } from './multipart';
-import { encodeInferResponse, INFERENCE_HEADER, KserveRequestError, parseInferRequest } from './tensor-codec';
+import {
+  encodeInferResponse,
+  INFERENCE_HEADER,
+  KserveRequestError,
+  parseInferRequest,
+  wantsBinary,
+} from './tensor-codec';
 
 export const KSERVE_OPTIONS = Symbol('KSERVE_OPTIONS');
 export interface KserveOptions {
   deadlineMs: number;
   maxBodyBytes: number;
   serverVersion: string;
+  /** Reused buffers that request bodies are read into. */
+  buffers?: SharedBufferPool;
 }
 
 const MODEL_ROUTE =
@@ -109,6 +118,9 @@ export class KserveRoutes {
         provider: e.config.options.provider,
         precision: e.config.options.precision,
         max_batch: e.config.options.maxBatch,
+        instances: e.config.options.instances ?? 1,
+        threads: e.config.options.threads,
+        aliases: e.aliases,
         task: e.task ?? null,
       },
     };
@@ -146,18 +158,25 @@ export class KserveRoutes {
     this.metrics.received(name, endpoint);
     const fail = (status: number, reason: FailureReason, detail: string, retryAfter?: number) => {
       this.metrics.failed(name, endpoint, reason, status, performance.now() - t0);
-      sendProblem(res, status, detail, instance, retryAfter);
+      // A 429 says which bound refused it, so clients and load tests can tell them apart.
+      const overload = status === 429 ? (reason === 'deadline' ? 'deadline' : 'queue_full') : undefined;
+      sendProblem(res, status, detail, instance, retryAfter, overload);
     };
-    // Overload answers before the body is even read: 429 at once, never a hang.
-    if (this.pool.saturated())
+    // A place in admission is taken before a byte of the body is read: beyond workers + queue cap
+    // the answer is 429 at once, so a burst cannot make the server buffer its bodies.
+    let ticket: AdmissionTicket;
+    try {
+      ticket = this.pool.admit();
+    } catch (e) {
+      const r = e as AdmissionRejectedError;
+      this.metrics.setQueueDepth(this.pool.queued);
       return this.drainAnd(req, () =>
-        fail(
-          429,
-          'rejected',
-          'server overloaded: every worker is busy and the queue is full',
-          this.pool.retryAfterSeconds(),
-        ),
+        r.reason === 'closed'
+          ? fail(503, 'rejected', r.message, r.retryAfterSeconds)
+          : fail(429, 'rejected', `server overloaded: ${r.message}`, r.retryAfterSeconds),
       );
+    }
+    this.metrics.setQueueDepth(this.pool.queued);
     const deadline = Date.now() + this.opts.deadlineMs;
     // A client that hangs up cancels its request wherever it waits (admission queue, engine queue, core).
     const ac = new AbortController();
@@ -166,32 +185,42 @@ export class KserveRoutes {
     });
     const signal = ac.signal;
     entry.enter();
+    let bodySlot: SharedSlot | undefined;
     try {
-      const body = await readBody(req, this.opts.maxBodyBytes);
+      const headerLength = endpoint === 'infer' ? this.headerLength(req) : undefined;
+      const read = await readBody(req, {
+        maxBytes: this.opts.maxBodyBytes,
+        timeoutMs: deadline - Date.now(),
+        alignAt: headerLength,
+        pool: this.opts.buffers,
+      });
+      const body = read.body;
+      bodySlot = read.slot;
       let respond: () => void;
       let timing: Timing;
       if (endpoint === 'infer') {
-        const h = req.headers[INFERENCE_HEADER];
-        const parsed = parseInferRequest(body, h === undefined ? undefined : Number(h));
-        const r = await this.admit(
-          name,
-          deadline,
-          (queuedUs) =>
-            entry
-              .model!.infer(parsed.inputs, parsed.outputs, deadline, signal)
-              .then((x) => ((x.timing.queueUs += queuedUs), x)),
-          signal,
+        const parsed = parseInferRequest(body, headerLength);
+        const names = parsed.outputs ?? entry.model!.signature.outputs.map((o) => o.name);
+        const jsonOutputs = names.filter((n) => !wantsBinary(parsed, n));
+        const r = await this.admitted(ticket, name, deadline, signal, (queuedUs) =>
+          entry
+            .model!.infer(parsed.inputs, parsed.outputs, deadline, signal, {
+              // The body is this request's own buffer and is not read again: engines may detach it.
+              transferInputs: true,
+              jsonOutputs: jsonOutputs.length ? jsonOutputs : undefined,
+            })
+            .then((x) => ((x.timing.queueUs += queuedUs), x)),
         );
         timing = r.timing;
+        // Output buffers go back to the engine once the response is out (or the client left).
+        if (r.release) res.once('close', r.release);
         respond = () => {
           const enc = encodeInferResponse(name, parsed, r.outputs);
-          const headers: Record<string, string | number> = { 'content-length': Buffer.byteLength(enc.body) };
-          if (enc.headerLength !== undefined) {
-            headers['content-type'] = 'application/octet-stream';
-            headers[INFERENCE_HEADER] = enc.headerLength;
-          } else headers['content-type'] = 'application/json';
-          res.writeHead(200, headers);
-          res.end(enc.body);
+          const headers: Record<string, string | number> =
+            enc.headerLength !== undefined
+              ? { 'content-type': 'application/octet-stream', [INFERENCE_HEADER]: enc.headerLength }
+              : { 'content-type': 'application/json' };
+          sendParts(res, 200, headers, enc.parts);
         };
       } else {
         const image = this.imageOf(req, body);
@@ -200,14 +229,10 @@ export class KserveRoutes {
             conf: num(q, 'conf', 0.25, 0, 1),
             iou: num(q, 'iou', 0.45, 0, 1),
             maxDet: Math.round(num(q, 'max_det', 300, 1, 10000)),
-            imgsz: Math.round(num(q, 'imgsz', 640, 32, 4096)),
+            imgsz: Math.round(num(q, 'imgsz', entry.imgsz(640), 32, 4096)),
           };
-          const r = await this.admit(
-            name,
-            deadline,
-            (queuedUs) =>
-              entry.model!.detect(image, opts, deadline, signal).then((x) => ((x.timing.queueUs += queuedUs), x)),
-            signal,
+          const r = await this.admitted(ticket, name, deadline, signal, (queuedUs) =>
+            entry.model!.detect(image, opts, deadline, signal).then((x) => ((x.timing.queueUs += queuedUs), x)),
           );
           timing = r.timing;
           respond = () =>
@@ -233,15 +258,11 @@ export class KserveRoutes {
             throw new HttpError(400, 'normalization must be imagenet or unit');
           const opts = {
             topK: Math.round(num(q, 'top_k', 5, 1, 1000)),
-            imgsz: Math.round(num(q, 'imgsz', 224, 16, 4096)),
+            imgsz: Math.round(num(q, 'imgsz', entry.imgsz(224), 16, 4096)),
             normalization: norm as 'imagenet' | 'unit',
           };
-          const r = await this.admit(
-            name,
-            deadline,
-            (queuedUs) =>
-              entry.model!.classify(image, opts, deadline, signal).then((x) => ((x.timing.queueUs += queuedUs), x)),
-            signal,
+          const r = await this.admitted(ticket, name, deadline, signal, (queuedUs) =>
+            entry.model!.classify(image, opts, deadline, signal).then((x) => ((x.timing.queueUs += queuedUs), x)),
           );
           timing = r.timing;
           respond = () =>
@@ -280,32 +301,39 @@ export class KserveRoutes {
       this.log.error(`${name} ${endpoint} failed: ${(e as Error)?.stack ?? String(e)}`);
       return fail(500, 'error', `inference failed: ${(e as Error)?.message ?? String(e)}`);
     } finally {
+      // The engine has answered (or never got the request): nothing reads the body any more.
+      if (bodySlot) this.opts.buffers?.give(bodySlot);
+      ticket.release();
       entry.leave();
       this.metrics.setQueueDepth(this.pool.queued);
     }
   }
 
-  /** Runs work in a worker slot; the in-flight gauge covers exactly the admitted time. */
-  private admit<T>(
+  /** Inference-Header-Content-Length: undefined when absent, a 400 when it is not a byte count. */
+  private headerLength(req: IncomingMessage): number | undefined {
+    const h = req.headers[INFERENCE_HEADER];
+    if (h === undefined) return undefined;
+    const n = Number(h);
+    if (!Number.isSafeInteger(n) || n < 0) throw new KserveRequestError(`${INFERENCE_HEADER} must be a byte count`);
+    return n;
+  }
+
+  /** Runs work once the admitted request holds a worker slot; the in-flight gauge covers exactly that time. */
+  private async admitted<T>(
+    ticket: AdmissionTicket,
     name: string,
     deadline: number,
+    signal: AbortSignal,
     work: (queuedUs: number) => Promise<T>,
-    signal?: AbortSignal,
   ): Promise<T> {
-    this.metrics.setQueueDepth(this.pool.queued + 1);
-    return this.pool.run(
-      deadline,
-      async (queuedMs) => {
-        this.metrics.admitted(name);
-        this.metrics.setQueueDepth(this.pool.queued);
-        try {
-          return await work(queuedMs * 1000);
-        } finally {
-          this.metrics.finished(name);
-        }
-      },
-      signal,
-    );
+    const queuedMs = await ticket.acquire(deadline, signal);
+    this.metrics.admitted(name);
+    this.metrics.setQueueDepth(this.pool.queued);
+    try {
+      return await work(queuedMs * 1000);
+    } finally {
+      this.metrics.finished(name);
+    }
   }
 
   private imageOf(req: IncomingMessage, body: Buffer): Buffer {

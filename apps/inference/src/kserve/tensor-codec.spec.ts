@@ -94,9 +94,10 @@ describe('KServe v2 tensor codec', () => {
   it('answers JSON or binary per output, with the header length for binary', () => {
     const y: Tensor = { name: 'y', datatype: 'FP32', shape: [2], data: Buffer.from(new Float32Array([1.5, 2]).buffer) };
     const z: Tensor = { name: 'z', datatype: 'INT64', shape: [1], data: Buffer.from(new BigInt64Array([5n]).buffer) };
+    const joined = (parts: (Buffer | string)[]) => Buffer.concat(parts.map((p) => Buffer.from(p)));
     const json = encodeInferResponse('m', { id: 'q', binaryOutputs: new Map(), binaryDefault: false }, [y, z]);
     expect(json.headerLength).toBeUndefined();
-    expect(JSON.parse(json.body as string)).toEqual({
+    expect(JSON.parse(joined(json.parts).toString())).toEqual({
       model_name: 'm',
       model_version: '1',
       id: 'q',
@@ -106,11 +107,18 @@ describe('KServe v2 tensor codec', () => {
       ],
     });
     const bin = encodeInferResponse('m', { binaryOutputs: new Map([['z', false]]), binaryDefault: true }, [y, z]);
-    const body = bin.body as Buffer;
+    const body = joined(bin.parts);
     const head = JSON.parse(body.subarray(0, bin.headerLength).toString());
     expect(head.outputs[0].parameters.binary_data_size).toBe(8);
     expect(head.outputs[1].data).toEqual([5]);
     expect(body.subarray(bin.headerLength!).equals(y.data)).toBe(true);
+    // The tensor leaves as the engine's own buffer, not a copy joined into a new body.
+    expect(bin.parts.at(-1)).toBe(y.data);
+    // An output the engine already encoded as JSON text goes out as that text.
+    const pre = encodeInferResponse('m', { binaryOutputs: new Map(), binaryDefault: false }, [
+      { ...y, data: Buffer.alloc(0), json: '[1.5,2]' },
+    ]);
+    expect(JSON.parse(joined(pre.parts).toString()).outputs[0].data).toEqual([1.5, 2]);
     const parsed = parseInferRequest(
       Buffer.from(
         JSON.stringify({

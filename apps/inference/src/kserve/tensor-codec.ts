@@ -1,4 +1,11 @@
-import { DATATYPE_BYTES, DATATYPES, type DataType, elementCount, type Tensor } from '../engines/engine';
+import {
+  DATATYPE_BYTES,
+  DATATYPES,
+  type DataType,
+  elementCount,
+  type OutputTensor,
+  type Tensor,
+} from '../engines/engine';
 
 /**
  * KServe v2 / Open Inference Protocol tensor (de)serialisation, JSON and the binary-tensor
@@ -263,33 +270,41 @@ export function parseInferRequest(body: Buffer, headerLength: number | undefined
 }
 
 export interface EncodedResponse {
-  body: Buffer | string;
-  /** Set when the body carries binary tensors after the JSON header. */
+  /**
+   * The body in order: JSON text pieces (outputs' JSON data arrays stay separate pieces, never
+   * joined into one string), then the binary tensors as the engine returned them (not copied).
+   */
+  parts: (Buffer | string)[];
+  /** Set when the body carries binary tensors after the JSON header: the header's byte length. */
   headerLength?: number;
+}
+
+/** Whether the client asked for this output in binary (the binary-tensor extension). */
+export function wantsBinary(req: Pick<InferRequest, 'binaryOutputs' | 'binaryDefault'>, name: string): boolean {
+  return req.binaryOutputs.get(name) ?? req.binaryDefault;
 }
 
 /** Builds the v2 response: JSON data for JSON outputs, raw bytes appended for binary ones. */
 export function encodeInferResponse(
   modelName: string,
   req: Pick<InferRequest, 'id' | 'binaryOutputs' | 'binaryDefault'>,
-  outputs: Tensor[],
+  outputs: OutputTensor[],
 ): EncodedResponse {
   const binaries: Buffer[] = [];
-  const json = outputs.map((t) => {
-    const binary = req.binaryOutputs.get(t.name) ?? req.binaryDefault;
-    if (binary) {
+  const json: string[] = [
+    `{"model_name":${JSON.stringify(modelName)},"model_version":"1"${req.id !== undefined ? `,"id":${JSON.stringify(req.id)}` : ''},"outputs":[`,
+  ];
+  outputs.forEach((t, i) => {
+    const head = `${i ? ',' : ''}{"name":${JSON.stringify(t.name)},"datatype":"${t.datatype}","shape":${JSON.stringify(t.shape)},`;
+    if (wantsBinary(req, t.name) && t.json === undefined) {
       binaries.push(t.data);
-      return { name: t.name, datatype: t.datatype, shape: t.shape, parameters: { binary_data_size: t.data.length } };
+      json.push(`${head}"parameters":{"binary_data_size":${t.data.length}}}`);
+    } else {
+      json.push(`${head}"data":`, t.json ?? JSON.stringify(decodeToJson(t)), '}');
     }
-    return { name: t.name, datatype: t.datatype, shape: t.shape, data: decodeToJson(t) };
   });
-  const head = JSON.stringify({
-    model_name: modelName,
-    model_version: '1',
-    ...(req.id !== undefined ? { id: req.id } : {}),
-    outputs: json,
-  });
-  if (binaries.length === 0) return { body: head };
-  const headBuf = Buffer.from(head, 'utf8');
-  return { body: Buffer.concat([headBuf, ...binaries]), headerLength: headBuf.length };
+  json.push(']}');
+  if (binaries.length === 0) return { parts: json };
+  const headerLength = json.reduce((n, p) => n + Buffer.byteLength(p), 0);
+  return { parts: [...json, ...binaries], headerLength };
 }

@@ -6,6 +6,7 @@ import { GPU_LEASE_CLIENT, type GpuLeaseClient, type Lease } from '@cvp/gpu-leas
 import type { Logger } from 'pino';
 import type { Engine, LoadedModel } from '../engines/engine';
 import { nvidiaGpuPresent } from './gpu-probe';
+import { type ModelFacts, modelFacts, readOnnxMetadata } from './onnx-metadata';
 
 export const ENGINES = Symbol('ENGINES');
 export const REPOSITORY_OPTIONS = Symbol('REPOSITORY_OPTIONS');
@@ -27,6 +28,8 @@ export class ModelEntry {
   model?: LoadedModel;
   leases: Lease[] = [];
   inFlight = 0;
+  /** What the model file says about itself (input size, class names). */
+  facts: ModelFacts = {};
   private drained?: () => void;
 
   constructor(
@@ -34,9 +37,11 @@ export class ModelEntry {
     readonly name: string,
     readonly config: EngineConfig,
     readonly task: ModelTask | undefined,
+    /** Class names from the deployment (the gateway's model record). */
     readonly labels: string[] | undefined,
     /** Bench's short-lived deployments: not persisted, not waited for by readiness. */
     readonly scratch = false,
+    readonly aliases: string[] = [],
   ) {}
 
   enter(): void {
@@ -60,8 +65,14 @@ export class ModelEntry {
     });
   }
 
+  /** The deployed file's own class names first (a trained version's), then the deployment's labels, then the id. */
   label(classId: number): string {
-    return this.labels?.[classId] ?? String(classId);
+    return this.facts.names?.[classId] ?? this.labels?.[classId] ?? String(classId);
+  }
+
+  /** Image side for requests that do not say: the model's own imgsz, else the endpoint's default. */
+  imgsz(fallback: number): number {
+    return this.facts.imgsz ?? fallback;
   }
 }
 
@@ -75,6 +86,8 @@ export type StatusSink = (s: Omit<DeploymentStatus, 'schemaVersion'>) => void;
 @Injectable()
 export class ModelRepository implements OnApplicationShutdown {
   private readonly serving = new Map<string, ModelEntry>();
+  /** alias -> served name */
+  private readonly aliases = new Map<string, string>();
   private readonly pending = new Map<string, ModelEntry>();
   private readonly chains = new Map<string, Promise<void>>();
   private readonly desired = new Map<string, DeploymentChanged>();
@@ -92,8 +105,12 @@ export class ModelRepository implements OnApplicationShutdown {
     this.statusSink = sink;
   }
 
+  /** The model served under this name, or under this alias when no model has the name itself. */
   get(name: string): ModelEntry | undefined {
-    return this.serving.get(name);
+    const direct = this.serving.get(name);
+    if (direct) return direct;
+    const target = this.aliases.get(name);
+    return target === undefined ? undefined : this.serving.get(target);
   }
 
   list(): ModelEntry[] {
@@ -173,7 +190,15 @@ export class ModelRepository implements OnApplicationShutdown {
       });
       return;
     }
-    const entry = new ModelEntry(ev.deploymentId, ev.modelName, ev.config, ev.task, ev.labels, ev.scratch === true);
+    const entry = new ModelEntry(
+      ev.deploymentId,
+      ev.modelName,
+      ev.config,
+      ev.task,
+      ev.labels,
+      ev.scratch === true,
+      ev.aliases,
+    );
     this.pending.set(ev.modelName, entry);
     this.desired.set(ev.modelName, ev);
     this.persist();
@@ -182,9 +207,16 @@ export class ModelRepository implements OnApplicationShutdown {
     try {
       await this.acquireGpu(entry);
       const engine = this.engineFor(ev.config);
+      entry.facts = await this.factsOf(ev.config.modelPath);
       entry.model = await withTimeout(
         (async () => {
-          const m = await engine.load({ id: ev.deploymentId, name: ev.modelName, task: ev.task, config: ev.config! });
+          const m = await engine.load({
+            id: ev.deploymentId,
+            name: ev.modelName,
+            task: ev.task,
+            config: ev.config!,
+            imgsz: entry.facts.imgsz,
+          });
           await m.warmup();
           return m;
         })(),
@@ -207,6 +239,8 @@ export class ModelRepository implements OnApplicationShutdown {
     this.pending.delete(ev.modelName);
     const old = this.serving.get(ev.modelName);
     this.serving.set(ev.modelName, entry);
+    for (const [alias, target] of this.aliases) if (target === ev.modelName) this.aliases.delete(alias);
+    for (const alias of entry.aliases) this.aliases.set(alias, ev.modelName);
     this.log.info(
       { model: ev.modelName, deploymentId: ev.deploymentId, engine: ev.config.engine, ms: Date.now() - started },
       'model ready',
@@ -224,10 +258,27 @@ export class ModelRepository implements OnApplicationShutdown {
     }
     const entry = this.serving.get(ev.modelName);
     if (entry && entry.deploymentId === ev.deploymentId) {
-      this.serving.delete(ev.modelName);
+      this.unserve(ev.modelName);
       await this.retire(entry);
     }
     this.statusSink({ deploymentId: ev.deploymentId, state: 'removed' });
+  }
+
+  private unserve(name: string): void {
+    this.serving.delete(name);
+    for (const [alias, target] of this.aliases) if (target === name) this.aliases.delete(alias);
+  }
+
+  /** The model file's metadata; a file without any (or unreadable metadata) just has no facts. */
+  private async factsOf(modelPath: string): Promise<ModelFacts> {
+    try {
+      return modelFacts(await readOnnxMetadata(modelPath));
+    } catch (e) {
+      // A missing file fails the load itself, with the engine's reason.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.log.warn({ err: e, modelPath }, 'ONNX metadata unreadable; serving without imgsz/names from the file');
+      return {};
+    }
   }
 
   /** Closes a model no longer routed to, once its in-flight requests finished (bounded). */
@@ -260,7 +311,7 @@ export class ModelRepository implements OnApplicationShutdown {
       if (this.serving.get(entry.name) !== entry) return;
       // Without its lease the model may not use the GPU: stop serving it and say why.
       this.log.error({ model: entry.name, reason }, 'GPU lease lost; unloading');
-      this.serving.delete(entry.name);
+      this.unserve(entry.name);
       this.statusSink({ deploymentId: entry.deploymentId, state: 'failed', error: `GPU lease lost: ${reason}` });
       void this.retire(entry);
     });
@@ -273,6 +324,7 @@ export class ModelRepository implements OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     const all = this.list();
     this.serving.clear();
+    this.aliases.clear();
     await Promise.all(all.map((e) => this.retire(e)));
   }
 }

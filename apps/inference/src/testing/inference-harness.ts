@@ -65,6 +65,7 @@ export async function startInference(env: Record<string, string> = {}): Promise<
         deploymentId,
         modelName: name,
         task: extra.task,
+        aliases: extra.aliases,
         labels: extra.labels,
         config: {
           engine: extra.engine ?? 'ort-node',

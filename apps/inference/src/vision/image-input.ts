@@ -71,6 +71,30 @@ async function rawRgb(img: sharp.Sharp, w: number, h: number, resize: boolean): 
   }
 }
 
+/** A decoded image resized for a detector: RGB (HWC uint8) of lb.newW x lb.newH, and the letterbox geometry. */
+export interface DetectorImage {
+  rgb: Uint8Array;
+  lb: Letterbox;
+  width: number;
+  height: number;
+}
+
+/**
+ * Decodes and resizes for a dstW x dstH detector input (libuv's thread pool, off the event loop).
+ * The letterbox padding and the CHW float conversion are the engine's (a worker thread's) job.
+ */
+export async function detectorImage(
+  buf: Buffer,
+  dstW: number,
+  dstH: number,
+  limits: ImageLimits,
+): Promise<DetectorImage> {
+  const { img, width, height } = await checkedImage(buf, limits);
+  const lb = computeLetterbox(width, height, dstW, dstH);
+  const rgb = await rawRgb(img, lb.newW, lb.newH, lb.newW !== width || lb.newH !== height);
+  return { rgb, lb, width, height };
+}
+
 export interface DetectorInput {
   tensor: Float32Array;
   lb: Letterbox;
@@ -78,23 +102,27 @@ export interface DetectorInput {
   height: number;
 }
 
-/** Decodes (libuv thread pool, off the event loop), resizes and letterboxes to dstW x dstH, CHW float. */
+/** detectorImage, then the letterbox into a CHW float input of dstW x dstH. */
 export async function detectorInput(
   buf: Buffer,
   dstW: number,
   dstH: number,
   limits: ImageLimits,
 ): Promise<DetectorInput> {
-  const { img, width, height } = await checkedImage(buf, limits);
-  const lb = computeLetterbox(width, height, dstW, dstH);
-  const rgb = await rawRgb(img, lb.newW, lb.newH, lb.newW !== width || lb.newH !== height);
+  const { rgb, lb, width, height } = await detectorImage(buf, dstW, dstH, limits);
   const tensor = letterboxToChw(rgb, lb, new Float32Array(3 * dstW * dstH));
   return { tensor, lb, width, height };
 }
 
 export type Normalization = 'imagenet' | 'unit';
 
-/** Resizes to w x h (no letterbox, as torchvision/Ultralytics-cls evaluation) and normalises, CHW float. */
+/** Decodes and resizes to w x h (no letterbox, as torchvision/Ultralytics-cls evaluation): RGB HWC uint8. */
+export async function classifierImage(buf: Buffer, w: number, h: number, limits: ImageLimits): Promise<Uint8Array> {
+  const { img, width, height } = await checkedImage(buf, limits);
+  return rawRgb(img, w, h, w !== width || h !== height);
+}
+
+/** classifierImage, then normalised to a CHW float input. */
 export async function classifierInput(
   buf: Buffer,
   w: number,
@@ -102,7 +130,6 @@ export async function classifierInput(
   normalization: Normalization,
   limits: ImageLimits,
 ): Promise<Float32Array> {
-  const { img, width, height } = await checkedImage(buf, limits);
-  const rgb = await rawRgb(img, w, h, w !== width || h !== height);
+  const rgb = await classifierImage(buf, w, h, limits);
   return normalization === 'unit' ? normalizeToChw(rgb, w, h, [0, 0, 0], [1, 1, 1]) : normalizeToChw(rgb, w, h);
 }

@@ -223,7 +223,7 @@ export async function collectAppPayload(
   files.push(
     textFile(
       `${APP_DIR}/.npmrc`,
-      '# the CPU library ships inside onnxruntime-node; CUDA images set ONNXRUNTIME_NODE_INSTALL=cuda12\nonnxruntime-node-install=skip\nfund=false\naudit=false\n',
+      '# the CPU library ships inside onnxruntime-node; CUDA images lay the GPU build from PyPI over it (gpu-ort/)\nonnxruntime-node-install=skip\nfund=false\naudit=false\n',
     ),
   );
   files.push(textFile(`${APP_DIR}/register-paths.js`, REGISTER_PATHS));
@@ -254,4 +254,26 @@ export async function collectNativeSources(platformRoot: string): Promise<Bundle
     if (/\.(cpp|hpp|h|cc)$/.test(e.name)) files.push(copiedFile(`native/src/${e.name}`, path.join(src, e.name)));
   }
   return files;
+}
+
+/**
+ * The platform's way to ONNX Runtime's GPU build (hash-pinned PyPI wheels, staged into one
+ * self-contained library folder), for the CUDA image's gpu-ort stage: the script, its locks and
+ * the probe it checks the build with, under gpu-ort/ in the repository's own layout.
+ */
+export const GPU_ORT_FILES = [
+  'scripts/gpu-ort.sh',
+  'scripts/lib/gpu-ort.lock',
+  'scripts/lib/ort-gpu-probe.c',
+  'deploy/cuda-libs.lock',
+  'native/scripts/fetch-ort-headers.sh',
+] as const;
+
+export function collectGpuOrtFiles(platformRoot: string): BundleFile[] {
+  return GPU_ORT_FILES.map((rel) => {
+    const p = path.join(platformRoot, rel);
+    if (!existsSync(p))
+      throw new PlatformBuildMissingError(`${rel} missing under ${platformRoot} (the CUDA image needs it)`);
+    return copiedFile(`gpu-ort/${rel}`, p, rel.endsWith('.sh'));
+  });
 }

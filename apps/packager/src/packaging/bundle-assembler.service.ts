@@ -6,7 +6,7 @@ import { DeploymentChangedContract, SCHEMA_VERSION, validate } from '@cvp/contra
 import { PermanentJobError } from '@cvp/jobs';
 import { InjectConfig } from '@cvp/platform';
 import type { PackagerConfig } from '../config';
-import { collectAppPayload, collectNativeSources } from './app-payload';
+import { collectAppPayload, collectGpuOrtFiles, collectNativeSources } from './app-payload';
 import { assertSafeBundlePath, type BundleFile, copiedFile, textFile } from './bundle-file';
 import type { PackagePlan } from './package-plan';
 import { type BundleSpec, ENTRYPOINT, MODEL_CONFIG, RUN_SCRIPT } from './templates/bundle-spec';
@@ -130,7 +130,9 @@ export class BundleAssembler {
       schemaVersion: SCHEMA_VERSION,
       action: 'deploy',
       deploymentId: `bundle-${plan.model.id}-v${plan.version.version}`.slice(0, 64),
-      modelName,
+      // The platform's name (the model id), so a client's URLs work on both; the human name as an alias.
+      modelName: plan.model.id,
+      ...(modelName !== plan.model.id ? { aliases: [modelName] } : {}),
       task: plan.model.task,
       ...(plan.model.labels ? { labels: plan.model.labels } : {}),
       config: bundledEngine,
@@ -159,6 +161,7 @@ export class BundleAssembler {
 
     files.push(...(await collectAppPayload(platformRoot)).files);
     files.push(...(await collectNativeSources(platformRoot)));
+    files.push(...collectGpuOrtFiles(platformRoot));
 
     const seen = new Set<string>();
     for (const f of files) {

@@ -255,6 +255,9 @@ describe('bundle started with run.sh vs the platform deployment (real data plane
     ) as DeploymentChanged;
     const url = await startBundle(bundle, 'own');
     expect(existsSync(path.join(bundle, 'app/node_modules/onnxruntime-node'))).toBe(true);
+    // One addressing scheme: the platform's name, and the bundle's human name as an alias of it.
+    for (const name of [deployment.modelName, ...(deployment.aliases ?? [])])
+      expect((await fetch(`${url}/v2/models/${name}/ready`)).status).toBe(200);
     const platform = await platformDeployment({
       ...deployment,
       deploymentId: 'platform-ort',

@@ -168,6 +168,9 @@ describe('package job (real NATS, real ONNX model, registry test double)', () =>
       'app/dist/apps/inference/src/main.js',
       'native/CMakeLists.txt',
       'native/proto/cvp_inference.proto',
+      'gpu-ort/scripts/gpu-ort.sh',
+      'gpu-ort/scripts/lib/gpu-ort.lock',
+      'gpu-ort/deploy/cuda-libs.lock',
     ]) {
       expect(existsSync(path.join(bundle, f))).toBe(true);
     }
@@ -175,7 +178,9 @@ describe('package job (real NATS, real ONNX model, registry test double)', () =>
     expect(deployment).toMatchObject({
       schemaVersion: 1,
       action: 'deploy',
-      modelName: 'street-cams-v8n',
+      // Served under the platform's name; the human name answers too.
+      modelName: 'pk-m1',
+      aliases: ['street-cams-v8n'],
       task: 'detect',
       config: { engine: 'ort-node', modelPath: 'model.onnx', options: { threads: 2 } },
     });
@@ -253,6 +258,14 @@ describe('package job (real NATS, real ONNX model, registry test double)', () =>
     expect(fromRun).toBe('entrypoint.sh');
     expect(entrypointOf('Dockerfile.cpu')).toBe(fromRun);
     expect(entrypointOf('Dockerfile.cuda')).toBe(fromRun);
+    // The CUDA image gets ONNX Runtime's GPU build the platform's way (PyPI, gpu-ort.sh), not onnxruntime-node's NuGet download.
+    const cudaFile = readFileSync(path.join(bundle, 'Dockerfile.cuda'), 'utf8');
+    expect(cudaFile).toMatch(/bash scripts\/gpu-ort\.sh export \/opt\/ort-gpu/);
+    expect(cudaFile).toMatch(
+      /^COPY --from=gpu-ort \/opt\/ort-gpu\/ app\/node_modules\/onnxruntime-node\/bin\/napi-v6\/linux\/x64\/$/m,
+    );
+    expect(cudaFile).not.toMatch(/ONNXRUNTIME_NODE_INSTALL=cuda/);
+    expect(readFileSync(path.join(bundle, 'Dockerfile.cpu'), 'utf8')).not.toMatch(/gpu-ort/);
     expect(statSync(path.join(bundle, 'entrypoint.sh')).mode & 0o111).not.toBe(0);
     expect(spawnSync('sh', ['-n', path.join(bundle, 'entrypoint.sh')]).status).toBe(0);
     expect(spawnSync('sh', ['-n', path.join(bundle, 'run.sh')]).status).toBe(0);

@@ -46,6 +46,10 @@ export function platformSnapshot(into: string): string {
     'native/src',
     'native/scripts',
     'libs/contracts/proto',
+    'scripts/gpu-ort.sh',
+    'scripts/lib/gpu-ort.lock',
+    'scripts/lib/ort-gpu-probe.c',
+    'deploy/cuda-libs.lock',
   ]) {
     cpSync(path.join(REPO_ROOT, rel), path.join(into, rel), {
       recursive: true,

@@ -12,6 +12,30 @@ export interface CandidateMeasurer {
   /** Why this engine cannot be measured here, or null when it can. */
   readonly unavailableReason: string | null;
   measure(config: CandidateConfig, plan: MeasurementPlan, signal?: AbortSignal): Promise<EngineMeasurement>;
+  /**
+   * Throughput of a model-instance layout of a (CPU, batch 1) configuration with every instance
+   * kept busy for `seconds`, in a fresh process; latency of one run under that load; peak RSS.
+   * Absent: the engine's layouts are not measured (one instance is kept).
+   */
+  measureLayout?(
+    config: CandidateConfig,
+    layout: InstanceLayout,
+    o: { inputShape: number[]; seconds: number; signal?: AbortSignal },
+  ): Promise<LayoutMeasurement>;
+}
+
+/** N sessions (instances) x T intra-op threads each. */
+export interface InstanceLayout {
+  instances: number;
+  threads: number;
+}
+
+export interface LayoutMeasurement extends InstanceLayout {
+  throughput: number;
+  p50Ms: number;
+  p95Ms: number;
+  peakRssMb: number | null;
+  runs: number;
 }
 
 export type CandidateMeasurers = Record<EngineId, CandidateMeasurer>;

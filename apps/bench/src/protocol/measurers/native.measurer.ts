@@ -8,16 +8,23 @@ import {
   measureEngine,
   type MeasurementPlan,
   type OutputTensor,
+  percentile,
   round,
+  seededTensor,
   VramSampler,
   vramFigure,
 } from '@cvp/measure';
 import { type NativeCoreApi, NativeCoreClient } from '@cvp/native-client';
 import { type CandidateConfig, engineOptionsOf } from '../candidate-config';
-import type { CandidateMeasurer } from './candidate-measurer';
+import type { CandidateMeasurer, InstanceLayout, LayoutMeasurement } from './candidate-measurer';
 
 /** Bound on loading the model into the core (the session build, TensorRT engines included). */
 const LOAD_MODEL_TIMEOUT_MS = 120_000;
+/**
+ * A load run's call waits inside the core behind the other calls the pool let through (the core
+ * runs one at a time per instance), so it gets at least this long.
+ */
+const LOAD_CALL_TIMEOUT_MS = 60_000;
 
 /**
  * Native-core configurations: each in a fresh core process (its own peak RSS), driven over gRPC
@@ -37,6 +44,124 @@ export class NativeMeasurer implements CandidateMeasurer {
   }
 
   async measure(config: CandidateConfig, plan: MeasurementPlan, signal?: AbortSignal): Promise<EngineMeasurement> {
+    return this.withCore(signal, async (client, child) => {
+      const vram = config.provider !== 'cpu' && child.pid ? VramSampler.start([child.pid]) : null;
+      try {
+        return await this.measureIn(client, child, config, plan, vram, signal);
+      } finally {
+        await vram?.stop();
+      }
+    });
+  }
+
+  private async measureIn(
+    client: NativeCoreClient,
+    child: ChildProcess,
+    config: CandidateConfig,
+    plan: MeasurementPlan,
+    vram: VramSampler | null,
+    signal?: AbortSignal,
+  ): Promise<EngineMeasurement> {
+    const id = 'bench';
+    const t0 = process.hrtime.bigint();
+    await client.loadModel(
+      {
+        id,
+        path: config.modelPath,
+        engine: {
+          provider: config.provider,
+          // TensorRT FP16 from the FP32 file: the core sets trt_fp16_enable for precision fp16.
+          precision: engineOptionsOf(config).precision,
+          graphOptimization: config.graphOptimization,
+          intraOpThreads: config.threads,
+          interOpThreads: 1,
+        },
+        batching: { maxBatch: 1, instanceCount: config.instances ?? 1, queueCapacity: 1024 },
+        warmup: false,
+      },
+      LOAD_MODEL_TIMEOUT_MS,
+    );
+    const buildMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    const meta = await client.modelMetadata({ id }, this.o.rpcTimeoutMs);
+    const engine = coreEngine(client, child, {
+      modelId: id,
+      inputName: meta.inputs[0].name,
+      rpcTimeoutMs: this.o.rpcTimeoutMs,
+      vram: async () =>
+        vram && child.pid
+          ? vramFigure(await vram.stop(), [child.pid])
+          : { peakMb: null, reason: 'CPU engine: uses no GPU memory' },
+    });
+    return measureEngine(engine, buildMs, plan, signal);
+  }
+
+  /**
+   * The core with the model loaded as N instances of T threads, kept busy by N + 1 callers (one
+   * more than instances, so an instance never waits for the next request to cross gRPC).
+   */
+  async measureLayout(
+    config: CandidateConfig,
+    layout: InstanceLayout,
+    o: { inputShape: number[]; seconds: number; signal?: AbortSignal },
+  ): Promise<LayoutMeasurement> {
+    if (config.provider !== 'cpu') throw new Error(`instance layouts are measured on the CPU provider only`);
+    return this.withCore(o.signal, async (client, child) => {
+      const id = 'layout';
+      await client.loadModel(
+        {
+          id,
+          path: config.modelPath,
+          engine: {
+            provider: 'cpu',
+            precision: engineOptionsOf(config).precision,
+            graphOptimization: config.graphOptimization,
+            intraOpThreads: layout.threads,
+            interOpThreads: 1,
+          },
+          batching: { maxBatch: 1, instanceCount: layout.instances, queueCapacity: 1024 },
+          warmup: true,
+        },
+        LOAD_MODEL_TIMEOUT_MS,
+      );
+      const meta = await client.modelMetadata({ id }, this.o.rpcTimeoutMs);
+      const shape = [1, ...o.inputShape.slice(1)];
+      const data = Buffer.from(
+        seededTensor(
+          shape.reduce((a, b) => a * b, 1),
+          0,
+        ).buffer,
+      );
+      const req = { modelId: id, inputs: [{ name: meta.inputs[0].name, datatype: 'FP32', shape, data }] };
+      const lat: number[] = [];
+      const until = Date.now() + o.seconds * 1000;
+      const t0 = Date.now();
+      const caller = async () => {
+        while (Date.now() < until && !o.signal?.aborted) {
+          const s = process.hrtime.bigint();
+          await client.infer(req, Math.max(LOAD_CALL_TIMEOUT_MS, this.o.rpcTimeoutMs));
+          lat.push(Number(process.hrtime.bigint() - s) / 1e6);
+        }
+      };
+      await Promise.all(Array.from({ length: layout.instances + 1 }, caller));
+      o.signal?.throwIfAborted();
+      const elapsed = (Date.now() - t0) / 1000;
+      lat.sort((a, b) => a - b);
+      return {
+        ...layout,
+        throughput: round(lat.length / elapsed, 2),
+        p50Ms: round(percentile(lat, 50)),
+        p95Ms: round(percentile(lat, 95)),
+        peakRssMb: child.pid ? peakRssOf(child.pid) : null,
+        runs: lat.length,
+      };
+    });
+  }
+
+  /** A fresh core process for one measurement, stopped afterwards (killed if the job is cancelled). */
+  private async withCore<T>(
+    signal: AbortSignal | undefined,
+    fn: (client: NativeCoreClient, child: ChildProcess) => Promise<T>,
+  ): Promise<T> {
     if (this.unavailableReason) throw new Error(this.unavailableReason);
     const port = await freePort();
     const child = spawn(this.o.binary, ['--host', '127.0.0.1', '--port', String(port), '--log-level', 'warn'], {
@@ -47,45 +172,13 @@ export class NativeMeasurer implements CandidateMeasurer {
     const client = new NativeCoreClient({ address: `127.0.0.1:${port}` });
     const onAbort = () => child.kill('SIGKILL');
     signal?.addEventListener('abort', onAbort, { once: true });
-    const vram = config.provider !== 'cpu' && child.pid ? VramSampler.start([child.pid]) : null;
     try {
       await client.waitForReady(15000).catch((e: Error) => {
         throw new Error(`native core did not start: ${e.message}; ${stderr.slice(-400)}`);
       });
-      const id = 'bench';
-      const t0 = process.hrtime.bigint();
-      await client.loadModel(
-        {
-          id,
-          path: config.modelPath,
-          engine: {
-            provider: config.provider,
-            // TensorRT FP16 from the FP32 file: the core sets trt_fp16_enable for precision fp16.
-            precision: engineOptionsOf(config).precision,
-            graphOptimization: config.graphOptimization,
-            intraOpThreads: config.threads,
-            interOpThreads: 1,
-          },
-          batching: { maxBatch: 1, instanceCount: 1, queueCapacity: 1024 },
-          warmup: false,
-        },
-        LOAD_MODEL_TIMEOUT_MS,
-      );
-      const buildMs = Number(process.hrtime.bigint() - t0) / 1e6;
-      const meta = await client.modelMetadata({ id }, this.o.rpcTimeoutMs);
-      const engine = coreEngine(client, child, {
-        modelId: id,
-        inputName: meta.inputs[0].name,
-        rpcTimeoutMs: this.o.rpcTimeoutMs,
-        vram: async () =>
-          vram && child.pid
-            ? vramFigure(await vram.stop(), [child.pid])
-            : { peakMb: null, reason: 'CPU engine: uses no GPU memory' },
-      });
-      return await measureEngine(engine, buildMs, plan, signal);
+      return await fn(client, child);
     } finally {
       signal?.removeEventListener('abort', onAbort);
-      await vram?.stop();
       client.close();
       await stop(child);
     }

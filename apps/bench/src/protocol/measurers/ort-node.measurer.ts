@@ -4,17 +4,22 @@ import type { EngineId } from '@cvp/contracts';
 import { runProcess } from '@cvp/jobs';
 import type { MeasurementPlan, OrtMeasureRequest, OrtMeasureResult } from '@cvp/measure';
 import type { CandidateConfig } from '../candidate-config';
-import type { CandidateMeasurer } from './candidate-measurer';
+import type { CandidateMeasurer, InstanceLayout, LayoutMeasurement } from './candidate-measurer';
 
-/** Where scripts/measure-latency.js lives (repo root, found from the source tree or dist/). */
-export function measureScript(): string {
+/** Where a script of the repo lives (repo root, found from the source tree or dist/). */
+function repoScript(rel: string): string {
   let dir = __dirname;
   for (let i = 0; i < 8; i++) {
-    const p = path.join(dir, 'scripts/measure-latency.js');
+    const p = path.join(dir, rel);
     if (existsSync(p)) return p;
     dir = path.dirname(dir);
   }
-  return path.resolve('scripts/measure-latency.js');
+  return path.resolve(rel);
+}
+
+/** Where scripts/measure-latency.js lives. */
+export function measureScript(): string {
+  return repoScript('scripts/measure-latency.js');
 }
 
 /**
@@ -40,6 +45,50 @@ export class OrtNodeMeasurer implements CandidateMeasurer {
       this.o.scratchDir,
       { timeoutMs: this.o.timeoutMs, signal },
     );
+  }
+
+  /**
+   * scripts/lib/raw-engine.js in a fresh node process: N sessions, each in its own worker thread
+   * running session.run back to back, the same code the load benchmark calls the raw engine.
+   */
+  async measureLayout(
+    config: CandidateConfig,
+    layout: InstanceLayout,
+    o: { inputShape: number[]; seconds: number; signal?: AbortSignal },
+  ): Promise<LayoutMeasurement> {
+    if (config.provider !== 'cpu') throw new Error(`instance layouts are measured on the CPU provider only`);
+    const req = {
+      model: config.modelPath,
+      shape: [1, ...o.inputShape.slice(1)],
+      instances: layout.instances,
+      threads: layout.threads,
+      graphOptimization: config.graphOptimization,
+      seconds: o.seconds,
+    };
+    let result: (LayoutMeasurement & { error?: string }) | undefined;
+    const r = await runProcess({
+      command: process.execPath,
+      args: [repoScript('scripts/lib/raw-engine.js'), JSON.stringify(req)],
+      timeoutMs: this.o.timeoutMs + o.seconds * 1000,
+      signal: o.signal,
+      killGraceMs: 2000,
+      onJson: (obj) => (result = obj as unknown as LayoutMeasurement & { error?: string }),
+    });
+    if (r.aborted) throw new Error('measurement cancelled');
+    if (r.timedOut) throw new Error(`layout measurement timed out`);
+    if (!result || result.error || r.exitCode !== 0)
+      throw new Error(
+        result?.error ?? `layout measurement exited ${r.exitCode ?? r.signal}: ${r.stderrTail.slice(-600)}`,
+      );
+    return {
+      instances: layout.instances,
+      threads: layout.threads,
+      throughput: result.throughput,
+      p50Ms: result.p50Ms,
+      p95Ms: result.p95Ms,
+      peakRssMb: result.peakRssMb ?? null,
+      runs: result.runs,
+    };
   }
 }
 

@@ -29,7 +29,6 @@ export const NATIVE_PORT = 8001;
 /** Where the images keep the bundle; run.sh uses the extracted folder instead. */
 export const IMAGE_ROOT = '/opt/cvp';
 export const NODE_IMAGE = 'node:20-bookworm-slim';
-export const CUDA_IMAGE = 'nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04';
 export const NATIVE_BUILD_IMAGE = 'debian:bookworm';
 /** Non-root user of both images. */
 export const RUNTIME_UID = 10001;

@@ -1,7 +1,6 @@
 import { INFERENCE_MAIN } from '../app-payload';
 import {
   type BundleSpec,
-  CUDA_IMAGE,
   ENTRYPOINT,
   HEALTH_PROBE_JS,
   IMAGE_ROOT,
@@ -23,13 +22,28 @@ const NATIVE_BUILD_PACKAGES =
  */
 export function dockerfile(spec: BundleSpec, variant: 'cpu' | 'cuda'): string {
   const cuda = variant === 'cuda';
-  const runtimeBase = cuda
-    ? `FROM ${CUDA_IMAGE} AS runtime
-# node from the official image (the data plane needs only the binary, not npm)
-COPY --from=deps /usr/local/bin/node /usr/local/bin/node
-RUN useradd --system --uid ${RUNTIME_UID} --user-group --no-create-home --shell /usr/sbin/nologin cvp`
-    : `FROM ${NODE_IMAGE} AS runtime
-RUN useradd --system --uid ${RUNTIME_UID} --user-group --no-create-home --shell /usr/sbin/nologin cvp`;
+  // The GPU build of ONNX Runtime comes with the CUDA user-space libraries it needs beside it
+  // (gpu-ort stage), so the runtime is the CPU image's base; the driver comes from the host.
+  const runtimeBase = `FROM ${NODE_IMAGE} AS runtime
+RUN useradd --system --uid ${RUNTIME_UID} --user-group --no-create-home --shell /usr/sbin/nologin cvp${
+    cuda ? '\nENV NVIDIA_VISIBLE_DEVICES=all NVIDIA_DRIVER_CAPABILITIES=compute,utility' : ''
+  }`;
+  const gpuOrtStage = cuda
+    ? `
+# ---- gpu-ort: ONNX Runtime's GPU build (same version as onnxruntime-node's), CUDA libraries beside it ----
+# From PyPI, hash-pinned (gpu-ort/scripts/lib/gpu-ort.lock, gpu-ort/deploy/cuda-libs.lock), by the
+# platform's own scripts/gpu-ort.sh; TensorRT 10 is not on PyPI, so the TensorRT provider needs it added.
+FROM ${NODE_IMAGE} AS gpu-ort
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\
+      ca-certificates python3 python3-pip unzip patchelf gcc libc6-dev \\
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY --from=deps ${IMAGE_ROOT}/app/node_modules/onnxruntime-node/ node_modules/onnxruntime-node/
+COPY gpu-ort/ ./
+RUN CVP_CACHE_DIR=/tmp/cvp-cache CVP_GPU_CUDA_WHEELS=1 CVP_PIP_PYTHON=python3 bash scripts/gpu-ort.sh export /opt/ort-gpu \\
+ && rm -rf /tmp/cvp-cache
+`
+    : '';
   return `# syntax=docker/dockerfile:1
 # cvp bundle: model "${spec.modelName}" (model ${spec.modelId} v${spec.modelVersion}), engine ${spec.engine}, ${cuda ? 'CUDA' : 'CPU'} image.
 # Build: docker build -f Dockerfile.${variant} -t ${spec.imageTag}-${variant} .
@@ -39,10 +53,10 @@ RUN useradd --system --uid ${RUNTIME_UID} --user-group --no-create-home --shell 
 FROM ${NODE_IMAGE} AS deps
 WORKDIR ${IMAGE_ROOT}/app
 COPY app/package.json app/package-lock.json app/.npmrc ./
-# No install scripts (the CPU library ships inside onnxruntime-node; sharp uses its prebuilt @img package)${cuda ? ';\n# the CUDA execution provider of onnxruntime-node is fetched explicitly by its installer' : ''}
+# No install scripts (the CPU library ships inside onnxruntime-node; sharp uses its prebuilt @img package)
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \\
-${cuda ? ' && ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js \\\n' : ''} && npm cache clean --force
-
+ && npm cache clean --force
+${gpuOrtStage}
 # ---- native: the C++ inference core, built from native/ ----
 FROM ${NATIVE_BUILD_IMAGE} AS native
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${NATIVE_BUILD_PACKAGES} \\
@@ -71,7 +85,7 @@ ENV NODE_ENV=production \\
     CVP_NATIVE_LD_LIBRARY_PATH=${IMAGE_ROOT}/native/lib:${IMAGE_ROOT}/app/${ORT_LIB_DIR}
 WORKDIR ${IMAGE_ROOT}
 COPY --from=deps ${IMAGE_ROOT}/app/node_modules app/node_modules
-COPY --from=native /out/ native/
+${cuda ? `COPY --from=gpu-ort /opt/ort-gpu/ app/${ORT_LIB_DIR}/\n` : ''}COPY --from=native /out/ native/
 COPY app/ app/
 COPY model/ model/
 COPY reports/ reports/

@@ -8,8 +8,11 @@ export function deploymentGuide(spec: BundleSpec): string {
 
 A self-contained bundle made by the cvp packager: model ${spec.modelId} version ${spec.modelVersion}
 (${spec.task}), served by the **${spec.engine}** engine (${spec.options.provider}, ${spec.options.precision},
-graph optimization ${spec.options.graphOptimization}, threads ${spec.options.threads || 'auto'}, max batch ${spec.options.maxBatch})
+graph optimization ${spec.options.graphOptimization}, ${spec.options.instances ?? 1} instance(s) x ${spec.options.threads || 'auto'} thread(s), max batch ${spec.options.maxBatch})
 on the cvp data plane ${spec.platformVersion}, which speaks KServe v2 / Open Inference Protocol.
+
+Addressing: the model is served as \`/v2/models/${spec.modelId}\`, the name the platform serves it under, so
+a client written against the platform works unchanged${spec.modelName !== spec.modelId ? `; \`/v2/models/${spec.modelName}\` (its name) is an alias of it` : ''}.
 
 Why this engine: ${spec.decisionSummary}
 
@@ -17,7 +20,7 @@ Why this engine: ${spec.decisionSummary}
 
 | path | what |
 |---|---|
-| \`Dockerfile.cpu\`, \`Dockerfile.cuda\` | multi-stage images (CPU: node:20 bookworm; CUDA: CUDA 12 + cuDNN runtime), non-root, HEALTHCHECK on /v2/health/ready |
+| \`Dockerfile.cpu\`, \`Dockerfile.cuda\` | multi-stage images on node:20 bookworm (CUDA: ONNX Runtime's GPU build with its CUDA libraries, from PyPI), non-root, HEALTHCHECK on /v2/health/ready |
 | \`docker-compose.yml\` | the ${spec.variant} service with ports, settings, health check, restart policy${spec.variant === 'cuda' ? ', GPU reservation' : ''} |
 | \`entrypoint.sh\` | the one start-up script, used by both images and by run.sh |
 | \`run.sh\` | starts the bundle without Docker where node >= 20 is installed |
@@ -25,6 +28,7 @@ Why this engine: ${spec.decisionSummary}
 | \`reports/\` | benchmark report and decision record (when the engine came from a benchmark) |
 | \`app/\` | the compiled data plane, its package.json and pruned lockfile (production dependencies only) |
 | \`native/\` | sources of the C++ core, built inside the image |
+| \`gpu-ort/\` | the platform's scripts/gpu-ort.sh and its hash-pinned locks: the CUDA image's ONNX Runtime GPU build |
 | \`MANIFEST.sha256\` | SHA-256 of every file |
 
 ## Verify
@@ -39,7 +43,7 @@ sha256sum -c MANIFEST.sha256
 cp .env.example .env            # optional; every setting has a default
 docker compose up -d --build    # builds Dockerfile.${spec.variant}
 curl -fsS ${url}/v2/health/ready
-curl -fsS -H 'content-type: image/jpeg' --data-binary @image.jpg ${url}/v2/models/${spec.modelName}/detect
+curl -fsS -H 'content-type: image/jpeg' --data-binary @image.jpg ${url}/v2/models/${spec.modelId}/detect
 \`\`\`
 
 Without compose: \`docker build -f Dockerfile.cpu -t ${spec.imageTag}-cpu . && docker run --init -p 8000:8000 ${spec.imageTag}-cpu\`
@@ -91,6 +95,6 @@ scrape_configs:
     static_configs: [{ targets: ["<host>:${INFERENCE_PORT}"] }]
 \`\`\`
 
-Per-model counters are also at \`${url}/v2/models/${spec.modelName}/stats\`.
+Per-model counters are also at \`${url}/v2/models/${spec.modelId}/stats\`.
 `;
 }
