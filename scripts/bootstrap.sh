@@ -13,7 +13,8 @@ SKIP=",${CVP_BOOTSTRAP_SKIP:-},"
 # --- 1. system packages -------------------------------------------------------------------
 APT_PACKAGES=(nats-server libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev libgtest-dev
   libbenchmark-dev nlohmann-json3-dev libopencv-dev libturbojpeg0-dev libspng-dev libstb-dev
-  cmake pkg-config g++ make ccache jq lcov chromium fonts-dejavu-core docker-compose curl unzip patchelf)
+  cmake pkg-config g++ make ccache jq lcov chromium fonts-dejavu-core docker-compose curl unzip patchelf
+  bubblewrap util-linux)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

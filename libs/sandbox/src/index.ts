@@ -1,0 +1,5 @@
+export * from './sandbox';
+export * from './sandbox-exec';
+export * from './sandbox-host';
+export * from './sandbox-spec';
+export * from './system-paths';
