@@ -1,5 +1,5 @@
 /**
- * `node sandbox-exec.js --spec FILE [--output DIR]... -- command args...`: runs one command in the
+ * `node sandbox-exec.main.js --spec FILE [--output DIR]... -- command args...`: runs one command in the
  * sandbox a spec file describes, for callers that build command lines rather than call this
  * library (the tuning coordinator prefixes every trial with it). Extra --output folders are added
  * to the spec's outputs. stdio is passed through; SIGTERM/SIGINT are forwarded; the exit code is
@@ -44,7 +44,8 @@ export function parseSandboxExecArgs(argv: string[]): SandboxExecArgs {
 
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15, SIGXCPU: 24, SIGXFSZ: 25 };
 
-async function main(): Promise<number> {
+/** The launcher's whole run; resolves with the exit code to leave with (sandbox-exec.main.ts exits with it). */
+export async function runSandboxExec(argv: string[]): Promise<number> {
   const fail = (code: string, message: string, exit: number) => {
     process.stdout.write(`${JSON.stringify({ type: 'error', code, message })}\n`);
     return exit;
@@ -52,7 +53,7 @@ async function main(): Promise<number> {
   let parsed: SandboxExecArgs;
   let spec: SandboxSpec;
   try {
-    parsed = parseSandboxExecArgs(process.argv.slice(2));
+    parsed = parseSandboxExecArgs(argv);
     spec = JSON.parse(readFileSync(parsed.specFile, 'utf8')) as SandboxSpec;
     spec.outputs = [...spec.outputs, ...parsed.outputs];
   } catch (e) {
@@ -67,16 +68,16 @@ async function main(): Promise<number> {
     return fail('bad_input', `sandbox-exec: ${(e as Error).message}`, 2);
   }
   const child = spawn(launch.command, launch.args, { stdio: 'inherit' });
-  const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, forward(sig));
+  const forwarders = (['SIGTERM', 'SIGINT'] as const).map((sig) => {
+    const f = () => child.kill(sig);
+    process.on(sig, f);
+    return () => process.off(sig, f);
+  });
   const code = await new Promise<number>((resolve) => {
     child.once('error', () => resolve(127));
     child.once('exit', (c, sig) => resolve(c ?? 128 + (SIGNALS[sig ?? ''] ?? 15)));
   });
+  for (const off of forwarders) off();
   await launch.release();
   return code;
-}
-
-if (require.main === module) {
-  void main().then((code) => process.exit(code));
 }

@@ -57,6 +57,8 @@ export function bwrapArgs(
 
   for (const [link, target] of Object.entries(host.rootLinks)) a.push('--symlink', target, link);
   for (const dir of host.rootDirs) a.push('--ro-bind', dir, dir);
+  // Folders bubblewrap makes for a mount point are 0700: the unprivileged child could not enter /etc.
+  a.push('--perms', '0755', '--dir', '/etc');
   for (const f of ETC_FILES) a.push('--ro-bind-try', f, f);
   a.push('--proc', '/proc', '--dev', '/dev');
   for (const d of host.gpuDevices) a.push('--dev-bind-try', d, d);
