@@ -14,6 +14,8 @@ import { ModelsModule } from './models/models.module';
 import { UsersModule } from './users/users.module';
 import { PackagesModule } from './packages/packages.module';
 import { DeploymentsModule } from './deployments/deployments.module';
+import { HandoverModule } from './handover/handover.module';
+import { LimitsModule } from './limits/limits.module';
 
 @Module({})
 export class AppModule {
@@ -35,6 +37,8 @@ export class AppModule {
         GpuLeasesModule,
         PackagesModule,
         DeploymentsModule,
+        LimitsModule,
+        HandoverModule,
       ],
     };
   }

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { gpuLeaseConfigShape } from './gpu-leases/gpu-leases.config';
 import { jobsConfigShape } from './jobs/jobs.config';
 import { deploymentsConfigShape } from './deployments/deployments.config';
+import { limitsConfigShape } from './limits/limits.config';
 
 /** Guessable secrets seen in docs and examples: refused outside development. */
 export const KNOWN_DEFAULT_SECRETS = new Set([
@@ -34,6 +35,7 @@ export const gatewayConfigSchema = baseConfigSchema
     ...jobsConfigShape,
     ...deploymentsConfigShape,
     ...gpuLeaseConfigShape,
+    ...limitsConfigShape,
 
     // auth
     /** Unset in development: a random per-process secret (tokens end with the process). */

@@ -2,6 +2,8 @@ import { BadRequestException, Controller, Get, Param, Query, Res } from '@nestjs
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Roles } from '@cvp/platform';
 import type { Response } from 'express';
+import { ownerFilter } from '../auth/ownership';
+import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
 import { BenchmarksService } from './benchmarks.service';
 import { listBenchmarksQuery, reportQuery } from './benchmarks.dto';
 
@@ -12,10 +14,10 @@ export class BenchmarksController {
 
   @Get()
   @Roles('admin', 'engineer', 'viewer')
-  @ApiOperation({ summary: 'Benchmarks, newest first, optionally of one model' })
-  list(@Query() query: Record<string, unknown>) {
+  @ApiOperation({ summary: 'Benchmarks, newest first, optionally of one model or owner (?owner=me|<user id>)' })
+  list(@Query() query: Record<string, unknown>, @CurrentPrincipal() who: AuthenticatedPrincipal) {
     const q = parseOr400(listBenchmarksQuery, query);
-    return this.benchmarks.list(q.modelId, q.limit);
+    return this.benchmarks.list(q.modelId, q.limit, ownerFilter(q.owner, who));
   }
 
   @Get(':id')

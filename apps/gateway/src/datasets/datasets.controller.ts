@@ -18,6 +18,7 @@ import {
   ApiConsumes,
   ApiCreatedResponse,
   ApiOkResponse,
+  ApiOperation,
   ApiProperty,
   ApiPropertyOptional,
   ApiTags,
@@ -27,7 +28,9 @@ import { DATASET_FORMATS } from '@cvp/contracts';
 import { InjectConfig, Roles } from '@cvp/platform';
 import { z } from 'zod';
 import { PageDto, paginationQuery } from '../common/pagination';
+import { ownerFilter, ownerQuery } from '../auth/ownership';
 import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
+import { UserLimitsService } from '../limits/user-limits.service';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import type { GatewayConfig } from '../config';
 import {
@@ -48,6 +51,7 @@ const listQuery = paginationQuery.extend({
     .transform((v) => v === 'true')
     .optional(),
   format: z.enum(DATASET_FORMATS).optional(),
+  owner: ownerQuery,
 });
 
 class UploadDatasetDto {
@@ -81,6 +85,7 @@ export class DatasetUploadInterceptor extends SingleFileUploadInterceptor {
   constructor(
     @InjectConfig() private readonly config: GatewayConfig,
     private readonly datasets: DatasetsService,
+    private readonly userLimits: UserLimitsService,
   ) {
     super();
     this.admission = new UploadAdmission(config.CVP_UPLOAD_CONCURRENCY);
@@ -91,6 +96,11 @@ export class DatasetUploadInterceptor extends SingleFileUploadInterceptor {
       tmpDir: this.datasets.uploadTmpDir,
       admission: this.admission,
     };
+  }
+  /** Refused before the body is read when its owner is at the storage limit. */
+  protected override async admit(req: UploadRequest, declaredBytes: number | undefined): Promise<void> {
+    const owner = (req as UploadRequest & { user?: AuthenticatedPrincipal }).user?.ownerId;
+    if (owner) await this.userLimits.assertMayStore(owner, declaredBytes ?? 0);
   }
 }
 
@@ -118,9 +128,12 @@ export class DatasetsController {
 
   @Get()
   @Roles('admin', 'engineer', 'viewer')
-  @ApiOkResponse({ type: PageDto })
-  list(@Query(new ZodValidationPipe(listQuery)) q: z.infer<typeof listQuery>) {
-    return this.datasets.list(q);
+  @ApiOkResponse({ type: PageDto, description: 'items are data sets; ?owner=me|<user id> filters by owner' })
+  list(
+    @Query(new ZodValidationPipe(listQuery)) q: z.infer<typeof listQuery>,
+    @CurrentPrincipal() who: AuthenticatedPrincipal,
+  ) {
+    return this.datasets.list(q, ownerFilter(q.owner, who));
   }
 
   @Get(':id')
@@ -133,7 +146,8 @@ export class DatasetsController {
   @Delete(':id')
   @Roles('admin', 'engineer')
   @HttpCode(204)
-  async remove(@Param('id', ParseUUIDPipe) id: string) {
-    await this.datasets.remove(id);
+  @ApiOperation({ summary: 'Delete a data set and its files (its owner or an admin)' })
+  async remove(@Param('id', ParseUUIDPipe) id: string, @CurrentPrincipal() who: AuthenticatedPrincipal) {
+    await this.datasets.remove(id, who);
   }
 }

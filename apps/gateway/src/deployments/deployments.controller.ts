@@ -2,8 +2,14 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@ne
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Roles } from '@cvp/platform';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
+import { ownerFilter } from '../auth/ownership';
 import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
-import { type CreateDeployment, createDeploymentSchema, listDeploymentsQuery } from './deployments.dto';
+import {
+  type CreateDeployment,
+  createDeploymentSchema,
+  listDeploymentsQuery,
+  type ListDeploymentsQuery,
+} from './deployments.dto';
 import { DeploymentsService } from './deployments.service';
 
 @ApiTags('deployments')
@@ -16,22 +22,25 @@ export class DeploymentsController {
   @Roles('admin', 'engineer')
   @ApiOperation({
     summary:
-      'Deploy a model on the data plane with an engine, or bench\'s selection ("selected"); loads asynchronously (state loading -> ready | failed)',
+      "Deploy a model on the data plane with an engine, or bench's selection (\"selected\"); loads asynchronously (state loading -> ready | failed). The model's owner or an admin: a deployment decides what the model's name serves.",
   })
   create(
     @Body(new ZodValidationPipe(createDeploymentSchema)) body: CreateDeployment,
     @CurrentPrincipal() who: AuthenticatedPrincipal,
   ) {
-    return this.deployments.create(body, who.ownerId);
+    return this.deployments.create(body, who);
   }
 
   @Get()
   @Roles('admin', 'engineer', 'viewer')
-  @ApiOperation({ summary: 'Deployments, newest first (active ones unless all=true), optionally of one model' })
+  @ApiOperation({
+    summary: 'Deployments, newest first (active ones unless all=true), optionally of one model or owner (?owner=me)',
+  })
   list(
-    @Query(new ZodValidationPipe(listDeploymentsQuery)) q: { modelId?: string; all?: 'true' | 'false'; limit: number },
+    @Query(new ZodValidationPipe(listDeploymentsQuery)) q: ListDeploymentsQuery,
+    @CurrentPrincipal() who: AuthenticatedPrincipal,
   ) {
-    return this.deployments.list(q);
+    return this.deployments.list(q, ownerFilter(q.owner, who));
   }
 
   @Get(':id')
@@ -44,8 +53,10 @@ export class DeploymentsController {
   @Delete(':id')
   @HttpCode(202)
   @Roles('admin', 'engineer')
-  @ApiOperation({ summary: 'Undeploy (idempotent): the data plane unloads after in-flight requests drain' })
-  remove(@Param('id') id: string) {
-    return this.deployments.remove(id);
+  @ApiOperation({
+    summary: 'Undeploy (idempotent; its owner or an admin): the data plane unloads after in-flight requests drain',
+  })
+  remove(@Param('id') id: string, @CurrentPrincipal() who: AuthenticatedPrincipal) {
+    return this.deployments.remove(id, who);
   }
 }

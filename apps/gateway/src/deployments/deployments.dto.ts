@@ -1,5 +1,6 @@
 import { ENGINE_IDS, engineOptionsSchema } from '@cvp/contracts';
 import { z } from 'zod';
+import { ownerQuery } from '../auth/ownership';
 
 /** POST /deployments: a model, an engine (or bench's selection), optional engine options. */
 export const createDeploymentSchema = z
@@ -18,6 +19,8 @@ export const listDeploymentsQuery = z
     modelId: z.string().min(1).max(64).optional(),
     /** Include removed/replaced/failed ones (default: only active). */
     all: z.enum(['true', 'false']).optional(),
+    owner: ownerQuery,
     limit: z.coerce.number().int().min(1).max(500).default(100),
   })
   .strict();
+export type ListDeploymentsQuery = z.infer<typeof listDeploymentsQuery>;

@@ -16,14 +16,13 @@ import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { JobType } from '@cvp/contracts';
 import { Public, Roles } from '@cvp/platform';
 import type { Request, Response } from 'express';
+import { ownerFilter } from '../auth/ownership';
 import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import { JobSse } from './job-sse';
 import { JobStreamTokens } from './job-stream-tokens';
 import { JobView, type ListJobsQuery, listJobsQuery, jobTypeParam, StreamTokenView } from './jobs.dto';
 import { JobsService } from './jobs.service';
-
-const principalId = (p: AuthenticatedPrincipal | undefined) => p?.ownerId ?? p?.id ?? 'anonymous';
 
 @ApiTags('jobs')
 @Controller('jobs')
@@ -36,9 +35,11 @@ export class JobsController {
 
   @Get()
   @Roles('admin', 'engineer', 'viewer')
-  @ApiOperation({ summary: 'Jobs, newest first; filter by ?type= and ?state=; paginated (?page=&limit=)' })
-  list(@Query(new ZodValidationPipe(listJobsQuery)) q: ListJobsQuery) {
-    return this.jobs.list(q);
+  @ApiOperation({
+    summary: 'Jobs, newest first; filter by ?type=, ?state= and ?owner=me|<user id>; paginated (?page=&limit=)',
+  })
+  list(@Query(new ZodValidationPipe(listJobsQuery)) q: ListJobsQuery, @CurrentPrincipal() who: AuthenticatedPrincipal) {
+    return this.jobs.list(q, ownerFilter(q.owner, who));
   }
 
   @Post(':type')
@@ -52,9 +53,9 @@ export class JobsController {
   create(
     @Param('type', new ZodValidationPipe(jobTypeParam)) type: JobType,
     @Body() body: unknown,
-    @CurrentPrincipal() who?: AuthenticatedPrincipal,
+    @CurrentPrincipal() who: AuthenticatedPrincipal,
   ) {
-    return this.jobs.create(type, body, principalId(who));
+    return this.jobs.create(type, body, who);
   }
 
   @Get(':id')
@@ -70,8 +71,8 @@ export class JobsController {
   @ApiOperation({
     summary: 'Cancel a queued or running job; the worker stops its processes and releases its GPU lease',
   })
-  cancel(@Param('id', ParseUUIDPipe) id: string, @CurrentPrincipal() who?: AuthenticatedPrincipal) {
-    return this.jobs.cancel(id, who?.name ?? principalId(who));
+  cancel(@Param('id', ParseUUIDPipe) id: string, @CurrentPrincipal() who: AuthenticatedPrincipal) {
+    return this.jobs.cancel(id, who);
   }
 
   @Post(':id/events/token')

@@ -18,6 +18,7 @@ import {
   ApiBody,
   ApiConsumes,
   ApiOkResponse,
+  ApiOperation,
   ApiParam,
   ApiPayloadTooLargeResponse,
   ApiTags,
@@ -27,6 +28,7 @@ import {
 import { PRESET_CATALOG, PRESETS } from '@cvp/contracts';
 import { Roles } from '@cvp/platform';
 import { PageDto } from '../common/pagination';
+import { ownerFilter } from '../auth/ownership';
 import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import { ModelUploadInterceptor } from './model-upload.interceptor';
@@ -64,7 +66,7 @@ export class ModelsController {
     const staged = stagedUpload(req);
     if (!staged) throw new BadRequestException('multipart part "file" is missing');
     const fields = uploadModelFields.parse(req.body ?? {});
-    return this.models.upload(staged, fields, who.ownerId);
+    return this.models.upload(staged, fields, who);
   }
 
   @Post('presets/:name')
@@ -85,14 +87,17 @@ export class ModelsController {
     @Body(new ZodValidationPipe(presetBody)) body: { name?: string; labels?: string[] },
     @CurrentPrincipal() who: AuthenticatedPrincipal,
   ) {
-    return this.models.createPreset(name, body, who.ownerId);
+    return this.models.createPreset(name, body, who);
   }
 
   @Get()
   @Roles('admin', 'engineer', 'viewer')
-  @ApiOkResponse({ type: PageDto, description: 'items are models' })
-  list(@Query(new ZodValidationPipe(listModelsQuery)) q: ListModelsQuery) {
-    return this.models.list(q);
+  @ApiOkResponse({ type: PageDto, description: 'items are models; ?owner=me|<user id> filters by owner' })
+  list(
+    @Query(new ZodValidationPipe(listModelsQuery)) q: ListModelsQuery,
+    @CurrentPrincipal() who: AuthenticatedPrincipal,
+  ) {
+    return this.models.list(q, ownerFilter(q.owner, who));
   }
 
   @Get(':id')
@@ -105,7 +110,8 @@ export class ModelsController {
   @Delete(':id')
   @Roles('admin', 'engineer')
   @HttpCode(204)
-  async remove(@Param('id', ParseUUIDPipe) id: string) {
-    await this.models.remove(id);
+  @ApiOperation({ summary: 'Delete a model with its versions and files (its owner or an admin)' })
+  async remove(@Param('id', ParseUUIDPipe) id: string, @CurrentPrincipal() who: AuthenticatedPrincipal) {
+    await this.models.remove(id, who);
   }
 }

@@ -3,6 +3,7 @@ import { Benchmarks1764237600000 } from './1764237600000-benchmarks';
 import { Jobs1764241200000 } from './1764241200000-jobs';
 import { Packages1764248400000 } from './1764248400000-packages';
 import { Deployments1764252000000 } from './1764252000000-deployments';
+import { Ownership1764400000000 } from './1764400000000-ownership';
 
 /**
  * Every migration of the gateway database, in order. Each feature adds its own file
@@ -14,4 +15,5 @@ export const ALL_MIGRATIONS: (new () => unknown)[] = [
   Jobs1764241200000,
   Packages1764248400000,
   Deployments1764252000000,
+  Ownership1764400000000,
 ];
