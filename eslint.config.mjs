@@ -10,7 +10,7 @@ const moduleBoundaries = (allow = []) => [
   {
     enforceBuildableLibDependency: false,
     // Plain-JS process helpers shared by the supervisor and the e2e tests.
-    allow: ['^(\\.\\./)+scripts/lib/ports$', ...allow],
+    allow: ['^(\\.\\./)+scripts/lib/(ports|gateway-process)$', ...allow],
     depConstraints: [
       { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib'] },
       { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:lib'] },
@@ -23,7 +23,7 @@ export default [
   { ignores: ['**/dist', '**/node_modules', '**/coverage', 'native/**', 'python/**', 'var/**', '**/*.js', '**/*.mjs'] },
   ...tseslint.configs.recommended,
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', '**/*.tsx'],
     plugins: { '@nx': nx, '@eslint-community/eslint-comments': comments },
     rules: {
       '@nx/enforce-module-boundaries': moduleBoundaries(),
@@ -40,7 +40,7 @@ export default [
   },
   {
     // Production sources never load a testing entry point (the build leaves testing/ out).
-    files: ['apps/*/src/**/*.ts', 'libs/*/src/**/*.ts'],
+    files: ['apps/*/src/**/*.ts', 'apps/*/src/**/*.tsx', 'libs/*/src/**/*.ts'],
     ignores: ['**/*.spec.ts', '**/*.int-spec.ts', '**/*.e2e-spec.ts', '**/testing/**'],
     rules: {
       'no-restricted-imports': [

@@ -11,10 +11,12 @@ say() { printf '\033[1;34m[bootstrap]\033[0m %s\n' "$*"; }
 SKIP=",${CVP_BOOTSTRAP_SKIP:-},"
 
 # --- 1. system packages -------------------------------------------------------------------
+# postgresql: the server the test suite runs a second pass against (scripts/test-postgres.sh); the
+# tests start their own in a temp dir and never use the package's system cluster.
 APT_PACKAGES=(nats-server libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev libgtest-dev
   libbenchmark-dev nlohmann-json3-dev libopencv-dev libturbojpeg0-dev libspng-dev libstb-dev
   cmake pkg-config g++ make ccache jq lcov chromium fonts-dejavu-core docker-compose curl unzip patchelf
-  bubblewrap util-linux)
+  bubblewrap util-linux postgresql tmux)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -82,4 +84,10 @@ fi
 # --- 5. TypeScript services ---------------------------------------------------------------
 say "building TypeScript services (tsc, incremental)"
 npx --no-install tsc -p tsconfig.build.json
+# The cvp command has its own build (module node16 keeps its dynamic import of Ink, an ES module);
+# package.json's "bin" makes `npx cvp` run it from the repository root.
+say "building the cvp command (apps/cli)"
+npx --no-install tsc -p apps/cli/tsconfig.build.json
+# Also as node_modules/.bin/cvp (npm ci does not link a project's own bin): runs without npm.
+ln -sf ../../apps/cli/bin/cvp.js node_modules/.bin/cvp
 say "ready in ${SECONDS}s"

@@ -19,6 +19,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { gatewayApi: api } = require('./lib/gateway-api');
 const { cvpMl } = require('./lib/cvp-ml');
+const { printCvpCommands } = require('./lib/cvp-commands');
 
 const RECIPE = 'shapes-demo';
 const JOB_TIMEOUT_MS = Number(process.env.CVP_DEMO_JOB_TIMEOUT_MS || 20 * 60 * 1000);
@@ -142,7 +143,7 @@ async function runDemo({ ports, log, admin, dataDir }) {
     const ds = await api(base, token, 'POST', '/datasets', fd, {}, 120_000);
     if (!ds.valid) throw new Error(`the generated data set failed validation: ${JSON.stringify(ds.problems || ds)}`);
     log(`demo:   uploaded data set ${ds.id}: classes ${JSON.stringify(ds.classes)}`);
-    return { id: ds.id, dir, names: ds.classes };
+    return { id: ds.id, dir, zip, names: ds.classes };
   });
   const names = dataset.names;
 
@@ -290,6 +291,17 @@ async function runDemo({ ports, log, admin, dataDir }) {
   log(
     `demo: curl -s -X POST -H "authorization: Bearer ${token}" -H "content-type: image/png" --data-binary @${image} "${base}/models/${modelId}/infer?imgsz=${tr.imgsz}"`,
   );
+  printCvpCommands(log, {
+    gatewayUrl: origin,
+    adminUsername: admin.username,
+    modelId,
+    benchmarkId,
+    imageFile: image,
+    datasetZip: dataset.zip,
+    datasetId: dataset.id,
+    epochs: tr.epochs,
+    imgsz: tr.imgsz,
+  });
   log(
     `demo: ${at()} done (${Object.entries(timings)
       .map(([k, v]) => `${k} ${v} s`)

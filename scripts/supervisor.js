@@ -174,10 +174,13 @@ function table(rows) {
 
 async function main() {
   for (const d of [DATA, LOGS, RUN]) fs.mkdirSync(d, { recursive: true });
-  const freshDataDir = !fs.existsSync(path.join(DATA, 'gateway.sqlite'));
+  // A first start is told by SQLite's file. With PostgreSQL (CVP_DB_URL) only the gateway knows:
+  // it seeds the admin itself on an empty users table (password from CVP_ADMIN_PASSWORD, or
+  // printed once in var/logs/gateway.log), and the demo, which needs an empty registry, is skipped.
+  const freshDataDir = !env.CVP_DB_URL && !fs.existsSync(path.join(DATA, 'gateway.sqlite'));
   // The gateway seeds the admin on an empty users table; the supervisor picks the password so it
   // can print it once and the demo can log in with it.
-  if (freshDataDir && !env.CVP_ADMIN_PASSWORD && !env.CVP_DB_URL) {
+  if (freshDataDir && !env.CVP_ADMIN_PASSWORD) {
     env.CVP_ADMIN_PASSWORD = require('node:crypto').randomBytes(12).toString('base64url');
     adminPasswordGenerated = true;
   }
@@ -221,12 +224,15 @@ async function main() {
   }
   process.stdout.write(`\n${table(rows)}\n\n`);
   log(`gateway: http://127.0.0.1:${ports.gateway}/api/v1  (OpenAPI UI: http://127.0.0.1:${ports.gateway}/api/docs)`);
+  log(`web UI:  http://127.0.0.1:${ports.gateway}/ui`);
   if (adminPasswordGenerated) {
     log(
       `admin account created: username=${env.CVP_ADMIN_USERNAME || 'admin'} password=${env.CVP_ADMIN_PASSWORD}  (shown once; set CVP_ADMIN_PASSWORD to choose it)`,
     );
   }
   log(`all processes ready (pid ${process.pid}); Ctrl-C stops everything`);
+  if (env.CVP_DB_URL && env.CVP_DEMO !== '0')
+    log('demo skipped: it runs on a fresh SQLite data dir, not with CVP_DB_URL');
 
   if (freshDataDir && env.CVP_DEMO !== '0') {
     try {

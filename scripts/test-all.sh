@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every suite: jest per Nx project (unit and integration against a real nats-server and SQLite,
-# the cross-service flows of e2e/flows, the compiled platform of e2e/platform), ctest for native,
+# the cross-service flows of e2e/flows, the compiled platform of e2e/platform), the jest tests that
+# touch the gateway's database again against PostgreSQL, ctest for native,
 # pytest for python. Runs them all, then prints one coverage summary and
 # exits non-zero if any suite failed or coverage is under the gate.
 set -uo pipefail
@@ -27,6 +28,8 @@ run "ONNX Runtime GPU build (stage + link probe)" bash scripts/gpu-ort.sh stage
 run "lint" npx --no-install eslint apps libs e2e --max-warnings=0
 run "format (prettier --check)" npx --no-install prettier --check .
 run "jest (all Nx projects)" npx --no-install nx run-many -t test --parallel=1 --outputStyle=stream --skip-nx-cache
+# The tests that open the gateway's database, again against a real PostgreSQL server.
+run "jest against PostgreSQL (database tests)" bash scripts/test-postgres.sh
 [[ -f native/scripts/test.sh ]] && run "native (ctest)" bash native/scripts/test.sh
 [[ -f python/scripts/test.sh ]] && run "python (pytest)" bash python/scripts/test.sh
 run "inference with tritonclient (pytest)" bash apps/inference/test-py/run.sh

@@ -4,6 +4,11 @@ const fs = require('node:fs');
 module.exports = async () => {
   const ctx = globalThis.__CVP_TEST__;
   if (!ctx) return;
-  await ctx.nats.stop();
-  if (!process.env.CVP_KEEP_TEST_DIR) fs.rmSync(ctx.dir, { recursive: true, force: true });
+  const keep = !!process.env.CVP_KEEP_TEST_DIR;
+  try {
+    await ctx.nats.stop();
+  } finally {
+    await ctx.pg?.destroy({ keepDir: keep });
+  }
+  if (!keep) fs.rmSync(ctx.dir, { recursive: true, force: true });
 };

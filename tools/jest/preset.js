@@ -12,6 +12,25 @@ const aliases = Object.fromEntries(
   ]),
 );
 
+/** The SWC transform of one source kind (.ts, or .tsx with preact's automatic JSX runtime). */
+const swc = (parser) => [
+  '@swc/jest',
+  {
+    jsc: {
+      target: 'es2022',
+      parser,
+      transform: {
+        legacyDecorator: true,
+        decoratorMetadata: true,
+        react: { runtime: 'automatic', importSource: 'preact' },
+      },
+      keepClassNames: true,
+    },
+    module: { type: 'commonjs' },
+    sourceMaps: 'inline',
+  },
+];
+
 /**
  * @param projectDir the project's folder
  * @param overrides jest options; `coverageAlso: ['libs/x']` adds another project's sources to this
@@ -30,26 +49,17 @@ module.exports = (projectDir, { coverageAlso = [], coverageOf, ...overrides } = 
     testEnvironment: 'node',
     testMatch: ['**/*.spec.ts', '**/*.int-spec.ts', '**/*.e2e-spec.ts'],
     transform: {
-      '^.+\\.ts$': [
-        '@swc/jest',
-        {
-          jsc: {
-            target: 'es2022',
-            parser: { syntax: 'typescript', decorators: true },
-            transform: { legacyDecorator: true, decoratorMetadata: true },
-            keepClassNames: true,
-          },
-          module: { type: 'commonjs' },
-          sourceMaps: 'inline',
-        },
-      ],
+      '^.+\\.ts$': swc({ syntax: 'typescript', decorators: true }),
+      // Views are TSX rendered to HTML strings by preact (tsconfig: jsx react-jsx, importSource preact).
+      '^.+\\.tsx$': swc({ syntax: 'typescript', decorators: true, tsx: true }),
     },
-    moduleFileExtensions: ['ts', 'js', 'json'],
+    moduleFileExtensions: ['ts', 'tsx', 'js', 'json'],
     moduleNameMapper: aliases,
     globalSetup: path.join(__dirname, 'global-setup.js'),
     globalTeardown: path.join(__dirname, 'global-teardown.js'),
     collectCoverageFrom: sources.flatMap((p) => [
       `${p}/src/**/*.ts`,
+      `${p}/src/**/*.tsx`,
       `!${p}/src/**/*.spec.ts`,
       `!${p}/src/**/*.int-spec.ts`,
       `!${p}/src/**/*.e2e-spec.ts`,

@@ -16,6 +16,7 @@ import { PackagesModule } from './packages/packages.module';
 import { DeploymentsModule } from './deployments/deployments.module';
 import { HandoverModule } from './handover/handover.module';
 import { LimitsModule } from './limits/limits.module';
+import { UiModule } from './ui/ui.module';
 
 @Module({})
 export class AppModule {
@@ -39,6 +40,7 @@ export class AppModule {
         DeploymentsModule,
         LimitsModule,
         HandoverModule,
+        UiModule,
       ],
     };
   }

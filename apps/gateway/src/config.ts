@@ -5,6 +5,7 @@ import { gpuLeaseConfigShape } from './gpu-leases/gpu-leases.config';
 import { jobsConfigShape } from './jobs/jobs.config';
 import { deploymentsConfigShape } from './deployments/deployments.config';
 import { limitsConfigShape } from './limits/limits.config';
+import { uiConfigShape } from './ui/ui.config';
 
 /** Guessable secrets seen in docs and examples: refused outside development. */
 export const KNOWN_DEFAULT_SECRETS = new Set([
@@ -32,10 +33,13 @@ export const gatewayConfigSchema = baseConfigSchema
       .string()
       .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
       .optional(),
+    /** PostgreSQL connections per gateway process (server max_connections >= replicas x this + headroom). */
+    CVP_DB_POOL_SIZE: int(10, 1, 200),
     ...jobsConfigShape,
     ...deploymentsConfigShape,
     ...gpuLeaseConfigShape,
     ...limitsConfigShape,
+    ...uiConfigShape,
 
     // auth
     /** Unset in development: a random per-process secret (tokens end with the process). */

@@ -15,7 +15,7 @@ describe('deployments and the inference proxy (gateway + data plane, real NATS)'
   let viewer: string;
   let apiKey: string;
   let detModel: string;
-  let png: Buffer;
+  let png: Uint8Array<ArrayBuffer>;
 
   /** A model row as a finished conversion leaves it, from one of the data plane's ONNX fixtures. */
   const seedModel = (fixture: string, task: 'detect' | 'classify', labels: string[]) =>
@@ -43,9 +43,11 @@ describe('deployments and the inference proxy (gateway + data plane, real NATS)'
     viewer = await gw.login('viewer');
     apiKey = await gw.apiKey('infer-key');
     detModel = await seedModel('conv_det.onnx', 'detect', ['cat', 'dog', 'bird']);
-    png = await sharp({ create: { width: 120, height: 80, channels: 3, background: { r: 90, g: 160, b: 30 } } })
-      .png()
-      .toBuffer();
+    png = new Uint8Array(
+      await sharp({ create: { width: 120, height: 80, channels: 3, background: { r: 90, g: 160, b: 30 } } })
+        .png()
+        .toBuffer(),
+    );
   });
   afterAll(async () => {
     await gw?.close();
@@ -104,11 +106,13 @@ describe('deployments and the inference proxy (gateway + data plane, real NATS)'
 
   it("passes the data plane's 429 + Retry-After through at once, and 4xx for bad images", async () => {
     // One worker and no queue on the data plane: concurrent large images overflow it.
-    const big = await sharp({
-      create: { width: 640, height: 640, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 40 } } as any,
-    })
-      .png()
-      .toBuffer();
+    const big = new Uint8Array(
+      await sharp({
+        create: { width: 640, height: 640, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 40 } } as any,
+      })
+        .png()
+        .toBuffer(),
+    );
     const answers = await Promise.all(
       Array.from({ length: 12 }, () =>
         api(`/models/${detModel}/infer`, apiKey, {
@@ -127,7 +131,7 @@ describe('deployments and the inference proxy (gateway + data plane, real NATS)'
     const bad = await api(`/models/${detModel}/infer`, apiKey, {
       method: 'POST',
       headers: { 'content-type': 'image/png' },
-      body: Buffer.from('not an image at all'),
+      body: new TextEncoder().encode('not an image at all'),
     });
     expect(bad.status).toBe(415);
   });
@@ -165,9 +169,11 @@ describe('deployments and the inference proxy (gateway + data plane, real NATS)'
       options: { graphOptimization: 'basic' },
     });
     await waitState(dep.id, 'ready');
-    const jpg = await sharp({ create: { width: 40, height: 40, channels: 3, background: { r: 250, g: 10, b: 10 } } })
-      .jpeg()
-      .toBuffer();
+    const jpg = new Uint8Array(
+      await sharp({ create: { width: 40, height: 40, channels: 3, background: { r: 250, g: 10, b: 10 } } })
+        .jpeg()
+        .toBuffer(),
+    );
     const res = await api(`/models/${clsModel}/infer?top_k=1`, viewer, {
       method: 'POST',
       headers: { 'content-type': 'image/jpeg' },

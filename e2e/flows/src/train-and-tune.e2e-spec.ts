@@ -78,7 +78,7 @@ describe('train and tune through REST (gateway + trainer-bridge in process, real
     const fd = new FormData();
     fd.append('format', 'yolo');
     fd.append('name', 'shapes');
-    fd.append('file', new Blob([buildZip(entries)]), 'shapes.zip');
+    fd.append('file', new Blob([new Uint8Array(buildZip(entries))]), 'shapes.zip');
     const up = await fetch(`${gw.api}/datasets`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}` },

@@ -4,6 +4,11 @@ import path from 'node:path';
 import { freePort, isPortOpen } from '../../../scripts/lib/ports';
 import { isAlive, OutputWatcher, ROOT, waitExit } from './support/processes';
 
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { ensureDatabase } = require('../../../scripts/lib/postgres-server') as {
+  ensureDatabase: (adminUrl: string, name: string) => Promise<string>;
+};
+
 describe('supervisor (npm start without the bootstrap)', () => {
   it('starts every process, reports readiness, and on SIGTERM leaves no port bound and no child alive', async () => {
     const dataDir = path.join(process.env.CVP_TEST_DIR!, 'supervisor-var');
@@ -18,9 +23,12 @@ describe('supervisor (npm start without the bootstrap)', () => {
     ];
     const ports: Record<string, string> = {};
     for (const n of names) ports[n] = String(await freePort());
+    // In the PostgreSQL pass the platform's gateway runs on a database of its own there.
+    const pgUrl = process.env.CVP_TEST_PG_URL;
+    const db = pgUrl ? { CVP_DB_URL: await ensureDatabase(pgUrl, 'cvp_supervisor_e2e') } : {};
     const sup = spawn(process.execPath, [path.join(ROOT, 'scripts/supervisor.js')], {
       cwd: ROOT,
-      env: { ...process.env, ...ports, CVP_DATA_DIR: dataDir, CVP_DEMO: '0', CVP_NATS_URL: '' },
+      env: { ...process.env, ...ports, ...db, CVP_DATA_DIR: dataDir, CVP_DEMO: '0', CVP_NATS_URL: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const out = new OutputWatcher(sup.stdout!);

@@ -36,6 +36,8 @@ export const DescribeModelRequest = contract(
 export const describeModelReplySchema = message({
   found: z.boolean(),
   error: z.string().optional(),
+  /** The gateway could not read its registry just now (database unavailable): not an answer; retry. */
+  unavailable: z.boolean().optional(),
   model: z
     .object({
       id: z.string(),
@@ -58,6 +60,8 @@ export const DescribeDatasetRequest = contract(
 export const describeDatasetReplySchema = message({
   found: z.boolean(),
   error: z.string().optional(),
+  /** The gateway could not read its registry just now (database unavailable): not an answer; retry. */
+  unavailable: z.boolean().optional(),
   dataset: z
     .object({
       id: z.string(),
@@ -82,6 +86,8 @@ export const LatestBenchmarkRequest = contract(
 );
 export const latestBenchmarkReplySchema = message({
   found: z.boolean(),
+  /** The gateway could not read its registry just now (database unavailable): not an answer; retry. */
+  unavailable: z.boolean().optional(),
   benchmark: z
     .object({
       id: z.string(),
@@ -105,4 +111,11 @@ export const RegistryLookups = {
   describeModel: requestReply(Registry.describeModel, DescribeModelRequest, DescribeModelReply),
   describeDataset: requestReply(Registry.describeDataset, DescribeDatasetRequest, DescribeDatasetReply),
   latestBenchmark: requestReply(Registry.latestBenchmark, LatestBenchmarkRequest, LatestBenchmarkReply),
+} as const;
+
+/** The answer to any registry lookup the gateway could not make (its database did not answer): retry, not "not found". */
+export const REGISTRY_UNAVAILABLE = {
+  found: false,
+  unavailable: true,
+  error: 'registry unavailable: the database did not answer',
 } as const;

@@ -1,4 +1,6 @@
 import {
+  DescribeDatasetReply,
+  DescribeDatasetRequest,
   DescribeModelReply,
   DescribeModelRequest,
   LatestBenchmarkReply,
@@ -26,6 +28,26 @@ describe('RegistryClient against a real nats-server (the test answers as the gat
     await expect(client.describeModel('m1')).rejects.toBeInstanceOf(RetryableJobError);
     await expect(client.latestBenchmark('m1')).rejects.toBeInstanceOf(RetryableJobError);
     expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
+  it('a gateway whose database is down answers "unavailable", which is retryable, never "not found"', async () => {
+    const unavailable = { found: false, unavailable: true, error: 'registry unavailable' };
+    const subs = [
+      bus.subscribe(DescribeModelRequest, Registry.describeModel, (_req, msg) =>
+        bus.respond(msg, DescribeModelReply, unavailable),
+      ),
+      bus.subscribe(DescribeDatasetRequest, Registry.describeDataset, (_req, msg) =>
+        bus.respond(msg, DescribeDatasetReply, unavailable),
+      ),
+      bus.subscribe(LatestBenchmarkRequest, Registry.latestBenchmark, (_req, msg) =>
+        bus.respond(msg, LatestBenchmarkReply, { found: false, unavailable: true }),
+      ),
+    ];
+    await bus.connection.flush();
+    await expect(client.describeModel('m1')).rejects.toBeInstanceOf(RetryableJobError);
+    await expect(client.describeDataset('d1')).rejects.toBeInstanceOf(RetryableJobError);
+    await expect(client.latestBenchmark('m1')).rejects.toBeInstanceOf(RetryableJobError);
+    subs.forEach((s) => s.unsubscribe());
   });
 
   it('an unknown model fails the job at once; a model without benchmarks reads as null', async () => {

@@ -1,18 +1,18 @@
 import { Body, Controller, Delete, Get, Param, ParseUUIDPipe, Post, Query, UseGuards } from '@nestjs/common';
 import {
-  ApiBearerAuth,
   ApiBody,
   ApiCreatedResponse,
   ApiOkResponse,
   ApiOperation,
   ApiProperty,
   ApiPropertyOptional,
+  ApiQuery,
   ApiTags,
 } from '@nestjs/swagger';
 import { API_KEY_ROLES, type ApiKeyRole } from '@cvp/contracts';
 import { Roles } from '@cvp/platform';
 import { z } from 'zod';
-import { PageDto, paginationQuery } from '../common/pagination';
+import { paginationQuery } from '../common/pagination';
 import { ownerFilter, ownerQuery } from '../auth/ownership';
 import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
@@ -32,8 +32,8 @@ class CreateApiKeyDto {
   @ApiProperty({ example: 'camera-line-3' }) name!: string;
   @ApiPropertyOptional({
     enum: API_KEY_ROLES,
-    default: 'infer',
-    description: "what the key may do: infer (inference only), viewer, engineer, admin; at most its owner's role",
+    description:
+      "what the key may do: infer (inference only; the default), viewer, engineer, admin; at most its owner's role",
   })
   role?: string;
   @ApiPropertyOptional({ description: 'admins only: the user the key belongs to (default: the caller)' })
@@ -47,9 +47,25 @@ class CreatedApiKeyDto {
   @ApiProperty({ description: 'same as role (older clients read scope)' }) scope!: string;
   @ApiProperty() ownerId!: string;
 }
+class ApiKeyDto {
+  @ApiProperty() id!: string;
+  @ApiProperty() name!: string;
+  @ApiProperty({ description: 'first characters of the key, to recognise it' }) prefix!: string;
+  @ApiProperty({ enum: API_KEY_ROLES }) role!: string;
+  @ApiProperty({ enum: API_KEY_ROLES, description: 'same as role (older clients read scope)' }) scope!: string;
+  @ApiProperty() ownerId!: string;
+  @ApiProperty() createdAt!: string;
+  @ApiProperty({ nullable: true, type: String }) lastUsedAt!: string | null;
+  @ApiProperty({ nullable: true, type: String }) revokedAt!: string | null;
+}
+class ApiKeyPageDto {
+  @ApiProperty({ type: [ApiKeyDto] }) items!: ApiKeyDto[];
+  @ApiProperty() total!: number;
+  @ApiProperty() page!: number;
+  @ApiProperty() limit!: number;
+}
 
 @ApiTags('api-keys')
-@ApiBearerAuth()
 @Roles('admin', 'engineer', 'viewer')
 @Controller('api-keys')
 export class ApiKeysController {
@@ -72,7 +88,10 @@ export class ApiKeysController {
 
   @Get()
   @ApiOperation({ summary: 'API keys: your own; admins see every key (?owner=me|<user id> to filter)' })
-  @ApiOkResponse({ type: PageDto })
+  @ApiOkResponse({ type: ApiKeyPageDto })
+  @ApiQuery({ name: 'page', required: false, type: Number })
+  @ApiQuery({ name: 'limit', required: false, type: Number, description: '1-200, default 50' })
+  @ApiQuery({ name: 'owner', required: false, type: String, description: '"me" or a user id' })
   list(
     @Query(new ZodValidationPipe(listApiKeysQuery)) q: z.infer<typeof listApiKeysQuery>,
     @CurrentPrincipal() who: AuthenticatedPrincipal,
@@ -82,7 +101,7 @@ export class ApiKeysController {
 
   @Delete(':id')
   @ApiOperation({ summary: 'Revoke a key (idempotent; its owner or an admin)' })
-  @ApiOkResponse({ description: 'revoked' })
+  @ApiOkResponse({ type: ApiKeyDto, description: 'revoked (idempotent)' })
   revoke(@Param('id', ParseUUIDPipe) id: string, @CurrentPrincipal() who: AuthenticatedPrincipal) {
     return this.keys.revoke(id, who);
   }

@@ -1,7 +1,9 @@
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 /** One mutating HTTP call: who, what, on which target, with what result, when, under which correlation id. */
 @Entity('audit_log')
+@Index(['at'])
+@Index(['actorId', 'at'])
 export class AuditEntryEntity {
   @PrimaryColumn({ type: 'varchar', length: 36 }) id!: string;
   @Column({ type: 'varchar', length: 32 }) at!: string;

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { Repository } from 'typeorm';
 import { z } from 'zod';
 import { type Page, pageOf, paginationQuery, skipTake } from '../common/pagination';
+import { storableText } from '../database/storable-text';
 import { AuditEntryEntity } from './audit-entry.entity';
 
 export const auditQuery = paginationQuery.extend({
@@ -28,8 +29,12 @@ export class AuditService {
 
   /** Never throws: a failed audit write is logged loudly but does not undo the call it describes. */
   async record(r: AuditRecord): Promise<void> {
+    // A refused request is audited too, with what it sent, so the row is written instead of lost.
+    const row = Object.fromEntries(
+      Object.entries(r).map(([k, v]) => [k, typeof v === 'string' ? storableText(v) : v]),
+    ) as AuditRecord;
     try {
-      await this.entries.insert({ id: randomUUID(), at: new Date().toISOString(), ...r });
+      await this.entries.insert({ id: randomUUID(), at: new Date().toISOString(), ...row });
     } catch (e) {
       this.logger.error({ err: e, audit: r }, 'audit write failed');
     }

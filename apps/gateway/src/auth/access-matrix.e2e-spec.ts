@@ -56,7 +56,9 @@ function registeredRoutes(gw: GatewayTestApp): RouteInfo[] {
   return out;
 }
 
-const ROOT_PATHS = /^\/(health|metrics)(\/|$)/;
+const ROOT_PATHS = /^\/(health|metrics|ui)(\/|$)/;
+/** The web UI's pages: HTML, not API (no OpenAPI entry); without a session they redirect to sign-in. */
+const UI_PATHS = /^\/ui(\/|$)/;
 /** Every kind of caller: a user of each role, an API key of each role, nobody. */
 type Caller = Principal | `key:${ApiKeyRole}` | 'anonymous';
 const CALLERS: Caller[] = [
@@ -155,7 +157,10 @@ describe('access: every route declares its roles, and the guard enforces them (e
     );
     const toOpenApi = (r: RouteInfo) =>
       `${r.method} ${ROOT_PATHS.test(r.path) ? '' : '/api/v1'}${r.path.replace(/:([A-Za-z]+)/g, '{$1}')}`;
-    const missing = routes.map(toOpenApi).filter((k) => !documented.has(k));
+    const missing = routes
+      .filter((r) => !UI_PATHS.test(r.path))
+      .map(toOpenApi)
+      .filter((k) => !documented.has(k));
     expect(missing).toEqual([]);
   });
 
@@ -182,8 +187,17 @@ describe('access: every route declares its roles, and the guard enforces them (e
             headers,
             body: ['GET', 'HEAD'].includes(r.method) ? undefined : '{}',
             signal: ctl.signal,
+            redirect: 'manual',
           });
           status = res.status;
+          // A UI page sends the anonymous to its sign-in page instead of answering 401.
+          if (
+            who === 'anonymous' &&
+            status === 303 &&
+            UI_PATHS.test(r.path) &&
+            res.headers.get('location')?.startsWith('/ui/login')
+          )
+            status = 401;
           await res.body?.cancel();
         } catch {
           status = 0; // a stream that stays open (SSE) was let through

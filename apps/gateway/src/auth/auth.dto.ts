@@ -1,4 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
+import { ROLES } from '@cvp/contracts';
 import { z } from 'zod';
 
 export const loginSchema = z
@@ -19,4 +20,12 @@ export class TokenPairDto {
   @ApiProperty({ example: 'Bearer' }) tokenType!: string;
   @ApiProperty({ description: 'access token lifetime, seconds' }) expiresIn!: number;
   @ApiProperty({ description: 'refresh token lifetime, seconds' }) refreshExpiresIn!: number;
+}
+/** Who the bearer credential belongs to (GET /auth/me). */
+export class PrincipalDto {
+  @ApiProperty({ enum: ['user', 'apiKey'] }) kind!: string;
+  @ApiProperty({ description: 'user id, or apikey:<keyId>' }) id!: string;
+  @ApiProperty({ description: 'the user that owns what this principal creates' }) ownerId!: string;
+  @ApiProperty() name!: string;
+  @ApiProperty({ enum: [...ROLES, 'infer'] }) role!: string;
 }

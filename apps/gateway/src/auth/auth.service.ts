@@ -36,6 +36,15 @@ export class AuthService {
     username: string,
     password: string,
   ): Promise<TokenPair & { user: { id: string; username: string; role: string } }> {
+    const user = await this.verifyCredentials(username, password);
+    return { ...(await this.issue(user)), user: { id: user.id, username: user.username, role: user.role } };
+  }
+
+  /**
+   * Checks a username and password with the lockout rules (429 while locked, a failure counted
+   * per wrong password, the same cost for unknown users); the web UI's login uses it too.
+   */
+  async verifyCredentials(username: string, password: string): Promise<UserEntity> {
     const user = await this.users.findByUsername(username);
     const now = Date.now();
     if (user?.lockedUntil && Date.parse(user.lockedUntil) > now) {
@@ -50,7 +59,7 @@ export class AuthService {
     user.lockedUntil = null;
     user.lastLoginAt = new Date(now).toISOString();
     await this.users.save(user);
-    return { ...(await this.issue(user)), user: { id: user.id, username: user.username, role: user.role } };
+    return user;
   }
 
   /** Rotates a refresh token: the old one is revoked; presenting a revoked one revokes every token of the user. */

@@ -30,10 +30,10 @@ export class BenchmarkEntity {
   @Column({ name: 'selected_id', type: 'varchar', length: 200, nullable: true })
   selectedId!: string | null;
 
-  @Column({ name: 'baseline_p50_ms', type: 'real' })
+  @Column({ name: 'baseline_p50_ms', type: 'double precision' })
   baselineP50Ms!: number;
 
-  @Column({ name: 'selected_p50_ms', type: 'real', nullable: true })
+  @Column({ name: 'selected_p50_ms', type: 'double precision', nullable: true })
   selectedP50Ms!: number | null;
 
   @Column({ type: 'text' })

@@ -1,20 +1,25 @@
 import { BadRequestException, Controller, Get, Param, Query, Res } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiExtraModels, ApiOkResponse, ApiOperation, ApiQuery, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import { Roles } from '@cvp/platform';
 import type { Response } from 'express';
 import { ownerFilter } from '../auth/ownership';
 import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
 import { BenchmarksService } from './benchmarks.service';
-import { listBenchmarksQuery, reportQuery } from './benchmarks.dto';
+import { BenchmarkDto, listBenchmarksQuery, reportQuery, SimpleReportDto } from './benchmarks.dto';
 
 @ApiTags('benchmarks')
+@ApiExtraModels(SimpleReportDto)
 @Controller('benchmarks')
 export class BenchmarksController {
   constructor(private readonly benchmarks: BenchmarksService) {}
 
   @Get()
   @Roles('admin', 'engineer', 'viewer')
-  @ApiOperation({ summary: 'Benchmarks, newest first, optionally of one model or owner (?owner=me|<user id>)' })
+  @ApiOperation({ summary: 'Benchmarks, newest first, optionally of one model or owner' })
+  @ApiOkResponse({ type: [BenchmarkDto] })
+  @ApiQuery({ name: 'modelId', required: false, type: String })
+  @ApiQuery({ name: 'owner', required: false, type: String, description: '"me" or a user id' })
+  @ApiQuery({ name: 'limit', required: false, type: Number, description: '1-500, default 100' })
   list(@Query() query: Record<string, unknown>, @CurrentPrincipal() who: AuthenticatedPrincipal) {
     const q = parseOr400(listBenchmarksQuery, query);
     return this.benchmarks.list(q.modelId, q.limit, ownerFilter(q.owner, who));
@@ -23,6 +28,7 @@ export class BenchmarksController {
   @Get(':id')
   @Roles('admin', 'engineer', 'viewer')
   @ApiOperation({ summary: 'One benchmark: its selection and where its report lives' })
+  @ApiOkResponse({ type: BenchmarkDto })
   get(@Param('id') id: string) {
     return this.benchmarks.get(id);
   }
@@ -32,6 +38,23 @@ export class BenchmarksController {
   @ApiOperation({
     summary:
       'Benchmark report: technical (charts, every measurement) or simple (plain-language verdict), as JSON or HTML',
+  })
+  @ApiQuery({ name: 'view', required: false, enum: ['technical', 'simple'], description: 'default technical' })
+  @ApiQuery({ name: 'format', required: false, enum: ['json', 'html'], description: 'default json' })
+  @ApiOkResponse({
+    description:
+      'simple+json: the verdict; technical+json: the whole report (every step, candidate, measurement and the decision record); html: a self-contained page with charts',
+    content: {
+      'application/json': {
+        schema: {
+          oneOf: [
+            { $ref: getSchemaPath(SimpleReportDto) },
+            { type: 'object', additionalProperties: true, description: 'technical report (BenchReport)' },
+          ],
+        },
+      },
+      'text/html': { schema: { type: 'string' } },
+    },
   })
   async report(@Param('id') id: string, @Query() query: Record<string, unknown>, @Res() res: Response) {
     const q = parseOr400(reportQuery, query);

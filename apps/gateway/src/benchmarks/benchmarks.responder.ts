@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { RegistryLookups } from '@cvp/contracts';
+import { REGISTRY_UNAVAILABLE, RegistryLookups } from '@cvp/contracts';
 import { RespondsTo } from '@cvp/jobs';
 import { BenchmarksService } from './benchmarks.service';
 
@@ -8,7 +8,7 @@ import { BenchmarksService } from './benchmarks.service';
 export class BenchmarksResponder {
   constructor(private readonly benchmarks: BenchmarksService) {}
 
-  @RespondsTo(RegistryLookups.latestBenchmark, { onError: () => ({ found: false }) })
+  @RespondsTo(RegistryLookups.latestBenchmark, { onError: () => REGISTRY_UNAVAILABLE })
   async latest(req: { modelId: string }) {
     // Same answer as latestSelection(): the newest benchmark that selected an engine, else the newest one.
     const b = (await this.benchmarks.latestSelected(req.modelId)) ?? (await this.benchmarks.latest(req.modelId));

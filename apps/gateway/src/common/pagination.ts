@@ -1,4 +1,3 @@
-import { ApiProperty } from '@nestjs/swagger';
 import { z } from 'zod';
 
 /** ?page=&limit= of every list; limit capped so no list answer is unbounded. */
@@ -22,12 +21,4 @@ export function pageOf<T>(items: T[], total: number, q: PaginationQuery): Page<T
 /** Skip/take for TypeORM from a parsed pagination query. */
 export function skipTake(q: PaginationQuery): { skip: number; take: number } {
   return { skip: (q.page - 1) * q.limit, take: q.limit };
-}
-
-/** OpenAPI shape of the page envelope (items are described per route). */
-export class PageDto {
-  @ApiProperty({ type: 'array', items: { type: 'object' } }) items!: unknown[];
-  @ApiProperty() total!: number;
-  @ApiProperty() page!: number;
-  @ApiProperty() limit!: number;
 }

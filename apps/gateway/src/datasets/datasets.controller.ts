@@ -13,21 +13,26 @@ import {
   UseInterceptors,
 } from '@nestjs/common';
 import {
-  ApiBearerAuth,
   ApiBody,
   ApiConsumes,
   ApiCreatedResponse,
+  ApiExtraModels,
+  ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
+  ApiPayloadTooLargeResponse,
   ApiProperty,
   ApiPropertyOptional,
+  ApiQuery,
   ApiTags,
+  ApiTooManyRequestsResponse,
   ApiUnprocessableEntityResponse,
+  ApiUnsupportedMediaTypeResponse,
 } from '@nestjs/swagger';
 import { DATASET_FORMATS } from '@cvp/contracts';
 import { InjectConfig, Roles } from '@cvp/platform';
 import { z } from 'zod';
-import { PageDto, paginationQuery } from '../common/pagination';
+import { paginationQuery } from '../common/pagination';
 import { ownerFilter, ownerQuery } from '../auth/ownership';
 import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
 import { UserLimitsService } from '../limits/user-limits.service';
@@ -64,18 +69,49 @@ class UploadDatasetDto {
   @ApiProperty({ enum: DATASET_FORMATS }) format!: string;
   @ApiPropertyOptional() name?: string;
 }
-class DatasetDto {
+class DatasetProblemDto {
+  @ApiProperty({ description: 'path inside the archive' }) file!: string;
+  @ApiPropertyOptional() line?: number;
+  @ApiProperty() message!: string;
+}
+class SplitCountsDto {
+  @ApiProperty() images!: number;
+  @ApiProperty({ description: 'YOLO: label files; imagefolder: images' }) labels!: number;
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'number' }, description: 'boxes or images per class' })
+  perClass!: Record<string, number>;
+}
+class DatasetReportDto {
+  @ApiProperty({ enum: DATASET_FORMATS }) format!: string;
+  @ApiProperty() valid!: boolean;
+  @ApiProperty({ type: [String] }) classes!: string[];
+  @ApiProperty({ type: 'object', additionalProperties: { $ref: '#/components/schemas/SplitCountsDto' } })
+  splits!: Record<string, SplitCountsDto>;
+  @ApiProperty() images!: number;
+  @ApiProperty({ type: [DatasetProblemDto], description: 'what makes the set unusable' })
+  problems!: DatasetProblemDto[];
+  @ApiProperty({ type: [DatasetProblemDto], description: 'what is odd but usable' }) warnings!: DatasetProblemDto[];
+  @ApiProperty({ description: 'problems beyond the listed ones (the list is capped)' }) problemsTruncated!: number;
+  @ApiProperty({ description: 'folder holding data.yaml or the split folders' }) root!: string;
+}
+class DatasetSummaryDto {
   @ApiProperty() id!: string;
   @ApiProperty() name!: string;
   @ApiProperty({ enum: DATASET_FORMATS }) format!: string;
   @ApiProperty() valid!: boolean;
   @ApiProperty({ type: [String] }) classes!: string[];
-  @ApiProperty({
-    type: 'object',
-    additionalProperties: true,
-    description: 'validation report: problems (file, line, message), splits with per-class counts',
-  })
-  report!: Record<string, unknown>;
+  @ApiProperty() sha256!: string;
+  @ApiProperty({ description: 'bytes of the uploaded zip' }) size!: number;
+  @ApiProperty() ownerId!: string;
+  @ApiProperty() createdAt!: string;
+}
+class DatasetDto extends DatasetSummaryDto {
+  @ApiProperty({ type: DatasetReportDto }) report!: DatasetReportDto;
+}
+class DatasetPageDto {
+  @ApiProperty({ type: [DatasetSummaryDto] }) items!: DatasetSummaryDto[];
+  @ApiProperty() total!: number;
+  @ApiProperty() page!: number;
+  @ApiProperty() limit!: number;
 }
 
 /** Data set zips: capped at CVP_DATASET_UPLOAD_MAX_BYTES. */
@@ -105,7 +141,7 @@ export class DatasetUploadInterceptor extends SingleFileUploadInterceptor {
 }
 
 @ApiTags('datasets')
-@ApiBearerAuth()
+@ApiExtraModels(SplitCountsDto)
 @Controller('datasets')
 export class DatasetsController {
   constructor(private readonly datasets: DatasetsService) {}
@@ -120,6 +156,11 @@ export class DatasetsController {
     description:
       'unsafe archive (zip-slip, symlink, device entry), or a data set that failed validation (kept with its report: datasetId, report)',
   })
+  @ApiPayloadTooLargeResponse({
+    description: 'over CVP_DATASET_UPLOAD_MAX_BYTES, a decompression bomb, or an image bomb',
+  })
+  @ApiUnsupportedMediaTypeResponse({ description: 'not multipart, or the file is not a zip' })
+  @ApiTooManyRequestsResponse({ description: 'CVP_UPLOAD_CONCURRENCY uploads in flight (Retry-After)' })
   upload(@Req() req: UploadRequest, @CurrentPrincipal() who: AuthenticatedPrincipal) {
     const staged = stagedUpload(req);
     if (!staged) throw new BadRequestException('multipart part "file" is missing');
@@ -128,7 +169,12 @@ export class DatasetsController {
 
   @Get()
   @Roles('admin', 'engineer', 'viewer')
-  @ApiOkResponse({ type: PageDto, description: 'items are data sets; ?owner=me|<user id> filters by owner' })
+  @ApiOkResponse({ type: DatasetPageDto, description: 'newest first; the reports are in GET /datasets/{id}' })
+  @ApiQuery({ name: 'valid', required: false, enum: ['true', 'false'] })
+  @ApiQuery({ name: 'format', required: false, enum: DATASET_FORMATS })
+  @ApiQuery({ name: 'owner', required: false, type: String, description: '"me" or a user id' })
+  @ApiQuery({ name: 'page', required: false, type: Number })
+  @ApiQuery({ name: 'limit', required: false, type: Number, description: '1-200, default 50' })
   list(
     @Query(new ZodValidationPipe(listQuery)) q: z.infer<typeof listQuery>,
     @CurrentPrincipal() who: AuthenticatedPrincipal,
@@ -147,6 +193,7 @@ export class DatasetsController {
   @Roles('admin', 'engineer')
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete a data set and its files (its owner or an admin)' })
+  @ApiNoContentResponse({ description: 'deleted with its files' })
   async remove(@Param('id', ParseUUIDPipe) id: string, @CurrentPrincipal() who: AuthenticatedPrincipal) {
     await this.datasets.remove(id, who);
   }

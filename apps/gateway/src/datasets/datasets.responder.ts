@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { RegistryLookups } from '@cvp/contracts';
+import { REGISTRY_UNAVAILABLE, RegistryLookups } from '@cvp/contracts';
 import { RespondsTo } from '@cvp/jobs';
 import { DatasetsService } from './datasets.service';
 
@@ -8,9 +8,7 @@ import { DatasetsService } from './datasets.service';
 export class DatasetsResponder {
   constructor(private readonly datasets: DatasetsService) {}
 
-  @RespondsTo(RegistryLookups.describeDataset, {
-    onError: () => ({ found: false, error: 'registry lookup failed' }),
-  })
+  @RespondsTo(RegistryLookups.describeDataset, { onError: () => REGISTRY_UNAVAILABLE })
   async describe(req: { datasetId: string }) {
     const dataset = await this.datasets.describe(req.datasetId);
     return dataset ? { found: true, dataset } : { found: false, error: `dataset ${req.datasetId} not found` };

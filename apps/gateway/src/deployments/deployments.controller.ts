@@ -1,12 +1,23 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiAcceptedResponse,
+  ApiBody,
+  ApiConflictResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiQuery,
+  ApiTags,
+} from '@nestjs/swagger';
 import { Roles } from '@cvp/platform';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import { ownerFilter } from '../auth/ownership';
 import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
 import {
   type CreateDeployment,
+  CreateDeploymentDto,
   createDeploymentSchema,
+  DeploymentDto,
   listDeploymentsQuery,
   type ListDeploymentsQuery,
 } from './deployments.dto';
@@ -24,6 +35,10 @@ export class DeploymentsController {
     summary:
       "Deploy a model on the data plane with an engine, or bench's selection (\"selected\"); loads asynchronously (state loading -> ready | failed). The model's owner or an admin: a deployment decides what the model's name serves.",
   })
+  @ApiBody({ type: CreateDeploymentDto })
+  @ApiAcceptedResponse({ type: DeploymentDto, description: 'state loading; poll GET /deployments/{id} until ready' })
+  @ApiNotFoundResponse({ description: 'the model does not exist' })
+  @ApiConflictResponse({ description: 'the model has no ONNX yet, or no benchmark selected an engine ("selected")' })
   create(
     @Body(new ZodValidationPipe(createDeploymentSchema)) body: CreateDeployment,
     @CurrentPrincipal() who: AuthenticatedPrincipal,
@@ -36,6 +51,11 @@ export class DeploymentsController {
   @ApiOperation({
     summary: 'Deployments, newest first (active ones unless all=true), optionally of one model or owner (?owner=me)',
   })
+  @ApiOkResponse({ type: [DeploymentDto] })
+  @ApiQuery({ name: 'modelId', required: false, type: String })
+  @ApiQuery({ name: 'owner', required: false, type: String, description: '"me" or a user id' })
+  @ApiQuery({ name: 'all', required: false, enum: ['true', 'false'], description: 'include removed, replaced, failed' })
+  @ApiQuery({ name: 'limit', required: false, type: Number, description: '1-500, default 100' })
   list(
     @Query(new ZodValidationPipe(listDeploymentsQuery)) q: ListDeploymentsQuery,
     @CurrentPrincipal() who: AuthenticatedPrincipal,
@@ -46,6 +66,7 @@ export class DeploymentsController {
   @Get(':id')
   @Roles('admin', 'engineer', 'viewer')
   @ApiOperation({ summary: 'One deployment: engine, options, state and error' })
+  @ApiOkResponse({ type: DeploymentDto })
   get(@Param('id') id: string) {
     return this.deployments.get(id);
   }
@@ -56,6 +77,7 @@ export class DeploymentsController {
   @ApiOperation({
     summary: 'Undeploy (idempotent; its owner or an admin): the data plane unloads after in-flight requests drain',
   })
+  @ApiAcceptedResponse({ type: DeploymentDto })
   remove(@Param('id') id: string, @CurrentPrincipal() who: AuthenticatedPrincipal) {
     return this.deployments.remove(id, who);
   }

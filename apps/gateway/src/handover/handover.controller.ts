@@ -1,5 +1,5 @@
 import { Body, Controller, HttpCode, Post, Req } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Roles } from '@cvp/platform';
 import type { AuditedRequest } from '../audit/audit.middleware';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
@@ -7,7 +7,6 @@ import { HandoverDto, type HandoverInput, HandoverResultDto, handoverSchema } fr
 import { HandoverService } from './handover.service';
 
 @ApiTags('ownership')
-@ApiBearerAuth()
 @Roles('admin')
 @Controller('ownership')
 export class HandoverController {
@@ -21,6 +20,7 @@ export class HandoverController {
   })
   @ApiBody({ type: HandoverDto })
   @ApiOkResponse({ type: HandoverResultDto })
+  @ApiNotFoundResponse({ description: 'the receiving user does not exist' })
   async handover(@Body(new ZodValidationPipe(handoverSchema)) body: HandoverInput, @Req() req: AuditedRequest) {
     const result = await this.handovers.handover(body);
     // The audit row of this call names both users and what moved.

@@ -30,7 +30,7 @@ export class JobEntity {
   error!: string | null;
 
   /** 0..1 */
-  @Column({ type: 'real', default: 0 })
+  @Column({ type: 'double precision', default: 0 })
   progress!: number;
 
   @Column({ type: 'varchar', length: 200, nullable: true })

@@ -26,6 +26,7 @@ import { JobsService } from './jobs.service';
   ],
   controllers: [JobsController],
   providers: [JobsService, JobsResponder, JobEventHub, JobStreamTokens, JobSse],
-  exports: [JobsService],
+  // The web UI's job pages stream the same events (as HTML) through the hub.
+  exports: [JobsService, JobEventHub],
 })
 export class JobsModule {}

@@ -17,6 +17,7 @@ import { assertMayChange } from '../auth/ownership';
 import type { AuthenticatedPrincipal } from '../auth/principal';
 import { UserLimitsService } from '../limits/user-limits.service';
 import { ModelEntity } from '../models/model.entity';
+import { storableText } from '../database/storable-text';
 import { JobEventEntity } from './job-event.entity';
 import { JobEventHub } from './job-event-hub';
 import { JobEntity } from './job.entity';
@@ -200,7 +201,9 @@ export class JobsService implements OnApplicationBootstrap {
   }
 
   /** Applies one event a worker reported; events for finished jobs change nothing. */
-  async applyWorkerEvent(e: JobEvent): Promise<void> {
+  async applyWorkerEvent(event: JobEvent): Promise<void> {
+    // A NUL in a worker's error (say, from a child's output) would fail every retry on PostgreSQL.
+    const e = { ...event, stage: storableText(event.stage), error: storableText(event.error) };
     await this.locked(e.jobId, async () => {
       const job = await this.jobs.findOne({ where: { id: e.jobId } });
       if (!job) {

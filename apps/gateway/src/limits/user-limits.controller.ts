@@ -1,5 +1,5 @@
 import { Controller, Get, Param, ParseUUIDPipe } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { ROLES } from '@cvp/contracts';
 import { Roles } from '@cvp/platform';
 import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
@@ -22,7 +22,6 @@ class UserLimitsDto {
 }
 
 @ApiTags('users')
-@ApiBearerAuth()
 @Controller('users')
 export class UserLimitsController {
   constructor(private readonly limits: UserLimitsService) {}

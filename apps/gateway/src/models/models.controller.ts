@@ -14,20 +14,22 @@ import {
 } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
-  ApiBearerAuth,
   ApiBody,
   ApiConsumes,
+  ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
   ApiParam,
   ApiPayloadTooLargeResponse,
+  ApiQuery,
+  ApiServiceUnavailableResponse,
   ApiTags,
+  ApiTooManyRequestsResponse,
   ApiUnprocessableEntityResponse,
   ApiUnsupportedMediaTypeResponse,
 } from '@nestjs/swagger';
-import { PRESET_CATALOG, PRESETS } from '@cvp/contracts';
+import { MODEL_TASKS, PRESET_CATALOG, PRESETS } from '@cvp/contracts';
 import { Roles } from '@cvp/platform';
-import { PageDto } from '../common/pagination';
 import { ownerFilter } from '../auth/ownership';
 import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
@@ -37,6 +39,7 @@ import {
   listModelsQuery,
   type ListModelsQuery,
   ModelDto,
+  ModelPageDto,
   PresetDto,
   presetBody,
   presetName,
@@ -47,7 +50,6 @@ import { ModelsService } from './models.service';
 import { stagedUpload, type UploadRequest } from '../common/upload/single-file-upload.interceptor';
 
 @ApiTags('models')
-@ApiBearerAuth()
 @Controller('models')
 export class ModelsController {
   constructor(private readonly models: ModelsService) {}
@@ -62,6 +64,8 @@ export class ModelsController {
   @ApiPayloadTooLargeResponse({ description: 'over CVP_MODEL_UPLOAD_MAX_BYTES (checked on Content-Length first)' })
   @ApiUnsupportedMediaTypeResponse({ description: 'content does not match the declared format' })
   @ApiUnprocessableEntityResponse({ description: 'truncated or corrupt file, unsafe external data' })
+  @ApiTooManyRequestsResponse({ description: 'CVP_UPLOAD_CONCURRENCY uploads in flight (Retry-After)' })
+  @ApiServiceUnavailableResponse({ description: 'the conversion job could not be queued' })
   upload(@Req() req: UploadRequest, @CurrentPrincipal() who: AuthenticatedPrincipal) {
     const staged = stagedUpload(req);
     if (!staged) throw new BadRequestException('multipart part "file" is missing');
@@ -82,6 +86,8 @@ export class ModelsController {
     type: AcceptedModelDto,
     description: 'an UNTRAINED model built from its architecture by a convert job',
   })
+  @ApiServiceUnavailableResponse({ description: 'the conversion job could not be queued' })
+  @ApiTooManyRequestsResponse({ description: 'CVP_USER_MAX_ACTIVE_JOBS jobs of yours queued or running (Retry-After)' })
   preset(
     @Param('name', new ZodValidationPipe(presetName)) name: (typeof PRESETS)[number],
     @Body(new ZodValidationPipe(presetBody)) body: { name?: string; labels?: string[] },
@@ -92,7 +98,12 @@ export class ModelsController {
 
   @Get()
   @Roles('admin', 'engineer', 'viewer')
-  @ApiOkResponse({ type: PageDto, description: 'items are models; ?owner=me|<user id> filters by owner' })
+  @ApiOkResponse({ type: ModelPageDto, description: 'newest first' })
+  @ApiQuery({ name: 'task', required: false, enum: MODEL_TASKS })
+  @ApiQuery({ name: 'name', required: false, type: String })
+  @ApiQuery({ name: 'owner', required: false, type: String, description: '"me" or a user id' })
+  @ApiQuery({ name: 'page', required: false, type: Number })
+  @ApiQuery({ name: 'limit', required: false, type: Number, description: '1-200, default 50' })
   list(
     @Query(new ZodValidationPipe(listModelsQuery)) q: ListModelsQuery,
     @CurrentPrincipal() who: AuthenticatedPrincipal,
@@ -111,6 +122,7 @@ export class ModelsController {
   @Roles('admin', 'engineer')
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete a model with its versions and files (its owner or an admin)' })
+  @ApiNoContentResponse({ description: 'deleted with its versions and files' })
   async remove(@Param('id', ParseUUIDPipe) id: string, @CurrentPrincipal() who: AuthenticatedPrincipal) {
     await this.models.remove(id, who);
   }

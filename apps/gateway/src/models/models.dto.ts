@@ -163,12 +163,20 @@ export class ModelDto {
   @ApiProperty({ nullable: true, type: String, description: 'SHA-256 of the latest ONNX' }) sha256!: string | null;
   @ApiProperty({ type: [ModelVersionDto] }) versions!: ModelVersionDto[];
 }
+export class ConversionJobDto {
+  @ApiProperty() id!: string;
+  @ApiProperty({ example: 'convert' }) type!: string;
+  @ApiProperty({ example: 'queued' }) state!: string;
+}
 export class AcceptedModelDto {
   @ApiProperty({ type: ModelDto }) model!: ModelDto;
-  @ApiProperty({
-    type: 'object',
-    properties: { id: { type: 'string' }, type: { type: 'string' }, state: { type: 'string' } },
-  })
-  job!: { id: string };
+  @ApiProperty({ type: () => ConversionJobDto, description: 'the convert job (GET /jobs/{id}, or its events)' })
+  job!: ConversionJobDto;
   @ApiPropertyOptional() note?: string;
+}
+export class ModelPageDto {
+  @ApiProperty({ type: [ModelDto] }) items!: ModelDto[];
+  @ApiProperty() total!: number;
+  @ApiProperty() page!: number;
+  @ApiProperty() limit!: number;
 }

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { RegistryLookups } from '@cvp/contracts';
+import { REGISTRY_UNAVAILABLE, RegistryLookups } from '@cvp/contracts';
 import { RespondsTo } from '@cvp/jobs';
 import { ModelsService } from './models.service';
 
@@ -8,9 +8,7 @@ import { ModelsService } from './models.service';
 export class ModelsResponder {
   constructor(private readonly models: ModelsService) {}
 
-  @RespondsTo(RegistryLookups.describeModel, {
-    onError: () => ({ found: false, error: 'registry lookup failed' }),
-  })
+  @RespondsTo(RegistryLookups.describeModel, { onError: () => REGISTRY_UNAVAILABLE })
   async describe(req: { modelId: string; version?: number }) {
     const model = await this.models.describe(req.modelId, req.version);
     return model ? { found: true, model } : { found: false, error: `model ${req.modelId} not found` };

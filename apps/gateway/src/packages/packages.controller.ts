@@ -1,11 +1,11 @@
 import { createReadStream } from 'node:fs';
 import { BadRequestException, Controller, Delete, Get, HttpCode, Param, Query, Res } from '@nestjs/common';
-import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { Roles } from '@cvp/platform';
 import type { Response } from 'express';
 import { ownerFilter } from '../auth/ownership';
 import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
-import { listPackagesQuery } from './packages.dto';
+import { listPackagesQuery, PackageDto } from './packages.dto';
 import { PackagesService } from './packages.service';
 
 @ApiTags('packages')
@@ -18,6 +18,10 @@ export class PackagesController {
   @ApiOperation({
     summary: 'Deployable bundles made by package jobs, newest first, optionally of one model or owner (?owner=me)',
   })
+  @ApiOkResponse({ type: [PackageDto] })
+  @ApiQuery({ name: 'modelId', required: false, type: String })
+  @ApiQuery({ name: 'owner', required: false, type: String, description: '"me" or a user id' })
+  @ApiQuery({ name: 'limit', required: false, type: Number, description: '1-500, default 100' })
   list(@Query() query: Record<string, unknown>, @CurrentPrincipal() who: AuthenticatedPrincipal) {
     const r = listPackagesQuery.safeParse(query);
     if (!r.success)
@@ -29,6 +33,7 @@ export class PackagesController {
   @Roles('admin', 'engineer')
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete a package and its tarball (its owner or an admin)' })
+  @ApiNoContentResponse({ description: 'deleted with its tarball' })
   async remove(@Param('id') id: string, @CurrentPrincipal() who: AuthenticatedPrincipal) {
     await this.packages.remove(id, who);
   }
@@ -36,16 +41,25 @@ export class PackagesController {
   @Get(':id')
   @Roles('admin', 'engineer', 'viewer')
   @ApiOperation({ summary: 'One package: model, engine, variant, tarball checksum and size' })
+  @ApiOkResponse({ type: PackageDto })
   get(@Param('id') id: string) {
     return this.packages.get(id);
   }
 
   @Get(':id/download')
   @Roles('admin', 'engineer', 'viewer')
-  @ApiProduces('application/gzip')
   @ApiOperation({
     summary:
       'The bundle tarball (.tar.gz), streamed with Content-Length and its SHA-256 (X-Checksum-Sha256, Repr-Digest)',
+  })
+  @ApiOkResponse({
+    description: 'the tarball',
+    content: { 'application/gzip': { schema: { type: 'string', format: 'binary' } } },
+    headers: {
+      'X-Checksum-Sha256': { description: 'hex SHA-256 of the body', schema: { type: 'string' } },
+      'Repr-Digest': { description: 'RFC 9530 digest of the body', schema: { type: 'string' } },
+      'Content-Disposition': { description: 'attachment; filename="<name>.tar.gz"', schema: { type: 'string' } },
+    },
   })
   async download(@Param('id') id: string, @Res() res: Response) {
     const d = await this.packages.download(id);

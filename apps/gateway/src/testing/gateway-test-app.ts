@@ -1,6 +1,7 @@
 /**
  * Boots the real gateway AppModule in-process for e2e tests: real NATS (CVP_NATS_URL from the
- * jest global setup), a fresh SQLite data dir under CVP_TEST_DIR, a random loopback port.
+ * jest global setup), a fresh data dir under CVP_TEST_DIR with SQLite in it (or a fresh PostgreSQL
+ * database of its own when the run tests PostgreSQL: see test-database.ts), a random loopback port.
  * Seeds one user per role. Usage:
  *
  *   const gw = await startGatewayTestApp();
@@ -21,6 +22,7 @@ import { AppModule } from '../app.module';
 import { type GatewayConfig, gatewayConfigSchema } from '../config';
 import { configureGatewayHttp } from '../gateway-http';
 import { UsersService } from '../users/users.service';
+import { testDatabaseEnv } from './test-database';
 
 export const TEST_PASSWORDS: Record<Role, string> = {
   admin: 'admin-test-pass-1',
@@ -48,8 +50,8 @@ export interface GatewayTestApp {
 }
 
 export interface GatewayTestOptions {
-  /** Extra env values (e.g. small upload caps); merged over the test defaults. */
-  env?: Record<string, string>;
+  /** Extra env values (e.g. small upload caps); merged over the test defaults; undefined removes one. */
+  env?: Record<string, string | undefined>;
   /** Data dir to use instead of a fresh one (to restart on the same database). */
   dataDir?: string;
 }
@@ -70,6 +72,7 @@ export async function startGatewayTestApp(opts: GatewayTestOptions = {}): Promis
     CVP_LOGIN_THROTTLE_LIMIT: '1000',
     // Suites queue many jobs as one user; the limits suite sets its own.
     CVP_USER_MAX_ACTIVE_JOBS: '10000',
+    ...(await testDatabaseEnv(dataDir)),
     ...opts.env,
   };
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];

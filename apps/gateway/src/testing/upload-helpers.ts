@@ -38,7 +38,7 @@ export async function uploadMultipart(
 ): Promise<{ status: number; body: Record<string, unknown>; contentType: string }> {
   const fd = new FormData();
   for (const [k, v] of Object.entries(fields)) fd.append(k, v);
-  if (file) fd.append('file', new Blob([file.data]), file.name);
+  if (file) fd.append('file', new Blob([new Uint8Array(file.data)]), file.name);
   const r = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: fd });
   const text = await r.text();
   let body: Record<string, unknown> = {};

@@ -1,7 +1,15 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBody,
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiQuery,
+  ApiTags,
+} from '@nestjs/swagger';
+import { ROLES } from '@cvp/contracts';
 import { Roles } from '@cvp/platform';
-import { PageDto } from '../common/pagination';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import {
   CreateUserDto,
@@ -9,6 +17,7 @@ import {
   type CreateUserInput,
   listUsersQuery,
   UpdateUserDto,
+  UserPageDto,
   updateUserSchema,
   type UpdateUserInput,
   UserDto,
@@ -16,7 +25,6 @@ import {
 import { UsersService } from './users.service';
 
 @ApiTags('users')
-@ApiBearerAuth()
 @Roles('admin')
 @Controller('users')
 export class UsersController {
@@ -25,12 +33,16 @@ export class UsersController {
   @Post()
   @ApiBody({ type: CreateUserDto })
   @ApiCreatedResponse({ type: UserDto })
+  @ApiConflictResponse({ description: 'the username is taken' })
   create(@Body(new ZodValidationPipe(createUserSchema)) body: CreateUserInput) {
     return this.users.create(body);
   }
 
   @Get()
-  @ApiOkResponse({ type: PageDto })
+  @ApiOkResponse({ type: UserPageDto })
+  @ApiQuery({ name: 'role', required: false, enum: ROLES })
+  @ApiQuery({ name: 'page', required: false, type: Number })
+  @ApiQuery({ name: 'limit', required: false, type: Number, description: '1-200, default 50' })
   list(@Query(new ZodValidationPipe(listUsersQuery)) q: ReturnType<typeof listUsersQuery.parse>) {
     return this.users.list(q);
   }
@@ -50,6 +62,7 @@ export class UsersController {
 
   @Delete(':id')
   @HttpCode(204)
+  @ApiNoContentResponse({ description: 'deleted' })
   async remove(@Param('id', ParseUUIDPipe) id: string) {
     await this.users.remove(id);
   }

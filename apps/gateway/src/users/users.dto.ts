@@ -39,3 +39,9 @@ export class UserDto {
   @ApiProperty({ nullable: true, type: String }) lastLoginAt!: string | null;
   @ApiProperty() createdAt!: string;
 }
+export class UserPageDto {
+  @ApiProperty({ type: [UserDto] }) items!: UserDto[];
+  @ApiProperty() total!: number;
+  @ApiProperty() page!: number;
+  @ApiProperty() limit!: number;
+}

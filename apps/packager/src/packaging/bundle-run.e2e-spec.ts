@@ -214,7 +214,7 @@ describe('bundle started with run.sh vs the platform deployment (real data plane
     const r = await fetch(`${url}/v2/models/${model}/detect`, {
       method: 'POST',
       headers: { 'content-type': 'image/png' },
-      body: image,
+      body: new Uint8Array(image),
     });
     expect(r.status).toBe(200);
     return (await r.json()) as Detect;

@@ -1,0 +1,100 @@
+import type { GpuLeasesView } from '@cvp/contracts';
+import { Csrf, Empty, Table, Time } from '../views/components';
+import { Layout } from '../views/layout';
+import { isAdmin, type PageContext } from '../views/page-context';
+
+const secs = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+
+/** The GPU tokens (held or free), their holders and the queue; polled by htmx. */
+export function GpuLive({ ctx, view }: { ctx: PageContext; view: GpuLeasesView }) {
+  const slots = Array.from({ length: view.tokens }, (_, i) => view.holders[i]);
+  return (
+    <div id="gpu-live" hx-get="/ui/gpu/live" hx-trigger={`every ${ctx.refreshMs}ms`} hx-swap="outerHTML">
+      <p>
+        <span class="stat">
+          {view.inUse} / {view.tokens}
+        </span>{' '}
+        GPU tokens held, {view.waiters.length} waiting.
+      </p>
+      <div class="grid">
+        {slots.map((h, i) => (
+          <div class="card" key={i} data-token={i + 1}>
+            <h2>Token {i + 1}</h2>
+            {h ? (
+              <dl class="facts">
+                <dt>Holder</dt>
+                <dd>{h.holder}</dd>
+                <dt>Priority</dt>
+                <dd>{h.priority}</dd>
+                <dt>Held for</dt>
+                <dd>{secs(h.ageMs)}</dd>
+                <dt>Expires in</dt>
+                <dd>{secs(h.expiresInMs)}</dd>
+                <dt>Fencing token</dt>
+                <dd>{h.fencingToken}</dd>
+              </dl>
+            ) : (
+              <p class="muted">free</p>
+            )}
+          </div>
+        ))}
+      </div>
+      <h2>Holders</h2>
+      <Table
+        label="GPU lease holders"
+        head={['Lease', 'Holder', 'Priority', 'Granted', 'Expires in', ...(isAdmin(ctx) ? [''] : [])]}
+      >
+        {view.holders.length === 0 && <Empty cols={isAdmin(ctx) ? 6 : 5}>No lease is held.</Empty>}
+        {view.holders.map((h) => (
+          <tr key={h.id}>
+            <td>{h.id}</td>
+            <td class="wrap">{h.holder}</td>
+            <td>{h.priority}</td>
+            <td>
+              <Time iso={h.grantedAt} />
+            </td>
+            <td class="num">{secs(h.expiresInMs)}</td>
+            {isAdmin(ctx) && (
+              <td>
+                <form
+                  method="post"
+                  action={`/ui/gpu/leases/${h.id}/release`}
+                  hx-post={`/ui/gpu/leases/${h.id}/release`}
+                  hx-confirm="Force-release this lease? Its holder learns at its next renew."
+                >
+                  <Csrf ctx={ctx} />
+                  <button type="submit" class="danger">
+                    Force release
+                  </button>
+                </form>
+              </td>
+            )}
+          </tr>
+        ))}
+      </Table>
+      <h2>Waiters</h2>
+      <Table label="GPU lease waiters" head={['Position', 'Holder', 'Priority', 'Waiting']}>
+        {view.waiters.length === 0 && <Empty cols={4}>Nobody is waiting.</Empty>}
+        {view.waiters.map((w) => (
+          <tr key={w.requestId}>
+            <td class="num">{w.position}</td>
+            <td class="wrap">{w.holder}</td>
+            <td>{w.priority}</td>
+            <td class="num">{secs(w.waitingMs)}</td>
+          </tr>
+        ))}
+      </Table>
+    </div>
+  );
+}
+
+export function GpuPage({ ctx, view }: { ctx: PageContext; view: GpuLeasesView }) {
+  return (
+    <Layout ctx={ctx} title="GPU">
+      <p class="muted">
+        Inference goes before bench, bench before training; first come, first served within a priority.
+      </p>
+      <GpuLive ctx={ctx} view={view} />
+    </Layout>
+  );
+}
