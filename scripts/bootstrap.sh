@@ -59,6 +59,21 @@ if [[ $SKIP != *,python,* && -f python/scripts/setup-venv.sh ]]; then
   bash python/scripts/setup-venv.sh
 fi
 
+# --- 3a. test tools venv (pip-audit, schemathesis): small, kept apart from the ML environment ---
+tools_hash=$(sha256sum python/requirements-tools.txt | cut -c1-16)
+tools_dir="$HOME/.cache/cvp/tools-$tools_hash"
+# Made in place (a venv's scripts name their interpreter by absolute path); .complete marks success.
+if [[ $SKIP != *,tools,* && ! -f "$tools_dir/.complete" ]]; then
+  say "test tools venv ($tools_dir)"
+  rm -rf "$tools_dir"
+  if python3 -m venv "$tools_dir" && "$tools_dir/bin/pip" install -q -r python/requirements-tools.txt; then
+    touch "$tools_dir/.complete"
+  else
+    rm -rf "$tools_dir"
+    say "test tools venv failed; the dependency audit and the schema fuzz report skipped"
+  fi
+fi
+
 # --- 3b. ONNX Runtime GPU build -------------------------------------------------------------
 # After npm ci (which reinstalls the bundled CPU library) and the venv (whose torch wheels carry the
 # CUDA 13 libraries the providers load). Unset leaves whichever library is in place.
