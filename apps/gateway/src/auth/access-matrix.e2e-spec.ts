@@ -431,6 +431,36 @@ describe('ownership: engineers change only what they own, admins everything, vie
     expect(failures).toEqual([]);
   });
 
+  it("the web UI's actions apply the same ownership: another engineer gets 403, the owner and an admin succeed", async () => {
+    const ui = async (token: string, url: string) => {
+      const r = await fetch(`${gw.baseUrl}${url}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+        redirect: 'manual',
+      });
+      await r.body?.cancel();
+      return r.status;
+    };
+    const actions = (r: Record<OwnedKind, string>) => [
+      `/ui/models/${r.model}/delete`,
+      `/ui/jobs/${r.job}/cancel`,
+      `/ui/deployments/${r.deployment}/undeploy`,
+    ];
+    const failures: string[] = [];
+    for (const [who, expected] of [
+      ['other engineer', [403]],
+      ['viewer', [403]],
+      ['owner engineer', [303]],
+      ['admin', [303]],
+    ] as const) {
+      for (const url of actions(await seed(owner))) {
+        const status = await ui(tokens[who], url);
+        if (!(expected as readonly number[]).includes(status)) failures.push(`${who} POST ${url}: ${status}`);
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+
   it('API keys for another user: only an admin makes them, and never above that user’s role; keys cannot make keys', async () => {
     const other403 = await call(tokens['owner engineer'], 'POST', '/api-keys', { name: 'x', ownerId: other });
     expect(other403.status).toBe(403);
