@@ -16,7 +16,7 @@ SKIP=",${CVP_BOOTSTRAP_SKIP:-},"
 APT_PACKAGES=(nats-server libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev libgtest-dev
   libbenchmark-dev nlohmann-json3-dev libopencv-dev libturbojpeg0-dev libspng-dev libstb-dev
   cmake pkg-config g++ make ccache jq lcov chromium fonts-dejavu-core docker-compose curl unzip patchelf
-  postgresql tmux)
+  bubblewrap util-linux postgresql tmux)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -57,6 +57,21 @@ fi
 # --- 3. python venv -----------------------------------------------------------------------
 if [[ $SKIP != *,python,* && -f python/scripts/setup-venv.sh ]]; then
   bash python/scripts/setup-venv.sh
+fi
+
+# --- 3a. test tools venv (pip-audit, schemathesis): small, kept apart from the ML environment ---
+tools_hash=$(sha256sum python/requirements-tools.txt | cut -c1-16)
+tools_dir="$HOME/.cache/cvp/tools-$tools_hash"
+# Made in place (a venv's scripts name their interpreter by absolute path); .complete marks success.
+if [[ $SKIP != *,tools,* && ! -f "$tools_dir/.complete" ]]; then
+  say "test tools venv ($tools_dir)"
+  rm -rf "$tools_dir"
+  if python3 -m venv "$tools_dir" && "$tools_dir/bin/pip" install -q -r python/requirements-tools.txt; then
+    touch "$tools_dir/.complete"
+  else
+    rm -rf "$tools_dir"
+    say "test tools venv failed; the dependency audit and the schema fuzz report skipped"
+  fi
 fi
 
 # --- 3b. ONNX Runtime GPU build -------------------------------------------------------------

@@ -31,9 +31,14 @@ const ports = {
 };
 const nativeBin = path.join(ROOT, 'native/build/cvp-core');
 
-function serviceEnv() {
+/** Secrets and who needs them: every other process starts without them. */
+const SECRETS = { CVP_JWT_SECRET: ['gateway'], CVP_ADMIN_PASSWORD: ['gateway'], CVP_METRICS_TOKEN: ['inference'] };
+
+function serviceEnv(name) {
+  const own = { ...env };
+  for (const [key, holders] of Object.entries(SECRETS)) if (!holders.includes(name)) delete own[key];
   return {
-    ...env,
+    ...own,
     CVP_DATA_DIR: DATA,
     CVP_NATS_URL: `nats://127.0.0.1:${ports.nats}`,
     CVP_NATIVE_ADDR: `127.0.0.1:${ports.native}`,
@@ -101,7 +106,7 @@ function start(p) {
   const logFile = path.join(LOGS, `${p.name}.log`);
   const fd = fs.openSync(logFile, 'a');
   // Own process group per child, so stopping it also stops anything it spawned.
-  const child = spawn(p.cmd, p.args, { cwd: ROOT, env: serviceEnv(), stdio: ['ignore', fd, fd], detached: true });
+  const child = spawn(p.cmd, p.args, { cwd: ROOT, env: serviceEnv(p.name), stdio: ['ignore', fd, fd], detached: true });
   fs.closeSync(fd);
   const entry = { child, exited: false, code: null };
   running.set(p.name, entry);

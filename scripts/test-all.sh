@@ -33,6 +33,11 @@ run "jest against PostgreSQL (database tests)" bash scripts/test-postgres.sh
 [[ -f native/scripts/test.sh ]] && run "native (ctest)" bash native/scripts/test.sh
 [[ -f python/scripts/test.sh ]] && run "python (pytest)" bash python/scripts/test.sh
 run "inference with tritonclient (pytest)" bash apps/inference/test-py/run.sh
+# ~1 min: npm audit and pip-audit against security/audit-allowlist.json (skipped, with the reason, offline).
+tools_dir="$HOME/.cache/cvp/tools-$(sha256sum python/requirements-tools.txt | cut -c1-16)"
+run "dependency audit" node scripts/dependency-audit.js --pip-audit "$tools_dir/bin/pip-audit"
+# ~1-2 min: schemathesis over every operation but job creation, seed 17, 25 examples each (dist/ is built).
+run "API schema fuzz (schemathesis)" node scripts/schema-fuzz.js --st "$tools_dir/bin/st" --examples 25
 
 node scripts/coverage-summary.js || failed+=("coverage gate")
 printf '\nsuite times\n'; printf '  %s\n' "${timings[@]}"

@@ -49,6 +49,9 @@ def _convert_onnx(inp: Path, dst: Path) -> dict[str, Any]:
 def _convert_torchscript(inp: Path, dst: Path, shape: list[int], seed: int, task: str | None):
     import torch
 
+    from .safe_load import require_code_loading
+
+    require_code_loading("a TorchScript archive (a program, not weights)", inp)
     try:
         module = torch.jit.load(str(inp), map_location="cpu").eval()
     except Exception as e:
@@ -71,6 +74,8 @@ def _convert_ultralytics(inp: Path, dst: Path, shape: list[int] | None):
 
     try:
         model = YOLO(str(inp))
+    except CvpError:
+        raise
     except Exception as e:
         raise CvpError("invalid_model", f"not a loadable Ultralytics checkpoint: {type(e).__name__}: {str(e)[:500]}") from None
     args = getattr(model.model, "args", None)
@@ -216,6 +221,10 @@ def run(fmt: str, inp: Path, out: Path, shape: list[int] | None, task: str | Non
         name = sess.get_inputs()[0].name
         comparison = ou.agreement(torch_outputs(module, [f[name] for f in feeds]), ou.run_all(sess, feeds), task=task)
     meta = ou.metadata(dst)
+    from .safe_load import loads
+
+    if loads():
+        validation = {**validation, "source_loading": loads()}
     log(f"converted {fmt} -> {dst}")
     return {"format": fmt, "task": task, "source": {"path": str(inp), "sha256": ou.sha256_file(inp) if inp.is_file() else None},
             "onnx": str(dst), "validation": validation, "comparison": comparison, "metadata": meta}

@@ -57,9 +57,13 @@ def setup_offline_env() -> Path:
 
 
 def import_ultralytics():
-    """Import ultralytics with the offline env and settings sync/trackers turned off."""
+    """Import ultralytics with the offline env, settings sync/trackers off, and weights-only loading first."""
     setup_offline_env()
     import ultralytics  # noqa: F401
+
+    from .safe_load import install_ultralytics_loader
+
+    install_ultralytics_loader()
     from ultralytics.utils import SETTINGS
 
     off = {k: False for k in ("sync", "hub", "wandb", "mlflow", "comet", "clearml", "dvc", "neptune",

@@ -61,15 +61,25 @@ def ultralytics_export(pt_path: Path, dst: Path, imgsz: int, dynamic: bool = Tru
     import_ultralytics()
     from ultralytics import YOLO
 
-    model = YOLO(str(pt_path))
-    # simplify=True uses onnxslim (pinned in requirements) rather than pip-installing it.
-    f = model.export(format="onnx", imgsz=imgsz, dynamic=dynamic, opset=OPSET, simplify=True,
-                     device="cpu", half=False, verbose=False)
-    src = Path(f)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    if src.resolve() != dst.resolve():
-        tmp = atomic_dir_file(dst)
-        shutil.move(str(src), tmp)
-        os.replace(tmp, dst)
+    # Ultralytics writes the ONNX beside the weights; the source's folder may be read-only (the
+    # sandbox binds the input read-only), so a copy in the output folder is what gets exported.
+    work = None
+    if pt_path.resolve().parent != dst.parent.resolve():
+        work = dst.parent / f".export-{os.getpid()}{pt_path.suffix}"
+        shutil.copyfile(pt_path, work)
+    try:
+        model = YOLO(str(work or pt_path))
+        # simplify=True uses onnxslim (pinned in requirements) rather than pip-installing it.
+        f = model.export(format="onnx", imgsz=imgsz, dynamic=dynamic, opset=OPSET, simplify=True,
+                         device="cpu", half=False, verbose=False)
+        src = Path(f)
+        if src.resolve() != dst.resolve():
+            tmp = atomic_dir_file(dst)
+            shutil.move(str(src), tmp)
+            os.replace(tmp, dst)
+    finally:
+        if work is not None:
+            work.unlink(missing_ok=True)
     log(f"ultralytics export -> {dst}")
     return dst

@@ -2,7 +2,8 @@
 
 One process asks and tells (SQLite in WAL would still lock with several writers); workers only
 train. At most --parallel children run at once (the TypeScript side passes the GPU tokens it
-holds). CVP_TRIAL_WRAPPER, when set, is a command prefix for every trial (e.g. a lease holder).
+holds). CVP_TRIAL_WRAPPER, when set, is a command prefix for every trial (e.g. a lease holder);
+CVP_TRIAL_SANDBOX, when set, a second one (the platform's sandbox launcher, "{trial_dir}" replaced).
 """
 from __future__ import annotations
 
@@ -269,6 +270,8 @@ def run(args) -> dict[str, Any]:
     progress("tune_start", strategy=args.strategy, trials=args.trials, parallel=args.parallel, study=str(study_path),
              resumed=existed, finished_before=skipped, population=population, space=space)
     wrapper = shlex.split(os.environ.get("CVP_TRIAL_WRAPPER", ""))
+    # The platform's sandbox launcher for trials; "{trial_dir}" names the trial's own (only writable) folder.
+    sandbox = shlex.split(os.environ.get("CVP_TRIAL_SANDBOX", ""))
     running: dict[int, _Trial] = {}
     try:
         while True:
@@ -276,10 +279,11 @@ def run(args) -> dict[str, Any]:
                 trial = study.ask(dists)
                 hyp = dict(trial.params)
                 tdir = out / f"trial_{trial.number:04d}"
-                cmd = wrapper + [sys.executable, "-m", "cvp_ml", "train", "--model", args.model, "--data", args.data,
-                                 "--task", args.task, "--epochs", str(args.epochs), "--imgsz", str(args.imgsz),
-                                 "--batch", str(args.batch), "--device", args.device, "--seed", str(args.seed),
-                                 "--out", str(tdir), "--hyp", json.dumps(hyp)]
+                cmd = wrapper + [t.replace("{trial_dir}", str(tdir)) for t in sandbox] + [
+                    sys.executable, "-m", "cvp_ml", "train", "--model", args.model, "--data", args.data,
+                    "--task", args.task, "--epochs", str(args.epochs), "--imgsz", str(args.imgsz),
+                    "--batch", str(args.batch), "--device", args.device, "--seed", str(args.seed),
+                    "--out", str(tdir), "--hyp", json.dumps(hyp)]
                 if not multi:
                     cmd.append("--no-export")  # latency is only needed for nsga2
                 running[trial.number] = _Trial(trial, cmd, tdir)

@@ -56,6 +56,8 @@ def base_env(tmp_path_factory, net_log) -> dict:
     env["CVP_NET_LOG"] = str(net_log)
     env.setdefault("CVP_DATA_DIR", str(tmp_path_factory.mktemp("data")))
     env["OMP_NUM_THREADS"] = env.get("OMP_NUM_THREADS", "2")
+    # The suite opens only files it made itself; test_safe_load.py drops this to check the refusal.
+    env["CVP_ALLOW_MODEL_CODE"] = "1"
     return env
 
 

@@ -36,6 +36,10 @@ def test_detect_training_offline_with_network_blocked(cli, yolo_data, tmp_path):
     assert out.shape[:2] == (1, 6)  # 4 box + 2 classes of the synthetic data set
     assert res["validation"]["checker"] == "ok"
     assert res["onnx_metadata"]["metadata_props"]["names"]
+    # A checkpoint training writes opens weights-only: tools outside the sandbox (demo, fixtures) need no code loading.
+    conv = cli("convert", "--format", "ultralytics", "--input", res["checkpoint"], "--out", tmp_path / "conv",
+               "--input-shape", "1,3,64,64", env={"CVP_ALLOW_MODEL_CODE": "0"}, check=0).result
+    assert {e["mode"] for e in conv["validation"]["source_loading"]} == {"weights_only"}
 
 
 def test_classify_training(cli, cls_data, tmp_path):

@@ -14,6 +14,8 @@ import { ModelsModule } from './models/models.module';
 import { UsersModule } from './users/users.module';
 import { PackagesModule } from './packages/packages.module';
 import { DeploymentsModule } from './deployments/deployments.module';
+import { HandoverModule } from './handover/handover.module';
+import { LimitsModule } from './limits/limits.module';
 import { UiModule } from './ui/ui.module';
 
 @Module({})
@@ -36,6 +38,8 @@ export class AppModule {
         GpuLeasesModule,
         PackagesModule,
         DeploymentsModule,
+        LimitsModule,
+        HandoverModule,
         UiModule,
       ],
     };

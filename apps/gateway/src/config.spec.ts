@@ -32,8 +32,9 @@ describe('gateway config: the JWT secret policy', () => {
     expect(refusal({ NODE_ENV: 'production', CVP_JWT_SECRET: 'Cvp-Secret' })).toMatch(/known default/);
   });
 
-  it('refuses a short secret outside development', () => {
-    expect(refusal({ NODE_ENV: 'production', CVP_JWT_SECRET: 'only-twenty-chars-xx' })).toMatch(/too short/);
+  it.each(['production', 'test', 'development'])('%s mode refuses a short or known secret', (NODE_ENV) => {
+    expect(refusal({ NODE_ENV, CVP_JWT_SECRET: 'only-twenty-chars-xx' })).toMatch(/too short/);
+    expect(refusal({ NODE_ENV, CVP_JWT_SECRET: 'secret' })).toMatch(/known default/);
   });
 
   it('accepts a long random secret, and reads token TTLs and upload caps with defaults', () => {

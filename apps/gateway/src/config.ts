@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { gpuLeaseConfigShape } from './gpu-leases/gpu-leases.config';
 import { jobsConfigShape } from './jobs/jobs.config';
 import { deploymentsConfigShape } from './deployments/deployments.config';
+import { limitsConfigShape } from './limits/limits.config';
 import { uiConfigShape } from './ui/ui.config';
 
 /** Guessable secrets seen in docs and examples: refused outside development. */
@@ -37,6 +38,7 @@ export const gatewayConfigSchema = baseConfigSchema
     ...jobsConfigShape,
     ...deploymentsConfigShape,
     ...gpuLeaseConfigShape,
+    ...limitsConfigShape,
     ...uiConfigShape,
 
     // auth
@@ -73,9 +75,10 @@ export const gatewayConfigSchema = baseConfigSchema
     CVP_REGISTRY_TIMEOUT_MS: int(5000, 100, 60_000),
   })
   .superRefine((c, ctx) => {
-    // Outside development a guessable secret means anyone can mint admin tokens: refuse to start.
-    if (c.NODE_ENV === 'development') return;
+    // A guessable secret means anyone can mint admin tokens: refuse to start, in every mode. Only
+    // development may leave it unset (a fresh random one is generated below).
     const s = c.CVP_JWT_SECRET;
+    if (s === undefined && c.NODE_ENV === 'development') return;
     if (s === undefined) {
       ctx.addIssue({
         code: z.ZodIssueCode.custom,
@@ -92,7 +95,7 @@ export const gatewayConfigSchema = baseConfigSchema
       ctx.addIssue({
         code: z.ZodIssueCode.custom,
         path: ['CVP_JWT_SECRET'],
-        message: `too short (${s.length} < ${MIN_JWT_SECRET_LENGTH} characters) outside development mode`,
+        message: `too short (${s.length} < ${MIN_JWT_SECRET_LENGTH} characters)`,
       });
     }
   })

@@ -3,6 +3,7 @@ import { GpuLeaseModule } from '@cvp/gpu-lease';
 import { PlatformModule } from '@cvp/platform';
 import type { Logger } from 'pino';
 import type { InferenceConfig } from './config';
+import { DATA_PLANE_AUTH_OPTIONS, DataPlaneAuth, dataPlaneAuthRequired } from './auth/data-plane-auth';
 import { KserveModule } from './kserve/kserve.module';
 import { ProfilingModule } from './profiling/profiling.module';
 
@@ -17,6 +18,18 @@ export class AppModule {
         GpuLeaseModule.forRoot(),
         KserveModule,
         ProfilingModule,
+      ],
+      providers: [
+        DataPlaneAuth,
+        {
+          provide: DATA_PLANE_AUTH_OPTIONS,
+          useValue: {
+            required: dataPlaneAuthRequired(config.CVP_INFER_AUTH, config.CVP_HOST),
+            metricsToken: config.CVP_METRICS_TOKEN,
+            verifyTimeoutMs: config.CVP_INFER_AUTH_TIMEOUT_MS,
+            cacheEntries: 10_000,
+          },
+        },
       ],
     };
   }

@@ -32,5 +32,14 @@ export const inferenceConfigSchema = baseConfigSchema.extend({
   CVP_INFER_IDLE_BUFFERS_MB: int(256, 0, 65_536),
   /** Bound on one model load + warm-up. */
   CVP_INFER_LOAD_TIMEOUT_MS: int(600_000, 1000, 3_600_000),
+  /**
+   * Credentials on /v2 (API keys or gateway access tokens, checked through the gateway): `auto`
+   * requires them whenever CVP_HOST is not loopback; `required` always; `off` never.
+   */
+  CVP_INFER_AUTH: z.enum(['auto', 'required', 'off']).default('auto'),
+  /** When set, GET /metrics needs `Authorization: Bearer <token>` (health stays open). */
+  CVP_METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
+  /** Bound on one credential check through the gateway. */
+  CVP_INFER_AUTH_TIMEOUT_MS: int(2000, 50, 60_000),
 });
 export type InferenceConfig = z.infer<typeof inferenceConfigSchema>;

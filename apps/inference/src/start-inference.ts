@@ -1,8 +1,9 @@
-import type { DynamicModule } from '@nestjs/common';
+import type { DynamicModule, INestApplication } from '@nestjs/common';
 import { createLogger, loadConfigOrExit, runService } from '@cvp/platform';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { InferenceConfig } from './config';
+import { DataPlaneAuth } from './auth/data-plane-auth';
 import { KserveRoutes } from './kserve/kserve.routes';
 
 /**
@@ -24,13 +25,27 @@ export function startInference<S extends z.ZodType<InferenceConfig, z.ZodTypeDef
       port: config.CVP_INFERENCE_PORT,
       logger,
       // /v2/** is served by a raw handler ahead of Nest's router and body parsers (the hot path).
-      configure: (app) => {
-        app.use(app.get(KserveRoutes).middleware);
-      },
+      configure: mountDataPlane,
     });
   };
   void run().catch((e) => {
     process.stderr.write(`${label} failed to start: ${(e as Error).stack ?? String(e)}\n`);
     process.exit(1);
   });
+}
+
+/**
+ * The raw /v2 handlers ahead of Nest's router: authentication first (before admission and before
+ * any body is read), where the root module provides it (a packager bundle's standalone service
+ * has no gateway to ask), then the KServe routes.
+ */
+export function mountDataPlane(app: INestApplication): void {
+  let auth: DataPlaneAuth | undefined;
+  try {
+    auth = app.get(DataPlaneAuth, { strict: false });
+  } catch {
+    auth = undefined;
+  }
+  if (auth) app.use(auth.middleware);
+  app.use(app.get(KserveRoutes).middleware);
 }

@@ -1,4 +1,5 @@
 import { baseConfigSchema, portKey } from '@cvp/platform';
+import { sandboxConfigShape } from '@cvp/sandbox';
 import { z } from 'zod';
 
 const ms = (def: number, min = 1) => z.coerce.number().int().min(min).default(def);
@@ -29,5 +30,7 @@ export const trainerBridgeConfigSchema = baseConfigSchema.extend({
   CVP_LATENCY_SCRIPT: z.string().default('scripts/measure-latency.js'),
   /** Node script that wraps every tuning trial in a GPU lease (compiled from src/tune/trial-lease-wrapper.ts). */
   CVP_TRIAL_WRAPPER_SCRIPT: z.string().default('dist/apps/trainer-bridge/src/tune/trial-lease-wrapper.js'),
+  /** The sandbox of every child that opens a user's model or data set (libs/sandbox). */
+  ...sandboxConfigShape,
 });
 export type TrainerBridgeConfig = z.infer<typeof trainerBridgeConfigSchema>;

@@ -22,6 +22,8 @@ export interface TrainerBridgeOptions {
   trialWrapperCommand: string[];
   /** Node binary for the node scripts (trial wrapper, latency). */
   node: string;
+  /** Command prefix of the sandbox launcher every tuning trial runs through (libs/sandbox sandbox-exec). */
+  sandboxExecCommand: string[];
 }
 
 export function toTrainerBridgeOptions(c: TrainerBridgeConfig, cwd = process.cwd()): TrainerBridgeOptions {
@@ -36,6 +38,7 @@ export function toTrainerBridgeOptions(c: TrainerBridgeConfig, cwd = process.cwd
       defaultTimeoutMs: c.CVP_TRAIN_TIMEOUT_MS,
       killGraceMs: c.CVP_KILL_GRACE_MS,
       threadsPerChild: c.CVP_TRAIN_THREADS,
+      sandbox: c,
     },
     convertTimeoutMs: c.CVP_CONVERT_TIMEOUT_MS,
     trainTimeoutMs: c.CVP_TRAIN_TIMEOUT_MS,
@@ -47,5 +50,11 @@ export function toTrainerBridgeOptions(c: TrainerBridgeConfig, cwd = process.cwd
     latencyScript: abs(c.CVP_LATENCY_SCRIPT),
     trialWrapperCommand: [process.execPath, '-r', abs('scripts/register-paths.js'), abs(c.CVP_TRIAL_WRAPPER_SCRIPT)],
     node: process.execPath,
+    sandboxExecCommand: [
+      process.execPath,
+      '-r',
+      abs('scripts/register-paths.js'),
+      abs('dist/libs/sandbox/src/sandbox-exec.main.js'),
+    ],
   };
 }

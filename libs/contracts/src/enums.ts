@@ -2,9 +2,16 @@ import { z } from 'zod';
 
 export const ROLES = ['admin', 'engineer', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
-/** The pseudo-role an API key acts with (scope `infer`). */
+/** The pseudo-role of an inference-only API key: the data plane and POST /models/:id/infer, nothing else. */
 export const API_KEY_SCOPE = 'infer' as const;
 export type Principal = Role | typeof API_KEY_SCOPE;
+/** Roles an API key can act with, least to most: never more than its owner's role at the time of use. */
+export const API_KEY_ROLES = [API_KEY_SCOPE, 'viewer', 'engineer', 'admin'] as const;
+export type ApiKeyRole = (typeof API_KEY_ROLES)[number];
+/** The lower of two principals' rights (an API key acts with the lower of its role and its owner's). */
+export function lesserRole(a: ApiKeyRole, b: ApiKeyRole): ApiKeyRole {
+  return API_KEY_ROLES.indexOf(a) <= API_KEY_ROLES.indexOf(b) ? a : b;
+}
 
 export const JOB_TYPES = ['convert', 'train', 'tune', 'bench', 'package'] as const;
 export type JobType = (typeof JOB_TYPES)[number];

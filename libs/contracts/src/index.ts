@@ -10,3 +10,4 @@ export * from './gpu-lease';
 export * from './problem';
 export * from './registry';
 export * from './bench-report';
+export * from './credentials';

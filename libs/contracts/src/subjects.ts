@@ -20,6 +20,9 @@ export const Subjects = {
   leaseRenew: 'cvp.gpu.lease.renew',
   leaseRelease: 'cvp.gpu.lease.release',
 
+  /** Request-reply answered by the gateway: who a bearer credential is (the data plane's check). */
+  credentialVerify: 'cvp.auth.verify',
+
   deploymentChanged: 'cvp.deployments.changed',
   deploymentStatus: 'cvp.deployments.status',
   /** Request-reply answered by one data-plane replica: a CPU profile of its process for a while. */

@@ -6,6 +6,8 @@ import {
   Module,
   PayloadTooLargeException,
 } from '@nestjs/common';
+import type { AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import request from 'supertest';
 import { z } from 'zod';
 import { Public } from './access';
@@ -89,5 +91,22 @@ describe('PlatformModule in a real Nest app', () => {
       .expect(200);
     expect(r.headers['x-correlation-id']).not.toContain(' ');
     expect(r.headers['x-correlation-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('answers a request the HTTP parser refuses (a control character in a header) with problem+json', async () => {
+    await app.listen(0, '127.0.0.1');
+    const { port } = app.getHttpServer().address() as AddressInfo;
+    const raw = await new Promise<string>((resolve, reject) => {
+      const c = connect(port, '127.0.0.1', () =>
+        c.write('GET /health/live HTTP/1.1\r\nHost: x\r\nLast-Event-ID: a\x01b\r\nConnection: close\r\n\r\n'),
+      );
+      let out = '';
+      c.on('data', (d) => (out += d.toString()));
+      c.on('end', () => resolve(out));
+      c.on('error', reject);
+    });
+    expect(raw).toMatch(/^HTTP\/1\.1 400 /);
+    expect(raw).toMatch(/Content-Type: application\/problem\+json/);
+    expect(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4))).toMatchObject({ status: 400 });
   });
 });

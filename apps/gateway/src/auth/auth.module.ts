@@ -12,6 +12,7 @@ import { AccessGuard } from './access.guard';
 import { AdminSeeder } from './admin-seeder';
 import { AuthController } from './auth.controller';
 import { AuthService } from './auth.service';
+import { CredentialVerifyResponder } from './credential-verify.responder';
 import { JWT_ALGORITHM, JWT_ISSUER } from './jwt.constants';
 import { JwtStrategy } from './jwt.strategy';
 import { RefreshTokenEntity } from './refresh-token.entity';
@@ -40,7 +41,13 @@ import { RefreshTokenEntity } from './refresh-token.entity';
     }),
   ],
   controllers: [AuthController],
-  providers: [AuthService, JwtStrategy, AdminSeeder, { provide: APP_GUARD, useClass: AccessGuard }],
+  providers: [
+    AuthService,
+    JwtStrategy,
+    AdminSeeder,
+    CredentialVerifyResponder,
+    { provide: APP_GUARD, useClass: AccessGuard },
+  ],
   exports: [AuthService],
 })
 export class AuthModule {}

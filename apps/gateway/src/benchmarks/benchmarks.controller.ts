@@ -2,6 +2,8 @@ import { BadRequestException, Controller, Get, Param, Query, Res } from '@nestjs
 import { ApiExtraModels, ApiOkResponse, ApiOperation, ApiQuery, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import { Roles } from '@cvp/platform';
 import type { Response } from 'express';
+import { ownerFilter } from '../auth/ownership';
+import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
 import { BenchmarksService } from './benchmarks.service';
 import { BenchmarkDto, listBenchmarksQuery, reportQuery, SimpleReportDto } from './benchmarks.dto';
 
@@ -13,13 +15,14 @@ export class BenchmarksController {
 
   @Get()
   @Roles('admin', 'engineer', 'viewer')
-  @ApiOperation({ summary: 'Benchmarks, newest first, optionally of one model' })
+  @ApiOperation({ summary: 'Benchmarks, newest first, optionally of one model or owner' })
   @ApiOkResponse({ type: [BenchmarkDto] })
   @ApiQuery({ name: 'modelId', required: false, type: String })
+  @ApiQuery({ name: 'owner', required: false, type: String, description: '"me" or a user id' })
   @ApiQuery({ name: 'limit', required: false, type: Number, description: '1-500, default 100' })
-  list(@Query() query: Record<string, unknown>) {
+  list(@Query() query: Record<string, unknown>, @CurrentPrincipal() who: AuthenticatedPrincipal) {
     const q = parseOr400(listBenchmarksQuery, query);
-    return this.benchmarks.list(q.modelId, q.limit);
+    return this.benchmarks.list(q.modelId, q.limit, ownerFilter(q.owner, who));
   }
 
   @Get(':id')

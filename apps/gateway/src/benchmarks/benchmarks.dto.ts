@@ -1,11 +1,13 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { ENGINE_IDS } from '@cvp/contracts';
 import { z } from 'zod';
+import { ownerQuery } from '../auth/ownership';
 import { EngineOptionsDto } from '../deployments/deployments.dto';
 
 export const listBenchmarksQuery = z
   .object({
     modelId: z.string().min(1).max(64).optional(),
+    owner: ownerQuery,
     limit: z.coerce.number().int().min(1).max(500).default(100),
   })
   .strict();

@@ -81,9 +81,9 @@ export class BenchmarksService {
     return row ? toView(row) : null;
   }
 
-  async list(modelId?: string, limit = 100): Promise<BenchmarkView[]> {
+  async list(modelId?: string, limit = 100, ownerId?: string): Promise<BenchmarkView[]> {
     const rows = await this.repo.find({
-      where: modelId ? { modelId } : {},
+      where: { ...(modelId ? { modelId } : {}), ...(ownerId ? { ownerId } : {}) },
       order: { createdAt: 'DESC', id: 'DESC' },
       take: limit,
     });

@@ -19,6 +19,7 @@ import {
   ApiExtraModels,
   ApiNoContentResponse,
   ApiOkResponse,
+  ApiOperation,
   ApiPayloadTooLargeResponse,
   ApiProperty,
   ApiPropertyOptional,
@@ -32,7 +33,9 @@ import { DATASET_FORMATS } from '@cvp/contracts';
 import { InjectConfig, Roles } from '@cvp/platform';
 import { z } from 'zod';
 import { paginationQuery } from '../common/pagination';
+import { ownerFilter, ownerQuery } from '../auth/ownership';
 import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
+import { UserLimitsService } from '../limits/user-limits.service';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import type { GatewayConfig } from '../config';
 import {
@@ -53,6 +56,7 @@ const listQuery = paginationQuery.extend({
     .transform((v) => v === 'true')
     .optional(),
   format: z.enum(DATASET_FORMATS).optional(),
+  owner: ownerQuery,
 });
 
 class UploadDatasetDto {
@@ -117,6 +121,7 @@ export class DatasetUploadInterceptor extends SingleFileUploadInterceptor {
   constructor(
     @InjectConfig() private readonly config: GatewayConfig,
     private readonly datasets: DatasetsService,
+    private readonly userLimits: UserLimitsService,
   ) {
     super();
     this.admission = new UploadAdmission(config.CVP_UPLOAD_CONCURRENCY);
@@ -127,6 +132,11 @@ export class DatasetUploadInterceptor extends SingleFileUploadInterceptor {
       tmpDir: this.datasets.uploadTmpDir,
       admission: this.admission,
     };
+  }
+  /** Refused before the body is read when its owner is at the storage limit. */
+  protected override async admit(req: UploadRequest, declaredBytes: number | undefined): Promise<void> {
+    const owner = (req as UploadRequest & { user?: AuthenticatedPrincipal }).user?.ownerId;
+    if (owner) await this.userLimits.assertMayStore(owner, declaredBytes ?? 0);
   }
 }
 
@@ -162,10 +172,14 @@ export class DatasetsController {
   @ApiOkResponse({ type: DatasetPageDto, description: 'newest first; the reports are in GET /datasets/{id}' })
   @ApiQuery({ name: 'valid', required: false, enum: ['true', 'false'] })
   @ApiQuery({ name: 'format', required: false, enum: DATASET_FORMATS })
+  @ApiQuery({ name: 'owner', required: false, type: String, description: '"me" or a user id' })
   @ApiQuery({ name: 'page', required: false, type: Number })
   @ApiQuery({ name: 'limit', required: false, type: Number, description: '1-200, default 50' })
-  list(@Query(new ZodValidationPipe(listQuery)) q: z.infer<typeof listQuery>) {
-    return this.datasets.list(q);
+  list(
+    @Query(new ZodValidationPipe(listQuery)) q: z.infer<typeof listQuery>,
+    @CurrentPrincipal() who: AuthenticatedPrincipal,
+  ) {
+    return this.datasets.list(q, ownerFilter(q.owner, who));
   }
 
   @Get(':id')
@@ -178,8 +192,9 @@ export class DatasetsController {
   @Delete(':id')
   @Roles('admin', 'engineer')
   @HttpCode(204)
+  @ApiOperation({ summary: 'Delete a data set and its files (its owner or an admin)' })
   @ApiNoContentResponse({ description: 'deleted with its files' })
-  async remove(@Param('id', ParseUUIDPipe) id: string) {
-    await this.datasets.remove(id);
+  async remove(@Param('id', ParseUUIDPipe) id: string, @CurrentPrincipal() who: AuthenticatedPrincipal) {
+    await this.datasets.remove(id, who);
   }
 }

@@ -18,6 +18,9 @@ import type { StagedUpload } from '../common/upload/hashing-storage';
 import { DatasetEntity } from './dataset.entity';
 import { ImageBombError, validateDataset, type ValidationReport } from './dataset-validator';
 import { ArchiveRejected, extractZip } from '../common/safe-zip';
+import { assertMayChange } from '../auth/ownership';
+import type { AuthenticatedPrincipal } from '../auth/principal';
+import { UserLimitsService } from '../limits/user-limits.service';
 
 export interface DatasetView {
   id: string;
@@ -52,6 +55,7 @@ export class DatasetsService implements OnModuleInit {
   constructor(
     @InjectRepository(DatasetEntity) private readonly datasets: Repository<DatasetEntity>,
     @InjectConfig() private readonly config: GatewayConfig,
+    private readonly limits: UserLimitsService,
   ) {
     this.root = path.resolve(config.CVP_DATA_DIR, 'datasets');
   }
@@ -86,6 +90,7 @@ export class DatasetsService implements OnModuleInit {
     if (staged.size === 0) throw new HttpException('empty file (0 bytes)', 400);
     if (!staged.head.subarray(0, 4).equals(ZIP_MAGIC))
       throw new HttpException('a data set upload must be a zip archive', 415);
+    await this.limits.assertMayStore(ownerId, staged.size);
     const id = randomUUID();
     const tmp = path.join(this.root, `.tmp-${id}`);
     await fs.mkdir(path.join(tmp, 'data'), { recursive: true });
@@ -159,10 +164,12 @@ export class DatasetsService implements OnModuleInit {
 
   async list(
     q: PaginationQuery & { valid?: boolean; format?: DatasetFormat },
+    ownerId?: string,
   ): Promise<Page<Omit<DatasetView, 'report'>>> {
     const where: Record<string, unknown> = {};
     if (q.valid !== undefined) where.valid = q.valid;
     if (q.format) where.format = q.format;
+    if (ownerId) where.ownerId = ownerId;
     const [rows, total] = await this.datasets.findAndCount({
       where,
       order: { createdAt: 'DESC', id: 'ASC' },
@@ -184,7 +191,11 @@ export class DatasetsService implements OnModuleInit {
     return view(d);
   }
 
-  async remove(id: string): Promise<void> {
+  /** Its owner or an admin: the row, then its folder. */
+  async remove(id: string, who: Pick<AuthenticatedPrincipal, 'ownerId' | 'role'>): Promise<void> {
+    const d = await this.datasets.findOne({ where: { id }, select: { id: true, ownerId: true } });
+    if (!d) throw new NotFoundException(`dataset ${id} not found`);
+    assertMayChange(who, d, `dataset ${id}`);
     const r = await this.datasets.delete({ id });
     if (!r.affected) throw new NotFoundException(`dataset ${id} not found`);
     await fs.rm(this.dir(id), { recursive: true, force: true });

@@ -11,6 +11,7 @@ import {
 } from '@nestjs/swagger';
 import { Roles } from '@cvp/platform';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
+import { ownerFilter } from '../auth/ownership';
 import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
 import {
   type CreateDeployment,
@@ -18,6 +19,7 @@ import {
   createDeploymentSchema,
   DeploymentDto,
   listDeploymentsQuery,
+  type ListDeploymentsQuery,
 } from './deployments.dto';
 import { DeploymentsService } from './deployments.service';
 
@@ -31,7 +33,7 @@ export class DeploymentsController {
   @Roles('admin', 'engineer')
   @ApiOperation({
     summary:
-      'Deploy a model on the data plane with an engine, or bench\'s selection ("selected"); loads asynchronously (state loading -> ready | failed)',
+      "Deploy a model on the data plane with an engine, or bench's selection (\"selected\"); loads asynchronously (state loading -> ready | failed). The model's owner or an admin: a deployment decides what the model's name serves.",
   })
   @ApiBody({ type: CreateDeploymentDto })
   @ApiAcceptedResponse({ type: DeploymentDto, description: 'state loading; poll GET /deployments/{id} until ready' })
@@ -41,20 +43,24 @@ export class DeploymentsController {
     @Body(new ZodValidationPipe(createDeploymentSchema)) body: CreateDeployment,
     @CurrentPrincipal() who: AuthenticatedPrincipal,
   ) {
-    return this.deployments.create(body, who.ownerId);
+    return this.deployments.create(body, who);
   }
 
   @Get()
   @Roles('admin', 'engineer', 'viewer')
-  @ApiOperation({ summary: 'Deployments, newest first (active ones unless all=true), optionally of one model' })
+  @ApiOperation({
+    summary: 'Deployments, newest first (active ones unless all=true), optionally of one model or owner (?owner=me)',
+  })
   @ApiOkResponse({ type: [DeploymentDto] })
   @ApiQuery({ name: 'modelId', required: false, type: String })
+  @ApiQuery({ name: 'owner', required: false, type: String, description: '"me" or a user id' })
   @ApiQuery({ name: 'all', required: false, enum: ['true', 'false'], description: 'include removed, replaced, failed' })
   @ApiQuery({ name: 'limit', required: false, type: Number, description: '1-500, default 100' })
   list(
-    @Query(new ZodValidationPipe(listDeploymentsQuery)) q: { modelId?: string; all?: 'true' | 'false'; limit: number },
+    @Query(new ZodValidationPipe(listDeploymentsQuery)) q: ListDeploymentsQuery,
+    @CurrentPrincipal() who: AuthenticatedPrincipal,
   ) {
-    return this.deployments.list(q);
+    return this.deployments.list(q, ownerFilter(q.owner, who));
   }
 
   @Get(':id')
@@ -68,9 +74,11 @@ export class DeploymentsController {
   @Delete(':id')
   @HttpCode(202)
   @Roles('admin', 'engineer')
-  @ApiOperation({ summary: 'Undeploy (idempotent): the data plane unloads after in-flight requests drain' })
+  @ApiOperation({
+    summary: 'Undeploy (idempotent; its owner or an admin): the data plane unloads after in-flight requests drain',
+  })
   @ApiAcceptedResponse({ type: DeploymentDto })
-  remove(@Param('id') id: string) {
-    return this.deployments.remove(id);
+  remove(@Param('id') id: string, @CurrentPrincipal() who: AuthenticatedPrincipal) {
+    return this.deployments.remove(id, who);
   }
 }

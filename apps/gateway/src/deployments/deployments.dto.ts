@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ENGINE_IDS, engineOptionsSchema, GRAPH_OPT_LEVELS, PRECISIONS, PROVIDERS } from '@cvp/contracts';
 import { z } from 'zod';
+import { ownerQuery } from '../auth/ownership';
 import { DEPLOYMENT_STATES } from './deployment.entity';
 
 /** POST /deployments: a model, an engine (or bench's selection), optional engine options. */
@@ -20,9 +21,11 @@ export const listDeploymentsQuery = z
     modelId: z.string().min(1).max(64).optional(),
     /** Include removed/replaced/failed ones (default: only active). */
     all: z.enum(['true', 'false']).optional(),
+    owner: ownerQuery,
     limit: z.coerce.number().int().min(1).max(500).default(100),
   })
   .strict();
+export type ListDeploymentsQuery = z.infer<typeof listDeploymentsQuery>;
 
 export class EngineOptionsDto {
   @ApiProperty({ enum: PROVIDERS }) provider!: string;

@@ -3,6 +3,8 @@ import { ConflictException, Injectable, NotFoundException } from '@nestjs/common
 import { InjectRepository } from '@nestjs/typeorm';
 import { type EngineConfig, engineOptionsSchema, type ModelTask } from '@cvp/contracts';
 import { In, LessThan, Not, Repository } from 'typeorm';
+import { assertMayChange } from '../auth/ownership';
+import type { AuthenticatedPrincipal } from '../auth/principal';
 import { BenchmarksService } from '../benchmarks/benchmarks.service';
 import { ModelsService } from '../models/models.service';
 import { ACTIVE_DEPLOYMENT_STATES, DeploymentEntity, type DeploymentState } from './deployment.entity';
@@ -46,10 +48,17 @@ export class DeploymentsService {
     private readonly publisher: DeploymentPublisher,
   ) {}
 
-  /** Deploys a model's latest ONNX with the given engine, or bench's selection; 202-style (loads asynchronously). */
-  async create(dto: CreateDeployment, ownerId: string): Promise<DeploymentView> {
+  /**
+   * Deploys a model's latest ONNX with the given engine, or bench's selection; 202-style (loads
+   * asynchronously). Only the model's owner or an admin: the deployment replaces what the model's
+   * name serves on the data plane.
+   */
+  async create(dto: CreateDeployment, who: Pick<AuthenticatedPrincipal, 'ownerId' | 'role'>): Promise<DeploymentView> {
+    const ownerId = who.ownerId;
     const model = await this.models.describe(dto.modelId);
-    if (!model) throw new NotFoundException(`model ${dto.modelId} not found`);
+    const modelOwner = await this.models.ownerOf(dto.modelId);
+    if (!model || !modelOwner) throw new NotFoundException(`model ${dto.modelId} not found`);
+    assertMayChange(who, { ownerId: modelOwner }, `model ${dto.modelId} (deploying it decides what its name serves)`);
     let config: EngineConfig;
     let benchmarkId: string | null = null;
     let modelVersion = model.latestVersion;
@@ -94,9 +103,13 @@ export class DeploymentsService {
     return this.view(row);
   }
 
-  async list(q: { modelId?: string; all?: 'true' | 'false'; limit: number }): Promise<DeploymentView[]> {
+  async list(
+    q: { modelId?: string; all?: 'true' | 'false'; limit: number },
+    ownerId?: string,
+  ): Promise<DeploymentView[]> {
     const where = {
       ...(q.modelId ? { modelId: q.modelId } : {}),
+      ...(ownerId ? { ownerId } : {}),
       ...(q.all === 'true' ? {} : { state: In([...ACTIVE_DEPLOYMENT_STATES, 'removing']) }),
     };
     const rows = await this.repo.find({ where, order: { createdAt: 'DESC', id: 'DESC' }, take: q.limit });
@@ -109,10 +122,11 @@ export class DeploymentsService {
     return this.view(row);
   }
 
-  /** Undeploys (idempotent): the data plane unloads once in-flight requests drain. */
-  async remove(id: string): Promise<DeploymentView> {
+  /** Undeploys (idempotent; its owner or an admin): the data plane unloads once in-flight requests drain. */
+  async remove(id: string, who: Pick<AuthenticatedPrincipal, 'ownerId' | 'role'>): Promise<DeploymentView> {
     const row = await this.repo.findOneBy({ id });
     if (!row) throw new NotFoundException(`deployment ${id} not found`);
+    assertMayChange(who, row, `deployment ${id}`);
     if (row.state === 'removed' || row.state === 'replaced' || row.state === 'failed') return this.view(row);
     row.state = 'removing';
     row.updatedAt = now();

@@ -63,7 +63,8 @@ export class InferProxyService implements OnModuleDestroy {
     const endpoint = target.task === 'classify' ? 'classify' : 'detect';
     const path = `${this.base.pathname.replace(/\/$/, '')}/v2/models/${encodeURIComponent(target.modelId)}/${endpoint}${query.size ? `?${query}` : ''}`;
     const headers: http.OutgoingHttpHeaders = {};
-    for (const h of ['content-type', 'content-length', 'transfer-encoding'])
+    // The caller's own credential: the data plane checks it again when it listens beyond loopback.
+    for (const h of ['content-type', 'content-length', 'transfer-encoding', 'authorization'])
       if (req.headers[h] !== undefined) headers[h] = req.headers[h];
     const cid = currentCorrelationId();
     if (cid) headers['x-correlation-id'] = cid;

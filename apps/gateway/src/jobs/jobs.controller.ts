@@ -23,6 +23,7 @@ import {
   ApiOperation,
   ApiParam,
   ApiQuery,
+  ApiTooManyRequestsResponse,
   ApiServiceUnavailableResponse,
   ApiTags,
   ApiUnauthorizedResponse,
@@ -32,6 +33,7 @@ import { JOB_STATES, JOB_TYPES } from '@cvp/contracts';
 import type { JobType } from '@cvp/contracts';
 import { Public, Roles } from '@cvp/platform';
 import type { Request, Response } from 'express';
+import { ownerFilter } from '../auth/ownership';
 import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import { JobSse } from './job-sse';
@@ -47,8 +49,6 @@ import {
 } from './jobs.dto';
 import { JobsService } from './jobs.service';
 
-const principalId = (p: AuthenticatedPrincipal | undefined) => p?.ownerId ?? p?.id ?? 'anonymous';
-
 @ApiTags('jobs')
 @ApiExtraModels(...JOB_INPUT_DTOS)
 @Controller('jobs')
@@ -61,14 +61,17 @@ export class JobsController {
 
   @Get()
   @Roles('admin', 'engineer', 'viewer')
-  @ApiOperation({ summary: 'Jobs, newest first; filter by ?type= and ?state=; paginated (?page=&limit=)' })
+  @ApiOperation({
+    summary: 'Jobs, newest first; filter by ?type=, ?state= and ?owner=me|<user id>; paginated (?page=&limit=)',
+  })
   @ApiOkResponse({ type: JobPageDto })
   @ApiQuery({ name: 'type', required: false, enum: JOB_TYPES })
   @ApiQuery({ name: 'state', required: false, enum: JOB_STATES })
+  @ApiQuery({ name: 'owner', required: false, type: String, description: '"me" or a user id' })
   @ApiQuery({ name: 'page', required: false, type: Number })
   @ApiQuery({ name: 'limit', required: false, type: Number, description: '1-200, default 50' })
-  list(@Query(new ZodValidationPipe(listJobsQuery)) q: ListJobsQuery) {
-    return this.jobs.list(q);
+  list(@Query(new ZodValidationPipe(listJobsQuery)) q: ListJobsQuery, @CurrentPrincipal() who: AuthenticatedPrincipal) {
+    return this.jobs.list(q, ownerFilter(q.owner, who));
   }
 
   @Post(':type')
@@ -84,13 +87,14 @@ export class JobsController {
     schema: { oneOf: JOB_INPUT_DTOS.map((d) => ({ $ref: getSchemaPath(d) })) },
   })
   @ApiAcceptedResponse({ type: JobView, description: 'queued' })
+  @ApiTooManyRequestsResponse({ description: 'CVP_USER_MAX_ACTIVE_JOBS jobs of yours queued or running (Retry-After)' })
   @ApiServiceUnavailableResponse({ description: 'the job could not be queued on NATS; retry' })
   create(
     @Param('type', new ZodValidationPipe(jobTypeParam)) type: JobType,
     @Body() body: unknown,
-    @CurrentPrincipal() who?: AuthenticatedPrincipal,
+    @CurrentPrincipal() who: AuthenticatedPrincipal,
   ) {
-    return this.jobs.create(type, body, principalId(who));
+    return this.jobs.create(type, body, who);
   }
 
   @Get(':id')
@@ -108,8 +112,8 @@ export class JobsController {
   })
   @ApiAcceptedResponse({ type: JobView, description: 'cancelled' })
   @ApiConflictResponse({ description: 'the job already finished' })
-  cancel(@Param('id', ParseUUIDPipe) id: string, @CurrentPrincipal() who?: AuthenticatedPrincipal) {
-    return this.jobs.cancel(id, who?.name ?? principalId(who));
+  cancel(@Param('id', ParseUUIDPipe) id: string, @CurrentPrincipal() who: AuthenticatedPrincipal) {
+    return this.jobs.cancel(id, who);
   }
 
   @Post(':id/events/token')

@@ -2,10 +2,12 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ENGINE_IDS, JOB_STATES, JOB_TYPES, type JobState, type JobType, TUNE_STRATEGIES } from '@cvp/contracts';
 import { z } from 'zod';
 import { paginationQuery } from '../common/pagination';
+import { ownerQuery } from '../auth/ownership';
 
 export const listJobsQuery = paginationQuery.extend({
   type: z.enum(JOB_TYPES).optional(),
   state: z.enum(JOB_STATES).optional(),
+  owner: ownerQuery,
 });
 export type ListJobsQuery = z.infer<typeof listJobsQuery>;
 

@@ -1,6 +1,8 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { JobQueueModule } from '@cvp/jobs';
+import { LimitsModule } from '../limits/limits.module';
+import { ModelEntity } from '../models/model.entity';
 import { JobEventEntity } from './job-event.entity';
 import { JobEventHub } from './job-event-hub';
 import { JobSse } from './job-sse';
@@ -17,7 +19,9 @@ import { JobsService } from './jobs.service';
  */
 @Module({
   imports: [
-    TypeOrmModule.forFeature([JobEntity, JobEventEntity]),
+    // ModelEntity: read-only, for the owner of the model a job changes.
+    TypeOrmModule.forFeature([JobEntity, JobEventEntity, ModelEntity]),
+    LimitsModule,
     JobQueueModule.forRoot({ responderQueue: 'gateway' }),
   ],
   controllers: [JobsController],

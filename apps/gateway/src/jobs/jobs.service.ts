@@ -13,6 +13,10 @@ import { InjectLogger } from '@cvp/platform';
 import type { Logger } from 'pino';
 import { type FindOptionsWhere, Repository } from 'typeorm';
 import { type Page, pageOf, skipTake } from '../common/pagination';
+import { assertMayChange } from '../auth/ownership';
+import type { AuthenticatedPrincipal } from '../auth/principal';
+import { UserLimitsService } from '../limits/user-limits.service';
+import { ModelEntity } from '../models/model.entity';
 import { storableText } from '../database/storable-text';
 import { JobEventEntity } from './job-event.entity';
 import { JobEventHub } from './job-event-hub';
@@ -20,6 +24,11 @@ import { JobEntity } from './job.entity';
 import type { JobEventView, JobView, ListJobsQuery } from './jobs.dto';
 
 const isTerminal = (s: string) => TERMINAL_JOB_STATES.includes(s as JobState);
+/** Jobs that change the model they name (a new version, or the benchmark whose choice "selected" deploys). */
+const CHANGES_ITS_MODEL: readonly JobType[] = ['convert', 'train', 'tune', 'bench'];
+
+/** Who asks for a job: the owner of what it makes, and the role that decides what it may touch. */
+export type JobRequester = Pick<AuthenticatedPrincipal, 'ownerId' | 'role'>;
 const now = () => new Date().toISOString();
 
 function parseJson(s: string | null): Record<string, unknown> | null {
@@ -62,6 +71,8 @@ export class JobsService implements OnApplicationBootstrap {
   constructor(
     @InjectRepository(JobEntity) private readonly jobs: Repository<JobEntity>,
     @InjectRepository(JobEventEntity) private readonly events: Repository<JobEventEntity>,
+    @InjectRepository(ModelEntity) private readonly models: Repository<ModelEntity>,
+    private readonly limits: UserLimitsService,
     private readonly queue: JobQueue,
     private readonly hooks: JobSucceededHooks,
     private readonly hub: JobEventHub,
@@ -73,11 +84,42 @@ export class JobsService implements OnApplicationBootstrap {
     await this.queue.consumeEvents((e) => this.applyWorkerEvent(e));
   }
 
-  /** Validates the input (ZodError -> 400 listing every issue), stores the job and dispatches it. */
-  async create(type: JobType, input: unknown, ownerId: string): Promise<JobView> {
+  /**
+   * Validates the input (ZodError -> 400 listing every issue), checks that the requester may
+   * change the model the job changes (403) and is under the active-job limit (429), stores the job
+   * and dispatches it. The limit check and the insert run under one lock per owner, so concurrent
+   * requests of one user cannot pass the limit together.
+   */
+  async create(type: JobType, input: unknown, who: JobRequester): Promise<JobView> {
     const schema = jobInputSchemas[type];
     if (!schema) throw new NotFoundException(`unknown job type ${type}`);
     const parsed = schema.parse(input ?? {}) as Record<string, unknown>;
+    await this.assertMayStart(type, parsed, who);
+    const ownerId = who.ownerId;
+    const job = await this.locked(`owner:${ownerId}`, async () => {
+      await this.limits.assertMayQueueJob(ownerId);
+      return this.insertQueued(type, parsed, ownerId);
+    });
+    try {
+      await this.queue.dispatch({ jobId: job.id, type, ownerId, input: parsed });
+    } catch (e) {
+      const reason = `could not be queued: ${(e as Error).message}`;
+      await this.locked(job.id, () => this.finish(job, 'failed', { error: reason }));
+      this.logger.error({ err: e, jobId: job.id }, 'job dispatch failed');
+      throw new ServiceUnavailableException(`job ${job.id} ${reason}`);
+    }
+    this.logger.info({ jobId: job.id, type, ownerId }, 'job queued');
+    return toView(job);
+  }
+
+  /** A job that changes a model needs a requester who may change that model (an unknown model fails in the worker). */
+  private async assertMayStart(type: JobType, input: Record<string, unknown>, who: JobRequester): Promise<void> {
+    if (!CHANGES_ITS_MODEL.includes(type) || typeof input.modelId !== 'string') return;
+    const model = await this.models.findOne({ where: { id: input.modelId }, select: { id: true, ownerId: true } });
+    if (model) assertMayChange(who, model, `model ${model.id} (a ${type} job changes it)`);
+  }
+
+  private async insertQueued(type: JobType, parsed: Record<string, unknown>, ownerId: string): Promise<JobEntity> {
     const t = now();
     const job = this.jobs.create({
       id: randomUUID(),
@@ -98,22 +140,15 @@ export class JobsService implements OnApplicationBootstrap {
     });
     await this.jobs.save(job);
     await this.record(job, { state: 'queued', progress: 0 });
-    try {
-      await this.queue.dispatch({ jobId: job.id, type, ownerId, input: parsed });
-    } catch (e) {
-      const reason = `could not be queued: ${(e as Error).message}`;
-      await this.locked(job.id, () => this.finish(job, 'failed', { error: reason }));
-      this.logger.error({ err: e, jobId: job.id }, 'job dispatch failed');
-      throw new ServiceUnavailableException(`job ${job.id} ${reason}`);
-    }
-    this.logger.info({ jobId: job.id, type, ownerId }, 'job queued');
-    return toView(job);
+    return job;
   }
 
-  async list(q: ListJobsQuery): Promise<Page<JobView>> {
+  /** Jobs, newest first, optionally of one type, state and owner. */
+  async list(q: ListJobsQuery, ownerId?: string): Promise<Page<JobView>> {
     const where: FindOptionsWhere<JobEntity> = {};
     if (q.type) where.type = q.type;
     if (q.state) where.state = q.state;
+    if (ownerId) where.ownerId = ownerId;
     const [rows, total] = await this.jobs.findAndCount({
       where,
       order: { createdAt: 'DESC', id: 'ASC' },
@@ -133,12 +168,14 @@ export class JobsService implements OnApplicationBootstrap {
   }
 
   /**
-   * Cancels a job: it is cancelled at once (the user's intent is final) and the running worker,
-   * if any, is told to abort, stop its child processes and release its GPU lease.
+   * Cancels a job (its owner or an admin): it is cancelled at once (the user's intent is final)
+   * and the running worker, if any, is told to abort, stop its child processes and release its GPU lease.
    */
-  async cancel(id: string, requestedBy: string): Promise<JobView> {
+  async cancel(id: string, who: JobRequester & { name: string }): Promise<JobView> {
+    const requestedBy = who.name;
     const view = await this.locked(id, async () => {
       const job = await this.entity(id);
+      assertMayChange(who, job, `job ${id}`);
       if (isTerminal(job.state)) throw new ConflictException(`job ${id} already ${job.state}`);
       await this.finish(job, 'cancelled', { error: `cancelled by ${requestedBy}` });
       return toView(job);

@@ -18,6 +18,7 @@ import {
   ApiConsumes,
   ApiNoContentResponse,
   ApiOkResponse,
+  ApiOperation,
   ApiParam,
   ApiPayloadTooLargeResponse,
   ApiQuery,
@@ -29,6 +30,7 @@ import {
 } from '@nestjs/swagger';
 import { MODEL_TASKS, PRESET_CATALOG, PRESETS } from '@cvp/contracts';
 import { Roles } from '@cvp/platform';
+import { ownerFilter } from '../auth/ownership';
 import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import { ModelUploadInterceptor } from './model-upload.interceptor';
@@ -68,7 +70,7 @@ export class ModelsController {
     const staged = stagedUpload(req);
     if (!staged) throw new BadRequestException('multipart part "file" is missing');
     const fields = uploadModelFields.parse(req.body ?? {});
-    return this.models.upload(staged, fields, who.ownerId);
+    return this.models.upload(staged, fields, who);
   }
 
   @Post('presets/:name')
@@ -85,12 +87,13 @@ export class ModelsController {
     description: 'an UNTRAINED model built from its architecture by a convert job',
   })
   @ApiServiceUnavailableResponse({ description: 'the conversion job could not be queued' })
+  @ApiTooManyRequestsResponse({ description: 'CVP_USER_MAX_ACTIVE_JOBS jobs of yours queued or running (Retry-After)' })
   preset(
     @Param('name', new ZodValidationPipe(presetName)) name: (typeof PRESETS)[number],
     @Body(new ZodValidationPipe(presetBody)) body: { name?: string; labels?: string[] },
     @CurrentPrincipal() who: AuthenticatedPrincipal,
   ) {
-    return this.models.createPreset(name, body, who.ownerId);
+    return this.models.createPreset(name, body, who);
   }
 
   @Get()
@@ -98,10 +101,14 @@ export class ModelsController {
   @ApiOkResponse({ type: ModelPageDto, description: 'newest first' })
   @ApiQuery({ name: 'task', required: false, enum: MODEL_TASKS })
   @ApiQuery({ name: 'name', required: false, type: String })
+  @ApiQuery({ name: 'owner', required: false, type: String, description: '"me" or a user id' })
   @ApiQuery({ name: 'page', required: false, type: Number })
   @ApiQuery({ name: 'limit', required: false, type: Number, description: '1-200, default 50' })
-  list(@Query(new ZodValidationPipe(listModelsQuery)) q: ListModelsQuery) {
-    return this.models.list(q);
+  list(
+    @Query(new ZodValidationPipe(listModelsQuery)) q: ListModelsQuery,
+    @CurrentPrincipal() who: AuthenticatedPrincipal,
+  ) {
+    return this.models.list(q, ownerFilter(q.owner, who));
   }
 
   @Get(':id')
@@ -114,8 +121,9 @@ export class ModelsController {
   @Delete(':id')
   @Roles('admin', 'engineer')
   @HttpCode(204)
+  @ApiOperation({ summary: 'Delete a model with its versions and files (its owner or an admin)' })
   @ApiNoContentResponse({ description: 'deleted with its versions and files' })
-  async remove(@Param('id', ParseUUIDPipe) id: string) {
-    await this.models.remove(id);
+  async remove(@Param('id', ParseUUIDPipe) id: string, @CurrentPrincipal() who: AuthenticatedPrincipal) {
+    await this.models.remove(id, who);
   }
 }

@@ -2,6 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { MODEL_FORMATS, MODEL_TASKS, type ModelFormat, type ModelTask, PRESETS } from '@cvp/contracts';
 import { z } from 'zod';
 import { paginationQuery } from '../common/pagination';
+import { ownerQuery } from '../auth/ownership';
 
 const labelsField = z
   .string()
@@ -51,6 +52,7 @@ export const presetName = z.enum(PRESETS);
 export const listModelsQuery = paginationQuery.extend({
   task: z.enum(MODEL_TASKS).optional(),
   name: z.string().max(200).optional(),
+  owner: ownerQuery,
 });
 export type ListModelsQuery = z.infer<typeof listModelsQuery>;
 

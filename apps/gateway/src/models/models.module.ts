@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { JobsModule } from '../jobs/jobs.module';
+import { LimitsModule } from '../limits/limits.module';
 import { ModelEntity, ModelVersionEntity } from './model.entity';
 import { ModelFiles } from './model-files';
 import { ModelUploadInterceptor } from './model-upload.interceptor';
@@ -10,7 +11,7 @@ import { ModelsResponder } from './models.responder';
 import { ModelsService } from './models.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([ModelEntity, ModelVersionEntity]), JobsModule],
+  imports: [TypeOrmModule.forFeature([ModelEntity, ModelVersionEntity]), JobsModule, LimitsModule],
   controllers: [ModelsController],
   providers: [ModelsService, ModelVersionsService, ModelsResponder, ModelFiles, ModelUploadInterceptor],
   exports: [ModelsService, ModelFiles],

@@ -12,7 +12,9 @@ import {
 import type { ModelDescription } from '@cvp/jobs';
 import { DataSource, Repository } from 'typeorm';
 import { type Page, pageOf, skipTake } from '../common/pagination';
-import { JobsService } from '../jobs/jobs.service';
+import { assertMayChange } from '../auth/ownership';
+import { JobsService, type JobRequester } from '../jobs/jobs.service';
+import { UserLimitsService } from '../limits/user-limits.service';
 import { ModelEntity, ModelVersionEntity } from './model.entity';
 import { ModelFiles } from './model-files';
 import { sniffModelFile } from './model-sniffer';
@@ -40,24 +42,29 @@ export class ModelsService {
     private readonly ds: DataSource,
     private readonly files: ModelFiles,
     private readonly jobs: JobsService,
+    private readonly limits: UserLimitsService,
   ) {}
 
   /**
    * Registers an uploaded file: sniffed for its declared format (4xx before anything is kept),
    * stored content-addressed as version 1's source, then a convert job is queued. If queuing
-   * fails, the rows and files are removed again.
+   * fails, the rows and files are removed again. The owner's limits are checked first: stored
+   * bytes (413) and active jobs (429), so nothing is kept that could not be converted.
    */
   async upload(
     staged: StagedUpload,
     fields: UploadModelFields,
-    ownerId: string,
+    who: JobRequester,
   ): Promise<{ model: ModelView; job: CreatedJob }> {
+    const ownerId = who.ownerId;
     try {
       await sniffModelFile(fields.format, staged);
     } catch (e) {
       if (e instanceof ModelFileRejected) throw new HttpException(e.message, e.status);
       throw e;
     }
+    await this.limits.assertMayStore(ownerId, staged.size);
+    await this.limits.assertMayQueueJob(ownerId);
     const id = randomUUID();
     const now = new Date().toISOString();
     const sourcePath = await this.files.storeSource(staged.tmpPath, staged.sha256, id, 1, SOURCE_FILE[fields.format]);
@@ -90,7 +97,7 @@ export class ModelsService {
           createdAt: now,
         });
       });
-      const job = await this.queueConversion(id, ownerId);
+      const job = await this.queueConversion(id, who);
       return { model: await this.get(id), job };
     } catch (e) {
       await this.purge(id);
@@ -102,8 +109,11 @@ export class ModelsService {
   async createPreset(
     preset: PresetName,
     body: { name?: string; labels?: string[] },
-    ownerId: string,
+    who: JobRequester,
   ): Promise<{ model: ModelView; job: CreatedJob; note: string }> {
+    const ownerId = who.ownerId;
+    // Refused before a row exists: a user at the job limit gets a 429, not a model with no conversion.
+    await this.limits.assertMayQueueJob(ownerId);
     const spec = PRESET_CATALOG[preset];
     const id = randomUUID();
     const now = new Date().toISOString();
@@ -120,7 +130,7 @@ export class ModelsService {
       updatedAt: now,
     });
     try {
-      const job = await this.queueConversion(id, ownerId);
+      const job = await this.queueConversion(id, who);
       return {
         model: await this.get(id),
         job,
@@ -132,9 +142,10 @@ export class ModelsService {
     }
   }
 
-  async list(q: ListModelsQuery): Promise<Page<ModelView>> {
+  async list(q: ListModelsQuery, ownerId?: string): Promise<Page<ModelView>> {
     const qb = this.models.createQueryBuilder('m');
     if (q.task) qb.andWhere('m.task = :task', { task: q.task });
+    if (ownerId) qb.andWhere('m.owner_id = :ownerId', { ownerId });
     if (q.name) qb.andWhere('m.name = :name', { name: q.name });
     const { skip, take } = skipTake(q);
     const [rows, total] = await qb
@@ -167,10 +178,11 @@ export class ModelsService {
     return toModelView(m, await this.versions.find({ where: { modelId: id }, order: { version: 'ASC' } }));
   }
 
-  /** Rows first (the model disappears from the API at once), then its folder and unshared blobs. */
-  async remove(id: string): Promise<void> {
+  /** Its owner or an admin: rows first (the model disappears from the API at once), then its folder and unshared blobs. */
+  async remove(id: string, who: JobRequester): Promise<void> {
     const m = await this.models.findOneBy({ id });
     if (!m) throw new NotFoundException(`model ${id} not found`);
+    assertMayChange(who, m, `model ${id}`);
     await this.purge(id);
   }
 
@@ -186,6 +198,12 @@ export class ModelsService {
     );
   }
 
+  /** The owner of a model, or null when it does not exist. */
+  async ownerOf(modelId: string): Promise<string | null> {
+    const m = await this.models.findOne({ where: { id: modelId }, select: { id: true, ownerId: true } });
+    return m?.ownerId ?? null;
+  }
+
   /** A model as workers and the data plane read it (absolute paths included); null when it does not exist. */
   async describe(modelId: string, version?: number): Promise<ModelDescription | null> {
     const m = await this.models.findOneBy({ id: modelId });
@@ -197,8 +215,8 @@ export class ModelsService {
     return toModelDescription(m, vers);
   }
 
-  private async queueConversion(modelId: string, ownerId: string): Promise<CreatedJob> {
-    const job = await this.jobs.create('convert', { modelId }, ownerId);
+  private async queueConversion(modelId: string, who: JobRequester): Promise<CreatedJob> {
+    const job = await this.jobs.create('convert', { modelId }, who);
     return { id: job.id, type: job.type, state: job.state };
   }
 }

@@ -37,6 +37,7 @@ describe('OpenAPI document: every status a client can get is listed, errors as p
     expect(noForbidden.sort()).toEqual([
       'get /api/v1/auth/me',
       'get /api/v1/jobs/{id}/events',
+      'get /api/v1/users/me/limits',
       'post /api/v1/auth/login',
       'post /api/v1/auth/refresh',
       'post /api/v1/models/{id}/infer',

@@ -1,8 +1,10 @@
 import { createReadStream } from 'node:fs';
-import { BadRequestException, Controller, Get, Param, Query, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { BadRequestException, Controller, Delete, Get, HttpCode, Param, Query, Res } from '@nestjs/common';
+import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { Roles } from '@cvp/platform';
 import type { Response } from 'express';
+import { ownerFilter } from '../auth/ownership';
+import { type AuthenticatedPrincipal, CurrentPrincipal } from '../auth/principal';
 import { listPackagesQuery, PackageDto } from './packages.dto';
 import { PackagesService } from './packages.service';
 
@@ -13,15 +15,27 @@ export class PackagesController {
 
   @Get()
   @Roles('admin', 'engineer', 'viewer')
-  @ApiOperation({ summary: 'Deployable bundles made by package jobs, newest first, optionally of one model' })
+  @ApiOperation({
+    summary: 'Deployable bundles made by package jobs, newest first, optionally of one model or owner (?owner=me)',
+  })
   @ApiOkResponse({ type: [PackageDto] })
   @ApiQuery({ name: 'modelId', required: false, type: String })
+  @ApiQuery({ name: 'owner', required: false, type: String, description: '"me" or a user id' })
   @ApiQuery({ name: 'limit', required: false, type: Number, description: '1-500, default 100' })
-  list(@Query() query: Record<string, unknown>) {
+  list(@Query() query: Record<string, unknown>, @CurrentPrincipal() who: AuthenticatedPrincipal) {
     const r = listPackagesQuery.safeParse(query);
     if (!r.success)
       throw new BadRequestException(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-    return this.packages.list(r.data.modelId, r.data.limit);
+    return this.packages.list(r.data.modelId, r.data.limit, ownerFilter(r.data.owner, who));
+  }
+
+  @Delete(':id')
+  @Roles('admin', 'engineer')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Delete a package and its tarball (its owner or an admin)' })
+  @ApiNoContentResponse({ description: 'deleted with its tarball' })
+  async remove(@Param('id') id: string, @CurrentPrincipal() who: AuthenticatedPrincipal) {
+    await this.packages.remove(id, who);
   }
 
   @Get(':id')

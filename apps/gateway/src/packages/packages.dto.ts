@@ -1,10 +1,12 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { ENGINE_IDS } from '@cvp/contracts';
 import { z } from 'zod';
+import { ownerQuery } from '../auth/ownership';
 
 export const listPackagesQuery = z
   .object({
     modelId: z.string().min(1).max(64).optional(),
+    owner: ownerQuery,
     limit: z.coerce.number().int().min(1).max(500).default(100),
   })
   .strict();

@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
@@ -8,6 +8,8 @@ import { InjectConfig } from '@cvp/platform';
 import type { Repository } from 'typeorm';
 import { PackageEntity } from './package.entity';
 import type { PackageView } from './packages.dto';
+import { assertMayChange } from '../auth/ownership';
+import type { AuthenticatedPrincipal } from '../auth/principal';
 
 /** A package job result that cannot become a row; the job is stored failed with this message. */
 export class InvalidPackageResultError extends Error {
@@ -62,7 +64,8 @@ export class PackagesService {
 
   /**
    * Stores a succeeded package job as a row. The tarball must exist inside the data dir with the
-   * reported size; the same packageId (same content) from another job updates the row's job.
+   * reported size; the same packageId (same content) from another job updates the row's job, and
+   * the package keeps its first owner (packaging someone's package again does not take it over).
    */
   async recordFromJob(job: { id: string; ownerId: string }, r: PackageJobResult): Promise<PackageView> {
     const tarball = path.resolve(this.dataDir, r.tarballPath);
@@ -74,7 +77,7 @@ export class PackagesService {
     const row = this.repo.create({
       id: r.packageId,
       jobId: job.id,
-      ownerId: job.ownerId,
+      ownerId: existing?.ownerId ?? job.ownerId,
       modelId: r.modelId,
       modelVersion: r.modelVersion,
       engine: r.engine,
@@ -91,9 +94,9 @@ export class PackagesService {
     return toView(row);
   }
 
-  async list(modelId?: string, limit = 100): Promise<PackageView[]> {
+  async list(modelId?: string, limit = 100, ownerId?: string): Promise<PackageView[]> {
     const rows = await this.repo.find({
-      where: modelId ? { modelId } : {},
+      where: { ...(modelId ? { modelId } : {}), ...(ownerId ? { ownerId } : {}) },
       order: { createdAt: 'DESC', id: 'DESC' },
       take: limit,
     });
@@ -104,6 +107,18 @@ export class PackagesService {
     const row = await this.repo.findOne({ where: { id } });
     if (!row) throw new NotFoundException(`package ${id} not found`);
     return toView(row);
+  }
+
+  /** Deletes a package (its owner or an admin): the row, then its folder under packages/. */
+  async remove(id: string, who: Pick<AuthenticatedPrincipal, 'ownerId' | 'role'>): Promise<void> {
+    const row = await this.repo.findOne({ where: { id } });
+    if (!row) throw new NotFoundException(`package ${id} not found`);
+    assertMayChange(who, row, `package ${id}`);
+    await this.repo.delete({ id });
+    const dir = path.dirname(path.resolve(this.dataDir, row.tarballPath));
+    // Only a folder of its own under packages/ goes (never the packages root or anything outside it).
+    if (isInside(path.join(this.dataDir, 'packages'), dir) && dir !== path.join(this.dataDir, 'packages'))
+      await fs.rm(dir, { recursive: true, force: true });
   }
 
   /** The tarball of a package, checked to still be there (a deleted file is 404, never a 500). */

@@ -15,7 +15,7 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { INestApplication } from '@nestjs/common';
-import type { Role } from '@cvp/contracts';
+import type { ApiKeyRole, Role } from '@cvp/contracts';
 import { createLogger, createService, parseConfig } from '@cvp/platform';
 import { ApiKeysService } from '../api-keys/api-keys.service';
 import { AppModule } from '../app.module';
@@ -41,8 +41,11 @@ export interface GatewayTestApp {
   userIds: Record<Role, string>;
   /** Logs in as the seeded user of that role (through POST /auth/login) and returns the access token. */
   login(role: Role): Promise<string>;
-  /** Creates an API key (scope infer) owned by the admin and returns the key itself. */
-  apiKey(name?: string): Promise<string>;
+  /**
+   * Creates an API key and returns the key itself: role `infer` owned by the admin unless told
+   * otherwise (`owner` is the seeded user of that role).
+   */
+  apiKey(name?: string, opts?: { role?: ApiKeyRole; owner?: Role }): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -67,6 +70,8 @@ export async function startGatewayTestApp(opts: GatewayTestOptions = {}): Promis
     CVP_ADMIN_USERNAME: 'admin',
     CVP_ADMIN_PASSWORD: TEST_PASSWORDS.admin,
     CVP_LOGIN_THROTTLE_LIMIT: '1000',
+    // Suites queue many jobs as one user; the limits suite sets its own.
+    CVP_USER_MAX_ACTIVE_JOBS: '10000',
     ...(await testDatabaseEnv(dataDir)),
     ...opts.env,
   };
@@ -105,7 +110,15 @@ export async function startGatewayTestApp(opts: GatewayTestOptions = {}): Promis
     if (r.status !== 200) throw new Error(`login as ${role} failed: ${r.status} ${await r.text()}`);
     return ((await r.json()) as { accessToken: string }).accessToken;
   };
-  const apiKey = async (name = 'test-key') => (await app.get(ApiKeysService).create(name, userIds.admin)).key;
+  const apiKey = async (name = 'test-key', o: { role?: ApiKeyRole; owner?: Role } = {}) =>
+    (
+      await app
+        .get(ApiKeysService)
+        .create(
+          { name, role: o.role ?? 'infer', ownerId: userIds[o.owner ?? 'admin'] },
+          { kind: 'user', ownerId: userIds.admin, role: 'admin' },
+        )
+    ).key;
 
   return { app, baseUrl, api, config, dataDir, userIds, login, apiKey, close: () => app.close() };
 }

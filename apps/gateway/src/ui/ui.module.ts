@@ -6,6 +6,7 @@ import { DatasetsModule } from '../datasets/datasets.module';
 import { DeploymentsModule } from '../deployments/deployments.module';
 import { GpuLeasesModule } from '../gpu-leases/gpu-leases.module';
 import { JobsModule } from '../jobs/jobs.module';
+import { LimitsModule } from '../limits/limits.module';
 import { ModelsModule } from '../models/models.module';
 import { UsersModule } from '../users/users.module';
 import { UiAdminController } from './admin/ui-admin.controller';
@@ -36,6 +37,7 @@ import { UiRenderer } from './ui-renderer';
     UsersModule,
     ApiKeysModule,
     AuditModule,
+    LimitsModule,
     ModelsModule,
     DatasetsModule,
     JobsModule,

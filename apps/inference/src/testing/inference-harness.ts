@@ -6,8 +6,8 @@ import { type DeploymentChanged, type EngineConfig } from '@cvp/contracts';
 import { createLogger, createService, parseConfig } from '@cvp/platform';
 import { AppModule } from '../app.module';
 import { inferenceConfigSchema } from '../config';
-import { KserveRoutes } from '../kserve/kserve.routes';
 import { ModelRepository } from '../repository/model-repository.service';
+import { mountDataPlane } from '../start-inference';
 
 export const FIXTURES = path.resolve(__dirname, '../../test/fixtures');
 
@@ -45,9 +45,7 @@ export async function startInference(env: Record<string, string> = {}): Promise<
     host: '127.0.0.1',
     port: 0,
     logger,
-    configure: (a) => {
-      a.use(a.get(KserveRoutes).middleware);
-    },
+    configure: mountDataPlane,
   });
   await app.listen(0, '127.0.0.1');
   const port = (app.getHttpServer().address() as AddressInfo).port;

@@ -7,7 +7,14 @@ import { ModelVersionStore } from '../model-store/model-version-store';
 import { relayConvertProgress } from '../python-runner/progress-relay';
 import { PythonRunner } from '../python-runner/python-runner.service';
 import { RegistryClient, type ModelDescription } from '@cvp/jobs';
+import { insideOutputs } from '@cvp/sandbox';
 import { TRAINER_BRIDGE_OPTIONS, type TrainerBridgeOptions } from '../trainer-bridge.options';
+
+/**
+ * Sources whose loading can run code: pickles (Ultralytics .pt), TorchScript programs, and
+ * SavedModel graphs (their ops can read and write files when the signature runs).
+ */
+const SOURCES_THAT_RUN_CODE = new Set<ModelFormat>(['ultralytics', 'torchscript', 'tensorflow-savedmodel']);
 
 /**
  * convert {modelId}: a preset model is built from its architecture definition into a new version;
@@ -78,7 +85,7 @@ export class ConvertJobHandler implements JobHandler<'convert'> {
     await fs.mkdir(versionDir, { recursive: true });
     const tmp = await fs.mkdtemp(path.join(this.store.modelDir(model.id), `.tmp-${ctx.jobId}-`));
     try {
-      const out = await this.runConvert(model, ver, tmp, ctx);
+      const out = await this.runConvert(model, ver, tmp, ctx, [String(ver.sourcePath)]);
       // Move every produced file (model.onnx and any external-data files) into the version folder.
       const moved: string[] = [];
       for (const name of await fs.readdir(tmp)) {
@@ -115,7 +122,7 @@ export class ConvertJobHandler implements JobHandler<'convert'> {
     try {
       const srcCopy = path.join(v.tmpDir, `source${path.extname(String(ver.sourcePath))}`);
       await fs.copyFile(String(ver.sourcePath), srcCopy);
-      const out = await this.runConvert(model, { ...ver, sourcePath: srcCopy }, v.tmpDir, ctx);
+      const out = await this.runConvert(model, { ...ver, sourcePath: srcCopy }, v.tmpDir, ctx, []);
       const result = this.resultOf(model, v.version, out, {
         onnxPath: this.store.finalPath(v, String(out.onnx)),
         sourcePath: this.store.finalPath(v, srcCopy),
@@ -133,7 +140,17 @@ export class ConvertJobHandler implements JobHandler<'convert'> {
     }
   }
 
-  private runConvert(model: ModelDescription, ver: ModelVersionInfo, outDir: string, ctx: JobContext) {
+  /**
+   * `cvp_ml convert` in the sandbox: the source read-only (`inputs`; a copy already inside outDir
+   * needs none), outDir writable. The ONNX it reports must lie in outDir: a child's result is untrusted.
+   */
+  private async runConvert(
+    model: ModelDescription,
+    ver: ModelVersionInfo,
+    outDir: string,
+    ctx: JobContext,
+    inputs: string[],
+  ): Promise<Record<string, unknown>> {
     const args = [
       '--format',
       ver.sourceFormat,
@@ -149,11 +166,17 @@ export class ConvertJobHandler implements JobHandler<'convert'> {
       args.push('--input-shape', shape.join(','));
     }
     ctx.progress({ stage: 'convert', progress: 0.05, detail: { format: ver.sourceFormat } });
-    return this.python.run('convert', args, {
+    const out = await this.python.run('convert', args, {
       signal: ctx.signal,
       timeoutMs: this.options.convertTimeoutMs,
       onProgress: relayConvertProgress(ctx),
+      files: { inputs, outputs: [outDir], mayRunCode: SOURCES_THAT_RUN_CODE.has(ver.sourceFormat) },
     });
+    if (typeof out.onnx !== 'string' || !(await insideOutputs(out.onnx, [outDir])))
+      throw new PermanentJobError(
+        `cvp_ml convert reported an ONNX path outside its output folder: ${String(out.onnx)}`,
+      );
+    return out;
   }
 
   private resultOf(

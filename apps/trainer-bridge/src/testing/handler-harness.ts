@@ -6,6 +6,15 @@ import { RegistryClient } from '@cvp/jobs';
 import type { TrainerBridgeOptions } from '../trainer-bridge.options';
 import { requirePython } from './python-env';
 
+/** The sandbox launcher run from its TypeScript source (tests drive the current code, not dist/). */
+export function sandboxExecFromSource(): string[] {
+  return [
+    process.execPath,
+    path.join(__dirname, 'run-ts.js'),
+    path.join(__dirname, '../../../../libs/sandbox/src/sandbox-exec.main.ts'),
+  ];
+}
+
 /** Options for handler tests: a scratch data dir, the real venv python, short leases. */
 export function testOptions(name: string, overrides: Partial<TrainerBridgeOptions> = {}): TrainerBridgeOptions {
   const dataDir = path.join(process.env.CVP_TEST_DIR!, name);
@@ -23,6 +32,7 @@ export function testOptions(name: string, overrides: Partial<TrainerBridgeOption
     latencyScript: path.join(dataDir, 'no-latency-script.js'),
     trialWrapperCommand: [],
     node: process.execPath,
+    sandboxExecCommand: sandboxExecFromSource(),
     ...overrides,
   };
 }

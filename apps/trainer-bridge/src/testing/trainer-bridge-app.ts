@@ -8,6 +8,7 @@ import { trainerBridgeConfigSchema } from '../config';
 import { PythonRunner } from '../python-runner/python-runner.service';
 import { toTrainerBridgeOptions } from '../trainer-bridge.options';
 import { REPO_ROOT, requirePython } from './python-env';
+import { sandboxExecFromSource } from './handler-harness';
 
 export interface TrainerBridgeTestApp {
   app: INestApplicationContext;
@@ -40,6 +41,7 @@ export async function startTrainerBridge(
       path.join(__dirname, 'run-ts.js'),
       path.join(__dirname, '../tune/trial-lease-wrapper.ts'),
     ],
+    sandboxExecCommand: sandboxExecFromSource(),
   };
   const app = await NestFactory.createApplicationContext(
     AppModule.forRoot(config, pino({ level: 'silent' }), options),

@@ -3,14 +3,15 @@ import * as path from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import type { JobInputs, TrainJobResult } from '@cvp/contracts';
 import type { GpuLeaseClient } from '@cvp/gpu-lease';
-import { type JobContext, type JobHandler, RetryableJobError } from '@cvp/jobs';
+import { type JobContext, type JobHandler, PermanentJobError, RetryableJobError } from '@cvp/jobs';
+import { insideOutputs } from '@cvp/sandbox';
 import { ModelVersionStore } from '../model-store/model-version-store';
 import { epochProgress } from '../python-runner/progress-relay';
 import { PythonRunner } from '../python-runner/python-runner.service';
 import { RegistryClient } from '@cvp/jobs';
 import { TRAINER_BRIDGE_OPTIONS, type TrainerBridgeOptions } from '../trainer-bridge.options';
 import { holdLease, TRAINER_LEASE_CLIENT } from './lease-guard';
-import { assertTrainableDataset, trainingModelArg } from './training-source';
+import { assertTrainableDataset, trainingFiles, trainingModelArg } from './training-source';
 
 /**
  * train {modelId, datasetId, epochs, imgsz, batch, device, seed}: one Ultralytics training under a
@@ -81,6 +82,7 @@ export class TrainJobHandler implements JobHandler<'train'> {
         signal: held.signal,
         abortReason: held.lostReason,
         timeoutMs: this.options.trainTimeoutMs,
+        files: trainingFiles(model, modelArg, dataset, [scratch]),
         onProgress: (line) => {
           if (line.stage === 'epoch') ctx.progress(epochProgress(line));
           else if (line.stage === 'export') ctx.progress({ stage: 'export', progress: 0.92 });
@@ -89,6 +91,10 @@ export class TrainJobHandler implements JobHandler<'train'> {
       if (typeof out.onnx !== 'string' || typeof out.checkpoint !== 'string') {
         throw new RetryableJobError('training finished without a checkpoint and an ONNX export');
       }
+      // The sandboxed child's result is untrusted: it may name only files it wrote in its scratch folder.
+      for (const p of [out.onnx, out.checkpoint])
+        if (!(await insideOutputs(p, [scratch])))
+          throw new PermanentJobError(`training reported a file outside its output folder: ${p}`);
       // Fencing: results produced under a lease we no longer hold are not committed.
       held.assertHeld();
       const result = await this.commit(model.id, model.latestVersion, out, input, ctx.jobId, held.lease.fencingToken);

@@ -1,6 +1,7 @@
 import { isUltralyticsPreset } from '@cvp/contracts';
 import type { DatasetDescription, ModelDescription } from '@cvp/jobs';
 import { PermanentJobError } from '@cvp/jobs';
+import type { UserFiles } from '../python-runner/python-runner.service';
 
 const FORMAT_FOR_TASK = { detect: 'yolo', classify: 'imagefolder' } as const;
 
@@ -31,4 +32,18 @@ export function assertTrainableDataset(model: ModelDescription, ds: DatasetDescr
     throw new PermanentJobError(
       `model ${model.id} is a ${model.task} model and needs a ${want} data set; ${ds.id} is ${ds.format}`,
     );
+}
+
+/**
+ * What a training (or a tuning trial) opens and writes, for its sandbox: the checkpoint it starts
+ * from (a pickle: it may run code) unless it starts from a preset's architecture, and the data set.
+ */
+export function trainingFiles(
+  model: ModelDescription,
+  modelArg: string,
+  dataset: DatasetDescription,
+  outputs: string[],
+): UserFiles {
+  const fromCheckpoint = modelArg !== model.preset;
+  return { inputs: [...(fromCheckpoint ? [modelArg] : []), dataset.path], outputs, mayRunCode: fromCheckpoint };
 }

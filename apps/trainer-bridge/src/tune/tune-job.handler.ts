@@ -3,11 +3,12 @@ import * as path from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import type { JobInputs, TuneJobResult } from '@cvp/contracts';
 import { type JobContext, type JobHandler, PermanentJobError } from '@cvp/jobs';
+import { insideOutputs } from '@cvp/sandbox';
 import { ModelVersionStore } from '../model-store/model-version-store';
 import type { PyProgressLine } from '../python-runner/python-wire';
-import { PythonRunner } from '../python-runner/python-runner.service';
+import { PythonRunner, type UserFiles } from '../python-runner/python-runner.service';
 import { RegistryClient } from '@cvp/jobs';
-import { assertTrainableDataset, trainingModelArg } from '../train/training-source';
+import { assertTrainableDataset, trainingFiles, trainingModelArg } from '../train/training-source';
 import { TRAINER_BRIDGE_OPTIONS, type TrainerBridgeOptions } from '../trainer-bridge.options';
 import { type ParetoPoint, renderTuneReportHtml, type TrialRecord, type TuneReport } from './tune-report';
 
@@ -92,6 +93,8 @@ export class TuneJobHandler implements JobHandler<'tune'> {
         .map(shellQuote)
         .join(' ');
     }
+    const sandboxPrefix = await this.trialSandbox(trainingFiles(model, modelArg, dataset, []), jobDir);
+    if (sandboxPrefix.length) env.CVP_TRIAL_SANDBOX = sandboxPrefix.map(shellQuote).join(' ');
     let finished = 0;
     ctx.progress({
       stage: 'tuning',
@@ -140,6 +143,9 @@ export class TuneJobHandler implements JobHandler<'tune'> {
     const bestRecord = trials.find((t) => t.number === best.number);
     const checkpoint = typeof bestRecord?.checkpoint === 'string' ? bestRecord.checkpoint : undefined;
     if (!checkpoint) throw new PermanentJobError(`best trial ${best.number} left no checkpoint`);
+    // Trials ran sandboxed: what they report is untrusted and may name only their own output.
+    if (!(await insideOutputs(checkpoint, [trialsDir])))
+      throw new PermanentJobError(`best trial ${best.number} reported a checkpoint outside the trials folder`);
 
     ctx.progress({ stage: 'registering-best', progress: 0.95, detail: { trial: best.number } });
     const v = await this.store.claim(model.id, model.latestVersion + 1, ctx.jobId);
@@ -160,8 +166,16 @@ export class TuneJobHandler implements JobHandler<'tune'> {
           '--task',
           model.task,
         ],
-        { signal: ctx.signal, timeoutMs: this.options.convertTimeoutMs },
+        {
+          signal: ctx.signal,
+          timeoutMs: this.options.convertTimeoutMs,
+          files: { inputs: [], outputs: [v.tmpDir], mayRunCode: true },
+        },
       );
+      if (typeof conv.onnx !== 'string' || !(await insideOutputs(conv.onnx, [v.tmpDir])))
+        throw new PermanentJobError(
+          `cvp_ml convert reported an ONNX path outside its output folder: ${String(conv.onnx)}`,
+        );
       const onnxPath = this.store.finalPath(v, String(conv.onnx));
       report.registered = { modelId: model.id, version: v.version, onnxPath };
       await this.writeReport(report, reportPath, reportHtmlPath);
@@ -191,6 +205,28 @@ export class TuneJobHandler implements JobHandler<'tune'> {
       await this.store.abandon(v);
       throw e;
     }
+  }
+
+  /**
+   * The command prefix that puts every trial in the sandbox (`{trial_dir}` becomes the trial's own
+   * folder, its only writable one), written as a spec file in the job's folder, which trials do not
+   * see. Empty when no sandbox can be built and the trials open no file that runs code; a job whose
+   * trials would unpickle the user's checkpoint is refused then.
+   */
+  private async trialSandbox(files: UserFiles, jobDir: string): Promise<string[]> {
+    const availability = await this.python.sandboxAvailability();
+    if (!availability.available) {
+      if (files.mayRunCode)
+        throw new PermanentJobError(
+          `tuning refused: its trials would open the model's checkpoint (a pickle, which can run code) and no sandbox is available on this worker (${availability.reason})`,
+        );
+      return [];
+    }
+    const spec = await this.python.sandboxSpec(files, { timeoutMs: this.options.tuneTimeoutMs });
+    const specFile = path.join(jobDir, 'trial-sandbox.json');
+    await fs.writeFile(`${specFile}.tmp`, JSON.stringify(spec, null, 2));
+    await fs.rename(`${specFile}.tmp`, specFile);
+    return [...this.options.sandboxExecCommand, '--spec', specFile, '--output', '{trial_dir}', '--'];
   }
 
   private async writeReport(report: TuneReport, jsonPath: string, htmlPath: string): Promise<void> {

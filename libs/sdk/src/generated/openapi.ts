@@ -10,8 +10,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** API keys: your own; admins see every key (?owner=me|<user id> to filter) */
         get: operations["ApiKeys_list"];
         put?: never;
+        /** Create an API key (for yourself, or as an admin for any user); its role is at most its owner's. API keys cannot create keys. */
         post: operations["ApiKeys_create"];
         delete?: never;
         options?: never;
@@ -29,6 +31,7 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
+        /** Revoke a key (idempotent; its owner or an admin) */
         delete: operations["ApiKeys_revoke"];
         options?: never;
         head?: never;
@@ -106,7 +109,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Benchmarks, newest first, optionally of one model */
+        /** Benchmarks, newest first, optionally of one model or owner */
         get: operations["Benchmarks_list"];
         put?: never;
         post?: never;
@@ -176,6 +179,7 @@ export interface paths {
         get: operations["Datasets_get"];
         put?: never;
         post?: never;
+        /** Delete a data set and its files (its owner or an admin) */
         delete: operations["Datasets_remove"];
         options?: never;
         head?: never;
@@ -189,10 +193,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Deployments, newest first (active ones unless all=true), optionally of one model */
+        /** Deployments, newest first (active ones unless all=true), optionally of one model or owner (?owner=me) */
         get: operations["Deployments_list"];
         put?: never;
-        /** Deploy a model on the data plane with an engine, or bench's selection ("selected"); loads asynchronously (state loading -> ready | failed) */
+        /** Deploy a model on the data plane with an engine, or bench's selection ("selected"); loads asynchronously (state loading -> ready | failed). The model's owner or an admin: a deployment decides what the model's name serves. */
         post: operations["Deployments_create"];
         delete?: never;
         options?: never;
@@ -211,7 +215,7 @@ export interface paths {
         get: operations["Deployments_get"];
         put?: never;
         post?: never;
-        /** Undeploy (idempotent): the data plane unloads after in-flight requests drain */
+        /** Undeploy (idempotent; its owner or an admin): the data plane unloads after in-flight requests drain */
         delete: operations["Deployments_remove"];
         options?: never;
         head?: never;
@@ -259,7 +263,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Jobs, newest first; filter by ?type= and ?state=; paginated (?page=&limit=) */
+        /** Jobs, newest first; filter by ?type=, ?state= and ?owner=me|<user id>; paginated (?page=&limit=) */
         get: operations["Jobs_list"];
         put?: never;
         post?: never;
@@ -379,6 +383,7 @@ export interface paths {
         get: operations["Models_get"];
         put?: never;
         post?: never;
+        /** Delete a model with its versions and files (its owner or an admin) */
         delete: operations["Models_remove"];
         options?: never;
         head?: never;
@@ -418,6 +423,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/ownership/handover": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Hand a user's resources (models, data sets, jobs, deployments, packages, benchmarks, API keys) to another user: all of them, or the ones named. Audited with what moved. */
+        post: operations["Handover_handover"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/packages": {
         parameters: {
             query?: never;
@@ -425,7 +447,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Deployable bundles made by package jobs, newest first, optionally of one model */
+        /** Deployable bundles made by package jobs, newest first, optionally of one model or owner (?owner=me) */
         get: operations["Packages_list"];
         put?: never;
         post?: never;
@@ -446,7 +468,8 @@ export interface paths {
         get: operations["Packages_get"];
         put?: never;
         post?: never;
-        delete?: never;
+        /** Delete a package and its tarball (its owner or an admin) */
+        delete: operations["Packages_remove"];
         options?: never;
         head?: never;
         patch?: never;
@@ -499,6 +522,40 @@ export interface paths {
         options?: never;
         head?: never;
         patch: operations["Users_update"];
+        trace?: never;
+    };
+    "/api/v1/users/{id}/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A user's limits and usage */
+        get: operations["UserLimits_of"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's per-user limits (an API key's are its owner's) and how much of each is used */
+        get: operations["UserLimits_mine"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/health/live": {
@@ -568,8 +625,13 @@ export interface components {
             /** @description first characters of the key, to recognise it */
             prefix: string;
             revokedAt: string | null;
-            /** @example infer */
-            scope: string;
+            /** @enum {string} */
+            role: "infer" | "viewer" | "engineer" | "admin";
+            /**
+             * @description same as role (older clients read scope)
+             * @enum {string}
+             */
+            scope: "infer" | "viewer" | "engineer" | "admin";
         };
         ApiKeyPageDto: {
             items: components["schemas"]["ApiKeyDto"][];
@@ -651,13 +713,23 @@ export interface components {
         CreateApiKeyDto: {
             /** @example camera-line-3 */
             name: string;
+            /** @description admins only: the user the key belongs to (default: the caller) */
+            ownerId?: string;
+            /**
+             * @description what the key may do: infer (inference only; the default), viewer, engineer, admin; at most its owner's role
+             * @enum {string}
+             */
+            role?: "infer" | "viewer" | "engineer" | "admin";
         };
         CreatedApiKeyDto: {
             id: string;
             /** @description the key itself; shown only in this answer */
             key: string;
             name: string;
-            /** @example infer */
+            ownerId: string;
+            /** @enum {string} */
+            role: "infer" | "viewer" | "engineer" | "admin";
+            /** @description same as role (older clients read scope) */
             scope: string;
         };
         CreateDeploymentDto: {
@@ -825,6 +897,28 @@ export interface components {
             priority: "inference" | "bench" | "train";
             requestId: string;
             waitingMs: number;
+        };
+        HandoverDto: {
+            /** @description the current owner (a user id; may be a deleted user) */
+            fromUserId: string;
+            /** @description only these; default: everything fromUserId owns */
+            resources?: components["schemas"]["ResourceRefDto"][];
+            /** @description the new owner (an existing user) */
+            toUserId: string;
+        };
+        HandoverResultDto: {
+            fromUserId: string;
+            /**
+             * @example {
+             *       "models": 2,
+             *       "datasets": 1
+             *     }
+             */
+            moved: {
+                [key: string]: number;
+            };
+            notMoved: Record<string, never>[];
+            toUserId: string;
         };
         ImageSizeDto: {
             height: number;
@@ -998,6 +1092,11 @@ export interface components {
         RefreshDto: {
             refreshToken: string;
         };
+        ResourceRefDto: {
+            id: string;
+            /** @enum {string} */
+            kind: "models" | "datasets" | "jobs" | "deployments" | "packages" | "benchmarks" | "apiKeys";
+        };
         SimpleReportDto: {
             accuracyImpact: string;
             baselineP50Ms: number;
@@ -1127,6 +1226,10 @@ export interface components {
             /** @enum {string} */
             task: "detect" | "classify";
         };
+        UsedOfMaxDto: {
+            max: number;
+            used: number;
+        };
         UserDto: {
             createdAt: string;
             disabled: boolean;
@@ -1135,6 +1238,15 @@ export interface components {
             /** @enum {string} */
             role: "admin" | "engineer" | "viewer";
             username: string;
+        };
+        UserLimitsDto: {
+            /** @description jobs queued or running; beyond max: 429 + Retry-After */
+            activeJobs: components["schemas"]["UsedOfMaxDto"];
+            /** @description Retry-After of a 429 for the job limit, seconds */
+            retryAfterSeconds: number;
+            /** @description bytes of model sources, data set archives and packages kept; beyond max: 413 */
+            storedBytes: components["schemas"]["UsedOfMaxDto"];
+            userId: string;
         };
         UserPageDto: {
             items: components["schemas"]["UserDto"][];
@@ -1156,6 +1268,8 @@ export interface operations {
             query?: {
                 /** @description 1-200, default 50 */
                 limit?: number;
+                /** @description "me" or a user id */
+                owner?: string;
                 page?: number;
             };
             header?: never;
@@ -1223,7 +1337,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description scope infer; the key is shown once */
+            /** @description the key is shown once */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -1598,6 +1712,8 @@ export interface operations {
                 /** @description 1-500, default 100 */
                 limit?: number;
                 modelId?: string;
+                /** @description "me" or a user id */
+                owner?: string;
             };
             header?: never;
             path?: never;
@@ -1798,6 +1914,8 @@ export interface operations {
                 format?: "yolo" | "imagefolder";
                 /** @description 1-200, default 50 */
                 limit?: number;
+                /** @description "me" or a user id */
+                owner?: string;
                 page?: number;
                 valid?: "true" | "false";
             };
@@ -2091,6 +2209,8 @@ export interface operations {
                 /** @description 1-500, default 100 */
                 limit?: number;
                 modelId?: string;
+                /** @description "me" or a user id */
+                owner?: string;
             };
             header?: never;
             path?: never;
@@ -2479,6 +2599,8 @@ export interface operations {
             query?: {
                 /** @description 1-200, default 50 */
                 limit?: number;
+                /** @description "me" or a user id */
+                owner?: string;
                 page?: number;
                 state?: "queued" | "running" | "succeeded" | "failed" | "cancelled";
                 type?: "convert" | "train" | "tune" | "bench" | "package";
@@ -2889,6 +3011,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description CVP_USER_MAX_ACTIVE_JOBS jobs of yours queued or running (Retry-After) */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying, when the server knows */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description unexpected error; the correlation id finds it in the logs */
             500: {
                 headers: {
@@ -2917,6 +3050,8 @@ export interface operations {
                 /** @description 1-200, default 50 */
                 limit?: number;
                 name?: string;
+                /** @description "me" or a user id */
+                owner?: string;
                 page?: number;
                 task?: "detect" | "classify";
             };
@@ -3412,6 +3547,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description CVP_USER_MAX_ACTIVE_JOBS jobs of yours queued or running (Retry-After) */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying, when the server knows */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description unexpected error; the correlation id finds it in the logs */
             500: {
                 headers: {
@@ -3434,12 +3580,91 @@ export interface operations {
             };
         };
     };
+    Handover_handover: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["HandoverDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HandoverResultDto"];
+                };
+            };
+            /** @description invalid input (malformed id, query or body); `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing, expired or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the role of the caller may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the receiving user does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description request body over its size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description unexpected error; the correlation id finds it in the logs */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     Packages_list: {
         parameters: {
             query?: {
                 /** @description 1-500, default 100 */
                 limit?: number;
                 modelId?: string;
+                /** @description "me" or a user id */
+                owner?: string;
             };
             header?: never;
             path?: never;
@@ -3511,6 +3736,71 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["PackageDto"];
                 };
+            };
+            /** @description invalid input (malformed id, query or body); `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing, expired or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the role of the caller may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description unexpected error; the correlation id finds it in the logs */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    Packages_remove: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description deleted with its tarball */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description invalid input (malformed id, query or body); `errors` names each field */
             400: {
@@ -3961,6 +4251,109 @@ export interface operations {
             };
             /** @description request body over its size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description unexpected error; the correlation id finds it in the logs */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    UserLimits_of: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserLimitsDto"];
+                };
+            };
+            /** @description invalid input (malformed id, query or body); `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing, expired or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the role of the caller may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description unexpected error; the correlation id finds it in the logs */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    UserLimits_mine: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserLimitsDto"];
+                };
+            };
+            /** @description missing, expired or invalid credentials */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

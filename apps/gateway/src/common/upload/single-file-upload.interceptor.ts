@@ -42,6 +42,12 @@ export function stagedUpload(req: UploadRequest): StagedUpload | undefined {
 @Injectable()
 export abstract class SingleFileUploadInterceptor implements NestInterceptor {
   protected abstract limits(): UploadLimits;
+  /**
+   * A check that needs the caller (per-user limits), run after the guard and before a byte of the
+   * body is read; `declaredBytes` is the Content-Length when there is one. A refusal closes the
+   * connection, so a client does not keep sending a body nobody reads.
+   */
+  protected admit?(req: UploadRequest, declaredBytes: number | undefined): Promise<void>;
 
   intercept(ctx: ExecutionContext, next: CallHandler): Observable<unknown> {
     const http = ctx.switchToHttp();
@@ -56,6 +62,16 @@ export abstract class SingleFileUploadInterceptor implements NestInterceptor {
     if (!String(req.headers['content-type'] ?? '').startsWith('multipart/form-data')) {
       throw new HttpException('expected multipart/form-data with a "file" part', 415);
     }
+    const admitted = this.admit
+      ? this.admit(req, Number.isFinite(declared) ? declared : undefined).catch((e: unknown) => {
+          res.setHeader('Connection', 'close');
+          throw e;
+        })
+      : Promise.resolve();
+    return from(admitted).pipe(switchMap(() => this.receive(req, res, l, next)));
+  }
+
+  private receive(req: UploadRequest, res: Response, l: UploadLimits, next: CallHandler): Observable<unknown> {
     const release = l.admission.acquire();
     const upload = multer({
       storage: new HashingTempStorage(l.tmpDir),

@@ -4,6 +4,7 @@ import { Jobs1764241200000 } from './1764241200000-jobs';
 import { Packages1764248400000 } from './1764248400000-packages';
 import { Deployments1764252000000 } from './1764252000000-deployments';
 import { UiSessions1764259200000 } from './1764259200000-ui-sessions';
+import { Ownership1764400000000 } from './1764400000000-ownership';
 import { PostgresDoublePrecision1764900000000 } from './1764900000000-postgres-double-precision';
 
 /**
@@ -17,5 +18,6 @@ export const ALL_MIGRATIONS: (new () => unknown)[] = [
   Packages1764248400000,
   Deployments1764252000000,
   UiSessions1764259200000,
+  Ownership1764400000000,
   PostgresDoublePrecision1764900000000,
 ];

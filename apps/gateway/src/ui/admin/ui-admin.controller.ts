@@ -36,7 +36,7 @@ export class UiAdminController {
   async page(@Req() req: UiRequest, @Res() res: Response) {
     const [users, keys] = await Promise.all([
       this.users.list({ page: 1, limit: 200 }),
-      this.keys.list({ page: 1, limit: 200 }),
+      this.keys.list({ page: 1, limit: 200 }, req.user!),
     ]);
     this.renderer.page(res, h(AdminPage, { ctx: this.renderer.context(req), users: users.items, keys: keys.items }));
   }
@@ -77,13 +77,13 @@ export class UiAdminController {
     const parsed = apiKeyForm.safeParse(withoutEmpty(values));
     if (!parsed.success)
       return this.renderer.fragment(res, h(ApiKeyForm, { ctx, errors: fieldErrors(parsed.error), values }), 422);
-    const created = await this.keys.create(parsed.data.name, req.user!.ownerId);
+    const created = await this.keys.create({ name: parsed.data.name }, req.user!);
     this.renderer.fragment(res, h(ApiKeyForm, { ctx, created: { name: created.name, key: created.key } }), 201);
   }
 
   @Post('api-keys/:id/revoke')
   async revokeKey(@Param('id', ParseUUIDPipe) id: string, @Req() req: UiRequest, @Res() res: Response) {
-    await this.keys.revoke(id);
+    await this.keys.revoke(id, req.user!);
     redirectAfterAction(req, res, '/ui/admin');
   }
 

@@ -86,7 +86,7 @@ export class UiDeploymentsController {
     });
     if (!body.success) return again(fieldErrors(body.error), 422);
     try {
-      await this.deployments.create(body.data, req.user!.ownerId);
+      await this.deployments.create(body.data, req.user!);
     } catch (e) {
       if (e instanceof NotFoundException) return again({ modelId: e.message }, 404);
       if (e instanceof ConflictException || (e instanceof HttpException && e.getStatus() < 500))
@@ -99,7 +99,7 @@ export class UiDeploymentsController {
   @Post(':id/undeploy')
   @CanAct()
   async undeploy(@Param('id') id: string, @Req() req: UiRequest, @Res() res: Response) {
-    await this.deployments.remove(id);
+    await this.deployments.remove(id, req.user!);
     redirectAfterAction(req, res, '/ui/deployments');
   }
 }

@@ -180,7 +180,7 @@ export class UiJobsController {
   @Post(':id/cancel')
   @CanAct()
   async cancel(@Param('id', ParseUUIDPipe) id: string, @Req() req: UiRequest, @Res() res: Response) {
-    await this.jobs.cancel(id, req.user!.name);
+    await this.jobs.cancel(id, req.user!);
     redirectAfterAction(req, res, `/ui/jobs/${id}`);
   }
 

@@ -76,7 +76,7 @@ export class UiModelsController {
     if (!fields.success || !staged)
       return this.renderer.fragment(res, h(ModelUploadForm, { state: { values, errors } }), 422);
     try {
-      const r = await this.models.upload(staged, fields.data, (req.user as AuthenticatedPrincipal).ownerId);
+      const r = await this.models.upload(staged, fields.data, req.user as AuthenticatedPrincipal);
       redirectAfterAction(req, res, `/ui/models/${r.model.id}`);
     } catch (e) {
       if (!(e instanceof HttpException) || e.getStatus() >= 500) throw e;
@@ -99,7 +99,7 @@ export class UiModelsController {
       const errors = parsed.success ? fieldErrors(body!.error!) : fieldErrors(parsed.error);
       return this.renderer.fragment(res, h(PresetForm, { ctx, errors, values }), 422);
     }
-    const r = await this.models.createPreset(parsed.data.preset, body.data, req.user!.ownerId);
+    const r = await this.models.createPreset(parsed.data.preset, body.data, req.user!);
     redirectAfterAction(req, res, `/ui/models/${r.model.id}`);
   }
 
@@ -152,7 +152,7 @@ export class UiModelsController {
     const { datasetId, ...constraints } = form.data;
     try {
       const input = benchJobInput.parse({ modelId: id, ...(datasetId ? { datasetId } : {}), constraints });
-      const job = await this.jobs.create('bench', input, req.user!.ownerId);
+      const job = await this.jobs.create('bench', input, req.user!);
       redirectAfterAction(req, res, `/ui/jobs/${job.id}`);
     } catch (e) {
       if (!(e instanceof ZodError)) throw e;
@@ -163,7 +163,7 @@ export class UiModelsController {
   @Post(':id/delete')
   @CanAct()
   async remove(@Param('id', ParseUUIDPipe) id: string, @Req() req: UiRequest, @Res() res: Response) {
-    await this.models.remove(id);
+    await this.models.remove(id, req.user!);
     redirectAfterAction(req, res, '/ui/models');
   }
 }
