@@ -1,8 +1,9 @@
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 import type { ApiKeyRole } from '@cvp/contracts';
 
 /** An API key: only its SHA-256 is stored; the key itself is shown once, at creation. */
 @Entity('api_keys')
+@Index('idx_api_keys_owner', ['ownerId'])
 export class ApiKeyEntity {
   @PrimaryColumn({ type: 'varchar', length: 36 }) id!: string;
   @Column({ type: 'varchar', length: 100 }) name!: string;

@@ -2,6 +2,7 @@ import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 /** One finished benchmark run: where its report lives and what it selected. */
 @Entity({ name: 'benchmarks' })
+@Index('idx_benchmarks_owner', ['ownerId'])
 @Index('idx_benchmarks_model_created', ['modelId', 'createdAt'])
 export class BenchmarkEntity {
   @PrimaryColumn({ type: 'varchar', length: 64 })

@@ -1,4 +1,4 @@
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 import type { DatasetFormat } from '@cvp/contracts';
 import type { ValidationReport } from './dataset-validator';
 
@@ -7,6 +7,7 @@ const bigint = { to: (v: number) => v, from: (v: string | number) => Number(v) }
 
 /** A data set: valid ones can train; rejected ones keep their report and cannot. */
 @Entity('datasets')
+@Index('idx_datasets_owner', ['ownerId'])
 export class DatasetEntity {
   @PrimaryColumn({ type: 'varchar', length: 36 }) id!: string;
   @Column({ type: 'varchar', length: 200 }) name!: string;

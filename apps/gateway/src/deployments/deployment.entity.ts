@@ -7,6 +7,7 @@ export const ACTIVE_DEPLOYMENT_STATES: DeploymentState[] = ['loading', 'ready'];
 
 /** One deployment of a model version on the data plane, served as /v2/models/<modelId>. */
 @Entity({ name: 'deployments' })
+@Index('idx_deployments_owner', ['ownerId'])
 @Index('idx_deployments_model_created', ['modelId', 'createdAt'])
 export class DeploymentEntity {
   /** dep-<24 hex> */

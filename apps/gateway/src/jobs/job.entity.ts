@@ -2,6 +2,7 @@ import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 /** One job: what was asked (type, input), by whom, and how it went. Times are ISO-8601 strings. */
 @Entity({ name: 'jobs' })
+@Index('idx_jobs_owner_state', ['ownerId', 'state'])
 @Index('idx_jobs_type_state_created', ['type', 'state', 'createdAt'])
 @Index('idx_jobs_created', ['createdAt'])
 export class JobEntity {

@@ -1,4 +1,4 @@
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 import type { ModelFormat, ModelTask } from '@cvp/contracts';
 
 const json = {
@@ -8,6 +8,7 @@ const json = {
 const bigint = { to: (v: number | null) => v, from: (v: string | number | null) => (v == null ? null : Number(v)) };
 
 @Entity('models')
+@Index('idx_models_owner', ['ownerId'])
 export class ModelEntity {
   @PrimaryColumn({ type: 'varchar', length: 36 }) id!: string;
   @Column({ type: 'varchar', length: 200 }) name!: string;

@@ -2,6 +2,7 @@ import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 /** One deployable bundle made by a package job (the tarball lives under packages/<id>/ in the data dir). */
 @Entity({ name: 'packages' })
+@Index('idx_packages_owner', ['ownerId'])
 @Index('idx_packages_model_created', ['modelId', 'createdAt'])
 export class PackageEntity {
   /** pkg-<24 hex>: derived from the bundle's manifest, so equal inputs share one row. */
