@@ -177,7 +177,7 @@ async function main() {
   // A first start is told by SQLite's file. With PostgreSQL (CVP_DB_URL) only the gateway knows:
   // it seeds the admin itself on an empty users table (password from CVP_ADMIN_PASSWORD, or
   // printed once in var/logs/gateway.log), and the demo, which needs an empty registry, is skipped.
-  const freshDataDir = !env.CVP_DB_URL && !fs.existsSync(path.join(DATA, 'gateway.sqlite'));
+  const freshDataDir = !env.CVP_DB_URL && !fs.existsSync(env.CVP_DB_FILE ?? path.join(DATA, 'gateway.sqlite'));
   // The gateway seeds the admin on an empty users table; the supervisor picks the password so it
   // can print it once and the demo can log in with it.
   if (freshDataDir && !env.CVP_ADMIN_PASSWORD) {

@@ -48,3 +48,14 @@ describe('gateway config: the JWT secret policy', () => {
     expect(refusal({ NODE_ENV: 'development', CVP_BCRYPT_ROUNDS: '2' })).toMatch(/CVP_BCRYPT_ROUNDS/);
   });
 });
+
+describe('gateway config: where the SQLite file lives', () => {
+  const strong = 'k'.repeat(20) + 'Zx9!q2Lr7Vb3Nm8Pw4Tt';
+  it('takes an absolute CVP_DB_FILE and refuses a relative one', () => {
+    const env = { NODE_ENV: 'production', CVP_JWT_SECRET: strong };
+    expect(
+      parseConfig(gatewayConfigSchema, { ...env, CVP_DB_FILE: '/var/lib/cvp-gateway/gateway.sqlite' }).CVP_DB_FILE,
+    ).toBe('/var/lib/cvp-gateway/gateway.sqlite');
+    expect(() => parseConfig(gatewayConfigSchema, { ...env, CVP_DB_FILE: 'gateway.sqlite' })).toThrow(/CVP_DB_FILE/);
+  });
+});

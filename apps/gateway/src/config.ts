@@ -1,5 +1,6 @@
 import { baseConfigSchema, portKey } from '@cvp/platform';
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { z } from 'zod';
 import { gpuLeaseConfigShape } from './gpu-leases/gpu-leases.config';
 import { jobsConfigShape } from './jobs/jobs.config';
@@ -33,6 +34,8 @@ export const gatewayConfigSchema = baseConfigSchema
       .string()
       .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
       .optional(),
+    /** SQLite file outside the data dir (absolute path); unset = gateway.sqlite in the data dir. */
+    CVP_DB_FILE: z.string().refine(path.isAbsolute, 'must be an absolute path').optional(),
     /** PostgreSQL connections per gateway process (server max_connections >= replicas x this + headroom). */
     CVP_DB_POOL_SIZE: int(10, 1, 200),
     ...jobsConfigShape,

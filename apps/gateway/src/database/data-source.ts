@@ -8,6 +8,11 @@ export interface DatabaseConfig {
   CVP_DB_URL?: string;
   /** PostgreSQL connections per gateway process. */
   CVP_DB_POOL_SIZE?: number;
+  /**
+   * The SQLite file; unset means gateway.sqlite in the data dir. Compose points it at a volume only
+   * the gateway mounts, so the workers' shared artifact volume holds no password or key hashes.
+   */
+  CVP_DB_FILE?: string;
 }
 
 /** A fixed key for pg_advisory_lock: every gateway on the database migrates under it. */
@@ -34,7 +39,7 @@ export function dataSourceOptions(s: DatabaseConfig): DataSourceOptions {
     };
   return {
     type: 'sqlite',
-    database: path.resolve(s.CVP_DATA_DIR, 'gateway.sqlite'),
+    database: s.CVP_DB_FILE ?? path.resolve(s.CVP_DATA_DIR, 'gateway.sqlite'),
     enableWAL: true,
     busyTimeout: 5000,
     busyErrorRetry: 50,

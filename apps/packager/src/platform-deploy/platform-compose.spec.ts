@@ -96,6 +96,26 @@ describe("platform's own compose stack (docker-compose 1.29 offline validation; 
     expect(new Set(ids).size).toBe(ids.length);
   });
 
+  it('secrets and the gateway database reach the gateway only: no worker gets the JWT secret, the admin password or the database volume', () => {
+    const model = composeResolved([compose], REPO_ROOT);
+    const mounts = (s: { volumes?: unknown[] }) => JSON.stringify(s.volumes ?? []);
+    for (const [name, s] of Object.entries(model.services)) {
+      const env = Object.keys((s.environment ?? {}) as Record<string, unknown>);
+      if (name === 'gateway') continue;
+      expect([name, env.filter((k) => ['CVP_JWT_SECRET', 'CVP_ADMIN_PASSWORD', 'CVP_DB_FILE'].includes(k))]).toEqual([
+        name,
+        [],
+      ]);
+      expect([name, mounts(s).includes('cvp-gateway-db')]).toEqual([name, false]);
+    }
+    const gw = model.services.gateway;
+    expect(mounts(gw)).toContain('cvp-gateway-db');
+    expect((gw.environment as Record<string, string>).CVP_DB_FILE).toBe('/var/lib/cvp-gateway/gateway.sqlite');
+    expect(readFileSync(path.join(REPO_ROOT, 'deploy/Dockerfile.service'), 'utf8')).toContain(
+      'chown 10001:10001 /var/lib/cvp /var/lib/cvp-gateway',
+    );
+  });
+
   it('every service image runs as a non-root user', () => {
     for (const f of ['deploy/Dockerfile.service', 'deploy/Dockerfile.native']) {
       const lines = readFileSync(path.join(REPO_ROOT, f), 'utf8').split('\n');
