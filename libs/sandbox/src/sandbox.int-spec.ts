@@ -100,6 +100,14 @@ describe('Sandbox (integration, real bubblewrap)', () => {
     expect(statSync(path.join(output, 'result.txt')).uid).toBe(process.getuid?.());
   });
 
+  it('gives the child a private, writable /dev/shm (multiprocessing locks and data-loader workers need it)', async () => {
+    const sb = sandbox();
+    if (!sb) return;
+    const r = await runIn(sb, spec(), `echo shm-ok > /dev/shm/probe && cat /dev/shm/probe`);
+    expect(r.out).toContain('shm-ok');
+    expect(existsSync('/dev/shm/probe')).toBe(false); // not the host's
+  });
+
   it('has no network: a listener on the host loopback never sees a connection', async () => {
     const sb = sandbox();
     if (!sb) return;

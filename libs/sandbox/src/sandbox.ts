@@ -61,6 +61,9 @@ export function bwrapArgs(
   a.push('--perms', '0755', '--dir', '/etc');
   for (const f of ETC_FILES) a.push('--ro-bind-try', f, f);
   a.push('--proc', '/proc', '--dev', '/dev');
+  // POSIX semaphores and shared memory (Python's multiprocessing locks, PyTorch's data loader
+  // workers) live in /dev/shm, which bubblewrap's minimal /dev leaves out; private to this sandbox.
+  a.push('--size', String(spec.limits.fileSizeBytes), '--perms', '1777', '--tmpfs', '/dev/shm');
   for (const d of host.gpuDevices) a.push('--dev-bind-try', d, d);
   // NVML and CUDA read the PCI tree; only GPU hosts get a read-only /sys.
   if (host.gpuDevices.length) a.push('--ro-bind-try', '/sys', '/sys');
