@@ -14,6 +14,7 @@ export function startInference<S extends z.ZodType<InferenceConfig, z.ZodTypeDef
   label: string,
   schema: S,
   rootModule: (config: z.infer<S>, logger: Logger) => DynamicModule,
+  dataPlane: DataPlaneMount,
 ): void {
   const run = async () => {
     const config = loadConfigOrExit('inference', schema);
@@ -25,7 +26,7 @@ export function startInference<S extends z.ZodType<InferenceConfig, z.ZodTypeDef
       port: config.CVP_INFERENCE_PORT,
       logger,
       // /v2/** is served by a raw handler ahead of Nest's router and body parsers (the hot path).
-      configure: mountDataPlane,
+      configure: (app) => mountDataPlane(app, dataPlane),
     });
   };
   void run().catch((e) => {
@@ -34,18 +35,17 @@ export function startInference<S extends z.ZodType<InferenceConfig, z.ZodTypeDef
   });
 }
 
+/** Whether the root module provides DataPlaneAuth (a packager bundle's standalone service has no gateway to ask). */
+export interface DataPlaneMount {
+  authenticate: boolean;
+}
+
 /**
  * The raw /v2 handlers ahead of Nest's router: authentication first (before admission and before
- * any body is read), where the root module provides it (a packager bundle's standalone service
- * has no gateway to ask), then the KServe routes.
+ * any body is read), then the KServe routes. Said by the caller rather than probed with app.get,
+ * which on a missing provider makes Nest log and exit the process.
  */
-export function mountDataPlane(app: INestApplication): void {
-  let auth: DataPlaneAuth | undefined;
-  try {
-    auth = app.get(DataPlaneAuth, { strict: false });
-  } catch {
-    auth = undefined;
-  }
-  if (auth) app.use(auth.middleware);
+export function mountDataPlane(app: INestApplication, o: DataPlaneMount): void {
+  if (o.authenticate) app.use(app.get(DataPlaneAuth).middleware);
   app.use(app.get(KserveRoutes).middleware);
 }

@@ -45,7 +45,7 @@ export async function startInference(env: Record<string, string> = {}): Promise<
     host: '127.0.0.1',
     port: 0,
     logger,
-    configure: mountDataPlane,
+    configure: (app) => mountDataPlane(app, { authenticate: true }),
   });
   await app.listen(0, '127.0.0.1');
   const port = (app.getHttpServer().address() as AddressInfo).port;
