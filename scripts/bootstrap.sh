@@ -59,7 +59,7 @@ if [[ $SKIP != *,python,* && -f python/scripts/setup-venv.sh ]]; then
   bash python/scripts/setup-venv.sh
 fi
 
-# --- 3a. test tools venv (pip-audit, schemathesis): small, kept apart from the ML environment ---
+# --- 3a. test tools venv (pip-audit, schemathesis, kubernetes-validate): kept apart from the ML environment ---
 tools_hash=$(sha256sum python/requirements-tools.txt | cut -c1-16)
 tools_dir="$HOME/.cache/cvp/tools-$tools_hash"
 # Made in place (a venv's scripts name their interpreter by absolute path); .complete marks success.
@@ -71,6 +71,26 @@ if [[ $SKIP != *,tools,* && ! -f "$tools_dir/.complete" ]]; then
   else
     rm -rf "$tools_dir"
     say "test tools venv failed; the dependency audit and the schema fuzz report skipped"
+  fi
+fi
+
+# --- 3a'. kustomize: renders deploy/k8s for the manifests' offline validation (apps/packager's
+# platform-k8s.spec.ts). Built once from the Go module proxy (~2 min, needs Go >= 1.22); without Go
+# the spec falls back to `kubectl kustomize` when kubectl is installed.
+kustomize_version=v5.5.0
+kustomize_bin="$HOME/.cache/cvp/bin/kustomize-$kustomize_version"
+if [[ $SKIP != *,tools,* && ! -x "$kustomize_bin" ]]; then
+  if command -v go >/dev/null; then
+    say "kustomize $kustomize_version (Go module proxy)"
+    kz_tmp=$(mktemp -d)
+    if GOBIN="$kz_tmp" go install "sigs.k8s.io/kustomize/kustomize/v5@$kustomize_version"; then
+      mkdir -p "$(dirname "$kustomize_bin")" && mv "$kz_tmp/kustomize" "$kustomize_bin"
+    else
+      say "kustomize build failed; the Kubernetes manifest spec needs it (or kubectl)"
+    fi
+    rm -rf "$kz_tmp"
+  else
+    say "no Go toolchain: kustomize not built; the Kubernetes manifest spec needs kubectl instead"
   fi
 fi
 
