@@ -2,7 +2,8 @@
 # Creates (or raises to R3) every JetStream stream, KV bucket and object bucket of cvp before the
 # services start. The services create them too when missing, but at one replica: pre-created ones
 # are left as they are, so this one-shot job is what puts them at R3 in a cluster.
-# Runs in the nats-box image (the `nats` CLI); idempotent, so it runs on every start/upgrade.
+# Runs in the nats-box image (the `nats` CLI; tested with natscli 0.5.0 against a 3-node
+# nats-server cluster); idempotent, so it runs on every start and upgrade.
 #   NATS_URL                 the cluster (default nats://nats:4222)
 #   CVP_JS_CONFIG_DIR        the stream configs, one <STREAM>.json each with num_replicas 3
 #                            (default: jetstream/ next to this script)
@@ -38,16 +39,16 @@ for f in "$dir"/*.json; do
   echo "stream $name: R$replicas"
 done
 
-# KV and object buckets are streams named KV_<bucket> / OBJ_<bucket>.
+# (`nats stream edit` on a bucket's stream asks for a confirmation no script can give: edit the bucket)
 if nats kv info "$leases" >/dev/null 2>&1; then
-  nats stream edit "KV_$leases" --replicas "$replicas" -f >/dev/null
+  nats kv edit "$leases" --history 64 --replicas "$replicas" >/dev/null
 else
   nats kv add "$leases" --history 64 --storage file --replicas "$replicas" >/dev/null
 fi
 echo "kv $leases: R$replicas"
 
 if nats object info "$artifacts" >/dev/null 2>&1; then
-  nats stream edit "OBJ_$artifacts" --replicas "$replicas" -f >/dev/null
+  nats object edit "$artifacts" --replicas "$replicas" >/dev/null
 else
   nats object add "$artifacts" --storage file --replicas "$replicas" >/dev/null
 fi
