@@ -74,25 +74,32 @@ if [[ $SKIP != *,tools,* && ! -f "$tools_dir/.complete" ]]; then
   fi
 fi
 
-# --- 3a'. kustomize: renders deploy/k8s for the manifests' offline validation (apps/packager's
-# platform-k8s.spec.ts). Built once from the Go module proxy (~2 min, needs Go >= 1.22); without Go
-# the spec falls back to `kubectl kustomize` when kubectl is installed.
+# --- 3a'. Go tools for the deploy files' offline checks (apps/packager/src/platform-deploy):
+# kustomize renders deploy/k8s (platform-k8s.spec.ts); the nats CLI runs deploy/cluster/jetstream-init.sh
+# against a 3-node nats-server cluster (platform-jetstream-init.spec.ts). Built once each from the Go
+# module proxy into ~/.cache/cvp/bin (~2 min each, needs Go >= 1.22); without Go the kustomize spec
+# falls back to `kubectl kustomize` and the init spec fails, naming what is missing.
 kustomize_version=v5.5.0
-kustomize_bin="$HOME/.cache/cvp/bin/kustomize-$kustomize_version"
-if [[ $SKIP != *,tools,* && ! -x "$kustomize_bin" ]]; then
-  if command -v go >/dev/null; then
-    say "kustomize $kustomize_version (Go module proxy)"
-    kz_tmp=$(mktemp -d)
-    if GOBIN="$kz_tmp" go install "sigs.k8s.io/kustomize/kustomize/v5@$kustomize_version"; then
-      mkdir -p "$(dirname "$kustomize_bin")" && mv "$kz_tmp/kustomize" "$kustomize_bin"
-    else
-      say "kustomize build failed; the Kubernetes manifest spec needs it (or kubectl)"
-    fi
-    rm -rf "$kz_tmp"
-  else
-    say "no Go toolchain: kustomize not built; the Kubernetes manifest spec needs kubectl instead"
+natscli_version=v0.5.0
+go_tool() { # <binary name> <module path> <version>
+  local bin="$HOME/.cache/cvp/bin/$1-$3"
+  [[ $SKIP == *,tools,* || -x "$bin" ]] && return 0
+  if ! command -v go >/dev/null; then
+    say "no Go toolchain: $1 $3 not built"
+    return 0
   fi
-fi
+  say "$1 $3 (Go module proxy)"
+  local tmp
+  tmp=$(mktemp -d)
+  if GOBIN="$tmp" go install "$2@$3"; then
+    mkdir -p "$(dirname "$bin")" && mv "$tmp/$(basename "${2%/v[0-9]*}")" "$bin"
+  else
+    say "$1 build failed; the deploy checks that need it will fail"
+  fi
+  rm -rf "$tmp"
+}
+go_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 "$kustomize_version"
+go_tool natscli github.com/nats-io/natscli/nats "$natscli_version"
 
 # --- 3b. ONNX Runtime GPU build -------------------------------------------------------------
 # After npm ci (which reinstalls the bundled CPU library) and the venv (whose torch wheels carry the
