@@ -177,6 +177,19 @@ describe('Kubernetes manifests (Kustomize + kubernetes-validate --strict, offlin
     for (let i = 0; i < 3; i++) expect(conf).toContain(`nats://nats-${i}.${headless.metadata.name}:6222`);
     expect(conf).toMatch(/jetstream \{/);
     expect(conf).toContain('server_name: $POD_NAME');
+    // the server itself parses it (Debian's nats-server, `-t`: check the configuration and exit)
+    const dir = scratchDir('nats-conf');
+    try {
+      writeFileSync(path.join(dir, 'nats.conf'), conf);
+      const t = spawnSync('nats-server', ['-c', path.join(dir, 'nats.conf'), '-t'], {
+        encoding: 'utf8',
+        timeout: 30_000,
+        env: { ...process.env, POD_NAME: 'nats-0' },
+      });
+      expect([t.status, t.stderr.trim()]).toEqual([0, expect.stringMatching(/ is valid$/)]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     const init = rs.find((r) => r.kind === 'ConfigMap' && r.metadata.name.startsWith('cvp-jetstream-init'))!;
     const streams = Object.entries(init.data as Record<string, string>).filter(([k]) => k.endsWith('.json'));
     expect(streams.length).toBeGreaterThanOrEqual(7);
