@@ -156,5 +156,11 @@ describe('cluster compose file (docker-compose 1.29 offline validation; no Docke
       }
       if (name.startsWith('inference-')) expect(env.CVP_INFER_AUTH).toBe('required');
     }
+    // GPU lease clients on one host count against one pool, whatever their container's host name
+    const nodes = Object.entries(services)
+      .filter(([n]) => /^(inference|bench|trainer-bridge)-\d+$/.test(n))
+      .map(([, s]) => s.environment?.CVP_GPU_NODE);
+    expect(nodes).toHaveLength(6);
+    expect(new Set(nodes)).toEqual(new Set(['gpu-node-1']));
   });
 });

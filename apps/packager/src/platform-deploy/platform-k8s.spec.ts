@@ -211,6 +211,12 @@ describe('Kubernetes manifests (Kustomize + kubernetes-validate --strict, offlin
         expect([c.name, (c.envFrom ?? []).some((f: { secretRef?: unknown }) => f.secretRef)]).toEqual([c.name, false]);
         if (c.name === 'inference')
           expect(c.env.find((e: { name: string }) => e.name === 'CVP_INFER_AUTH').value).toBe('required');
+        // GPU lease clients count against their machine's pool (the pod's node, not its host name)
+        if (['inference', 'bench', 'trainer-bridge'].includes(c.name))
+          expect([c.name, c.env.find((e: { name: string }) => e.name === 'CVP_GPU_NODE')?.valueFrom]).toEqual([
+            c.name,
+            { fieldRef: { fieldPath: 'spec.nodeName' } },
+          ]);
       }
     expect(secretRefs.sort()).toEqual([
       ['gateway', 'CVP_ADMIN_PASSWORD=admin-password'],
