@@ -59,7 +59,7 @@ if [[ $SKIP != *,python,* && -f python/scripts/setup-venv.sh ]]; then
   bash python/scripts/setup-venv.sh
 fi
 
-# --- 3a. test tools venv (pip-audit, schemathesis): small, kept apart from the ML environment ---
+# --- 3a. test tools venv (pip-audit, schemathesis, kubernetes-validate): kept apart from the ML environment ---
 tools_hash=$(sha256sum python/requirements-tools.txt | cut -c1-16)
 tools_dir="$HOME/.cache/cvp/tools-$tools_hash"
 # Made in place (a venv's scripts name their interpreter by absolute path); .complete marks success.
@@ -73,6 +73,33 @@ if [[ $SKIP != *,tools,* && ! -f "$tools_dir/.complete" ]]; then
     say "test tools venv failed; the dependency audit and the schema fuzz report skipped"
   fi
 fi
+
+# --- 3a'. Go tools for the deploy files' offline checks (apps/packager/src/platform-deploy):
+# kustomize renders deploy/k8s (platform-k8s.spec.ts); the nats CLI runs deploy/cluster/jetstream-init.sh
+# against a 3-node nats-server cluster (platform-jetstream-init.spec.ts). Built once each from the Go
+# module proxy into ~/.cache/cvp/bin (~2 min each, needs Go >= 1.22); without Go the kustomize spec
+# falls back to `kubectl kustomize` and the init spec fails, naming what is missing.
+kustomize_version=v5.5.0
+natscli_version=v0.5.0
+go_tool() { # <binary name> <module path> <version>
+  local bin="$HOME/.cache/cvp/bin/$1-$3"
+  [[ $SKIP == *,tools,* || -x "$bin" ]] && return 0
+  if ! command -v go >/dev/null; then
+    say "no Go toolchain: $1 $3 not built"
+    return 0
+  fi
+  say "$1 $3 (Go module proxy)"
+  local tmp
+  tmp=$(mktemp -d)
+  if GOBIN="$tmp" go install "$2@$3"; then
+    mkdir -p "$(dirname "$bin")" && mv "$tmp/$(basename "${2%/v[0-9]*}")" "$bin"
+  else
+    say "$1 build failed; the deploy checks that need it will fail"
+  fi
+  rm -rf "$tmp"
+}
+go_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 "$kustomize_version"
+go_tool natscli github.com/nats-io/natscli/nats "$natscli_version"
 
 # --- 3b. ONNX Runtime GPU build -------------------------------------------------------------
 # After npm ci (which reinstalls the bundled CPU library) and the venv (whose torch wheels carry the

@@ -196,13 +196,14 @@ function requireDockerCompose(): void {
 /** Config keys the root compose file requires from the operator (it ships no default credential). */
 const COMPOSE_REQUIRED_ENV = { CVP_GRAFANA_ADMIN_PASSWORD: 'compose-validation-only' };
 
-export function composeConfigCheck(file: string): { ok: boolean; output: string } {
+/** `docker-compose config -q` with only PATH, HOME, the root file's required keys and `env` set. */
+export function composeConfigCheck(file: string, env: Record<string, string> = {}): { ok: boolean; output: string } {
   requireDockerCompose();
   const r = spawnSync('docker-compose', ['-f', file, 'config', '-q'], {
     encoding: 'utf8',
     cwd: path.dirname(file),
     timeout: 60_000,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...COMPOSE_REQUIRED_ENV },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...COMPOSE_REQUIRED_ENV, ...env },
   });
   return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
 }
