@@ -215,9 +215,22 @@ describe('bench: yolov8n preset -> bench job -> 9 steps, selection, decision rec
         variant: c.variant,
         batch: c.batch,
         modelFile: path.basename(c.modelPath),
-        chosen: { ...r.decision.chosen, modelPath: path.basename(r.decision.chosen!.modelPath) },
+        // The serving layout (instances x threads) is measured after selection, under load, and
+        // named with its reason in each record (decision.instances): compared per run, below.
+        chosen: {
+          ...r.decision.chosen,
+          modelPath: path.basename(r.decision.chosen!.modelPath),
+          options: withoutLayout(r.decision.chosen!.options),
+        },
       };
     };
+    const withoutLayout = (o: Record<string, unknown>) =>
+      Object.fromEntries(Object.entries(o).filter(([k]) => k !== 'instances' && k !== 'threads'));
+    for (const r of [report, again])
+      if (r.decision.instances) {
+        const o = r.decision.chosen!.options;
+        expect({ instances: o.instances ?? 1, threads: o.threads }).toEqual(r.decision.instances.chosen);
+      }
     // Same measurements give the same choice (engine-selector.spec); two runs give the same choice
     // only where their measurements agree. On a loaded 2-core host the p95 of a few iterations is
     // its slowest sample, and one preemption moves it past any margin the spread within a run
@@ -241,7 +254,11 @@ describe('bench: yolov8n preset -> bench job -> 9 steps, selection, decision rec
       console.warn(`bench runs chose differently on a noisy host, as their own records explain: ${why.join('; ')}`);
     } else {
       expect(second.selectedId).toBe(first.selectedId);
-      expect(second.selected).toMatchObject({ engine: config(report).engine, options: config(report).options });
+      // What the job hands to a deployment is what its own record chose, layout included.
+      expect(second.selected).toMatchObject({
+        engine: again.decision.chosen!.engine,
+        options: again.decision.chosen!.options,
+      });
       expect(config(again)).toEqual(config(report));
     }
     // The ranked order past the choice is not asserted: ranks outside the noise margin follow p95
