@@ -12,6 +12,65 @@ const { startNatsServer } = require('../../../../scripts/lib/nats-server') as {
 };
 
 const TERMINAL = ['succeeded', 'failed', 'cancelled'];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface SseEvent {
+  id: number;
+  event: string;
+  data: Record<string, unknown>;
+}
+
+/** An SSE client that collects events as they come; `ended` resolves when the server closes the stream. */
+/** Every stream a test opened, closed before the gateways (an open stream would hold their shutdown). */
+const opened: AbortController[] = [];
+
+function openSse(url: string, headers: Record<string, string> = {}) {
+  const ac = new AbortController();
+  opened.push(ac);
+  const events: SseEvent[] = [];
+  let status = 0;
+  const ended = (async () => {
+    const res = await fetch(url, { headers, signal: ac.signal });
+    status = res.status;
+    if (res.status !== 200 || !res.body) return;
+    let buf = '';
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buf += Buffer.from(chunk).toString('utf8');
+      let i;
+      while ((i = buf.indexOf('\n\n')) >= 0) {
+        const block = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        const e: Partial<SseEvent> = {};
+        for (const line of block.split('\n')) {
+          if (line.startsWith('id: ')) e.id = Number(line.slice(4));
+          else if (line.startsWith('event: ')) e.event = line.slice(7);
+          else if (line.startsWith('data: ')) e.data = JSON.parse(line.slice(6)) as Record<string, unknown>;
+        }
+        if (e.id !== undefined) events.push(e as SseEvent);
+      }
+    }
+  })().catch((e) => {
+    if (!ac.signal.aborted) throw e;
+  });
+  return {
+    events,
+    status: () => status,
+    ended,
+    close: async () => {
+      ac.abort();
+      await ended;
+    },
+    /** Waits (bounded) until an event with this id arrived. */
+    async waitForId(id: number, ms = 15_000): Promise<void> {
+      const until = Date.now() + ms;
+      while (!events.some((e) => e.id === id)) {
+        if (Date.now() > until)
+          throw new Error(`event ${id} did not arrive within ${ms} ms (got ${events.map((e) => e.id)})`);
+        await sleep(20);
+      }
+    },
+  };
+}
 
 /**
  * Two gateways on one PostgreSQL database: worker events for one job reach both (a redelivery,
@@ -30,11 +89,18 @@ describe('job state changes with two gateways on one PostgreSQL database', () =>
     nats = await startNatsServer({ storeDir: path.join(process.env.CVP_TEST_DIR!, `nats-two-gw-${randomUUID()}`) });
     const url = await pg.createDatabase(`cvp_two_gw_${randomBytes(4).toString('hex')}`);
     // One secret: a token issued by one gateway is honoured by the other (a balancer may pick either).
-    const env = { CVP_DB_URL: url, CVP_NATS_URL: nats.url, CVP_JWT_SECRET: randomBytes(32).toString('hex') };
+    const env = {
+      CVP_DB_URL: url,
+      CVP_NATS_URL: nats.url,
+      CVP_JWT_SECRET: randomBytes(32).toString('hex'),
+      // Streams must get other gateways' events from their notices, not from the fallback re-read.
+      CVP_JOB_SSE_POLL_MS: '60000',
+    };
     a = await startGatewayTestApp({ env });
     b = await startGatewayTestApp({ env });
   });
   afterAll(async () => {
+    for (const ac of opened) ac.abort();
     await a?.close();
     await b?.close();
     await nats?.stop();
@@ -110,5 +176,59 @@ describe('job state changes with two gateways on one PostgreSQL database', () =>
     // The race was real: some changes lost their conditional update and were decided again.
     const conflicts = ((await transitionConflicts.get()).values[0]?.value ?? 0) - conflictsBefore;
     expect(conflicts).toBeGreaterThan(0);
+  });
+
+  it('SSE from any replica: a token from one gateway opens the stream on the other, events stored on either reach it, and Last-Event-ID resumes on the other gateway with nothing lost', async () => {
+    const svcA = a.app.get(JobsService);
+    const svcB = b.app.get(JobsService);
+    const token = await a.login('engineer');
+    const created = await fetch(`${a.api}/jobs/convert`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ modelId: 'missing-model-sse' }),
+    });
+    const id = ((await created.json()) as { id: string }).id;
+    const t = (await (
+      await fetch(`${a.api}/jobs/${id}/events/token`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })
+    ).json()) as { streamToken: string; url: string };
+
+    // A token for another job, or a changed one, opens nothing on either gateway.
+    const other = openSse(`${b.api}/jobs/${randomUUID()}/events?streamToken=${t.streamToken}`);
+    await other.ended;
+    expect(other.status()).toBe(401);
+    const changed = openSse(`${b.baseUrl}${t.url}x`);
+    await changed.ended;
+    expect(changed.status()).toBe(401);
+
+    // Stream 1 on gateway B with A's token; events stored by A (relayed) and by B (local).
+    const s1 = openSse(`${b.baseUrl}${t.url}`);
+    await s1.waitForId(1);
+    await svcA.applyWorkerEvent(event(id, { state: 'running', attempt: 1 })); // 2
+    await svcA.applyWorkerEvent(event(id, { progress: 0.2, stage: 'a' })); // 3
+    await s1.waitForId(3);
+    await svcB.applyWorkerEvent(event(id, { progress: 0.4, stage: 'b' })); // 4
+    await svcA.applyWorkerEvent(event(id, { progress: 0.5, stage: 'a' })); // 5
+    await s1.waitForId(5);
+    await s1.close(); // the client loses gateway B
+
+    // Stored while no client is connected.
+    await svcB.applyWorkerEvent(event(id, { progress: 0.6, stage: 'b' })); // 6
+    const lastSeen = s1.events[s1.events.length - 1].id;
+    expect(lastSeen).toBe(5);
+
+    // Stream 2 on gateway A, resuming after the last event it saw; the rest is stored by B.
+    const s2 = openSse(`${a.baseUrl}${t.url}`, { 'last-event-id': String(lastSeen) });
+    await s2.waitForId(6);
+    await svcB.applyWorkerEvent(event(id, { progress: 0.8, stage: 'b' })); // 7
+    await s2.waitForId(7);
+    await svcB.applyWorkerEvent(event(id, { state: 'failed', error: 'done here' })); // 8
+    const endedByServer = await Promise.race([s2.ended.then(() => true), sleep(15_000).then(() => false)]);
+    if (!endedByServer) await s2.close();
+    expect(endedByServer).toBe(true); // after the terminal event
+
+    const ids = [...s1.events, ...s2.events].map((e) => e.id);
+    expect(ids).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(s2.events[s2.events.length - 1].data).toMatchObject({ state: 'failed', error: 'done here' });
+    expect((await svcA.eventsAfter(id, 0)).map((e) => e.seq)).toEqual(ids);
   });
 });
