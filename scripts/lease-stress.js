@@ -4,9 +4,12 @@
  * Races acquire / renew / release / crash against the real GPU lease service for a given time and
  * prints the largest number of simultaneous holders it observed (from the service's own table, as
  * an independent KV watcher sees every write, and from the clients' side) and the grant latency
- * percentiles. Writes the result to bench/results/lease-stress.json.
+ * percentiles. Writes the result to bench/results/lease-stress.json (or --out).
+ * --gateways N runs N lease services on one table (N gateways); --nodes N spreads the clients
+ * over N nodes, each with its own pool of --tokens, and checks every pool separately.
  *
- *   node scripts/lease-stress.js [--seconds 20] [--clients 16] [--tokens 2] [--ttl-ms 1000] [--crash-rate 0.1] [--nats nats://127.0.0.1:4222]
+ *   node scripts/lease-stress.js [--seconds 20] [--clients 16] [--tokens 2] [--ttl-ms 1000] [--crash-rate 0.1]
+ *     [--gateways 1] [--nodes 1] [--out FILE] [--nats nats://127.0.0.1:4222]
  *
  * Without --nats it starts its own nats-server (JetStream) in a temp dir. Loads the TypeScript
  * sources directly (no build needed).
@@ -33,6 +36,8 @@ function args() {
     tokens: 2,
     ttlMs: 1000,
     crashRate: 0.1,
+    gateways: 1,
+    nodes: 1,
     nats: undefined,
     out: path.join(root, 'bench/results/lease-stress.json'),
   };
@@ -45,12 +50,16 @@ function args() {
     else if (k === '--tokens') a.tokens = Number(v);
     else if (k === '--ttl-ms') a.ttlMs = Number(v);
     else if (k === '--crash-rate') a.crashRate = Number(v);
+    else if (k === '--gateways') a.gateways = Number(v);
+    else if (k === '--nodes') a.nodes = Number(v);
     else if (k === '--nats') a.nats = v;
     else if (k === '--out') a.out = path.resolve(v);
     else throw new Error(`unknown argument ${k}`);
   }
   if (!(a.seconds > 0 && a.seconds <= 3600)) throw new Error('--seconds must be in (0, 3600]');
   if (!(a.clients >= 1 && a.clients <= 200)) throw new Error('--clients must be 1..200');
+  if (!(Number.isInteger(a.gateways) && a.gateways >= 1 && a.gateways <= 8)) throw new Error('--gateways must be 1..8');
+  if (!(Number.isInteger(a.nodes) && a.nodes >= 1 && a.nodes <= 16)) throw new Error('--nodes must be 1..16');
   return a;
 }
 
@@ -67,17 +76,25 @@ async function main() {
   if (!a.nats) nats = await startNatsServer({ storeDir: path.join(dir, 'nats'), logFile: path.join(dir, 'nats.log') });
   const url = a.nats ?? nats.url;
   const bucket = `LEASE_STRESS_${randomUUID().slice(0, 8)}`;
-  const service = await startLeaseService({ natsUrl: url, bucket, tokens: a.tokens, sweepMs: 50 });
+  // Several lease services on one table = several gateways; each node has a pool of `tokens`.
+  const services = [];
+  for (let g = 0; g < a.gateways; g++)
+    services.push(await startLeaseService({ natsUrl: url, bucket, tokens: a.tokens, sweepMs: 50 }));
+  const nodeOf = (i) => (a.nodes === 1 ? 'test-node' : `gpu-${(i % a.nodes) + 1}`);
   const monitor = await watchLeaseTable(url, bucket, logger);
 
   const lag = monitorEventLoopDelay({ resolution: 10 });
   lag.enable();
   const live = new Set();
   let clientMax = 0;
+  const clientMaxByNode = {};
   const sampler = setInterval(() => {
-    let n = 0;
-    for (const l of live) if (l.isHeld()) n++;
-    if (n > clientMax) clientMax = n;
+    const byNode = {};
+    for (const l of live) if (l.isHeld()) byNode[l.node] = (byNode[l.node] ?? 0) + 1;
+    for (const [n, c] of Object.entries(byNode)) {
+      if (c > clientMax) clientMax = c;
+      if (c > (clientMaxByNode[n] ?? 0)) clientMaxByNode[n] = c;
+    }
   }, 1);
   const latencies = [];
   const counts = { grants: 0, releases: 0, crashes: 0, lost: 0, errors: 0 };
@@ -85,7 +102,7 @@ async function main() {
   const deadline = Date.now() + a.seconds * 1000;
 
   const worker = async (i) => {
-    let c = await startLeaseClient(url, `stress-${i}`, logger, 200);
+    let c = await startLeaseClient(url, `stress-${i}`, logger, 200, nodeOf(i));
     while (Date.now() < deadline) {
       const t0 = process.hrtime.bigint();
       let lease;
@@ -113,7 +130,7 @@ async function main() {
         counts.crashes++;
         lease.abandon(); // stops renewing, never releases; then the "process" dies
         await c.bus.close();
-        c = await startLeaseClient(url, `stress-${i}-r${counts.crashes}`, logger, 200);
+        c = await startLeaseClient(url, `stress-${i}-r${counts.crashes}`, logger, 200, nodeOf(i));
       } else {
         await lease.release();
         counts.releases++;
@@ -141,7 +158,13 @@ async function main() {
   clearInterval(sampler);
   await sleep(200);
   await monitor.stop();
-  await service.close();
+  const { GpuLeaseService } = require(path.join(root, 'apps/gateway/src/gpu-leases/gpu-lease.service.ts'));
+  const { LeaseStore } = require(path.join(root, 'apps/gateway/src/gpu-leases/lease-store.ts'));
+  const perGateway = services.map((s) => ({
+    grantsDecided: s.get(GpuLeaseService).grantsDecided,
+    casConflicts: s.get(LeaseStore).casConflicts,
+  }));
+  for (const s of services) await s.close();
   if (nats) await nats.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 
@@ -149,12 +172,23 @@ async function main() {
   const r2 = (x) => (x === null ? null : Math.round(x * 100) / 100);
   const result = {
     at: new Date().toISOString(),
-    settings: { seconds: a.seconds, clients: a.clients, tokens: a.tokens, ttlMs: a.ttlMs, crashRate: a.crashRate },
-    maxSimultaneousHolders: Math.max(monitor.maxHolders(), clientMax),
-    maxHoldersInServiceTable: monitor.maxHolders(),
+    settings: {
+      seconds: a.seconds,
+      clients: a.clients,
+      tokens: a.tokens,
+      ttlMs: a.ttlMs,
+      crashRate: a.crashRate,
+      gateways: a.gateways,
+      nodes: a.nodes,
+    },
+    note0: 'tokens is the pool of each node; maxSimultaneousHolders is the largest number on one node',
+    maxSimultaneousHolders: Math.max(...Object.values(monitor.maxHoldersByNode()), clientMax, 0),
+    maxHoldersInServiceTable: Math.max(...Object.values(monitor.maxHoldersByNode()), 0),
     maxHoldersClientSide: clientMax,
+    maxHoldersByNode: { serviceTable: monitor.maxHoldersByNode(), clientSide: clientMaxByNode },
     tableRevisionsObserved: monitor.revisions(),
-    invariantHeld: Math.max(monitor.maxHolders(), clientMax) <= a.tokens,
+    invariantHeld: Math.max(...Object.values(monitor.maxHoldersByNode()), clientMax, 0) <= a.tokens,
+    gateways: perGateway,
     ...counts,
     lostReasons,
     grantLatencyMs: {

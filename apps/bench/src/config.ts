@@ -1,3 +1,4 @@
+import { gpuNodeConfigShape } from '@cvp/gpu-lease';
 import { baseConfigSchema, portKey } from '@cvp/platform';
 import { z } from 'zod';
 
@@ -23,6 +24,8 @@ const bool = (def: boolean) =>
 
 /** bench config: environment values validated at start-up; every key has a local default. */
 export const benchConfigSchema = baseConfigSchema.extend({
+  /** The GPU pool this machine's leases count against (CVP_GPU_NODE, default: the host name). */
+  ...gpuNodeConfigShape,
   CVP_BENCH_PORT: portKey(3102),
   CVP_BENCH_WARMUP: z.coerce.number().int().min(0).max(1000).default(3),
   CVP_BENCH_ITERATIONS: z.coerce.number().int().min(2).max(100000).default(20),

@@ -1,3 +1,4 @@
+import { gpuNodeConfigShape } from '@cvp/gpu-lease';
 import { baseConfigSchema, portKey } from '@cvp/platform';
 import { z } from 'zod';
 
@@ -5,6 +6,8 @@ const int = (def: number, min: number, max: number) => z.coerce.number().int().m
 
 /** inference config: environment values validated at start-up; every key has a local default. */
 export const inferenceConfigSchema = baseConfigSchema.extend({
+  /** The GPU pool this machine's leases count against (CVP_GPU_NODE, default: the host name). */
+  ...gpuNodeConfigShape,
   CVP_INFERENCE_PORT: portKey(8000),
   /** The native core's gRPC address (loopback). */
   CVP_NATIVE_ADDR: z

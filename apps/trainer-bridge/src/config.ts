@@ -1,3 +1,4 @@
+import { gpuNodeConfigShape } from '@cvp/gpu-lease';
 import { baseConfigSchema, portKey } from '@cvp/platform';
 import { sandboxConfigShape } from '@cvp/sandbox';
 import { z } from 'zod';
@@ -6,6 +7,8 @@ const ms = (def: number, min = 1) => z.coerce.number().int().min(min).default(de
 
 /** trainer-bridge config: environment values validated at start-up; every key has a local default. */
 export const trainerBridgeConfigSchema = baseConfigSchema.extend({
+  /** The GPU pool this machine's leases count against (CVP_GPU_NODE, default: the host name). */
+  ...gpuNodeConfigShape,
   CVP_TRAINER_PORT: portKey(3101),
   /** Interpreter of python/'s venv (relative paths are resolved against the working directory). */
   CVP_PYTHON: z.string().min(1).default('python/.venv/bin/python'),

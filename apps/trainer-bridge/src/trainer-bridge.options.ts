@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { hostGpuNode } from '@cvp/gpu-lease';
 import type { TrainerBridgeConfig } from './config';
 import type { PythonRunnerOptions } from './python-runner/python-runner.options';
 
@@ -13,6 +14,8 @@ export interface TrainerBridgeOptions {
   trainTimeoutMs: number;
   tuneTimeoutMs: number;
   gpuTokens: number;
+  /** The GPU pool this machine's leases count against (the trial wrappers inherit it). */
+  gpuNode: string;
   leaseTtlMs: number;
   leaseWaitMs: number;
   registryTimeoutMs: number;
@@ -44,6 +47,7 @@ export function toTrainerBridgeOptions(c: TrainerBridgeConfig, cwd = process.cwd
     trainTimeoutMs: c.CVP_TRAIN_TIMEOUT_MS,
     tuneTimeoutMs: c.CVP_TUNE_TIMEOUT_MS,
     gpuTokens: c.CVP_GPU_TOKENS,
+    gpuNode: c.CVP_GPU_NODE ?? hostGpuNode(),
     leaseTtlMs: c.CVP_LEASE_TTL_MS,
     leaseWaitMs: c.CVP_LEASE_WAIT_MS,
     registryTimeoutMs: c.CVP_REGISTRY_TIMEOUT_MS,

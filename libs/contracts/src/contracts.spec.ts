@@ -26,12 +26,17 @@ describe('lease payloads', () => {
     const ok = {
       ...v,
       requestId: 'req-12345',
+      node: 'gpu-a',
       holder: 'bench:j1',
       priority: 'bench' as const,
       ttlMs: 3000,
       waitMs: 1000,
     };
     expect(validate(LeaseAcquireContract, ok)).toEqual(ok);
+    expect(validate(LeaseAcquireContract, { ...ok, node: 'host-1:0' }).node).toBe('host-1:0');
+    const { node: _node, ...withoutNode } = ok;
+    expect(() => validate(LeaseAcquireContract, withoutNode)).toThrow(/node/);
+    expect(() => validate(LeaseAcquireContract, { ...ok, node: 'no spaces' })).toThrow(/node/);
     expect(() => validate(LeaseAcquireContract, { ...ok, ttlMs: 50 })).toThrow(/ttlMs/);
     expect(() => validate(LeaseAcquireContract, { ...ok, priority: 'urgent' })).toThrow(/priority/);
   });

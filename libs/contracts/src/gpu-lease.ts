@@ -15,9 +15,19 @@ export const leasePrioritySchema = z.enum(LEASE_PRIORITIES);
 const requestId = z.string().min(8).max(64);
 const leaseId = z.string().min(8).max(64);
 const fencingToken = z.number().int().min(1);
+/**
+ * The GPU pool a lease counts against: a node name (one pool per machine) or a GPU on it
+ * ("host:0", one pool per GPU). Each pool has its own tokens.
+ */
+export const GPU_NODE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,62}$/;
+export const gpuNodeSchema = z
+  .string()
+  .regex(GPU_NODE_PATTERN, 'a node name: letters, digits and . _ : / - (at most 63, starting with a letter or digit)');
 
 export const leaseAcquireSchema = message({
   requestId,
+  /** The pool (node or GPU) the work will run on. */
+  node: gpuNodeSchema,
   holder: z.string().min(1).max(200),
   priority: leasePrioritySchema,
   ttlMs: z.number().int().min(200).max(3_600_000),
@@ -34,6 +44,7 @@ export const leaseGrantSchema = z
     leaseId,
     fencingToken,
     holder: z.string(),
+    node: gpuNodeSchema,
     ttlMs: z.number().int().min(1),
     /** Time left on the lease when the reply was sent; the client's deadline is its send time plus this (never later than the service's). */
     expiresInMs: z.number().int().min(0),
@@ -92,6 +103,7 @@ export const LeaseGrantedNoticeContract = contract<LeaseGrantedNotice>('gpu.leas
 export interface GpuLeaseHolderView {
   id: string;
   holder: string;
+  node: string;
   priority: z.infer<typeof leasePrioritySchema>;
   fencingToken: number;
   grantedAt: string;
@@ -101,14 +113,26 @@ export interface GpuLeaseHolderView {
 export interface GpuLeaseWaiterView {
   requestId: string;
   holder: string;
+  node: string;
   priority: z.infer<typeof leasePrioritySchema>;
+  /** 1-based place in its node's queue. */
   position: number;
   enqueuedAt: string;
   waitingMs: number;
 }
-export interface GpuLeasesView {
+/** One node's (or GPU's) token pool. */
+export interface GpuLeasePoolView {
+  node: string;
   tokens: number;
   inUse: number;
+  waiting: number;
+}
+export interface GpuLeasesView {
+  /** Default pool size (a node without its own setting). */
+  tokens: number;
+  /** Holders on every node together. */
+  inUse: number;
+  pools: GpuLeasePoolView[];
   holders: GpuLeaseHolderView[];
   waiters: GpuLeaseWaiterView[];
 }

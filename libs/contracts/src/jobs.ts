@@ -305,6 +305,19 @@ export const jobEventSchema = message({
 export type JobEvent = z.infer<typeof jobEventSchema>;
 export const JobEventContract = contract<JobEvent>('job.event', jobEventSchema);
 
+/**
+ * On `cvp.jobs.<id>.stored` (core NATS, every gateway listens): a gateway stored the job's event
+ * `seq`. A hint only: gateways holding SSE streams of that job read the events from the database.
+ */
+export const jobEventStoredSchema = message({
+  jobId: id,
+  seq: z.number().int().min(1),
+  /** The gateway process that stored it (it ignores its own notices). */
+  origin: z.string().min(1).max(64),
+});
+export type JobEventStored = z.infer<typeof jobEventStoredSchema>;
+export const JobEventStoredContract = contract<JobEventStored>('job.event.stored', jobEventStoredSchema);
+
 /** Cancel request on `cvp.jobs.<id>.cancel` (core NATS, request-reply). */
 export const jobCancelSchema = message({ jobId: id, requestedBy: z.string().min(1) });
 export type JobCancel = z.infer<typeof jobCancelSchema>;

@@ -13,6 +13,9 @@ export const Subjects = {
   jobCancel: (jobId: string) => `cvp.jobs.${jobId}.cancel`,
   jobCancelAll: 'cvp.jobs.*.cancel',
   jobDeadLetter: 'cvp.jobs.deadletter',
+  /** Core NATS, heard by every gateway: a gateway stored an event of this job (SSE streams elsewhere read it). */
+  jobEventStored: (jobId: string) => `cvp.jobs.${jobId}.stored`,
+  jobEventStoredAll: 'cvp.jobs.*.stored',
   /** Request-reply answered by the gateway: a job's state (worker idempotency check). */
   jobStatus: 'cvp.jobs.status.get',
 

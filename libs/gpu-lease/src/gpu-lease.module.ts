@@ -1,7 +1,14 @@
 import { type BeforeApplicationShutdown, type DynamicModule, Global, Inject, Injectable, Module } from '@nestjs/common';
-import { MessageBus, SERVICE_LOGGER } from '@cvp/platform';
+import { MessageBus, SERVICE_CONFIG, SERVICE_LOGGER } from '@cvp/platform';
+import { gpuNodeSchema } from '@cvp/contracts';
 import type { Logger } from 'pino';
 import { NatsGpuLeaseClient, type NatsGpuLeaseClientOptions } from './nats-lease-client';
+
+/** The service config key naming this machine's GPU pool; absent: the host name. */
+export const gpuNodeConfigShape = { CVP_GPU_NODE: gpuNodeSchema.optional() };
+
+const gpuNodeOf = (config: Record<string, unknown>): string | undefined =>
+  typeof config.CVP_GPU_NODE === 'string' && config.CVP_GPU_NODE ? config.CVP_GPU_NODE : undefined;
 
 /** Injection token of the GpuLeaseClient (an interface, so it needs a token). */
 export const GPU_LEASE_CLIENT = Symbol('GPU_LEASE_CLIENT');
@@ -32,9 +39,13 @@ export class GpuLeaseModule {
         { provide: OPTIONS, useValue: options },
         {
           provide: GPU_LEASE_CLIENT,
-          inject: [MessageBus, OPTIONS, SERVICE_LOGGER],
-          useFactory: (bus: MessageBus, opts: Omit<NatsGpuLeaseClientOptions, 'logger'>, logger: Logger) =>
-            new NatsGpuLeaseClient(bus, { ...opts, logger }),
+          inject: [MessageBus, OPTIONS, SERVICE_LOGGER, SERVICE_CONFIG],
+          useFactory: (
+            bus: MessageBus,
+            opts: Omit<NatsGpuLeaseClientOptions, 'logger'>,
+            logger: Logger,
+            config: Record<string, unknown>,
+          ) => new NatsGpuLeaseClient(bus, { node: gpuNodeOf(config), ...opts, logger }),
         },
         { provide: NatsGpuLeaseClient, useExisting: GPU_LEASE_CLIENT },
         LeaseShutdown,

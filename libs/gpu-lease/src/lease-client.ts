@@ -9,6 +9,8 @@ export interface AcquireOptions {
   /** Who holds it, for humans: "<service>:<job or deployment id>". */
   holder: string;
   priority: LeasePriority;
+  /** The pool (node or GPU, e.g. "host:0") the work runs on; default: the client's node. */
+  node?: string;
   /** Lease time-to-live; the client renews every ttl/3. */
   ttlMs: number;
   /** How long to wait in the queue before giving up (LeaseTimeoutError). */
@@ -29,6 +31,8 @@ export interface Lease {
   /** Grows with every grant; work that commits GPU results checks it is still current. */
   readonly fencingToken: number;
   readonly holder: string;
+  /** The pool it counts against. */
+  readonly node: string;
   /**
    * Resolves when the lease is lost (not renewed in time, force-released); never rejects. On a
    * missed renewal it fires stopMarginMs before the service's expiry, so the holder can stop first.

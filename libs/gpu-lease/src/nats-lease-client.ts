@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import {
+  GPU_NODE_PATTERN,
   type LeaseAcquireReply,
   LeaseAcquireContract,
   LeaseAcquireReplyContract,
@@ -15,8 +17,22 @@ import { createInbox, type Subscription } from 'nats';
 import type { Logger } from 'pino';
 import { type AcquireOptions, type GpuLeaseClient, type Lease, LeaseTimeoutError } from './lease-client';
 
+/**
+ * The pool name of this machine: the host name, made a valid node name (a container's host name
+ * is its pod or container name, so deployments set CVP_GPU_NODE to the machine's name instead).
+ */
+export function hostGpuNode(name = hostname()): string {
+  const n = name
+    .replace(/[^A-Za-z0-9._:/-]/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 63);
+  return GPU_NODE_PATTERN.test(n) ? n : 'localhost';
+}
+
 export interface NatsGpuLeaseClientOptions {
   logger: Logger;
+  /** The pool acquires count against unless they name one (default: hostGpuNode()). */
+  node?: string;
   /** How often a waiter re-sends its acquire (keeps it alive in the queue, survives service restarts). */
   pollMs?: number;
   /** Bound on each request to the lease service. */
@@ -62,6 +78,7 @@ class HeldLease implements Lease {
     readonly id: string,
     readonly fencingToken: number,
     readonly holder: string,
+    readonly node: string,
     private readonly ttlMs: number,
     /** Local deadline: send time of the granting request + the time left the service reported. */
     deadline: number,
@@ -163,6 +180,8 @@ export class NatsGpuLeaseClient implements GpuLeaseClient {
   readonly logger: Logger;
   readonly requestTimeoutMs: number;
   readonly renewRetryMs: number;
+  /** The default pool of this client's acquires. */
+  readonly node: string;
   private readonly pollMs: number;
   private readonly held = new Set<HeldLease>();
   private readonly waking = new Map<string, () => void>();
@@ -179,6 +198,8 @@ export class NatsGpuLeaseClient implements GpuLeaseClient {
     this.pollMs = opts.pollMs ?? 500;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 2000;
     this.renewRetryMs = opts.renewRetryMs ?? 250;
+    this.node = opts.node ?? hostGpuNode();
+    if (!GPU_NODE_PATTERN.test(this.node)) throw new Error(`GPU node name "${this.node}" is not valid`);
   }
 
   private ensureInbox(): string {
@@ -194,6 +215,7 @@ export class NatsGpuLeaseClient implements GpuLeaseClient {
   async acquire(opts: AcquireOptions): Promise<Lease> {
     if (this.closed) throw new Error('GPU lease client is closed');
     const requestId = randomUUID();
+    const node = opts.node ?? this.node;
     const started = Date.now();
     const giveUpAt = started + opts.waitMs;
     const notify = this.ensureInbox();
@@ -221,6 +243,7 @@ export class NatsGpuLeaseClient implements GpuLeaseClient {
             Subjects.leaseAcquire,
             {
               requestId,
+              node,
               holder: opts.holder,
               priority: opts.priority,
               ttlMs: opts.ttlMs,
@@ -245,6 +268,7 @@ export class NatsGpuLeaseClient implements GpuLeaseClient {
             l.leaseId,
             l.fencingToken,
             l.holder,
+            l.node,
             l.ttlMs,
             sentAt + l.expiresInMs,
             Math.min(stopMarginMs, Math.floor(l.ttlMs / 2)),

@@ -36,11 +36,22 @@ function deploymentsTable(ctx: CliContext, items: Deployment[]): void {
 
 export function leasesView(ctx: CliContext, l: GpuLeases): void {
   const p = ctx.printer;
-  p.out(`GPU tokens: ${l.inUse}/${l.tokens} in use, ${l.waiters.length} waiting`);
+  p.out(`GPU tokens: ${l.inUse} in use on ${l.pools.length} node(s), ${l.waiters.length} waiting`);
+  p.table(
+    l.pools,
+    [
+      { header: 'NODE', value: (n) => n.node },
+      { header: 'IN USE', value: (n) => `${n.inUse}/${n.tokens}`, align: 'right' },
+      { header: 'WAITING', value: (n) => n.waiting, align: 'right' },
+    ],
+    'no node has asked for a GPU lease',
+  );
+  p.out();
   p.table(
     l.holders,
     [
       { header: 'LEASE', value: (h) => h.id },
+      { header: 'NODE', value: (h) => h.node },
       { header: 'HOLDER', value: (h) => h.holder },
       { header: 'PRIORITY', value: (h) => h.priority },
       { header: 'FENCING', value: (h) => h.fencingToken, align: 'right' },
@@ -52,6 +63,7 @@ export function leasesView(ctx: CliContext, l: GpuLeases): void {
   if (l.waiters.length) {
     p.out();
     p.table(l.waiters, [
+      { header: 'NODE', value: (w) => w.node },
       { header: '#', value: (w) => w.position, align: 'right' },
       { header: 'WAITER', value: (w) => w.holder },
       { header: 'PRIORITY', value: (w) => w.priority },

@@ -145,7 +145,7 @@ function panelTitle(data: DashboardData, panel: Panel): string {
     }
     case 'leases':
       return data.leases
-        ? `GPU leases · ${data.leases.inUse}/${data.leases.tokens} tokens in use · ${data.leases.waiters.length} waiting`
+        ? `GPU leases · ${data.leases.inUse}/${data.leases.pools.reduce((n, p) => n + p.tokens, 0)} tokens in use on ${data.leases.pools.length} node(s) · ${data.leases.waiters.length} waiting`
         : 'GPU leases';
     case 'deployments':
       return 'Deployments · traffic from the data plane';

@@ -28,10 +28,12 @@ function data(): DashboardData {
     leases: {
       tokens: 2,
       inUse: 1,
+      pools: [{ node: 'gpu-a', tokens: 2, inUse: 1, waiting: 1 }],
       holders: [
         {
           id: 'l1',
           holder: 'trainer-bridge:run-1',
+          node: 'gpu-a',
           priority: 'train',
           fencingToken: 7,
           grantedAt: 'x',
@@ -40,7 +42,15 @@ function data(): DashboardData {
         },
       ],
       waiters: [
-        { requestId: 'r', holder: 'bench:b', priority: 'bench', position: 1, enqueuedAt: 'x', waitingMs: 3000 },
+        {
+          requestId: 'r',
+          holder: 'bench:b',
+          node: 'gpu-a',
+          priority: 'bench',
+          position: 1,
+          enqueuedAt: 'x',
+          waitingMs: 3000,
+        },
       ],
     },
   };

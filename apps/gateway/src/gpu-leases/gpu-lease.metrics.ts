@@ -3,7 +3,8 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 
 export const leasesInUse = new Gauge({
   name: 'cvp_gpu_leases_in_use',
-  help: 'GPU lease tokens held right now',
+  help: 'GPU lease tokens held right now, per node',
+  labelNames: ['node'] as const,
   registers: [metricsRegistry],
 });
 export const leaseQueueDepth = new Gauge({

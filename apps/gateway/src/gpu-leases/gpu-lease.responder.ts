@@ -58,6 +58,7 @@ export class GpuLeaseResponder implements OnApplicationBootstrap, BeforeApplicat
                 leaseId: l.leaseId,
                 fencingToken: l.fencingToken,
                 holder: l.holder,
+                node: l.node,
                 ttlMs: l.ttlMs,
                 expiresInMs: Math.max(0, l.expiresAt - Date.now()),
               },
@@ -101,7 +102,10 @@ export class GpuLeaseResponder implements OnApplicationBootstrap, BeforeApplicat
       this.leases.sweep().catch((e) => this.logger.warn({ err: e }, 'GPU lease sweep failed'));
     }, this.sweepMs);
     this.started = true;
-    this.logger.info({ tokens: this.leases.policy.tokens }, 'GPU lease service started');
+    this.logger.info(
+      { tokens: this.leases.policy.tokens, nodeTokens: this.leases.policy.nodeTokens },
+      'GPU lease service started',
+    );
   }
 
   async beforeApplicationShutdown(): Promise<void> {

@@ -12,6 +12,8 @@ import {
   type LeasePolicy,
   type LeaseState,
   normalize,
+  poolSize,
+  queuePosition,
   release,
   renew,
   type RenewResult,
@@ -24,7 +26,8 @@ const MAX_PENDING_DECISIONS = 10_000;
 type Decision<R> = { changed: boolean; granted: HolderRecord[]; expired: HolderRecord[]; result: R };
 
 /**
- * The central GPU lease service: at most CVP_GPU_TOKENS holders, FIFO within priority
+ * The central GPU lease service: one token pool per node (CVP_GPU_TOKENS each unless
+ * CVP_GPU_NODE_TOKENS sets it), FIFO within priority
  * (inference > bench > train), ttl-based expiry computed from stored timestamps, persisted in
  * JetStream KV with compare-and-set writes. Decisions are serialised in this process and fenced
  * across processes by the KV revision.
@@ -40,6 +43,8 @@ export class GpuLeaseService {
   onGrant?: (h: HolderRecord) => void;
   /** When each waiter last re-sent its acquire, kept in memory (re-sends are not written). */
   private readonly sightings = new Map<string, number>();
+  /** Grants this process decided (several gateways share the work; tests check each took part). */
+  grantsDecided = 0;
 
   constructor(
     private readonly store: LeaseStore,
@@ -49,6 +54,7 @@ export class GpuLeaseService {
     const s = gpuLeaseConfig(config);
     this.policy = {
       tokens: s.CVP_GPU_TOKENS,
+      nodeTokens: s.CVP_GPU_NODE_TOKENS,
       waiterStaleMs: s.CVP_GPU_LEASE_WAITER_STALE_MS,
       maxWaiters: s.CVP_GPU_LEASE_MAX_WAITERS,
     };
@@ -99,23 +105,33 @@ export class GpuLeaseService {
     const now = Date.now();
     // Show the table as the next sweep will leave it (expired holders are already gone for renewals).
     normalize(state, now, this.policy);
+    const nodes = new Set([...Object.keys(this.policy.nodeTokens ?? {}), ...Object.keys(state.nodes ?? {})]);
+    for (const r of [...state.holders, ...state.waiters]) nodes.add(r.node);
     return {
       tokens: this.policy.tokens,
       inUse: state.holders.length,
+      pools: [...nodes].sort().map((node) => ({
+        node,
+        tokens: poolSize(this.policy, node),
+        inUse: state.holders.filter((h) => h.node === node).length,
+        waiting: state.waiters.filter((w) => w.node === node).length,
+      })),
       holders: state.holders.map((h) => ({
         id: h.leaseId,
         holder: h.holder,
+        node: h.node,
         priority: h.priority,
         fencingToken: h.fencingToken,
         grantedAt: new Date(h.grantedAt).toISOString(),
         ageMs: now - h.grantedAt,
         expiresInMs: Math.max(0, h.expiresAt - now),
       })),
-      waiters: [...state.waiters].sort(byPriorityThenFifo).map((w, i) => ({
+      waiters: [...state.waiters].sort(byPriorityThenFifo).map((w) => ({
         requestId: w.requestId,
         holder: w.holder,
+        node: w.node,
         priority: w.priority,
-        position: i + 1,
+        position: queuePosition(state, w.requestId),
         enqueuedAt: new Date(w.enqueuedAt).toISOString(),
         waitingMs: now - w.enqueuedAt,
       })),
@@ -167,7 +183,8 @@ export class GpuLeaseService {
   }
 
   private observe(state: LeaseState, d: Decision<unknown>): void {
-    leasesInUse.set(state.holders.length);
+    leasesInUse.reset();
+    for (const h of state.holders) leasesInUse.inc({ node: h.node });
     leaseQueueDepth.set(state.waiters.length);
     if (!d.changed) return;
     for (const h of d.expired) {
@@ -175,8 +192,12 @@ export class GpuLeaseService {
       this.logger.warn({ leaseId: h.leaseId, holder: h.holder }, 'GPU lease expired (holder stopped renewing)');
     }
     for (const h of d.granted) {
+      this.grantsDecided++;
       leaseWaitSeconds.observe({ priority: h.priority }, (h.grantedAt - h.enqueuedAt) / 1000);
-      this.logger.info({ leaseId: h.leaseId, holder: h.holder, fencingToken: h.fencingToken }, 'GPU lease granted');
+      this.logger.info(
+        { leaseId: h.leaseId, holder: h.holder, node: h.node, fencingToken: h.fencingToken },
+        'GPU lease granted',
+      );
       this.onGrant?.(h);
     }
   }

@@ -9,6 +9,7 @@ const PRIORITY = { enum: LEASE_PRIORITIES };
 class GpuLeaseHolderDto {
   @ApiProperty({ description: 'lease id' }) id!: string;
   @ApiProperty({ example: 'trainer-bridge:<jobId>' }) holder!: string;
+  @ApiProperty({ description: 'the pool (node or GPU) it counts against', example: 'gpu-a' }) node!: string;
   @ApiProperty(PRIORITY) priority!: string;
   @ApiProperty({ description: 'grows with every grant; stale holders are fenced off by it' }) fencingToken!: number;
   @ApiProperty() grantedAt!: string;
@@ -18,14 +19,26 @@ class GpuLeaseHolderDto {
 class GpuLeaseWaiterDto {
   @ApiProperty() requestId!: string;
   @ApiProperty() holder!: string;
+  @ApiProperty() node!: string;
   @ApiProperty(PRIORITY) priority!: string;
-  @ApiProperty({ description: '1 = next to be granted' }) position!: number;
+  @ApiProperty({ description: '1 = next to be granted on its node' }) position!: number;
   @ApiProperty() enqueuedAt!: string;
   @ApiProperty() waitingMs!: number;
 }
-class GpuLeasesDto {
-  @ApiProperty({ description: 'CVP_GPU_TOKENS' }) tokens!: number;
+class GpuLeasePoolDto {
+  @ApiProperty({ example: 'gpu-a' }) node!: string;
+  @ApiProperty({ description: 'CVP_GPU_NODE_TOKENS for this node, else CVP_GPU_TOKENS' }) tokens!: number;
   @ApiProperty() inUse!: number;
+  @ApiProperty() waiting!: number;
+}
+class GpuLeasesDto {
+  @ApiProperty({ description: 'pool size of a node without a setting of its own (CVP_GPU_TOKENS)' }) tokens!: number;
+  @ApiProperty({ description: 'holders on every node' }) inUse!: number;
+  @ApiProperty({
+    type: [GpuLeasePoolDto],
+    description: 'every configured node and every node with a holder or waiter, by name',
+  })
+  pools!: GpuLeasePoolDto[];
   @ApiProperty({ type: [GpuLeaseHolderDto] }) holders!: GpuLeaseHolderDto[];
   @ApiProperty({ type: [GpuLeaseWaiterDto], description: 'in grant order (priority, then FIFO)' })
   waiters!: GpuLeaseWaiterDto[];
@@ -38,7 +51,7 @@ export class GpuLeasesController {
 
   @Get()
   @Roles('admin', 'engineer', 'viewer')
-  @ApiOperation({ summary: 'GPU lease holders and waiters (with ages), and the token count' })
+  @ApiOperation({ summary: 'GPU token pools per node, lease holders and waiters (with ages)' })
   @ApiOkResponse({ type: GpuLeasesDto })
   list() {
     return this.leases.view();

@@ -32,14 +32,17 @@ describe('GET/DELETE /api/v1/gpu/leases and lease metrics (real gateway, real NA
         const v = (await r.json()) as {
           tokens: number;
           inUse: number;
+          pools: Record<string, unknown>[];
           holders: Record<string, unknown>[];
           waiters: Record<string, unknown>[];
         };
         expect(v).toMatchObject({ tokens: 1, inUse: 1 });
+        expect(v.pools).toEqual([{ node: 'test-node', tokens: 1, inUse: 1, waiting: 1 }]);
         expect(v.holders).toEqual([
           expect.objectContaining({
             id: held.id,
             holder: 'bench:job-1',
+            node: 'test-node',
             priority: 'bench',
             fencingToken: held.fencingToken,
             ageMs: expect.any(Number),

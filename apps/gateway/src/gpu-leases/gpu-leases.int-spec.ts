@@ -4,6 +4,7 @@ import type { Lease } from '@cvp/gpu-lease';
 import { createLogger, type MessageBus } from '@cvp/platform';
 import type { NatsGpuLeaseClient } from '@cvp/gpu-lease';
 import { GpuLeaseService } from './gpu-lease.service';
+import { LeaseStore } from './lease-store';
 import { startLeaseClient, startLeaseService, watchLeaseTable, type TableMonitor } from './testing/lease-harness';
 
 const url = process.env.CVP_NATS_URL!;
@@ -208,5 +209,66 @@ describe('GPU lease service over real NATS (JetStream KV)', () => {
     expect(sampler.max()).toBeLessThanOrEqual(2);
     const tokens = [...live].map((l) => l.fencingToken);
     expect(new Set(tokens).size).toBe(24); // no fencing token handed out twice
+  });
+
+  it('two gateways granting at once on three nodes with their own pools: no pool ever exceeds its tokens', async () => {
+    const bucket = `LEASE_T5_${randomUUID().slice(0, 8)}`;
+    // Same pool settings on both (a node's pool size must agree across gateways).
+    const pools = { 'gpu-a': 2, 'gpu-b': 1, 'gpu-c': 3 };
+    const nodeTokens = 'gpu-b=1,gpu-c=3';
+    apps.push(
+      await startLeaseService({ natsUrl: url, bucket, sweepMs: 20, nodeTokens }),
+      await startLeaseService({ natsUrl: url, bucket, sweepMs: 20, nodeTokens }),
+    );
+    const monitor = await watchLeaseTable(url, bucket, logger);
+    monitors.push(monitor);
+    const nodes = Object.keys(pools) as (keyof typeof pools)[];
+    const live = Object.fromEntries(nodes.map((n) => [n, new Set<Lease>()])) as Record<string, Set<Lease>>;
+    const samplers = Object.fromEntries(nodes.map((n) => [n, heldSampler(live[n])]));
+    const fences: number[] = [];
+    const perClient = 3;
+    const run = async (i: number) => {
+      const node = nodes[i % nodes.length];
+      const c = await startLeaseClient(url, `pool-${i}`, logger, 100, node);
+      clients.push(c);
+      for (let k = 0; k < perClient; k++) {
+        const l = await c.client.acquire({
+          holder: `pool-${i}-${k}`,
+          priority: k % 2 ? 'bench' : 'train',
+          ttlMs: 2000,
+          waitMs: 60_000,
+        });
+        expect(l.node).toBe(node);
+        live[node].add(l);
+        fences.push(l.fencingToken);
+        await sleep(Math.random() * 60);
+        await l.release();
+      }
+    };
+    await Promise.all(Array.from({ length: 12 }, (_, i) => run(i)));
+    for (const smp of Object.values(samplers)) smp.stop();
+
+    const seenMax = monitor.maxHoldersByNode();
+    for (const n of nodes) {
+      expect({ node: n, max: seenMax[n] }).toEqual({ node: n, max: expect.any(Number) });
+      expect(seenMax[n]).toBeLessThanOrEqual(pools[n]); // watched from the KV table, independently of the service
+      expect(samplers[n].max()).toBeLessThanOrEqual(pools[n]); // and from the holders' side
+    }
+    // The pools were contended and used beyond one token where they have more.
+    expect(seenMax['gpu-c']).toBeGreaterThan(1);
+    expect(monitor.maxHolders()).toBeGreaterThan(2);
+    expect(new Set(fences).size).toBe(12 * perClient);
+    // Both gateways decided grants, and their writes raced (each loser decided again on the fresh table).
+    const decided = apps.map((a) => a.get(GpuLeaseService).grantsDecided);
+    expect(decided.every((d) => d > 0)).toBe(true);
+    const conflicts = apps.reduce((n, a) => n + a.get(LeaseStore).casConflicts, 0);
+    expect(conflicts).toBeGreaterThan(0);
+
+    const view = await apps[1].get(GpuLeaseService).view();
+    expect(view.pools).toEqual(
+      nodes
+        .map((node) => ({ node, tokens: pools[node], inUse: 0, waiting: 0 }))
+        .sort((a, b) => a.node.localeCompare(b.node)),
+    );
   });
 });

@@ -7,16 +7,18 @@ import {
   release,
   renew,
   reviveWaiters,
+  upgradeLeaseState,
 } from './lease-state';
 
 const policy: LeasePolicy = { tokens: 2, waiterStaleMs: 1000, maxWaiters: 3 };
 const req = (
   id: string,
   priority: 'inference' | 'bench' | 'train' = 'train',
-  o: Partial<{ ttlMs: number; waitMs: number }> = {},
+  o: Partial<{ ttlMs: number; waitMs: number; node: string }> = {},
 ) => ({
   requestId: id,
   holder: `h-${id}`,
+  node: o.node ?? 'n1',
   priority,
   ttlMs: o.ttlMs ?? 1000,
   waitMs: o.waitMs ?? 10_000,
@@ -107,7 +109,7 @@ describe('lease state decisions (pure)', () => {
     expect(s.waiters.map((w) => w.requestId)).toEqual(['w1']);
     expect(acquire(s, 1500, policy, req('try', 'inference', { waitMs: 0 })).result).toEqual({
       status: 'refused',
-      reason: 'no GPU token free',
+      reason: 'no GPU token free on n1',
     });
     expect(s.waiters.map((w) => w.requestId)).toEqual(['w1']);
   });
@@ -132,5 +134,44 @@ describe('lease state decisions (pure)', () => {
     expect(reviveWaiters(s, 5000)).toBe(false);
     normalize(s, 5500, policy);
     expect(s.waiters.map((w) => w.requestId)).toEqual(['c']);
+  });
+
+  it('keeps one pool per node: a full node queues its own waiters and never blocks another node', () => {
+    const pools: LeasePolicy = { ...policy, maxWaiters: 100, nodeTokens: { big: 3 } };
+    for (const id of ['a1', 'a2', 'a3']) acquire(s, 0, pools, req(id, 'train', { node: 'n1' }));
+    for (const id of ['b1', 'b2', 'b3', 'b4']) acquire(s, 0, pools, req(id, 'train', { node: 'big' }));
+    // An inference waiter on the full node n1 comes first on n1 but takes nothing from 'other'.
+    expect(acquire(s, 0, pools, req('i1', 'inference', { node: 'n1' })).result).toEqual({
+      status: 'queued',
+      position: 1,
+    });
+    expect(acquire(s, 0, pools, req('o1', 'train', { node: 'other' })).result.status).toBe('granted');
+    const count = (node: string) => s.holders.filter((h) => h.node === node).length;
+    expect([count('n1'), count('big'), count('other')]).toEqual([2, 3, 1]);
+    expect(acquire(s, 1, pools, req('a3', 'train', { node: 'n1' })).result).toEqual({ status: 'queued', position: 2 });
+    expect(acquire(s, 1, pools, req('b4', 'train', { node: 'big' })).result).toEqual({
+      status: 'queued',
+      position: 1,
+    });
+    // A release on n1 hands its token to n1's best waiter, not to 'big'.
+    const a1 = s.holders.find((h) => h.requestId === 'a1')!;
+    const r = release(s, 2, pools, { leaseId: a1.leaseId });
+    expect(r.granted.map((h) => [h.requestId, h.node])).toEqual([['i1', 'n1']]);
+    expect([count('n1'), count('big')]).toEqual([2, 3]);
+  });
+
+  it('reads tables written before pools were per node into the legacy pool', () => {
+    const old = JSON.parse(
+      JSON.stringify({
+        v: 1,
+        nextFence: 3,
+        nextSeq: 3,
+        holders: [{ leaseId: 'lease-x', requestId: 'r', holder: 'h', priority: 'train', fencingToken: 2 }],
+        waiters: [{ requestId: 'w', holder: 'h', priority: 'train', seq: 2 }],
+      }),
+    ) as LeaseState;
+    const up = upgradeLeaseState(old);
+    expect(up.holders[0].node).toBe('default');
+    expect(up.waiters[0].node).toBe('default');
   });
 });

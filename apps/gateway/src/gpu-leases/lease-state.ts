@@ -9,6 +9,8 @@ export interface HolderRecord {
   leaseId: string;
   requestId: string;
   holder: string;
+  /** The pool this lease counts against. */
+  node: string;
   priority: LeasePriority;
   fencingToken: number;
   ttlMs: number;
@@ -22,6 +24,7 @@ export interface HolderRecord {
 export interface WaiterRecord {
   requestId: string;
   holder: string;
+  node: string;
   priority: LeasePriority;
   ttlMs: number;
   enqueuedAt: number;
@@ -41,12 +44,49 @@ export interface LeaseState {
   nextSeq: number;
   holders: HolderRecord[];
   waiters: WaiterRecord[];
+  /** When each node last asked for a lease, so the GPU view shows idle pools too (forgotten after a week). */
+  nodes?: Record<string, number>;
 }
 
+const NODE_FORGOTTEN_AFTER_MS = 7 * 24 * 3600_000;
+
 export interface LeasePolicy {
+  /** Pool size of a node without its own setting. */
   tokens: number;
+  /** Pool sizes set per node. */
+  nodeTokens?: Readonly<Record<string, number>>;
   waiterStaleMs: number;
+  /** Queue cap over every node. */
   maxWaiters: number;
+}
+
+/** Records written before pools were per node carry no node: they count against this one. */
+export const LEGACY_NODE = 'default';
+
+export const poolSize = (p: LeasePolicy, node: string): number => p.nodeTokens?.[node] ?? p.tokens;
+
+/** Fills in what older tables lack (holders and waiters without a node). */
+export function upgradeLeaseState(s: LeaseState): LeaseState {
+  for (const r of [...s.holders, ...s.waiters]) r.node ??= LEGACY_NODE;
+  return s;
+}
+
+const countByNode = (holders: HolderRecord[]) => {
+  const m = new Map<string, number>();
+  for (const h of holders) m.set(h.node, (m.get(h.node) ?? 0) + 1);
+  return m;
+};
+
+/** 1-based place of a waiter in its node's queue. */
+export function queuePosition(s: LeaseState, requestId: string): number {
+  const w = s.waiters.find((x) => x.requestId === requestId);
+  if (!w) return 0;
+  return (
+    s.waiters
+      .filter((x) => x.node === w.node)
+      .sort(byPriorityThenFifo)
+      .findIndex((x) => x.requestId === requestId) + 1
+  );
 }
 
 export const emptyLeaseState = (): LeaseState => ({ v: 1, nextFence: 1, nextSeq: 1, holders: [], waiters: [] });
@@ -92,14 +132,22 @@ export function normalize(
     changed = true;
   }
   const granted: HolderRecord[] = [];
-  if (s.holders.length < p.tokens && s.waiters.length) {
-    s.waiters.sort(byPriorityThenFifo);
-    while (s.holders.length < p.tokens && s.waiters.length) {
-      const w = s.waiters.shift()!;
+  if (s.waiters.length) {
+    // Each node's queue is served from its own pool: a full node never blocks another node's waiters.
+    const inUse = countByNode(s.holders);
+    const waiting: WaiterRecord[] = [];
+    for (const w of [...s.waiters].sort(byPriorityThenFifo)) {
+      const n = inUse.get(w.node) ?? 0;
+      if (n >= poolSize(p, w.node)) {
+        waiting.push(w);
+        continue;
+      }
+      inUse.set(w.node, n + 1);
       const h: HolderRecord = {
         leaseId: newLeaseId(now),
         requestId: w.requestId,
         holder: w.holder,
+        node: w.node,
         priority: w.priority,
         fencingToken: s.nextFence++,
         ttlMs: w.ttlMs,
@@ -111,14 +159,24 @@ export function normalize(
       s.holders.push(h);
       granted.push(h);
     }
-    changed = true;
+    if (granted.length) {
+      s.waiters = waiting;
+      changed = true;
+    }
   }
   return { changed, granted, expired };
+}
+
+function noteNode(s: LeaseState, node: string, now: number): void {
+  const nodes = (s.nodes ??= {});
+  nodes[node] = now;
+  for (const [n, at] of Object.entries(nodes)) if (at + NODE_FORGOTTEN_AFTER_MS < now) delete nodes[n];
 }
 
 export interface AcquireInput {
   requestId: string;
   holder: string;
+  node: string;
   priority: LeasePriority;
   ttlMs: number;
   waitMs: number;
@@ -163,6 +221,7 @@ export function acquire(s: LeaseState, now: number, p: LeasePolicy, a: AcquireIn
     w = {
       requestId: a.requestId,
       holder: a.holder,
+      node: a.node,
       priority: a.priority,
       ttlMs: a.ttlMs,
       enqueuedAt: now,
@@ -172,6 +231,7 @@ export function acquire(s: LeaseState, now: number, p: LeasePolicy, a: AcquireIn
       ...(a.notify ? { notify: a.notify } : {}),
     };
     s.waiters.push(w);
+    noteNode(s, a.node, now);
     changed = true;
   }
   const post = normalize(s, now, p);
@@ -193,10 +253,10 @@ export function acquire(s: LeaseState, now: number, p: LeasePolicy, a: AcquireIn
       changed: true,
       granted,
       expired: pre.expired,
-      result: { status: 'refused', reason: 'no GPU token free' },
+      result: { status: 'refused', reason: `no GPU token free on ${a.node}` },
     };
   }
-  const position = [...s.waiters].sort(byPriorityThenFifo).findIndex((x) => x.requestId === a.requestId) + 1;
+  const position = queuePosition(s, a.requestId);
   return {
     state: s,
     changed,

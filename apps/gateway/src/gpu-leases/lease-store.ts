@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectConfig, MessageBus } from '@cvp/platform';
 import { type KV, StorageType } from 'nats';
 import { gpuLeaseConfig } from './gpu-leases.config';
-import { emptyLeaseState, type LeaseState } from './lease-state';
+import { emptyLeaseState, type LeaseState, upgradeLeaseState } from './lease-state';
 
 const KEY = 'table';
 const enc = new TextEncoder();
@@ -26,6 +26,8 @@ const isCasConflict = (e: unknown) => /wrong last sequence|key exists|10071/i.te
 export class LeaseStore {
   private kv?: KV;
   private readonly bucket: string;
+  /** Writes refused because another writer (another gateway) got there first; each was decided again. */
+  casConflicts = 0;
 
   constructor(
     private readonly bus: MessageBus,
@@ -47,7 +49,7 @@ export class LeaseStore {
   async read(): Promise<{ state: LeaseState; revision: number }> {
     const e = await this.kv!.get(KEY);
     if (!e || e.operation !== 'PUT') throw new Error(`lease table missing from bucket ${this.bucket}`);
-    return { state: JSON.parse(dec.decode(e.value)) as LeaseState, revision: e.revision };
+    return { state: upgradeLeaseState(JSON.parse(dec.decode(e.value)) as LeaseState), revision: e.revision };
   }
 
   /**
@@ -66,6 +68,7 @@ export class LeaseStore {
         return { result: out.result, state, revision: rev };
       } catch (e) {
         if (!isCasConflict(e)) throw e;
+        this.casConflicts++;
       }
     }
     throw new LeaseContentionError();

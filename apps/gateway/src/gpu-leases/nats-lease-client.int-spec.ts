@@ -7,6 +7,7 @@ import {
   type GpuLeaseClient,
   GpuLeaseModule,
   LeaseRefusedError,
+  hostGpuNode,
   LeaseTimeoutError,
   NatsGpuLeaseClient,
 } from '@cvp/gpu-lease';
@@ -130,7 +131,8 @@ describe('NatsGpuLeaseClient against the real lease service', () => {
   });
 
   it('GpuLeaseModule provides the client to a Nest service and releases its leases on shutdown', async () => {
-    const config = baseConfigSchema.parse({ CVP_NATS_URL: url });
+    // The service's CVP_GPU_NODE names the pool its acquires count against.
+    const config = { ...baseConfigSchema.parse({ CVP_NATS_URL: url }), CVP_GPU_NODE: 'gpu-from-config' };
     @Module({
       imports: [
         PlatformModule.forRoot({ serviceName: 'lease-user', config, logger }),
@@ -143,9 +145,20 @@ describe('NatsGpuLeaseClient against the real lease service', () => {
     const leases = app.get<GpuLeaseClient>(GPU_LEASE_CLIENT);
     expect(app.get(NatsGpuLeaseClient)).toBe(leases);
     const l = await leases.acquire({ holder: 'nest-user', priority: 'bench', ttlMs: 5000, waitMs: 1000 });
-    expect((await view()).holders.map((h) => h.holder)).toEqual(['nest-user']);
+    expect(l.node).toBe('gpu-from-config');
+    expect((await view()).holders.map((h) => [h.holder, h.node])).toEqual([['nest-user', 'gpu-from-config']]);
     await app.close();
     expect(l.isHeld()).toBe(false);
     expect((await view()).holders).toEqual([]);
+  });
+});
+
+describe('hostGpuNode', () => {
+  it('makes a valid pool name of any host name', () => {
+    expect(hostGpuNode('gpu-a.cluster.local')).toBe('gpu-a.cluster.local');
+    expect(hostGpuNode('_weird host!')).toBe('weird-host-');
+    expect(hostGpuNode('x'.repeat(100))).toHaveLength(63);
+    expect(hostGpuNode('')).toBe('localhost');
+    expect(hostGpuNode()).toMatch(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,62}$/);
   });
 });

@@ -9,12 +9,16 @@ import { JobsService } from './jobs.service';
 
 /**
  * Serves one job's events as Server-Sent Events: the stored events after Last-Event-ID first, then
- * live ones, with comment heartbeats; the stream ends after the job's terminal event.
+ * live ones, with comment heartbeats; the stream ends after the job's terminal event. Any gateway
+ * serves any job: events stored here are written as they come, events stored by another gateway
+ * are read from the database when its notice wakes the stream (and every CVP_JOB_SSE_POLL_MS in
+ * case a notice was lost), so the stream never skips a seq.
  */
 @Injectable()
 export class JobSse {
   private readonly heartbeatMs: number;
   private readonly maxStreams: number;
+  private readonly pollMs: number;
 
   constructor(
     private readonly jobs: JobsService,
@@ -24,6 +28,7 @@ export class JobSse {
     const s = jobsConfig(config);
     this.heartbeatMs = s.CVP_JOB_SSE_HEARTBEAT_MS;
     this.maxStreams = s.CVP_JOB_SSE_MAX_STREAMS;
+    this.pollMs = s.CVP_JOB_SSE_POLL_MS;
   }
 
   async stream(jobId: string, lastEventId: number, req: Request, res: Response): Promise<void> {
@@ -40,8 +45,6 @@ export class JobSse {
 
     let sent = lastEventId;
     let closed = false;
-    const buffered: JobEventView[] = [];
-    let replaying = true;
     const write = (e: JobEventView) => {
       if (closed || e.seq <= sent) return;
       sent = e.seq;
@@ -51,25 +54,47 @@ export class JobSse {
       );
       if (e.state && TERMINAL_JOB_STATES.includes(e.state)) close();
     };
-    const unsubscribe = this.hub.subscribe(jobId, (e) => (replaying ? buffered.push(e) : write(e)));
+    // Reads what the database has after `sent`; one read at a time, another round when woken meanwhile.
+    let reading: Promise<void> | undefined;
+    let again = false;
+    const catchUp = (): Promise<void> => {
+      if (reading) {
+        again = true;
+        return reading;
+      }
+      reading = (async () => {
+        do {
+          again = false;
+          for (;;) {
+            const page = await this.jobs.eventsAfter(jobId, sent, 500);
+            for (const e of page) write(e);
+            if (page.length < 500 || closed) break;
+          }
+        } while (again && !closed);
+      })()
+        .catch(() => undefined) // the next wake-up or poll reads again
+        .finally(() => (reading = undefined));
+      return reading;
+    };
+    const unsubscribe = this.hub.subscribe(jobId, {
+      // The next event in order is written at once; anything else (a gap, a replay running) reads the log.
+      event: (e) => (!reading && e.seq === sent + 1 ? write(e) : void catchUp()),
+      wake: () => void catchUp(),
+    });
     const heartbeat = setInterval(() => res.write(`: heartbeat ${new Date().toISOString()}\n\n`), this.heartbeatMs);
+    const poll = setInterval(() => void catchUp(), this.pollMs);
     const close = () => {
       if (closed) return;
       closed = true;
       clearInterval(heartbeat);
+      clearInterval(poll);
       unsubscribe();
       res.end();
     };
     req.once('close', close);
 
     // Subscribed before reading history, so nothing falls between the two; `sent` drops duplicates.
-    for (;;) {
-      const page = await this.jobs.eventsAfter(jobId, sent, 500);
-      for (const e of page) write(e);
-      if (page.length < 500 || closed) break;
-    }
-    replaying = false;
-    for (const e of buffered.splice(0)) write(e);
+    await catchUp();
     // A finished job whose terminal event the client already has: nothing more will come.
     if (
       !closed &&

@@ -8,6 +8,8 @@ export const jobsConfigShape = {
   CVP_JOB_STREAM_TOKEN_TTL_S: int(300, 5, 3600),
   /** SSE comment heartbeat, so proxies and clients see a live stream. */
   CVP_JOB_SSE_HEARTBEAT_MS: int(15_000, 100, 120_000),
+  /** Each SSE stream re-reads the job's log this often, in case a notice from another gateway was lost. */
+  CVP_JOB_SSE_POLL_MS: int(5000, 100, 120_000),
   /** Concurrent SSE streams the gateway serves at most (each holds a socket). */
   CVP_JOB_SSE_MAX_STREAMS: int(500, 1, 100_000),
 };

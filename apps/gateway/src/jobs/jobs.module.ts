@@ -10,6 +10,7 @@ import { JobStreamTokens } from './job-stream-tokens';
 import { JobEntity } from './job.entity';
 import { JobsController } from './jobs.controller';
 import { JobsResponder } from './jobs.responder';
+import { JobEventsPublisher } from './jobs.publisher';
 import { JobsService } from './jobs.service';
 
 /**
@@ -25,7 +26,7 @@ import { JobsService } from './jobs.service';
     JobQueueModule.forRoot({ responderQueue: 'gateway' }),
   ],
   controllers: [JobsController],
-  providers: [JobsService, JobsResponder, JobEventHub, JobStreamTokens, JobSse],
+  providers: [JobsService, JobsResponder, JobEventsPublisher, JobEventHub, JobStreamTokens, JobSse],
   // The web UI's job pages stream the same events (as HTML) through the hub.
   exports: [JobsService, JobEventHub],
 })

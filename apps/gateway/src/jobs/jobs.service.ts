@@ -22,14 +22,43 @@ import { JobEventEntity } from './job-event.entity';
 import { JobEventHub } from './job-event-hub';
 import { JobEntity } from './job.entity';
 import type { JobEventView, JobView, ListJobsQuery } from './jobs.dto';
+import { transitionConflicts } from './jobs.metrics';
 
+const now = () => new Date().toISOString();
 const isTerminal = (s: string) => TERMINAL_JOB_STATES.includes(s as JobState);
+/** A decision to re-make on a fresh row is cheap; this many conflicts in a row means something is wrong. */
+const MAX_TRANSITION_ATTEMPTS = 20;
+
+/** What one state change writes: columns of the row, and the event appended to its log. */
+interface JobChange {
+  set: Partial<
+    Pick<JobEntity, 'state' | 'startedAt' | 'finishedAt' | 'attempts' | 'progress' | 'stage' | 'error' | 'result'>
+  >;
+  event: Omit<JobEventView, 'seq' | 'at'>;
+}
+
+function finished(
+  job: JobEntity,
+  state: 'succeeded' | 'failed' | 'cancelled',
+  o: { error?: string; result?: Record<string, unknown> },
+): JobChange {
+  const progress = state === 'succeeded' ? 1 : job.progress;
+  return {
+    set: {
+      state,
+      finishedAt: now(),
+      progress,
+      ...(o.error !== undefined ? { error: o.error } : {}),
+      ...(o.result !== undefined ? { result: JSON.stringify(o.result) } : {}),
+    },
+    event: { state, error: o.error, result: o.result, progress },
+  };
+}
 /** Jobs that change the model they name (a new version, or the benchmark whose choice "selected" deploys). */
 const CHANGES_ITS_MODEL: readonly JobType[] = ['convert', 'train', 'tune', 'bench'];
 
 /** Who asks for a job: the owner of what it makes, and the role that decides what it may touch. */
 export type JobRequester = Pick<AuthenticatedPrincipal, 'ownerId' | 'role'>;
-const now = () => new Date().toISOString();
 
 function parseJson(s: string | null): Record<string, unknown> | null {
   if (s === null) return null;
@@ -65,7 +94,10 @@ function toView(j: JobEntity): JobView {
  */
 @Injectable()
 export class JobsService implements OnApplicationBootstrap {
-  /** Per-job serialisation of state changes (worker events and REST cancels race otherwise). */
+  /**
+   * Per-job queue of state changes in this process (fewer conflicts); the database's conditional
+   * update is what serialises them across gateways.
+   */
   private readonly locks = new Map<string, Promise<unknown>>();
 
   constructor(
@@ -104,7 +136,9 @@ export class JobsService implements OnApplicationBootstrap {
       await this.queue.dispatch({ jobId: job.id, type, ownerId, input: parsed });
     } catch (e) {
       const reason = `could not be queued: ${(e as Error).message}`;
-      await this.locked(job.id, () => this.finish(job, 'failed', { error: reason }));
+      await this.locked(job.id, () =>
+        this.transition(job.id, (j) => (isTerminal(j.state) ? null : finished(j, 'failed', { error: reason }))),
+      );
       this.logger.error({ err: e, jobId: job.id }, 'job dispatch failed');
       throw new ServiceUnavailableException(`job ${job.id} ${reason}`);
     }
@@ -136,10 +170,19 @@ export class JobsService implements OnApplicationBootstrap {
       startedAt: null,
       finishedAt: null,
       updatedAt: t,
-      lastEventSeq: 0,
+      lastEventSeq: 1,
     });
-    await this.jobs.save(job);
-    await this.record(job, { state: 'queued', progress: 0 });
+    const first: JobEventView = { state: 'queued', progress: 0, seq: 1, at: t };
+    await this.jobs.manager.transaction(async (tx) => {
+      await tx.insert(JobEntity, job);
+      await tx.insert(JobEventEntity, {
+        jobId: job.id,
+        seq: 1,
+        at: t,
+        payload: JSON.stringify({ state: 'queued', progress: 0 }),
+      });
+    });
+    this.hub.publish(job.id, first);
     return job;
   }
 
@@ -174,10 +217,12 @@ export class JobsService implements OnApplicationBootstrap {
   async cancel(id: string, who: JobRequester & { name: string }): Promise<JobView> {
     const requestedBy = who.name;
     const view = await this.locked(id, async () => {
-      const job = await this.entity(id);
-      assertMayChange(who, job, `job ${id}`);
-      if (isTerminal(job.state)) throw new ConflictException(`job ${id} already ${job.state}`);
-      await this.finish(job, 'cancelled', { error: `cancelled by ${requestedBy}` });
+      const job = await this.transition(id, (j) => {
+        assertMayChange(who, j, `job ${id}`);
+        if (isTerminal(j.state)) throw new ConflictException(`job ${id} already ${j.state}`);
+        return finished(j, 'cancelled', { error: `cancelled by ${requestedBy}` });
+      });
+      if (!job) throw new NotFoundException(`job ${id} not found`);
       return toView(job);
     });
     try {
@@ -204,43 +249,42 @@ export class JobsService implements OnApplicationBootstrap {
   async applyWorkerEvent(event: JobEvent): Promise<void> {
     // A NUL in a worker's error (say, from a child's output) would fail every retry on PostgreSQL.
     const e = { ...event, stage: storableText(event.stage), error: storableText(event.error) };
-    await this.locked(e.jobId, async () => {
-      const job = await this.jobs.findOne({ where: { id: e.jobId } });
-      if (!job) {
-        this.logger.warn({ jobId: e.jobId }, 'event for an unknown job ignored');
-        return;
-      }
-      if (isTerminal(job.state)) return;
-      switch (e.state) {
-        case 'succeeded':
-          return this.succeed(job, e.result ?? {});
-        case 'failed':
-          return this.finish(job, 'failed', { error: e.error ?? 'failed' });
-        case 'cancelled':
-          return this.finish(job, 'cancelled', { error: e.error ?? 'cancelled' });
-        case 'running': {
-          const t = now();
-          job.state = 'running';
-          job.startedAt ??= t;
-          if (e.attempt) job.attempts = Math.max(job.attempts, e.attempt);
-          job.updatedAt = t;
-          await this.jobs.save(job);
-          await this.record(job, { state: 'running', attempt: e.attempt, progress: job.progress });
-          return;
+    await this.locked(e.jobId, () =>
+      this.transition(e.jobId, async (job): Promise<JobChange | null> => {
+        if (isTerminal(job.state)) return null;
+        switch (e.state) {
+          case 'succeeded':
+            return this.succeeded(job, e.result ?? {});
+          case 'failed':
+            return finished(job, 'failed', { error: e.error ?? 'failed' });
+          case 'cancelled':
+            return finished(job, 'cancelled', { error: e.error ?? 'cancelled' });
+          case 'running':
+            return {
+              set: {
+                state: 'running',
+                startedAt: job.startedAt ?? now(),
+                attempts: e.attempt ? Math.max(job.attempts, e.attempt) : job.attempts,
+              },
+              event: { state: 'running', attempt: e.attempt, progress: job.progress },
+            };
+          default:
+            return {
+              set: {
+                ...(e.progress !== undefined ? { progress: e.progress } : {}),
+                ...(e.stage !== undefined ? { stage: e.stage } : {}),
+              },
+              event: { progress: e.progress, stage: e.stage, detail: e.detail },
+            };
         }
-        default: {
-          if (e.progress !== undefined) job.progress = e.progress;
-          if (e.stage !== undefined) job.stage = e.stage;
-          job.updatedAt = now();
-          await this.jobs.save(job);
-          await this.record(job, { progress: e.progress, stage: e.stage, detail: e.detail });
-        }
-      }
-    });
+      }).then((job) => {
+        if (!job) this.logger.warn({ jobId: e.jobId }, 'event for an unknown job ignored');
+      }),
+    );
   }
 
   /** The feature hooks of the type (@OnJobSucceeded) run first; a throw fails the job with its message. */
-  private async succeed(job: JobEntity, result: Record<string, unknown>): Promise<void> {
+  private async succeeded(job: JobEntity, result: Record<string, unknown>): Promise<JobChange> {
     let merged: Record<string, unknown>;
     try {
       merged = await this.hooks.run(
@@ -250,38 +294,65 @@ export class JobsService implements OnApplicationBootstrap {
       );
     } catch (e) {
       this.logger.warn({ err: e, jobId: job.id }, 'completion hook failed; job failed');
-      await this.finish(job, 'failed', { error: `completing the job failed: ${(e as Error).message}`.slice(0, 4000) });
-      return;
+      return finished(job, 'failed', { error: `completing the job failed: ${(e as Error).message}`.slice(0, 4000) });
     }
-    await this.finish(job, 'succeeded', { result: merged });
+    return finished(job, 'succeeded', { result: merged });
   }
 
-  private async finish(
-    job: JobEntity,
-    state: 'succeeded' | 'failed' | 'cancelled',
-    o: { error?: string; result?: Record<string, unknown> },
-  ) {
-    const t = now();
-    job.state = state;
-    job.finishedAt = t;
-    job.updatedAt = t;
-    if (state === 'succeeded') job.progress = 1;
-    if (o.error !== undefined) job.error = o.error;
-    if (o.result !== undefined) job.result = JSON.stringify(o.result);
-    await this.jobs.save(job);
-    await this.record(job, { state, error: o.error, result: o.result, progress: job.progress });
-    this.logger.info({ jobId: job.id, state, error: o.error }, 'job finished');
+  /**
+   * Moves a job: reads its row, lets `decide` say what changes (null: nothing), and commits that
+   * only if the row is still as read (same state and event seq); otherwise decides again on the
+   * fresh row. The database is what serialises changes, so several gateways (each consuming worker
+   * events and answering cancels) cannot both move one job, and a job reaches one terminal state.
+   * Returns the job as left (null when it does not exist).
+   */
+  private async transition(
+    id: string,
+    decide: (job: JobEntity) => Promise<JobChange | null> | JobChange | null,
+  ): Promise<JobEntity | null> {
+    for (let attempt = 0; attempt < MAX_TRANSITION_ATTEMPTS; attempt++) {
+      const job = await this.jobs.findOne({ where: { id } });
+      if (!job) return null;
+      const change = await decide(job);
+      if (!change) return job;
+      if (await this.commit(job, change)) {
+        if (change.set.finishedAt)
+          this.logger.info({ jobId: id, state: change.set.state, error: change.set.error }, 'job finished');
+        return job;
+      }
+      transitionConflicts.inc();
+    }
+    throw new Error(`job ${id} changed under every one of ${MAX_TRANSITION_ATTEMPTS} attempts; retry`);
   }
 
-  /** Appends an event to the job's log and relays it to live SSE streams. */
-  private async record(job: JobEntity, body: Omit<JobEventView, 'seq' | 'at'>): Promise<void> {
-    const clean = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
+  /**
+   * One conditional UPDATE (on the state and event seq that were read) and the event it appends,
+   * in one transaction; false when another writer got there first. Relays the event to SSE.
+   */
+  private async commit(job: JobEntity, change: JobChange): Promise<boolean> {
     const seq = job.lastEventSeq + 1;
     const at = now();
-    await this.events.insert({ jobId: job.id, seq, at, payload: JSON.stringify(clean) });
-    job.lastEventSeq = seq;
-    await this.jobs.update({ id: job.id }, { lastEventSeq: seq });
+    const clean = Object.fromEntries(Object.entries(change.event).filter(([, v]) => v !== undefined));
+    const set = { ...change.set, updatedAt: at, lastEventSeq: seq };
+    const won = await this.jobs.manager.transaction(async (tx) => {
+      const r = await tx
+        .createQueryBuilder()
+        .update(JobEntity)
+        .set(set)
+        .where('id = :id AND state = :state AND last_event_seq = :seq', {
+          id: job.id,
+          state: job.state,
+          seq: job.lastEventSeq,
+        })
+        .execute();
+      if (r.affected !== 1) return false;
+      await tx.insert(JobEventEntity, { jobId: job.id, seq, at, payload: JSON.stringify(clean) });
+      return true;
+    });
+    if (!won) return false;
+    Object.assign(job, set);
     this.hub.publish(job.id, { ...clean, seq, at } as JobEventView);
+    return true;
   }
 
   private async entity(id: string): Promise<JobEntity> {

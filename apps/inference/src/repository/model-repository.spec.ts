@@ -58,6 +58,7 @@ function stubLeases() {
         id: `l${granted.length}`,
         fencingToken: granted.length,
         holder: opts.holder,
+        node: opts.node ?? 'test-node',
         lost,
         isHeld: () => !entry.released,
         release: async () => void (entry.released = true),

@@ -26,6 +26,7 @@ export function testOptions(name: string, overrides: Partial<TrainerBridgeOption
     trainTimeoutMs: 600_000,
     tuneTimeoutMs: 900_000,
     gpuTokens: 2,
+    gpuNode: 'test-node',
     leaseTtlMs: 3000,
     leaseWaitMs: 60_000,
     registryTimeoutMs: 3000,

@@ -36,6 +36,7 @@ export class MemoryLeaseClient implements GpuLeaseClient {
       id,
       fencingToken: ++this.fencing,
       holder: opts.holder,
+      node: opts.node ?? 'memory',
       lost,
       isHeld: () => held,
       release: async () => {

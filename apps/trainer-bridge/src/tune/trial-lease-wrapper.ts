@@ -2,7 +2,7 @@
  * CVP_TRIAL_WRAPPER for the python tuning coordinator: `node trial-lease-wrapper.js --holder H --
  * python -m cvp_ml train ...`. Connects to NATS, holds a GPU lease (priority train) while the trial
  * runs, renews it (the client does, every ttl/3) and releases it; exit code = the trial's.
- * Config from env: CVP_NATS_URL, CVP_LEASE_TTL_MS, CVP_LEASE_WAIT_MS, CVP_KILL_GRACE_MS.
+ * Config from env: CVP_NATS_URL, CVP_GPU_NODE, CVP_LEASE_TTL_MS, CVP_LEASE_WAIT_MS, CVP_KILL_GRACE_MS.
  */
 import { MessageBus } from '@cvp/platform';
 import pino from 'pino';
@@ -44,7 +44,7 @@ async function main(): Promise<number> {
     });
     return EXIT.other;
   }
-  const client = createLeaseClient(bus, logger);
+  const client = createLeaseClient(bus, logger, process.env.CVP_GPU_NODE);
   try {
     const { exitCode } = await runTrialUnderLease({
       client,

@@ -82,6 +82,7 @@ export class TuneJobHandler implements JobHandler<'tune'> {
     }
     const env: Record<string, string> = {
       CVP_NATS_URL: this.options.natsUrl,
+      CVP_GPU_NODE: this.options.gpuNode,
       CVP_LEASE_TTL_MS: String(this.options.leaseTtlMs),
       CVP_LEASE_WAIT_MS: String(this.options.leaseWaitMs),
       CVP_KILL_GRACE_MS: String(this.options.python.killGraceMs),

@@ -229,7 +229,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** GPU lease holders and waiters (with ages), and the token count */
+        /** GPU token pools per node, lease holders and waiters (with ages) */
         get: operations["GpuLeases_list"];
         put?: never;
         post?: never;
@@ -877,13 +877,29 @@ export interface components {
             holder: string;
             /** @description lease id */
             id: string;
+            /**
+             * @description the pool (node or GPU) it counts against
+             * @example gpu-a
+             */
+            node: string;
             /** @enum {string} */
             priority: "inference" | "bench" | "train";
         };
+        GpuLeasePoolDto: {
+            inUse: number;
+            /** @example gpu-a */
+            node: string;
+            /** @description CVP_GPU_NODE_TOKENS for this node, else CVP_GPU_TOKENS */
+            tokens: number;
+            waiting: number;
+        };
         GpuLeasesDto: {
             holders: components["schemas"]["GpuLeaseHolderDto"][];
+            /** @description holders on every node */
             inUse: number;
-            /** @description CVP_GPU_TOKENS */
+            /** @description every configured node and every node with a holder or waiter, by name */
+            pools: components["schemas"]["GpuLeasePoolDto"][];
+            /** @description pool size of a node without a setting of its own (CVP_GPU_TOKENS) */
             tokens: number;
             /** @description in grant order (priority, then FIFO) */
             waiters: components["schemas"]["GpuLeaseWaiterDto"][];
@@ -891,7 +907,8 @@ export interface components {
         GpuLeaseWaiterDto: {
             enqueuedAt: string;
             holder: string;
-            /** @description 1 = next to be granted */
+            node: string;
+            /** @description 1 = next to be granted on its node */
             position: number;
             /** @enum {string} */
             priority: "inference" | "bench" | "train";

@@ -17,6 +17,8 @@ export interface LeaseServiceOptions {
   natsUrl: string;
   bucket: string;
   tokens?: number;
+  /** CVP_GPU_NODE_TOKENS, e.g. "gpu-b=1,gpu-c=3". */
+  nodeTokens?: string;
   sweepMs?: number;
   waiterStaleMs?: number;
   logLevel?: string;
@@ -28,6 +30,7 @@ export async function startLeaseService(s: LeaseServiceOptions): Promise<INestAp
     ...gpuLeaseConfigSchema.parse({
       CVP_GPU_LEASE_BUCKET: s.bucket,
       CVP_GPU_TOKENS: s.tokens ?? 2,
+      CVP_GPU_NODE_TOKENS: s.nodeTokens ?? '',
       CVP_GPU_LEASE_SWEEP_MS: s.sweepMs ?? 100,
       CVP_GPU_LEASE_WAITER_STALE_MS: s.waiterStaleMs ?? 5000,
     }),
@@ -47,15 +50,21 @@ export async function startLeaseClient(
   name: string,
   logger: Logger,
   pollMs = 300,
+  node = 'test-node',
 ): Promise<{ bus: MessageBus; client: NatsGpuLeaseClient }> {
   const bus = new MessageBus({ url: natsUrl, name, logger });
   await bus.connect();
-  return { bus, client: new NatsGpuLeaseClient(bus, { logger, pollMs, requestTimeoutMs: 1000, renewRetryMs: 100 }) };
+  return {
+    bus,
+    client: new NatsGpuLeaseClient(bus, { logger, pollMs, requestTimeoutMs: 1000, renewRetryMs: 100, node }),
+  };
 }
 
 export interface TableMonitor {
   /** Most holders seen in any revision of the table. */
   maxHolders(): number;
+  /** Most holders of each node seen in any revision of the table. */
+  maxHoldersByNode(): Record<string, number>;
   /** When each lease id was first and last seen in the table (epoch ms). */
   seen: Map<string, { first: number; gone?: number }>;
   revisions(): number;
@@ -70,6 +79,7 @@ export async function watchLeaseTable(natsUrl: string, bucket: string, logger: L
   const watch = await kv.watch({ key: 'table' });
   let max = 0;
   let revs = 0;
+  const maxByNode: Record<string, number> = {};
   const seen = new Map<string, { first: number; gone?: number }>();
   const done = (async () => {
     for await (const e of watch) {
@@ -78,6 +88,9 @@ export async function watchLeaseTable(natsUrl: string, bucket: string, logger: L
       const t = Date.now();
       const s = JSON.parse(new TextDecoder().decode(e.value)) as LeaseState;
       max = Math.max(max, s.holders.length);
+      const byNode: Record<string, number> = {};
+      for (const h of s.holders) byNode[h.node ?? 'default'] = (byNode[h.node ?? 'default'] ?? 0) + 1;
+      for (const [n, c] of Object.entries(byNode)) maxByNode[n] = Math.max(maxByNode[n] ?? 0, c);
       const ids = new Set(s.holders.map((h) => h.leaseId));
       for (const id of ids) if (!seen.has(id)) seen.set(id, { first: t });
       for (const [id, v] of seen) if (!ids.has(id) && v.gone === undefined) v.gone = t;
@@ -85,6 +98,7 @@ export async function watchLeaseTable(natsUrl: string, bucket: string, logger: L
   })();
   return {
     maxHolders: () => max,
+    maxHoldersByNode: () => ({ ...maxByNode }),
     seen,
     revisions: () => revs,
     stop: async () => {

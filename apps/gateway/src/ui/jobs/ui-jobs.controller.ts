@@ -169,7 +169,8 @@ export class UiJobsController {
         void push();
       }, RENDER_EVERY_MS);
     };
-    const unsubscribe = this.hub.subscribe(id, schedule);
+    // Re-rendered from the database either way, so events stored by another gateway count too.
+    const unsubscribe = this.hub.subscribe(id, { event: schedule, wake: schedule });
     const heartbeat = setInterval(() => res.write(`: heartbeat ${new Date().toISOString()}\n\n`), this.heartbeatMs);
     req.once('close', close);
     // Whatever happened between the page's render and this subscription is sent at once.

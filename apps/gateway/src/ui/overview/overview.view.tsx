@@ -27,7 +27,7 @@ export function OverviewLive({ ctx, data }: { ctx: PageContext; data: OverviewDa
         <div class="card">
           <h2>GPU tokens</h2>
           <p class="stat">
-            {gpu.inUse} / {gpu.tokens}
+            {gpu.inUse} / {gpu.pools.reduce((n, p) => n + p.tokens, 0) || gpu.tokens}
           </p>
           <p class="muted">{gpu.waiters.length} waiting</p>
           <a href="/ui/gpu">Holders and queue</a>
