@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { jobStreamConfigs } from '@cvp/jobs';
@@ -15,7 +16,11 @@ type Service = {
 };
 
 const CLUSTER = path.join(REPO_ROOT, 'deploy/docker-compose.cluster.yml');
-const SECRETS = { CVP_JWT_SECRET: 'compose-validation-only-jwt', CVP_POSTGRES_PASSWORD: 'compose-validation-only-pg' };
+// Made per run: the file needs them set, and no credential is committed (a JWT secret is >= 32 characters).
+const SECRETS = {
+  CVP_JWT_SECRET: randomBytes(32).toString('hex'),
+  CVP_POSTGRES_PASSWORD: randomBytes(16).toString('hex'),
+};
 const REPLICATED = ['gateway', 'inference', 'native-core', 'trainer-bridge', 'bench', 'packager'];
 
 /** docker-compose 1.29 prints named volumes as `source:target:mode`, bind mounts with an absolute source. */

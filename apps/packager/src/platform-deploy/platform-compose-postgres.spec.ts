@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { composeResolved, REPO_ROOT } from '../testing/fixtures';
 
@@ -9,7 +10,8 @@ describe('PostgreSQL override of the platform compose stack (docker-compose 1.29
   ];
 
   it('adds a health-checked PostgreSQL with its own volume that the gateway waits for and connects to', () => {
-    process.env.CVP_POSTGRES_PASSWORD = 'compose-validation-only';
+    const password = randomBytes(16).toString('hex'); // per run: no credential is committed
+    process.env.CVP_POSTGRES_PASSWORD = password;
     try {
       const model = composeResolved(files, REPO_ROOT);
       const pg = model.services.postgres as {
@@ -19,12 +21,12 @@ describe('PostgreSQL override of the platform compose stack (docker-compose 1.29
       };
       expect(pg.healthcheck).toBeDefined();
       expect(JSON.stringify(pg.volumes)).toContain('cvp-postgres');
-      expect(pg.environment?.POSTGRES_PASSWORD).toBe('compose-validation-only');
+      expect(pg.environment?.POSTGRES_PASSWORD).toBe(password);
       const gw = model.services.gateway as {
         environment: Record<string, string>;
         depends_on: Record<string, { condition: string }>;
       };
-      expect(gw.environment.CVP_DB_URL).toBe('postgres://cvp:compose-validation-only@postgres:5432/cvp');
+      expect(gw.environment.CVP_DB_URL).toBe(`postgres://cvp:${password}@postgres:5432/cvp`);
       expect(gw.depends_on.postgres).toEqual({ condition: 'service_healthy' });
       expect(gw.depends_on.nats).toEqual({ condition: 'service_healthy' }); // the base file's stays
     } finally {

@@ -1,4 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Msg } from 'nats';
@@ -194,7 +195,7 @@ function requireDockerCompose(): void {
 }
 
 /** Config keys the root compose file requires from the operator (it ships no default credential). */
-const COMPOSE_REQUIRED_ENV = { CVP_GRAFANA_ADMIN_PASSWORD: 'compose-validation-only' };
+const COMPOSE_REQUIRED_ENV = { CVP_GRAFANA_ADMIN_PASSWORD: randomBytes(16).toString('hex') };
 
 /** `docker-compose config -q` with only PATH, HOME, the root file's required keys and `env` set. */
 export function composeConfigCheck(file: string, env: Record<string, string> = {}): { ok: boolean; output: string } {
