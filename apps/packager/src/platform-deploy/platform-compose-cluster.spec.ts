@@ -137,8 +137,8 @@ describe('cluster compose file (docker-compose 1.29 offline validation; no Docke
       expect([name, (s.ports ?? []).length > 0]).toEqual([name, name === 'balancer']);
     const cfg = readFileSync(path.join(REPO_ROOT, 'deploy/cluster/haproxy.cfg'), 'utf8');
     expect(cfg).toContain('option httpchk GET /health/ready');
-    // SSE stream tokens live in one gateway's memory: token and stream must reach the same gateway
-    expect(cfg).toMatch(/backend gateways\n(?:\s*#[^\n]*\n)*\s*balance source\n/);
+    // Any gateway verifies any stream token and serves any job's SSE stream: no affinity needed
+    expect(cfg).toMatch(/backend gateways\n(?:\s*#[^\n]*\n)*\s*balance leastconn\n/);
     expect(cfg).toContain('option httpchk GET /v2/health/ready');
     for (const r of Object.keys(services).filter((n) => /^(gateway|inference)-\d+$/.test(n)))
       expect(cfg).toContain(`server ${r} ${r}:${r.startsWith('gateway') ? 3000 : 8000}`);
