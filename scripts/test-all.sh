@@ -27,7 +27,8 @@ npx --no-install nx show projects >/dev/null
 run "ONNX Runtime GPU build (stage + link probe)" bash scripts/gpu-ort.sh stage
 run "lint" npx --no-install eslint apps libs e2e --max-warnings=0
 run "format (prettier --check)" npx --no-install prettier --check .
-run "jest (all Nx projects)" npx --no-install nx run-many -t test --parallel=1 --outputStyle=stream --skip-nx-cache
+# Kept in a log so the end of the run names the failing tests: CI shows only the tail of the output.
+run "jest (all Nx projects)" bash -c 'set -o pipefail; npx --no-install nx run-many -t test --parallel=1 --outputStyle=stream --skip-nx-cache 2>&1 | tee coverage/jest.log'
 # The tests that open the gateway's database, again against a real PostgreSQL server.
 run "jest against PostgreSQL (database tests)" bash scripts/test-postgres.sh
 [[ -f native/scripts/test.sh ]] && run "native (ctest)" bash native/scripts/test.sh
@@ -43,6 +44,10 @@ node scripts/coverage-summary.js || failed+=("coverage gate")
 printf '\nsuite times\n'; printf '  %s\n' "${timings[@]}"
 
 if ((${#failed[@]})); then
+  if [[ " ${failed[*]} " == *" jest (all Nx projects) "* ]]; then
+    printf '\nfailing jest files and tests (full output: coverage/jest.log)\n'
+    sed 's/\x1b\[[0-9;]*m//g' coverage/jest.log | grep -E '^[^ ]*: *FAIL |^ *FAIL |● ' | grep -v '● Console' | head -40
+  fi
   printf '\n\033[1;31mFAILED: %s\033[0m\n' "${failed[*]}"
   exit 1
 fi

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { freePort } from '../../../scripts/lib/ports';
 import { FIXTURES } from '../src/testing/inference-harness';
@@ -97,23 +98,72 @@ describe('a burst of large bodies beyond the queue cap', () => {
     }
 
     const req = bigRequest(1 << 18); // 12.6 MB a body
-    const send = () =>
-      fetch(`${url}/v2/models/multi/infer`, { method: 'POST', headers: req.headers, body: req.body }).then(
-        async (r) => ({ status: r.status, retryAfter: r.headers.get('retry-after'), body: await r.text() }),
-      );
+    type Answer = { status: number; retryAfter: string | null; body: string };
+    // node:http, not fetch: undici resets its socket when a response completes before the request
+    // body is sent, and that reset can surface as EPIPE instead of the 429 it already received.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+    /** Sends the headers and the first `head` bytes; the rest goes when `finish()` is called. */
+    const open = (head: number) => {
+      let finish = () => {};
+      let settled = false;
+      let uploaded: Promise<unknown> = Promise.resolve();
+      const answer = new Promise<Answer>((resolve, reject) => {
+        const r = http.request(`${url}/v2/models/multi/infer`, {
+          method: 'POST',
+          agent,
+          headers: { ...req.headers, 'content-length': String(req.body.length) },
+        });
+        r.on('response', (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            settled = true;
+            const retryAfter = res.headers['retry-after'];
+            resolve({
+              status: res.statusCode!,
+              retryAfter: retryAfter ?? null,
+              body: Buffer.concat(chunks).toString(),
+            });
+          });
+        });
+        // Once answered, a failed upload of the rest is not the request's outcome.
+        r.on('error', (e) => !settled && reject(e));
+        // The whole body handed to the socket, or the upload ended by the server.
+        uploaded = new Promise((done) => r.once('close', done).once('finish', done));
+        r.write(req.body.subarray(0, head));
+        finish = () => void r.end(req.body.subarray(head));
+      });
+      return { answer, finish, answered: () => settled, uploaded: () => uploaded };
+    };
     // Warm: one request of the same size, so allocator and session pools are at their working size.
-    expect((await send()).status).toBe(200);
+    const warm = open(0);
+    warm.finish();
+    expect((await warm.answer).status).toBe(200);
     const before = rss(server.pid!);
 
+    // Every request of the burst is in the server before any can finish: the admitted ones wait for
+    // the rest of their bodies, so the refusals are decided while 40 requests are open at once.
     const BURST = 40;
-    const answers = await Promise.all(Array.from({ length: BURST }, send));
+    const ADMITTED = 3; // workers (1) + queue cap (2)
+    const burst = Array.from({ length: BURST }, () => open(64 * 1024));
+    const refusalsBy = Date.now() + 60_000;
+    while (burst.filter((b) => b.answered()).length < BURST - ADMITTED && Date.now() < refusalsBy)
+      await new Promise((r) => setTimeout(r, 50));
+    const refusedBeforeBodies = burst.filter((b) => b.answered()).length;
+    // The refused requests now send their 12.6 MB too: the server must discard them, not hold them.
+    for (const b of burst) b.finish();
+    const answers = await Promise.all(burst.map((b) => b.answer));
+    await Promise.all(burst.map((b) => b.uploaded()));
     const after = rss(server.pid!);
+    agent.destroy();
 
+    // Exactly the places of workers + queue cap were taken; every other request was refused from its
+    // headers alone, before its body was sent.
+    expect(refusedBeforeBodies).toBe(BURST - ADMITTED);
     const refused = answers.filter((a) => a.status === 429);
     expect(answers.every((a) => a.status === 200 || a.status === 429)).toBe(true);
-    // workers (1) + queue cap (2) places: at most 3 of the burst were admitted
-    expect(answers.length - refused.length).toBeLessThanOrEqual(3);
-    expect(answers.length - refused.length).toBeGreaterThanOrEqual(1);
+    expect(answers.length - refused.length).toBe(ADMITTED);
     expect(Number(refused[0].retryAfter)).toBeGreaterThanOrEqual(1);
     expect(JSON.parse(refused[0].body)).toMatchObject({ status: 429, reason: 'queue_full' });
     const burstBytes = BURST * req.body.length;
