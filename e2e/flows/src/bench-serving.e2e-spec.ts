@@ -193,12 +193,17 @@ describe('bench steps 6, 8 and 9 through the data plane (real inference service 
     expect(scratchOn(h)).toEqual([]);
 
     // Cancelled while step 9 loads the data plane: the run stops, and the deployment goes all the same.
+    // The step would run for 10 min; ending within a minute of the cancel (on a loaded 2-core
+    // machine) tells a cancel that stops it from one that is ignored, without a tight timing.
     const ac = new AbortController();
-    const cancelled = await contextOn(h.url, { stabilityUsers: 10, stabilityDurationMs: 60_000 }, ac.signal);
-    const started = Date.now();
+    const cancelled = await contextOn(h.url, { stabilityUsers: 10, stabilityDurationMs: 600_000 }, ac.signal);
+    let abortedAt = 0;
     const watch = setInterval(() => {
       if (scratchOn(h!).length) statuses.push('loaded');
-      if (statuses.includes('loaded') && !ac.signal.aborted) setTimeout(() => ac.abort(), 300);
+      if (statuses.includes('loaded') && !abortedAt) {
+        abortedAt = Date.now() + 300;
+        setTimeout(() => ac.abort(), 300);
+      }
     }, 50);
     try {
       await expect(runStep(cancelled, stabilityStep)).rejects.toThrow();
@@ -206,7 +211,7 @@ describe('bench steps 6, 8 and 9 through the data plane (real inference service 
       clearInterval(watch);
     }
     expect(statuses).toContain('loaded');
-    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(Date.now() - abortedAt).toBeLessThan(60_000);
     expect(scratchOn(h)).toEqual([]);
   }, 240_000);
 });
