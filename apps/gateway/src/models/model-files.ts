@@ -72,6 +72,11 @@ export class ModelFiles implements OnModuleInit {
     return path.join(this.versionDir(modelId, version), fileName);
   }
 
+  /** Removes one version's folder (a version a worker made but the gateway refused to record). */
+  async removeVersion(modelId: string, version: number): Promise<void> {
+    await fs.rm(this.versionDir(modelId, version), { recursive: true, force: true });
+  }
+
   /** Removes a model's folder and every blob it held the last link to. */
   async removeModel(modelId: string, blobShas: string[]): Promise<void> {
     await fs.rm(this.modelDir(modelId), { recursive: true, force: true });
