@@ -7,13 +7,15 @@
  * PostgreSQL. Then it checks:
  *   - every job reached exactly one terminal state (the jobs row and its event log), succeeded, with
  *     its artifacts intact (the version's ONNX, the package tarball's SHA-256);
- *   - no lease pool ever had more holders than tokens, watched on the KV table by a NATS client of
- *     its own (every revision, gaps counted);
+ *   - no lease pool ever had more holders than tokens, watched on the KV table by NATS clients of
+ *     its own (every revision seen, none missing);
  *   - the SSE client resumed on the other gateway with Last-Event-ID and lost no event;
  *   - inference clients saw only 200, 429 or 503, and every 429/503 carried Retry-After.
- * Writes bench/results/chaos-<date>.json; exits 1 when an assertion fails, 2 when the run broke.
+ * Writes bench/results/chaos-<date>.json (or --out); exits 1 when an assertion fails, 2 when the
+ * run broke. Every service has its own data dir; --shared-data-dir gives them one, which jobs need
+ * for as long as artifacts travel between services as file paths.
  *
- *   node scripts/chaos.js [--jobs 6] [--packages 2] [--clients 4] [--budget-s 330] [--keep-logs] [--shared-data-dir]
+ *   node scripts/chaos.js [--jobs 6] [--packages 2] [--clients 4] [--budget-s 330] [--keep-logs] [--shared-data-dir] [--out FILE]
  */
 const fs = require('node:fs');
 const os = require('node:os');
@@ -44,6 +46,7 @@ function args() {
     const k = argv[i];
     if (k === '--keep-logs') a.keepLogs = true;
     else if (k === '--shared-data-dir') a.sharedDataDir = true;
+    else if (k === '--out') a.out = path.resolve(argv[++i]);
     else if (k === '--jobs') a.jobs = Number(argv[++i]);
     else if (k === '--packages') a.packages = Number(argv[++i]);
     else if (k === '--clients') a.clients = Number(argv[++i]);
@@ -188,14 +191,29 @@ async function watchLeaseTable(servers, bucket, tokensPerPool) {
     return { nc, kv: await nc.jetstream({ timeout: 5000 }).views.kv(bucket) };
   };
   const watchConn = await open(servers[servers.length - 1], 'chaos-lease-watch');
+  // A mirror of the bucket's stream at R3, without the bucket's 64-revision history limit: the
+  // servers copy every revision into it, whatever happens to this process's connections.
+  const jsm = await watchConn.nc.jetstreamManager({ timeout: 10_000 });
+  const mirrorName = 'CHAOS_LEASE_AUDIT';
+  await jsm.streams.add({ name: mirrorName, mirror: { name: `KV_${bucket}` }, num_replicas: 3, storage: 'file' });
   const pollConn = await open(servers[servers.length - 2] ?? servers[0], 'chaos-lease-history');
   const kv = watchConn.kv;
-  const w = { maxByPool: {}, revisions: 0, firstRevision: 0, lastRevision: 0, overTokens: [], fromHistory: 0 };
+  const w = {
+    maxByPool: {},
+    revisions: 0,
+    firstRevision: 0,
+    lastRevision: 0,
+    overTokens: [],
+    fromHistory: 0,
+    fromMirror: 0,
+    mirrorMessages: 0,
+  };
   const seen = new Set();
-  const take = (e, viaHistory) => {
+  const take = (e, via) => {
     if (e.operation !== 'PUT' || seen.has(e.revision)) return;
     seen.add(e.revision);
-    if (viaHistory) w.fromHistory++;
+    if (via === 'history') w.fromHistory++;
+    if (via === 'mirror') w.fromMirror++;
     w.revisions++;
     if (!w.firstRevision || e.revision < w.firstRevision) w.firstRevision = e.revision;
     w.lastRevision = Math.max(w.lastRevision, e.revision);
@@ -209,12 +227,12 @@ async function watchLeaseTable(servers, bucket, tokensPerPool) {
   };
   const watcher = await kv.watch({ key: 'table' });
   const done = (async () => {
-    for await (const e of watcher) take(e, false);
+    for await (const e of watcher) take(e, 'watch');
   })();
   let polling = true;
   const poll = async () => {
     const it = await pollConn.kv.history({ key: 'table' });
-    for await (const e of it) take(e, true);
+    for await (const e of it) take(e, 'history');
   };
   const poller = (async () => {
     while (polling) {
@@ -236,6 +254,21 @@ async function watchLeaseTable(servers, bucket, tokensPerPool) {
       polling = false;
       await poller;
       await poll().catch(() => undefined);
+      // The mirror keeps the origin's sequence numbers (the KV revisions): read back every one of them.
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const info = await jsm.streams.info(mirrorName).catch(() => undefined);
+        if ((info?.state.last_seq ?? 0) >= w.lastRevision || Date.now() > deadline) break;
+        await sleep(250);
+      }
+      const info = await jsm.streams.info(mirrorName);
+      for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+        const m = await jsm.streams.getMessage(mirrorName, { seq }).catch(() => undefined);
+        if (!m) continue;
+        w.mirrorMessages++;
+        take({ operation: m.header?.get('KV-Operation') || 'PUT', revision: m.seq, value: m.data }, 'mirror');
+      }
+      await jsm.streams.delete(mirrorName).catch(() => undefined);
       watcher.stop();
       await done.catch(() => undefined);
       await watchConn.nc.close();
@@ -618,7 +651,7 @@ async function main() {
       check(max <= a.tokens, `lease pool ${pool}: at most ${max} holders observed (tokens ${a.tokens})`);
     check(
       w.overTokens.length === 0,
-      `no lease table revision over its tokens (${w.revisions} revisions seen, ${w.fromHistory} of them by the history poll)`,
+      `no lease table revision over its tokens (${w.revisions} revisions seen; ${w.fromHistory} only by the history poll, ${w.fromMirror} only in the mirror of ${w.mirrorMessages})`,
     );
     check(watch.notSeen() === 0, `every lease table revision was seen (${watch.notSeen()} not seen)`);
     check(leaseLoad.stats.grants > 0, `lease clients were granted leases (${leaseLoad.stats.grants})`);
@@ -666,6 +699,8 @@ async function main() {
         tokens: a.tokens,
         revisionsSeen: w.revisions,
         revisionsSeenOnlyByHistoryPoll: w.fromHistory,
+        revisionsSeenOnlyInMirror: w.fromMirror,
+        mirrorMessages: w.mirrorMessages,
         revisionsNotSeen: watch.notSeen(),
         firstNotSeen: watch.missing(),
         overTokens: w.overTokens,
@@ -700,7 +735,7 @@ async function main() {
     for (const s of stops.reverse()) await s().catch(() => undefined);
     await cluster.stop();
   }
-  const out = path.join(ROOT, 'bench/results', `chaos-${new Date().toISOString().slice(0, 10)}.json`);
+  const out = a.out ?? path.join(ROOT, 'bench/results', `chaos-${new Date().toISOString().slice(0, 10)}.json`);
   fs.mkdirSync(path.dirname(out), { recursive: true });
   const tmp = `${out}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, `${JSON.stringify(report, null, 2)}\n`);
