@@ -130,7 +130,7 @@ async function retrying(what, fn, timeoutMs = 60_000) {
  * A job's SSE stream read with fetch from one gateway, from `lastEventId` on; resolves with how it
  * ended ('terminal' or 'broken') and the last id seen. Events are appended to `sink`.
  */
-async function readSse(origin, jobId, streamToken, lastEventId, sink, timeoutMs) {
+async function readSse(origin, jobId, streamToken, lastEventId, sink, timeoutMs, onOpen = () => undefined) {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), timeoutMs);
   let last = lastEventId;
@@ -140,6 +140,7 @@ async function readSse(origin, jobId, streamToken, lastEventId, sink, timeoutMs)
       signal: ac.signal,
     });
     if (res.status !== 200 || !res.body) return { end: `status ${res.status}`, last };
+    onOpen();
     const decoder = new TextDecoder();
     let buf = '';
     for await (const chunk of res.body) {
@@ -526,11 +527,13 @@ async function main() {
     let sseEnd = firstEnd;
     while (sseEnd.end !== 'terminal' && left() > 20_000 && resumes < 20) {
       resumes++;
-      sseEnd = await readSse(gw2.url, sseJob, streamToken, lastId, sseEvents, left() - 10_000);
+      sseEnd = await readSse(gw2.url, sseJob, streamToken, lastId, sseEvents, left() - 10_000, () => {
+        recover.sseReconnectedMs ??= Date.now() - gwKilledAt;
+      });
       lastId = sseEnd.last;
       if (sseEnd.end !== 'terminal') await sleep(500);
     }
-    recover.sseResumeMs = Date.now() - gwKilledAt;
+    recover.sseTerminalAfterGatewayKillMs = Date.now() - gwKilledAt;
     mark(`SSE client resumed on ${gw2.name} after id ${firstEnd.last} (${sseEnd.end})`);
 
     // 4. an inference replica
