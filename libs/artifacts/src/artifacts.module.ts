@@ -1,7 +1,9 @@
+import path from 'node:path';
 import { type DynamicModule, Global, Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { MessageBus, SERVICE_CONFIG, SERVICE_LOGGER } from '@cvp/platform';
 import type { Logger } from 'pino';
 import type { ArtifactStore } from './artifact-store';
+import { Artifacts } from './artifacts';
 import { type ArtifactsConfig, artifactsConfigSchema, createArtifactStore } from './config';
 
 /** Injection token of the service's ArtifactStore (an interface, so it needs a token). */
@@ -56,9 +58,15 @@ export class ArtifactsModule {
             return store;
           },
         },
+        {
+          provide: Artifacts,
+          inject: [ARTIFACT_STORE, SERVICE_CONFIG],
+          useFactory: (store: ArtifactStore, config: { CVP_DATA_DIR: string }) =>
+            new Artifacts(store, path.resolve(config.CVP_DATA_DIR)),
+        },
         ArtifactStoreShutdown,
       ],
-      exports: [ARTIFACT_STORE],
+      exports: [ARTIFACT_STORE, Artifacts],
     };
   }
 }

@@ -6,3 +6,4 @@ export * from './errors';
 export * from './local-artifact-store';
 export * from './object-store-artifact-store';
 export * from './artifacts.module';
+export * from './artifacts';
