@@ -82,4 +82,25 @@ describe('Artifacts: references in payloads, and opening them on another host', 
     expect(b.normalizeRef(path.join(b.dataDir, 'models', 'm1', 'v1', 'model.onnx'))).toBe('models/m1/v1/model.onnx');
     expect(b.refOfFile(path.join(b.dataDir, 'x', 'y.json'))).toBe('x/y.json');
   });
+
+  it('objectstore: a data set folder (any file names) travels as one tar and is unpacked once per host', async () => {
+    const bucket = `tree-${randomUUID().slice(0, 8)}`;
+    const a = await objectHost('tree-a', bucket);
+    const b = await objectHost('tree-b', bucket);
+    const data = path.join(a.dataDir, 'datasets', 'd1', 'data');
+    write(path.join(data, 'set', 'data.yaml'), 'names: [cat]');
+    write(path.join(data, 'set', 'images', 'train', 'img 1 (copy).jpg'), 'jpeg');
+    expect(await a.publishTree(data)).toBe('datasets/d1/data');
+    expect(await a.store.stat('datasets/d1/data.tar')).toMatchObject({ key: 'datasets/d1/data.tar' });
+
+    // A reader asks for the sub-folder the registry names; the tar of its parent is found and unpacked.
+    const local = await b.stageTree('datasets/d1/data/set');
+    expect(local).toBe(path.join(b.dataDir, 'datasets', 'd1', 'data', 'set'));
+    expect(fs.readFileSync(path.join(local, 'images', 'train', 'img 1 (copy).jpg'), 'utf8')).toBe('jpeg');
+    // Unpacked once: a second stage reuses the tree (a marker written last says it is complete).
+    fs.writeFileSync(path.join(local, 'data.yaml'), 'changed here');
+    expect(await b.stageTree('datasets/d1/data/set')).toBe(local);
+    expect(fs.readFileSync(path.join(local, 'data.yaml'), 'utf8')).toBe('changed here');
+    await expect(b.stageTree('datasets/nope/data')).rejects.toThrow(/no published folder/);
+  });
 });

@@ -1,11 +1,19 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { artifactKeyOf, assertArtifactKey, resolveArtifactKey } from './artifact-key';
 import type { ArtifactLease, ArtifactStore } from './artifact-store';
 import { ArtifactNotFoundError } from './errors';
 
 /** At most this many files are published for one directory (a bench report dir holds a few dozen). */
 const MAX_DIR_FILES = 10_000;
+/** A tree (data set) is packed and unpacked by tar within this bound; data sets are capped at a few GB. */
+const TAR_TIMEOUT_MS = 30 * 60_000;
+/** Marks a tree unpacked completely on this host (written last, before the rename into place). */
+const TREE_DONE = '.cvp-tree-complete';
+const run = promisify(execFile);
 
 /**
  * A service's view of the store: what its payloads carry for a file (a **reference**) and how it
@@ -80,6 +88,63 @@ export class Artifacts {
   }
 
   /**
+   * Publishes a whole folder as one tar under `<dirKey>.tar` (data sets: thousands of files with
+   * any names, read as a tree by a child). Returns the folder's reference. Local mode: nothing.
+   */
+  async publishTree(dir: string): Promise<string> {
+    if (this.store.kind === 'local') return dir;
+    const key = artifactKeyOf(this.dataDir, dir);
+    const tar = `${dir}.${randomBytes(6).toString('hex')}.tar.tmp`;
+    try {
+      await run('tar', ['-cf', tar, '-C', dir, '.'], { timeout: TAR_TIMEOUT_MS, maxBuffer: 1024 * 1024 });
+      await this.store.publish(`${key}.tar`, tar);
+    } finally {
+      await fs.rm(tar, { force: true });
+    }
+    return key;
+  }
+
+  /**
+   * A folder (or a path inside one) published with publishTree, as a local folder: unpacked once
+   * per host at the same data-dir-relative place (temp + rename, so a reader never sees half a
+   * tree) and reused afterwards. The tar is found by walking up the key (`datasets/<id>/data/x`
+   * finds `datasets/<id>/data.tar`). Local mode: the path itself.
+   */
+  async stageTree(ref: string): Promise<string> {
+    if (this.store.kind === 'local' && path.isAbsolute(ref)) return ref;
+    const key = this.keyOf(ref);
+    if (this.store.kind === 'local') return resolveArtifactKey(this.dataDir, key);
+    const segs = key.split('/');
+    for (let n = segs.length; n >= 1; n--) {
+      const treeKey = segs.slice(0, n).join('/');
+      if (!(await this.store.stat(`${treeKey}.tar`))) continue;
+      const target = resolveArtifactKey(this.dataDir, treeKey);
+      const inside = path.join(target, ...segs.slice(n));
+      if (await exists(path.join(target, TREE_DONE))) return inside;
+      const tmp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
+      await fs.mkdir(tmp, { recursive: true });
+      try {
+        await this.withFile(`${treeKey}.tar`, (tar) =>
+          run('tar', ['-xf', tar, '-C', tmp, '--no-same-owner', '--no-same-permissions'], {
+            timeout: TAR_TIMEOUT_MS,
+            maxBuffer: 1024 * 1024,
+          }),
+        );
+        await fs.writeFile(path.join(tmp, TREE_DONE), '');
+        await fs.rm(target, { recursive: true, force: true });
+        await fs.rename(tmp, target).catch(async (e: NodeJS.ErrnoException) => {
+          // Another job unpacked the same tree meanwhile: theirs is as good as ours.
+          if (!(await exists(path.join(target, TREE_DONE)))) throw e;
+        });
+      } finally {
+        await fs.rm(tmp, { recursive: true, force: true });
+      }
+      return inside;
+    }
+    throw new ArtifactNotFoundError(`no published folder holds ${key}`, key);
+  }
+
+  /**
    * The local path of a reference, pinned until release(). Local mode opens an absolute path
    * where it is (today's behaviour, wherever it lies); anything else is materialized by key.
    */
@@ -125,6 +190,13 @@ export class Artifacts {
       lease.release();
     }
   }
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.stat(p).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function listFiles(dir: string): Promise<string[]> {

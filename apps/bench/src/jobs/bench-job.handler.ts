@@ -39,7 +39,9 @@ export class BenchJobHandler implements JobHandler<'bench'> {
 
   async handle(input: JobInputs['bench'], ctx: JobContext): Promise<BenchJobResult> {
     const model = await this.registry.describeModel(input.modelId);
-    const dataset = input.datasetId ? await this.registry.dataset(input.datasetId) : null;
+    const described = input.datasetId ? await this.registry.dataset(input.datasetId) : null;
+    // The data set's folder on this host (unpacked from the store when it was uploaded elsewhere).
+    const dataset = described && { ...described, path: await this.artifacts.stageTree(described.path) };
     const benchmarkId = benchmarkIdFor(ctx.jobId);
     const outDir = path.join(this.options.dataDir, 'benchmarks', benchmarkId);
     ctx.progress({ progress: 0, stage: 'waiting for the host measurement lock' });

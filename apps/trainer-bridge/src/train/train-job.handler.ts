@@ -34,13 +34,15 @@ export class TrainJobHandler implements JobHandler<'train'> {
   }
 
   async handle(input: JobInputs['train'], ctx: JobContext): Promise<TrainJobResult> {
-    const [model, dataset] = await Promise.all([
+    const [model, described] = await Promise.all([
       this.registry.describeModel(input.modelId),
       this.registry.describeDataset(input.datasetId),
     ]);
     const done = await this.store.findCommitted(model.id, ctx.jobId);
     if (done) return done as TrainJobResult;
-    assertTrainableDataset(model, dataset);
+    assertTrainableDataset(model, described);
+    // The data set's folder on this host (unpacked from the store when it was uploaded elsewhere).
+    const dataset = { ...described, path: await this.store.artifacts.stageTree(described.path) };
     const scratch = path.join(this.store.jobDir(ctx.jobId), 'train');
     // A redelivered job starts its training over; partial output of the last attempt goes.
     await fs.rm(scratch, { recursive: true, force: true });

@@ -37,13 +37,15 @@ export class TuneJobHandler implements JobHandler<'tune'> {
   }
 
   async handle(input: JobInputs['tune'], ctx: JobContext): Promise<TuneJobResult> {
-    const [model, dataset] = await Promise.all([
+    const [model, described] = await Promise.all([
       this.registry.describeModel(input.modelId),
       this.registry.describeDataset(input.datasetId),
     ]);
     const done = await this.store.findCommitted(model.id, ctx.jobId);
     if (done) return done as TuneJobResult;
-    assertTrainableDataset(model, dataset);
+    assertTrainableDataset(model, described);
+    // The data set's folder on this host (unpacked from the store when it was uploaded elsewhere).
+    const dataset = { ...described, path: await this.store.artifacts.stageTree(described.path) };
     const jobDir = this.store.jobDir(ctx.jobId);
     const modelArg = await stageCheckpoint(this.store.artifacts, model, path.join(jobDir, 'input'));
     const studyPath = path.join(jobDir, 'study', 'study.db');
