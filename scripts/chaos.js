@@ -361,6 +361,35 @@ function startInferenceLoad(url, model, apiKey, image, n) {
   };
 }
 
+/**
+ * An artifact's bytes as another host gets them: fetched from the bucket by the artifact store's
+ * reader (which keeps them only if they match the digest the bucket recorded) into a scratch cache,
+ * then hashed here again. Null when the bucket does not have it.
+ */
+async function readArtifact(servers, key, scratch) {
+  const { connect } = require('nats');
+  const { ObjectStoreArtifactStore } = require(path.join(ROOT, 'libs/artifacts/src/index.ts'));
+  const nc = await connect({ servers, name: 'chaos-artifact-check', timeout: 5000 });
+  try {
+    const store = await ObjectStoreArtifactStore.open(nc, {
+      bucket: 'cvp-artifacts',
+      replicas: 3,
+      cacheDir: scratch,
+      cacheMaxBytes: 1024 * 1024 * 1024,
+      timeoutMs: 20_000,
+    });
+    const lease = await store.materialize(key).catch(() => null);
+    if (!lease) return null;
+    try {
+      return fs.readFileSync(lease.path);
+    } finally {
+      await lease.release();
+    }
+  } finally {
+    await nc.close();
+  }
+}
+
 /** The child processes of `pid` (a worker's python child means a job is running in it). */
 function childrenOf(pid) {
   try {
@@ -606,13 +635,15 @@ async function main() {
         if (row.state === 'succeeded' && j.type === 'convert') {
           const m = await gw.get(`/models/${result.modelId ?? j.modelId}`);
           const v = (m.json?.versions ?? []).find((x) => x.version === result.version);
-          const onnx = fs.existsSync(result.onnxPath) ? fs.readFileSync(result.onnxPath) : null;
-          intact =
-            !!v &&
-            !!onnx &&
-            onnx.length > 0 &&
-            (!v.sha256 || v.sha256 === sha256(onnx) || v.onnxSha256 === sha256(onnx));
-          detail = v ? `version ${v.version}` : 'version missing';
+          // The ONNX as another host would get it: from the artifact bucket (a key), or the file (a path).
+          const onnx = path.isAbsolute(result.onnxPath)
+            ? fs.existsSync(result.onnxPath)
+              ? fs.readFileSync(result.onnxPath)
+              : null
+            : await readArtifact(cluster.natsUrls, result.onnxPath, path.join(cluster.dir, 'artifact-check'));
+          const sum = onnx ? sha256(onnx) : null;
+          intact = !!v?.converted && !!onnx && onnx.length > 0 && (!m.json?.sha256 || m.json.sha256 === sum);
+          detail = `${v ? `version ${v.version}` : 'version missing'}, ONNX ${onnx ? `${onnx.length} bytes, sha256 ${m.json?.sha256 === sum ? 'matches' : 'differs'}` : 'missing'}`;
         } else if (row.state === 'succeeded' && j.type === 'package') {
           const r = await gw.raw(`/packages/${result.packageId}/download`);
           const buf = Buffer.from(await r.arrayBuffer());
