@@ -27,6 +27,17 @@ const WORKERS = {
 
 /** Every process group started by any cluster of this process, so a crash or signal still kills them. */
 const liveGroups = new Set();
+/** PostgreSQL data dirs of running servers: pg_ctl daemonizes it outside our process groups. */
+const livePostgres = new Set();
+/** Immediate shutdown of a server by its postmaster pid (synchronous: usable in an exit hook). */
+function killPostgres(dataDir) {
+  try {
+    const pid = Number(fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    if (pid > 0) process.kill(pid, 'SIGQUIT');
+  } catch {
+    /* not running */
+  }
+}
 let exitHooksInstalled = false;
 function killGroup(pid, signal = 'SIGKILL') {
   try {
@@ -39,12 +50,14 @@ function killGroup(pid, signal = 'SIGKILL') {
 function installExitHooks() {
   if (exitHooksInstalled) return;
   exitHooksInstalled = true;
-  process.on('exit', () => {
+  const killAll = () => {
     for (const pid of liveGroups) killGroup(pid);
-  });
+    for (const dir of livePostgres) killPostgres(dir);
+  };
+  process.on('exit', killAll);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.once(sig, () => {
-      for (const pid of liveGroups) killGroup(pid);
+      killAll();
       process.exit(128 + (os.constants.signals[sig] ?? 1));
     });
   }
@@ -324,7 +337,11 @@ async function startCluster(opts = {}) {
     await Promise.all(services.map((p) => p.stop(5000)));
     await Promise.all(procs.filter((p) => p.name.startsWith('nats-')).map((p) => p.stop(5000)));
     for (const b of balancers) await b.close().catch(() => undefined);
-    if (pg) await pg.destroy({ keepDir: true }).catch((e) => log(`postgres stop: ${e.message}`));
+    if (pg) {
+      await pg.destroy({ keepDir: true }).catch((e) => log(`postgres stop: ${e.message}`));
+      killPostgres(pg.dataDir);
+      livePostgres.delete(pg.dataDir);
+    }
     for (const p of procs) if (p.pid) killGroup(p.pid);
   };
   cluster.stop = stop;
@@ -366,6 +383,7 @@ async function startCluster(opts = {}) {
     log(`NATS: 3 nodes clustered, ${cluster.streams.length} streams/buckets at R3`);
 
     // ---- PostgreSQL ----
+    livePostgres.add(path.join(dir, 'postgres', 'data'));
     pg = await startPostgresServer({ dir: path.join(dir, 'postgres') });
     cluster.postgres = pg;
     const dbUrl = await pg.createDatabase('cvp');
