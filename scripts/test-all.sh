@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every suite: jest per Nx project (unit and integration against a real nats-server and SQLite,
 # the cross-service flows of e2e/flows, the compiled platform of e2e/platform), the jest tests that
-# touch the gateway's database again against PostgreSQL, ctest for native,
+# touch the gateway's database again against PostgreSQL, the chaos run on a loopback cluster
+# (scripts/chaos.js), ctest for native,
 # pytest for python. Runs them all, then prints one coverage summary and
 # exits non-zero if any suite failed or coverage is under the gate.
 set -uo pipefail
@@ -31,6 +32,10 @@ run "format (prettier --check)" npx --no-install prettier --check .
 run "jest (all Nx projects)" bash -c 'set -o pipefail; npx --no-install nx run-many -t test --parallel=1 --outputStyle=stream --skip-nx-cache 2>&1 | tee coverage/jest.log'
 # The tests that open the gateway's database, again against a real PostgreSQL server.
 run "jest against PostgreSQL (database tests)" bash scripts/test-postgres.sh
+# ~1.5 min: the scale-out shape on loopback (3 clustered nats-servers at R3, PostgreSQL, 2 gateways,
+# 2 of each worker, 2 inference replicas from dist/, each with its own data dir; artifacts only
+# through the R3 bucket) under the chaos run (deploy/README.md); bounded by --budget-s.
+run "cluster chaos run" node scripts/chaos.js --budget-s 300 --out coverage/chaos.json
 [[ -f native/scripts/test.sh ]] && run "native (ctest)" bash native/scripts/test.sh
 [[ -f python/scripts/test.sh ]] && run "python (pytest)" bash python/scripts/test.sh
 run "inference with tritonclient (pytest)" bash apps/inference/test-py/run.sh

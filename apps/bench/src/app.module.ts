@@ -1,3 +1,4 @@
+import { ArtifactsModule } from '@cvp/artifacts';
 import { type DynamicModule, Module, type Provider } from '@nestjs/common';
 import { GpuLeaseModule } from '@cvp/gpu-lease';
 import { JobWorkerModule } from '@cvp/jobs';
@@ -30,6 +31,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         PlatformModule.forRoot({ serviceName: 'bench', config, logger }),
+        ArtifactsModule.forRoot(),
         GpuLeaseModule.forRoot(),
         // One benchmark at a time per process; the host lock serialises across processes too.
         // Bench jobs signal progress well within the ack wait while they measure.

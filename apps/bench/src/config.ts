@@ -1,4 +1,5 @@
 import { gpuNodeConfigShape } from '@cvp/gpu-lease';
+import { artifactsConfigShape } from '@cvp/artifacts';
 import { baseConfigSchema, portKey } from '@cvp/platform';
 import { z } from 'zod';
 
@@ -24,6 +25,8 @@ const bool = (def: boolean) =>
 
 /** bench config: environment values validated at start-up; every key has a local default. */
 export const benchConfigSchema = baseConfigSchema.extend({
+  /** Where artifacts move between hosts (CVP_ARTIFACTS, local by default). */
+  ...artifactsConfigShape,
   /** The GPU pool this machine's leases count against (CVP_GPU_NODE, default: the host name). */
   ...gpuNodeConfigShape,
   CVP_BENCH_PORT: portKey(3102),

@@ -1,3 +1,4 @@
+import { ArtifactsModule } from '@cvp/artifacts';
 import { type DynamicModule, Module } from '@nestjs/common';
 import { PlatformModule } from '@cvp/platform';
 import type { Logger } from 'pino';
@@ -25,6 +26,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         PlatformModule.forRoot({ serviceName: 'gateway', config, logger }),
+        ArtifactsModule.forRoot(),
         DatabaseModule,
         AuthModule,
         UsersModule,

@@ -1,3 +1,4 @@
+import { artifactsConfigShape } from '@cvp/artifacts';
 import { baseConfigSchema, portKey } from '@cvp/platform';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -29,6 +30,8 @@ const int = (def: number, min = 1, max = Number.MAX_SAFE_INTEGER) =>
 /** gateway config: environment values validated at start-up; every key has a local default. */
 export const gatewayConfigSchema = baseConfigSchema
   .extend({
+    /** Where artifacts move between hosts (CVP_ARTIFACTS, local by default). */
+    ...artifactsConfigShape,
     CVP_GATEWAY_PORT: portKey(3000),
     CVP_DB_URL: z
       .string()

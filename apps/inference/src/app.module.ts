@@ -1,3 +1,4 @@
+import { ArtifactsModule } from '@cvp/artifacts';
 import { type DynamicModule, Module } from '@nestjs/common';
 import { GpuLeaseModule } from '@cvp/gpu-lease';
 import { PlatformModule } from '@cvp/platform';
@@ -15,6 +16,7 @@ export class AppModule {
       // GPU engines hold one lease per loaded instance from the central lease service (gateway).
       imports: [
         PlatformModule.forRoot({ serviceName: 'inference', config, logger }),
+        ArtifactsModule.forRoot(),
         GpuLeaseModule.forRoot(),
         KserveModule,
         ProfilingModule,

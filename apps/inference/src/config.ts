@@ -1,4 +1,5 @@
 import { gpuNodeConfigShape } from '@cvp/gpu-lease';
+import { artifactsConfigShape } from '@cvp/artifacts';
 import { baseConfigSchema, portKey } from '@cvp/platform';
 import { z } from 'zod';
 
@@ -6,6 +7,8 @@ const int = (def: number, min: number, max: number) => z.coerce.number().int().m
 
 /** inference config: environment values validated at start-up; every key has a local default. */
 export const inferenceConfigSchema = baseConfigSchema.extend({
+  /** Where artifacts move between hosts (CVP_ARTIFACTS, local by default). */
+  ...artifactsConfigShape,
   /** The GPU pool this machine's leases count against (CVP_GPU_NODE, default: the host name). */
   ...gpuNodeConfigShape,
   CVP_INFERENCE_PORT: portKey(8000),

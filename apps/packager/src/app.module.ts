@@ -1,3 +1,4 @@
+import { ArtifactsModule } from '@cvp/artifacts';
 import { type DynamicModule, Module } from '@nestjs/common';
 import { JobWorkerModule } from '@cvp/jobs';
 import { PlatformModule } from '@cvp/platform';
@@ -13,6 +14,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         PlatformModule.forRoot({ serviceName: 'packager', config, logger }),
+        ArtifactsModule.forRoot(),
         PackagingModule,
         // Packaging is disk-bound: one job at a time per packager; run more packagers to scale.
         JobWorkerModule.forRoot({

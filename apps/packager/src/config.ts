@@ -1,8 +1,11 @@
+import { artifactsConfigShape } from '@cvp/artifacts';
 import { baseConfigSchema, portKey } from '@cvp/platform';
 import { z } from 'zod';
 
 /** packager config: environment values validated at start-up; every key has a local default. */
 export const packagerConfigSchema = baseConfigSchema.extend({
+  /** Where artifacts move between hosts (CVP_ARTIFACTS, local by default). */
+  ...artifactsConfigShape,
   CVP_PACKAGER_PORT: portKey(3103),
   /** Platform checkout whose compiled data plane (dist/), lockfile and native/ sources go into bundles. */
   CVP_PACKAGER_PLATFORM_ROOT: z.string().min(1).default('.'),

@@ -1,3 +1,4 @@
+import { ArtifactsModule } from '@cvp/artifacts';
 import { type DynamicModule, Module, type Provider } from '@nestjs/common';
 import { GpuLeaseModule } from '@cvp/gpu-lease';
 import { JobWorkerModule, RegistryClient } from '@cvp/jobs';
@@ -39,6 +40,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         PlatformModule.forRoot({ serviceName: 'trainer-bridge', config, logger }),
+        ArtifactsModule.forRoot(),
         GpuLeaseModule.forRoot(),
         JobWorkerModule.forRoot({
           handlers: [ConvertJobHandler, TrainJobHandler, TuneJobHandler],

@@ -1,4 +1,5 @@
 import { gpuNodeConfigShape } from '@cvp/gpu-lease';
+import { artifactsConfigShape } from '@cvp/artifacts';
 import { baseConfigSchema, portKey } from '@cvp/platform';
 import { sandboxConfigShape } from '@cvp/sandbox';
 import { z } from 'zod';
@@ -7,6 +8,8 @@ const ms = (def: number, min = 1) => z.coerce.number().int().min(min).default(de
 
 /** trainer-bridge config: environment values validated at start-up; every key has a local default. */
 export const trainerBridgeConfigSchema = baseConfigSchema.extend({
+  /** Where artifacts move between hosts (CVP_ARTIFACTS, local by default). */
+  ...artifactsConfigShape,
   /** The GPU pool this machine's leases count against (CVP_GPU_NODE, default: the host name). */
   ...gpuNodeConfigShape,
   CVP_TRAINER_PORT: portKey(3101),

@@ -1,8 +1,6 @@
 import path from 'node:path';
+import { ARTIFACT_KEY_MAX_LENGTH, isArtifactKey } from '@cvp/contracts';
 import { InvalidArtifactKeyError } from './errors';
-
-const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
-const MAX_KEY_LENGTH = 512;
 
 /**
  * Checks that a key is a data-dir-relative POSIX path (`models/<id>/model.onnx`): the same string
@@ -11,16 +9,15 @@ const MAX_KEY_LENGTH = 512;
  * would treat specially.
  */
 export function assertArtifactKey(key: string): string {
-  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) {
-    throw new InvalidArtifactKeyError(`artifact key must be 1-${MAX_KEY_LENGTH} characters`, String(key));
+  if (typeof key !== 'string' || key.length === 0 || key.length > ARTIFACT_KEY_MAX_LENGTH) {
+    throw new InvalidArtifactKeyError(`artifact key must be 1-${ARTIFACT_KEY_MAX_LENGTH} characters`, String(key));
   }
-  for (const seg of key.split('/')) {
-    if (!SEGMENT.test(seg) || seg === '.' || seg === '..') {
-      throw new InvalidArtifactKeyError(
-        `artifact key ${JSON.stringify(key)} must be a relative path of [A-Za-z0-9._-] segments`,
-        key,
-      );
-    }
+  // The grammar lives with the contracts that carry keys; `.`/`..` never match a segment.
+  if (!isArtifactKey(key)) {
+    throw new InvalidArtifactKeyError(
+      `artifact key ${JSON.stringify(key)} must be a relative path of [A-Za-z0-9._-] segments`,
+      key,
+    );
   }
   return key;
 }

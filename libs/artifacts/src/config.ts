@@ -29,6 +29,8 @@ export const artifactsConfigSchema = z.object({
   CVP_ARTIFACTS_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
 });
 export type ArtifactsConfig = z.infer<typeof artifactsConfigSchema>;
+/** The same keys, to spread into a service schema's `extend({...})`. */
+export const artifactsConfigShape = artifactsConfigSchema.shape;
 
 /**
  * The store the config asks for. `objectstore` needs the service's NATS connection and fails at

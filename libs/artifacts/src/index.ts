@@ -5,3 +5,5 @@ export * from './content-cache';
 export * from './errors';
 export * from './local-artifact-store';
 export * from './object-store-artifact-store';
+export * from './artifacts.module';
+export * from './artifacts';

@@ -1,4 +1,5 @@
 export * from './envelope';
+export * from './artifact-ref';
 export * from './enums';
 export * from './engines';
 export * from './subjects';

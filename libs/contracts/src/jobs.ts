@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { contract, issuesOf, message, requestReply } from './envelope';
+import { artifactKeySchema, artifactRefSchema } from './artifact-ref';
 import { engineConfigSchema } from './engines';
 import {
   ENGINE_IDS,
@@ -102,13 +103,14 @@ export type BenchConstraints = z.infer<typeof benchConstraints>;
 // ---- Results: what a worker's handler returns for each job type. The worker validates it before
 // it reports success, and the gateway parses it again before its completion hooks see it, so a
 // field that drifts on one side fails the job with the field's name instead of storing garbage.
-// Paths are absolute and lie in the shared data dir (package paths: relative to it).
+// Files are artifact references (artifact-ref.ts): keys with the artifact store, absolute paths in
+// the shared data dir with the local default; package paths are always keys (data-dir-relative).
 
 const record = z.record(z.string(), z.unknown());
 const modelVersionFields = {
   modelId: id,
   version: z.number().int().min(1),
-  onnxPath: z.string().min(1),
+  onnxPath: artifactRefSchema,
   /** `python -m cvp_ml inspect` output: inputs/outputs, opset, parameters, FLOPs, size, sha256, path. */
   metadata: record,
 };
@@ -116,7 +118,7 @@ const modelVersionFields = {
 export const convertJobResult = z
   .object({
     ...modelVersionFields,
-    sourcePath: z.string().min(1).nullable(),
+    sourcePath: artifactRefSchema.nullable(),
     sourceFormat: z.enum(MODEL_FORMATS),
     /** Largest |source - onnx| on seeded inputs; null when the source is already ONNX. */
     maxAbsDiff: z.number().nullable(),
@@ -134,7 +136,7 @@ export const trainJobResult = z
   .object({
     ...modelVersionFields,
     /** The trained checkpoint (best.pt), kept as the version's source. */
-    sourcePath: z.string().min(1),
+    sourcePath: artifactRefSchema,
     sourceFormat: z.literal('ultralytics'),
     trained: z.literal(true),
     /** Final validation metrics (metrics/mAP50-95(B), metrics/accuracy_top1, ...). */
@@ -196,14 +198,14 @@ export const tuneJobResult = z
     /** nsga2 only: accuracy against latency. */
     paretoFront: z.array(paretoPointSchema).optional(),
     /** The best trial's model, registered as a new version. */
-    sourcePath: z.string().min(1),
+    sourcePath: artifactRefSchema,
     sourceFormat: z.literal('ultralytics'),
     trained: z.literal(true),
     /** The best trial's metrics. */
     metrics: record,
-    reportPath: z.string().min(1),
-    reportHtmlPath: z.string().min(1),
-    studyPath: z.string().min(1),
+    reportPath: artifactRefSchema,
+    reportHtmlPath: artifactRefSchema,
+    studyPath: artifactRefSchema,
   })
   .strict();
 
@@ -213,7 +215,7 @@ export const benchJobResult = z
     modelId: id,
     modelVersion: z.number().int().min(1),
     /** Folder of report.json, technical.html, simple.html and the decision record. */
-    reportDir: z.string().min(1),
+    reportDir: artifactRefSchema,
     status: z.enum(['selected', 'infeasible', 'no-candidates']),
     selected: engineConfigSchema.nullable(),
     selectedId: z.string().nullable(),
@@ -237,8 +239,8 @@ export const packageJobResult = z
     variant: z.enum(['cpu', 'cuda']),
     benchmarkId: id.nullable(),
     /** Relative to the data dir. */
-    tarballPath: z.string().min(1).max(1000),
-    bundlePath: z.string().min(1).max(1000),
+    tarballPath: artifactKeySchema,
+    bundlePath: artifactKeySchema,
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
     sizeBytes: z.number().int().min(1),
     fileCount: z.number().int().min(1),

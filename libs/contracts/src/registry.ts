@@ -1,12 +1,14 @@
 import { z } from 'zod';
 import { contract, message, requestReply } from './envelope';
+import { artifactRefSchema } from './artifact-ref';
 import { engineConfigSchema } from './engines';
 import { DATASET_FORMATS, MODEL_FORMATS, MODEL_TASKS } from './enums';
 
 /**
  * Read-only registry RPCs answered by the gateway (which owns the models, datasets and
  * benchmarks tables) so worker services learn paths and metadata without touching its database.
- * Files live in the shared data dir (CVP_DATA_DIR); paths here are absolute.
+ * Files are artifact references: keys with CVP_ARTIFACTS=objectstore (each host resolves them
+ * through the store), absolute paths in the shared data dir with the local default.
  */
 export const Registry = {
   describeModel: 'cvp.registry.model.describe',
@@ -16,8 +18,8 @@ export const Registry = {
 
 export const modelVersionSchema = z.object({
   version: z.number().int().min(1),
-  onnxPath: z.string().nullable(),
-  sourcePath: z.string().nullable(),
+  onnxPath: artifactRefSchema.nullable(),
+  sourcePath: artifactRefSchema.nullable(),
   sourceFormat: z.enum(MODEL_FORMATS),
   trained: z.boolean(),
   createdAt: z.string(),
@@ -94,7 +96,7 @@ export const latestBenchmarkReplySchema = message({
       modelId: z.string(),
       modelVersion: z.number().int(),
       /** Folder holding report.json, technical.html, simple.html, decision record. */
-      reportDir: z.string(),
+      reportDir: artifactRefSchema,
       selected: engineConfigSchema.nullable(),
       createdAt: z.string(),
     })

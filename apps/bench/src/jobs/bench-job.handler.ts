@@ -1,7 +1,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import type { BenchJobResult, JobInputs } from '@cvp/contracts';
+import { Artifacts, LocalArtifactStore } from '@cvp/artifacts';
+import type { BenchJobResult, BenchReport, JobInputs } from '@cvp/contracts';
 import { GPU_LEASE_CLIENT, type GpuLeaseClient } from '@cvp/gpu-lease';
 import { JobCancelledError, type JobContext, type JobHandler, PermanentJobError, RetryableJobError } from '@cvp/jobs';
 import { BENCH_OPTIONS, type BenchOptions } from '../bench-options';
@@ -28,14 +29,24 @@ export class BenchJobHandler implements JobHandler<'bench'> {
     private readonly registry: BenchRegistryClient,
     @Optional() @Inject(GPU_LEASE_CLIENT) private readonly leases?: GpuLeaseClient,
     @Optional() @Inject(SERVING_PATH) private readonly servingPath?: ServingPath | null,
-  ) {}
+    @Optional() artifacts?: Artifacts,
+  ) {
+    // Without the service's store (handler tests), the data dir itself is the store.
+    this.artifacts = artifacts ?? new Artifacts(new LocalArtifactStore(options.dataDir), options.dataDir);
+  }
+
+  private readonly artifacts: Artifacts;
 
   async handle(input: JobInputs['bench'], ctx: JobContext): Promise<BenchJobResult> {
     const model = await this.registry.describeModel(input.modelId);
-    const dataset = input.datasetId ? await this.registry.dataset(input.datasetId) : null;
+    const described = input.datasetId ? await this.registry.dataset(input.datasetId) : null;
+    // The data set's folder on this host (unpacked from the store when it was uploaded elsewhere).
+    const dataset = described && { ...described, path: await this.artifacts.stageTree(described.path) };
     const benchmarkId = benchmarkIdFor(ctx.jobId);
     const outDir = path.join(this.options.dataDir, 'benchmarks', benchmarkId);
     ctx.progress({ progress: 0, stage: 'waiting for the host measurement lock' });
+    // The ONNX under test on this host, named like its key (from the store when converted elsewhere).
+    const inputDir = path.join(this.options.dataDir, 'benchmarks', '.inputs', benchmarkId);
     let release: () => Promise<void>;
     try {
       release = await acquireHostLock(this.options.lockFile, `bench:${ctx.jobId}`, {
@@ -48,6 +59,7 @@ export class BenchJobHandler implements JobHandler<'bench'> {
       throw e;
     }
     try {
+      const modelFile = await this.artifacts.stage(model.onnxPath, inputDir);
       const report = await runProtocol(
         {
           benchmarkId,
@@ -57,7 +69,7 @@ export class BenchJobHandler implements JobHandler<'bench'> {
             version: model.version,
             name: model.name,
             task: model.task,
-            path: model.onnxPath,
+            path: modelFile,
             imgsz: model.imgsz,
             trained: model.trained,
           },
@@ -77,14 +89,18 @@ export class BenchJobHandler implements JobHandler<'bench'> {
           servingPathMissing: this.options.servingPathMissing ?? 'no data plane configured for bench',
         },
       );
+      if (this.artifacts.kind !== 'local')
+        refsInReport(report, (p) => (p === modelFile ? model.onnxPath : this.refOf(p)));
       await writeReport(outDir, report);
+      // Report files, decision record and variants, each under its key, for the gateway, packager and data plane.
+      const reportDir = await this.artifacts.publishDir(outDir);
       const base = report.candidates.find((c) => c.id === report.baselineId)!;
       const chosen = report.candidates.find((c) => c.id === report.decision.chosenId) ?? null;
       const result: BenchJobResult = {
         benchmarkId,
         modelId: model.id,
         modelVersion: model.version,
-        reportDir: outDir,
+        reportDir,
         status: report.decision.status,
         selected: report.decision.chosen,
         selectedId: report.decision.chosenId,
@@ -103,7 +119,17 @@ export class BenchJobHandler implements JobHandler<'bench'> {
       await fs.rm(outDir, { recursive: true, force: true });
       throw new PermanentJobError(`benchmark failed: ${(e as Error).message}`);
     } finally {
+      await fs.rm(inputDir, { recursive: true, force: true });
       await release();
+    }
+  }
+
+  /** A file this run wrote under the data dir becomes its key; anything else stays as it is. */
+  private refOf(p: string): string {
+    try {
+      return this.artifacts.refOfFile(p);
+    } catch {
+      return p;
     }
   }
 
@@ -121,4 +147,12 @@ export class BenchJobHandler implements JobHandler<'bench'> {
       await lease.release();
     }
   }
+}
+
+/** Rewrites the model paths a report records (local files of this host) as references any host can open. */
+function refsInReport(report: BenchReport, toRef: (p: string) => string): void {
+  report.model.path = toRef(report.model.path);
+  for (const c of report.candidates) c.modelPath = toRef(c.modelPath);
+  if (report.decision.chosen)
+    report.decision.chosen = { ...report.decision.chosen, modelPath: toRef(report.decision.chosen.modelPath) };
 }

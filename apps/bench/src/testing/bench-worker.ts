@@ -16,6 +16,8 @@ export async function startBenchWorker(dataDir: string, over: Record<string, str
     CVP_NATS_URL: process.env.CVP_NATS_URL,
     CVP_DATA_DIR: dataDir,
     CVP_LOG_LEVEL: 'silent',
+    // The service config sees them too (CVP_ARTIFACTS and its keys are read from it).
+    ...over,
   });
   const app = await NestFactory.create(
     AppModule.forRoot(config, createLogger('bench', 'silent'), testBenchOptions(dataDir, over)),

@@ -1,8 +1,7 @@
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { InjectConfig } from '@cvp/platform';
+import { Artifacts } from '@cvp/artifacts';
 import {
   type BenchJobResult,
   benchReportSchema,
@@ -51,14 +50,10 @@ export class InvalidBenchResultError extends Error {
  */
 @Injectable()
 export class BenchmarksService {
-  private readonly dataDir: string;
-
   constructor(
     @InjectRepository(BenchmarkEntity) private readonly repo: Repository<BenchmarkEntity>,
-    @InjectConfig() config: { CVP_DATA_DIR: string },
-  ) {
-    this.dataDir = path.resolve(config.CVP_DATA_DIR);
-  }
+    private readonly artifacts: Artifacts,
+  ) {}
 
   /** The engine bench chose for the model's latest benchmark that selected one; null when none did. */
   async latestSelection(modelId: string): Promise<{ benchmarkId: string; config: EngineConfig } | null> {
@@ -110,9 +105,12 @@ export class BenchmarksService {
   async recordFromJob(job: { id: string; ownerId: string }, r: BenchJobResult): Promise<BenchmarkView> {
     const existing = await this.repo.findOne({ where: { jobId: job.id } });
     if (existing) return toView(existing);
-    const reportDir = path.resolve(r.reportDir);
-    if (!isInside(this.dataDir, reportDir))
+    let reportDir: string;
+    try {
+      reportDir = this.artifacts.normalizeRef(r.reportDir);
+    } catch {
       throw new InvalidBenchResultError(`report folder ${r.reportDir} is outside the data dir`);
+    }
     const row = this.repo.create({
       id: r.benchmarkId,
       modelId: r.modelId,
@@ -139,9 +137,14 @@ export class BenchmarksService {
     format: ReportFormat,
   ): Promise<{ contentType: string; body: string | object }> {
     const b = await this.get(id);
-    const file = path.join(b.reportDir, REPORT_FILES[view][format]);
-    if (!isInside(this.dataDir, file)) throw new NotFoundException(`report of benchmark ${id} is not available`);
-    const text = await readBounded(file).catch(() => {
+    let key: string;
+    try {
+      key = this.artifacts.keyOf(this.artifacts.childRef(b.reportDir, REPORT_FILES[view][format]));
+    } catch {
+      throw new NotFoundException(`report of benchmark ${id} is not available`);
+    }
+    // Fetched from the store when bench ran on another host (then a cache hit).
+    const text = await this.artifacts.withFile(key, readBounded).catch(() => {
       throw new NotFoundException(`report ${view}/${format} of benchmark ${id} is not available`);
     });
     if (format === 'html') return { contentType: 'text/html; charset=utf-8', body: text };
@@ -177,11 +180,6 @@ function toView(row: BenchmarkEntity): BenchmarkView {
     reportDir: row.reportDir,
     createdAt: row.createdAt,
   };
-}
-
-function isInside(root: string, p: string): boolean {
-  const rel = path.relative(root, path.resolve(p));
-  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
 }
 
 async function readBounded(file: string): Promise<string> {

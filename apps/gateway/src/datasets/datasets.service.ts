@@ -9,6 +9,7 @@ import {
   UnprocessableEntityException,
 } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
+import { Artifacts } from '@cvp/artifacts';
 import { InjectConfig } from '@cvp/platform';
 import type { DatasetFormat } from '@cvp/contracts';
 import { Repository } from 'typeorm';
@@ -56,6 +57,7 @@ export class DatasetsService implements OnModuleInit {
     @InjectRepository(DatasetEntity) private readonly datasets: Repository<DatasetEntity>,
     @InjectConfig() private readonly config: GatewayConfig,
     private readonly limits: UserLimitsService,
+    private readonly artifacts: Artifacts,
   ) {
     this.root = path.resolve(config.CVP_DATA_DIR, 'datasets');
   }
@@ -118,6 +120,8 @@ export class DatasetsService implements OnModuleInit {
       });
       await fs.rename(tmp, this.dir(id));
       try {
+        // Workers on other hosts unpack it from the store (one tar: any file names, one object).
+        if (report.valid) await this.artifacts.publishTree(path.join(this.dir(id), 'data'));
         await this.datasets.insert(row);
       } catch (e) {
         await fs.rm(this.dir(id), { recursive: true, force: true });
@@ -209,7 +213,7 @@ export class DatasetsService implements OnModuleInit {
       id: d.id,
       name: d.name,
       format: d.format,
-      path: path.join(this.dir(d.id), 'data', d.report.root ?? ''),
+      path: this.artifacts.refOfFile(path.join(this.dir(d.id), 'data', d.report.root ?? '')),
       valid: !!d.valid,
       classes: d.classes,
     };

@@ -24,3 +24,8 @@ export const leaseExpirations = new Counter({
   help: 'Leases taken back because their holder stopped renewing',
   registers: [metricsRegistry],
 });
+export const leaseFencedCommits = new Counter({
+  name: 'cvp_gpu_lease_fenced_commits_total',
+  help: 'Results of GPU work refused at commit because their lease had been taken from the holder',
+  registers: [metricsRegistry],
+});

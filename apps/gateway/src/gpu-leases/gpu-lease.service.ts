@@ -3,11 +3,18 @@ import type { GpuLeasesView, LeaseAcquire } from '@cvp/contracts';
 import { InjectConfig, InjectLogger } from '@cvp/platform';
 import type { Logger } from 'pino';
 import { gpuLeaseConfig } from './gpu-leases.config';
-import { leaseExpirations, leaseQueueDepth, leasesInUse, leaseWaitSeconds } from './gpu-lease.metrics';
+import {
+  leaseExpirations,
+  leaseFencedCommits,
+  leaseQueueDepth,
+  leasesInUse,
+  leaseWaitSeconds,
+} from './gpu-lease.metrics';
 import {
   acquire,
   type AcquireResult,
   byPriorityThenFifo,
+  checkFence,
   type HolderRecord,
   type LeasePolicy,
   type LeaseState,
@@ -18,10 +25,19 @@ import {
   renew,
   type RenewResult,
   reviveWaiters,
+  revoke,
 } from './lease-state';
 import { LeaseStore } from './lease-store';
 
 const MAX_PENDING_DECISIONS = 10_000;
+
+/** The result of GPU work whose lease was taken from its holder before the commit. */
+export class FencedCommitError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FencedCommitError';
+  }
+}
 
 type Decision<R> = { changed: boolean; granted: HolderRecord[]; expired: HolderRecord[]; result: R };
 
@@ -83,11 +99,26 @@ export class GpuLeaseService {
     return this.decide(true, (s, now) => release(s, now, this.policy, by));
   }
 
-  /** Admin force-release; 404 when no such lease is held. */
+  /** Admin force-release; 404 when no such lease is held. Its token counts as lost (fenced off). */
   async forceRelease(leaseId: string, by: string): Promise<void> {
-    const r = await this.release({ leaseId });
+    const r = await this.decide(true, (s, now) => revoke(s, now, this.policy, leaseId));
     if (!r.released) throw new NotFoundException(`no GPU lease ${leaseId} is held`);
     this.logger.warn({ leaseId, by }, 'GPU lease force-released');
+  }
+
+  /**
+   * Where GPU work is committed: refuses (409) work whose lease was taken from its holder before
+   * the holder let it go, so a holder that paused past its ttl cannot commit over its successor.
+   */
+  async assertCommittable(fencingToken: number, what: string): Promise<void> {
+    const { state } = await this.store.read();
+    normalize(state, Date.now(), this.policy);
+    const r = checkFence(state, fencingToken);
+    if (!r.ok) {
+      leaseFencedCommits.inc();
+      this.logger.warn({ fencingToken, what, reason: r.reason }, 'commit of GPU work refused by its fencing token');
+      throw new FencedCommitError(`${what} refused: ${r.reason}`);
+    }
   }
 
   /** Expires holders whose ttl passed and drops dead waiters; hands their tokens on. */

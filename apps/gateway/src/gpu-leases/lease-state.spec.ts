@@ -1,12 +1,15 @@
 import {
   acquire,
+  checkFence,
   emptyLeaseState,
+  LOST_FENCES_KEPT,
   type LeasePolicy,
   type LeaseState,
   normalize,
   release,
   renew,
   reviveWaiters,
+  revoke,
   upgradeLeaseState,
 } from './lease-state';
 
@@ -83,6 +86,42 @@ describe('lease state decisions (pure)', () => {
     expect(n.expired.map((h) => h.requestId)).toEqual(['b']);
     expect(n.granted.map((h) => h.requestId)).toEqual(['c']);
     expect(s.holders.map((h) => h.requestId).sort()).toEqual(['a', 'c']);
+  });
+
+  it('fences commits: held or released by its holder may commit; expired, revoked or never granted may not', () => {
+    const grant = (id: string, now = 0) => {
+      const r = acquire(s, now, policy, req(id, 'train', { ttlMs: 1000 })).result;
+      if (r.status !== 'granted') throw new Error(`${id} not granted`);
+      return r.lease;
+    };
+    const a = grant('a');
+    expect(checkFence(s, a.fencingToken)).toEqual({ ok: true, held: true });
+    release(s, 10, policy, { leaseId: a.leaseId });
+    expect(checkFence(s, a.fencingToken)).toEqual({ ok: true, held: false });
+
+    const b = grant('b', 20);
+    normalize(s, 1020, policy); // b stopped renewing
+    expect(checkFence(s, b.fencingToken)).toMatchObject({ ok: false, reason: expect.stringMatching(/was lost/) });
+    // its late release changes nothing: the token went to whoever came next
+    release(s, 1030, policy, { leaseId: b.leaseId });
+    expect(checkFence(s, b.fencingToken).ok).toBe(false);
+
+    const c = grant('c', 1040);
+    expect(revoke(s, 1050, policy, c.leaseId).result.released).toBe(true);
+    expect(checkFence(s, c.fencingToken).ok).toBe(false);
+    expect(revoke(s, 1060, policy, c.leaseId).result.released).toBe(false);
+
+    expect(checkFence(s, s.nextFence)).toMatchObject({ ok: false, reason: expect.stringMatching(/never granted/) });
+    expect(checkFence(s, 0).ok).toBe(false);
+  });
+
+  it('keeps a bounded list of lost tokens', () => {
+    for (let i = 0; i < LOST_FENCES_KEPT + 5; i++) {
+      acquire(s, i * 10, policy, req(`r${i}`, 'train', { ttlMs: 200 }));
+      normalize(s, i * 10 + 1000, policy);
+    }
+    expect(s.lost).toHaveLength(LOST_FENCES_KEPT);
+    expect(s.lost!.at(-1)).toBe(s.nextFence - 1);
   });
 
   it('refuses a renew after expiry or with a stale fencing token', () => {

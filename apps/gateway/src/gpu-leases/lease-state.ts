@@ -46,6 +46,21 @@ export interface LeaseState {
   waiters: WaiterRecord[];
   /** When each node last asked for a lease, so the GPU view shows idle pools too (forgotten after a week). */
   nodes?: Record<string, number>;
+  /**
+   * Fencing tokens of leases taken from their holders (expired, force-released), newest last and
+   * capped: where GPU work is committed, a token found here belongs to work nobody may commit.
+   */
+  lost?: number[];
+}
+
+/** Lost tokens kept for the commit check; losses are rare, so this spans far more than any job's life. */
+export const LOST_FENCES_KEPT = 1024;
+
+function noteLost(s: LeaseState, holders: HolderRecord[]): void {
+  if (!holders.length) return;
+  const lost = (s.lost ??= []);
+  lost.push(...holders.map((h) => h.fencingToken));
+  if (lost.length > LOST_FENCES_KEPT) lost.splice(0, lost.length - LOST_FENCES_KEPT);
 }
 
 const NODE_FORGOTTEN_AFTER_MS = 7 * 24 * 3600_000;
@@ -124,6 +139,7 @@ export function normalize(
   const expired = s.holders.filter((h) => h.expiresAt <= now);
   if (expired.length) {
     s.holders = s.holders.filter((h) => h.expiresAt > now);
+    noteLost(s, expired);
     changed = true;
   }
   const liveWaiters = s.waiters.filter((w) => w.deadline > now && w.lastSeenAt + p.waiterStaleMs > now);
@@ -314,6 +330,34 @@ export function release(
     expired: post.expired,
     result: { released },
   };
+}
+
+/** An admin's force-release: the lease goes like a release, and its token counts as lost. */
+export function revoke(s: LeaseState, now: number, p: LeasePolicy, leaseId: string): Outcome<{ released: boolean }> {
+  const h = s.holders.find((x) => x.leaseId === leaseId);
+  const out = release(s, now, p, { leaseId });
+  if (h) noteLost(s, [h]);
+  return out;
+}
+
+export type FenceCheck = { ok: true; held: boolean } | { ok: false; reason: string };
+
+/**
+ * May work done under `fencingToken` be committed? Yes while its lease is held, and after its
+ * holder released it (a holder releases only after its own commit, and only a lease it still held
+ * counts as released). No when the lease was taken away first (ttl passed, force-released): another
+ * holder may have had the token since. Call on a normalized state, so a lapsed ttl counts even
+ * before the next sweep has written it.
+ */
+export function checkFence(s: LeaseState, fencingToken: number): FenceCheck {
+  if (!Number.isInteger(fencingToken) || fencingToken < 1 || fencingToken >= s.nextFence)
+    return { ok: false, reason: `fencing token ${fencingToken} was never granted` };
+  if (s.lost?.includes(fencingToken))
+    return {
+      ok: false,
+      reason: `GPU lease with fencing token ${fencingToken} was lost (ttl passed or force-released) before its holder released it`,
+    };
+  return { ok: true, held: s.holders.some((h) => h.fencingToken === fencingToken) };
 }
 
 /** After a service restart: waiters could not re-send while it was down, so they get a fresh grace period. */

@@ -5,6 +5,7 @@ import { gpuLeaseConfig } from './gpu-leases.config';
 import { emptyLeaseState, type LeaseState, upgradeLeaseState } from './lease-state';
 
 const KEY = 'table';
+const MISSING_TABLE_READS = 20;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -47,9 +48,16 @@ export class LeaseStore {
   }
 
   async read(): Promise<{ state: LeaseState; revision: number }> {
-    const e = await this.kv!.get(KEY);
-    if (!e || e.operation !== 'PUT') throw new Error(`lease table missing from bucket ${this.bucket}`);
-    return { state: upgradeLeaseState(JSON.parse(dec.decode(e.value)) as LeaseState), revision: e.revision };
+    // A replicated bucket answers gets from any replica (direct get), and one that has not yet
+    // applied the table's creation answers "no such key" for a moment: ask again, bounded (~1 s).
+    // A stale table otherwise only costs a refused CAS write and a fresh decision.
+    for (let attempt = 1; ; attempt++) {
+      const e = await this.kv!.get(KEY);
+      if (e && e.operation === 'PUT')
+        return { state: upgradeLeaseState(JSON.parse(dec.decode(e.value)) as LeaseState), revision: e.revision };
+      if (attempt >= MISSING_TABLE_READS) throw new Error(`lease table missing from bucket ${this.bucket}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   /**

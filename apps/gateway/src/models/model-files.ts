@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { Artifacts } from '@cvp/artifacts';
 import { InjectConfig } from '@cvp/platform';
 import type { GatewayConfig } from '../config';
 
@@ -12,7 +13,10 @@ import type { GatewayConfig } from '../config';
 @Injectable()
 export class ModelFiles implements OnModuleInit {
   readonly dataDir: string;
-  constructor(@InjectConfig() config: GatewayConfig) {
+  constructor(
+    @InjectConfig() config: GatewayConfig,
+    private readonly artifacts: Artifacts,
+  ) {
     this.dataDir = path.resolve(config.CVP_DATA_DIR);
   }
 
@@ -36,13 +40,22 @@ export class ModelFiles implements OnModuleInit {
     await fs.mkdir(this.blobDir, { recursive: true });
   }
 
-  /** Is `p` inside the data dir's models/<id>/ folder (worker results are checked before they are trusted)? */
-  insideModel(id: string, p: string): boolean {
-    const root = this.modelDir(id) + path.sep;
-    return path.resolve(p).startsWith(root);
+  /**
+   * Is the reference (a key, or a path) inside the data dir's models/<id>/ folder? Worker results
+   * are checked before they are trusted.
+   */
+  insideModel(id: string, ref: string): boolean {
+    try {
+      return this.artifacts.keyOf(ref).startsWith(`models/${id}/`);
+    } catch {
+      return false;
+    }
   }
 
-  /** Moves a staged upload into the blob store (or drops it when the blob exists) and links it into a new version folder. */
+  /**
+   * Moves a staged upload into the blob store (or drops it when the blob exists), links it into a
+   * new version folder and publishes it; returns its reference (the path, or its key with a store).
+   */
   async storeSource(
     tmpPath: string,
     sha256: string,
@@ -69,7 +82,12 @@ export class ModelFiles implements OnModuleInit {
       await this.collectBlob(sha256);
       throw e;
     }
-    return path.join(this.versionDir(modelId, version), fileName);
+    return this.artifacts.publishFile(path.join(this.versionDir(modelId, version), fileName));
+  }
+
+  /** Removes one version's folder (a version a worker made but the gateway refused to record). */
+  async removeVersion(modelId: string, version: number): Promise<void> {
+    await fs.rm(this.versionDir(modelId, version), { recursive: true, force: true });
   }
 
   /** Removes a model's folder and every blob it held the last link to. */

@@ -10,6 +10,8 @@ import {
 } from '@cvp/contracts';
 import { JobSucceededHooks } from '@cvp/jobs';
 import { MessageBus } from '@cvp/platform';
+import { randomUUID } from 'node:crypto';
+import { GpuLeaseService } from '../gpu-leases/gpu-lease.service';
 import { type GatewayTestApp, startGatewayTestApp } from '../testing/gateway-test-app';
 import { buildOnnx } from '../testing/onnx-builder';
 import { filesUnder, uploadMultipart } from '../testing/upload-helpers';
@@ -65,6 +67,20 @@ describe('model versions from job results, presets, describe (e2e, gateway only)
     hooks = gw.app.get(JobSucceededHooks);
   });
   afterAll(() => gw?.close());
+
+  /** A lease granted by this gateway's lease service, as a trainer holds one while it trains. */
+  const grantLease = async (ttlMs = 60_000) => {
+    const r = await gw.app.get(GpuLeaseService).acquire({
+      requestId: randomUUID(),
+      holder: 'trainer-bridge:test',
+      node: 'versions-test',
+      priority: 'train',
+      ttlMs,
+      waitMs: 1000,
+    });
+    if (r.status !== 'granted') throw new Error(`no lease: ${JSON.stringify(r)}`);
+    return r.lease;
+  };
 
   const upload = async () => {
     const r = await uploadMultipart(
@@ -132,6 +148,9 @@ describe('model versions from job results, presets, describe (e2e, gateway only)
     mkdirSync(path.dirname(onnx2));
     copyFileSync(onnx1, onnx2);
     const trainInput = { modelId: id, datasetId: 'd1', epochs: 1, imgsz: 32, batch: 1 };
+    // the trainer committed under its lease and released it, then the result arrived
+    const lease = await grantLease();
+    await gw.app.get(GpuLeaseService).release({ leaseId: lease.leaseId });
     await hooks.run(
       'train',
       { id: 'job-t1', ownerId: gw.userIds.engineer, input: trainInput },
@@ -142,6 +161,7 @@ describe('model versions from job results, presets, describe (e2e, gateway only)
         sourcePath: path.join(path.dirname(onnx2), 'model.pt'),
         metadata: { ...meta, sha256: 'b'.repeat(64) },
         metrics: { 'metrics/accuracy_top1': 0.75 },
+        leaseFencingToken: lease.fencingToken,
       }),
     );
     m = await get(id);
@@ -155,6 +175,50 @@ describe('model versions from job results, presets, describe (e2e, gateway only)
         .status,
     ).toBe(204);
     expect(filesUnder(gw.dataDir).filter((f) => f.startsWith('models/') || f.startsWith('blobs/'))).toEqual([]);
+  });
+
+  it('commits a train result only under a lease still held or released by its holder; a lapsed, force-released or unknown one is refused and its files removed', async () => {
+    const id = await upload();
+    const leases = gw.app.get(GpuLeaseService);
+    const trainInput = { modelId: id, datasetId: 'd1', epochs: 1, imgsz: 32, batch: 1 };
+    const versionFolder = (v: number) => {
+      const dir = path.join(gw.dataDir, 'models', id, `v${v}`);
+      mkdirSync(dir, { recursive: true });
+      return path.join(dir, 'model.onnx');
+    };
+    const run = (v: number, leaseFencingToken: number) =>
+      hooks.run(
+        'train',
+        { id: `job-fence-${v}`, ownerId: gw.userIds.engineer, input: trainInput },
+        trainResult({
+          modelId: id,
+          version: v,
+          onnxPath: versionFolder(v),
+          sourcePath: path.join(gw.dataDir, 'models', id, `v${v}`, 'model.pt'),
+          leaseFencingToken,
+        }),
+      );
+
+    // held while the result is committed: recorded
+    const held = await grantLease();
+    await expect(run(2, held.fencingToken)).resolves.toMatchObject({ version: 2 });
+    await leases.release({ leaseId: held.leaseId });
+
+    // the holder stopped renewing and its ttl passed (even before a sweep wrote it): refused
+    const lapsed = await grantLease(200);
+    await new Promise((r) => setTimeout(r, 350));
+    await expect(run(3, lapsed.fencingToken)).rejects.toThrow(/train job job-fence-3 refused: .*lost/);
+    expect(existsSync(path.join(gw.dataDir, 'models', id, 'v3'))).toBe(false);
+
+    // an admin took it away: refused, even though the holder later releases it
+    const revoked = await grantLease();
+    await leases.forceRelease(revoked.leaseId, 'admin');
+    await leases.release({ leaseId: revoked.leaseId });
+    await expect(run(4, revoked.fencingToken)).rejects.toThrow(/lost/);
+
+    // a token no lease service granted
+    await expect(run(5, 1_000_000)).rejects.toThrow(/never granted/);
+    expect((await get(id)).versions.map((v) => v.version)).toEqual([1, 2]);
   });
 
   it('refuses results pointing outside the model folder, lacking fields (named), or for a deleted model (whose files are removed)', async () => {

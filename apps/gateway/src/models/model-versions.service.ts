@@ -3,6 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { OnJobSucceeded, type SucceededJobOf } from '@cvp/jobs';
 import { DataSource, Repository } from 'typeorm';
 import { ModelEntity, ModelVersionEntity } from './model.entity';
+import { GpuLeaseService } from '../gpu-leases/gpu-lease.service';
 import { ModelFiles } from './model-files';
 
 /** Registers the model versions that convert, train and tune workers make. */
@@ -13,6 +14,7 @@ export class ModelVersionsService {
     @InjectRepository(ModelVersionEntity) private readonly versions: Repository<ModelVersionEntity>,
     private readonly ds: DataSource,
     private readonly files: ModelFiles,
+    private readonly leases: GpuLeaseService,
   ) {}
 
   /**
@@ -37,6 +39,14 @@ export class ModelVersionsService {
         throw new Error(`${type} result path ${p} lies outside the model's folder`);
     }
     const existing = await this.versions.findOneBy({ modelId, version });
+    if (job.type === 'train') {
+      // Fencing where GPU work is committed: a trainer that lost its lease (paused past its ttl)
+      // must not record a version over whoever held the token next; its files go with the refusal.
+      await this.leases.assertCommittable(job.result.leaseFencingToken, `train job ${job.id}`).catch(async (e) => {
+        if (!existing) await this.files.removeVersion(modelId, version);
+        throw e;
+      });
+    }
     // What a conversion learnt about the ONNX it made (agreement with the source, checker verdict) stays with the version.
     const conversion =
       job.type === 'convert'

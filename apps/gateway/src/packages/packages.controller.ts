@@ -74,6 +74,7 @@ export class PackagesController {
     res.setHeader('ETag', `"${d.sha256}"`);
     const stream = createReadStream(d.file);
     stream.on('error', (e) => res.destroy(e));
+    stream.on('close', d.release);
     stream.pipe(res);
   }
 }

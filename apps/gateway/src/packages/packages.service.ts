@@ -1,9 +1,10 @@
-import { existsSync, promises as fs, statSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { PackageJobResult } from '@cvp/contracts';
 import { OnJobSucceeded, type SucceededJob } from '@cvp/jobs';
+import { Artifacts, assertArtifactKey } from '@cvp/artifacts';
 import { InjectConfig } from '@cvp/platform';
 import type { Repository } from 'typeorm';
 import { PackageEntity } from './package.entity';
@@ -17,6 +18,13 @@ export class InvalidPackageResultError extends Error {
 }
 
 const isInside = (root: string, p: string) => p === root || p.startsWith(root + path.sep);
+const isKey = (k: string) => {
+  try {
+    return !!assertArtifactKey(k);
+  } catch {
+    return false;
+  }
+};
 
 function toView(r: PackageEntity): PackageView {
   return {
@@ -42,6 +50,8 @@ export interface PackageDownload {
   fileName: string;
   sizeBytes: number;
   sha256: string;
+  /** Unpins the file in the artifact cache: call when the response has been sent or dropped. */
+  release(): void;
 }
 
 @Injectable()
@@ -51,6 +61,7 @@ export class PackagesService {
   constructor(
     @InjectRepository(PackageEntity) private readonly repo: Repository<PackageEntity>,
     @InjectConfig() config: { CVP_DATA_DIR: string },
+    private readonly artifacts: Artifacts,
   ) {
     this.dataDir = path.resolve(config.CVP_DATA_DIR);
   }
@@ -69,9 +80,11 @@ export class PackagesService {
    */
   async recordFromJob(job: { id: string; ownerId: string }, r: PackageJobResult): Promise<PackageView> {
     const tarball = path.resolve(this.dataDir, r.tarballPath);
-    if (!isInside(path.join(this.dataDir, 'packages'), tarball))
+    if (!isInside(path.join(this.dataDir, 'packages'), tarball) || !isKey(r.tarballPath))
       throw new InvalidPackageResultError(`tarball ${r.tarballPath} is outside the data dir's packages folder`);
-    if (!existsSync(tarball) || statSync(tarball).size !== r.sizeBytes)
+    // The tarball path is its artifact key: checked where it is stored (this data dir, or the bucket).
+    const info = await this.artifacts.store.stat(r.tarballPath).catch(() => null);
+    if (info?.size !== r.sizeBytes)
       throw new InvalidPackageResultError(`tarball ${r.tarballPath} is missing or not ${r.sizeBytes} bytes`);
     const existing = await this.repo.findOne({ where: { id: r.packageId } });
     const row = this.repo.create({
@@ -125,9 +138,18 @@ export class PackagesService {
   async download(id: string): Promise<PackageDownload> {
     const row = await this.repo.findOne({ where: { id } });
     if (!row) throw new NotFoundException(`package ${id} not found`);
-    const file = path.resolve(this.dataDir, row.tarballPath);
-    if (!isInside(this.dataDir, file) || !existsSync(file))
-      throw new NotFoundException(`the tarball of package ${id} is no longer in the data dir`);
-    return { file, fileName: path.basename(file), sizeBytes: statSync(file).size, sha256: row.sha256 };
+    const gone = () => new NotFoundException(`the tarball of package ${id} is no longer in the data dir`);
+    if (!isKey(row.tarballPath)) throw gone();
+    // Brought onto this host from the store when the packager ran elsewhere; pinned while it streams.
+    const lease = await this.artifacts.store.materialize(row.tarballPath).catch(() => {
+      throw gone();
+    });
+    return {
+      file: lease.path,
+      fileName: path.posix.basename(row.tarballPath),
+      sizeBytes: lease.size,
+      sha256: row.sha256,
+      release: () => lease.release(),
+    };
   }
 }

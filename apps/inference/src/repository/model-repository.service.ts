@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Inject, Injectable, type OnApplicationShutdown, Optional } from '@nestjs/common';
 import type { DeploymentChanged, DeploymentStatus, EngineConfig, ModelTask } from '@cvp/contracts';
+import { type ArtifactLease, Artifacts } from '@cvp/artifacts';
 import { GPU_LEASE_CLIENT, type GpuLeaseClient, type Lease } from '@cvp/gpu-lease';
 import type { Logger } from 'pino';
 import type { Engine, LoadedModel } from '../engines/engine';
@@ -27,6 +28,8 @@ export class ModelEntry {
   state: ModelState = 'loading';
   model?: LoadedModel;
   leases: Lease[] = [];
+  /** The model file in this host's artifact cache, pinned while the model is loaded. */
+  artifact?: ArtifactLease;
   inFlight = 0;
   /** What the model file says about itself (input size, class names). */
   facts: ModelFacts = {};
@@ -99,6 +102,7 @@ export class ModelRepository implements OnApplicationShutdown {
     @Inject(REPOSITORY_OPTIONS) private readonly opts: RepositoryOptions,
     @Inject(REPOSITORY_LOGGER) private readonly log: Logger,
     @Optional() @Inject(GPU_LEASE_CLIENT) private readonly leases?: GpuLeaseClient,
+    @Optional() private readonly artifacts?: Artifacts,
   ) {}
 
   onStatus(sink: StatusSink): void {
@@ -207,14 +211,15 @@ export class ModelRepository implements OnApplicationShutdown {
     try {
       await this.acquireGpu(entry);
       const engine = this.engineFor(ev.config);
-      entry.facts = await this.factsOf(ev.config.modelPath);
+      const modelPath = await this.materialize(entry);
+      entry.facts = await this.factsOf(modelPath);
       entry.model = await withTimeout(
         (async () => {
           const m = await engine.load({
             id: ev.deploymentId,
             name: ev.modelName,
             task: ev.task,
-            config: ev.config!,
+            config: { ...ev.config!, modelPath },
             imgsz: entry.facts.imgsz,
           });
           await m.warmup();
@@ -225,6 +230,7 @@ export class ModelRepository implements OnApplicationShutdown {
       );
     } catch (e) {
       await this.releaseGpu(entry);
+      entry.artifact?.release();
       if (this.pending.get(ev.modelName) === entry) this.pending.delete(ev.modelName);
       if (this.desired.get(ev.modelName)?.deploymentId === ev.deploymentId) {
         this.desired.delete(ev.modelName);
@@ -290,6 +296,18 @@ export class ModelRepository implements OnApplicationShutdown {
       this.log.warn({ err: e, model: entry.name }, 'closing a retired model failed');
     }
     await this.releaseGpu(entry);
+    entry.artifact?.release();
+  }
+
+  /**
+   * The model file on this host. With an artifact store (objectstore) the deployment's modelPath
+   * is a key: it is fetched into the cache (unless there already) and pinned until the model is
+   * retired, so the cache never evicts a file the engine has open. Local mode: the path itself.
+   */
+  private async materialize(entry: ModelEntry): Promise<string> {
+    if (!this.artifacts || this.artifacts.kind === 'local') return entry.config.modelPath;
+    entry.artifact = await this.artifacts.open(entry.config.modelPath);
+    return entry.artifact.path;
   }
 
   /** One lease per loaded instance of a GPU engine, held while it is loaded. */

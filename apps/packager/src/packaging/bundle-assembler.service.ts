@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
+import { Artifacts } from '@cvp/artifacts';
 import { DeploymentChangedContract, SCHEMA_VERSION, validate } from '@cvp/contracts';
 import { PermanentJobError } from '@cvp/jobs';
 import { InjectConfig } from '@cvp/platform';
@@ -35,9 +36,47 @@ export function servingName(name: string, fallback: string): string {
  * Decides every file of a bundle from a plan: generated files are rendered here, the model,
  * reports, compiled data plane and native sources are referenced by path and read when written.
  */
+/** Where fetched inputs go: one numbered sub-folder per input. */
+interface Staging {
+  dir: string;
+  next: number;
+}
+
 @Injectable()
 export class BundleAssembler {
-  constructor(@InjectConfig() private readonly config: PackagerConfig) {}
+  constructor(
+    @InjectConfig() private readonly config: PackagerConfig,
+    @Optional() private readonly artifacts?: Artifacts,
+  ) {}
+
+  /** Artifacts come through a store (objectstore): inputs are fetched into a staging folder first. */
+  private get remote(): Artifacts | null {
+    return this.artifacts && this.artifacts.kind !== 'local' ? this.artifacts : null;
+  }
+
+  /**
+   * An input of the bundle (a reference from the registry) as a checked file on this host. With a
+   * store it is fetched and linked into `staging` (one sub-folder per input, names kept), so it
+   * stays until the bundle is written whatever the cache evicts meanwhile.
+   */
+  private async input(ref: string, what: string, staging: Staging): Promise<string> {
+    const remote = this.remote;
+    if (!remote) return this.dataFile(ref, what);
+    let local: string;
+    try {
+      local = await remote.stage(ref, path.join(staging.dir, String(staging.next++)));
+    } catch (e) {
+      throw new PermanentJobError(`${what} not found at ${ref}: ${(e as Error).message}`);
+    }
+    return this.dataFile(local, what);
+  }
+
+  /** Does the reference name an artifact (a file where it is, or a key in the store)? */
+  private async exists(ref: string): Promise<boolean> {
+    const remote = this.remote;
+    if (!remote) return existsSync(ref);
+    return !!(await remote.store.stat(remote.keyOf(ref)).catch(() => null));
+  }
 
   /** A data-dir file, resolved through symlinks; nothing outside the data dir goes into a bundle. */
   private async dataFile(p: string, what: string): Promise<string> {
@@ -60,15 +99,16 @@ export class BundleAssembler {
     return real;
   }
 
-  private async decisionSummary(plan: PackagePlan, reportDir: string | null): Promise<string> {
+  private async decisionSummary(plan: PackagePlan, reportDir: string | null, staging: Staging): Promise<string> {
     if (!plan.benchmark)
       return `engine ${plan.engineConfig.engine} was named by the user; no benchmark of this model version was available.`;
     const prefix = plan.selected
       ? `selected by benchmark ${plan.benchmark.id}`
       : `named by the user; benchmark ${plan.benchmark.id} is included for reference`;
-    const decisionPath = reportDir ? path.join(reportDir, 'decision.json') : null;
-    if (decisionPath && existsSync(decisionPath)) {
+    const decisionRef = reportDir ? this.childRef(reportDir, 'decision.json') : null;
+    if (decisionRef && (await this.exists(decisionRef))) {
       try {
+        const decisionPath = await this.input(decisionRef, 'benchmark decision.json', staging);
         const d = JSON.parse(await readFile(decisionPath, 'utf8')) as Record<string, unknown>;
         const why = [d.summary, d.reason, d.verdict].find((v): v is string => typeof v === 'string' && v.length > 0);
         if (why) return `${prefix}: ${why.replace(/\s+/g, ' ').slice(0, 500)} (decision record: reports/decision.json)`;
@@ -79,9 +119,21 @@ export class BundleAssembler {
     return `${prefix} (decision record: reports/).`;
   }
 
-  async assemble(plan: PackagePlan): Promise<BundleFile[]> {
+  private childRef(dirRef: string, name: string): string {
+    return this.artifacts ? this.artifacts.childRef(dirRef, name) : path.join(dirRef, name);
+  }
+
+  /**
+   * The bundle's files. `stagingDir` (under the data dir, removed by the caller) receives inputs
+   * fetched from the artifact store; unused in local mode.
+   */
+  async assemble(plan: PackagePlan, stagingDir?: string): Promise<BundleFile[]> {
+    const staging: Staging = {
+      dir: stagingDir ?? path.join(path.resolve(this.config.CVP_DATA_DIR), 'packages', '.inputs', 'default'),
+      next: 0,
+    };
     const platformRoot = path.resolve(this.config.CVP_PACKAGER_PLATFORM_ROOT);
-    const modelSrc = await this.dataFile(plan.engineConfig.modelPath, 'model file');
+    const modelSrc = await this.input(plan.engineConfig.modelPath, 'model file', staging);
     const modelFileName = path.basename(plan.engineConfig.modelPath).replace(/[^A-Za-z0-9._-]/g, '_');
     const modelFile = `model/${modelFileName}`;
     const modelName = servingName(plan.model.name, plan.model.id);
@@ -94,11 +146,12 @@ export class BundleAssembler {
     if (plan.benchmark) {
       reportDir = plan.benchmark.reportDir;
       for (const name of REPORT_FILES) {
-        const p = path.join(reportDir, name);
-        if (existsSync(p)) files.push(copiedFile(`reports/${name}`, await this.dataFile(p, `benchmark ${name}`)));
+        const p = this.childRef(reportDir, name);
+        if (await this.exists(p))
+          files.push(copiedFile(`reports/${name}`, await this.input(p, `benchmark ${name}`, staging)));
       }
     }
-    const decisionSummary = await this.decisionSummary(plan, reportDir);
+    const decisionSummary = await this.decisionSummary(plan, reportDir, staging);
     files.push(
       textFile(
         'reports/README.md',

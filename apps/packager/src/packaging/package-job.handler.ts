@@ -1,5 +1,7 @@
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
+import { Artifacts } from '@cvp/artifacts';
 import type { JobInputs, PackageJobResult } from '@cvp/contracts';
 import { JobCancelledError, type JobContext, type JobHandler, PermanentJobError } from '@cvp/jobs';
 import { InjectConfig } from '@cvp/platform';
@@ -24,6 +26,7 @@ export class PackageJobHandler implements JobHandler<'package'> {
     private readonly assembler: BundleAssembler,
     private readonly writer: PackageWriter,
     @InjectConfig() private readonly config: PackagerConfig,
+    @Optional() private readonly artifacts?: Artifacts,
   ) {}
 
   private checkCancelled(ctx: JobContext) {
@@ -42,24 +45,32 @@ export class PackageJobHandler implements JobHandler<'package'> {
       stage: 'assembling bundle',
       detail: { engine: plan.engineConfig.engine, variant: plan.variant, modelVersion: plan.version.version },
     });
-    let files;
-    try {
-      files = await this.assembler.assemble(plan);
-    } catch (e) {
-      // A platform without a build cannot package anything; retrying would not change that.
-      if (e instanceof PlatformBuildMissingError) throw new PermanentJobError(e.message);
-      throw e;
-    }
-    this.checkCancelled(ctx);
-
-    ctx.progress({ progress: 0.5, stage: 'writing bundle and tarball', detail: { files: files.length } });
+    // Inputs fetched from the artifact store (objectstore mode) wait here until the bundle is written.
+    const staging = path.resolve(this.config.CVP_DATA_DIR, 'packages', '.inputs', ctx.jobId);
     let written;
     try {
-      written = await this.writer.write(files, ctx.signal);
-    } catch (e) {
-      if (ctx.signal.aborted) throw new JobCancelledError(`package job ${ctx.jobId} cancelled`);
-      throw e;
+      let files;
+      try {
+        files = await this.assembler.assemble(plan, staging);
+      } catch (e) {
+        // A platform without a build cannot package anything; retrying would not change that.
+        if (e instanceof PlatformBuildMissingError) throw new PermanentJobError(e.message);
+        throw e;
+      }
+      this.checkCancelled(ctx);
+
+      ctx.progress({ progress: 0.5, stage: 'writing bundle and tarball', detail: { files: files.length } });
+      try {
+        written = await this.writer.write(files, ctx.signal);
+      } catch (e) {
+        if (ctx.signal.aborted) throw new JobCancelledError(`package job ${ctx.jobId} cancelled`);
+        throw e;
+      }
+    } finally {
+      await rm(staging, { recursive: true, force: true });
     }
+    // The tarball is what the gateway serves: published under its data-dir-relative path (its key).
+    await this.artifacts?.publishFile(written.tarballPath);
     ctx.progress({ progress: 1, stage: 'done', detail: { packageId: written.packageId } });
     ctx.logger.info(
       { packageId: written.packageId, sha256: written.sha256, sizeBytes: written.sizeBytes },

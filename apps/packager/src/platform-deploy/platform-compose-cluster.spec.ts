@@ -111,7 +111,7 @@ describe('cluster compose file (docker-compose 1.29 offline validation; no Docke
     expect(script).toMatch(/^replicas=3$/m);
   });
 
-  it('runs two replicas of every service, each with a health check and a volume of its own', () => {
+  it('runs two replicas of every service, each with a health check and a data dir of its own (no shared data volume)', () => {
     const owners = new Map<string, string[]>();
     for (const [name, s] of Object.entries(services))
       for (const v of mounts(s)) if (v.named) owners.set(v.source, [...(owners.get(v.source) ?? []), name]);
@@ -120,11 +120,17 @@ describe('cluster compose file (docker-compose 1.29 offline validation; no Docke
       expect([base, replicas.length]).toEqual([base, 2]);
       for (const r of replicas) {
         expect([r, services[r].healthcheck !== undefined]).toEqual([r, true]);
-        if (base === 'native-core') continue; // reads models only, read-only
-        const local = mounts(services[r]).find((v) => v.target === '/var/lib/cvp-local');
-        expect([r, local && owners.get(local.source)]).toEqual([r, [r]]);
+        const data = mounts(services[r]).find((v) => v.target === '/var/lib/cvp');
+        // A native core reads, read-only, the models its own inference replica fetched into its cache.
+        const pair = base === 'native-core' || base === 'inference' ? ['inference', 'native-core'] : null;
+        const users = pair ? pair.map((b) => r.replace(base, b)) : [r];
+        expect([r, data && [...(owners.get(data.source) ?? [])].sort()]).toEqual([r, users]);
+        expect([r, services[r].environment?.CVP_ARTIFACTS ?? 'objectstore']).toEqual([r, 'objectstore']);
       }
     }
+    // Artifacts move through the object store: no volume is mounted by two services' replicas.
+    for (const [volume, users] of owners)
+      if (!volume.startsWith('inference-')) expect([volume, users.length]).toEqual([volume, 1]);
     for (const [name, s] of Object.entries(services))
       if (name !== 'jetstream-init') expect([name, s.healthcheck !== undefined]).toEqual([name, true]);
     expect(readFileSync(path.join(REPO_ROOT, 'deploy/Dockerfile.service'), 'utf8')).toMatch(

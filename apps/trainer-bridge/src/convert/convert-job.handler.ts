@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { Artifacts } from '@cvp/artifacts';
 import type { ConvertJobResult, JobInputs, ModelFormat, ModelVersionInfo } from '@cvp/contracts';
 import { type JobContext, type JobHandler, PermanentJobError } from '@cvp/jobs';
 import { ModelVersionStore } from '../model-store/model-version-store';
@@ -30,8 +31,13 @@ export class ConvertJobHandler implements JobHandler<'convert'> {
     private readonly registry: RegistryClient,
     private readonly python: PythonRunner,
     @Inject(TRAINER_BRIDGE_OPTIONS) private readonly options: TrainerBridgeOptions,
+    @Optional() artifacts?: Artifacts,
   ) {
-    this.store = new ModelVersionStore(options.dataDir);
+    this.store = new ModelVersionStore(options.dataDir, artifacts);
+  }
+
+  private get artifacts(): Artifacts {
+    return this.store.artifacts;
   }
 
   async handle(input: JobInputs['convert'], ctx: JobContext): Promise<ConvertJobResult> {
@@ -59,8 +65,8 @@ export class ConvertJobHandler implements JobHandler<'convert'> {
       });
       const source = (out.source ?? {}) as { path?: string; format?: string };
       const result = this.resultOf(model, v.version, out, {
-        onnxPath: this.store.finalPath(v, String(out.onnx)),
-        sourcePath: source.path ? this.store.finalPath(v, source.path) : null,
+        onnxPath: this.store.finalRef(v, String(out.onnx)),
+        sourcePath: source.path ? this.store.finalRef(v, source.path) : null,
         sourceFormat: (source.format ?? 'onnx') as ModelFormat,
         trained: false,
         filledExistingVersion: false,
@@ -84,15 +90,21 @@ export class ConvertJobHandler implements JobHandler<'convert'> {
     const versionDir = path.join(this.store.modelDir(model.id), `v${ver.version}`);
     await fs.mkdir(versionDir, { recursive: true });
     const tmp = await fs.mkdtemp(path.join(this.store.modelDir(model.id), `.tmp-${ctx.jobId}-`));
+    const staged = await fs.mkdtemp(path.join(this.store.modelDir(model.id), `.in-${ctx.jobId}-`));
     try {
-      const out = await this.runConvert(model, ver, tmp, ctx, [String(ver.sourcePath)]);
+      // The uploaded source, on this host (from the store when it was uploaded elsewhere).
+      const source = await this.artifacts.stage(String(ver.sourcePath), staged);
+      const out = await this.runConvert(model, { ...ver, sourcePath: source }, tmp, ctx, [source]);
       // Move every produced file (model.onnx and any external-data files) into the version folder.
       const moved: string[] = [];
       for (const name of await fs.readdir(tmp)) {
         await fs.rename(path.join(tmp, name), path.join(versionDir, name));
         moved.push(name);
       }
-      const onnxPath = path.join(versionDir, path.basename(String(out.onnx)));
+      // Published file by file, once each is in place; the ONNX last, so its key means "converted".
+      for (const name of moved.filter((n) => n !== path.basename(String(out.onnx))))
+        await this.artifacts.publishFile(path.join(versionDir, name));
+      const onnxPath = await this.artifacts.publishFile(path.join(versionDir, path.basename(String(out.onnx))));
       const result = this.resultOf(model, ver.version, out, {
         onnxPath,
         sourcePath: ver.sourcePath,
@@ -109,6 +121,7 @@ export class ConvertJobHandler implements JobHandler<'convert'> {
       return result;
     } finally {
       await fs.rm(tmp, { recursive: true, force: true });
+      await fs.rm(staged, { recursive: true, force: true });
     }
   }
 
@@ -121,11 +134,11 @@ export class ConvertJobHandler implements JobHandler<'convert'> {
     const v = await this.store.claim(model.id, model.latestVersion + 1, ctx.jobId);
     try {
       const srcCopy = path.join(v.tmpDir, `source${path.extname(String(ver.sourcePath))}`);
-      await fs.copyFile(String(ver.sourcePath), srcCopy);
+      await this.artifacts.withFile(String(ver.sourcePath), (src) => fs.copyFile(src, srcCopy));
       const out = await this.runConvert(model, { ...ver, sourcePath: srcCopy }, v.tmpDir, ctx, []);
       const result = this.resultOf(model, v.version, out, {
-        onnxPath: this.store.finalPath(v, String(out.onnx)),
-        sourcePath: this.store.finalPath(v, srcCopy),
+        onnxPath: this.store.finalRef(v, String(out.onnx)),
+        sourcePath: this.store.finalRef(v, srcCopy),
         sourceFormat: ver.sourceFormat,
         trained: ver.trained,
         filledExistingVersion: false,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { Artifacts, LocalArtifactStore } from '@cvp/artifacts';
 import { PermanentJobError } from '@cvp/jobs';
 
 /** Written inside every version folder this service makes: which job made it and what it returned. */
@@ -21,7 +22,14 @@ export interface NewVersion {
  * place; a redelivered job finds its committed version by the marker and does not make another.
  */
 export class ModelVersionStore {
-  constructor(readonly dataDir: string) {}
+  readonly artifacts: Artifacts;
+  /** Without the service's store (handler tests), the data dir itself is the store. */
+  constructor(
+    readonly dataDir: string,
+    artifacts?: Artifacts | null,
+  ) {
+    this.artifacts = artifacts ?? new Artifacts(new LocalArtifactStore(dataDir), dataDir);
+  }
 
   modelDir(modelId: string): string {
     if (!SAFE_ID.test(modelId))
@@ -76,7 +84,10 @@ export class ModelVersionStore {
     throw new Error(`no free version folder under ${root}`);
   }
 
-  /** Writes the marker and moves the filled temp folder onto the claimed (empty) version folder. */
+  /**
+   * Writes the marker, moves the filled temp folder onto the claimed (empty) version folder, then
+   * publishes every file of the version, so other hosts can open the references in `result`.
+   */
   async commit(v: NewVersion, jobId: string, result: Record<string, unknown>): Promise<void> {
     await fs.writeFile(
       path.join(v.tmpDir, JOB_MARKER),
@@ -84,6 +95,7 @@ export class ModelVersionStore {
     );
     // rename(2) replaces an empty directory atomically.
     await fs.rename(v.tmpDir, v.dir);
+    await this.artifacts.publishDir(v.dir);
   }
 
   /** Undoes a claim that will not be committed (failure, cancel). */
@@ -95,5 +107,10 @@ export class ModelVersionStore {
   /** Path of a file in the final folder for a file currently in the temp folder. */
   finalPath(v: NewVersion, tmpFile: string): string {
     return path.join(v.dir, path.relative(v.tmpDir, tmpFile));
+  }
+
+  /** What a job result carries for that file (its path, or its key when artifacts move through a store). */
+  finalRef(v: NewVersion, tmpFile: string): string {
+    return this.artifacts.refOfFile(this.finalPath(v, tmpFile));
   }
 }

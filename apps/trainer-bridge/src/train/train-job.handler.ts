@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { Artifacts } from '@cvp/artifacts';
 import type { JobInputs, TrainJobResult } from '@cvp/contracts';
 import type { GpuLeaseClient } from '@cvp/gpu-lease';
 import { type JobContext, type JobHandler, PermanentJobError, RetryableJobError } from '@cvp/jobs';
@@ -11,7 +12,7 @@ import { PythonRunner } from '../python-runner/python-runner.service';
 import { RegistryClient } from '@cvp/jobs';
 import { TRAINER_BRIDGE_OPTIONS, type TrainerBridgeOptions } from '../trainer-bridge.options';
 import { holdLease, TRAINER_LEASE_CLIENT } from './lease-guard';
-import { assertTrainableDataset, trainingFiles, trainingModelArg } from './training-source';
+import { assertTrainableDataset, trainingFiles, stageCheckpoint } from './training-source';
 
 /**
  * train {modelId, datasetId, epochs, imgsz, batch, device, seed}: one Ultralytics training under a
@@ -27,23 +28,30 @@ export class TrainJobHandler implements JobHandler<'train'> {
     private readonly python: PythonRunner,
     @Inject(TRAINER_LEASE_CLIENT) private readonly leases: GpuLeaseClient,
     @Inject(TRAINER_BRIDGE_OPTIONS) private readonly options: TrainerBridgeOptions,
+    @Optional() artifacts?: Artifacts,
   ) {
-    this.store = new ModelVersionStore(options.dataDir);
+    this.store = new ModelVersionStore(options.dataDir, artifacts);
   }
 
   async handle(input: JobInputs['train'], ctx: JobContext): Promise<TrainJobResult> {
-    const [model, dataset] = await Promise.all([
+    const [model, described] = await Promise.all([
       this.registry.describeModel(input.modelId),
       this.registry.describeDataset(input.datasetId),
     ]);
     const done = await this.store.findCommitted(model.id, ctx.jobId);
     if (done) return done as TrainJobResult;
-    assertTrainableDataset(model, dataset);
-    const modelArg = trainingModelArg(model);
+    assertTrainableDataset(model, described);
+    // The data set's folder on this host (unpacked from the store when it was uploaded elsewhere).
+    const dataset = { ...described, path: await this.store.artifacts.stageTree(described.path) };
     const scratch = path.join(this.store.jobDir(ctx.jobId), 'train');
     // A redelivered job starts its training over; partial output of the last attempt goes.
     await fs.rm(scratch, { recursive: true, force: true });
     await fs.mkdir(scratch, { recursive: true });
+    const modelArg = await stageCheckpoint(
+      this.store.artifacts,
+      model,
+      path.join(this.store.jobDir(ctx.jobId), 'input'),
+    );
 
     ctx.progress({ stage: 'waiting-for-gpu-lease', progress: 0 });
     const held = await holdLease(this.leases, {
@@ -123,14 +131,14 @@ export class TrainJobHandler implements JobHandler<'train'> {
       const result: TrainJobResult = {
         modelId,
         version: v.version,
-        onnxPath: this.store.finalPath(v, onnx),
-        sourcePath: this.store.finalPath(v, pt),
+        onnxPath: this.store.finalRef(v, onnx),
+        sourcePath: this.store.finalRef(v, pt),
         sourceFormat: 'ultralytics',
         trained: true,
         metrics,
         primaryMetric: String(out.primary_metric ?? ''),
         accuracy: typeof out.accuracy === 'number' ? out.accuracy : null,
-        metadata: { ...((out.onnx_metadata ?? {}) as Record<string, unknown>), path: this.store.finalPath(v, onnx) },
+        metadata: { ...((out.onnx_metadata ?? {}) as Record<string, unknown>), path: this.store.finalRef(v, onnx) },
         datasetId: input.datasetId,
         epochs: input.epochs,
         imgsz: input.imgsz,

@@ -1,3 +1,4 @@
+import type { Artifacts } from '@cvp/artifacts';
 import { isUltralyticsPreset } from '@cvp/contracts';
 import type { DatasetDescription, ModelDescription } from '@cvp/jobs';
 import { PermanentJobError } from '@cvp/jobs';
@@ -19,6 +20,15 @@ export function trainingModelArg(model: ModelDescription): string {
     `model ${model.id} cannot be trained: training needs an Ultralytics model (preset yolov8n/yolov8s or an uploaded .pt), ` +
       `it has preset ${model.preset ?? 'none'} and formats ${[...new Set(model.versions.map((v) => v.sourceFormat))].join(', ') || 'none'}`,
   );
+}
+
+/**
+ * trainingModelArg, with a checkpoint brought onto this host (into `dir`, named like its key, as
+ * Ultralytics wants `.pt`) when it was written elsewhere. A preset's name stays as it is.
+ */
+export async function stageCheckpoint(artifacts: Artifacts, model: ModelDescription, dir: string): Promise<string> {
+  const arg = trainingModelArg(model);
+  return arg === model.preset ? arg : artifacts.stage(arg, dir);
 }
 
 /** Refuses data sets that failed validation or do not fit the model's task. */

@@ -1,6 +1,7 @@
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { Artifacts } from '@cvp/artifacts';
 import type { JobInputs, TuneJobResult } from '@cvp/contracts';
 import { type JobContext, type JobHandler, PermanentJobError } from '@cvp/jobs';
 import { insideOutputs } from '@cvp/sandbox';
@@ -8,7 +9,7 @@ import { ModelVersionStore } from '../model-store/model-version-store';
 import type { PyProgressLine } from '../python-runner/python-wire';
 import { PythonRunner, type UserFiles } from '../python-runner/python-runner.service';
 import { RegistryClient } from '@cvp/jobs';
-import { assertTrainableDataset, trainingFiles, trainingModelArg } from '../train/training-source';
+import { assertTrainableDataset, trainingFiles, stageCheckpoint } from '../train/training-source';
 import { TRAINER_BRIDGE_OPTIONS, type TrainerBridgeOptions } from '../trainer-bridge.options';
 import { type ParetoPoint, renderTuneReportHtml, type TrialRecord, type TuneReport } from './tune-report';
 
@@ -30,20 +31,23 @@ export class TuneJobHandler implements JobHandler<'tune'> {
     private readonly registry: RegistryClient,
     private readonly python: PythonRunner,
     @Inject(TRAINER_BRIDGE_OPTIONS) private readonly options: TrainerBridgeOptions,
+    @Optional() artifacts?: Artifacts,
   ) {
-    this.store = new ModelVersionStore(options.dataDir);
+    this.store = new ModelVersionStore(options.dataDir, artifacts);
   }
 
   async handle(input: JobInputs['tune'], ctx: JobContext): Promise<TuneJobResult> {
-    const [model, dataset] = await Promise.all([
+    const [model, described] = await Promise.all([
       this.registry.describeModel(input.modelId),
       this.registry.describeDataset(input.datasetId),
     ]);
     const done = await this.store.findCommitted(model.id, ctx.jobId);
     if (done) return done as TuneJobResult;
-    assertTrainableDataset(model, dataset);
-    const modelArg = trainingModelArg(model);
+    assertTrainableDataset(model, described);
+    // The data set's folder on this host (unpacked from the store when it was uploaded elsewhere).
+    const dataset = { ...described, path: await this.store.artifacts.stageTree(described.path) };
     const jobDir = this.store.jobDir(ctx.jobId);
+    const modelArg = await stageCheckpoint(this.store.artifacts, model, path.join(jobDir, 'input'));
     const studyPath = path.join(jobDir, 'study', 'study.db');
     const trialsDir = path.join(jobDir, 'trials');
     await fs.mkdir(path.dirname(studyPath), { recursive: true });
@@ -177,7 +181,7 @@ export class TuneJobHandler implements JobHandler<'tune'> {
         throw new PermanentJobError(
           `cvp_ml convert reported an ONNX path outside its output folder: ${String(conv.onnx)}`,
         );
-      const onnxPath = this.store.finalPath(v, String(conv.onnx));
+      const onnxPath = this.store.finalRef(v, String(conv.onnx));
       report.registered = { modelId: model.id, version: v.version, onnxPath };
       await this.writeReport(report, reportPath, reportHtmlPath);
       const result: TuneJobResult = {
@@ -190,14 +194,14 @@ export class TuneJobHandler implements JobHandler<'tune'> {
         modelId: model.id,
         version: v.version,
         onnxPath,
-        sourcePath: this.store.finalPath(v, pt),
+        sourcePath: this.store.finalRef(v, pt),
         sourceFormat: 'ultralytics',
         trained: true,
         metrics: (bestRecord?.metrics ?? {}) as Record<string, unknown>,
         metadata: { ...((conv.metadata ?? {}) as Record<string, unknown>), path: onnxPath },
-        reportPath,
-        reportHtmlPath,
-        studyPath,
+        reportPath: await this.store.artifacts.publishFile(reportPath),
+        reportHtmlPath: await this.store.artifacts.publishFile(reportHtmlPath),
+        studyPath: await this.store.artifacts.publishFile(studyPath),
       };
       await this.store.commit(v, ctx.jobId, result);
       ctx.progress({ stage: 'committed', progress: 1, detail: { version: v.version } });
