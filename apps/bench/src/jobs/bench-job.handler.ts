@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import { Artifacts, LocalArtifactStore } from '@cvp/artifacts';
+import { ArtifactTimeoutError, Artifacts, LocalArtifactStore } from '@cvp/artifacts';
 import type { BenchJobResult, BenchReport, JobInputs } from '@cvp/contracts';
 import { GPU_LEASE_CLIENT, type GpuLeaseClient } from '@cvp/gpu-lease';
 import { JobCancelledError, type JobContext, type JobHandler, PermanentJobError, RetryableJobError } from '@cvp/jobs';
@@ -115,6 +115,8 @@ export class BenchJobHandler implements JobHandler<'bench'> {
         throw new JobCancelledError('bench cancelled');
       }
       if (e instanceof RetryableJobError || e instanceof PermanentJobError) throw e;
+      // The artifact store did not answer in time (NATS down or partitioned): another delivery may succeed.
+      if (e instanceof ArtifactTimeoutError) throw new RetryableJobError(`artifact store: ${e.message}`);
       // The protocol records per-step failures itself; what escapes is the model not running at all.
       await fs.rm(outDir, { recursive: true, force: true });
       throw new PermanentJobError(`benchmark failed: ${(e as Error).message}`);
