@@ -85,7 +85,12 @@ export class BenchJobHandler implements JobHandler<'bench'> {
           signal: ctx.signal,
           progress: (progress, stage, detail) => ctx.progress({ progress: Math.min(0.99, progress), stage, detail }),
           withGpuLease: this.leases ? (fn) => this.withLease(ctx, fn) : undefined,
-          servingPath: this.servingPath ?? undefined,
+          servingPath:
+            this.servingPath && this.artifacts.kind !== 'local'
+              ? servingWithRefs(this.servingPath, async (p) =>
+                  p === modelFile ? model.onnxPath : this.artifacts.publishFile(p),
+                )
+              : (this.servingPath ?? undefined),
           servingPathMissing: this.options.servingPathMissing ?? 'no data plane configured for bench',
         },
       );
@@ -157,4 +162,21 @@ function refsInReport(report: BenchReport, toRef: (p: string) => string): void {
   for (const c of report.candidates) c.modelPath = toRef(c.modelPath);
   if (report.decision.chosen)
     report.decision.chosen = { ...report.decision.chosen, modelPath: toRef(report.decision.chosen.modelPath) };
+}
+
+/**
+ * The serving path with each candidate's model file made a reference first (the model under test
+ * is its key; a variant is published under its own): the data plane runs on another host and opens
+ * keys, never this host's paths.
+ */
+function servingWithRefs(inner: ServingPath, toRef: (p: string) => Promise<string>): ServingPath {
+  return {
+    get baseUrl() {
+      return inner.baseUrl;
+    },
+    deploy: async (spec, signal) =>
+      inner.deploy({ ...spec, config: { ...spec.config, modelPath: await toRef(spec.config.modelPath) } }, signal),
+    remove: (deploymentId, modelName) => inner.remove(deploymentId, modelName),
+    cpuProfile: (durationMs, top) => inner.cpuProfile(durationMs, top),
+  };
 }
