@@ -85,9 +85,11 @@ describe('artifacts through the JetStream Object Store: every service on its own
     gw = await startGatewayTestApp({ dataDir: dirs.gateway, env: { ...store, CVP_INFERENCE_URL: inf.url } });
     token = await gw.login('engineer');
     trainer = await startTrainerBridge(dirs.trainer, store);
-    // A quick protocol: no python variants, no data plane steps, short measurements.
+    // A quick protocol: no python variants, short measurements; steps 6, 8 and 9 deploy scratch
+    // candidates on the data plane, which fetches them by key.
     bench = await startBenchWorker(dirs.bench, {
       ...store,
+      CVP_INFERENCE_URL: inf.url,
       CVP_BENCH_VARIANTS: '',
       CVP_BENCH_NATIVE: 'false',
       CVP_BENCH_CONCURRENCY: '1',
@@ -147,9 +149,15 @@ describe('artifacts through the JetStream Object Store: every service on its own
     expect((benchJob.result!.selected as { modelPath: string }).modelPath).toBe(`models/${modelId}/v1/model.onnx`);
     // The gateway serves the report from the store: it never had the file.
     expect(existsSync(path.join(dirs.gateway, 'benchmarks', benchmarkId))).toBe(false);
-    const report = await api(`/benchmarks/${benchmarkId}/report?view=simple&format=json`);
+    const report = await api(`/benchmarks/${benchmarkId}/report?view=technical&format=json`);
     expect(report.status).toBe(200);
-    expect(((await report.json()) as { modelId: string }).modelId).toBe(modelId);
+    const technical = (await report.json()) as {
+      model: { id: string; path: string };
+      steps: { step: number; status: string; reasons: string[] }[];
+    };
+    expect(technical.model).toMatchObject({ id: modelId, path: `models/${modelId}/v1/model.onnx` });
+    // Step 8 served the candidates through the data plane on its own data dir (it fetched them by key).
+    expect(technical.steps[7]).toMatchObject({ step: 8, status: 'done' });
 
     // Deploy bench's choice: the data plane fetches the ONNX into its cache and serves it.
     const dep = await post('/deployments', { modelId, engine: 'selected' });

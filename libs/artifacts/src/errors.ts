@@ -19,7 +19,10 @@ export class ArtifactNotFoundError extends ArtifactError {}
 export class ArtifactCorruptError extends ArtifactError {}
 
 /** A bounded wait ran out (store unreachable, a get or put stalled). */
-export class ArtifactTimeoutError extends ArtifactError {}
+export class ArtifactTimeoutError extends ArtifactError {
+  /** A socket-style code: HTTP callers answer 503 + Retry-After (a dependency is down), not 500. */
+  readonly code = 'ETIMEDOUT';
+}
 
 /** The source file changed while it was being published; the upload was not kept as that file. */
 export class ArtifactChangedError extends ArtifactError {}

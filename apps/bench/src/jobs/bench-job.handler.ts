@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import { Artifacts, LocalArtifactStore } from '@cvp/artifacts';
+import { ArtifactTimeoutError, Artifacts, LocalArtifactStore } from '@cvp/artifacts';
 import type { BenchJobResult, BenchReport, JobInputs } from '@cvp/contracts';
 import { GPU_LEASE_CLIENT, type GpuLeaseClient } from '@cvp/gpu-lease';
 import { JobCancelledError, type JobContext, type JobHandler, PermanentJobError, RetryableJobError } from '@cvp/jobs';
@@ -85,7 +85,12 @@ export class BenchJobHandler implements JobHandler<'bench'> {
           signal: ctx.signal,
           progress: (progress, stage, detail) => ctx.progress({ progress: Math.min(0.99, progress), stage, detail }),
           withGpuLease: this.leases ? (fn) => this.withLease(ctx, fn) : undefined,
-          servingPath: this.servingPath ?? undefined,
+          servingPath:
+            this.servingPath && this.artifacts.kind !== 'local'
+              ? servingWithRefs(this.servingPath, async (p) =>
+                  p === modelFile ? model.onnxPath : this.artifacts.publishFile(p),
+                )
+              : (this.servingPath ?? undefined),
           servingPathMissing: this.options.servingPathMissing ?? 'no data plane configured for bench',
         },
       );
@@ -115,6 +120,8 @@ export class BenchJobHandler implements JobHandler<'bench'> {
         throw new JobCancelledError('bench cancelled');
       }
       if (e instanceof RetryableJobError || e instanceof PermanentJobError) throw e;
+      // The artifact store did not answer in time (NATS down or partitioned): another delivery may succeed.
+      if (e instanceof ArtifactTimeoutError) throw new RetryableJobError(`artifact store: ${e.message}`);
       // The protocol records per-step failures itself; what escapes is the model not running at all.
       await fs.rm(outDir, { recursive: true, force: true });
       throw new PermanentJobError(`benchmark failed: ${(e as Error).message}`);
@@ -155,4 +162,21 @@ function refsInReport(report: BenchReport, toRef: (p: string) => string): void {
   for (const c of report.candidates) c.modelPath = toRef(c.modelPath);
   if (report.decision.chosen)
     report.decision.chosen = { ...report.decision.chosen, modelPath: toRef(report.decision.chosen.modelPath) };
+}
+
+/**
+ * The serving path with each candidate's model file made a reference first (the model under test
+ * is its key; a variant is published under its own): the data plane runs on another host and opens
+ * keys, never this host's paths.
+ */
+function servingWithRefs(inner: ServingPath, toRef: (p: string) => Promise<string>): ServingPath {
+  return {
+    get baseUrl() {
+      return inner.baseUrl;
+    },
+    deploy: async (spec, signal) =>
+      inner.deploy({ ...spec, config: { ...spec.config, modelPath: await toRef(spec.config.modelPath) } }, signal),
+    remove: (deploymentId, modelName) => inner.remove(deploymentId, modelName),
+    cpuProfile: (durationMs, top) => inner.cpuProfile(durationMs, top),
+  };
 }

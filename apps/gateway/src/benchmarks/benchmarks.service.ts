@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Artifacts } from '@cvp/artifacts';
+import { ArtifactTimeoutError, Artifacts } from '@cvp/artifacts';
 import {
   type BenchJobResult,
   benchReportSchema,
@@ -144,7 +144,8 @@ export class BenchmarksService {
       throw new NotFoundException(`report of benchmark ${id} is not available`);
     }
     // Fetched from the store when bench ran on another host (then a cache hit).
-    const text = await this.artifacts.withFile(key, readBounded).catch(() => {
+    const text = await this.artifacts.withFile(key, readBounded).catch((e: unknown) => {
+      if (e instanceof ArtifactTimeoutError) throw e; // the store is unreachable: 503, not 404
       throw new NotFoundException(`report ${view}/${format} of benchmark ${id} is not available`);
     });
     if (format === 'html') return { contentType: 'text/html; charset=utf-8', body: text };

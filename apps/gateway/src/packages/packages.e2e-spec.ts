@@ -80,8 +80,13 @@ describe('packages (gateway e2e)', () => {
     await expect(complete('job-bad1', result({ packageId: 'nope' }))).rejects.toThrow(
       /package result rejected: packageId/,
     );
+    // `..` is refused by the result contract itself (tarballPath is an artifact key) ...
     await expect(complete('job-bad2', result({ tarballPath: '../../etc/passwd' }))).rejects.toThrow(
-      /outside the data dir/,
+      /package result rejected: tarballPath: must be an artifact key/,
+    );
+    // ... and a key outside packages/ by the gateway.
+    await expect(complete('job-bad4', result({ tarballPath: 'models/m1/v1/model.onnx' }))).rejects.toThrow(
+      /outside the data dir's packages folder/,
     );
     await expect(complete('job-bad3', result({ sizeBytes: 5 }))).rejects.toThrow(/missing or not 5 bytes/);
   });

@@ -4,7 +4,7 @@ import { Injectable, NotFoundException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { PackageJobResult } from '@cvp/contracts';
 import { OnJobSucceeded, type SucceededJob } from '@cvp/jobs';
-import { Artifacts, assertArtifactKey } from '@cvp/artifacts';
+import { ArtifactTimeoutError, Artifacts, assertArtifactKey } from '@cvp/artifacts';
 import { InjectConfig } from '@cvp/platform';
 import type { Repository } from 'typeorm';
 import { PackageEntity } from './package.entity';
@@ -141,8 +141,8 @@ export class PackagesService {
     const gone = () => new NotFoundException(`the tarball of package ${id} is no longer in the data dir`);
     if (!isKey(row.tarballPath)) throw gone();
     // Brought onto this host from the store when the packager ran elsewhere; pinned while it streams.
-    const lease = await this.artifacts.store.materialize(row.tarballPath).catch(() => {
-      throw gone();
+    const lease = await this.artifacts.store.materialize(row.tarballPath).catch((e: unknown) => {
+      throw e instanceof ArtifactTimeoutError ? e : gone(); // an unreachable store is 503, not 404
     });
     return {
       file: lease.path,

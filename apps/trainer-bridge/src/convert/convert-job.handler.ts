@@ -90,10 +90,13 @@ export class ConvertJobHandler implements JobHandler<'convert'> {
     const versionDir = path.join(this.store.modelDir(model.id), `v${ver.version}`);
     await fs.mkdir(versionDir, { recursive: true });
     const tmp = await fs.mkdtemp(path.join(this.store.modelDir(model.id), `.tmp-${ctx.jobId}-`));
-    const staged = await fs.mkdtemp(path.join(this.store.modelDir(model.id), `.in-${ctx.jobId}-`));
+    // The uploaded source, on this host: fetched from the store when it was uploaded elsewhere.
+    const staged =
+      this.artifacts.kind === 'local'
+        ? null
+        : await fs.mkdtemp(path.join(this.store.modelDir(model.id), `.in-${ctx.jobId}-`));
     try {
-      // The uploaded source, on this host (from the store when it was uploaded elsewhere).
-      const source = await this.artifacts.stage(String(ver.sourcePath), staged);
+      const source = staged ? await this.artifacts.stage(String(ver.sourcePath), staged) : String(ver.sourcePath);
       const out = await this.runConvert(model, { ...ver, sourcePath: source }, tmp, ctx, [source]);
       // Move every produced file (model.onnx and any external-data files) into the version folder.
       const moved: string[] = [];
@@ -121,7 +124,7 @@ export class ConvertJobHandler implements JobHandler<'convert'> {
       return result;
     } finally {
       await fs.rm(tmp, { recursive: true, force: true });
-      await fs.rm(staged, { recursive: true, force: true });
+      if (staged) await fs.rm(staged, { recursive: true, force: true });
     }
   }
 
