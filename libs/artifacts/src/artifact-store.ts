@@ -30,6 +30,14 @@ export interface ArtifactStore {
   materialize(key: string): Promise<ArtifactLease>;
   /** The artifact's info, or null when there is none under the key. */
   stat(key: string): Promise<ArtifactInfo | null>;
+  /**
+   * Claims `key` for `owner` once across every host that shares the store, and returns the key's
+   * owner: `owner` itself when this call, or an earlier one by the same owner, made the claim.
+   * Names that hosts pick by themselves (a model's next version) are decided here, so two hosts
+   * never both write `models/m1/v3`. Local mode has one host, whose exclusive mkdir decides, so it
+   * returns `owner`.
+   */
+  claim(key: string, owner: string): Promise<string>;
   /** Removes the key from the store (local mode: the file under the data dir). */
   remove(key: string): Promise<void>;
   close(): Promise<void>;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { resolveArtifactKey } from './artifact-key';
+import { assertArtifactKey, resolveArtifactKey } from './artifact-key';
 import type { ArtifactInfo, ArtifactLease, ArtifactStore } from './artifact-store';
 import { ArtifactNotFoundError } from './errors';
 
@@ -42,6 +42,11 @@ export class LocalArtifactStore implements ArtifactStore {
   async stat(key: string): Promise<ArtifactInfo | null> {
     const st = await fs.promises.stat(resolveArtifactKey(this.dataDir, key)).catch(() => null);
     return st?.isFile() ? { key, size: st.size } : null;
+  }
+
+  async claim(key: string, owner: string): Promise<string> {
+    assertArtifactKey(key);
+    return owner;
   }
 
   async remove(key: string): Promise<void> {

@@ -231,6 +231,22 @@ describe('ObjectStoreArtifactStore against a real nats-server with JetStream', (
     l.release();
   });
 
+  it('claims a key for exactly one owner when hosts race, and gives a repeated claim its own answer', async () => {
+    const [a, b, c] = [await host('a'), await host('b'), await host('c')];
+    const key = 'models/m1/v3';
+    const owners = ['job-a', 'job-b', 'job-c'];
+    const answers = await Promise.all([a, b, c].map((h, i) => h.store.claim(key, owners[i])));
+    // Every host sees the same single winner, one of the racers.
+    expect(new Set(answers).size).toBe(1);
+    expect(owners).toContain(answers[0]);
+    const winner = answers[0];
+    // A redelivered job claiming again on another host keeps its claim; a loser still loses.
+    expect(await c.store.claim(key, winner)).toBe(winner);
+    expect(await a.store.claim(key, 'job-late')).toBe(winner);
+    expect(await a.store.claim('models/m1/v4', 'job-late')).toBe('job-late');
+    await expect(a.store.claim('../v1', 'x')).rejects.toThrow();
+  });
+
   it('handles an empty file', async () => {
     const a = await host('a');
     const b = await host('b');

@@ -8,6 +8,7 @@ import {
   nuid,
   type JetStreamClient,
   type JetStreamManager,
+  type KV,
   type NatsConnection,
   nanos,
   type ObjectStore,
@@ -23,6 +24,7 @@ import {
   ArtifactNotFoundError,
   ArtifactTimeoutError,
   asArtifactError,
+  InvalidArtifactKeyError,
   withTimeout,
 } from './errors';
 
@@ -40,6 +42,12 @@ export interface ObjectStoreArtifactOptions {
   flushEveryBytes?: number;
 }
 
+/** JetStream's "wrong last sequence": a create-only KV write found the key taken. */
+const KV_KEY_EXISTS = 10071;
+
+/** The KV bucket of claims beside the object bucket `bucket`. */
+export const claimsBucketOf = (bucket: string) => `${bucket}_claims`;
+
 /** A get holds at most about this much of an object in memory between fetch and disk. */
 const BATCH_BYTES = 4 * 1024 * 1024;
 
@@ -56,6 +64,7 @@ export class ObjectStoreArtifactStore implements ArtifactStore {
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly os: ObjectStore,
+    private readonly claims: KV,
     readonly cache: ContentCache,
     private readonly opts: Required<ObjectStoreArtifactOptions>,
   ) {}
@@ -80,6 +89,13 @@ export class ObjectStoreArtifactStore implements ArtifactStore {
           `change CVP_ARTIFACTS_REPLICAS or the bucket (nats stream edit OBJ_${opts.bucket} --replicas)`,
       );
     }
+    // Claims sit beside the bucket with its replicas: a claim must outlive any one server, as the
+    // artifacts it names do.
+    const claims = await withTimeout(
+      js.views.kv(claimsBucketOf(opts.bucket), { replicas: opts.replicas, history: 1, storage: StorageType.File }),
+      opts.timeoutMs,
+      `open claims bucket ${claimsBucketOf(opts.bucket)}`,
+    );
     const cache = new ContentCache(opts.cacheDir, opts.cacheMaxBytes);
     await cache.init();
     const jsm = await withTimeout(
@@ -87,7 +103,7 @@ export class ObjectStoreArtifactStore implements ArtifactStore {
       opts.timeoutMs,
       'JetStream manager',
     );
-    return new ObjectStoreArtifactStore(nc, js, jsm, os, cache, opts);
+    return new ObjectStoreArtifactStore(nc, js, jsm, os, claims, cache, opts);
   }
 
   async publish(key: string, file: string): Promise<ArtifactInfo> {
@@ -238,6 +254,21 @@ export class ObjectStoreArtifactStore implements ArtifactStore {
   }
 
   /** Releases the cache's lock; the NATS connection belongs to the caller. */
+  /** A create-only write to the claims bucket: the server orders racing hosts, one wins. */
+  async claim(key: string, owner: string): Promise<string> {
+    assertArtifactKey(key);
+    if (key.endsWith('.')) throw new InvalidArtifactKeyError(`a claimed key cannot end with ".": ${key}`, key);
+    const made = this.claims.create(key, owner).then(
+      () => true,
+      (e: { api_error?: { err_code?: number } }) =>
+        e?.api_error?.err_code === KV_KEY_EXISTS ? false : Promise.reject(e),
+    );
+    if (await withTimeout(made, this.opts.timeoutMs, `claim ${key}`, key)) return owner;
+    const held = await withTimeout(this.claims.get(key), this.opts.timeoutMs, `owner of ${key}`, key);
+    if (!held || held.operation !== 'PUT') throw new ArtifactError(`claim of ${key} changed while it was read`, key);
+    return held.string();
+  }
+
   async close(): Promise<void> {
     await this.cache.close();
   }

@@ -18,8 +18,10 @@ export interface NewVersion {
 
 /**
  * Version folders under CVP_DATA_DIR/models/<modelId>/. A new version is claimed by an exclusive
- * mkdir (two jobs on one model never share a number), filled in a temp folder, then renamed in
- * place; a redelivered job finds its committed version by the marker and does not make another.
+ * mkdir and, when several hosts share an artifact store, by a claim in the store (two jobs on one
+ * model never share a number, on one host or many), filled in a temp folder, then renamed in place;
+ * a redelivered job finds its committed version by the marker and does not make another. An
+ * abandoned number stays claimed by its job (its retry takes it again), so numbers can have gaps.
  */
 export class ModelVersionStore {
   readonly artifacts: Artifacts;
@@ -67,7 +69,10 @@ export class ModelVersionStore {
       .map((n) => /^v(\d+)$/.exec(n))
       .filter((m): m is RegExpExecArray => !!m)
       .map((m) => Number(m[1]));
-    let version = Math.max(minVersion, ...onDisk.map((v) => v + 1), 1);
+    // With a shared store, other hosts' numbers are not on this disk: walk up from minVersion, so a
+    // redelivered job meets the number it claimed before (one create-only write per number passed).
+    const shared = this.artifacts.kind !== 'local';
+    let version = shared ? Math.max(minVersion, 1) : Math.max(minVersion, ...onDisk.map((v) => v + 1), 1);
     // Bounded: at most a handful of concurrent claimers can race us.
     for (let tries = 0; tries < 1000; tries++, version++) {
       const dir = path.join(root, `v${version}`);
@@ -76,6 +81,16 @@ export class ModelVersionStore {
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
         throw e;
+      }
+      // Other hosts do not see this disk: the store decides which job a number belongs to. A number
+      // this job claimed before (a redelivery, here or on another host) is its own again.
+      const owner = await this.artifacts.store.claim(`models/${modelId}/v${version}`, jobId).catch(async (e) => {
+        await fs.rmdir(dir).catch(() => undefined);
+        throw e;
+      });
+      if (owner !== jobId) {
+        await fs.rmdir(dir);
+        continue;
       }
       const tmpDir = path.join(root, `.tmp-${jobId}-${randomBytes(4).toString('hex')}`);
       await fs.mkdir(tmpDir);
