@@ -162,6 +162,14 @@ describe('train and tune through REST (gateway + trainer-bridge in process, real
     expect(leases.every((l) => l.holder.startsWith(`trainer-bridge:${created.body.id}:trial-`))).toBe(true);
     const held = leases.map((l) => [Date.parse(l.grantedAt), Date.parse(l.releasedAt)] as [number, number]);
     expect(maxOverlap(held)).toBe(2);
+    // the result carries the best trial's token, which the gateway checked before recording version 3
+    const best = JSON.parse(
+      await fs.readFile(
+        path.join(trialsDir, `trial_${String(job.result.best.number).padStart(4, '0')}`, 'lease.json'),
+        'utf8',
+      ),
+    ) as Record<string, any>;
+    expect(job.result.leaseFencingToken).toBe(best.fencingToken);
 
     const html = await fs.readFile(path.join(gw.dataDir, 'jobs', created.body.id, 'tune-report.html'), 'utf8');
     expect(html).toContain('Best configuration');

@@ -206,6 +206,11 @@ export const tuneJobResult = z
     reportPath: artifactRefSchema,
     reportHtmlPath: artifactRefSchema,
     studyPath: artifactRefSchema,
+    /**
+     * Fencing token of the GPU lease the best trial trained under; absent only when trials run
+     * without a lease (no trial wrapper configured).
+     */
+    leaseFencingToken: z.number().int().min(1).optional(),
   })
   .strict();
 

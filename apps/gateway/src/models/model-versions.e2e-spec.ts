@@ -177,7 +177,7 @@ describe('model versions from job results, presets, describe (e2e, gateway only)
     expect(filesUnder(gw.dataDir).filter((f) => f.startsWith('models/') || f.startsWith('blobs/'))).toEqual([]);
   });
 
-  it('commits a train result only under a lease still held or released by its holder; a lapsed, force-released or unknown one is refused and its files removed', async () => {
+  it('commits a train or tune result only under a lease still held or released by its holder; a lapsed, force-released or unknown one is refused and its files removed', async () => {
     const id = await upload();
     const leases = gw.app.get(GpuLeaseService);
     const trainInput = { modelId: id, datasetId: 'd1', epochs: 1, imgsz: 32, batch: 1 };
@@ -219,6 +219,44 @@ describe('model versions from job results, presets, describe (e2e, gateway only)
     // a token no lease service granted
     await expect(run(5, 1_000_000)).rejects.toThrow(/never granted/);
     expect((await get(id)).versions.map((v) => v.version)).toEqual([1, 2]);
+
+    // a tune job carries its best trial's token: checked the same way
+    const tune = (v: number, leaseFencingToken: number) =>
+      hooks.run(
+        'tune',
+        {
+          id: `job-tune-fence-${v}`,
+          ownerId: gw.userIds.engineer,
+          input: { modelId: id, datasetId: 'd1', strategy: 'random', trials: 2, epochs: 1, imgsz: 32 },
+        },
+        {
+          modelId: id,
+          version: v,
+          onnxPath: versionFolder(v),
+          metadata: {},
+          strategy: 'random',
+          trials: [],
+          completed: 1,
+          failed: 0,
+          best: { number: 0, params: {}, accuracy: 0.5 },
+          sourcePath: path.join(gw.dataDir, 'models', id, `v${v}`, 'model.pt'),
+          sourceFormat: 'ultralytics',
+          trained: true,
+          metrics: {},
+          reportPath: path.join(gw.dataDir, 'jobs', `job-tune-fence-${v}`, 'tune-report.json'),
+          reportHtmlPath: path.join(gw.dataDir, 'jobs', `job-tune-fence-${v}`, 'tune-report.html'),
+          studyPath: path.join(gw.dataDir, 'jobs', `job-tune-fence-${v}`, 'study.db'),
+          leaseFencingToken,
+        },
+      );
+    const trial = await grantLease();
+    await leases.release({ leaseId: trial.leaseId });
+    await expect(tune(6, trial.fencingToken)).resolves.toMatchObject({ version: 6 });
+    const lostTrial = await grantLease();
+    await leases.forceRelease(lostTrial.leaseId, 'admin');
+    await expect(tune(7, lostTrial.fencingToken)).rejects.toThrow(/tune job job-tune-fence-7 refused: .*lost/);
+    expect(existsSync(path.join(gw.dataDir, 'models', id, 'v7'))).toBe(false);
+    expect((await get(id)).versions.map((v) => v.version)).toEqual([1, 2, 6]);
   });
 
   it('refuses results pointing outside the model folder, lacking fields (named), or for a deleted model (whose files are removed)', async () => {

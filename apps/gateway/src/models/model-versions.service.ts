@@ -39,10 +39,12 @@ export class ModelVersionsService {
         throw new Error(`${type} result path ${p} lies outside the model's folder`);
     }
     const existing = await this.versions.findOneBy({ modelId, version });
-    if (job.type === 'train') {
-      // Fencing where GPU work is committed: a trainer that lost its lease (paused past its ttl)
-      // must not record a version over whoever held the token next; its files go with the refusal.
-      await this.leases.assertCommittable(job.result.leaseFencingToken, `train job ${job.id}`).catch(async (e) => {
+    // Fencing where GPU work is committed: a trainer (or the best tuning trial) that lost its lease
+    // (paused past its ttl) must not record a version over whoever held the token next; its files
+    // go with the refusal.
+    const fencingToken = job.type === 'convert' ? undefined : job.result.leaseFencingToken;
+    if (job.type === 'train' || fencingToken !== undefined) {
+      await this.leases.assertCommittable(fencingToken!, `${job.type} job ${job.id}`).catch(async (e) => {
         if (!existing) await this.files.removeVersion(modelId, version);
         throw e;
       });

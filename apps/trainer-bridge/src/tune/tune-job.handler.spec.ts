@@ -87,6 +87,8 @@ describe('TuneJobHandler (real python coordinator and trainings, 2 trials at a t
     expect(html).toContain('Best configuration');
     expect(html).not.toContain('Pareto front');
     expect(existsSync(res.studyPath)).toBe(true);
+    // No trial wrapper here, so no lease: no token to check (the flows test has both).
+    expect(res.leaseFencingToken).toBeUndefined();
   });
 
   it('cancel stops the coordinator and its trial within 5 s; the redelivery resumes the study and skips the finished trial', async () => {

@@ -12,6 +12,7 @@ import { RegistryClient } from '@cvp/jobs';
 import { assertTrainableDataset, trainingFiles, stageCheckpoint } from '../train/training-source';
 import { TRAINER_BRIDGE_OPTIONS, type TrainerBridgeOptions } from '../trainer-bridge.options';
 import { type ParetoPoint, renderTuneReportHtml, type TrialRecord, type TuneReport } from './tune-report';
+import type { LeaseRecord } from './trial-runner';
 
 /** POSIX shell quoting: the coordinator splits CVP_TRIAL_WRAPPER with shlex. */
 export const shellQuote = (s: string) => (/^[A-Za-z0-9_\-./:=@%+,]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
@@ -202,6 +203,7 @@ export class TuneJobHandler implements JobHandler<'tune'> {
         reportPath: await this.store.artifacts.publishFile(reportPath),
         reportHtmlPath: await this.store.artifacts.publishFile(reportHtmlPath),
         studyPath: await this.store.artifacts.publishFile(studyPath),
+        ...(await bestTrialLease(trialsDir, checkpoint)),
       };
       await this.store.commit(v, ctx.jobId, result);
       ctx.progress({ stage: 'committed', progress: 1, detail: { version: v.version } });
@@ -262,6 +264,21 @@ export function latencyCommand(options: Pick<TrainerBridgeOptions, 'node' | 'lat
     '--threads',
     '1',
   ];
+}
+
+/**
+ * The fencing token the best trial trained under, from the lease record its wrapper wrote in the
+ * trial's folder (after the trial exited, so the trial cannot have written it), for the gateway to
+ * check when it records the version. None when trials ran without a lease.
+ */
+async function bestTrialLease(trialsDir: string, checkpoint: string): Promise<{ leaseFencingToken?: number }> {
+  const trialDir = path.join(trialsDir, path.relative(trialsDir, checkpoint).split(path.sep)[0]);
+  const record = await fs
+    .readFile(path.join(trialDir, 'lease.json'), 'utf8')
+    .then((s) => JSON.parse(s) as Partial<LeaseRecord>)
+    .catch(() => undefined);
+  const token = record?.fencingToken;
+  return Number.isInteger(token) && token! >= 1 ? { leaseFencingToken: token! } : {};
 }
 
 /** What the job result keeps per trial (the full record stays in the report). */
