@@ -399,6 +399,17 @@ function childrenOf(pid) {
   }
 }
 
+/** Whether `pid` runs a conversion now: a child whose command line is cvp_ml's convert (sandboxed or not). */
+function convertingIn(pid) {
+  return childrenOf(pid).some((c) => {
+    try {
+      return / convert /.test(` ${fs.readFileSync(`/proc/${c}/cmdline`, 'utf8').replace(/\0/g, ' ')} `);
+    } catch {
+      return false;
+    }
+  });
+}
+
 async function main() {
   const a = args();
   const started = Date.now();
@@ -514,16 +525,17 @@ async function main() {
     const recover = {};
     // 1. a trainer-bridge in the middle of a conversion (its python child is running)
     const tb = cluster.workers['trainer-bridge'];
+    // Killed the moment a conversion is seen in it: any round trip in between lets a short job finish first.
     const victim = await until(
-      'a trainer-bridge running a job',
+      'a trainer-bridge running a conversion',
       60_000,
-      async () => tb.find((p) => !p.exited && childrenOf(p.pid).length > 0),
-      50,
+      async () => tb.find((p) => !p.exited && convertingIn(p.pid)),
+      20,
     );
+    await victim.kill();
     const busyJobs = [];
     for (const [id, j] of jobs)
       if (j.type === 'convert' && (await gw.get(`/jobs/${id}`)).json?.state === 'running') busyJobs.push(id);
-    await victim.kill();
     mark(`SIGKILL ${victim.name} mid-job`, { runningJobs: busyJobs });
 
     await sleep(2000); // traffic under each failure before the next
