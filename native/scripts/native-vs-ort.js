@@ -173,10 +173,11 @@ function configurations(variants, quick) {
   return out.map((c) => ({ ...c, id: `${c.variant}/${c.level}/t${c.threads}/b${c.batch}` }));
 }
 
-function startCore(logLevel = 'info', onLine = null) {
+function startCore(logLevel = 'info', onLine = null, env = process.env) {
   if (!fs.existsSync(CORE)) throw new Error(`${CORE} is missing: run native/scripts/build.sh`);
   const proc = spawn(CORE, ['--port', '0', '--log-level', logLevel, '--allow-shared-memory'], {
     stdio: ['ignore', 'ignore', 'pipe'],
+    env,
   });
   if (onLine) {
     let rest = '';
@@ -504,5 +505,5 @@ if (require.main === module) {
   });
 }
 
-// shared with native/bench/profile-fast-path.js
-module.exports = { requireTs, prepareModels, startCore, stopCore, percentile, round, ROOT };
+// shared with native/bench/profile-fast-path.js and native/bench/spinning-ab.js
+module.exports = { requireTs, prepareModels, startCore, stopCore, percentile, round, cpuMsOf, ROOT };

@@ -43,8 +43,7 @@ std::vector<std::pair<std::string, std::string>> parse_session_config(const std:
 
 // The session config entries a model gets by default, before CVP_SESSION_CONFIG: ONNX Runtime's
 // own default (onnxruntime-node's too: intra-op threads spin between parallel sections) when the
-// threads the model may compute with at once fit the cpus, no spinning when they do not; spinning
-// always stops when a run returns.
+// threads the model may compute with at once fit the cpus, no spinning when they do not.
 std::map<std::string, std::string> default_session_config(unsigned threads, unsigned cpus);
 
 // CPUs this process may run on (its affinity mask; hardware_concurrency when that cannot be read).
