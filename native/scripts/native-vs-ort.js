@@ -173,11 +173,20 @@ function configurations(variants, quick) {
   return out.map((c) => ({ ...c, id: `${c.variant}/${c.level}/t${c.threads}/b${c.batch}` }));
 }
 
-function startCore() {
+function startCore(logLevel = 'info', onLine = null, env = process.env) {
   if (!fs.existsSync(CORE)) throw new Error(`${CORE} is missing: run native/scripts/build.sh`);
-  const proc = spawn(CORE, ['--port', '0', '--log-level', 'info', '--allow-shared-memory'], {
+  const proc = spawn(CORE, ['--port', '0', '--log-level', logLevel, '--allow-shared-memory'], {
     stdio: ['ignore', 'ignore', 'pipe'],
+    env,
   });
+  if (onLine) {
+    let rest = '';
+    proc.stderr.on('data', (c) => {
+      const lines = (rest + c.toString()).split('\n');
+      rest = lines.pop();
+      for (const l of lines) onLine(l);
+    });
+  }
   return new Promise((resolve, reject) => {
     let buf = '';
     const timer = setTimeout(() => {
@@ -489,7 +498,12 @@ async function main() {
   console.log(`[native-vs-ort] wrote ${path.relative(ROOT, out)}; all targets met: ${doc.allPass}`);
 }
 
-main().catch((e) => {
-  console.error(`[native-vs-ort] ${e.stack || e.message}`);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(`[native-vs-ort] ${e.stack || e.message}`);
+    process.exit(1);
+  });
+}
+
+// shared with native/bench/profile-fast-path.js and native/bench/spinning-ab.js
+module.exports = { requireTs, prepareModels, startCore, stopCore, percentile, round, cpuMsOf, ROOT };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <malloc.h>
+#include <sched.h>
 
 #include <openssl/evp.h>
 
@@ -191,12 +192,12 @@ Status Model::load(const pb::LoadModelRequest& in, std::shared_ptr<Model>* out) 
   else if (g == "all") so.SetGraphOptimizationLevel(ORT_ENABLE_ALL);
   else return Status(StatusCode::INVALID_ARGUMENT, "graph_optimization must be disabled, basic, extended or all");
   if (e->intra_op_threads() > 0) so.SetIntraOpNumThreads(e->intra_op_threads());
-  // Intra-op pool threads busy-wait for work between parallel sections by default. On a host
-  // whose cores are shared (other services, the Node process that calls us, other tenants) that
-  // spinning takes the CPU the next section needs: measured on the 2-core development machine, a
-  // 2-thread run of the text recognizer took ~50 ms with spinning and ~30 ms without (README).
-  // CVP_SESSION_CONFIG="session.intra_op.allow_spinning=1" brings it back.
-  std::map<std::string, std::string> config = {{"session.intra_op.allow_spinning", "0"}, {"session.inter_op.allow_spinning", "0"}};
+  // threads that may compute at once: each instance's caller thread, plus the intra-op pool's
+  // T - 1 threads per session (one session shared by all instances, or one each)
+  const unsigned cpus = usable_cpus();
+  const unsigned t = static_cast<unsigned>(e->intra_op_threads() > 0 ? e->intra_op_threads() : static_cast<int>(cpus));
+  const unsigned n = static_cast<unsigned>(b->instance_count());
+  std::map<std::string, std::string> config = default_session_config(b->instance_sessions() == "shared" ? n + t - 1 : n * t, cpus);
   for (const auto& [key, value] : session_config_overrides()) config[key] = value;
   for (const auto& [key, value] : config) so.AddConfigEntry(key.c_str(), value.c_str());
   if (e->inter_op_threads() > 0) {
@@ -213,6 +214,7 @@ Status Model::load(const pb::LoadModelRequest& in, std::shared_ptr<Model>* out) 
 
   std::shared_ptr<Model> m(new Model());
   m->id_ = req.id();
+  m->session_config_ = config;
   m->engine_cache_dir_ = engine_cache;
   const int instances = b->instance_count();
   const auto c0 = Clock::now();
@@ -263,25 +265,46 @@ Status Model::load(const pb::LoadModelRequest& in, std::shared_ptr<Model>* out) 
   return Status::OK;
 }
 
+std::vector<std::pair<std::string, std::string>> parse_session_config(const std::string& all) {
+  std::vector<std::pair<std::string, std::string>> out;
+  size_t pos = 0;
+  while (pos < all.size()) {
+    const size_t end = std::min(all.find(';', pos), all.size());
+    const std::string item = all.substr(pos, end - pos);
+    const size_t eq = item.find('=');
+    if (eq != std::string::npos && eq > 0) out.emplace_back(item.substr(0, eq), item.substr(eq + 1));
+    pos = end + 1;
+  }
+  return out;
+}
+
 const std::vector<std::pair<std::string, std::string>>& session_config_overrides() {
   // ONNX Runtime session config entries for every session of this process, e.g.
-  // CVP_SESSION_CONFIG="session.intra_op.allow_spinning=0;session.inter_op.allow_spinning=0": the
-  // knob the session-option measurements in native/README.md were taken with.
+  // CVP_SESSION_CONFIG="session.intra_op.allow_spinning=0": the knob the session-option
+  // measurements in native/README.md were taken with.
   static const auto parsed = [] {
-    std::vector<std::pair<std::string, std::string>> out;
     const char* env = std::getenv("CVP_SESSION_CONFIG");
-    std::string all = env ? env : "";
-    size_t pos = 0;
-    while (pos < all.size()) {
-      const size_t end = std::min(all.find(';', pos), all.size());
-      const std::string item = all.substr(pos, end - pos);
-      const size_t eq = item.find('=');
-      if (eq != std::string::npos && eq > 0) out.emplace_back(item.substr(0, eq), item.substr(eq + 1));
-      pos = end + 1;
-    }
-    return out;
+    return parse_session_config(env ? env : "");
   }();
   return parsed;
+}
+
+std::map<std::string, std::string> default_session_config(unsigned threads, unsigned cpus) {
+  // Intra-op pool threads busy-wait for the next parallel section (ONNX Runtime's default, and
+  // onnxruntime-node's, which sets no config entries). With idle cores that is the faster choice:
+  // 2-thread runs on the quiet 2-core machine were 1.3-1.9x slower without it (README). When the
+  // model's own threads outnumber the cores, each spinning thread takes the CPU another instance's
+  // next section needs, so spinning is off there. (ONNX Runtime's "session.force_spinning_stop"
+  // is left at its default: stopping the spin after every run made the next run ~15 % slower.)
+  const bool spin = threads <= std::max(1u, cpus);
+  return {{"session.intra_op.allow_spinning", spin ? "1" : "0"}, {"session.inter_op.allow_spinning", spin ? "1" : "0"}};
+}
+
+unsigned usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return static_cast<unsigned>(CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
 }
 
 std::string default_instance_sessions(const std::string& provider, int intra_op_threads) {

@@ -38,6 +38,16 @@ std::string engine_cache_dir(const std::string& base, const std::string& model_p
 
 // Extra ONNX Runtime session config entries from CVP_SESSION_CONFIG ("key=value;key=value").
 const std::vector<std::pair<std::string, std::string>>& session_config_overrides();
+// The parser behind it: items without '=' or with an empty key are skipped; later items win.
+std::vector<std::pair<std::string, std::string>> parse_session_config(const std::string& spec);
+
+// The session config entries a model gets by default, before CVP_SESSION_CONFIG: ONNX Runtime's
+// own default (onnxruntime-node's too: intra-op threads spin between parallel sections) when the
+// threads the model may compute with at once fit the cpus, no spinning when they do not.
+std::map<std::string, std::string> default_session_config(unsigned threads, unsigned cpus);
+
+// CPUs this process may run on (its affinity mask; hardware_concurrency when that cannot be read).
+unsigned usable_cpus();
 
 // "shared" or "separate" sessions for a model's instances when LoadModel does not say.
 std::string default_instance_sessions(const std::string& provider, int intra_op_threads);
@@ -75,6 +85,8 @@ class Model {
   int64_t session_create_us() const { return session_create_us_; }
   const std::string& engine_cache_dir() const { return engine_cache_dir_; }
   size_t session_count() const { return sessions_.size(); }
+  // the ONNX Runtime session config entries its sessions were created with
+  const std::map<std::string, std::string>& session_config() const { return session_config_; }
   void count_failure();
 
  private:
@@ -107,6 +119,7 @@ class Model {
   std::atomic<int> running_{0};
   int64_t warmup_us_ = 0;
   int64_t session_create_us_ = 0;
+  std::map<std::string, std::string> session_config_;
   std::mutex shapes_mu_;
   std::map<std::string, std::vector<std::vector<int64_t>>> seen_output_shapes_;  // bounded
   std::string engine_cache_dir_;

@@ -152,7 +152,7 @@ Status CoreService::LoadModel(grpc::ServerContext* ctx, const pb::LoadModelReque
                              {"session_create_us", resp->session_create_us()}, {"warmup_us", resp->warmup_us()},
                              {"instances", resp->model().batching().instance_count()},
                              {"instance_sessions", resp->model().batching().instance_sessions()},
-                             {"correlation_id", correlation_id(ctx)}});
+                             {"session_config", m->session_config()}, {"correlation_id", correlation_id(ctx)}});
   return Status::OK;
 }
 

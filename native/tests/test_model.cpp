@@ -4,6 +4,7 @@
 #include <cstring>
 #include <fstream>
 #include <thread>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -392,6 +393,39 @@ TEST(Model, InstancesShareOneSessionOrHaveOneEach) {
   bad.mutable_batching()->set_instance_sessions("pooled");
   std::shared_ptr<Model> m;
   EXPECT_EQ(Model::load(bad, &m).error_code(), StatusCode::INVALID_ARGUMENT);
+}
+
+TEST(Model, SessionsSpinLikeOnnxruntimeNodeOnlyWhileTheirThreadsFitTheCpus) {
+  // ONNX Runtime's default (spinning) where the threads fit, none where they would outnumber the cpus
+  for (const auto& [threads, cpus, spin] : std::vector<std::tuple<unsigned, unsigned, const char*>>{
+           {1, 1, "1"}, {2, 2, "1"}, {2, 16, "1"}, {3, 2, "0"}, {4, 2, "0"}, {1, 0, "1"}}) {
+    const auto c = cvp::default_session_config(threads, cpus);
+    EXPECT_EQ(c.at("session.intra_op.allow_spinning"), spin) << threads << " threads on " << cpus << " cpus";
+    EXPECT_EQ(c.at("session.inter_op.allow_spinning"), spin);
+    EXPECT_EQ(c.size(), 2u);
+  }
+  EXPECT_GE(cvp::usable_cpus(), 1u);
+
+  // what a loaded model got: N separate sessions x T threads, or N callers sharing one pool
+  const unsigned cpus = cvp::usable_cpus();
+  auto r = load_req("spin", "small_cnn.onnx");
+  r.mutable_engine()->set_intra_op_threads(2);
+  r.mutable_batching()->set_instance_count(2);
+  r.mutable_batching()->set_instance_sessions("separate");
+  EXPECT_EQ(must_load(r)->session_config().at("session.intra_op.allow_spinning"), 4 <= cpus ? "1" : "0");
+  r.mutable_batching()->set_instance_sessions("shared");
+  EXPECT_EQ(must_load(r)->session_config().at("session.intra_op.allow_spinning"), 3 <= cpus ? "1" : "0");
+  r.mutable_engine()->set_intra_op_threads(1);
+  r.mutable_batching()->set_instance_count(1);
+  EXPECT_EQ(must_load(r)->session_config().at("session.intra_op.allow_spinning"), "1");
+}
+
+TEST(Model, SessionConfigOverridesParseKeyValuePairs) {
+  using KV = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(cvp::parse_session_config(""), KV{});
+  EXPECT_EQ(cvp::parse_session_config("session.intra_op.allow_spinning=0"), (KV{{"session.intra_op.allow_spinning", "0"}}));
+  // empty items, items without '=' and empty keys are skipped; empty values and '=' in values kept
+  EXPECT_EQ(cvp::parse_session_config("a=1;;b=;=x;c;d=e=f;a=2;"), (KV{{"a", "1"}, {"b", ""}, {"d", "e=f"}, {"a", "2"}}));
 }
 
 TEST(Model, ConcurrentRequestsRunOnSeparateInstancesAndStatsCountEach) {
