@@ -21,7 +21,7 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { requireTs, prepareModels, startCore, stopCore, percentile, round, ROOT } = require('../scripts/native-vs-ort.js');
+const { requireTs, prepareModels, startCore, stopCore, percentile, round, cpuMsOf, ROOT } = require('../scripts/native-vs-ort.js');
 
 function parseArgs(argv) {
   const a = { model: 'text-recognizer', variant: 'fp32', level: 'all', threads: 1, requests: 40, rounds: 6, out: null };
@@ -31,12 +31,6 @@ function parseArgs(argv) {
     a[k] = typeof a[k] === 'number' ? Number(argv[i + 1]) : argv[i + 1];
   }
   return a;
-}
-
-function cpuMsOf(pid) {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 async function main() {
