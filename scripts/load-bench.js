@@ -231,11 +231,27 @@ function processCpuMs(pid) {
 }
 
 /**
+ * The data plane's garbage collections so far, from its Prometheus endpoint (prom-client's
+ * nodejs_gc_duration_seconds): full mark-compacts and the time of every kind.
+ */
+async function gcOf(metricsUrl) {
+  const text = await (await fetch(metricsUrl, { signal: AbortSignal.timeout(10_000) })).text();
+  let major = 0;
+  let seconds = 0;
+  for (const m of text.matchAll(/^nodejs_gc_duration_seconds_(count|sum)\{kind="(\w+)"\} ([\d.e+-]+)$/gm)) {
+    if (m[1] === 'count' && m[2] === 'major') major += Number(m[3]);
+    if (m[1] === 'sum') seconds += Number(m[3]);
+  }
+  return { major, seconds };
+}
+
+/**
  * Runs an HTTP level and says what CPU it cost per answered request: the servers' processes and
  * this one (the load generator): on a machine that is shared, CPU per inference is the figure
- * other work moves least.
+ * other work moves least. With a metrics URL (the data plane), also its garbage collections.
  */
-async function measuredHttpLevel(servers, load) {
+async function measuredHttpLevel(servers, load, metricsUrl) {
+  const g0 = metricsUrl ? await gcOf(metricsUrl) : undefined;
   const s0 = servers.map(processCpuMs);
   const c0 = process.cpuUsage();
   const r = await runHttpLoad(load);
@@ -243,11 +259,19 @@ async function measuredHttpLevel(servers, load) {
   const serverMs = servers.map((pid, i) => processCpuMs(pid) - s0[i]).reduce((a, b) => a + b, 0);
   const loadgenMs = (c.user + c.system) / 1000;
   const n = Math.max(1, r.ok);
+  const g1 = metricsUrl ? await gcOf(metricsUrl) : undefined;
   return {
     ...r,
     cpuMsPerInference: round((serverMs + loadgenMs) / n, 2),
     serverCpuMsPerInference: round(serverMs / n, 2),
     loadgenCpuMsPerInference: round(loadgenMs / n, 2),
+    ...(g0 && g1
+      ? {
+          gcMajor: g1.major - g0.major,
+          gcMajorPer100: round(((g1.major - g0.major) * 100) / n, 2),
+          gcMsPerInference: round(((g1.seconds - g0.seconds) * 1000) / n, 2),
+        }
+      : {}),
   };
 }
 
@@ -436,7 +460,7 @@ async function main() {
       const naiveUrl = `http://127.0.0.1:${naive.port}/`;
       // Stragglers get longer than the deadline, so one queued at the window's end is answered
       // (200 or 429 deadline) rather than cut off and counted unanswered.
-      const httpLevel = (servers, url, body, headers, users, seconds, expectBytes) =>
+      const httpLevel = (servers, url, body, headers, users, seconds, expectBytes, metricsUrl) =>
         measuredHttpLevel(
           servers.map((c) => c.pid),
           {
@@ -449,6 +473,7 @@ async function main() {
             expectBytes,
             graceMs: DEADLINE_MS + 10_000,
           },
+          metricsUrl,
         );
       const contenders = [
         ...layouts.map((l) => ({
@@ -466,6 +491,7 @@ async function main() {
               users,
               seconds,
               undefined,
+              `${inferenceUrl}/metrics`,
             ),
         })),
         {
@@ -513,6 +539,7 @@ async function main() {
                 ? `  sent ${res.sent} ok ${res.ok} 429 ${res.status429} other ${res.otherStatus} err ${res.errors} unanswered ${res.unanswered}  p50 ${res.latencyMs.p50} ms`
                 : `  p50 ${res.p50Ms} ms`) +
               `  cpu/inf ${res.cpuMsPerInference} ms` +
+              (res.gcMajor !== undefined ? `  major GCs ${res.gcMajor}` : '') +
               `  (load ${os.loadavg()[0].toFixed(2)})`,
           );
         }
@@ -543,6 +570,7 @@ async function main() {
         maxRequestsPerLevel: args.maxRequests,
         layouts: layouts.map(layoutName),
         admission: `platform defaults: CVP_INFER_WORKERS 10, CVP_INFER_QUEUE_CAP 256, CVP_INFER_DEADLINE_MS ${DEADLINE_MS}`,
+        heapGrowthPercent: process.env.CVP_INFER_HEAP_GROWTH_PERCENT ?? 'platform default (400)',
         requests:
           'cvp: POST /v2/models/<m>/infer, binary tensor extension in and out; naive: raw float32 bytes in, the first output raw out; raw: session.run on the same input',
       },
@@ -583,6 +611,12 @@ function summarize(shapeName, shape, model, outputBytes, layouts, results, ones,
       p50Ms: mean(runs.map((r) => r.p50Ms ?? r.latencyMs?.p50)),
       p95Ms: mean(runs.map((r) => r.p95Ms ?? r.latencyMs?.p95)),
       cpuMsPerInference: mean(runs.map((r) => r.cpuMsPerInference)),
+      ...(runs[0].gcMajorPer100 === undefined
+        ? {}
+        : {
+            gcMajorPer100: mean(runs.map((r) => r.gcMajorPer100)),
+            gcMsPerInference: mean(runs.map((r) => r.gcMsPerInference)),
+          }),
       counts:
         runs[0].sent === undefined
           ? undefined

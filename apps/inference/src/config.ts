@@ -36,6 +36,14 @@ export const inferenceConfigSchema = baseConfigSchema.extend({
    * beyond this many MB (or idle for 30 s) are let go.
    */
   CVP_INFER_IDLE_BUFFERS_MB: int(256, 0, 65_536),
+  /**
+   * How far V8 lets this process's heap grow past what a full GC left live (percent; 0 = V8's own
+   * heuristics). Bodies and outputs of MBs a request count as external memory, which V8 adds to
+   * the heap when it decides to mark: with its default growth on a ~30 MB heap, 50 MB/s of request
+   * bytes ran a full mark-compact about every 200 ms, costing a quarter of a core on the thread
+   * that serves every socket (bench/results/load-bench.json, gcMajorPer100).
+   */
+  CVP_INFER_HEAP_GROWTH_PERCENT: int(400, 0, 1000),
   /** Bound on one model load + warm-up. */
   CVP_INFER_LOAD_TIMEOUT_MS: int(600_000, 1000, 3_600_000),
   /**

@@ -1,3 +1,4 @@
+import * as v8 from 'node:v8';
 import type { DynamicModule, INestApplication } from '@nestjs/common';
 import { createLogger, loadConfigOrExit, runService } from '@cvp/platform';
 import type { Logger } from 'pino';
@@ -18,6 +19,7 @@ export function startInference<S extends z.ZodType<InferenceConfig, z.ZodTypeDef
 ): void {
   const run = async () => {
     const config = loadConfigOrExit('inference', schema);
+    applyHeapGrowth(config.CVP_INFER_HEAP_GROWTH_PERCENT);
     const logger = createLogger('inference', config.CVP_LOG_LEVEL);
     await runService({
       name: 'inference',
@@ -48,4 +50,13 @@ export interface DataPlaneMount {
 export function mountDataPlane(app: INestApplication, o: DataPlaneMount): void {
   if (o.authenticate) app.use(app.get(DataPlaneAuth).middleware);
   app.use(app.get(KserveRoutes).middleware);
+}
+
+/**
+ * Sets V8's heap growing factor for this process (CVP_INFER_HEAP_GROWTH_PERCENT). V8 reads the
+ * flag each time it recomputes its limits after a full GC, so setting it at start-up takes effect
+ * (unlike heap sizes, which only a command-line flag could set, and every launcher would have to).
+ */
+export function applyHeapGrowth(percent: number, setFlags = v8.setFlagsFromString): void {
+  if (percent > 0) setFlags(`--heap-growing-percent=${percent}`);
 }

@@ -115,6 +115,14 @@ export class OrtNodeModel implements LoadedModel {
   private closed = false;
   readonly signature: ModelSignature;
   private readonly batchable: boolean;
+  /**
+   * Bytes each output with symbolic non-batch dims (a detector's anchors, a sequence length) had,
+   * by output and input shapes. A slot of that size is taken for the next such request, so the
+   * worker copies the answer into shared memory instead of handing the event loop's heap a new
+   * MB-sized ArrayBuffer per request (which, at tens of MB a second, made V8 run a full
+   * mark-compact several times a second there).
+   */
+  private readonly learnedOutputBytes = new Map<string, number>();
 
   constructor(
     private readonly sessions: OrtWorkerSession[],
@@ -299,7 +307,8 @@ export class OrtNodeModel implements LoadedModel {
     }
     const rows = inputs[0]?.shape[0] ?? 1;
     const names = outputs ?? this.signature.outputs.map((x) => x.name);
-    const outputSlots = pool ? this.outputSlots(pool, names, rows, o.jsonOutputs) : {};
+    const shapesKey = JSON.stringify(inputs.map((t) => t.shape));
+    const outputSlots = pool ? this.outputSlots(pool, names, rows, o.jsonOutputs, shapesKey) : {};
     for (const s of Object.values(outputSlots)) shared.add(s.slot);
     const release = () => {
       for (const s of Object.values(outputSlots)) pool!.give(s.slot);
@@ -347,7 +356,10 @@ export class OrtNodeModel implements LoadedModel {
         return { name: n, datatype, shape: json.dims.map(Number), data: EMPTY, json: json.text };
       }
       const f = res.outputs[n];
-      if (!f.ref) return fromFeed(n, f);
+      if (!f.ref) {
+        if (pool && f.data) this.learnOutputBytes(n, shapesKey, f.data.byteLength);
+        return fromFeed(n, f);
+      }
       const datatype = FROM_ORT[f.type];
       if (!datatype) throw new Error(`output ${n} has unsupported type ${f.type}`);
       return {
@@ -368,21 +380,31 @@ export class OrtNodeModel implements LoadedModel {
   }
 
   /**
-   * A shared slot for every output whose size is known before the run (only the batch axis
-   * symbolic), so the worker writes the answer where the response is sent from.
+   * A shared slot for every output whose size is known before the run: from the model when only
+   * the batch axis is symbolic (the worker has ONNX Runtime write the answer where the response is
+   * sent from), else as learned from earlier runs of the same input shapes (the worker copies the
+   * answer in when it fits).
    */
   private outputSlots(
     pool: SharedBufferPool,
     names: string[],
     rows: number,
     jsonOutputs: string[] | undefined,
-  ): Record<string, { slot: SharedSlot; ref: SharedRef; dims: number[] }> {
-    const out: Record<string, { slot: SharedSlot; ref: SharedRef; dims: number[] }> = {};
+    shapesKey: string,
+  ): Record<string, { slot: SharedSlot; ref: SharedRef; dims?: number[] }> {
+    const out: Record<string, { slot: SharedSlot; ref: SharedRef; dims?: number[] }> = {};
     for (const n of names) {
       if (jsonOutputs?.includes(n)) continue;
       const spec = this.signature.outputs.find((x) => x.name === n);
       const size = spec && DATATYPE_BYTES[spec.datatype as Tensor['datatype']];
-      if (!spec || !size || spec.shape.length === 0 || spec.shape.slice(1).some((d) => d < 0)) continue;
+      if (!spec || !size || spec.shape.length === 0) continue;
+      if (spec.shape.slice(1).some((d) => d < 0)) {
+        const learned = this.learnedOutputBytes.get(`${n} ${shapesKey}`);
+        if (!learned) continue;
+        const slot = pool.take(learned);
+        out[n] = { slot, ref: { id: slot.id, offset: 0, bytes: slot.bytes } };
+        continue;
+      }
       const dims = [spec.shape[0] < 0 ? rows : spec.shape[0], ...spec.shape.slice(1)];
       const bytes = dims.reduce((a, b) => a * b, 1) * size;
       if (bytes === 0) continue;
@@ -390,6 +412,14 @@ export class OrtNodeModel implements LoadedModel {
       out[n] = { slot, ref: { id: slot.id, offset: 0, bytes }, dims };
     }
     return out;
+  }
+
+  private learnOutputBytes(name: string, shapesKey: string, bytes: number): void {
+    const spec = this.signature.outputs.find((x) => x.name === name);
+    if (!spec || bytes === 0 || !spec.shape.slice(1).some((d) => d < 0)) return;
+    // Many input shapes in turn (free image sizes): start over rather than grow without bound.
+    if (this.learnedOutputBytes.size >= 256) this.learnedOutputBytes.clear();
+    this.learnedOutputBytes.set(`${name} ${shapesKey}`, bytes);
   }
 
   /** Input H x W: fixed dims from the model, else the requested size. */

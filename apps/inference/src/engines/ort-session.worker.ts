@@ -159,7 +159,7 @@ function preallocated(items: RunItem[], names: readonly string[]): ort.Inference
     const m = meta.get(n);
     const type = m?.isTensor ? m.type : undefined;
     const Ctor = type ? TYPED[type] : undefined;
-    if (!slot || !type || !Ctor || only.jsonOutputs?.includes(n)) {
+    if (!slot?.dims || !type || !Ctor || only.jsonOutputs?.includes(n)) {
       fetches[n] = null;
       continue;
     }

@@ -73,8 +73,12 @@ export type RunItem = { deadline: number } & (
       feeds: Record<string, Feed>;
       /** Outputs to answer as JSON text (the KServe `data` array) instead of bytes. */
       jsonOutputs?: string[];
-      /** Slots to write outputs into, with the dims they will have (known when only the batch axis is symbolic). */
-      outputSlots?: Record<string, { ref: SharedRef; dims: number[] }>;
+      /**
+       * Slots to write outputs into. With `dims` (known when only the batch axis is symbolic) ONNX
+       * Runtime writes straight into them; without, the output is copied in when it fits (a size
+       * learned from earlier runs of the same input shapes, which a model may not keep).
+       */
+      outputSlots?: Record<string, { ref: SharedRef; dims?: number[] }>;
     }
   | {
       kind: 'detect';
