@@ -70,6 +70,12 @@ interface StreamAnswer {
   infer?: { modelId: string; outputs: WireTensor[]; timing: unknown } | null;
   sharedMemory?: { key: string; byteSize: number; region: string } | null;
 }
+export interface StreamInferOptions {
+  correlationId?: string;
+  signal?: AbortSignal;
+  /** Where an output of `bytes` bytes is read into (exactly that length); by default a fresh Buffer. */
+  outputBuffer?: (bytes: number) => Buffer;
+}
 export interface StreamInferRequest {
   modelId: string;
   inputs: { name: string; datatype: string; shape: number[]; data: Buffer }[];
@@ -263,7 +269,7 @@ export class InferStreams {
   async infer(
     req: StreamInferRequest,
     timeoutMs: number,
-    opts: { correlationId?: string; signal?: AbortSignal } = {},
+    opts: StreamInferOptions = {},
   ): Promise<StreamInferResult | null> {
     if (opts.signal?.aborted) throw statusError(grpc.status.CANCELLED, 'Cancelled on client');
     const socket = this.socketOff === null ? await this.fastSocket() : null;
@@ -423,7 +429,7 @@ export class InferStreams {
     slot: Slot,
     req: StreamInferRequest,
     deadline: number,
-    opts: { correlationId?: string; signal?: AbortSignal },
+    opts: StreamInferOptions,
   ): Promise<StreamInferResult> {
     const key = `${req.modelId}|${req.inputs.map((t) => `${t.name}:${t.shape.join('x')}`).join(',')}`;
     const inBytes = req.inputs.reduce((a, t) => a + align(t.data.length), 0);
@@ -455,8 +461,9 @@ export class InferStreams {
     );
     // While the core computes, get the caller's output buffers ready: fresh memory costs a page
     // fault per 4 KB on first touch (~0.7 ms of CPU per MB on the development machine), which
-    // would otherwise sit between the answer and the caller.
-    const ready = region && sizes ? sizes.map(prefaulted) : [];
+    // would otherwise sit between the answer and the caller. A caller's own buffers are reused
+    // memory and are asked for only once the sizes are known.
+    const ready = region && sizes && !opts.outputBuffer ? sizes.map(prefaulted) : [];
     const answer = await answered;
     if (answer.code !== grpc.status.OK) throw statusError(answer.code, answer.message);
     const res = answer.infer!;
@@ -466,7 +473,8 @@ export class InferStreams {
       let data = o.data;
       if (sm && sm.region && region && sm.region === region.name) {
         const n = Number(sm.byteSize);
-        data = readFully(region.fd, n, Number(sm.offset), ready[i]?.length === n ? ready[i] : undefined);
+        const into = opts.outputBuffer?.(n) ?? (ready[i]?.length === n ? ready[i] : undefined);
+        data = readFully(region.fd, n, Number(sm.offset), into);
       } else {
         allShared = false;
       }

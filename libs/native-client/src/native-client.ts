@@ -109,6 +109,14 @@ export interface NativeCallOptions {
   signal?: AbortSignal;
 }
 
+export interface NativeInferOptions extends NativeCallOptions {
+  /**
+   * Where an output of `bytes` bytes that arrives through shared memory is read into (a Buffer of
+   * exactly that length, e.g. a view of a reused slot); by default a fresh Buffer.
+   */
+  outputBuffer?: (bytes: number) => Buffer;
+}
+
 export interface NativeCoreApi {
   loadModel(
     req: { id: string; path: string; engine?: NativeEngineConfig; batching?: NativeBatchingConfig; warmup?: boolean },
@@ -137,7 +145,7 @@ export interface NativeCoreApi {
   infer(
     req: { modelId: string; inputs: NativeTensor[]; outputs?: string[] },
     timeoutMs: number,
-    opts?: NativeCallOptions,
+    opts?: NativeInferOptions,
   ): Promise<{ modelId: string; outputs: NativeTensor[]; timing: NativeTiming }>;
   detect(
     req: {

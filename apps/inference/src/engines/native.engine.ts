@@ -7,12 +7,14 @@ import {
   type NativeTiming,
 } from '@cvp/native-client';
 import { currentCorrelationId } from '@cvp/platform';
+import { SharedBufferPool, type SharedSlot } from '../buffers/shared-buffer-pool';
 import {
   DATATYPES,
   type DataType,
   DeadlineExceededError,
   type Engine,
   EngineOverloadedError,
+  type InferResult,
   InvalidInferenceInputError,
   type LoadedModel,
   type LoadRequest,
@@ -27,6 +29,8 @@ export interface NativeEngineOptions {
   /** Per-model queue capacity in the core. */
   queueCap: number;
   maxQueueDelayUs: number;
+  /** Reused buffers for outputs that arrive through the core's shared memory. */
+  buffers?: SharedBufferPool;
 }
 
 function timing(t: NativeTiming | undefined): Timing {
@@ -57,21 +61,43 @@ export class NativeModel implements LoadedModel {
     private readonly core: NativeCoreApi,
     private readonly id: string,
     readonly signature: ModelSignature,
+    /** Reused buffers the outputs are read into from the core's shared memory (else fresh ones). */
+    private readonly buffers?: SharedBufferPool,
   ) {}
 
-  async infer(inputs: Tensor[], outputs: string[] | undefined, deadline: number, signal?: AbortSignal) {
+  async infer(
+    inputs: Tensor[],
+    outputs: string[] | undefined,
+    deadline: number,
+    signal?: AbortSignal,
+  ): Promise<InferResult> {
+    // Outputs land in pool slots rather than a fresh MB-sized Buffer per request (page faults on
+    // first touch, and external memory for V8 to collect on the event loop's isolate).
+    const slots: SharedSlot[] = [];
+    const pool = this.buffers;
+    const release = () => {
+      for (const s of slots.splice(0)) pool!.give(s);
+    };
     try {
       const r = await this.core.infer({ modelId: this.id, inputs, outputs: outputs ?? [] }, remaining(deadline), {
         signal,
         correlationId: currentCorrelationId(),
+        outputBuffer: pool
+          ? (bytes) => {
+              const slot = pool.take(bytes);
+              slots.push(slot);
+              return SharedBufferPool.view(slot, 0, bytes);
+            }
+          : undefined,
       });
       const outs: Tensor[] = r.outputs.map((o) => {
         if (!(DATATYPES as readonly string[]).includes(o.datatype))
           throw new Error(`core returned unsupported datatype ${o.datatype}`);
         return { name: o.name, datatype: o.datatype as DataType, shape: o.shape.map(Number), data: o.data };
       });
-      return { outputs: outs, timing: timing(r.timing) };
+      return { outputs: outs, timing: timing(r.timing), ...(slots.length ? { release } : {}) };
     } catch (e) {
+      release();
       throw mapError(e);
     }
   }
@@ -174,6 +200,11 @@ export class NativeEngine implements Engine {
       datatype: t.datatype,
       shape: t.shape.map(Number),
     });
-    return new NativeModel(this.core, req.id, { inputs: md.inputs.map(spec), outputs: md.outputs.map(spec) });
+    return new NativeModel(
+      this.core,
+      req.id,
+      { inputs: md.inputs.map(spec), outputs: md.outputs.map(spec) },
+      this.opts.buffers,
+    );
   }
 }

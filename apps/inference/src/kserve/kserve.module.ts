@@ -58,6 +58,7 @@ const NATIVE_CLIENT = Symbol('NATIVE_CLIENT');
             loadTimeoutMs: c.CVP_INFER_LOAD_TIMEOUT_MS,
             queueCap: c.CVP_INFER_ENGINE_QUEUE_CAP,
             maxQueueDelayUs: c.CVP_INFER_BATCH_DELAY_US,
+            buffers,
           }),
           new OrtNodeEngine({
             imageLimits,
