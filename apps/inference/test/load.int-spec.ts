@@ -1,6 +1,9 @@
 import autocannon from 'autocannon';
 import { type Harness, startInference } from '../src/testing/inference-harness';
 
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { waitFor } = require('../../../scripts/lib/ports');
+
 /** A binary v2 infer request for the mlp fixture: [rows, 256] FP32 (a run of a few ms). */
 function mlpRequest(rows = 64): { headers: Record<string, string>; body: Buffer } {
   const header = Buffer.from(
@@ -95,24 +98,30 @@ describe('load with real HTTP clients (autocannon)', () => {
     const before = await (await fetch(`${h.url}/metrics`)).text();
     const abortedBefore = abortedCount(before);
     const receivedBefore = receivedCount(before);
-    // Three real requests keep the single worker busy well past the hang-ups, however fast the
-    // machine is, so every quitter is still queued when it leaves.
-    const BUSY = 3;
+    const receivedNow = async () => receivedCount(await (await fetch(`${h.url}/metrics`)).text()) - receivedBefore;
+    // Real requests keep the single worker busy well past the hang-ups, so every quitter is still
+    // queued when it leaves: the quitters hang up as soon as the server has admitted them (a place
+    // is taken before the body is read), not after a fixed time that a fast machine could outrun.
+    const BUSY = 8;
     const busy = Array.from({ length: BUSY }, () =>
       fetch(`${h.url}/v2/models/mlp/infer`, { method: 'POST', headers: heavy.headers, body: heavy.body }),
     );
-    await new Promise((r) => setTimeout(r, 100));
-    const quitters = Array.from({ length: 5 }, () => {
-      const ac = new AbortController();
-      const p = fetch(`${h.url}/v2/models/mlp/infer`, {
+    await waitFor(async () => (await receivedNow()) >= BUSY, { timeoutMs: 10_000, intervalMs: 5, what: 'busy sent' });
+    const controllers = Array.from({ length: 5 }, () => new AbortController());
+    const quitters = controllers.map((ac) =>
+      fetch(`${h.url}/v2/models/mlp/infer`, {
         method: 'POST',
         headers: heavy.headers,
         body: heavy.body,
         signal: ac.signal,
-      }).catch((e: Error) => e.name);
-      setTimeout(() => ac.abort(), 150);
-      return p;
+      }).catch((e: Error) => e.name),
+    );
+    await waitFor(async () => (await receivedNow()) >= BUSY + 5, {
+      timeoutMs: 10_000,
+      intervalMs: 5,
+      what: 'quitters admitted',
     });
+    for (const ac of controllers) ac.abort();
     expect(await Promise.all(quitters)).toEqual(Array(5).fill('AbortError'));
     for (const b of await Promise.all(busy)) expect(b.status).toBe(200);
     // the registry is per process: compare against the count before this test's hang-ups
