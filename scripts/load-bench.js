@@ -275,6 +275,34 @@ async function measuredHttpLevel(servers, load, metricsUrl) {
   };
 }
 
+/** A served model's KServe statistics (cumulative counts and nanoseconds per stage). */
+async function statsOf(inferenceUrl, model) {
+  const r = await fetch(`${inferenceUrl}/v2/models/${model}/stats`, { signal: AbortSignal.timeout(10_000) });
+  return (await r.json()).model_stats[0].inference_stats;
+}
+
+/**
+ * Where the server's time per request went between two statistics: its whole handling (from the
+ * request's headers to the response handed to the socket), the admission queue, the engine's
+ * stages, and the rest (reading the body, encoding and writing the response).
+ */
+function stagesBetween(a, b) {
+  const avg = (k) => {
+    const n = b[k].count - a[k].count;
+    return n > 0 ? round((b[k].ns - a[k].ns) / n / 1e6) : null;
+  };
+  const out = {
+    requests: b.success.count - a.success.count,
+    handledMs: avg('success'),
+    queueMs: avg('queue'),
+    inputMs: avg('compute_input'),
+    inferMs: avg('compute_infer'),
+    outputMs: avg('compute_output'),
+  };
+  out.restMs = round(out.handledMs - out.queueMs - out.inputMs - out.inferMs - out.outputMs);
+  return out;
+}
+
 /** The raw engine as its own process for one level. */
 function rawLevel(model, shape, layout, seconds, maxRuns) {
   return new Promise((resolve, reject) => {
@@ -482,6 +510,7 @@ async function main() {
         })),
         ...deployments.map((d) => ({
           id: `cvp-${d.engine === 'ort-node' ? 'ort' : 'native'}/${layoutName(d.layout)}`,
+          model: d.name,
           run: (users, seconds) =>
             httpLevel(
               d.engine === 'native' ? [inference, core] : [inference],
@@ -545,8 +574,10 @@ async function main() {
         }
         const order1 = oneUser.map((_, i) => oneUser[(i + r) % oneUser.length]);
         for (const c of order1) {
+          const s0 = c.model ? await statsOf(inferenceUrl, c.model) : undefined;
           const res = await c.run(1, args.oneUserSeconds);
-          (ones[c.id] ??= []).push({ round: r + 1, ...res });
+          const server = s0 ? stagesBetween(s0, await statsOf(inferenceUrl, c.model)) : undefined;
+          (ones[c.id] ??= []).push({ round: r + 1, ...res, ...(server ? { server } : {}) });
           log(`${shapeName} round ${r + 1} 1 user ${c.id.padEnd(16)} p50 ${res.p50Ms ?? res.latencyMs.p50} ms`);
         }
       }
@@ -650,6 +681,14 @@ function summarize(shapeName, shape, model, outputBytes, layouts, results, ones,
   }
   const one = {};
   for (const [id, runs] of Object.entries(ones)) one[id] = mean(runs.map((r) => r.p50Ms ?? r.latencyMs?.p50));
+  const stages = {};
+  for (const [id, runs] of Object.entries(ones)) {
+    const withServer = runs.filter((r) => r.server);
+    if (!withServer.length) continue;
+    stages[id] = Object.fromEntries(
+      Object.keys(withServer[0].server).map((k) => [k, mean(withServer.map((r) => r.server[k]))]),
+    );
+  }
   const latencyLayout = layoutName(layouts[0]);
   const budget = (one[`raw/${latencyLayout}`] ?? NaN) + 1 + (one.transport ?? NaN);
   return {
@@ -661,6 +700,8 @@ function summarize(shapeName, shape, model, outputBytes, layouts, results, ones,
       p50Ms: one,
       layout: latencyLayout,
       budgetMs: round(budget),
+      // Means per request, from the service's own statistics during the one-user levels.
+      serverStagesMs: stages,
       how: `served p50 at one user <= raw p50 (${latencyLayout}, one caller) + 1 ms + the transport p50 (an echo server answering ${outputBytes} bytes to the same request over loopback HTTP)`,
     },
     verdict: {
