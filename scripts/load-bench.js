@@ -238,7 +238,7 @@ async function gcOf(metricsUrl) {
   const text = await (await fetch(metricsUrl, { signal: AbortSignal.timeout(10_000) })).text();
   let major = 0;
   let seconds = 0;
-  for (const m of text.matchAll(/^nodejs_gc_duration_seconds_(count|sum)\{kind="(\w+)"\} ([\d.e+-]+)$/gm)) {
+  for (const m of text.matchAll(/^nodejs_gc_duration_seconds_(count|sum)\{[^}]*\bkind="(\w+)"[^}]*\} ([\d.e+-]+)$/gm)) {
     if (m[1] === 'count' && m[2] === 'major') major += Number(m[3]);
     if (m[1] === 'sum') seconds += Number(m[3]);
   }
