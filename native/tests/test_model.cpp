@@ -434,16 +434,25 @@ TEST(Model, ConcurrentRequestsRunOnSeparateInstancesAndStatsCountEach) {
   r.mutable_batching()->set_instance_sessions("separate");
   auto m = must_load(r);
   grpc::Status a_st, b_st;
+  // Big enough that A still runs when B starts on a loaded 2-core machine (128 rows were not).
   std::thread a([&] {
     RunOutput o;
-    std::vector<HostTensor> v{heavy_input(128)};
-    a_st = m->run(std::move(v), in(seconds(60)), &o);
+    std::vector<HostTensor> v{heavy_input(1024)};
+    a_st = m->run(std::move(v), in(seconds(120)), &o);
   });
+  std::thread b;
+  // Joined however the test ends: a failed ASSERT must not leave a joinable thread (terminate).
+  struct Join {
+    std::thread& t;
+    ~Join() {
+      if (t.joinable()) t.join();
+    }
+  } join_a{a}, join_b{b};
   ASSERT_TRUE(wait_for([&] { return stats_of(*m).running() == 1; }));
-  std::thread b([&] {  // the first instance is busy: this one takes the other, at once
+  b = std::thread([&] {  // the first instance is busy: this one takes the other, at once
     RunOutput o;
-    std::vector<HostTensor> v{heavy_input(128)};
-    b_st = m->run(std::move(v), in(seconds(60)), &o);
+    std::vector<HostTensor> v{heavy_input(1024)};
+    b_st = m->run(std::move(v), in(seconds(120)), &o);
   });
   ASSERT_TRUE(wait_for([&] { return stats_of(*m).running() == 2; }));
   const auto during = stats_of(*m);
