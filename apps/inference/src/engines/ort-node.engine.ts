@@ -123,6 +123,8 @@ export class OrtNodeModel implements LoadedModel {
    * mark-compact several times a second there).
    */
   private readonly learnedOutputBytes = new Map<string, number>();
+  /** Outputs whose size only a run tells (a symbolic axis beyond the batch one); fixed at load. */
+  private readonly freeSizeOutputs: ReadonlySet<string>;
 
   constructor(
     private readonly sessions: OrtWorkerSession[],
@@ -145,6 +147,9 @@ export class OrtNodeModel implements LoadedModel {
     this.batchable =
       maxBatch > 1 &&
       [...this.signature.inputs, ...this.signature.outputs].every((t) => t.shape.length > 0 && t.shape[0] === -1);
+    this.freeSizeOutputs = new Set(
+      this.signature.outputs.filter((o) => o.shape.slice(1).some((d) => d < 0)).map((o) => o.name),
+    );
   }
 
   get instances(): number {
@@ -307,7 +312,8 @@ export class OrtNodeModel implements LoadedModel {
     }
     const rows = inputs[0]?.shape[0] ?? 1;
     const names = outputs ?? this.signature.outputs.map((x) => x.name);
-    const shapesKey = JSON.stringify(inputs.map((t) => t.shape));
+    // Only models with free-size outputs pay for the key (per request, on the event loop).
+    const shapesKey = this.freeSizeOutputs.size ? JSON.stringify(inputs.map((t) => t.shape)) : '';
     const outputSlots = pool ? this.outputSlots(pool, names, rows, o.jsonOutputs, shapesKey) : {};
     for (const s of Object.values(outputSlots)) shared.add(s.slot);
     const release = () => {
@@ -357,7 +363,7 @@ export class OrtNodeModel implements LoadedModel {
       }
       const f = res.outputs[n];
       if (!f.ref) {
-        if (pool && f.data) this.learnOutputBytes(n, shapesKey, f.data.byteLength);
+        if (pool && f.data && this.freeSizeOutputs.has(n)) this.learnOutputBytes(n, shapesKey, f.data.byteLength);
         return fromFeed(n, f);
       }
       const datatype = FROM_ORT[f.type];
@@ -398,7 +404,7 @@ export class OrtNodeModel implements LoadedModel {
       const spec = this.signature.outputs.find((x) => x.name === n);
       const size = spec && DATATYPE_BYTES[spec.datatype as Tensor['datatype']];
       if (!spec || !size || spec.shape.length === 0) continue;
-      if (spec.shape.slice(1).some((d) => d < 0)) {
+      if (this.freeSizeOutputs.has(n)) {
         const learned = this.learnedOutputBytes.get(`${n} ${shapesKey}`);
         if (!learned) continue;
         const slot = pool.take(learned);
@@ -415,8 +421,7 @@ export class OrtNodeModel implements LoadedModel {
   }
 
   private learnOutputBytes(name: string, shapesKey: string, bytes: number): void {
-    const spec = this.signature.outputs.find((x) => x.name === name);
-    if (!spec || bytes === 0 || !spec.shape.slice(1).some((d) => d < 0)) return;
+    if (bytes === 0) return;
     // Many input shapes in turn (free image sizes): start over rather than grow without bound.
     if (this.learnedOutputBytes.size >= 256) this.learnedOutputBytes.clear();
     this.learnedOutputBytes.set(`${name} ${shapesKey}`, bytes);
