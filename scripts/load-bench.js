@@ -537,31 +537,32 @@ async function main() {
             ),
         },
       ];
+      // The bytes alone: the same request and an answer of the output's size, nothing computed. At
+      // one user it is the transport time in the latency budget; at 100 users its CPU per request
+      // (server and load generator) bounds what any HTTP server on these cores can reach.
+      const transport = {
+        id: 'transport',
+        run: (users, seconds) =>
+          httpLevel([echo.child], `http://127.0.0.1:${echo.port}/`, req.body, req.headers, users, seconds, outputBytes),
+      };
+      contenders.push(transport);
       const latencyLayout = layoutName(layouts[0]);
-      const oneUser = [
-        ...contenders.filter((c) => c.id.endsWith(`/${latencyLayout}`) || c.id === 'naive'),
-        {
-          id: 'transport',
-          run: (users, seconds) =>
-            httpLevel(
-              [echo.child],
-              `http://127.0.0.1:${echo.port}/`,
-              req.body,
-              req.headers,
-              users,
-              seconds,
-              outputBytes,
-            ),
-        },
-      ];
+      const oneUser = [...contenders.filter((c) => c.id.endsWith(`/${latencyLayout}`) || c.id === 'naive'), transport];
 
       const results = {};
       const ones = {};
       for (let r = 0; r < args.rounds; r++) {
         const order = contenders.map((_, i) => contenders[(i + r) % contenders.length]);
         for (const c of order) {
+          const s0 = c.model ? await statsOf(inferenceUrl, c.model) : undefined;
           const res = await c.run(args.users, args.seconds);
-          (results[c.id] ??= []).push({ round: r + 1, loadavg: round(os.loadavg()[0], 2), ...res });
+          const server = s0 ? stagesBetween(s0, await statsOf(inferenceUrl, c.model)) : undefined;
+          (results[c.id] ??= []).push({
+            round: r + 1,
+            loadavg: round(os.loadavg()[0], 2),
+            ...res,
+            ...(server ? { server } : {}),
+          });
           log(
             `${shapeName} round ${r + 1} ${c.id.padEnd(16)} ${String(res.throughput).padStart(8)} /s` +
               (res.sent !== undefined
@@ -569,6 +570,7 @@ async function main() {
                 : `  p50 ${res.p50Ms} ms`) +
               `  cpu/inf ${res.cpuMsPerInference} ms` +
               (res.gcMajor !== undefined ? `  major GCs ${res.gcMajor}` : '') +
+              (server ? `  engine ${server.inferMs} ms/req` : '') +
               `  (load ${os.loadavg()[0].toFixed(2)})`,
           );
         }
@@ -642,6 +644,8 @@ function summarize(shapeName, shape, model, outputBytes, layouts, results, ones,
       p50Ms: mean(runs.map((r) => r.p50Ms ?? r.latencyMs?.p50)),
       p95Ms: mean(runs.map((r) => r.p95Ms ?? r.latencyMs?.p95)),
       cpuMsPerInference: mean(runs.map((r) => r.cpuMsPerInference)),
+      // The data plane's engine time per request at this load (its KServe statistics).
+      ...(runs[0].server ? { engineInferMs: mean(runs.map((r) => r.server.inferMs)) } : {}),
       ...(runs[0].gcMajorPer100 === undefined
         ? {}
         : {
@@ -661,6 +665,13 @@ function summarize(shapeName, shape, model, outputBytes, layouts, results, ones,
   const raws = Object.entries(contenders).filter(([id]) => id.startsWith('raw/'));
   const [rawBestId, rawBest] = raws.sort((a, b) => b[1].throughput - a[1].throughput)[0];
   const ratio = (x) => round(x / rawBest.throughput);
+  // The CPU cores serve the engine, the transport and the load generator alike, so no server moving
+  // these bytes over loopback HTTP can exceed raw CPU / (raw CPU + the echo's CPU) of the raw best.
+  const transportCpuMs = contenders.transport?.cpuMsPerInference;
+  const transportCeiling =
+    transportCpuMs === undefined
+      ? null
+      : round(rawBest.cpuMsPerInference / (rawBest.cpuMsPerInference + transportCpuMs));
   const engines = {};
   for (const prefix of ['cvp-ort', 'cvp-native']) {
     const own = Object.entries(contenders).filter(([id]) => id.startsWith(`${prefix}/`));
@@ -676,6 +687,11 @@ function summarize(shapeName, shape, model, outputBytes, layouts, results, ones,
       sameLayoutAsRawBest: contenders[`${prefix}/${rawBestId.split('/')[1]}`]?.throughput ?? null,
       ratioAtRawBestLayout: ratio(contenders[`${prefix}/${rawBestId.split('/')[1]}`]?.throughput ?? NaN),
       ratioToNaive: round(best.throughput / contenders.naive.throughput),
+      ratioToTransportCeiling: transportCeiling ? round(best.throughput / rawBest.throughput / transportCeiling) : null,
+      // session.run's wall time per request in the data plane at this load, over the raw engine's
+      // at the same layout: how much the engine itself slows down sharing the cores with HTTP.
+      engineInferMs: best.engineInferMs ?? null,
+      engineSlowdown: round((best.engineInferMs ?? NaN) / (contenders[`raw/${bestId.split('/')[1]}`]?.p50Ms ?? NaN)),
       zeroErrorsBesides429: clean,
     };
   }
@@ -695,6 +711,12 @@ function summarize(shapeName, shape, model, outputBytes, layouts, results, ones,
     model: { what: shape.what, path: path.relative(ROOT, model), input: shape.input, outputBytes },
     contenders,
     rawBest: { layout: rawBestId.split('/')[1], throughput: rawBest.throughput },
+    transportCeiling: {
+      ratio: transportCeiling,
+      rawCpuMsPerInference: rawBest.cpuMsPerInference,
+      transportCpuMsPerRequest: transportCpuMs ?? null,
+      how: `raw best CPU per inference / (that + CPU per request of the echo server at ${args.users} users, server and load generator): the share of the raw engine's throughput left to a server that moves these bytes over loopback HTTP and computes nothing else, on the same cores`,
+    },
     engines,
     oneUser: {
       p50Ms: one,
@@ -712,6 +734,7 @@ function summarize(shapeName, shape, model, outputBytes, layouts, results, ones,
             atLeast90PctOfRawBest: e.ratioToRawBest >= 0.9,
             ratioToRawBest: e.ratioToRawBest,
             ratioToNaive: e.ratioToNaive,
+            transportCeiling,
             zeroErrorsBesides429: e.zeroErrorsBesides429,
             oneUserWithinBudget: (one[`${k}/${latencyLayout}`] ?? Infinity) <= budget,
           },
