@@ -56,6 +56,7 @@ export class UsersController {
   @Patch(':id')
   @ApiBody({ type: UpdateUserDto })
   @ApiOkResponse({ type: UserDto })
+  @ApiConflictResponse({ description: 'the change would leave no enabled admin' })
   update(@Param('id', ParseUUIDPipe) id: string, @Body(new ZodValidationPipe(updateUserSchema)) body: UpdateUserInput) {
     return this.users.update(id, body);
   }
@@ -63,6 +64,7 @@ export class UsersController {
   @Delete(':id')
   @HttpCode(204)
   @ApiNoContentResponse({ description: 'deleted' })
+  @ApiConflictResponse({ description: 'the user is the last enabled admin' })
   async remove(@Param('id', ParseUUIDPipe) id: string) {
     await this.users.remove(id);
   }
