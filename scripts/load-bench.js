@@ -672,6 +672,8 @@ function summarize(shapeName, shape, model, outputBytes, layouts, results, ones,
     transportCpuMs === undefined
       ? null
       : round(rawBest.cpuMsPerInference / (rawBest.cpuMsPerInference + transportCpuMs));
+  const rawMeanMs = (layout) =>
+    (1000 * Number(layout.split('x')[0])) / (contenders[`raw/${layout}`]?.throughput ?? NaN);
   const engines = {};
   for (const prefix of ['cvp-ort', 'cvp-native']) {
     const own = Object.entries(contenders).filter(([id]) => id.startsWith(`${prefix}/`));
@@ -688,10 +690,11 @@ function summarize(shapeName, shape, model, outputBytes, layouts, results, ones,
       ratioAtRawBestLayout: ratio(contenders[`${prefix}/${rawBestId.split('/')[1]}`]?.throughput ?? NaN),
       ratioToNaive: round(best.throughput / contenders.naive.throughput),
       ratioToTransportCeiling: transportCeiling ? round(best.throughput / rawBest.throughput / transportCeiling) : null,
-      // session.run's wall time per request in the data plane at this load, over the raw engine's
-      // at the same layout: how much the engine itself slows down sharing the cores with HTTP.
+      // session.run's mean time per request in the data plane at this load, over the raw engine's
+      // at the same layout (each of its N instances loops, so N / throughput): how much the engine
+      // itself slows down sharing the cores with HTTP.
       engineInferMs: best.engineInferMs ?? null,
-      engineSlowdown: round((best.engineInferMs ?? NaN) / (contenders[`raw/${bestId.split('/')[1]}`]?.p50Ms ?? NaN)),
+      engineSlowdown: round((best.engineInferMs ?? NaN) / rawMeanMs(bestId.split('/')[1])),
       zeroErrorsBesides429: clean,
     };
   }
