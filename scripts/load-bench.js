@@ -549,14 +549,19 @@ async function main() {
       const latencyLayout = layoutName(layouts[0]);
       const oneUser = [...contenders.filter((c) => c.id.endsWith(`/${latencyLayout}`) || c.id === 'naive'), transport];
 
+      // A level of one contender; for the data plane, also where its time went (its statistics).
+      const runLevel = async (c, users, seconds) => {
+        const s0 = c.model ? await statsOf(inferenceUrl, c.model) : undefined;
+        const res = await c.run(users, seconds);
+        const server = s0 ? stagesBetween(s0, await statsOf(inferenceUrl, c.model)) : undefined;
+        return { res, server };
+      };
       const results = {};
       const ones = {};
       for (let r = 0; r < args.rounds; r++) {
         const order = contenders.map((_, i) => contenders[(i + r) % contenders.length]);
         for (const c of order) {
-          const s0 = c.model ? await statsOf(inferenceUrl, c.model) : undefined;
-          const res = await c.run(args.users, args.seconds);
-          const server = s0 ? stagesBetween(s0, await statsOf(inferenceUrl, c.model)) : undefined;
+          const { res, server } = await runLevel(c, args.users, args.seconds);
           (results[c.id] ??= []).push({
             round: r + 1,
             loadavg: round(os.loadavg()[0], 2),
@@ -576,9 +581,7 @@ async function main() {
         }
         const order1 = oneUser.map((_, i) => oneUser[(i + r) % oneUser.length]);
         for (const c of order1) {
-          const s0 = c.model ? await statsOf(inferenceUrl, c.model) : undefined;
-          const res = await c.run(1, args.oneUserSeconds);
-          const server = s0 ? stagesBetween(s0, await statsOf(inferenceUrl, c.model)) : undefined;
+          const { res, server } = await runLevel(c, 1, args.oneUserSeconds);
           (ones[c.id] ??= []).push({ round: r + 1, ...res, ...(server ? { server } : {}) });
           log(`${shapeName} round ${r + 1} 1 user ${c.id.padEnd(16)} p50 ${res.p50Ms ?? res.latencyMs.p50} ms`);
         }
