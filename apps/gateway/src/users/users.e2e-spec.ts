@@ -11,6 +11,16 @@ describe('users: the platform keeps an enabled admin (e2e, in-process gateway, r
     const page = (await r.json()) as { items: { id: string; disabled: boolean }[] };
     return page.items.filter((u) => !u.disabled).map((u) => u.id);
   };
+  /** Creates another admin (201 asserted) and returns its id. */
+  const createAdmin = async (username: string, password: string) => {
+    const r = await fetch(`${gw.api}/users`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ username, password, role: 'admin' }),
+    });
+    expect(r.status).toBe(201);
+    return ((await r.json()) as { id: string }).id;
+  };
   const expectLastAdminRefusal = async (r: Response) => {
     expect(r.status).toBe(409);
     expect(r.headers.get('content-type')).toContain(PROBLEM_CONTENT_TYPE);
@@ -36,13 +46,7 @@ describe('users: the platform keeps an enabled admin (e2e, in-process gateway, r
   });
 
   it('with a second admin either may be disabled, then the one left may not', async () => {
-    const second = await fetch(`${gw.api}/users`, {
-      method: 'POST',
-      headers: auth,
-      body: JSON.stringify({ username: 'second-admin', password: 'second-admin-pass-1', role: 'admin' }),
-    });
-    expect(second.status).toBe(201);
-    const id = ((await second.json()) as { id: string }).id;
+    const id = await createAdmin('second-admin', 'second-admin-pass-1');
     expect((await patch(id, { disabled: true })).status).toBe(200);
     expect(await enabledAdmins()).toEqual([gw.userIds.admin]);
     await expectLastAdminRefusal(await patch(gw.userIds.admin, { disabled: true }));
@@ -53,12 +57,7 @@ describe('users: the platform keeps an enabled admin (e2e, in-process gateway, r
   });
 
   it('two admins disabling each other at the same moment: exactly one wins, every time', async () => {
-    const created = await fetch(`${gw.api}/users`, {
-      method: 'POST',
-      headers: auth,
-      body: JSON.stringify({ username: 'rival-admin', password: 'rival-admin-pass-1', role: 'admin' }),
-    });
-    const rival = ((await created.json()) as { id: string }).id;
+    const rival = await createAdmin('rival-admin', 'rival-admin-pass-1');
     const login = await fetch(`${gw.api}/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
