@@ -11,6 +11,7 @@
  *           connection closes)
  *   rest    latency minus all of the above: encoding and decoding the small messages in JS, the
  *           two thread wake-ups (core thread, Node's event loop), promise resolution
+ *   floor   the same hop with nothing in it: a 1x4-float model through the core and in process
  *
  *   node native/bench/profile-fast-path.js [--model text-recognizer|yolov8n] [--variant fp32|int8-static]
  *        [--level all] [--threads 1] [--requests 40] [--rounds 6] [--out FILE]
@@ -63,7 +64,9 @@ async function main() {
   const wire = { sent: 0n, received: 0n, preUs: 0, waitUs: 0, postUs: 0 };
   const uncork = net.Socket.prototype.uncork;
   net.Socket.prototype.uncork = function () {
+    // the last frame sent counts: a request that first makes its region sends two
     wire.sent = process.hrtime.bigint();
+    wire.received = 0n;
     return uncork.call(this);
   };
   const connect = net.connect;
@@ -79,7 +82,14 @@ async function main() {
   const core = await startCore('info', (line) => {
     if (line.includes('fast socket: connection closed')) closed.push(JSON.parse(line));
   });
-  const client = new nc.NativeCoreClient({ address: `127.0.0.1:${core.port}` });
+  const newClient = () => new nc.NativeCoreClient({ address: `127.0.0.1:${core.port}` });
+  // The core logs a connection's counters when it closes: wait for that line (bounded).
+  const closedLine = async (before) => {
+    for (let i = 0; i < 150 && closed.length <= before; i++) await new Promise((r) => setTimeout(r, 20));
+    if (closed.length <= before) throw new Error('the core did not log the closed connection within 3 s');
+    return closed[closed.length - 1];
+  };
+  const client = newClient();
   const load0 = os.loadavg()[0];
   let doc;
   try {
@@ -111,10 +121,16 @@ async function main() {
         { name: session.inputNames[0], datatype: 'FP32', shape: prep.shape, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) },
       ],
     };
+    // Warm-up on a connection of its own, so that the measured connection's counters (logged
+    // when it closes) cover the measured requests and nothing else: a first run is slower.
+    const warm = newClient();
     for (let i = 0; i < 3; i++) {
       await session.run(feeds);
-      await client.infer(req, 120_000);
+      await warm.infer(req, 120_000);
     }
+    warm.close();
+    await closedLine(closed.length);
+    closed.length = 0;
     const stats0 = (await client.stats({ modelId: 'p' }, 10_000)).models[0].computeUs;
     const lat = { ort: [], native: [] };
     let nodeCpu = 0;
@@ -149,16 +165,11 @@ async function main() {
     const stats1 = (await client.stats({ modelId: 'p' }, 10_000)).models[0].computeUs;
     await session.release();
     client.close();
-    // the connection's counters arrive when the core sees it close
-    for (let i = 0; i < 100 && !closed.length; i++) await new Promise((r) => setTimeout(r, 20));
+    const measured = await closedLine(0);
+    const floor = await measureFloor(newClient, closedLine, closed, ort, args);
     const n = lat.native.length;
     const mean = (xs) => xs.reduce((x, y) => x + y, 0) / xs.length;
-    const served = closed.reduce((acc, c) => {
-      for (const k of ['requests', 'read_us', 'parse_us', 'handle_us', 'run_us', 'serialize_us', 'write_us']) acc[k] = (acc[k] ?? 0) + c[k];
-      return acc;
-    }, {});
-    // the counters cover the warm-up and the stats calls' neighbours too: per request they are means
-    const per = (k) => round(served[k] / served.requests / 1000, 3);
+    const per = (k) => round(measured[k] / measured.requests / 1000, 3);
     const stages = {
       clientWriteInputMs: round(clientUs.write / n / 1000, 3),
       coreReadRequestMs: per('read_us'),
@@ -192,6 +203,7 @@ async function main() {
         coreCpuMsPerRequest: round(coreCpu / n),
       },
       stages,
+      floor,
       restMs: round(mean(lat.native) - accounted, 3),
       // Node's view: start -> frame sent (encode, write(2) of the inputs), sent -> answer's first
       // bytes (the core's whole handling plus both wake-ups), answer -> caller (decode, read(2) of
@@ -217,6 +229,59 @@ async function main() {
     fs.renameSync(`${args.out}.tmp`, args.out);
   }
   process.stdout.write(text);
+}
+
+/**
+ * The serving path's fixed cost per request, apart from any tensor: the same tiny model (an
+ * affine map of 4 floats, microseconds of compute) called in process through onnxruntime-node and
+ * through the core at one caller, alternating rounds. The difference of the means is what one
+ * hop (encode, two wake-ups, decode, promise hops) costs on this machine.
+ */
+async function measureFloor(newClient, closedLine, closed, ort, args) {
+  const model = path.join(ROOT, 'native/tests/fixtures/affine_fixed.onnx');
+  const x = new Float32Array([1, 2, 3, 4]);
+  const session = await ort.InferenceSession.create(model, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
+  const feeds = { x: new ort.Tensor('float32', x, [1, 4]) };
+  const client = newClient();
+  const lat = { ort: [], native: [] };
+  const before = closed.length;
+  try {
+    await client.loadModel(
+      { id: 'floor', path: model, engine: { provider: 'cpu', intraOpThreads: 1, interOpThreads: 1 }, batching: { maxBatch: 1, queueCapacity: 16, instanceCount: 1 }, warmup: false },
+      60_000,
+    );
+    const req = { modelId: 'floor', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: Buffer.from(x.buffer) }] };
+    for (let i = 0; i < 20; i++) {
+      await session.run(feeds);
+      await client.infer(req, 10_000);
+    }
+    const n = Math.max(50, args.requests * 5);
+    for (let r = 0; r < args.rounds; r++) {
+      for (const e of r % 2 ? ['native', 'ort'] : ['ort', 'native']) {
+        for (let i = 0; i < n; i++) {
+          const t = process.hrtime.bigint();
+          if (e === 'ort') await session.run(feeds);
+          else await client.infer(req, 10_000);
+          lat[e].push(Number(process.hrtime.bigint() - t) / 1e6);
+        }
+      }
+    }
+  } finally {
+    client.close();
+    await session.release();
+  }
+  const served = await closedLine(before);
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const p50 = (xs) => percentile([...xs].sort((a, b) => a - b), 50);
+  return {
+    model: 'native/tests/fixtures/affine_fixed.onnx (1x4 floats)',
+    requestsEach: lat.ort.length,
+    ortNodeP50Ms: round(p50(lat.ort), 3),
+    nativeP50Ms: round(p50(lat.native), 3),
+    // what the core itself spent per request (read .. write), the rest of the hop is Node and the kernel
+    coreMsPerRequest: round((served.read_us + served.parse_us + served.handle_us + served.serialize_us + served.write_us) / served.requests / 1000, 3),
+    hopMsPerRequest: round(mean(lat.native) - mean(lat.ort), 3),
+  };
 }
 
 main().catch((e) => {
