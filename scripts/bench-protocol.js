@@ -184,7 +184,6 @@ async function main() {
     await bus.connect();
     const servingPath = new ScratchDeploymentsPublisher(bus, {
       inferenceUrl: plane.url,
-      token: '',
       statusTimeoutMs: 15000,
       loadTimeoutMs: 300000,
       removeTimeoutMs: 30000,

@@ -39,7 +39,6 @@ export function benchOptionsFrom(c: BenchConfig): BenchOptions {
     serving: c.CVP_INFERENCE_URL
       ? {
           inferenceUrl: c.CVP_INFERENCE_URL,
-          token: c.CVP_BENCH_INFERENCE_TOKEN,
           statusTimeoutMs: c.CVP_BENCH_SCRATCH_STATUS_TIMEOUT_MS,
           loadTimeoutMs: c.CVP_BENCH_SCRATCH_LOAD_TIMEOUT_MS,
           removeTimeoutMs: c.CVP_BENCH_SCRATCH_REMOVE_TIMEOUT_MS,

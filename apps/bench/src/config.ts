@@ -76,8 +76,6 @@ export const benchConfigSchema = baseConfigSchema.extend({
     .string()
     .default('http://127.0.0.1:8000')
     .refine((s) => s === '' || /^https?:\/\/[^\s/]+(\/.*)?$/.test(s), 'must be an http(s) URL or empty'),
-  /** Bearer token sent to the data plane when it requires credentials (an internal service token or an API key). */
-  CVP_BENCH_INFERENCE_TOKEN: z.string().default(''),
   /** Images step 6 profiles and steps 8 and 9 send. */
   CVP_BENCH_SERVED_IMAGES: z.coerce.number().int().min(1).max(1000).default(16),
   /** Step 8's profiled window (CPU profile of the serving process); 0 = no profile. */

@@ -65,7 +65,6 @@ describe('bench steps 6, 8 and 9 through the data plane (real inference service 
   ) {
     const servingPath = new ScratchDeploymentsPublisher(bus, {
       inferenceUrl,
-      token: '',
       statusTimeoutMs: 15_000,
       loadTimeoutMs: 120_000,
       removeTimeoutMs: 15_000,

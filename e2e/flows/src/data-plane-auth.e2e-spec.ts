@@ -7,8 +7,10 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { ScratchDeploymentsPublisher } from '@cvp/bench/testing';
 import { type GatewayTestApp, startGatewayTestApp } from '@cvp/gateway/testing';
 import { FIXTURES, type InferenceHarness, startInference } from '@cvp/inference/testing';
+import { createLogger, MessageBus } from '@cvp/platform';
 import { REPO_ROOT } from './support/paths';
 
 const run = promisify(execFile);
@@ -103,6 +105,54 @@ describe('data plane authentication (gateway + inference, real NATS)', () => {
     const m = await fetch(`${inf.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
     expect(m.status).toBe(200);
     expect(await m.text()).toMatch(/# TYPE/);
+  });
+
+  it("bench's scratch deployment is reached with its own credential, on its own routes only, while it is served", async () => {
+    const bus = new MessageBus({
+      url: process.env.CVP_NATS_URL!,
+      name: 'dp-auth-scratch',
+      logger: createLogger('t', 'silent'),
+    });
+    await bus.connect();
+    const publisher = new ScratchDeploymentsPublisher(bus, {
+      inferenceUrl: inf.url,
+      statusTimeoutMs: 15_000,
+      loadTimeoutMs: 60_000,
+      removeTimeoutMs: 15_000,
+    });
+    const scratchInfer = (headers: Record<string, string>) =>
+      fetch(`${inf.url}/v2/models/scratch-mlp/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body,
+      });
+    try {
+      // deploy() itself checks /v2/models/scratch-mlp/ready with the credential: it throws on a 401
+      const d = await publisher.deploy({
+        deploymentId: 'dp-auth-scratch-1',
+        modelName: 'scratch-mlp',
+        task: null,
+        config: {
+          engine: 'ort-node',
+          modelPath: path.join(FIXTURES, 'mlp.onnx'),
+          options: { provider: 'cpu', precision: 'fp32', graphOptimization: 'all', threads: 1, maxBatch: 1 },
+        },
+      });
+      expect(d.headers.authorization).toMatch(/^Bearer [A-Za-z0-9_-]{43}$/);
+      expect((await scratchInfer(d.headers)).status).toBe(200);
+      expect((await fetch(`${inf.url}/v2/models/scratch-mlp`, { headers: d.headers })).status).toBe(200);
+      // no credential, or another scratch credential: refused
+      expect((await scratchInfer({})).status).toBe(401);
+      expect((await scratchInfer({ authorization: `Bearer ${'A'.repeat(43)}` })).status).toBe(401);
+      // the credential opens nothing but its own model's routes
+      expect((await infer(d.headers)).status).toBe(401);
+      expect((await fetch(`${inf.url}/v2/models/stats`, { headers: d.headers })).status).toBe(401);
+      expect(await publisher.remove(d.deploymentId, d.modelName)).toEqual({ removed: true, reason: null });
+      // once the deployment is gone, neither is its credential
+      expect((await fetch(`${inf.url}/v2/models/scratch-mlp/ready`, { headers: d.headers })).status).toBe(401);
+    } finally {
+      await bus.close();
+    }
   });
 
   it('tritonclient works with the Authorization header (and is refused without it)', async () => {

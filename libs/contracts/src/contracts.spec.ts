@@ -54,6 +54,16 @@ describe('deployment and registry payloads', () => {
     expect(() => encodeMessage(DeploymentChangedContract, { ...ok, modelName: '../etc' })).toThrow(/modelName/);
   });
 
+  it('carry only a hash of a scratch deployment credential, never the credential', () => {
+    const ok = { ...v, action: 'deploy' as const, deploymentId: 'd1', modelName: 'scratch-1', scratch: true };
+    const sha = 'ab'.repeat(32);
+    expect(() => encodeMessage(DeploymentChangedContract, { ...ok, scratchCredentialSha256: sha })).not.toThrow();
+    for (const bad of ['a-raw-bearer-credential', 'AB'.repeat(32), sha.slice(1)])
+      expect(() => encodeMessage(DeploymentChangedContract, { ...ok, scratchCredentialSha256: bad })).toThrow(
+        /scratchCredentialSha256/,
+      );
+  });
+
   it('keep symbolic dims as strings in model versions', () => {
     const reply = {
       ...v,

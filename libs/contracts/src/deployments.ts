@@ -22,6 +22,16 @@ export const deploymentChangedSchema = message({
    * restart nor waits for it in its readiness. Absent = a regular deployment.
    */
   scratch: z.boolean().optional(),
+  /**
+   * With `scratch`: the SHA-256 (hex) of a bearer credential that the data plane accepts on this
+   * deployment's own routes (/v2/models/{modelName}/...) while it serves it, so that bench's load
+   * steps reach a data plane that requires credentials without holding a user's key. The
+   * credential itself never travels on the bus.
+   */
+  scratchCredentialSha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
 });
 export type DeploymentChanged = z.infer<typeof deploymentChangedSchema>;
 export const DeploymentChangedContract = contract<DeploymentChanged>('deployment.changed', deploymentChangedSchema);

@@ -165,7 +165,7 @@ describe('BenchJobHandler', () => {
     const defaults = benchOptionsFrom(parseConfig(benchConfigSchema, {}));
     expect(defaults.protocol.threads.length).toBeGreaterThan(0);
     expect(defaults.protocol).toMatchObject({ agreementSamples: 32, servedImages: 16, profileMs: 3000 });
-    expect(defaults.serving).toMatchObject({ inferenceUrl: 'http://127.0.0.1:8000', token: '' });
+    expect(defaults.serving).toMatchObject({ inferenceUrl: 'http://127.0.0.1:8000' });
     expect(benchOptionsFrom(parseConfig(benchConfigSchema, { CVP_INFERENCE_URL: '' }))).toMatchObject({
       serving: null,
       servingPathMissing: 'CVP_INFERENCE_URL is empty',

@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import {
   DeploymentChangedContract,
   type DeploymentStatus,
@@ -11,8 +12,6 @@ import type { ScratchDeployment, ScratchSpec, ServingPath } from './serving-path
 export interface ScratchDeploymentOptions {
   /** The data plane's base URL (CVP_INFERENCE_URL). */
   inferenceUrl: string;
-  /** Bearer token for the data plane when it requires credentials (CVP_BENCH_INFERENCE_TOKEN); empty: none sent. */
-  token: string;
   /** How long the data plane has to say it took the deployment (its first status). */
   statusTimeoutMs: number;
   /** Bound on loading and warming the model up. */
@@ -42,10 +41,6 @@ export class ScratchDeploymentsPublisher implements ServingPath {
 
   get baseUrl(): string {
     return this.o.inferenceUrl.replace(/\/+$/, '');
-  }
-
-  private headers(): Record<string, string> {
-    return this.o.token ? { authorization: `Bearer ${this.o.token}` } : {};
   }
 
   private listen(): void {
@@ -101,6 +96,11 @@ export class ScratchDeploymentsPublisher implements ServingPath {
     this.listen();
     this.seen.set(spec.deploymentId, []);
     const t0 = Date.now();
+    // A credential of this deployment's own: a data plane that requires credentials accepts it on
+    // this model's routes while it serves it (the event carries only its hash), so bench holds no
+    // user's key and a leaked one opens nothing once the deployment is gone.
+    const credential = randomBytes(32).toString('base64url');
+    const headers = { authorization: `Bearer ${credential}` };
     this.bus.publish(DeploymentChangedContract, Subjects.deploymentChanged, {
       action: 'deploy',
       deploymentId: spec.deploymentId,
@@ -108,6 +108,7 @@ export class ScratchDeploymentsPublisher implements ServingPath {
       ...(spec.task ? { task: spec.task } : {}),
       config: spec.config,
       scratch: true,
+      scratchCredentialSha256: createHash('sha256').update(credential).digest('hex'),
     });
     const first = await this.next(spec.deploymentId, ['loading', 'ready', 'failed'], 0, this.o.statusTimeoutMs, signal);
     signal?.throwIfAborted();
@@ -129,7 +130,7 @@ export class ScratchDeploymentsPublisher implements ServingPath {
     let status: number;
     try {
       const r = await fetch(readyUrl, {
-        headers: this.headers(),
+        headers,
         signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(10_000)]) : AbortSignal.timeout(10_000),
       });
       status = r.status;
@@ -142,7 +143,7 @@ export class ScratchDeploymentsPublisher implements ServingPath {
     }
     if (status === 401 || status === 403)
       throw new Error(
-        `${readyUrl} answered ${status}: the data plane requires credentials bench does not have (set CVP_BENCH_INFERENCE_TOKEN)`,
+        `${readyUrl} answered ${status}: the data plane refused the scratch deployment's own credential (a data plane older than this bench, or another replica than the one that loaded it)`,
       );
     if (status !== 200)
       throw new Error(
@@ -152,7 +153,7 @@ export class ScratchDeploymentsPublisher implements ServingPath {
       deploymentId: spec.deploymentId,
       modelName: spec.modelName,
       baseUrl: this.baseUrl,
-      headers: this.headers(),
+      headers,
       loadMs,
     };
   }

@@ -33,6 +33,11 @@ export interface KserveOptions {
 const MODEL_ROUTE =
   /^\/v2\/models\/([A-Za-z0-9][A-Za-z0-9_.-]{0,127})(?:\/versions\/([0-9]+))?(?:\/(ready|stats|infer|detect|classify))?\/?$/;
 
+/** The model a /v2/models/{name}/... route names; undefined for every other path (/v2/models/stats too). */
+export function modelNameOf(pathname: string): string | undefined {
+  return pathname === '/v2/models/stats' ? undefined : MODEL_ROUTE.exec(pathname)?.[1];
+}
+
 const ms = (us: number) => Math.round(us / 10) / 100;
 
 /**

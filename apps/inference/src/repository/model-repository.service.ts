@@ -45,6 +45,8 @@ export class ModelEntry {
     /** Bench's short-lived deployments: not persisted, not waited for by readiness. */
     readonly scratch = false,
     readonly aliases: string[] = [],
+    /** SHA-256 of the bearer that bench's scratch deployment may be called with (its routes only). */
+    readonly scratchCredentialSha256?: Buffer,
   ) {}
 
   enter(): void {
@@ -202,6 +204,7 @@ export class ModelRepository implements OnApplicationShutdown {
       ev.labels,
       ev.scratch === true,
       ev.aliases,
+      ev.scratch === true && ev.scratchCredentialSha256 ? Buffer.from(ev.scratchCredentialSha256, 'hex') : undefined,
     );
     this.pending.set(ev.modelName, entry);
     this.desired.set(ev.modelName, ev);
