@@ -115,7 +115,11 @@ function runPython(args, what) {
   const result = lines.find((l) => l.type === 'result' || l.onnx);
   if (r.status !== 0 || !result) {
     const err = lines.find((l) => l.type === 'error');
-    throw new Error(`${what} failed (exit ${r.status ?? r.signal}): ${err ? err.message : (r.stderr || '').slice(-600)}`);
+    // refused: python said why (a deterministic answer for these inputs), not a crash or a timeout
+    throw Object.assign(
+      new Error(`${what} failed (exit ${r.status ?? r.signal}): ${err ? err.message : (r.stderr || '').slice(-600)}`),
+      { refused: Boolean(err) },
+    );
   }
   return result;
 }
@@ -144,6 +148,13 @@ function prepareModels(name) {
   const skipped = {};
   for (const kind of ['fp16', 'int8-static']) {
     const file = path.join(dir, `model.${kind}.onnx`);
+    // A variant that could not be made stays unmade for the same model file: the reason is kept
+    // next to it rather than the conversion retried at every start.
+    const failed = `${file}.failed`;
+    if (!fs.existsSync(file) && fs.existsSync(failed) && fs.statSync(failed).mtimeMs >= fs.statSync(fp32).mtimeMs) {
+      skipped[kind] = fs.readFileSync(failed, 'utf8');
+      continue;
+    }
     if (!fs.existsSync(file)) {
       try {
         console.error(`[native-vs-ort] making the ${kind} variant (cvp_ml variant)`);
@@ -153,6 +164,7 @@ function prepareModels(name) {
         );
       } catch (e) {
         skipped[kind] = e.message;
+        if (e.refused) fs.writeFileSync(failed, e.message);
         continue;
       }
     }

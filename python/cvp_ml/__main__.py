@@ -1,7 +1,11 @@
+import faulthandler
 import os
 import sys
 
-from .cli import main
+# A native crash (onnxruntime, torch) leaves the Python stack on stderr, which job errors quote.
+faulthandler.enable()
+
+from .cli import main  # noqa: E402
 
 code = main()
 sys.stdout.flush()

@@ -127,6 +127,40 @@ def validate(path: Path) -> dict[str, Any]:
             "providers": sess.get_providers()}
 
 
+_LOAD_PROBE = (
+    "import sys, onnxruntime as o\n"
+    "so = o.SessionOptions()\n"
+    "so.log_severity_level = 3\n"
+    "so.graph_optimization_level = getattr(o.GraphOptimizationLevel, sys.argv[2])\n"
+    "o.InferenceSession(sys.argv[1], so, providers=['CPUExecutionProvider'])\n"
+)
+_LEVELS = {"basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+
+
+def load_failure(path: Path | str, level: str = "all", timeout_s: float = 600) -> str | None:
+    """None when onnxruntime makes a CPU session of the model at this graph level, else why not.
+
+    In a child process: onnxruntime does not only refuse some graphs, it crashes on a few (an FP16
+    graph of a CRNN at level all dies in its NCHWc layout pass), and a crash must not take the
+    caller with it, nor leave it without a reason.
+    """
+    import signal
+    import subprocess
+    import sys
+
+    try:
+        r = subprocess.run([sys.executable, "-c", _LOAD_PROBE, str(path), _LEVELS[level]],
+                           capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return f"creating a session took longer than {timeout_s:.0f} s"
+    if r.returncode == 0:
+        return None
+    if r.returncode < 0:
+        return f"onnxruntime crashed ({signal.Signals(-r.returncode).name}) creating a session at graph level {level}"
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+    return (lines[-1] if lines else f"exit {r.returncode}")[:600]
+
+
 def session(path: Path | str, threads: int = 2):
     import onnxruntime as ort
 

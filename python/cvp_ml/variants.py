@@ -145,13 +145,12 @@ def run(model_path: Path, kind: str, out: Path, calib_dir: Path | None = None, s
             m16 = float16.convert_float_to_float16(model, keep_io_types=True)
         onnx.save(m16, str(tmp))
         extra = {"converter": "onnxconverter-common", "keep_io_types": True}
-        try:
-            ou.session(tmp)
-        except Exception as e:
+        why = ou.load_failure(tmp)
+        if why:
             # onnxconverter-common leaves a float16 value_info on the outputs of blocked ops
             # (Resize in YOLO's upsample) and ORT refuses the graph; ORT's maintained fork of the
             # same converter inserts the casts correctly.
-            log(f"onnxconverter-common fp16 graph does not load ({str(e)[:200]}); using onnxruntime.transformers.float16")
+            log(f"onnxconverter-common fp16 graph does not load ({why[:200]}); using onnxruntime.transformers.float16")
             from onnxruntime.transformers.float16 import convert_float_to_float16 as ort_f16
 
             with warnings.catch_warnings():
@@ -159,7 +158,7 @@ def run(model_path: Path, kind: str, out: Path, calib_dir: Path | None = None, s
                 m16 = ort_f16(model, keep_io_types=True)
             onnx.save(m16, str(tmp))
             extra = {"converter": "onnxruntime.transformers.float16 (fallback)", "keep_io_types": True,
-                     "fallback_reason": str(e)[:300]}
+                     "fallback_reason": why[:300]}
     else:
         from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
         from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -194,13 +193,17 @@ def run(model_path: Path, kind: str, out: Path, calib_dir: Path | None = None, s
                 extra = {"weight_type": "QInt8"}
         finally:
             shutil.rmtree(work, ignore_errors=True)
-    try:
-        var_sess = ou.session(tmp)
-    except Exception as e:
+    # e.g. ConvInteger produced by dynamic quantization has no CPU kernel for some types; an FP16
+    # CRNN crashes onnxruntime at level all. Checked apart before this process opens it.
+    why = ou.load_failure(tmp)
+    if why:
+        hint = ""
+        if "crashed" in why and ou.load_failure(tmp, "extended") is None:
+            hint = " (it loads at graph level extended: an onnxruntime optimizer fails on this graph)"
         tmp.unlink(missing_ok=True)
-        # e.g. ConvInteger produced by dynamic quantization has no CPU kernel for some types
-        raise CvpError("variant_unloadable", f"{kind} variant does not load in onnxruntime: {str(e)[:600]}",
-                       exit_code=EXIT_OTHER) from None
+        raise CvpError("variant_unloadable", f"{kind} variant does not load in onnxruntime: {why}{hint}",
+                       exit_code=EXIT_OTHER)
+    var_sess = ou.session(tmp)
     os.replace(tmp, out)
     progress("agreement")
     feeds = ou.seeded_inputs(ref_sess, seed=seed, count=4, shape_override=shape)

@@ -70,3 +70,45 @@ def test_int8_weight_range_follows_cpu_flags(flags, reduce):
     info = f"processor : 0\nflags\t\t: {flags}\n" if flags else "processor : 0\n"
     got, why = int8_weight_range(info)
     assert got is reduce and why
+
+
+@pytest.fixture(scope="module")
+def text_recognizer(tmp_path_factory):
+    """native/bench's CRNN (conv backbone, bidirectional LSTM, 1 MB softmax output), seeded weights."""
+    import subprocess
+    import sys
+
+    from conftest import PY_ROOT
+
+    out = tmp_path_factory.mktemp("crnn")
+    subprocess.run([sys.executable, str(PY_ROOT.parent / "native/bench/make_text_recognizer.py"), "--out", str(out)],
+                   check=True, capture_output=True, timeout=300)
+    return out / "model.onnx"
+
+
+def test_fp16_variant_that_onnxruntime_cannot_open_is_refused_with_why(cli, text_recognizer, tmp_path):
+    # onnxruntime 1.32's NCHWc pass crashes (SIGSEGV) on this CRNN's FP16 graph at level all. The
+    # variant command must survive that and say so: before, the whole process died with the
+    # session and the benchmark recorded "exit null" with an empty reason.
+    out = tmp_path / "crnn16.onnx"
+    r = cli("variant", "--model", text_recognizer, "--kind", "fp16", "--out", out,
+            "--input-shape", "1,3,48,320")
+    if r.rc == 0:  # an onnxruntime that opens it: then the variant must be usable
+        assert r.final["agreement"]["cosine_similarity"] > 0.99
+        return
+    assert r.rc == 1 and r.final["type"] == "error", (r.rc, r.final, r.stderr[-2000:])
+    assert r.final["code"] == "variant_unloadable"
+    msg = r.final["message"]
+    assert "fp16 variant does not load in onnxruntime" in msg
+    assert "crashed (SIGSEGV)" in msg and "loads at graph level extended" in msg, msg
+    assert not out.exists() and not list(tmp_path.glob("*.tmp*"))
+
+
+def test_load_failure_reports_a_refusal_and_passes_a_good_model(tiny_onnx, tmp_path):
+    from cvp_ml import onnx_utils as ou
+
+    assert ou.load_failure(tiny_onnx) is None
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    why = ou.load_failure(junk)
+    assert why and "crashed" not in why and len(why) <= 600

@@ -127,6 +127,6 @@ export async function makeVariant(
   }
   const why = r.timedOut
     ? `timed out after ${o.timeoutMs} ms`
-    : (error ?? `exit ${r.exitCode}: ${r.stderrTail.slice(-400)}`);
+    : (error ?? `exit ${r.exitCode ?? r.signal}: ${r.stderrTail.slice(-400)}`);
   return { kind, path: null, agreement: null, error: why, durationMs: r.durationMs, cached: false, calibration: null };
 }
