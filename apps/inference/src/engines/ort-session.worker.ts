@@ -1,6 +1,7 @@
 import { parentPort } from 'node:worker_threads';
 import { decodeYolov8, nmsClasswise, topkProbs } from '@cvp/measure';
 import * as ort from 'onnxruntime-node';
+import { copyBytes } from '../buffers/shared-buffer-pool';
 import { decodeToJson } from '../kserve/tensor-codec';
 import { IMAGENET_MEAN, IMAGENET_STD, letterboxToChw, normalizeToChw, unletterboxBox } from '../vision/letterbox';
 import { FROM_ORT } from './ort-types';
@@ -68,7 +69,7 @@ function feedData(f: Feed, key: string): Typed {
   if (f.data) return f.data;
   const src = sharedBytes(f.ref!);
   const buf = scratchOf(key, src.length);
-  new Uint8Array(buf).set(src);
+  copyBytes(new Uint8Array(buf), src);
   const Ctor = TYPED[f.type];
   return new Ctor(buf, 0, src.length / Ctor.BYTES_PER_ELEMENT);
 }
@@ -191,7 +192,7 @@ function postProcess(
         const datatype = FROM_ORT[f.type];
         if (slot && f.data!.byteLength <= slot.ref.bytes && !item.jsonOutputs?.includes(n)) {
           const src = f.data!;
-          sharedBytes(slot.ref).set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
+          copyBytes(sharedBytes(slot.ref), new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
           outputs[n] = { type: f.type, dims: f.dims, ref: { ...slot.ref, bytes: src.byteLength } };
           continue;
         }

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PROBLEM_CONTENT_TYPE } from '@cvp/contracts';
 import { currentCorrelationId, problem } from '@cvp/platform';
-import type { SharedBufferPool, SharedSlot } from '../buffers/shared-buffer-pool';
+import { copyBytes, type SharedBufferPool, type SharedSlot } from '../buffers/shared-buffer-pool';
 
 export class HttpError extends Error {
   constructor(
@@ -81,7 +81,7 @@ export function readBody(req: IncomingMessage, o: ReadBodyOptions): Promise<Read
         );
         return;
       }
-      if (dest) c.copy(dest, size);
+      if (dest) copyBytes(dest, c, size);
       else chunks.push(c);
       size += c.length;
     };
