@@ -25,7 +25,7 @@ export interface SharedBufferPoolOptions {
 /**
  * Copies `src` into `dst` at `at` with memcpy. V8 moves bytes into or out of SharedArrayBuffer
  * memory with relaxed atomic word copies (TypedArray#set, which Buffer#copy uses): for a 4.9 MB
- * request body read off a socket that took 2.5-3.0 ms here against 0.6-0.8 ms for memcpy
+ * request body read off a socket that took 2.9 ms here against 0.37 ms for memcpy
  * (`node scripts/bench-shared-copy.js`). Buffer#fill with a value exactly as long as its range is
  * Node's C++ memcpy, for shared and unshared memory alike.
  */
