@@ -15,6 +15,42 @@ function freePort() {
   });
 }
 
+/** True when a loopback listener can bind this port now. */
+function canBind(port) {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * `n` free loopback ports below the kernel's range for outgoing connections' local ports (Linux:
+ * /proc/sys/net/ipv4/ip_local_port_range), 11 apart from a random start. For a caller that
+ * starts many processes before the last of them binds: a port from freePort() lies inside that
+ * range, so meanwhile it can become the local port of one of their outgoing connections, and a
+ * probe of it can even connect to itself. Falls back to freePort() where there is no room below.
+ */
+async function freePortsBelowEphemeral(n) {
+  let low = 32768;
+  try {
+    low = Number(
+      require('node:fs').readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0],
+    );
+  } catch {
+    /* not Linux: the usual default */
+  }
+  const out = [];
+  if (low > 12000) {
+    let port = 10000 + Math.floor(Math.random() * (low - 10000 - 11 * 20 * n));
+    for (let tries = 0; out.length < n && tries < 20 * n && port < low; tries++, port += 11)
+      if (await canBind(port)) out.push(port);
+  }
+  while (out.length < n) out.push(await freePort());
+  return out;
+}
+
 /** True when something accepts TCP connections on host:port. */
 function isPortOpen(port, host = '127.0.0.1', timeoutMs = 500) {
   return new Promise((resolve) => {
@@ -43,4 +79,4 @@ async function waitFor(probe, { timeoutMs = 30000, intervalMs = 200, what = 'con
   }
 }
 
-module.exports = { freePort, isPortOpen, waitFor };
+module.exports = { freePort, freePortsBelowEphemeral, isPortOpen, waitFor };

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { freePort, isPortOpen } from '../../../scripts/lib/ports';
+import { freePortsBelowEphemeral, isPortOpen } from '../../../scripts/lib/ports';
 import { isAlive, OutputWatcher, ROOT, waitExit } from './support/processes';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -21,8 +21,11 @@ describe('supervisor (npm start without the bootstrap)', () => {
       'CVP_BENCH_PORT',
       'CVP_PACKAGER_PORT',
     ];
-    const ports: Record<string, string> = {};
-    for (const n of names) ports[n] = String(await freePort());
+    // The supervisor starts the processes one by one and checks each port before its process:
+    // ports the kernel would also hand out as local ports of the earlier ones' connections (the
+    // PostgreSQL pass opens many) could read as taken.
+    const picked = await freePortsBelowEphemeral(names.length);
+    const ports: Record<string, string> = Object.fromEntries(names.map((n, i) => [n, String(picked[i])]));
     // In the PostgreSQL pass the platform's gateway runs on a database of its own there.
     const pgUrl = process.env.CVP_TEST_PG_URL;
     const db = pgUrl ? { CVP_DB_URL: await ensureDatabase(pgUrl, 'cvp_supervisor_e2e') } : {};
