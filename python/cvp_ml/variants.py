@@ -133,6 +133,7 @@ def run(model_path: Path, kind: str, out: Path, calib_dir: Path | None = None, s
     tmp = atomic_dir_file(out)
     extra: dict[str, Any] = {}
     progress("variant", kind=kind)
+    loads = False  # already opened in a child process, and it loaded
     if kind == "fp16":
         from onnxconverter_common import float16
 
@@ -146,6 +147,7 @@ def run(model_path: Path, kind: str, out: Path, calib_dir: Path | None = None, s
         onnx.save(m16, str(tmp))
         extra = {"converter": "onnxconverter-common", "keep_io_types": True}
         why = ou.load_failure(tmp)
+        loads = why is None  # the final check would open the same file again in another process
         if why:
             # onnxconverter-common leaves a float16 value_info on the outputs of blocked ops
             # (Resize in YOLO's upsample) and ORT refuses the graph; ORT's maintained fork of the
@@ -195,7 +197,7 @@ def run(model_path: Path, kind: str, out: Path, calib_dir: Path | None = None, s
             shutil.rmtree(work, ignore_errors=True)
     # e.g. ConvInteger produced by dynamic quantization has no CPU kernel for some types; an FP16
     # CRNN crashes onnxruntime at level all. Checked apart before this process opens it.
-    why = ou.load_failure(tmp)
+    why = None if loads else ou.load_failure(tmp)
     if why:
         hint = ""
         if "crashed" in why and ou.load_failure(tmp, "extended") is None:
