@@ -33,6 +33,8 @@ function coreRegionMappings(pid: number): number {
     .split('\n')
     .filter((l) => l.includes('/dev/shm/cvp-core-')).length;
 }
+/** Stream regions mapped into this (the client's) process: the mapping addon's. */
+const ownRegionMappings = () => coreRegionMappings(process.pid);
 /** Names of stream regions of this core still in /dev/shm (the client unlinks them once opened). */
 const regionNames = (pid: number) => readdirSync('/dev/shm').filter((n) => n.startsWith(`cvp-core-${pid}-`));
 
@@ -68,6 +70,8 @@ describe('native client fast path (real cvp-core)', () => {
     while (clients.length) clients.pop()!.close();
     // closing a client ends its streams, and with them the core's hold on their regions
     expect(await until(() => coreRegionMappings(core.proc.pid!) === 0)).toBe(true);
+    // ...and the client unmapped its side when it closed the streams
+    expect(ownRegionMappings()).toBe(0);
   });
   afterAll(async () => {
     await killCore(core);
@@ -96,13 +100,54 @@ describe('native client fast path (real cvp-core)', () => {
       unary: 0,
       open: 1,
       sharedMemoryOff: null,
+      regionMappingOff: null,
     });
+    // the client copies through its own mapping of the region (native/build/cvp_region_map.node)
+    expect(ownRegionMappings()).toBe(1);
     await fast.infer({ modelId: 'wide', inputs: [x([5, 5, 5, 5])] }, 10000);
     expect(fast.fastPathStats()).toMatchObject({ streamed: 3, sharedMemory: 2 });
     expect(unary.fastPathStats()).toMatchObject({ streamed: 0, unary: 2 });
     // the region is mapped by the core, and its name is already gone: a crash of either side frees it
     expect(coreRegionMappings(core.proc.pid!)).toBeGreaterThan(0);
     expect(regionNames(core.proc.pid!)).toEqual([]);
+  });
+
+  it('without the mapping addon, tensors move with pread/pwrite on the region and the answers are the same', async () => {
+    // a fresh copy of the modules, which decide on the addon when the first client is made
+    let plain!: NativeCoreClient;
+    const before = process.env.CVP_REGION_MAP_ADDON;
+    process.env.CVP_REGION_MAP_ADDON = path.join(os.tmpdir(), 'no-such-addon.node');
+    try {
+      jest.isolateModules(() => {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { NativeCoreClient: Unmapped } = require('./native-client') as typeof import('./native-client');
+        plain = new Unmapped({ address: addr });
+      });
+    } finally {
+      if (before === undefined) delete process.env.CVP_REGION_MAP_ADDON;
+      else process.env.CVP_REGION_MAP_ADDON = before;
+    }
+    const mapped = client();
+    try {
+      for (const values of [
+        [1, 2, 3, 4],
+        [9, -8, 7.5, 0.25],
+        [3, 1, 4, 1],
+      ]) {
+        const a = await plain.infer({ modelId: 'wide', inputs: [x(values)] }, 10000);
+        const b = await mapped.infer({ modelId: 'wide', inputs: [x(values)] }, 10000);
+        for (let i = 0; i < a.outputs.length; i++) expect(a.outputs[i].data.equals(b.outputs[i].data)).toBe(true);
+        expect(Array.from(floats(a.outputs.find((o) => o.name === 'tiled')!.data).subarray(262140))).toEqual(
+          values.map(Math.fround),
+        );
+      }
+      expect(plain.fastPathStats()).toMatchObject({ sharedMemory: 2, sharedMemoryOff: null });
+      expect(plain.fastPathStats().regionMappingOff).toMatch(/cannot load .*no-such-addon\.node/);
+      expect(mapped.fastPathStats()).toMatchObject({ sharedMemory: 2, regionMappingOff: null });
+      expect(ownRegionMappings()).toBe(1); // the mapped client's region only
+    } finally {
+      plain.close();
+    }
   });
 
   it('serves concurrent requests on separate streams, each with its own answer; beyond maxStreams calls go unary', async () => {

@@ -2,6 +2,7 @@ import { closeSync, fstatSync, openSync, readSync, unlinkSync, writeSync } from 
 import net from 'node:net';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { copyInto, regionMapAddon } from './region-mapping';
 
 /**
  * The fast path of NativeCoreClient.infer: requests travel on long-lived streams (one per
@@ -13,7 +14,8 @@ import * as grpc from '@grpc/grpc-js';
  * Why: grpc-js spends about a millisecond of CPU on every unary call (a new HTTP/2 stream,
  * headers, deadline timer, filters) and, with MB-sized tensors in the message, several more on
  * encoding, copying and collecting them. A message on an open stream costs tens of microseconds,
- * and a tensor in shared memory costs one copy (write(2) in, read(2) out) and no garbage. The fast
+ * and a tensor in shared memory costs one copy (a memcpy into or out of the region mapped into this
+ * process; pwrite/pread where the mapping addon is not built) and no garbage. The fast
  * socket also skips the core's gRPC thread hand-offs: on a busy machine every thread wake-up can
  * wait milliseconds for a CPU.
  *
@@ -54,6 +56,8 @@ export interface InferStreamStats {
   sharedMemoryOff: string | null;
   /** why the fast socket is not used, or null when it is (or has not been tried) */
   socketOff: string | null;
+  /** why regions are copied with pwrite/pread instead of mapped into this process, or null */
+  regionMappingOff: string | null;
 }
 
 interface WireTensor {
@@ -133,6 +137,8 @@ interface Region {
   fd: number;
   size: number;
   name: string;
+  /** the region mapped into this process (null: copy with pwrite/pread on fd) */
+  view: Buffer | null;
 }
 
 class Slot {
@@ -236,6 +242,7 @@ export class InferStreams {
     private readonly opts: InferStreamOptions & { maxFrameBytes: number },
     coreIsLocal: boolean,
   ) {
+    regionMapAddon(); // decided (and loaded) once, before the first request needs it
     this.max = Math.max(0, Math.floor(opts.maxStreams));
     this.socketOff = !opts.socket
       ? 'disabled by the client options'
@@ -254,7 +261,13 @@ export class InferStreams {
   }
 
   stats(): InferStreamStats {
-    return { ...this.counts, open: this.open, sharedMemoryOff: this.shmOff, socketOff: this.socketOff };
+    return {
+      ...this.counts,
+      open: this.open,
+      sharedMemoryOff: this.shmOff,
+      socketOff: this.socketOff,
+      regionMappingOff: regionMapAddon().off,
+    };
   }
 
   /** Counts a request that went unary (no free stream). */
@@ -378,7 +391,7 @@ export class InferStreams {
     if (i >= 0) this.idle.splice(i, 1);
     slot.channel.close();
     if (slot.region) {
-      closeSync(slot.region.fd);
+      closeRegion(slot.region);
       slot.region = null;
     }
   }
@@ -442,7 +455,7 @@ export class InferStreams {
     let offset = 0;
     const inputs = req.inputs.map((t) => {
       if (!region) return t;
-      writeFully(region.fd, t.data, offset);
+      writeRegion(region, t.data, offset);
       const ref = { region: region.name, offset, byteSize: t.data.length };
       offset = align(offset + t.data.length);
       return { name: t.name, datatype: t.datatype, shape: t.shape, sharedMemory: ref };
@@ -474,7 +487,7 @@ export class InferStreams {
       if (sm && sm.region && region && sm.region === region.name) {
         const n = Number(sm.byteSize);
         const into = opts.outputBuffer?.(n) ?? (ready[i]?.length === n ? ready[i] : undefined);
-        data = readFully(region.fd, n, Number(sm.offset), into);
+        data = readRegion(region, n, Number(sm.offset), into);
       } else {
         allShared = false;
       }
@@ -496,7 +509,7 @@ export class InferStreams {
     const size = Math.min(this.opts.maxRegionBytes, Math.ceil(Math.max(needed * 1.25, MB) / MB) * MB);
     const answer = await this.exchange(slot, { sharedMemory: { byteSize: size } }, deadline, signal);
     if (slot.region) {
-      closeSync(slot.region.fd); // the core dropped the old region when it read the request
+      closeRegion(slot.region); // the core dropped the old region when it read the request
       slot.region = null;
     }
     if (answer.code !== grpc.status.OK) {
@@ -531,7 +544,15 @@ export class InferStreams {
     } catch {
       /* the core removes the name when the stream ends anyway */
     }
-    slot.region = { fd, size: Number(sm.byteSize), name: sm.region };
+    const bytes = Number(sm.byteSize);
+    const { addon } = regionMapAddon();
+    let view: Buffer | null = null;
+    try {
+      view = addon ? Buffer.from(addon.map(fd, bytes)) : null;
+    } catch {
+      /* e.g. out of address space: pwrite/pread on the descriptor still work */
+    }
+    slot.region = { fd, size: bytes, name: sm.region, view };
   }
 }
 
@@ -542,14 +563,29 @@ function prefaulted(n: number): Buffer {
   return b;
 }
 
-function writeFully(fd: number, buf: Buffer, position: number): void {
-  for (let done = 0; done < buf.length;) done += writeSync(fd, buf, done, buf.length - done, position + done);
+function closeRegion(region: Region): void {
+  // detached first, so a view kept by mistake reads as empty instead of touching unmapped memory
+  if (region.view) regionMapAddon().addon!.unmap(region.view.buffer as ArrayBuffer);
+  closeSync(region.fd);
 }
 
-function readFully(fd: number, length: number, position: number, into?: Buffer): Buffer {
+function writeRegion(region: Region, buf: Buffer, position: number): void {
+  if (position + buf.length > region.size)
+    throw statusError(grpc.status.INTERNAL, 'input overruns the shared-memory region');
+  if (region.view) return copyInto(region.view, position, buf);
+  for (let done = 0; done < buf.length;) done += writeSync(region.fd, buf, done, buf.length - done, position + done);
+}
+
+function readRegion(region: Region, length: number, position: number, into?: Buffer): Buffer {
+  if (position + length > region.size)
+    throw statusError(grpc.status.INTERNAL, 'shared-memory region ended before the announced output');
   const out = into ?? Buffer.allocUnsafe(length);
+  if (region.view) {
+    copyInto(out, 0, region.view.subarray(position, position + length));
+    return out;
+  }
   for (let done = 0; done < length;) {
-    const n = readSync(fd, out, done, length - done, position + done);
+    const n = readSync(region.fd, out, done, length - done, position + done);
     if (n === 0) throw statusError(grpc.status.INTERNAL, 'shared-memory region ended before the announced output');
     done += n;
   }
