@@ -35,7 +35,7 @@ run "jest against PostgreSQL (database tests)" bash scripts/test-postgres.sh
 # ~1.5 min: the scale-out shape on loopback (3 clustered nats-servers at R3, PostgreSQL, 2 gateways,
 # 2 of each worker, 2 inference replicas from dist/, each with its own data dir; artifacts only
 # through the R3 bucket) under the chaos run (deploy/README.md); bounded by --budget-s.
-run "cluster chaos run" node scripts/chaos.js --budget-s 300 --out coverage/chaos.json
+run "cluster chaos run" bash -c 'set -o pipefail; node scripts/chaos.js --budget-s 300 --out coverage/chaos.json 2>&1 | tee coverage/chaos.log'
 [[ -f native/scripts/test.sh ]] && run "native (ctest)" bash native/scripts/test.sh
 [[ -f python/scripts/test.sh ]] && run "python (pytest)" bash python/scripts/test.sh
 run "inference with tritonclient (pytest)" bash apps/inference/test-py/run.sh
@@ -52,6 +52,10 @@ if ((${#failed[@]})); then
   if [[ " ${failed[*]} " == *" jest (all Nx projects) "* ]]; then
     printf '\nfailing jest files and tests (full output: coverage/jest.log)\n'
     sed 's/\x1b\[[0-9;]*m//g' coverage/jest.log | grep -E '^[^ ]*: *FAIL |^ *FAIL |● ' | grep -v '● Console' | head -40
+  fi
+  if [[ " ${failed[*]} " == *" cluster chaos run "* ]]; then
+    printf '\nfailed chaos assertions (full output: coverage/chaos.log, report: coverage/chaos.json)\n'
+    grep -E '\] (FAIL |run broke|fatal|budget of|logs kept)' coverage/chaos.log | head -40
   fi
   printf '\n\033[1;31mFAILED: %s\033[0m\n' "${failed[*]}"
   exit 1
