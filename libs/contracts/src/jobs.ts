@@ -311,6 +311,11 @@ export const jobEventSchema = message({
 });
 export type JobEvent = z.infer<typeof jobEventSchema>;
 export const JobEventContract = contract<JobEvent>('job.event', jobEventSchema);
+/**
+ * One event of a job's SSE stream (GET /api/v1/jobs/:id/events): the stored job event without the
+ * message envelope; `seq` is its SSE id, the resume point a client sends back as Last-Event-ID.
+ */
+export type JobStreamEvent = Omit<JobEvent, 'schemaVersion'>;
 
 /**
  * On `cvp.jobs.<id>.stored` (core NATS, every gateway listens): a gateway stored the job's event

@@ -1,24 +1,11 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { TERMINAL_JOB_STATES } from '@cvp/contracts';
+import { type JobStreamEvent, TERMINAL_JOB_STATES } from '@cvp/contracts';
 import { CvpApiError } from './errors';
-import type { JobState } from './types';
 
-/** One event of a job's SSE stream; `seq` is its SSE id (resume point). */
-export interface JobEvent {
-  kind: 'state' | 'progress';
-  jobId: string;
-  seq: number;
-  at: string;
-  state?: JobState;
-  /** 0..1 */
-  progress?: number;
-  stage?: string;
-  /** Worker-specific: epoch/epochs/etaS (train), trial/trials/accuracy (tune), candidate (bench)... */
-  detail?: Record<string, unknown>;
-  result?: Record<string, unknown>;
-  error?: string;
-  attempt?: number;
-}
+/**
+ * One event of a job's SSE stream (libs/contracts' JobStreamEvent) with `kind`, the SSE event name.
+ */
+export type JobEvent = JobStreamEvent & { kind: 'state' | 'progress' };
 
 export const isTerminalEvent = (e: JobEvent) => !!e.state && TERMINAL_JOB_STATES.includes(e.state);
 

@@ -1,5 +1,13 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ENGINE_IDS, JOB_STATES, JOB_TYPES, type JobState, type JobType, TUNE_STRATEGIES } from '@cvp/contracts';
+import {
+  ENGINE_IDS,
+  JOB_STATES,
+  JOB_TYPES,
+  type JobState,
+  type JobStreamEvent,
+  type JobType,
+  TUNE_STRATEGIES,
+} from '@cvp/contracts';
 import { z } from 'zod';
 import { paginationQuery } from '../common/pagination';
 import { ownerQuery } from '../auth/ownership';
@@ -30,18 +38,8 @@ export class JobView {
   @ApiProperty({ nullable: true, type: String }) finishedAt!: string | null;
 }
 
-/** One SSE event; `seq` is its SSE id. */
-export interface JobEventView {
-  seq: number;
-  at: string;
-  state?: JobState;
-  progress?: number;
-  stage?: string;
-  detail?: Record<string, unknown>;
-  result?: Record<string, unknown>;
-  error?: string;
-  attempt?: number;
-}
+/** One SSE event as stored; the stream adds the job's id when it writes it. */
+export type JobEventView = Omit<JobStreamEvent, 'jobId'>;
 
 export class StreamTokenView {
   @ApiProperty({ description: 'Pass as ?streamToken= to GET /jobs/:id/events; valid for this job only' })
