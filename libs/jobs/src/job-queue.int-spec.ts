@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type INestApplicationContext, Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import {
+  Consumers,
   contract,
   decodeMessage,
   JobCancelContract,
@@ -14,7 +15,9 @@ import {
   Subjects,
 } from '@cvp/contracts';
 import { baseConfigSchema, createLogger, MessageBus, PlatformModule, ReadinessChecks } from '@cvp/platform';
+import { connect, DeliverPolicy } from 'nats';
 import { z } from 'zod';
+import { ensureDurableConsumer } from './durable-consumer';
 import { JobQueue } from './job-queue';
 import { JobQueueModule } from './job-queue.module';
 import { JobSucceededHooks, OnJobSucceeded, type SucceededJobOf } from './on-job-succeeded';
@@ -249,3 +252,90 @@ const convertResult = {
   preset: null,
   filledExistingVersion: true,
 };
+
+/**
+ * Worker events go through one consumer shared by every gateway, one event in flight at a time (a
+ * job's events keep their order), so a claimed event holds up every job's until it is acked.
+ */
+describe('the shared worker-event consumer when a gateway is slow or dies (real nats-server, ack wait 2 s)', () => {
+  const apps: INestApplicationContext[] = [];
+  let bus: MessageBus;
+
+  beforeAll(async () => {
+    bus = new MessageBus({ url: process.env.CVP_NATS_URL!, name: 'worker', logger: createLogger('worker', 'silent') });
+    await bus.connect();
+  });
+  afterAll(async () => {
+    for (const a of apps) await a.close();
+    await bus?.close();
+  });
+
+  const publisher = (jobId: string) => (seq: number, body: Partial<JobEvent>) =>
+    bus.publishDurable(JobEventContract, Subjects.jobProgress(jobId), {
+      jobId,
+      seq,
+      at: new Date().toISOString(),
+      ...body,
+    });
+
+  it('a gateway whose apply outlasts the ack wait keeps its claim (heartbeats): the event is applied once, the next after it', async () => {
+    const jobId = randomUUID();
+    const applied: { gateway: string; seq: number; streamSeq: number; doneAt: number }[] = [];
+    for (const gateway of ['A', 'B']) {
+      const app = await startGatewayHalf([]);
+      apps.push(app);
+      await app.get(JobQueue).consumeEvents(async (e, delivery) => {
+        if (e.jobId !== jobId) return;
+        if (e.seq === 1) await sleep(5000); // 2.5 ack waits: a database restarting under the apply
+        applied.push({ gateway, seq: e.seq, streamSeq: delivery.streamSeq, doneAt: Date.now() });
+      });
+    }
+    const publish = publisher(jobId);
+    await publish(1, { state: 'running', attempt: 1 });
+    await publish(2, { progress: 0.5 });
+    for (let i = 0; i < 200 && applied.length < 2; i++) await sleep(50);
+    await sleep(2500); // a redelivery of the first, had the claim lapsed, would land by now
+    expect(applied.map((a) => a.seq)).toEqual([1, 2]);
+    expect(applied[1].streamSeq).toBeGreaterThan(applied[0].streamSeq);
+  });
+
+  it('a gateway that dies holding an event stalls the others only for the ack wait: another applies it, then the rest in order', async () => {
+    for (const a of apps.splice(0)) await a.close();
+    const jobId = randomUUID();
+    const publish = publisher(jobId);
+    await ensureDurableConsumer(await bus.jetstreamManager(), {
+      stream: Streams.jobEvents,
+      durable: Consumers.gatewayJobEvents,
+      ackWaitMs: 2000,
+      maxAckPending: 1,
+      deliverPolicy: DeliverPolicy.New,
+    });
+    await publish(1, { state: 'running', attempt: 1 });
+    await publish(2, { progress: 0.5 });
+    // The gateway that dies: claims the first event on a connection of its own, then the connection drops.
+    const dying = await connect({ servers: process.env.CVP_NATS_URL! });
+    const consumer = await dying.jetstream().consumers.get(Streams.jobEvents, Consumers.gatewayJobEvents);
+    let claimed;
+    for (let i = 0; i < 20 && !claimed; i++) {
+      const m = await consumer.next({ expires: 1000 });
+      if (!m) continue;
+      if (m.json<{ jobId?: string }>().jobId === jobId) claimed = m;
+      else m.ack(); // an event of an earlier test
+    }
+    expect(claimed).toBeDefined();
+    await dying.close();
+    const diedAt = Date.now();
+
+    const applied: { seq: number; at: number }[] = [];
+    const app = await startGatewayHalf([]);
+    apps.push(app);
+    await app.get(JobQueue).consumeEvents(async (e) => {
+      if (e.jobId === jobId) applied.push({ seq: e.seq, at: Date.now() });
+    });
+    for (let i = 0; i < 300 && applied.length < 2; i++) await sleep(50);
+    expect(applied.map((a) => a.seq)).toEqual([1, 2]);
+    // Redelivered after the 2 s ack wait (plus one pull's expiry), not at once and not never.
+    expect(applied[0].at - diedAt).toBeGreaterThanOrEqual(1500);
+    expect(applied[0].at - diedAt).toBeLessThan(10_000);
+  });
+});

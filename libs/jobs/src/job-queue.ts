@@ -16,8 +16,18 @@ import { ensureDurableConsumer, pullLoop } from './durable-consumer';
 import { ensureJobStreams } from './job-streams';
 import { JOB_QUEUE_OPTIONS, type ResolvedJobQueueOptions } from './job-queue.options';
 
+/** Where a worker event sits in the events stream. */
+export interface JobEventDelivery {
+  /**
+   * The event's sequence in the stream: unique, and increasing across one job's events, since they
+   * are applied one at a time in stream order. A redelivery (the gateway that held it died before
+   * its ack) carries the same number, so an applier that stores it applies each event once.
+   */
+  streamSeq: number;
+}
+
 /** Applies one worker event to the service's own records; a throw has the event redelivered. */
-export type JobEventApplier = (event: JobEvent) => Promise<void>;
+export type JobEventApplier = (event: JobEvent, delivery: JobEventDelivery) => Promise<void>;
 
 /**
  * The gateway half of the job protocol (the worker half is JobWorkerService): durable dispatch of
@@ -59,8 +69,8 @@ export class JobQueue implements OnModuleInit, BeforeApplicationShutdown {
 
   /**
    * Starts consuming worker events (once per process). Each event is acked after `apply`
-   * resolved and redelivered a second later when it threw; an event that does not match its
-   * contract is dropped.
+   * resolved and redelivered a second later when it threw, or after the ack wait when the process
+   * that held it died; an event that does not match its contract is dropped.
    */
   async consumeEvents(apply: JobEventApplier): Promise<void> {
     if (this.loop) throw new Error('job events are consumed already');
@@ -100,12 +110,27 @@ export class JobQueue implements OnModuleInit, BeforeApplicationShutdown {
       msg.term();
       return;
     }
+    // The claim is kept alive while the apply runs (a slow database must not hand the event to
+    // another gateway meanwhile), so the ack wait only bounds how long a dead gateway's claim stalls
+    // every job's events.
+    const heartbeat = setInterval(
+      () => {
+        try {
+          msg.working();
+        } catch {
+          // The connection closed (shutdown): the ack fails too, and the event is redelivered.
+        }
+      },
+      Math.max(100, Math.floor(this.options.eventAckWaitMs / 3)),
+    );
     try {
-      await apply(event);
+      await apply(event, { streamSeq: msg.seq });
       msg.ack();
     } catch (e) {
       this.logger.error({ err: e, jobId: event.jobId }, 'applying a job event failed; retrying');
       msg.nak(1000);
+    } finally {
+      clearInterval(heartbeat);
     }
   }
 }

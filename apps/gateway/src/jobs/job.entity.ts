@@ -53,6 +53,18 @@ export class JobEntity {
   @Column({ name: 'updated_at', type: 'varchar', length: 32 })
   updatedAt!: string;
 
+  /**
+   * Stream sequence of the newest worker event applied to this job (0: none): a redelivered event
+   * at or below it was applied already. A bigint, read back as a number.
+   */
+  @Column({
+    name: 'last_worker_event',
+    type: 'bigint',
+    default: 0,
+    transformer: { to: (v: number) => v, from: (v: string | number) => Number(v) },
+  })
+  lastWorkerEvent!: number;
+
   /** Sequence number of the newest event in job_events (the SSE event id). */
   @Column({ name: 'last_event_seq', type: 'integer', default: 0 })
   lastEventSeq!: number;

@@ -8,7 +8,7 @@ import {
 } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { type JobEvent, jobInputSchemas, type JobState, type JobType, TERMINAL_JOB_STATES } from '@cvp/contracts';
-import { JobQueue, JobSucceededHooks } from '@cvp/jobs';
+import { type JobEventDelivery, JobQueue, JobSucceededHooks } from '@cvp/jobs';
 import { InjectLogger } from '@cvp/platform';
 import type { Logger } from 'pino';
 import { type FindOptionsWhere, Repository } from 'typeorm';
@@ -32,7 +32,10 @@ const MAX_TRANSITION_ATTEMPTS = 20;
 /** What one state change writes: columns of the row, and the event appended to its log. */
 interface JobChange {
   set: Partial<
-    Pick<JobEntity, 'state' | 'startedAt' | 'finishedAt' | 'attempts' | 'progress' | 'stage' | 'error' | 'result'>
+    Pick<
+      JobEntity,
+      'state' | 'startedAt' | 'finishedAt' | 'attempts' | 'progress' | 'stage' | 'error' | 'result' | 'lastWorkerEvent'
+    >
   >;
   event: Omit<JobEventView, 'seq' | 'at'>;
 }
@@ -113,7 +116,7 @@ export class JobsService implements OnApplicationBootstrap {
 
   /** From now on the events workers report move jobs through their states. */
   async onApplicationBootstrap(): Promise<void> {
-    await this.queue.consumeEvents((e) => this.applyWorkerEvent(e));
+    await this.queue.consumeEvents((e, delivery) => this.applyWorkerEvent(e, delivery));
   }
 
   /**
@@ -171,6 +174,7 @@ export class JobsService implements OnApplicationBootstrap {
       finishedAt: null,
       updatedAt: t,
       lastEventSeq: 1,
+      lastWorkerEvent: 0,
     });
     const first: JobEventView = { state: 'queued', progress: 0, seq: 1, at: t };
     await this.jobs.manager.transaction(async (tx) => {
@@ -245,42 +249,54 @@ export class JobsService implements OnApplicationBootstrap {
     return rows.map((r) => ({ ...(parseJson(r.payload) ?? {}), seq: r.seq, at: r.at }) as JobEventView);
   }
 
-  /** Applies one event a worker reported; events for finished jobs change nothing. */
-  async applyWorkerEvent(event: JobEvent): Promise<void> {
+  /**
+   * Applies one event a worker reported; events for finished jobs change nothing, and so does an
+   * event whose stream sequence the job has applied already (a redelivery after the gateway that
+   * applied it died before its ack): it is stored with the change, in the same conditional update.
+   */
+  async applyWorkerEvent(event: JobEvent, delivery?: JobEventDelivery): Promise<void> {
     // A NUL in a worker's error (say, from a child's output) would fail every retry on PostgreSQL.
     const e = { ...event, stage: storableText(event.stage), error: storableText(event.error) };
     await this.locked(e.jobId, () =>
       this.transition(e.jobId, async (job): Promise<JobChange | null> => {
         if (isTerminal(job.state)) return null;
-        switch (e.state) {
-          case 'succeeded':
-            return this.succeeded(job, e.result ?? {});
-          case 'failed':
-            return finished(job, 'failed', { error: e.error ?? 'failed' });
-          case 'cancelled':
-            return finished(job, 'cancelled', { error: e.error ?? 'cancelled' });
-          case 'running':
-            return {
-              set: {
-                state: 'running',
-                startedAt: job.startedAt ?? now(),
-                attempts: e.attempt ? Math.max(job.attempts, e.attempt) : job.attempts,
-              },
-              event: { state: 'running', attempt: e.attempt, progress: job.progress },
-            };
-          default:
-            return {
-              set: {
-                ...(e.progress !== undefined ? { progress: e.progress } : {}),
-                ...(e.stage !== undefined ? { stage: e.stage } : {}),
-              },
-              event: { progress: e.progress, stage: e.stage, detail: e.detail },
-            };
-        }
+        if (delivery && job.lastWorkerEvent >= delivery.streamSeq) return null;
+        const change = await this.workerChange(job, e);
+        if (delivery) change.set.lastWorkerEvent = delivery.streamSeq;
+        return change;
       }).then((job) => {
         if (!job) this.logger.warn({ jobId: e.jobId }, 'event for an unknown job ignored');
       }),
     );
+  }
+
+  /** What a worker's event changes on a job that has not finished. */
+  private async workerChange(job: JobEntity, e: JobEvent): Promise<JobChange> {
+    switch (e.state) {
+      case 'succeeded':
+        return this.succeeded(job, e.result ?? {});
+      case 'failed':
+        return finished(job, 'failed', { error: e.error ?? 'failed' });
+      case 'cancelled':
+        return finished(job, 'cancelled', { error: e.error ?? 'cancelled' });
+      case 'running':
+        return {
+          set: {
+            state: 'running',
+            startedAt: job.startedAt ?? now(),
+            attempts: e.attempt ? Math.max(job.attempts, e.attempt) : job.attempts,
+          },
+          event: { state: 'running', attempt: e.attempt, progress: job.progress },
+        };
+      default:
+        return {
+          set: {
+            ...(e.progress !== undefined ? { progress: e.progress } : {}),
+            ...(e.stage !== undefined ? { stage: e.stage } : {}),
+          },
+          event: { progress: e.progress, stage: e.stage, detail: e.detail },
+        };
+    }
   }
 
   /** The feature hooks of the type (@OnJobSucceeded) run first; a throw fails the job with its message. */

@@ -178,6 +178,32 @@ describe('job state changes with two gateways on one PostgreSQL database', () =>
     expect(conflicts).toBeGreaterThan(0);
   });
 
+  it('a worker event redelivered to the other gateway (the one that applied it died before its ack) is applied once; an older one changes nothing', async () => {
+    const svcA = a.app.get(JobsService);
+    const svcB = b.app.get(JobsService);
+    const token = await a.login('engineer');
+    const created = await fetch(`${a.api}/jobs/convert`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ modelId: 'missing-model-redelivered' }),
+    });
+    const id = ((await created.json()) as { id: string }).id;
+    const running = event(id, { state: 'running', attempt: 1 });
+    const progress = event(id, { progress: 0.4, stage: 'exporting' });
+    await svcA.applyWorkerEvent(running, { streamSeq: 9001 });
+    // The same delivery on both gateways at once, then a late copy of the first event.
+    await Promise.all([
+      svcA.applyWorkerEvent(progress, { streamSeq: 9002 }),
+      svcB.applyWorkerEvent(progress, { streamSeq: 9002 }),
+    ]);
+    await svcB.applyWorkerEvent(running, { streamSeq: 9001 });
+    await svcB.applyWorkerEvent(event(id, { state: 'failed', error: 'boom' }), { streamSeq: 9003 });
+    const log = await svcA.eventsAfter(id, 0);
+    expect(log.map((e) => e.state ?? e.stage)).toEqual(['queued', 'running', 'exporting', 'failed']);
+    const job = await svcB.get(id);
+    expect(job).toMatchObject({ state: 'failed', attempts: 1, progress: 0.4, stage: 'exporting' });
+  });
+
   it('SSE from any replica: a token from one gateway opens the stream on the other, events stored on either reach it, and Last-Event-ID resumes on the other gateway with nothing lost', async () => {
     const svcA = a.app.get(JobsService);
     const svcB = b.app.get(JobsService);

@@ -6,6 +6,7 @@ import { Deployments1764252000000 } from './1764252000000-deployments';
 import { UiSessions1764259200000 } from './1764259200000-ui-sessions';
 import { Ownership1764400000000 } from './1764400000000-ownership';
 import { PostgresDoublePrecision1764900000000 } from './1764900000000-postgres-double-precision';
+import { JobWorkerEvent1765100000000 } from './1765100000000-job-worker-event';
 
 /**
  * Every migration of the gateway database, in order. Each feature adds its own file
@@ -20,4 +21,5 @@ export const ALL_MIGRATIONS: (new () => unknown)[] = [
   UiSessions1764259200000,
   Ownership1764400000000,
   PostgresDoublePrecision1764900000000,
+  JobWorkerEvent1765100000000,
 ];
