@@ -16,6 +16,7 @@ import { type GatewayTestApp, startGatewayTestApp, uploadMultipart } from '@cvp/
 import { FIXTURES, type InferenceHarness, startInference } from '@cvp/inference/testing';
 import { platformSnapshot, startPackagerWorker } from '@cvp/packager/testing';
 import { startTrainerBridge, type TrainerBridgeTestApp } from '@cvp/trainer-bridge/testing';
+import { connect } from 'nats';
 import sharp from 'sharp';
 
 interface Job {
@@ -221,5 +222,23 @@ describe('artifacts through the JetStream Object Store: every service on its own
     // No service holds another's files: each wrote only under its own data dir.
     expect(filesUnder(path.join(dirs.bench, 'models'))).toEqual([]);
     expect(filesUnder(path.join(dirs.packager, 'benchmarks'))).toEqual([]);
+
+    // Deleting the package and the model takes their objects out of the bucket, and nothing else.
+    const packageId = String(pkg.result!.packageId);
+    const bucketKeys = async () => {
+      const nc = await connect({ servers: process.env.CVP_NATS_URL! });
+      try {
+        const os = await nc.jetstream().views.os(store.CVP_ARTIFACTS_BUCKET);
+        return (await os.list()).filter((i) => !i.deleted).map((i) => i.name);
+      } finally {
+        await nc.close();
+      }
+    };
+    const before = await bucketKeys();
+    const owned = (k: string) => k.startsWith(`models/${modelId}/`) || k.startsWith(`packages/${packageId}/`);
+    expect(before.filter(owned).length).toBeGreaterThanOrEqual(2);
+    expect((await api(`/packages/${packageId}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await api(`/models/${modelId}`, { method: 'DELETE' })).status).toBe(204);
+    expect(await bucketKeys()).toEqual(before.filter((k) => !owned(k)));
   }, 420_000);
 });

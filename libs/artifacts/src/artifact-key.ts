@@ -39,3 +39,11 @@ export function artifactKeyOf(dataDir: string, file: string): string {
   }
   return assertArtifactKey(rel.split(path.sep).join('/'));
 }
+
+/** A folder's key that removeTree accepts: two segments at least, so a bare `models` is refused. */
+export function assertArtifactTreeKey(prefix: string): string {
+  assertArtifactKey(prefix);
+  if (!prefix.includes('/'))
+    throw new InvalidArtifactKeyError(`a tree to remove needs two segments at least: ${prefix}`, prefix);
+  return prefix;
+}

@@ -40,6 +40,12 @@ export interface ArtifactStore {
   claim(key: string, owner: string): Promise<string>;
   /** Removes the key from the store (local mode: the file under the data dir). */
   remove(key: string): Promise<void>;
+  /**
+   * Removes everything under the folder `prefix` (`models/<id>`, two segments at least): each
+   * artifact, a tree published as `<prefix>.tar`, and the claims under it. What a deleted record
+   * owned, so the bucket does not keep it forever (local mode: the folder under the data dir).
+   */
+  removeTree(prefix: string): Promise<void>;
   close(): Promise<void>;
 }
 

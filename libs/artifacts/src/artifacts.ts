@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import type { Logger } from 'pino';
 import { artifactKeyOf, assertArtifactKey, resolveArtifactKey } from './artifact-key';
 import type { ArtifactLease, ArtifactStore } from './artifact-store';
 import { ArtifactNotFoundError } from './errors';
@@ -73,6 +74,19 @@ export class Artifacts {
     const key = artifactKeyOf(this.dataDir, file);
     await this.store.publish(key, file);
     return key;
+  }
+
+  /**
+   * Removes from the store what a deleted record owned under the folder `folderKey`
+   * (`models/<id>`). Called after the record's rows are gone, so a store that fails now only leaves
+   * orphaned objects behind: that is logged, not thrown (the delete itself succeeded).
+   */
+  async discardTree(folderKey: string, logger: Pick<Logger, 'warn'>): Promise<void> {
+    try {
+      await this.store.removeTree(folderKey);
+    } catch (e) {
+      logger.warn({ err: e, key: folderKey }, 'artifacts of a deleted record left in the store');
+    }
   }
 
   /**

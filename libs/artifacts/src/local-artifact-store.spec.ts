@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { withArtifact } from './artifact-store';
+import { Artifacts } from './artifacts';
 import { artifactsConfigSchema, createArtifactStore } from './config';
 import { ArtifactError, ArtifactNotFoundError, InvalidArtifactKeyError } from './errors';
 import { LocalArtifactStore } from './local-artifact-store';
@@ -38,6 +39,25 @@ describe('LocalArtifactStore (single host, today’s data-dir layout)', () => {
     expect(fs.readdirSync(path.join(dataDir, 'reports', 'r1'))).toEqual(['report.json']);
     await store.remove('reports/r1/report.json');
     expect(await store.stat('reports/r1/report.json')).toBeNull();
+  });
+
+  it('removes a folder under the data dir and nothing beside it; a store that fails to is logged by discardTree, not thrown', async () => {
+    const store = new LocalArtifactStore(dataDir);
+    for (const k of ['models/m1/v1/model.onnx', 'models/m10/v1/model.onnx']) {
+      fs.mkdirSync(path.dirname(path.join(dataDir, k)), { recursive: true });
+      fs.writeFileSync(path.join(dataDir, k), 'onnx');
+    }
+    await store.removeTree('models/m1');
+    expect(fs.readdirSync(path.join(dataDir, 'models'))).toEqual(['m10']);
+    await expect(store.removeTree('models')).rejects.toBeInstanceOf(InvalidArtifactKeyError);
+    await expect(store.removeTree('models/../..')).rejects.toBeInstanceOf(InvalidArtifactKeyError);
+
+    const failing = Object.assign(Object.create(store) as LocalArtifactStore, {
+      removeTree: () => Promise.reject(new ArtifactError('bucket unreachable', 'models/m10')),
+    });
+    const warned: unknown[] = [];
+    await new Artifacts(failing, dataDir).discardTree('models/m10', { warn: (o: unknown) => void warned.push(o) });
+    expect(warned).toEqual([expect.objectContaining({ key: 'models/m10' })]);
   });
 
   it('answers not-found and invalid keys with their own errors', async () => {

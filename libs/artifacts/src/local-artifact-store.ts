@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { assertArtifactKey, resolveArtifactKey } from './artifact-key';
+import { assertArtifactKey, assertArtifactTreeKey, resolveArtifactKey } from './artifact-key';
 import type { ArtifactInfo, ArtifactLease, ArtifactStore } from './artifact-store';
 import { ArtifactNotFoundError } from './errors';
 
@@ -51,6 +51,11 @@ export class LocalArtifactStore implements ArtifactStore {
 
   async remove(key: string): Promise<void> {
     await fs.promises.rm(resolveArtifactKey(this.dataDir, key), { force: true });
+  }
+
+  async removeTree(prefix: string): Promise<void> {
+    assertArtifactTreeKey(prefix);
+    await fs.promises.rm(resolveArtifactKey(this.dataDir, prefix), { recursive: true, force: true });
   }
 
   async close(): Promise<void> {

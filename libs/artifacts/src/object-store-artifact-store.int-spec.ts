@@ -247,6 +247,27 @@ describe('ObjectStoreArtifactStore against a real nats-server with JetStream', (
     await expect(a.store.claim('../v1', 'x')).rejects.toThrow();
   });
 
+  it('removes a folder: its artifacts, its tree tar and its claims, nothing beside it, and only folders of two segments', async () => {
+    const a = await host('a');
+    const b = await host('b');
+    const keys = {
+      gone: ['models/m1/v1/model.onnx', 'models/m1/v2/model.onnx', 'models/m1.tar'],
+      kept: ['models/m10/v1/model.onnx', 'models/m1x.tar', 'datasets/m1/data.tar'],
+    };
+    for (const k of [...keys.gone, ...keys.kept]) await a.store.publish(k, writeArtifact(a, k, randomBytes(1000)));
+    await a.store.claim('models/m1/v3', 'job-1');
+    await a.store.claim('models/m10/v2', 'job-2');
+    await b.store.removeTree('models/m1');
+    for (const k of keys.gone) expect(await a.store.stat(k)).toBeNull();
+    for (const k of keys.kept) expect(await a.store.stat(k)).not.toBeNull();
+    // The claim went with the folder (a new claimant wins it); the sibling's stays.
+    expect(await a.store.claim('models/m1/v3', 'job-3')).toBe('job-3');
+    expect(await a.store.claim('models/m10/v2', 'job-3')).toBe('job-2');
+    await b.store.removeTree('models/m1'); // again: nothing left to remove, no error
+    await expect(b.store.removeTree('models')).rejects.toThrow(/two segments/);
+    await expect(b.store.removeTree('models/../x')).rejects.toThrow();
+  });
+
   it('handles an empty file', async () => {
     const a = await host('a');
     const b = await host('b');

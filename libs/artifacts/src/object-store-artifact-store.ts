@@ -14,7 +14,7 @@ import {
   type ObjectStore,
   StorageType,
 } from 'nats';
-import { assertArtifactKey } from './artifact-key';
+import { assertArtifactKey, assertArtifactTreeKey } from './artifact-key';
 import type { ArtifactInfo, ArtifactLease, ArtifactStore } from './artifact-store';
 import { ContentCache } from './content-cache';
 import {
@@ -254,6 +254,24 @@ export class ObjectStoreArtifactStore implements ArtifactStore {
   }
 
   /** Releases the cache's lock; the NATS connection belongs to the caller. */
+  async removeTree(prefix: string): Promise<void> {
+    assertArtifactTreeKey(prefix);
+    const under = (k: string) => k.startsWith(`${prefix}/`) || k === `${prefix}.tar`;
+    const wait = <T>(p: Promise<T>, what: string) => withTimeout(p, this.opts.timeoutMs, what, prefix);
+    // The listing reads every object's metadata: one message each, bounded by the bucket's size.
+    for (const info of await wait(this.os.list(), `list bucket ${this.opts.bucket}`))
+      if (!info.deleted && under(info.name)) await wait(this.os.delete(info.name), `delete ${info.name}`);
+    const keys: string[] = [];
+    const it = await wait(this.claims.keys(), `list claims of ${this.opts.bucket}`);
+    await wait(
+      (async () => {
+        for await (const k of it) keys.push(k);
+      })(),
+      `list claims of ${this.opts.bucket}`,
+    );
+    for (const k of keys) if (under(k)) await wait(this.claims.purge(k), `purge claim ${k}`);
+  }
+
   /** A create-only write to the claims bucket: the server orders racing hosts, one wins. */
   async claim(key: string, owner: string): Promise<string> {
     assertArtifactKey(key);

@@ -10,7 +10,8 @@ import {
 } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Artifacts } from '@cvp/artifacts';
-import { InjectConfig } from '@cvp/platform';
+import { InjectConfig, InjectLogger } from '@cvp/platform';
+import type { Logger } from 'pino';
 import type { DatasetFormat } from '@cvp/contracts';
 import { Repository } from 'typeorm';
 import { type Page, pageOf, type PaginationQuery, skipTake } from '../common/pagination';
@@ -58,6 +59,7 @@ export class DatasetsService implements OnModuleInit {
     @InjectConfig() private readonly config: GatewayConfig,
     private readonly limits: UserLimitsService,
     private readonly artifacts: Artifacts,
+    @InjectLogger() private readonly logger: Logger,
   ) {
     this.root = path.resolve(config.CVP_DATA_DIR, 'datasets');
   }
@@ -195,7 +197,7 @@ export class DatasetsService implements OnModuleInit {
     return view(d);
   }
 
-  /** Its owner or an admin: the row, then its folder. */
+  /** Its owner or an admin: the row, then its folder, here and in the store. */
   async remove(id: string, who: Pick<AuthenticatedPrincipal, 'ownerId' | 'role'>): Promise<void> {
     const d = await this.datasets.findOne({ where: { id }, select: { id: true, ownerId: true } });
     if (!d) throw new NotFoundException(`dataset ${id} not found`);
@@ -203,6 +205,7 @@ export class DatasetsService implements OnModuleInit {
     const r = await this.datasets.delete({ id });
     if (!r.affected) throw new NotFoundException(`dataset ${id} not found`);
     await fs.rm(this.dir(id), { recursive: true, force: true });
+    await this.artifacts.discardTree(`datasets/${id}`, this.logger);
   }
 
   /** A data set as workers read it (cvp.registry.dataset.describe): the folder a trainer passes as `data`. */

@@ -2,7 +2,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { Artifacts } from '@cvp/artifacts';
-import { InjectConfig } from '@cvp/platform';
+import { InjectConfig, InjectLogger } from '@cvp/platform';
+import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config';
 
 /**
@@ -16,6 +17,7 @@ export class ModelFiles implements OnModuleInit {
   constructor(
     @InjectConfig() config: GatewayConfig,
     private readonly artifacts: Artifacts,
+    @InjectLogger() private readonly logger: Logger,
   ) {
     this.dataDir = path.resolve(config.CVP_DATA_DIR);
   }
@@ -90,9 +92,10 @@ export class ModelFiles implements OnModuleInit {
     await fs.rm(this.versionDir(modelId, version), { recursive: true, force: true });
   }
 
-  /** Removes a model's folder and every blob it held the last link to. */
+  /** Removes a model's folder, every blob it held the last link to, and its artifacts in the store. */
   async removeModel(modelId: string, blobShas: string[]): Promise<void> {
     await fs.rm(this.modelDir(modelId), { recursive: true, force: true });
+    await this.artifacts.discardTree(`models/${modelId}`, this.logger);
     for (const sha of new Set(blobShas)) await this.collectBlob(sha);
   }
 

@@ -5,7 +5,8 @@ import { InjectRepository } from '@nestjs/typeorm';
 import type { PackageJobResult } from '@cvp/contracts';
 import { OnJobSucceeded, type SucceededJob } from '@cvp/jobs';
 import { ArtifactTimeoutError, Artifacts, assertArtifactKey } from '@cvp/artifacts';
-import { InjectConfig } from '@cvp/platform';
+import { InjectConfig, InjectLogger } from '@cvp/platform';
+import type { Logger } from 'pino';
 import type { Repository } from 'typeorm';
 import { PackageEntity } from './package.entity';
 import type { PackageView } from './packages.dto';
@@ -62,6 +63,7 @@ export class PackagesService {
     @InjectRepository(PackageEntity) private readonly repo: Repository<PackageEntity>,
     @InjectConfig() config: { CVP_DATA_DIR: string },
     private readonly artifacts: Artifacts,
+    @InjectLogger() private readonly logger: Logger,
   ) {
     this.dataDir = path.resolve(config.CVP_DATA_DIR);
   }
@@ -122,7 +124,7 @@ export class PackagesService {
     return toView(row);
   }
 
-  /** Deletes a package (its owner or an admin): the row, then its folder under packages/. */
+  /** Deletes a package (its owner or an admin): the row, then its folder under packages/ and in the store. */
   async remove(id: string, who: Pick<AuthenticatedPrincipal, 'ownerId' | 'role'>): Promise<void> {
     const row = await this.repo.findOne({ where: { id } });
     if (!row) throw new NotFoundException(`package ${id} not found`);
@@ -132,6 +134,7 @@ export class PackagesService {
     // Only a folder of its own under packages/ goes (never the packages root or anything outside it).
     if (isInside(path.join(this.dataDir, 'packages'), dir) && dir !== path.join(this.dataDir, 'packages'))
       await fs.rm(dir, { recursive: true, force: true });
+    await this.artifacts.discardTree(`packages/${id}`, this.logger);
   }
 
   /** The tarball of a package, checked to still be there (a deleted file is 404, never a 500). */
