@@ -674,6 +674,12 @@ async function main() {
           attempts: evs.filter((e) => JSON.parse(e.payload).state === 'running').length,
         });
       }
+      // How long job events stopped after the gateway kill: the first any gateway stored afterwards
+      // (an event the dead gateway held blocks the shared event consumer until its ack wait passes).
+      const next = (
+        await db.query('SELECT min(at) AS at FROM job_events WHERE at > $1', [new Date(gwKilledAt).toISOString()])
+      ).rows[0]?.at;
+      if (next) recover.firstJobEventAfterGatewayKillMs = Date.parse(next) - gwKilledAt;
     } finally {
       await db.end();
     }
