@@ -104,6 +104,22 @@ describe('deployments and the inference proxy (gateway + data plane, real NATS)'
     expect(list.map((d: { id: string }) => d.id)).toEqual([dep.id]);
   });
 
+  it('a data plane that starts after the gateway with an empty data dir (a rescheduled pod) asks for the active deployments and serves them', async () => {
+    const late = await startInference({ CVP_INFER_WORKERS: '1' });
+    try {
+      let status = 0;
+      for (const until = Date.now() + 30_000; status !== 200 && Date.now() < until;) {
+        status = (await fetch(`${late.url}/v2/models/${detModel}/ready`)).status;
+        if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(status).toBe(200);
+      const res = await fetch(`${late.url}/v2/models/${detModel}/detect?conf=0.05`, { method: 'POST', body: png });
+      expect(res.status).toBe(200);
+    } finally {
+      await late.close();
+    }
+  });
+
   it("passes the data plane's 429 + Retry-After through at once, and 4xx for bad images", async () => {
     // One worker and no queue on the data plane: concurrent large images overflow it.
     const big = new Uint8Array(

@@ -44,3 +44,12 @@ export const deploymentStatusSchema = message({
 });
 export type DeploymentStatus = z.infer<typeof deploymentStatusSchema>;
 export const DeploymentStatusContract = contract<DeploymentStatus>('deployment.status', deploymentStatusSchema);
+
+/**
+ * On `cvp.deployments.resync` (core NATS, the gateways' queue group): a data-plane replica started
+ * and may have missed events (a rescheduled pod starts with an empty data dir); a gateway answers by
+ * re-announcing every active deployment on `cvp.deployments.changed` (deploy is idempotent there).
+ */
+export const deploymentResyncSchema = message({ replica: z.string().min(1).max(200) });
+export type DeploymentResync = z.infer<typeof deploymentResyncSchema>;
+export const DeploymentResyncContract = contract<DeploymentResync>('deployment.resync', deploymentResyncSchema);

@@ -28,6 +28,8 @@ export const Subjects = {
 
   deploymentChanged: 'cvp.deployments.changed',
   deploymentStatus: 'cvp.deployments.status',
+  /** A data-plane replica that started asks for the active deployments (one gateway re-announces them). */
+  deploymentResync: 'cvp.deployments.resync',
   /** Request-reply answered by one data-plane replica: a CPU profile of its process for a while. */
   inferenceCpuProfile: 'cvp.inference.profile.cpu',
 } as const;

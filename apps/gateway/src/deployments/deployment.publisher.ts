@@ -1,6 +1,7 @@
 import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import {
   DeploymentChangedContract,
+  DeploymentResyncContract,
   type DeploymentStatus,
   DeploymentStatusContract,
   type EngineConfig,
@@ -11,11 +12,16 @@ import { InjectLogger, MessageBus } from '@cvp/platform';
 import type { Logger } from 'pino';
 
 export type StatusHandler = (s: DeploymentStatus) => Promise<void>;
+export type ResyncHandler = (replica: string) => Promise<void>;
 
-/** NATS edge of the deployments module: publishes cvp.deployments.changed, consumes cvp.deployments.status. */
+/**
+ * NATS edge of the deployments module: publishes cvp.deployments.changed, consumes
+ * cvp.deployments.status and (one gateway of the queue group) cvp.deployments.resync.
+ */
 @Injectable()
 export class DeploymentPublisher implements OnApplicationBootstrap {
   private handler?: StatusHandler;
+  private resyncHandler?: ResyncHandler;
 
   constructor(
     private readonly bus: MessageBus,
@@ -26,10 +32,22 @@ export class DeploymentPublisher implements OnApplicationBootstrap {
     this.handler = h;
   }
 
+  onResync(h: ResyncHandler): void {
+    this.resyncHandler = h;
+  }
+
   onApplicationBootstrap(): void {
     this.bus.subscribe(DeploymentStatusContract, Subjects.deploymentStatus, async (s) => {
       await this.handler?.(s);
     });
+    this.bus.subscribe(
+      DeploymentResyncContract,
+      Subjects.deploymentResync,
+      async (r) => {
+        await this.resyncHandler?.(r.replica);
+      },
+      { queue: 'gateway' },
+    );
   }
 
   deploy(

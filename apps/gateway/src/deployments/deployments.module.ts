@@ -27,10 +27,16 @@ export class DeploymentsModule implements OnApplicationBootstrap {
 
   async onApplicationBootstrap(): Promise<void> {
     this.publisher.onStatus((s) => this.deployments.applyStatus(s.deploymentId, s.state, s.error));
-    // A data plane that was down when an event went out catches up (deploy is idempotent there).
+    // A data plane that was down when an event went out catches up (deploy is idempotent there):
+    // at this gateway's start, and whenever a replica says it started (it may have come back empty).
+    this.publisher.onResync((replica) => this.reannounce({ replica }));
+    await this.reannounce({ reason: 'gateway start' });
+  }
+
+  private async reannounce(context: Record<string, string>): Promise<void> {
     const n = await this.deployments
       .reannounce()
-      .catch((e) => (this.log.warn({ err: e }, 'could not re-announce deployments'), 0));
-    if (n) this.log.info({ count: n }, 'active deployments re-announced');
+      .catch((e) => (this.log.warn({ err: e, ...context }, 'could not re-announce deployments'), 0));
+    if (n) this.log.info({ count: n, ...context }, 'active deployments re-announced');
   }
 }

@@ -1,12 +1,20 @@
 import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
-import { DeploymentChangedContract, DeploymentStatusContract, Subjects } from '@cvp/contracts';
+import { hostname } from 'node:os';
+import {
+  DeploymentChangedContract,
+  DeploymentResyncContract,
+  DeploymentStatusContract,
+  Subjects,
+} from '@cvp/contracts';
 import { InjectLogger, MessageBus } from '@cvp/platform';
 import type { Logger } from 'pino';
 import { ModelRepository } from '../repository/model-repository.service';
 
 /**
  * NATS edge of the repository: applies cvp.deployments.changed (every replica sees every event:
- * no queue group) and reports each deployment's state on cvp.deployments.status.
+ * no queue group), reports each deployment's state on cvp.deployments.status, and at start asks a
+ * gateway to re-announce the active deployments (cvp.deployments.resync): a replica that was down,
+ * or rescheduled with an empty data dir, would otherwise wait for the next gateway start.
  */
 @Injectable()
 export class DeploymentEventsListener implements OnApplicationBootstrap {
@@ -30,5 +38,13 @@ export class DeploymentEventsListener implements OnApplicationBootstrap {
       void this.repository.apply(ev);
     });
     void this.repository.restore();
+    try {
+      this.bus.publish(DeploymentResyncContract, Subjects.deploymentResync, {
+        replica: `${hostname()}:${process.pid}`,
+      });
+    } catch (e) {
+      // No gateway hears it now: the gateways re-announce at their own start.
+      this.log.warn({ err: e }, 'could not ask for the active deployments');
+    }
   }
 }
