@@ -236,6 +236,30 @@ describe('KServe v2 HTTP (ort-node engine, fixture models)', () => {
   });
 
   it('refuses bodies over the cap with 413 and unknown routes with 404', async () => {
+    // Over the 64 MB default, declared and chunked: a client still sending reads the 413, never a reset.
+    const big = Buffer.alloc(65 * 1024 * 1024, 1);
+    async function* chunks() {
+      for (let at = 0; at < big.length; at += 1 << 20) yield big.subarray(at, at + (1 << 20));
+    }
+    const outcomes: string[] = [];
+    for (let i = 0; i < 4; i++)
+      for (const chunked of [false, true]) {
+        try {
+          const r = await fetch(`${h.url}/v2/models/multi/infer`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': '2' },
+            body: chunked ? (chunks() as unknown as BodyInit) : big,
+            duplex: 'half',
+          } as RequestInit);
+          const problem = (await r.json()) as { status?: number };
+          outcomes.push(`${r.status} ${problem.status}`);
+        } catch (e) {
+          outcomes.push(
+            `${chunked ? 'chunked' : 'declared'}: ${(e as { cause?: { code?: string } }).cause?.code ?? e}`,
+          );
+        }
+      }
+    expect(outcomes).toEqual(Array(8).fill('413 413'));
     expect((await fetch(`${h.url}/v2/nothing`)).status).toBe(404);
     expect((await fetch(`${h.url}/v2/models/multi/infer`)).status).toBe(405);
   });

@@ -10,3 +10,4 @@ export * from './metrics';
 export * from './metrics.controller';
 export * from './platform.module';
 export * from './problem.filter';
+export * from './refused-body';

@@ -1,3 +1,5 @@
+import http from 'node:http';
+import { REFUSED_BODY_LINGER_MS } from '@cvp/platform';
 import { buildOnnx } from '../testing/onnx-builder';
 import { type GatewayTestApp, startGatewayTestApp } from '../testing/gateway-test-app';
 import {
@@ -114,6 +116,73 @@ describe('hostile model and data-set uploads (e2e)', () => {
     const big = Buffer.concat([onnx, Buffer.alloc(9 * 1024 * 1024)]);
     await refuses('models', { format: 'onnx', task: 'classify' }, { name: 'big.onnx', data: big }, 413);
   });
+  it('a client still sending past the cap reads the 413, never a reset (declared length and chunked, 8 times each)', async () => {
+    const head = Buffer.from(
+      '--x\r\nContent-Disposition: form-data; name="format"\r\n\r\nonnx\r\n' +
+        '--x\r\nContent-Disposition: form-data; name="task"\r\n\r\nclassify\r\n' +
+        '--x\r\nContent-Disposition: form-data; name="file"; filename="big.onnx"\r\n\r\n',
+    );
+    const body = Buffer.concat([head, Buffer.alloc(64 * 1024 * 1024, 1), Buffer.from('\r\n--x--\r\n')]);
+    async function* chunks() {
+      for (let at = 0; at < body.length; at += 1 << 20) yield body.subarray(at, at + (1 << 20));
+    }
+    const outcomes: string[] = [];
+    for (let i = 0; i < 8; i++)
+      for (const chunked of [false, true]) {
+        try {
+          const r = await fetch(`${gw.api}/models`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'multipart/form-data; boundary=x' },
+            body: chunked ? (chunks() as unknown as BodyInit) : body,
+            duplex: 'half',
+          } as RequestInit);
+          await r.text();
+          outcomes.push(String(r.status));
+        } catch (e) {
+          outcomes.push(
+            `${chunked ? 'chunked' : 'declared'}: ${(e as { cause?: { code?: string } }).cause?.code ?? e}`,
+          );
+        }
+      }
+    expect(outcomes).toEqual(Array(16).fill('413'));
+  });
+  it('a client that trickles a refused body is cut off once the linger bound passes', async () => {
+    const u = new URL(`${gw.api}/models`);
+    const started = Date.now();
+    let status = 0;
+    const closedAfterMs = await new Promise<number>((resolve, reject) => {
+      const req = http.request({
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname,
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'multipart/form-data; boundary=x',
+          'content-length': String(2 * 1024 ** 3),
+        },
+      });
+      const trickle = setInterval(() => req.write(Buffer.alloc(1024)), 100);
+      const giveUp = setTimeout(() => {
+        clearInterval(trickle);
+        req.destroy();
+        reject(new Error('the connection was still open after 30 s'));
+      }, 30_000);
+      req.on('response', (res) => {
+        status = res.statusCode ?? 0;
+        res.resume();
+      });
+      req.on('error', () => undefined); // the server closes while we still send
+      req.on('close', () => {
+        clearInterval(trickle);
+        clearTimeout(giveUp);
+        resolve(Date.now() - started);
+      });
+    });
+    expect(status).toBe(413);
+    expect(closedAfterMs).toBeGreaterThanOrEqual(REFUSED_BODY_LINGER_MS - 500);
+    expect(closedAfterMs).toBeLessThan(REFUSED_BODY_LINGER_MS + 15_000);
+  }, 40_000);
   it('bad form fields -> 400 and the staged file is removed', async () => {
     await refuses('models', { format: 'keras', task: 'classify' }, { name: 'm.onnx', data: onnx }, 400);
     await refuses('models', { format: 'onnx', task: 'classify' }, undefined, 400, /file/);

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PROBLEM_CONTENT_TYPE } from '@cvp/contracts';
-import { currentCorrelationId, problem } from '@cvp/platform';
+import { currentCorrelationId, drainRefusedBody, problem } from '@cvp/platform';
 import { copyBytes, type SharedBufferPool, type SharedSlot } from '../buffers/shared-buffer-pool';
 
 export class HttpError extends Error {
@@ -36,13 +36,16 @@ export interface ReadBody {
 /**
  * Reads the whole body into one buffer that belongs to this request alone (never a slice of the
  * socket's or Buffer's shared pools, so it may be handed to another thread). Refuses (413) beyond
- * maxBytes: from Content-Length before reading, else as it streams; 408 past the time bound.
+ * maxBytes: from Content-Length before reading, else as it streams; 408 past the time bound. A
+ * refused body is discarded for a bounded time, then the connection closes (drainRefusedBody).
  */
 export function readBody(req: IncomingMessage, o: ReadBodyOptions): Promise<ReadBody> {
   const declared = Number(req.headers['content-length']);
   const known = req.headers['content-length'] !== undefined && Number.isSafeInteger(declared) && declared >= 0;
-  if (known && declared > o.maxBytes)
+  if (known && declared > o.maxBytes) {
+    drainRefusedBody(req);
     return Promise.reject(new HttpError(413, `body of ${declared} bytes exceeds the ${o.maxBytes}-byte limit`));
+  }
   const pad = o.alignAt === undefined ? 0 : (8 - (o.alignAt % 8)) % 8;
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -64,7 +67,7 @@ export function readBody(req: IncomingMessage, o: ReadBodyOptions): Promise<Read
       req.off('error', onError);
       if (err) {
         if (slot) o.pool!.give(slot);
-        req.resume(); // discard the rest; the answer goes out and the connection stays usable
+        drainRefusedBody(req); // the answer goes out; the connection stays usable if the rest comes soon
         reject(err);
       } else resolve({ body: body!, slot });
     };

@@ -11,6 +11,7 @@ import type { Request, Response } from 'express';
 import multer from 'multer';
 import { promises as fs } from 'node:fs';
 import { catchError, from, mergeMap, type Observable, switchMap } from 'rxjs';
+import { drainRefusedBody } from '@cvp/platform';
 import { HashingTempStorage, type StagedUpload } from './hashing-storage';
 import type { UploadAdmission } from './upload-admission';
 
@@ -35,17 +36,18 @@ export function stagedUpload(req: UploadRequest): StagedUpload | undefined {
 
 /**
  * Streams one multipart file to a temp path (hash while streaming). A Content-Length above the cap
- * is answered 413 before a byte of the body is read (and the connection closed, so a client
- * sending 2 GB stops early); a chunked body is cut at the cap by the stream limit. Subclasses
- * supply their limits (they differ for models and data sets).
+ * is answered 413 before a byte of the body is read; a chunked body is cut at the cap by the stream
+ * limit. Either way the rest of the body is discarded for a bounded time, then the connection closes
+ * (drainRefusedBody: the client reads the 413 instead of a reset, and a client sending 2 GB cannot
+ * hold the connection). Subclasses supply their limits (they differ for models and data sets).
  */
 @Injectable()
 export abstract class SingleFileUploadInterceptor implements NestInterceptor {
   protected abstract limits(): UploadLimits;
   /**
    * A check that needs the caller (per-user limits), run after the guard and before a byte of the
-   * body is read; `declaredBytes` is the Content-Length when there is one. A refusal closes the
-   * connection, so a client does not keep sending a body nobody reads.
+   * body is read; `declaredBytes` is the Content-Length when there is one. A refusal discards the
+   * body for a bounded time, then closes the connection, as a 413 does.
    */
   protected admit?(req: UploadRequest, declaredBytes: number | undefined): Promise<void>;
 
@@ -56,7 +58,7 @@ export abstract class SingleFileUploadInterceptor implements NestInterceptor {
     const l = this.limits();
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > l.maxFileBytes + MULTIPART_OVERHEAD) {
-      res.setHeader('Connection', 'close');
+      drainRefusedBody(req);
       throw new PayloadTooLargeException(`upload of ${declared} bytes exceeds the limit of ${l.maxFileBytes} bytes`);
     }
     if (!String(req.headers['content-type'] ?? '').startsWith('multipart/form-data')) {
@@ -64,7 +66,7 @@ export abstract class SingleFileUploadInterceptor implements NestInterceptor {
     }
     const admitted = this.admit
       ? this.admit(req, Number.isFinite(declared) ? declared : undefined).catch((e: unknown) => {
-          res.setHeader('Connection', 'close');
+          drainRefusedBody(req);
           throw e;
         })
       : Promise.resolve();
@@ -82,7 +84,7 @@ export abstract class SingleFileUploadInterceptor implements NestInterceptor {
         if (!err) return resolve();
         const code = (err as { code?: string }).code;
         if (code === 'LIMIT_FILE_SIZE') {
-          res.setHeader('Connection', 'close');
+          drainRefusedBody(req);
           return reject(new PayloadTooLargeException(`file exceeds the limit of ${l.maxFileBytes} bytes`));
         }
         if (typeof code === 'string' && code.startsWith('LIMIT_'))
