@@ -227,6 +227,41 @@ describe('JobWorkerModule against real NATS JetStream (the test plays the gatewa
     expect(calls.filter((c) => c.jobId === jobId).map((c) => c.attempt)).toEqual([2]);
   });
 
+  it('retries soon after it could not report (JetStream refused the event; failure injected at the bus), not after the ack wait', async () => {
+    behaviours.set('report-fails', async () => ({}));
+    const workerBus = worker.get(MessageBus);
+    const publish = workerBus.publishDurable.bind(workerBus);
+    let refusedAt = 0;
+    const spy = jest.spyOn(workerBus, 'publishDurable').mockImplementation(async (c, subject, payload, msgID) => {
+      if (
+        !refusedAt &&
+        (payload as { jobId?: string; state?: string }).state === 'running' &&
+        subject.includes(jobId)
+      ) {
+        refusedAt = Date.now();
+        throw new Error('503'); // what the client reports while a stream has no leader
+      }
+      return publish(c, subject, payload as never, msgID);
+    });
+    const jobId = randomUUID();
+    try {
+      states.set(jobId, 'queued');
+      await bus.publishDurable(
+        JobDispatchContract,
+        Subjects.jobDispatch('package'),
+        { jobId, type: 'package', ownerId: 'u1', input: { modelId: 'report-fails', engine: 'native' } },
+        jobId,
+      );
+      const ev = await eventsOf(jobId);
+      expect(ev.map((e) => e.state ?? e.stage)).toEqual(['running', 'succeeded']);
+      expect(ev[0]).toMatchObject({ attempt: 2 });
+      // Redelivered after the first backoff (100 ms here), not after the 1.5 s ack wait it used to wait out.
+      expect(Date.parse(ev[0].at) - refusedAt).toBeLessThan(1400);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('dead-letters a job that keeps failing and fails it with the reason; permanent and input errors fail at once', async () => {
     behaviours.set('poison', async (ctx) => {
       throw new Error(`poison ${ctx.attempt}`);
