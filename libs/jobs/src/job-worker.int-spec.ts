@@ -113,8 +113,7 @@ describe('JobWorkerModule against real NATS JetStream (the test plays the gatewa
   });
 
   /** state null: the gateway does not know the job (set before publishing, or the worker may ask first). */
-  const dispatch = async (modelId: string, state: JobState | null = 'queued') => {
-    const jobId = randomUUID();
+  const dispatch = async (modelId: string, state: JobState | null = 'queued', jobId: string = randomUUID()) => {
     if (state) states.set(jobId, state);
     await bus.publishDurable(
       JobDispatchContract,
@@ -215,13 +214,7 @@ describe('JobWorkerModule against real NATS JetStream (the test plays the gatewa
     behaviours.set('late-gateway', async () => ({}));
     const jobId = randomUUID();
     ignoreStatusOnce.add(jobId);
-    states.set(jobId, 'queued');
-    await bus.publishDurable(
-      JobDispatchContract,
-      Subjects.jobDispatch('package'),
-      { jobId, type: 'package', ownerId: 'u1', input: { modelId: 'late-gateway', engine: 'native' } },
-      jobId,
-    );
+    await dispatch('late-gateway', 'queued', jobId);
     const ev = await eventsOf(jobId);
     expect(ev.at(-1)).toMatchObject({ state: 'succeeded' });
     expect(calls.filter((c) => c.jobId === jobId).map((c) => c.attempt)).toEqual([2]);
@@ -245,13 +238,7 @@ describe('JobWorkerModule against real NATS JetStream (the test plays the gatewa
     });
     const jobId = randomUUID();
     try {
-      states.set(jobId, 'queued');
-      await bus.publishDurable(
-        JobDispatchContract,
-        Subjects.jobDispatch('package'),
-        { jobId, type: 'package', ownerId: 'u1', input: { modelId: 'report-fails', engine: 'native' } },
-        jobId,
-      );
+      await dispatch('report-fails', 'queued', jobId);
       const ev = await eventsOf(jobId);
       expect(ev.map((e) => e.state ?? e.stage)).toEqual(['running', 'succeeded']);
       expect(ev[0]).toMatchObject({ attempt: 2 });

@@ -110,6 +110,17 @@ describe('job state changes with two gateways on one PostgreSQL database', () =>
   const event = (jobId: string, e: Partial<JobEvent>): JobEvent =>
     ({ schemaVersion: 1, jobId, seq: 0, at: new Date().toISOString(), ...e }) as JobEvent;
 
+  /** A convert job created through gateway A by an engineer (its model does not exist: no worker runs it). */
+  const createJobOnA = async (modelId: string) => {
+    const token = await a.login('engineer');
+    const created = await fetch(`${a.api}/jobs/convert`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ modelId }),
+    });
+    return { id: ((await created.json()) as { id: string }).id, token };
+  };
+
   it('racing worker events and cancels on both gateways: every job ends in exactly one terminal state, its event log stays gapless', async () => {
     const svcA = a.app.get(JobsService);
     const svcB = b.app.get(JobsService);
@@ -181,13 +192,7 @@ describe('job state changes with two gateways on one PostgreSQL database', () =>
   it('a worker event redelivered to the other gateway (the one that applied it died before its ack) is applied once; an older one changes nothing', async () => {
     const svcA = a.app.get(JobsService);
     const svcB = b.app.get(JobsService);
-    const token = await a.login('engineer');
-    const created = await fetch(`${a.api}/jobs/convert`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ modelId: 'missing-model-redelivered' }),
-    });
-    const id = ((await created.json()) as { id: string }).id;
+    const { id } = await createJobOnA('missing-model-redelivered');
     const running = event(id, { state: 'running', attempt: 1 });
     const progress = event(id, { progress: 0.4, stage: 'exporting' });
     await svcA.applyWorkerEvent(running, { streamSeq: 9001 });
@@ -207,13 +212,7 @@ describe('job state changes with two gateways on one PostgreSQL database', () =>
   it('SSE from any replica: a token from one gateway opens the stream on the other, events stored on either reach it, and Last-Event-ID resumes on the other gateway with nothing lost', async () => {
     const svcA = a.app.get(JobsService);
     const svcB = b.app.get(JobsService);
-    const token = await a.login('engineer');
-    const created = await fetch(`${a.api}/jobs/convert`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ modelId: 'missing-model-sse' }),
-    });
-    const id = ((await created.json()) as { id: string }).id;
+    const { id, token } = await createJobOnA('missing-model-sse');
     const t = (await (
       await fetch(`${a.api}/jobs/${id}/events/token`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })
     ).json()) as { streamToken: string; url: string };

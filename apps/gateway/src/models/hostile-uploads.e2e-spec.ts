@@ -1,4 +1,3 @@
-import http from 'node:http';
 import { REFUSED_BODY_LINGER_MS } from '@cvp/platform';
 import { buildOnnx } from '../testing/onnx-builder';
 import { type GatewayTestApp, startGatewayTestApp } from '../testing/gateway-test-app';
@@ -6,6 +5,7 @@ import {
   announceHugeUpload,
   expectFilesSettle,
   filesUnder,
+  openHugeUpload,
   png,
   pngBomb,
   uploadMultipart,
@@ -147,21 +147,10 @@ describe('hostile model and data-set uploads (e2e)', () => {
     expect(outcomes).toEqual(Array(16).fill('413'));
   });
   it('a client that trickles a refused body is cut off once the linger bound passes', async () => {
-    const u = new URL(`${gw.api}/models`);
     const started = Date.now();
     let status = 0;
     const closedAfterMs = await new Promise<number>((resolve, reject) => {
-      const req = http.request({
-        host: u.hostname,
-        port: u.port,
-        path: u.pathname,
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${token}`,
-          'content-type': 'multipart/form-data; boundary=x',
-          'content-length': String(2 * 1024 ** 3),
-        },
-      });
+      const req = openHugeUpload(`${gw.api}/models`, token, 2 * 1024 ** 3);
       const trickle = setInterval(() => req.write(Buffer.alloc(1024)), 100);
       const giveUp = setTimeout(() => {
         clearInterval(trickle);

@@ -50,26 +50,31 @@ export async function uploadMultipart(
   return { status: r.status, body, contentType: r.headers.get('content-type') ?? '' };
 }
 
+/** A multipart upload request announcing `declaredBytes`; the caller writes (or does not write) the body. */
+export function openHugeUpload(url: string, token: string, declaredBytes: number): http.ClientRequest {
+  const u = new URL(url);
+  return http.request({
+    host: u.hostname,
+    port: u.port,
+    path: u.pathname,
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${token}`,
+      'content-type': 'multipart/form-data; boundary=x',
+      'content-length': String(declaredBytes),
+    },
+  });
+}
+
 /** Sends headers announcing `declaredBytes` and only a few bytes; resolves with the status the server answers. */
 export function announceHugeUpload(
   url: string,
   token: string,
   declaredBytes: number,
 ): Promise<{ status: number; ms: number }> {
-  const u = new URL(url);
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const req = http.request({
-      host: u.hostname,
-      port: u.port,
-      path: u.pathname,
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${token}`,
-        'content-type': 'multipart/form-data; boundary=x',
-        'content-length': String(declaredBytes),
-      },
-    });
+    const req = openHugeUpload(url, token, declaredBytes);
     const timer = setTimeout(() => {
       req.destroy();
       reject(new Error('no answer within 10 s to a 2 GB Content-Length'));
