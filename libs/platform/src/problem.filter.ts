@@ -31,25 +31,16 @@ const UNAVAILABLE_DB_MESSAGES =
   /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/;
 
 /**
- * What is down when an error means "a backing service is down or restarting right now" (clients
- * should retry: 503 with Retry-After, never 500): "the database" when the error says so (a
- * database code or message, or a driver error under an ORM's), else "a backing service" with the
- * socket error's code; null for any other error.
+ * True for errors that mean "a backing service (the database) is down or restarting right now",
+ * which clients should retry: answered 503 with Retry-After, never 500.
  */
-export function unavailableDependency(e: unknown): string | null {
-  const err = e as { code?: unknown; message?: unknown; driverError?: unknown } | null;
-  if (!err || typeof err !== 'object') return null;
-  const code = typeof err.code === 'string' ? err.code : '';
-  if (UNAVAILABLE_DB_CODES.test(code)) return 'the database';
-  if (typeof err.message === 'string' && UNAVAILABLE_DB_MESSAGES.test(err.message)) return 'the database';
-  if (err.driverError !== undefined && err.driverError !== e && unavailableDependency(err.driverError))
-    return 'the database';
-  return UNREACHABLE_CODES.has(code) ? `a backing service (${code})` : null;
-}
-
-/** True for errors that mean a backing service is down or restarting right now (see unavailableDependency). */
 export function isDependencyUnavailable(e: unknown): boolean {
-  return unavailableDependency(e) !== null;
+  const err = e as { code?: unknown; message?: unknown; driverError?: unknown } | null;
+  if (!err || typeof err !== 'object') return false;
+  const code = typeof err.code === 'string' ? err.code : '';
+  if (UNREACHABLE_CODES.has(code) || UNAVAILABLE_DB_CODES.test(code)) return true;
+  if (typeof err.message === 'string' && UNAVAILABLE_DB_MESSAGES.test(err.message)) return true;
+  return err.driverError !== undefined && err.driverError !== e && isDependencyUnavailable(err.driverError);
 }
 
 /** Seconds a client is asked to wait before retrying a request that met an unavailable dependency. */
@@ -123,8 +114,8 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     if (typeof status === 'number' && status >= 400 && status < 500) {
       return problem(status, (exception as Error).message);
     }
-    const down = unavailableDependency(exception);
-    if (down) return problem(503, `${down} is unavailable right now; retry shortly`);
+    if (isDependencyUnavailable(exception))
+      return problem(503, 'a backing service (the database) is unavailable right now; retry shortly');
     return problem(500, 'internal error; the correlation id identifies it in the logs');
   }
 }
