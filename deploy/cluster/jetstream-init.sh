@@ -11,6 +11,9 @@
 #   CVP_ARTIFACTS_BUCKET     the artifact object bucket (default cvp-artifacts)
 set -eu
 export NATS_URL="${NATS_URL:-nats://nats:4222}"
+# Raising a stream to R3 waits for its new replicas to catch up; on a busy host that can pass the
+# CLI's 5 s default for a response.
+export NATS_TIMEOUT="${NATS_TIMEOUT:-30s}"
 replicas=3
 dir="${CVP_JS_CONFIG_DIR:-$(dirname "$0")/jetstream}"
 leases="${CVP_GPU_LEASE_BUCKET:-CVP_GPU_LEASES}"
