@@ -86,13 +86,17 @@ class DuplicateEcho {
 }
 
 /** `nats: false` for starts that are meant to fail: a context that failed to start cannot be closed. */
-async function startGatewayHalf(providers: (typeof TestFeature | typeof DuplicateEcho)[], nats = true) {
+async function startGatewayHalf(
+  providers: (typeof TestFeature | typeof DuplicateEcho)[],
+  nats = true,
+  eventAckWaitMs = 2000,
+) {
   const config = baseConfigSchema.parse({ CVP_NATS_URL: process.env.CVP_NATS_URL });
   const logger = createLogger('queue-test', 'silent');
   @Module({
     imports: [
       PlatformModule.forRoot({ serviceName: 'queue-test', config, logger, nats }),
-      JobQueueModule.forRoot({ responderQueue: 'queue-test', eventAckWaitMs: 2000 }),
+      JobQueueModule.forRoot({ responderQueue: 'queue-test', eventAckWaitMs }),
     ],
     providers,
   })
@@ -196,13 +200,18 @@ describe('JobQueueModule against a real nats-server (the gateway half of jobs)',
     const queue = app.get(JobQueue);
     const jobId = randomUUID();
     const applied: JobEvent[] = [];
+    const streamSeqs = new Set<number>();
     let failOnce = true;
-    await queue.consumeEvents(async (e) => {
+    await queue.consumeEvents(async (e, delivery) => {
       if (e.jobId !== jobId) return; // events of other suites on this nats-server
       if (e.seq === 2 && failOnce) {
         failOnce = false;
         throw new Error('database busy');
       }
+      // Delivery is at least once (a copy held past the ack wait on a stalled host comes again):
+      // an applier keeps what it applied by stream sequence, as the gateway's does.
+      if (streamSeqs.has(delivery.streamSeq)) return;
+      streamSeqs.add(delivery.streamSeq);
       applied.push(e);
     });
     await expect(queue.consumeEvents(async () => undefined)).rejects.toThrow(/consumed already/);
@@ -257,7 +266,7 @@ const convertResult = {
  * Worker events go through one consumer shared by every gateway, one event in flight at a time (a
  * job's events keep their order), so a claimed event holds up every job's until it is acked.
  */
-describe('the shared worker-event consumer when a gateway is slow or dies (real nats-server, ack wait 2 s)', () => {
+describe('the shared worker-event consumer when a gateway is slow or dies (real nats-server, ack wait 3 s)', () => {
   const apps: INestApplicationContext[] = [];
   let bus: MessageBus;
 
@@ -282,19 +291,20 @@ describe('the shared worker-event consumer when a gateway is slow or dies (real 
     const jobId = randomUUID();
     const applied: { gateway: string; seq: number; streamSeq: number; doneAt: number }[] = [];
     for (const gateway of ['A', 'B']) {
-      const app = await startGatewayHalf([]);
+      const app = await startGatewayHalf([], true, 3000);
       apps.push(app);
       await app.get(JobQueue).consumeEvents(async (e, delivery) => {
         if (e.jobId !== jobId) return;
-        if (e.seq === 1) await sleep(5000); // 2.5 ack waits: a database restarting under the apply
+        if (e.seq === 1) await sleep(7500); // 2.5 ack waits: a database restarting under the apply
         applied.push({ gateway, seq: e.seq, streamSeq: delivery.streamSeq, doneAt: Date.now() });
       });
     }
     const publish = publisher(jobId);
     await publish(1, { state: 'running', attempt: 1 });
     await publish(2, { progress: 0.5 });
-    for (let i = 0; i < 200 && applied.length < 2; i++) await sleep(50);
-    await sleep(2500); // a redelivery of the first, had the claim lapsed, would land by now
+    for (let i = 0; i < 300 && applied.length < 2; i++) await sleep(50);
+    // Had the claim lapsed, a copy of the first (redelivered at 3 s, applied 7.5 s later) lands by now.
+    await sleep(4000);
     expect(applied.map((a) => a.seq)).toEqual([1, 2]);
     expect(applied[1].streamSeq).toBeGreaterThan(applied[0].streamSeq);
   });
@@ -306,7 +316,7 @@ describe('the shared worker-event consumer when a gateway is slow or dies (real 
     await ensureDurableConsumer(await bus.jetstreamManager(), {
       stream: Streams.jobEvents,
       durable: Consumers.gatewayJobEvents,
-      ackWaitMs: 2000,
+      ackWaitMs: 3000,
       maxAckPending: 1,
       deliverPolicy: DeliverPolicy.New,
     });
@@ -327,15 +337,15 @@ describe('the shared worker-event consumer when a gateway is slow or dies (real 
     const diedAt = Date.now();
 
     const applied: { seq: number; at: number }[] = [];
-    const app = await startGatewayHalf([]);
+    const app = await startGatewayHalf([], true, 3000);
     apps.push(app);
     await app.get(JobQueue).consumeEvents(async (e) => {
       if (e.jobId === jobId) applied.push({ seq: e.seq, at: Date.now() });
     });
     for (let i = 0; i < 300 && applied.length < 2; i++) await sleep(50);
     expect(applied.map((a) => a.seq)).toEqual([1, 2]);
-    // Redelivered after the 2 s ack wait (plus one pull's expiry), not at once and not never.
-    expect(applied[0].at - diedAt).toBeGreaterThanOrEqual(1500);
+    // Redelivered after the 3 s ack wait (plus one pull's expiry), not at once and not never.
+    expect(applied[0].at - diedAt).toBeGreaterThanOrEqual(2500);
     expect(applied[0].at - diedAt).toBeLessThan(10_000);
   });
 });
