@@ -113,16 +113,7 @@ export class JobQueue implements OnModuleInit, BeforeApplicationShutdown {
     // The claim is kept alive while the apply runs (a slow database must not hand the event to
     // another gateway meanwhile), so the ack wait only bounds how long a dead gateway's claim stalls
     // every job's events.
-    const heartbeat = setInterval(
-      () => {
-        try {
-          msg.working();
-        } catch {
-          // The connection closed (shutdown): the ack fails too, and the event is redelivered.
-        }
-      },
-      Math.max(100, Math.floor(this.options.eventAckWaitMs / 3)),
-    );
+    const heartbeat = setInterval(() => msg.working(), Math.max(100, Math.floor(this.options.eventAckWaitMs / 3)));
     try {
       await apply(event, { streamSeq: msg.seq });
       msg.ack();

@@ -280,11 +280,7 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
       // Reporting failed (JetStream without a leader for a moment, NATS reconnecting): hand the job
       // back for a retry after the attempt's backoff instead of holding it for the whole ack wait.
       log.error({ err: e }, 'could not report the job outcome; retrying after backoff');
-      try {
-        msg.nak(this.backoff(attempt));
-      } catch {
-        // The connection is closed: the job is redelivered after the ack wait.
-      }
+      msg.nak(this.backoff(attempt));
     } finally {
       clearInterval(heartbeat);
       stopProgress();
