@@ -4,8 +4,9 @@ import type { IncomingMessage } from 'node:http';
 export const REFUSED_BODY_LINGER_MS = 5000;
 
 /**
- * For a request whose body is refused before it was read (413, a failed admission): discards what
- * the client still sends, for at most `lingerMs`, then closes the connection. Closing at once, with
+ * For a request whose body is refused before or while it is read (413, a failed admission, a read
+ * past its time bound): discards what the client still sends, for at most `lingerMs`, then closes
+ * the connection. Closing at once, with
  * the client's bytes unread, makes the kernel reset the connection, and a client still sending
  * then loses the answer with it (it sees EPIPE or ECONNRESET instead of the 413). A body that ends
  * within the bound leaves the connection usable; one that does not (gigabytes, a slow sender)
